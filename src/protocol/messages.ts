@@ -1,0 +1,348 @@
+// The catalogue of messages between client, scheduler and worker.
+// Types only: read this file to know the system. A new op is added here first.
+//
+// Every message is a plain object with an `op`. Messages travel in batches
+// (one batch per event-loop turn per connection). A message sent with
+// `Connection.request()` gets a `reply` (see comm/) matched by `rid`.
+//
+// User data (task arguments, results, errors' extra fields) travels as a
+// `Payload`: opaque bytes produced by serialize/. Only workers and clients
+// ever decode a Payload; the scheduler passes task arguments through untouched.
+
+import type { Payload } from "../comm/payload.js";
+
+export type Key = string;
+/** "tcp://host:port" or "tls://host:port". */
+export type Address = string;
+
+// ---------------------------------------------------------------- code & errors
+
+/** How a worker finds a function or class. */
+export type CodeRef =
+  | {
+      kind: "module";
+      /** Path relative to the code root (portable), or an absolute file URL when outside it. */
+      module: string;
+      /** Absolute file URL as seen by the sender; used when module is not under a code root. */
+      url: string;
+      /** Export name ("default" for default exports). */
+      export: string;
+      /** sha256 of the module file's bytes on the sender, hex; "" when unknown. */
+      hash: string;
+      /** The function or class name, for messages. */
+      name: string;
+    }
+  | { kind: "source"; source: string; name: string; isClass: boolean };
+
+/** An error as it crosses the wire (R-TASK-7). */
+export interface ErrorInfo {
+  name: string;
+  message: string;
+  /** The remote stack, as printed by the remote V8. */
+  stack: string;
+  /** `code` property of the original, if any. */
+  code?: string;
+  /** Where the error's class is exported, when it is (for `instanceof` on the client). */
+  classRef?: CodeRef & { kind: "module" };
+  /** Own enumerable properties of the original, serialized (optional). */
+  props?: Payload;
+}
+
+// ---------------------------------------------------------------- handshake
+
+/** First message on every connection; nothing else is processed before it is accepted. */
+export interface Hello {
+  op: "hello";
+  token: string;
+  role: "client" | "worker" | "peer";
+  /** Protocol version: mismatches are refused with a clear message. */
+  version: number;
+}
+export interface Welcome {
+  op: "welcome";
+}
+export interface Refused {
+  op: "refused";
+  reason: string;
+}
+
+// ---------------------------------------------------------------- tasks
+
+export interface TaskOptions {
+  workers?: Address[];
+  allowOtherWorkers?: boolean;
+  resources?: Record<string, number>;
+  retries?: number;
+  priority?: number;
+  actor?: boolean;
+  allowReconstruction?: boolean;
+  restarts?: number;
+}
+
+/** One node of a graph as the client submits it. */
+export interface TaskSpec {
+  key: Key;
+  /** The function or class (for actors: the class, instantiated with `new`). */
+  fn: CodeRef;
+  /** Arguments, serialized; Futures inside appear as references to `deps`. */
+  args: Payload;
+  /** Keys this task needs in memory before it runs (Futures, Delayed nodes, Actor handles in args). */
+  deps: Key[];
+  options: TaskOptions;
+  /** A short group name for progress and the dashboard (the function name). */
+  group: string;
+}
+
+// ---------------------------------------------------------------- client → scheduler
+
+export interface RegisterClient {
+  op: "register-client";
+  clientId: string;
+}
+/** Submit a graph. `wanted` are keys the client now holds references to. */
+export interface UpdateGraph {
+  op: "update-graph";
+  tasks: TaskSpec[];
+  wanted: Key[];
+}
+/** The client dropped its last reference to these keys. */
+export interface ReleaseKeys {
+  op: "release-keys";
+  keys: Key[];
+}
+/** The client holds (one more) reference to keys it learned of elsewhere (e.g. a Future returned by a task). */
+export interface WantKeys {
+  op: "want-keys";
+  keys: Key[];
+}
+export interface CancelKeys {
+  op: "cancel-keys";
+  keys: Key[];
+}
+/** Request → Record<Key, Address[]>. */
+export interface WhoHas {
+  op: "who-has";
+  keys: Key[];
+}
+/** Request → SchedulerInfo. */
+export interface GetSchedulerInfo {
+  op: "scheduler-info";
+}
+/** Request → Address[]: workers to scatter data on. */
+export interface ChooseWorkers {
+  op: "choose-workers";
+  count: number;
+  workers?: Address[];
+  broadcast?: boolean;
+}
+/** Data the client put on workers (scatter); the scheduler records it as in memory. */
+export interface UpdateData {
+  op: "update-data";
+  who: Record<Key, Address[]>;
+  nbytes: Record<Key, number>;
+}
+/** Request → Record<Address, unknown-as-Payload>: run a function on every worker. */
+export interface RunOnWorkers {
+  op: "run-on-workers";
+  fn: CodeRef;
+  args: Payload;
+}
+/** Request → the reply of `msg` sent to `to` (directToWorkers: false). */
+export interface Proxy {
+  op: "proxy";
+  to: Address;
+  msg: WorkerRequest;
+}
+/** Request → the actor's current location, or an error if it is lost. */
+export interface WhereIsActor {
+  op: "where-is-actor";
+  key: Key;
+}
+
+export type ClientToScheduler =
+  | RegisterClient
+  | UpdateGraph
+  | ReleaseKeys
+  | WantKeys
+  | CancelKeys
+  | WhoHas
+  | GetSchedulerInfo
+  | ChooseWorkers
+  | UpdateData
+  | RunOnWorkers
+  | Proxy
+  | WhereIsActor;
+
+// ---------------------------------------------------------------- scheduler → client
+
+export type KeyStatus = "pending" | "finished" | "error" | "cancelled" | "lost";
+
+/** A key the client wants reached a final state (or went back to pending). */
+export interface KeyState {
+  op: "key-state";
+  key: Key;
+  status: KeyStatus;
+  /** Workers holding it, when finished. */
+  workers?: Address[];
+  /** Set when status is "error", "lost" or "cancelled". */
+  error?: ErrorInfo;
+  /** For actors: where the actor lives and what it looks like. */
+  actor?: ActorMeta;
+}
+
+export interface ActorMeta {
+  key: Key;
+  className: string;
+  workerAddress: Address;
+  methods: string[];
+  attributes: string[];
+  /** Incremented each time the actor is re-created after its worker died. */
+  incarnation: number;
+}
+
+export type SchedulerToClient = KeyState;
+
+// ---------------------------------------------------------------- worker → scheduler
+
+export interface RegisterWorker {
+  op: "register-worker";
+  address: Address;
+  name: string;
+  nthreads: number;
+  actorThreads: number;
+  resources: Record<string, number>;
+  /** Random id of this process incarnation (a restart at the same address is a new worker). */
+  incarnation: string;
+}
+export interface Heartbeat {
+  op: "heartbeat";
+  memoryBytes: number;
+  actors: Record<Key, ActorStats>;
+}
+export interface ActorStats {
+  calls: number;
+  inFlight: number;
+  /** Mean wall time of finished calls, milliseconds. */
+  meanCallMs: number;
+}
+export interface TaskFinished {
+  op: "task-finished";
+  key: Key;
+  nbytes: number;
+  /** For actors: the created actor's shape. */
+  actor?: Omit<ActorMeta, "incarnation">;
+  startMs: number;
+  stopMs: number;
+}
+export interface TaskErred {
+  op: "task-erred";
+  key: Key;
+  error: ErrorInfo;
+}
+/** A dependency could not be fetched from `worker`: the scheduler should fix its records. */
+export interface MissingData {
+  op: "missing-data";
+  key: Key;
+  worker: Address;
+}
+/** The worker now holds these keys (after put-data). */
+export interface AddKeys {
+  op: "add-keys";
+  keys: Key[];
+  nbytes: Record<Key, number>;
+}
+
+export type WorkerToScheduler = RegisterWorker | Heartbeat | TaskFinished | TaskErred | MissingData | AddKeys;
+
+// ---------------------------------------------------------------- scheduler → worker
+
+export interface ComputeTask {
+  op: "compute-task";
+  key: Key;
+  fn: CodeRef;
+  args: Payload;
+  /** For each dependency, the workers that hold it. */
+  whoHas: Record<Key, Address[]>;
+  actor: boolean;
+  priority: number;
+  resources?: Record<string, number>;
+}
+/** Forget these keys: drop their data, delete actors (calling their dispose hooks), cancel queued work. */
+export interface FreeKeys {
+  op: "free-keys";
+  keys: Key[];
+}
+/** Request → Payload: run a function once on this worker (client.run). */
+export interface RunFunction {
+  op: "run-function";
+  fn: CodeRef;
+  args: Payload;
+}
+
+export type SchedulerToWorker = ComputeTask | FreeKeys | RunFunction;
+
+// ---------------------------------------------------------------- anyone → worker (direct)
+
+/** Request → GetDataReply. */
+export interface GetData {
+  op: "get-data";
+  keys: Key[];
+}
+export interface GetDataReply {
+  data: Record<Key, Payload>;
+  /** Keys this worker does not hold. */
+  missing: Key[];
+}
+/** Request → ok: store data on this worker (scatter). */
+export interface PutData {
+  op: "put-data";
+  data: Record<Key, Payload>;
+  /** Report the new keys to the scheduler (false when the client reports them itself). */
+  report: boolean;
+}
+/**
+ * Request → Payload (the method's result or the attribute's value). Calls on
+ * one connection to one actor start in the order they were sent.
+ */
+export interface ActorCall {
+  op: "actor-call";
+  key: Key;
+  /** "call": invoke a method; "get": read an attribute (runs getters on the actor). */
+  kind: "call" | "get";
+  name: string;
+  args: Payload;
+}
+
+export type WorkerRequest = GetData | PutData | ActorCall | RunFunction;
+
+// ---------------------------------------------------------------- info
+
+export interface WorkerInfo {
+  name: string;
+  nthreads: number;
+  actorThreads: number;
+  resources: Record<string, number>;
+  tasksProcessing: number;
+  storedKeys: number;
+  actors: Record<Key, ActorStats & { className: string }>;
+  memoryBytes: number;
+}
+export interface SchedulerInfo {
+  address: Address;
+  workers: Record<Address, WorkerInfo>;
+  /** Keys waiting for a worker able to run them (R-FAIL-2). */
+  unrunnable: Key[];
+  tasks: Record<"waiting" | "processing" | "memory" | "erred" | "lost" | "no-worker" | "queued", number>;
+}
+
+export type Message =
+  | Hello
+  | Welcome
+  | Refused
+  | ClientToScheduler
+  | SchedulerToClient
+  | WorkerToScheduler
+  | SchedulerToWorker
+  | WorkerRequest;
+
+export const PROTOCOL_VERSION = 1;
