@@ -1,0 +1,7 @@
+// User values, errors and code as they travel between client and workers.
+
+export { TO_REF, LARGE_BINARY_BYTES, serialize, deserialize } from "./values.js";
+export type { Ref, Encoded, Resolver, SerializeOptions } from "./values.js";
+export { errorToInfo, errorToInfoAsync, infoToError, infoToErrorSync } from "./errors.js";
+export { codeRefOf, loadCode, explainSourceError, ensureTypeScript } from "./code.js";
+export type { CodeOptions } from "./code.js";
