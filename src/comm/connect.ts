@@ -1,0 +1,119 @@
+// Open a connection: TCP or TLS, then the handshake. Connection refusals are
+// retried with backoff until the deadline, so a worker may start before its
+// scheduler is listening.
+
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { AuthError, CommError, ConfigError, ProtocolError } from "../errors.js";
+import type { Message } from "../protocol/messages.js";
+import { parseAddress } from "./address.js";
+import { WireConnection, type Connection } from "./connection.js";
+import { makeHello, type HelloRole } from "./handshake.js";
+import { tlsClientOptions, type TlsOptions } from "./tls.js";
+import { socketTransport } from "./transport.js";
+
+export interface ConnectOptions {
+  token: string;
+  role: HelloRole;
+  /** Time allowed for connecting and the handshake, retries included. Default 10000. */
+  timeoutMs?: number;
+  /** Required for tls:// addresses. */
+  tls?: TlsOptions;
+}
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const FIRST_RETRY_DELAY_MS = 20;
+const MAX_RETRY_DELAY_MS = 500;
+
+/** Socket errors that may go away if we try again (the listener is starting, or restarting). */
+const RETRYABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT", "EPIPE", "EAI_AGAIN"]);
+
+class AttemptFailed extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}
+
+export async function connect(address: string, opts: ConnectOptions): Promise<Connection> {
+  const { scheme, host, port } = parseAddress(address);
+  if (typeof opts?.token !== "string") throw new ConfigError("connect: token must be a string (use \"\" only for insecure local clusters)");
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  if (!(typeof timeoutMs === "number" && timeoutMs > 0)) throw new ConfigError(`connect: timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
+  if (scheme === "tls" && !opts.tls) {
+    throw new ConfigError(`Cannot connect to ${address}: a tls:// address needs TLS options (cert, key and ca; --tls-cert/--tls-key/--tls-ca)`);
+  }
+  const deadline = Date.now() + timeoutMs;
+  let delay = FIRST_RETRY_DELAY_MS;
+  for (;;) {
+    const remaining = deadline - Date.now();
+    let why: string;
+    try {
+      return await attempt(address, scheme === "tls" ? opts.tls! : null, host, port, opts, Math.max(1, remaining));
+    } catch (err) {
+      if (!(err instanceof AttemptFailed)) throw err;
+      if (!err.retryable) throw new CommError(`Could not connect to ${address}: ${err.message}`);
+      why = err.message;
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) throw new CommError(`Could not connect to ${address} within ${timeoutMs} ms: ${why}`);
+    await new Promise((r) => setTimeout(r, Math.min(delay, left)));
+    delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
+  }
+}
+
+function attempt(address: string, tlsOpts: TlsOptions | null, host: string, port: number, opts: ConnectOptions, timeoutMs: number): Promise<Connection> {
+  return new Promise<Connection>((resolve, reject) => {
+    let conn: WireConnection | null = null;
+    let settled = false;
+    const settle = (err: Error | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err === null) resolve(conn!);
+      else reject(err);
+    };
+    const socket: net.Socket = tlsOpts ? tls.connect(tlsClientOptions(tlsOpts, host, port)) : net.connect({ host, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      conn?.close("handshake timed out");
+      settle(new AttemptFailed(conn ? "connected, but no handshake reply arrived" : "the connection attempt timed out", true));
+    }, timeoutMs);
+    const onEarlyError = (err: NodeJS.ErrnoException) => {
+      const retryable = err.code !== undefined && RETRYABLE_CODES.has(err.code);
+      settle(new AttemptFailed(err.code === "ENOTFOUND" ? `host "${host}" not found` : err.message, retryable));
+    };
+    socket.once("error", onEarlyError);
+    socket.once(tlsOpts ? "secureConnect" : "connect", () => {
+      socket.off("error", onEarlyError);
+      const c = new WireConnection(socketTransport(socket));
+      conn = c;
+      c.handshakeHandler = (msg: Message) => {
+        if (msg.op === "welcome") {
+          c.open("peer");
+          settle(null);
+        } else if (msg.op === "refused") {
+          const reason = typeof msg.reason === "string" ? msg.reason : "no reason given";
+          c.close("refused by the peer");
+          settle(
+            reason.includes("protocol version")
+              ? new ProtocolError(`Connection to ${address} refused: ${reason}`)
+              : new AuthError(`Connection to ${address} refused: ${reason}`),
+          );
+        } else {
+          c.fail(`expected welcome or refused, got "${msg.op}"`);
+        }
+      };
+      c.onClose = (reason) => {
+        // Only matters during the handshake; the owner replaces onClose after.
+        settle(new AttemptFailed(`the connection closed during the handshake (${reason})`, c.closeKind === "remote"));
+      };
+      c.send(makeHello(opts.token, opts.role));
+    });
+  }).then((c) => {
+    (c as WireConnection).onClose = undefined;
+    return c;
+  });
+}

@@ -1,0 +1,377 @@
+// A Connection carries messages both ways over a Transport: it batches what is
+// sent in one event-loop turn into one write, matches replies to requests,
+// and closes itself (never throws) when the peer sends bad bytes.
+
+import { CommError, ProtocolError, RemoteError, TimeoutError, TROUPE_ERRORS, type TroupeError } from "../errors.js";
+import { createLogger } from "../log.js";
+import type { Message } from "../protocol/messages.js";
+import { BatchDecoder, encodeBatch, HeaderTooLargeError, type ErrorReplyInfo, type Reply, type WireEntry } from "./frames.js";
+import type { Transport } from "./transport.js";
+
+const log = createLogger("comm");
+
+export type Role = "client" | "worker" | "peer" | "scheduler";
+
+export interface Connection {
+  /** Remote "host:port", for logs. */
+  readonly peer: string;
+  /** The role the other side declared in its hello ("peer" on the connecting side). */
+  readonly role: Role;
+  /** Every message that is neither a request nor a reply, in arrival order. */
+  onMessage: (msg: Message) => void;
+  /**
+   * Called synchronously, in arrival order, for each request. The return value
+   * (or what a returned Promise resolves to) is sent back as the reply; a throw
+   * or rejection sends an error reply.
+   */
+  onRequest: (msg: Message) => unknown;
+  onClose?: (reason: string) => void;
+  /** Queue a message; everything queued in one event-loop turn goes out as one batch. */
+  send(msg: Message): void;
+  /** Send a request; rejects CommError if the connection closes first, TimeoutError after timeoutMs. */
+  request<T = unknown>(msg: Message, opts?: { timeoutMs?: number }): Promise<T>;
+  /** Idempotent. Queued messages are still written; pending requests reject with CommError. */
+  close(reason?: string): void;
+  /** Resolves (never rejects) once closed for any reason. */
+  readonly closed: Promise<void>;
+  readonly isOpen: boolean;
+}
+
+const enum State {
+  Handshake,
+  Open,
+  Closed,
+}
+
+interface Pending {
+  resolve: (value: any) => void;
+  reject: (err: Error) => void;
+  op: string;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** Why a connection ended: decides whether a connect attempt is worth retrying. */
+export type CloseKind = "local" | "remote" | "protocol";
+
+export class WireConnection implements Connection {
+  role: Role = "peer";
+  onMessage: (msg: Message) => void = (msg) => {
+    log.warn("Dropped a message: no onMessage handler is set on this connection", { peer: this.peer, op: msg.op });
+  };
+  onRequest: (msg: Message) => unknown = (msg) => {
+    throw new ProtocolError(`This side does not answer "${msg.op}" requests (no request handler is set)`);
+  };
+  onClose?: (reason: string) => void;
+  readonly closed: Promise<void>;
+  /** Header frames written and received: one per batch. */
+  batchesSent = 0;
+  batchesReceived = 0;
+  closeReason = "";
+  closeKind: CloseKind | null = null;
+  /** During the handshake, every message goes here instead of to the owner. */
+  handshakeHandler: (msg: Message) => void = () => {};
+
+  private state = State.Handshake;
+  private queue: WireEntry[] = [];
+  private flushScheduled = false;
+  private readonly pending = new Map<number, Pending>();
+  private nextRid = 1;
+  private readonly decoder = new BatchDecoder();
+  // Batches that arrive between the handshake and the owner installing its
+  // handlers (which it does after `await connect()` or inside onConnection).
+  private held: WireEntry[][] | null = null;
+  private heldClose: string | null = null;
+  private resolveClosed!: () => void;
+  private readonly flushBound = () => this.flush();
+
+  constructor(private readonly transport: Transport) {
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    transport.onData = (chunk) => this.receive(chunk);
+    transport.onClose = (reason) => this.transportClosed(reason);
+  }
+
+  get peer(): string {
+    return this.transport.peer;
+  }
+
+  get isOpen(): boolean {
+    return this.state === State.Open;
+  }
+
+  /** End the handshake: from the next macrotask on, messages go to the owner's handlers. */
+  open(role: Role): void {
+    if (this.state !== State.Handshake) return;
+    this.state = State.Open;
+    this.role = role;
+    this.held = [];
+    setImmediate(() => this.release());
+  }
+
+  send(msg: Message): void {
+    if (this.state === State.Closed) {
+      log.debug("Dropped a message sent on a closed connection", { peer: this.peer, op: msg.op });
+      return;
+    }
+    this.enqueue(msg);
+  }
+
+  request<T = unknown>(msg: Message, opts?: { timeoutMs?: number }): Promise<T> {
+    if (this.state === State.Closed) {
+      return Promise.reject(
+        new CommError(`Cannot send "${msg.op}" to ${this.peer}: the connection is closed (${this.closeReason}); reconnect first`),
+      );
+    }
+    const rid = this.nextRid++;
+    const timeoutMs = opts?.timeoutMs;
+    return new Promise<T>((resolve, reject) => {
+      const p: Pending = { resolve, reject, op: msg.op, timer: undefined };
+      if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
+        p.timer = setTimeout(() => {
+          this.pending.delete(rid);
+          reject(new TimeoutError(`No reply to "${msg.op}" from ${this.peer} within ${timeoutMs} ms; the peer may be overloaded or gone`));
+        }, Math.max(0, timeoutMs));
+      }
+      this.pending.set(rid, p);
+      this.enqueue(rid);
+      this.enqueue(msg);
+    });
+  }
+
+  close(reason = "closed by the owner"): void {
+    if (this.state === State.Closed) return;
+    if (this.flushScheduled) this.flush();
+    // finish() first: the transport may report its own close synchronously.
+    this.finish(`closed locally: ${reason}`, "local");
+    this.transport.end();
+  }
+
+  /** Close because the peer broke the protocol: drop it now and say why in the log. */
+  fail(why: string): void {
+    if (this.state === State.Closed) return;
+    log.warn(`Closing connection: ${why}`, { peer: this.peer });
+    this.finish(`protocol error: ${why}`, "protocol");
+    this.transport.destroy();
+  }
+
+  // ------------------------------------------------------------ sending
+
+  private enqueue(e: WireEntry): void {
+    this.queue.push(e);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushBound);
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const entries = this.queue;
+    if (entries.length === 0) return;
+    this.queue = [];
+    if (this.state === State.Closed && this.closeKind !== "local") return;
+    this.writeEntries(entries);
+  }
+
+  private writeEntries(entries: WireEntry[]): void {
+    let chunks: Uint8Array[];
+    try {
+      chunks = encodeBatch(entries);
+    } catch (err) {
+      if (err instanceof HeaderTooLargeError && entries.length > 2) {
+        let mid = entries.length >> 1;
+        if (typeof entries[mid - 1] === "number") mid++; // keep a request id with its message
+        this.writeEntries(entries.slice(0, mid));
+        this.writeEntries(entries.slice(mid));
+        return;
+      }
+      this.writeSalvaged(entries);
+      return;
+    }
+    this.transport.write(chunks);
+    this.batchesSent++;
+  }
+
+  /** A batch failed to encode: find the entries at fault, report them, send the rest. */
+  private writeSalvaged(entries: WireEntry[]): void {
+    const good: WireEntry[] = [];
+    for (let i = 0; i < entries.length; i++) {
+      const unit: WireEntry[] = typeof entries[i] === "number" ? [entries[i], entries[++i]] : [entries[i]];
+      try {
+        encodeBatch(unit);
+        good.push(...unit);
+        continue;
+      } catch (err) {
+        const why = err instanceof Error ? err.message : String(err);
+        if (unit.length === 2) {
+          const rid = unit[0] as number;
+          const p = this.pending.get(rid);
+          if (p) {
+            this.pending.delete(rid);
+            if (p.timer) clearTimeout(p.timer);
+            p.reject(new ProtocolError(`Could not encode the "${p.op}" request: ${why}`));
+          }
+        } else {
+          const m = unit[0] as Message | Reply;
+          if (m.op === "reply") {
+            const error = errorInfo(new ProtocolError(`The reply could not be encoded: ${why}; return plain data or a Payload`));
+            good.push({ op: "reply", rid: m.rid, ok: false, error });
+          } else {
+            log.error(`Dropped a "${m.op}" message that could not be encoded: ${why}`, { peer: this.peer });
+          }
+        }
+      }
+    }
+    if (good.length > 0) this.writeEntries(good);
+  }
+
+  // ------------------------------------------------------------ receiving
+
+  private receive(chunk: Uint8Array): void {
+    if (this.state === State.Closed) return;
+    this.decoder.push(chunk);
+    for (;;) {
+      let batch: WireEntry[] | null;
+      try {
+        batch = this.decoder.next();
+      } catch (err) {
+        this.fail(err instanceof Error ? err.message : String(err));
+        return;
+      }
+      if (batch === null) return;
+      this.batchesReceived++;
+      if (this.held !== null) this.held.push(batch);
+      else this.dispatch(batch, 0);
+      if ((this.state as State) === State.Closed) return; // a handler may have closed it
+    }
+  }
+
+  private release(): void {
+    const held = this.held;
+    this.held = null;
+    if (held === null) return;
+    for (const batch of held) {
+      if (this.state === State.Closed) return;
+      this.dispatch(batch, 0);
+    }
+    if (this.heldClose !== null) this.transportClosed(this.heldClose);
+  }
+
+  private dispatch(batch: WireEntry[], from: number): void {
+    for (let i = from; i < batch.length; i++) {
+      if (this.state === State.Closed) return;
+      if (this.held !== null) {
+        // The handshake just completed inside this batch.
+        this.held.push(batch.slice(i));
+        return;
+      }
+      const e = batch[i];
+      if (typeof e === "number") {
+        const msg = batch[++i] as Message;
+        if (this.state === State.Handshake) return this.fail(`a "${msg.op}" request arrived before the handshake completed`);
+        this.handleRequest(e, msg);
+      } else if (e.op === "reply") {
+        if (this.state === State.Handshake) return this.fail("a reply arrived before the handshake completed");
+        this.handleReply(e);
+      } else if (this.state === State.Handshake) {
+        this.handshakeHandler(e);
+      } else if (e.op === "hello" || e.op === "welcome" || e.op === "refused") {
+        return this.fail(`a "${e.op}" message arrived after the handshake`);
+      } else {
+        try {
+          this.onMessage(e);
+        } catch (err) {
+          log.error(`The "${e.op}" message handler threw: ${err instanceof Error ? err.stack : String(err)}`, { peer: this.peer });
+        }
+      }
+    }
+  }
+
+  private handleRequest(rid: number, msg: Message): void {
+    let result: unknown;
+    try {
+      result = this.onRequest(msg);
+    } catch (err) {
+      this.replyError(rid, err);
+      return;
+    }
+    if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
+      (result as PromiseLike<unknown>).then(
+        (value) => this.replyOk(rid, value),
+        (err) => this.replyError(rid, err),
+      );
+    } else {
+      this.replyOk(rid, result);
+    }
+  }
+
+  private replyOk(rid: number, value: unknown): void {
+    if (this.state !== State.Closed) this.enqueue({ op: "reply", rid, ok: true, value });
+  }
+
+  private replyError(rid: number, err: unknown): void {
+    if (this.state !== State.Closed) this.enqueue({ op: "reply", rid, ok: false, error: errorInfo(err) });
+  }
+
+  private handleReply(r: Reply): void {
+    const p = this.pending.get(r.rid);
+    if (p === undefined) {
+      log.debug("Ignored a reply to an unknown or timed-out request", { peer: this.peer, rid: r.rid });
+      return;
+    }
+    this.pending.delete(r.rid);
+    if (p.timer) clearTimeout(p.timer);
+    if (r.ok) p.resolve(r.value);
+    else p.reject(errorFromInfo(r.error));
+  }
+
+  // ------------------------------------------------------------ closing
+
+  private transportClosed(reason: string): void {
+    if (this.held !== null && this.state !== State.Closed) {
+      // Deliver what arrived before the close first.
+      this.heldClose = reason;
+      return;
+    }
+    this.finish(reason, "remote");
+    this.resolveClosed();
+  }
+
+  private finish(reason: string, kind: CloseKind): void {
+    if (this.state === State.Closed) return;
+    this.state = State.Closed;
+    this.closeReason = reason;
+    this.closeKind = kind;
+    this.held = null;
+    for (const [, p] of this.pending) {
+      if (p.timer) clearTimeout(p.timer);
+      p.reject(new CommError(`Connection to ${this.peer} closed before the reply to "${p.op}" arrived (${reason})`));
+    }
+    this.pending.clear();
+    if (this.onClose) {
+      try {
+        this.onClose(reason);
+      } catch (err) {
+        log.error(`The connection's onClose handler threw: ${err instanceof Error ? err.stack : String(err)}`, { peer: this.peer });
+      }
+    }
+  }
+}
+
+/** An error as it goes into an error reply. */
+export function errorInfo(err: unknown): ErrorReplyInfo {
+  if (err instanceof Error) {
+    const info: ErrorReplyInfo = { name: err.name, message: err.message, stack: err.stack ?? "" };
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === "string") info.code = code;
+    return info;
+  }
+  return { name: "Error", message: String(err), stack: "" };
+}
+
+/** The error an error reply stands for: a troupe error class when the name is one, else RemoteError. */
+export function errorFromInfo(info: ErrorReplyInfo): Error {
+  const Cls = Object.prototype.hasOwnProperty.call(TROUPE_ERRORS, info.name) ? TROUPE_ERRORS[info.name] : undefined;
+  const err: TroupeError = Cls ? new Cls(info.message) : new RemoteError(info.name, info.message);
+  if (typeof info.stack === "string" && info.stack.length > 0) err.stack = info.stack;
+  return err;
+}

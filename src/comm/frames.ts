@@ -1,0 +1,376 @@
+// Batches of messages as bytes, and back. Pure: no sockets, so the decoder can
+// be tested and fuzzed on plain byte arrays.
+//
+// Wire layout of one batch (all integers u32 little-endian):
+//
+//   headerLen | oobCount | oobLen[0] .. oobLen[oobCount-1] | header | oob[0] .. oob[oobCount-1]
+//
+// `header` is msgpack: a flat array of entries, each either a message object,
+// or a request id (positive integer) immediately followed by the message it
+// tags as a request. Replies are {op:"reply", rid, ok, value|error}. Keeping
+// the rid outside the message means the objects handed to handlers are exactly
+// what the sender passed, with nothing internal to strip.
+//
+// Payload parts of 64 KiB or more travel as out-of-band frames (`oob`): the
+// header holds their index, the bytes go to the socket as their own writes and
+// come back as views over the received bytes. All lengths come first so the
+// decoder can check every limit before buffering any body.
+
+import { Packr } from "msgpackr";
+import { addExtension } from "msgpackr";
+import { ProtocolError } from "../errors.js";
+import type { Message } from "../protocol/messages.js";
+import { Payload } from "./payload.js";
+
+/** Largest out-of-band frame (one Payload part): 1 GiB. */
+export const MAX_FRAME_BYTES = 1024 * 1024 * 1024;
+/** Largest header frame (the msgpack of one batch's messages): 64 MiB. */
+export const MAX_HEADER_BYTES = 64 * 1024 * 1024;
+/** Most out-of-band frames in one batch. */
+export const MAX_OOB_FRAMES = 65536;
+/** Payload parts this size or larger go out of band instead of inline in the header. */
+export const OOB_THRESHOLD_BYTES = 64 * 1024;
+
+/** The msgpack extension type that marks a Payload. */
+const PAYLOAD_EXT = 0x50;
+
+export interface ErrorReplyInfo {
+  name: string;
+  message: string;
+  stack: string;
+  code?: string;
+}
+
+export type Reply =
+  | { op: "reply"; rid: number; ok: true; value: unknown }
+  | { op: "reply"; rid: number; ok: false; error: ErrorReplyInfo };
+
+/** One element of a batch header: a message, a reply, or the request id of the message that follows. */
+export type WireEntry = Message | Reply | number;
+
+/** Every op a peer may send; anything else closes the connection. */
+const KNOWN_OPS: Record<Message["op"], true> = {
+  hello: true,
+  welcome: true,
+  refused: true,
+  "register-client": true,
+  "update-graph": true,
+  "release-keys": true,
+  "want-keys": true,
+  "cancel-keys": true,
+  "who-has": true,
+  "scheduler-info": true,
+  "choose-workers": true,
+  "update-data": true,
+  "run-on-workers": true,
+  proxy: true,
+  "where-is-actor": true,
+  "key-state": true,
+  "register-worker": true,
+  heartbeat: true,
+  "task-finished": true,
+  "task-erred": true,
+  "missing-data": true,
+  "add-keys": true,
+  "compute-task": true,
+  "free-keys": true,
+  "run-function": true,
+  "get-data": true,
+  "put-data": true,
+  "actor-call": true,
+};
+
+export function isKnownOp(op: unknown): op is Message["op"] {
+  return typeof op === "string" && Object.prototype.hasOwnProperty.call(KNOWN_OPS, op);
+}
+
+// ---------------------------------------------------------------- codec
+
+// msgpackr extensions are process-global and run synchronously inside
+// pack/unpack, so the batch being encoded or decoded is passed through these
+// two variables rather than through the extension's arguments.
+let encodingOob: Uint8Array[] | null = null;
+let decodingOob: Uint8Array[] | null = null;
+
+addExtension({
+  Class: Payload,
+  type: PAYLOAD_EXT,
+  write(p: Payload): Array<Uint8Array | number> {
+    const out: Array<Uint8Array | number> = new Array(p.parts.length);
+    for (let i = 0; i < p.parts.length; i++) {
+      const part = p.parts[i];
+      if (!(part instanceof Uint8Array)) {
+        throw new ProtocolError(`Payload part ${i} is a ${typeof part}, not a Uint8Array; serialize the value first`);
+      }
+      if (encodingOob !== null && part.byteLength >= OOB_THRESHOLD_BYTES) {
+        if (part.byteLength > MAX_FRAME_BYTES) {
+          throw new ProtocolError(
+            `Payload part of ${part.byteLength} bytes exceeds the ${MAX_FRAME_BYTES}-byte frame limit; split the data into smaller pieces`,
+          );
+        }
+        out[i] = encodingOob.length;
+        encodingOob.push(part);
+      } else {
+        out[i] = part;
+      }
+    }
+    return out;
+  },
+  read(data: unknown): Payload {
+    if (!Array.isArray(data)) throw new ProtocolError("Malformed Payload in message: expected an array of parts");
+    const parts: Uint8Array[] = new Array(data.length);
+    for (let i = 0; i < data.length; i++) {
+      const d = data[i];
+      if (d instanceof Uint8Array) parts[i] = d;
+      else if (typeof d === "number" && decodingOob !== null && Number.isInteger(d) && d >= 0 && d < decodingOob.length) {
+        parts[i] = decodingOob[d];
+      } else throw new ProtocolError("Malformed Payload in message: a part is neither bytes nor a valid out-of-band frame index");
+    }
+    return new Payload(parts);
+  },
+});
+
+// One instance for every connection: creating a Packr is costly and they are
+// stateless between calls when records are off.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
+
+function writeU32(buf: Uint8Array, at: number, v: number): void {
+  buf[at] = v & 0xff;
+  buf[at + 1] = (v >>> 8) & 0xff;
+  buf[at + 2] = (v >>> 16) & 0xff;
+  buf[at + 3] = (v >>> 24) & 0xff;
+}
+
+function readU32(buf: Uint8Array, at: number): number {
+  return (buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16)) + buf[at + 3] * 0x1000000;
+}
+
+/**
+ * Encode one batch. Returns the chunks to write in order: the first holds the
+ * lengths and the header; the others are out-of-band parts, not copied.
+ * Throws (ProtocolError or msgpackr's error) when an entry cannot be encoded;
+ * a batch whose header would exceed MAX_HEADER_BYTES is split by the caller.
+ */
+export function encodeBatch(entries: readonly WireEntry[]): Uint8Array[] {
+  const oob: Uint8Array[] = [];
+  encodingOob = oob;
+  let header: Uint8Array;
+  try {
+    header = packr.pack(entries);
+  } finally {
+    encodingOob = null;
+  }
+  if (header.byteLength > MAX_HEADER_BYTES) throw new HeaderTooLargeError(header.byteLength);
+  if (oob.length > MAX_OOB_FRAMES) {
+    throw new ProtocolError(`A batch holds ${oob.length} large Payload parts, above the limit of ${MAX_OOB_FRAMES}; send fewer at once`);
+  }
+  const prefix = 8 + 4 * oob.length;
+  const first = new Uint8Array(prefix + header.byteLength);
+  writeU32(first, 0, header.byteLength);
+  writeU32(first, 4, oob.length);
+  for (let i = 0; i < oob.length; i++) writeU32(first, 8 + 4 * i, oob[i].byteLength);
+  first.set(header, prefix);
+  const chunks: Uint8Array[] = [first];
+  for (const part of oob) chunks.push(part);
+  return chunks;
+}
+
+/** The header of a batch went over MAX_HEADER_BYTES: split the batch and retry. */
+export class HeaderTooLargeError extends ProtocolError {
+  constructor(readonly byteLength: number) {
+    super(`A message batch encodes to ${byteLength} bytes, above the ${MAX_HEADER_BYTES}-byte header limit; move large data into Payload parts`);
+  }
+}
+
+// ---------------------------------------------------------------- decoder
+
+const enum State {
+  Prefix,
+  Lengths,
+  Header,
+  Oob,
+  Failed,
+}
+
+/**
+ * Incremental batch decoder. push() bytes as they arrive, then call next()
+ * until it returns null. next() throws ProtocolError (and only that) on bad
+ * input; the decoder is then unusable and the connection must be closed.
+ * Bytes are buffered as a list of chunks and each frame body is copied at
+ * most once, so large frames arriving in many chunks cost linear time.
+ */
+export class BatchDecoder {
+  private chunks: Uint8Array[] = [];
+  private head = 0; // read offset into chunks[0]
+  private buffered = 0; // unread bytes across chunks
+  private state = State.Prefix;
+  private headerLen = 0;
+  private oobLens: number[] = [];
+  private header: Uint8Array | null = null;
+  private oob: Uint8Array[] = [];
+  /** Complete batches decoded so far. */
+  batches = 0;
+
+  push(chunk: Uint8Array): void {
+    if (chunk.byteLength === 0 || this.state === State.Failed) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.byteLength;
+  }
+
+  /** Bytes received but not yet part of a decoded batch. */
+  get pendingBytes(): number {
+    return this.buffered;
+  }
+
+  next(): WireEntry[] | null {
+    for (;;) {
+      switch (this.state) {
+        case State.Failed:
+          throw new ProtocolError("The frame decoder already failed on earlier bytes");
+        case State.Prefix: {
+          if (this.buffered < 8) return null;
+          const b = this.take(8);
+          this.headerLen = readU32(b, 0);
+          const count = readU32(b, 4);
+          if (this.headerLen === 0) this.fail("a batch header frame of 0 bytes");
+          if (this.headerLen > MAX_HEADER_BYTES) {
+            this.fail(`a header frame of ${this.headerLen} bytes, above the ${MAX_HEADER_BYTES}-byte limit`);
+          }
+          if (count > MAX_OOB_FRAMES) this.fail(`${count} out-of-band frames in one batch, above the limit of ${MAX_OOB_FRAMES}`);
+          this.oobLens = new Array(count);
+          this.state = count > 0 ? State.Lengths : State.Header;
+          continue;
+        }
+        case State.Lengths: {
+          const n = this.oobLens.length;
+          if (this.buffered < 4 * n) return null;
+          const b = this.take(4 * n);
+          for (let i = 0; i < n; i++) {
+            const len = readU32(b, 4 * i);
+            if (len > MAX_FRAME_BYTES) this.fail(`an out-of-band frame of ${len} bytes, above the ${MAX_FRAME_BYTES}-byte limit`);
+            this.oobLens[i] = len;
+          }
+          this.state = State.Header;
+          continue;
+        }
+        case State.Header: {
+          if (this.buffered < this.headerLen) return null;
+          this.header = this.take(this.headerLen);
+          this.oob = [];
+          this.state = State.Oob;
+          continue;
+        }
+        case State.Oob: {
+          while (this.oob.length < this.oobLens.length) {
+            const len = this.oobLens[this.oob.length];
+            if (this.buffered < len) return null;
+            this.oob.push(this.take(len));
+          }
+          const header = this.header!;
+          const oob = this.oob;
+          this.header = null;
+          this.oob = [];
+          this.oobLens = [];
+          this.state = State.Prefix;
+          const entries = decodeHeader(header, oob, (why) => this.fail(why));
+          this.batches++;
+          return entries;
+        }
+      }
+    }
+  }
+
+  private fail(why: string): never {
+    this.state = State.Failed;
+    this.chunks = [];
+    this.buffered = 0;
+    throw new ProtocolError(`Received ${why}; the peer is not speaking the troupe protocol (or a different version)`);
+  }
+
+  /** Remove n bytes (n <= buffered): a view when they lie in one chunk, else one copy. */
+  private take(n: number): Uint8Array {
+    this.buffered -= n;
+    const first = this.chunks[0];
+    if (n === 0) return new Uint8Array(0);
+    if (first.byteLength - this.head >= n) {
+      const out = first.subarray(this.head, this.head + n);
+      this.head += n;
+      if (this.head === first.byteLength) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+      return out;
+    }
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const c = this.chunks[0];
+      const avail = c.byteLength - this.head;
+      const want = n - filled;
+      if (avail <= want) {
+        out.set(this.head === 0 ? c : c.subarray(this.head), filled);
+        filled += avail;
+        this.chunks.shift();
+        this.head = 0;
+      } else {
+        out.set(c.subarray(this.head, this.head + want), filled);
+        this.head += want;
+        filled += want;
+      }
+    }
+    return out;
+  }
+}
+
+function decodeHeader(header: Uint8Array, oob: Uint8Array[], fail: (why: string) => never): WireEntry[] {
+  let value: unknown;
+  decodingOob = oob;
+  try {
+    value = packr.unpack(header);
+  } catch (err) {
+    fail(`an undecodable batch header (${err instanceof Error ? err.message : String(err)})`);
+  } finally {
+    decodingOob = null;
+  }
+  if (!Array.isArray(value)) fail("a batch header that is not an array of messages");
+  const entries = value as unknown[];
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    if (typeof e === "number") {
+      if (!Number.isSafeInteger(e) || e <= 0) fail(`an invalid request id ${e}`);
+      const m = entries[i + 1];
+      if (!isMessageObject(m) || m.op === "reply") fail("a request id not followed by a request message");
+      continue;
+    }
+    if (!isMessageObject(e)) fail(`a message that is not an object (${e === null ? "null" : Array.isArray(e) ? "array" : typeof e})`);
+    const op = (e as { op: unknown }).op;
+    if (op === "reply") {
+      const r = e as { rid?: unknown; ok?: unknown; error?: unknown };
+      if (typeof r.rid !== "number" || !Number.isSafeInteger(r.rid) || r.rid <= 0 || typeof r.ok !== "boolean") {
+        fail("a malformed reply (rid or ok missing)");
+      }
+      if (r.ok === false) {
+        const err = r.error as { name?: unknown; message?: unknown } | null;
+        if (typeof err !== "object" || err === null || typeof err.name !== "string" || typeof err.message !== "string") {
+          fail("a malformed error reply (error.name or error.message missing)");
+        }
+      }
+    } else if (!isKnownOp(op)) {
+      fail(`a message with unknown op ${JSON.stringify(String(op)).slice(0, 80)}`);
+    }
+  }
+  return entries as WireEntry[];
+}
+
+function isMessageObject(v: unknown): v is { op: unknown } {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array) && typeof (v as { op?: unknown }).op === "string";
+}
+
+/** Decode every complete batch in `bytes` (for tests and tools). Throws ProtocolError on bad input. */
+export function decodeBatches(bytes: Uint8Array): { batches: WireEntry[][]; leftoverBytes: number } {
+  const d = new BatchDecoder();
+  d.push(bytes);
+  const batches: WireEntry[][] = [];
+  for (let b = d.next(); b !== null; b = d.next()) batches.push(b);
+  return { batches, leftoverBytes: d.pendingBytes };
+}

@@ -1,0 +1,20 @@
+// comm: bytes ⇄ messages over TCP/TLS. Knows nothing of tasks.
+
+export { parseAddress, formatAddress, isLoopbackHost, type Scheme, type ParsedAddress } from "./address.js";
+export type { TlsOptions } from "./tls.js";
+export {
+  MAX_FRAME_BYTES,
+  MAX_HEADER_BYTES,
+  MAX_OOB_FRAMES,
+  OOB_THRESHOLD_BYTES,
+  BatchDecoder,
+  encodeBatch,
+  decodeBatches,
+  type WireEntry,
+  type Reply,
+} from "./frames.js";
+export type { Connection, Role } from "./connection.js";
+export { connect, DEFAULT_CONNECT_TIMEOUT_MS, type ConnectOptions } from "./connect.js";
+export { listen, DEFAULT_HANDSHAKE_TIMEOUT_MS, type Listener, type ListenOptions } from "./listen.js";
+export { connectionPair } from "./pair.js";
+export { Payload } from "./payload.js";

@@ -1,0 +1,126 @@
+// Accept connections: TCP or mutual TLS, then the handshake. A connection is
+// handed to the owner only after its Hello was accepted.
+
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { CommError, ConfigError } from "../errors.js";
+import { createLogger } from "../log.js";
+import type { Message } from "../protocol/messages.js";
+import { formatAddress, isLoopbackHost } from "./address.js";
+import { WireConnection, type Connection } from "./connection.js";
+import { checkHello, type HelloRole } from "./handshake.js";
+import { tlsServerOptions, type TlsOptions } from "./tls.js";
+import { socketTransport } from "./transport.js";
+
+const log = createLogger("comm");
+
+export interface ListenOptions {
+  /** Default "127.0.0.1". */
+  host?: string;
+  /** Default 0: the system picks a free port (see Listener.address). */
+  port?: number;
+  /** The token every connecting side must present; "" accepts only an empty token. */
+  token: string;
+  /** When given, listen with mutual TLS; the address then starts with tls://. */
+  tls?: TlsOptions;
+  /** How long a new connection may take to send its Hello. Default 10000. */
+  handshakeTimeoutMs?: number;
+  /** Called once per accepted connection; set its handlers before returning. */
+  onConnection: (conn: Connection) => void;
+  /** Allow an empty token on a non-loopback host. */
+  insecure?: boolean;
+}
+
+export interface Listener {
+  /** "tcp://host:port" or "tls://host:port", with the real port. */
+  readonly address: string;
+  /** Stop accepting, close every accepted connection, and wait until they are closed. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+export async function listen(opts: ListenOptions): Promise<Listener> {
+  const host = opts.host ?? "127.0.0.1";
+  const port = opts.port ?? 0;
+  const handshakeTimeoutMs = opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  if (typeof opts.token !== "string") throw new ConfigError('listen: token must be a string ("" for no token on loopback)');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`listen: port must be an integer from 0 to 65535, got ${port}`);
+  if (!(handshakeTimeoutMs > 0)) throw new ConfigError(`listen: handshakeTimeoutMs must be positive, got ${handshakeTimeoutMs}`);
+  if (typeof opts.onConnection !== "function") throw new ConfigError("listen: onConnection must be a function");
+  if (opts.token === "" && !isLoopbackHost(host) && !opts.insecure) {
+    throw new ConfigError(
+      `Refusing to listen on ${host} without a token: anyone who can reach it could run code on this machine. ` +
+        "Give a token (--token-file / the token option), listen on 127.0.0.1, or pass --insecure (insecure: true) on a trusted network",
+    );
+  }
+
+  const conns = new Set<WireConnection>();
+  const accept = (socket: net.Socket) => {
+    const conn = new WireConnection(socketTransport(socket));
+    conns.add(conn);
+    void conn.closed.then(() => conns.delete(conn));
+    const timer = setTimeout(() => conn.fail(`no hello within ${handshakeTimeoutMs} ms`), handshakeTimeoutMs);
+    timer.unref();
+    conn.onClose = () => clearTimeout(timer);
+    conn.handshakeHandler = (msg: Message) => {
+      clearTimeout(timer);
+      if (msg.op !== "hello") {
+        conn.fail(`the first message was "${msg.op}", expected hello`);
+        return;
+      }
+      const refusal = checkHello(msg, opts.token);
+      if (refusal !== null) {
+        log.warn(`Refused a connection: ${refusal}`, { peer: conn.peer });
+        conn.send({ op: "refused", reason: refusal });
+        conn.close("refused");
+        return;
+      }
+      conn.onClose = undefined;
+      conn.send({ op: "welcome" });
+      conn.open(msg.role as HelloRole);
+      try {
+        opts.onConnection(conn);
+      } catch (err) {
+        log.error(`The onConnection handler threw: ${err instanceof Error ? err.stack : String(err)}`, { peer: conn.peer });
+        conn.close("the owner failed to accept it");
+      }
+    };
+  };
+
+  const server: net.Server = opts.tls
+    ? tls.createServer(tlsServerOptions(opts.tls), accept)
+    : net.createServer({ noDelay: true }, accept);
+  if (opts.tls) {
+    server.on("tlsClientError", (err: Error, socket: tls.TLSSocket) => {
+      log.warn(`Dropped a TLS connection: ${err.message}`, { peer: `${socket.remoteAddress}:${socket.remotePort}` });
+    });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => reject(new CommError(`Could not listen on ${host}:${port}: ${err.message}`, { cause: err }));
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      resolve();
+    });
+  });
+  server.on("error", (err) => log.error(`Listener error: ${err.message}`, { host }));
+
+  const bound = server.address() as net.AddressInfo;
+  const address = formatAddress(opts.tls ? "tls" : "tcp", host, bound.port);
+  let closing: Promise<void> | null = null;
+  return {
+    address,
+    close() {
+      if (closing) return closing;
+      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const all = [...conns].map((c) => {
+        c.close("the listener is closing");
+        return c.closed;
+      });
+      closing = Promise.all([serverClosed, ...all]).then(() => undefined);
+      return closing;
+    },
+  };
+}
