@@ -1,0 +1,60 @@
+// What the scheduler's state machine consumes (events) and produces
+// (instructions). The server turns socket traffic into events and carries
+// instructions out; the state machine itself does no I/O.
+
+import type {
+  ActorMeta,
+  ActorStats,
+  Address,
+  ErrorInfo,
+  Key,
+  SchedulerToClient,
+  SchedulerToWorker,
+  TaskSpec,
+} from "../protocol/messages.js";
+
+export type ClientId = string;
+
+export type SchedulerEvent =
+  | { type: "client-added"; client: ClientId }
+  /** Drops every want the client held. */
+  | { type: "client-removed"; client: ClientId }
+  | { type: "update-graph"; client: ClientId; tasks: TaskSpec[]; wanted: Key[] }
+  /** The client no longer wants these keys (a want is a set membership, not a count). */
+  | { type: "release-keys"; client: ClientId; keys: Key[] }
+  | { type: "want-keys"; client: ClientId; keys: Key[] }
+  | { type: "cancel-keys"; client: ClientId; keys: Key[] }
+  /** Scattered data: the client put it on these workers, and wants it. */
+  | { type: "update-data"; client: ClientId; who: Record<Key, Address[]>; nbytes: Record<Key, number> }
+  | {
+      type: "worker-added";
+      address: Address;
+      name: string;
+      nthreads: number;
+      actorThreads: number;
+      resources: Record<string, number>;
+      incarnation: string;
+    }
+  | { type: "worker-removed"; address: Address; reason: string }
+  | {
+      type: "task-finished";
+      worker: Address;
+      key: Key;
+      nbytes: number;
+      actor?: Omit<ActorMeta, "incarnation">;
+      startMs: number;
+      stopMs: number;
+    }
+  | { type: "task-erred"; worker: Address; key: Key; error: ErrorInfo }
+  /** `worker` could not get `key` from `holder`. */
+  | { type: "missing-data"; worker: Address; key: Key; holder: Address }
+  | { type: "add-keys"; worker: Address; keys: Key[]; nbytes: Record<Key, number> }
+  | { type: "heartbeat"; worker: Address; memoryBytes: number; actors: Record<Key, ActorStats> }
+  /** Periodic (the server sends one about every 500 ms). */
+  | { type: "tick" };
+
+export type Instruction =
+  | { to: "worker"; address: Address; msg: SchedulerToWorker }
+  | { to: "client"; client: ClientId; msg: SchedulerToClient }
+  /** The worker missed its heartbeats: close its connection (a worker-removed event follows). */
+  | { to: "close-worker"; address: Address; reason: string };

@@ -1,0 +1,1125 @@
+// The scheduler's state machine: which keys exist, who wants them, where they
+// live, which worker runs what. Sans-I/O: `handle(event, now)` returns the
+// messages to send. No timers, no clock: time only arrives as `now`.
+//
+// Task states:
+//   waiting     some dependency is not in memory yet
+//   no-worker   ready, but no worker can run it now (restrictions, resources)
+//   processing  sent to one worker
+//   memory      held by one or more workers (an actor: alive on one worker)
+//   released    not needed, no data, but its spec is kept as lineage for dependents
+//   erred / lost / cancelled   final; kept while some client wants the key
+// A key nobody needs any more is forgotten (or kept as `released` lineage).
+
+import type {
+  ActorMeta,
+  ActorStats,
+  Address,
+  ErrorInfo,
+  Key,
+  KeyState,
+  KeyStatus,
+  SchedulerInfo,
+  TaskSpec,
+  WhereIsActorReply,
+  WorkerInfo,
+} from "../protocol/messages.js";
+import type { ClientId, Instruction, SchedulerEvent } from "./events.js";
+import { hasResources, Placer, type PlacementWorker } from "./placement.js";
+
+export type { ClientId, Instruction, SchedulerEvent } from "./events.js";
+
+export interface SchedulerStateOptions {
+  /** A worker silent for this long is closed (default 5000). */
+  heartbeatTimeoutMs?: number;
+  /** A task running on this many workers that died fails with KilledWorkerError (default 3). */
+  maxWorkerDeaths?: number;
+}
+
+export type TaskStateName =
+  | "waiting"
+  | "no-worker"
+  | "processing"
+  | "memory"
+  | "released"
+  | "erred"
+  | "lost"
+  | "cancelled";
+
+interface Task {
+  key: Key;
+  /** Undefined for scattered data: it has no lineage. */
+  spec: TaskSpec | undefined;
+  actor: boolean;
+  state: TaskStateName;
+  /** Keys of tasks listing this one among their deps. */
+  dependents: Set<Key>;
+  /** While waiting: how many deps are not in memory. */
+  waitingOn: number;
+  wantedBy: Set<ClientId>;
+  who: Set<Address>;
+  processingOn: Address | undefined;
+  nbytes: number;
+  retriesLeft: number;
+  deaths: number;
+  restartsLeft: number;
+  /** For actors: bumped each time the actor is re-created after its worker died. */
+  incarnation: number;
+  meta: ActorMeta | undefined;
+  error: ErrorInfo | undefined;
+}
+
+interface WorkerRec extends PlacementWorker {
+  name: string;
+  incarnation: string;
+  has: Set<Key>;
+  lastSeen: number;
+  memoryBytes: number;
+  actorStats: Record<Key, ActorStats>;
+}
+
+const PENDING: ReadonlySet<TaskStateName> = new Set(["waiting", "no-worker", "processing"]);
+const FINAL: ReadonlySet<TaskStateName> = new Set(["memory", "erred", "lost", "cancelled"]);
+const DEFAULT_DURATION_MS = 10;
+
+function errorInfo(name: string, message: string): ErrorInfo {
+  return { name, message, stack: `${name}: ${message}` };
+}
+
+const ACTOR_LOST_MESSAGE = "Worker holding Actor was lost";
+
+/** Collects one event's output and merges it per destination. */
+class Outbox {
+  readonly compute = new Map<Address, Map<Key, Instruction>>();
+  readonly free = new Map<Address, Set<Key>>();
+  readonly clients = new Map<ClientId, Map<Key, KeyState>>();
+  readonly closes: Instruction[] = [];
+
+  freeKey(address: Address, key: Key): void {
+    this.compute.get(address)?.delete(key);
+    let s = this.free.get(address);
+    if (!s) this.free.set(address, (s = new Set()));
+    s.add(key);
+  }
+
+  computeTask(address: Address, key: Key, ins: Instruction): void {
+    let m = this.compute.get(address);
+    if (!m) this.compute.set(address, (m = new Map()));
+    m.set(key, ins);
+  }
+
+  /** Drops anything queued for a worker that just went away. */
+  dropWorker(address: Address): void {
+    this.compute.delete(address);
+    this.free.delete(address);
+  }
+
+  keyState(client: ClientId, msg: KeyState): void {
+    let m = this.clients.get(client);
+    if (!m) this.clients.set(client, (m = new Map()));
+    // Only the latest state of a key matters to the client; re-insert to keep order of arrival.
+    m.delete(msg.key);
+    m.set(msg.key, msg);
+  }
+
+  flush(): Instruction[] {
+    const out: Instruction[] = [];
+    // Frees before computes: a key freed then recomputed on the same worker in one event must end up computed.
+    for (const [address, keys] of this.free) out.push({ to: "worker", address, msg: { op: "free-keys", keys: [...keys] } });
+    for (const m of this.compute.values()) for (const ins of m.values()) out.push(ins);
+    for (const [client, m] of this.clients) for (const msg of m.values()) out.push({ to: "client", client, msg });
+    out.push(...this.closes);
+    return out;
+  }
+}
+
+export class SchedulerState {
+  private readonly tasks = new Map<Key, Task>();
+  private readonly workers = new Map<Address, WorkerRec>();
+  private workerList: WorkerRec[] = [];
+  private readonly clients = new Map<ClientId, Set<Key>>();
+  private readonly unrunnable = new Set<Key>();
+  private readonly counts = new Map<TaskStateName, number>();
+  private readonly groupDuration = new Map<string, { total: number; n: number }>();
+  private readonly placer = new Placer();
+  private readonly heartbeatTimeoutMs: number;
+  private readonly maxWorkerDeaths: number;
+  private out = new Outbox();
+
+  constructor(opts: SchedulerStateOptions = {}) {
+    this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 5000;
+    this.maxWorkerDeaths = opts.maxWorkerDeaths ?? 3;
+  }
+
+  handle(event: SchedulerEvent, now: number): Instruction[] {
+    this.out = new Outbox();
+    if ("worker" in event) {
+      const w = this.workers.get(event.worker);
+      // Messages from a worker already removed are stale: its keys were already dealt with.
+      if (!w) return [];
+      w.lastSeen = now;
+    }
+    switch (event.type) {
+      case "client-added":
+        if (!this.clients.has(event.client)) this.clients.set(event.client, new Set());
+        break;
+      case "client-removed":
+        this.clientRemoved(event.client);
+        break;
+      case "update-graph":
+        this.updateGraph(event.client, event.tasks, event.wanted);
+        break;
+      case "release-keys":
+        for (const key of event.keys) this.unwant(event.client, key);
+        break;
+      case "want-keys":
+        this.wantKeys(event.client, event.keys);
+        break;
+      case "cancel-keys":
+        this.cancelKeys(event.keys);
+        break;
+      case "update-data":
+        this.updateData(event.client, event.who, event.nbytes);
+        break;
+      case "worker-added":
+        this.workerAdded(event, now);
+        break;
+      case "worker-removed":
+        this.workerRemoved(event.address);
+        break;
+      case "task-finished":
+        this.taskFinished(event.worker, event.key, event.nbytes, event.actor, event.stopMs - event.startMs);
+        break;
+      case "task-erred":
+        this.taskErred(event.worker, event.key, event.error);
+        break;
+      case "missing-data":
+        this.missingData(event.worker, event.key, event.holder);
+        break;
+      case "add-keys":
+        this.addKeys(event.worker, event.keys, event.nbytes);
+        break;
+      case "heartbeat": {
+        const w = this.workers.get(event.worker)!;
+        w.memoryBytes = event.memoryBytes;
+        w.actorStats = event.actors;
+        break;
+      }
+      case "tick":
+        this.tick(now);
+        break;
+    }
+    this.afterResourcesFreed();
+    return this.out.flush();
+  }
+
+  // ------------------------------------------------------------ queries
+
+  info(): Omit<SchedulerInfo, "address"> {
+    const workers: Record<Address, WorkerInfo> = {};
+    for (const w of this.workerList) {
+      const actors: WorkerInfo["actors"] = {};
+      for (const key of w.actors) {
+        const t = this.tasks.get(key);
+        const s = w.actorStats[key];
+        actors[key] = {
+          className: t?.meta?.className ?? t?.spec?.fn.name ?? "",
+          calls: s?.calls ?? 0,
+          inFlight: s?.inFlight ?? 0,
+          meanCallMs: s?.meanCallMs ?? 0,
+        };
+      }
+      workers[w.address] = {
+        name: w.name,
+        nthreads: w.nthreads,
+        actorThreads: w.actorThreads,
+        resources: { ...w.resources },
+        tasksProcessing: w.processing.size,
+        storedKeys: w.has.size,
+        actors,
+        memoryBytes: w.memoryBytes,
+      };
+    }
+    const c = (s: TaskStateName) => this.counts.get(s) ?? 0;
+    return {
+      workers,
+      unrunnable: [...this.unrunnable],
+      tasks: {
+        waiting: c("waiting"),
+        processing: c("processing"),
+        memory: c("memory"),
+        erred: c("erred"),
+        lost: c("lost"),
+        "no-worker": c("no-worker"),
+        queued: 0,
+      },
+    };
+  }
+
+  whoHas(keys: Key[]): Record<Key, Address[]> {
+    const r: Record<Key, Address[]> = {};
+    for (const key of keys) {
+      const t = this.tasks.get(key);
+      r[key] = t && t.state === "memory" ? [...t.who] : [];
+    }
+    return r;
+  }
+
+  /**
+   * Targets for scattering `count` values: least loaded first (processing per
+   * thread, then stored keys), cycling when count exceeds the workers.
+   * `broadcast`: every candidate worker.
+   */
+  chooseWorkers(count: number, opts: { workers?: Address[]; broadcast?: boolean } = {}): Address[] {
+    let cands = this.workerList.filter((w) => !w.closing);
+    if (opts.workers && opts.workers.length > 0) {
+      const only = new Set(opts.workers);
+      cands = cands.filter((w) => only.has(w.address));
+    }
+    if (opts.broadcast) return cands.map((w) => w.address);
+    if (cands.length === 0 || count <= 0) return [];
+    const sorted = cands
+      .map((w, i) => ({ w, i }))
+      .sort(
+        (a, b) =>
+          a.w.processing.size / Math.max(1, a.w.nthreads) - b.w.processing.size / Math.max(1, b.w.nthreads) ||
+          a.w.has.size - b.w.has.size ||
+          a.i - b.i,
+      )
+      .map((x) => x.w.address);
+    const r: Address[] = [];
+    for (let i = 0; i < count; i++) r.push(sorted[i % sorted.length]!);
+    return r;
+  }
+
+  actorLocation(key: Key): WhereIsActorReply {
+    const t = this.tasks.get(key);
+    if (!t || !t.actor) {
+      return {
+        error: errorInfo(
+          "ActorLostError",
+          `Actor ${key} was released: no client holds a reference to it any more. Keep a reference (its Future or handle) for as long as you call it.`,
+        ),
+      };
+    }
+    switch (t.state) {
+      case "memory":
+        return { ...t.meta! };
+      case "lost":
+      case "erred":
+      case "cancelled":
+        return { error: t.error ?? errorInfo("ActorLostError", ACTOR_LOST_MESSAGE) };
+      default:
+        return { pending: true };
+    }
+  }
+
+  workerAddresses(): Address[] {
+    return this.workerList.map((w) => w.address);
+  }
+
+  /** The state of a key (for tests and diagnostics); undefined when forgotten. */
+  taskState(key: Key): TaskStateName | undefined {
+    return this.tasks.get(key)?.state;
+  }
+
+  /** Where a key is being computed (for tests and diagnostics). */
+  processingOn(key: Key): Address | undefined {
+    return this.tasks.get(key)?.processingOn;
+  }
+
+  /** Number of keys the scheduler knows (for tests: no leaks). */
+  get size(): number {
+    return this.tasks.size;
+  }
+
+  // ------------------------------------------------------------ clients
+
+  private want(client: ClientId, t: Task): void {
+    let s = this.clients.get(client);
+    if (!s) this.clients.set(client, (s = new Set()));
+    s.add(t.key);
+    t.wantedBy.add(client);
+  }
+
+  private unwant(client: ClientId, key: Key): void {
+    this.clients.get(client)?.delete(key);
+    const t = this.tasks.get(key);
+    if (!t || !t.wantedBy.delete(client)) return;
+    this.maybeRelease(t);
+  }
+
+  private clientRemoved(client: ClientId): void {
+    const keys = this.clients.get(client);
+    this.clients.delete(client);
+    if (!keys) return;
+    for (const key of keys) {
+      const t = this.tasks.get(key);
+      if (t && t.wantedBy.delete(client)) this.maybeRelease(t);
+    }
+  }
+
+  private wantKeys(client: ClientId, keys: Key[]): void {
+    for (const key of keys) {
+      const t = this.tasks.get(key);
+      if (!t) {
+        this.out.keyState(client, {
+          op: "key-state",
+          key,
+          status: "lost",
+          error: errorInfo(
+            "LostError",
+            `Key ${key} is not known to the scheduler: it was released after its last reference was dropped. Keep a Future to a result for as long as you need it.`,
+          ),
+        });
+        continue;
+      }
+      this.want(client, t);
+      if (t.state === "released") this.recompute(t);
+      else if (FINAL.has(t.state)) this.out.keyState(client, this.keyState(t));
+    }
+  }
+
+  private keyState(t: Task): KeyState {
+    const status: KeyStatus =
+      t.state === "memory"
+        ? "finished"
+        : t.state === "erred"
+          ? "error"
+          : t.state === "lost" || t.state === "cancelled"
+            ? t.state
+            : "pending";
+    const msg: KeyState = { op: "key-state", key: t.key, status };
+    if (status === "finished") {
+      msg.workers = [...t.who];
+      if (t.meta) msg.actor = { ...t.meta };
+    } else if (t.error && status !== "pending") msg.error = t.error;
+    return msg;
+  }
+
+  private notify(t: Task): void {
+    if (t.wantedBy.size === 0) return;
+    const msg = this.keyState(t);
+    for (const c of t.wantedBy) this.out.keyState(c, msg);
+  }
+
+  // ------------------------------------------------------------ graph
+
+  private newTask(key: Key, spec: TaskSpec | undefined): Task {
+    const o = spec?.options;
+    const t: Task = {
+      key,
+      spec,
+      actor: o?.actor === true,
+      state: "waiting",
+      dependents: new Set(),
+      waitingOn: 0,
+      wantedBy: new Set(),
+      who: new Set(),
+      processingOn: undefined,
+      nbytes: 0,
+      retriesLeft: o?.retries ?? 0,
+      deaths: 0,
+      restartsLeft: o?.restarts ?? 0,
+      incarnation: 0,
+      meta: undefined,
+      error: undefined,
+    };
+    this.tasks.set(key, t);
+    this.bump("waiting", 1);
+    return t;
+  }
+
+  private updateGraph(client: ClientId, specs: TaskSpec[], wanted: Key[]): void {
+    const fresh: Task[] = [];
+    for (const spec of specs) {
+      let t = this.tasks.get(spec.key);
+      if (t && t.state !== "cancelled") continue; // a known key keeps its state
+      if (t) {
+        // Resubmitting a cancelled key starts it again.
+        this.unlinkDeps(t);
+        t.spec = spec;
+        t.actor = spec.options.actor === true;
+        t.retriesLeft = spec.options.retries ?? 0;
+        t.restartsLeft = spec.options.restarts ?? 0;
+        t.deaths = 0;
+        t.error = undefined;
+        this.setState(t, "waiting");
+      } else t = this.newTask(spec.key, spec);
+      fresh.push(t);
+    }
+    for (const t of fresh) for (const d of t.spec!.deps) this.tasks.get(d)?.dependents.add(t.key);
+    for (const key of wanted) {
+      const t = this.tasks.get(key);
+      if (t) this.want(client, t);
+    }
+    for (const t of fresh) if (t.state === "waiting" && t.waitingOn === 0) this.enterWaiting(t);
+    for (const key of wanted) {
+      const t = this.tasks.get(key);
+      if (!t) this.wantKeys(client, [key]);
+      else if (t.state === "released") this.recompute(t);
+      else if (FINAL.has(t.state)) this.out.keyState(client, this.keyState(t));
+    }
+    for (const t of fresh) if (this.tasks.get(t.key) === t) this.maybeRelease(t);
+  }
+
+  private unlinkDeps(t: Task): void {
+    if (!t.spec) return;
+    for (const d of t.spec.deps) this.tasks.get(d)?.dependents.delete(t.key);
+  }
+
+  /**
+   * (Re)enters a task into the graph: checks its deps, recomputes released
+   * ones, and places it when all are in memory.
+   */
+  private enterWaiting(t: Task): void {
+    this.setState(t, "waiting");
+    let missing = 0;
+    for (const dk of t.spec!.deps) {
+      const d = this.tasks.get(dk);
+      if (!d) {
+        this.fail(t, errorInfo("LostError", `dependency ${dk} was released before ${t.key} could use it: keep a Future to it until dependents are submitted`));
+        return;
+      }
+      if (d.state === "erred" || d.state === "lost") {
+        this.fail(t, d.error ?? errorInfo("LostError", `dependency ${dk} was lost`));
+        return;
+      }
+      if (d.state === "cancelled") {
+        this.cancel(t);
+        return;
+      }
+      if (d.state === "released") {
+        if (!this.recompute(d)) {
+          // recompute() failed the dep, which failed us too.
+          return;
+        }
+      }
+      if (d.state !== "memory") missing++;
+      // A dep already in memory that was freshly created within this batch counts as ready.
+    }
+    if (t.state !== "waiting") return; // a dep's failure reached us through propagation
+    t.waitingOn = missing;
+    if (missing === 0) this.place(t);
+  }
+
+  /**
+   * Brings a released or lost key back by recomputing it from its spec.
+   * Returns false when it cannot (no lineage): it is then lost.
+   */
+  private recompute(t: Task): boolean {
+    if (PENDING.has(t.state)) return true;
+    if (!t.spec || t.actor || t.spec.options.allowReconstruction === false) {
+      this.lose(t, errorInfo("LostError", `the worker holding ${t.key} died and it cannot be recomputed (${!t.spec ? "scattered data has no lineage" : t.actor ? "actors are not recomputed" : "allowReconstruction is false"})`));
+      return false;
+    }
+    this.setState(t, "waiting");
+    t.waitingOn = 0;
+    this.notify(t);
+    this.enterWaiting(t);
+    return PENDING.has(t.state);
+  }
+
+  // ------------------------------------------------------------ placement
+
+  private place(t: Task): void {
+    const spec = t.spec!;
+    const o = spec.options;
+    const depBytes = new Map<Address, number>();
+    let total = 0;
+    for (const dk of spec.deps) {
+      const d = this.tasks.get(dk)!;
+      if (d.actor) {
+        // An actor is not copied, but placing next to it keeps calls local.
+        if (t.actor) for (const a of d.who) depBytes.set(a, (depBytes.get(a) ?? 0) + 1);
+        continue;
+      }
+      total += d.nbytes;
+      for (const a of d.who) depBytes.set(a, (depBytes.get(a) ?? 0) + d.nbytes);
+    }
+    const g = this.groupDuration.get(spec.group);
+    const address = this.placer.choose(
+      {
+        actor: t.actor,
+        workers: o.workers,
+        allowOtherWorkers: o.allowOtherWorkers,
+        resources: o.resources,
+        depBytes,
+        totalDepBytes: total,
+        durationMs: g ? g.total / g.n : DEFAULT_DURATION_MS,
+      },
+      this.workerList,
+    );
+    if (address === undefined) {
+      this.setState(t, "no-worker");
+      this.unrunnable.add(t.key);
+      return;
+    }
+    this.unrunnable.delete(t.key);
+    const w = this.workers.get(address)!;
+    this.setState(t, "processing");
+    t.processingOn = address;
+    w.processing.add(t.key);
+    this.hold(w, o.resources, 1);
+    const whoHas: Record<Key, Address[]> = {};
+    for (const dk of spec.deps) {
+      const d = this.tasks.get(dk)!;
+      if (!d.actor) whoHas[dk] = [...d.who];
+    }
+    this.out.computeTask(address, t.key, {
+      to: "worker",
+      address,
+      msg: {
+        op: "compute-task",
+        key: t.key,
+        fn: spec.fn,
+        args: spec.args,
+        whoHas,
+        actor: t.actor,
+        priority: o.priority ?? 0,
+        ...(o.resources ? { resources: o.resources } : {}),
+      },
+    });
+  }
+
+  private hold(w: WorkerRec, res: Record<string, number> | undefined, sign: 1 | -1): void {
+    if (!res) return;
+    for (const name in res) w.used[name] = (w.used[name] ?? 0) + sign * res[name]!;
+  }
+
+  /** Tries the unrunnable tasks again (a worker joined or resources came free). */
+  private retryUnrunnable(resourcesOnly: boolean): void {
+    if (this.unrunnable.size === 0) return;
+    // Tasks with the same restrictions that failed once this round would fail again: skip them.
+    const failed = new Set<string>();
+    for (const key of [...this.unrunnable]) {
+      const t = this.tasks.get(key);
+      if (!t || t.state !== "no-worker") {
+        this.unrunnable.delete(key);
+        continue;
+      }
+      const o = t.spec!.options;
+      if (resourcesOnly && !o.resources) continue;
+      const sig = JSON.stringify([t.actor, o.resources ?? null, o.workers ?? null, o.allowOtherWorkers ?? false]);
+      if (failed.has(sig)) continue;
+      this.place(t);
+      if (t.state === "no-worker") failed.add(sig);
+    }
+  }
+
+  // ------------------------------------------------------------ leaving states
+
+  /** Takes a task off its worker (processing → something else). Returns resources. */
+  private unassign(t: Task, freeOnWorker: boolean): void {
+    const a = t.processingOn;
+    if (a === undefined) return;
+    t.processingOn = undefined;
+    const w = this.workers.get(a);
+    if (!w) return;
+    w.processing.delete(t.key);
+    this.hold(w, t.spec!.options.resources, -1);
+    if (freeOnWorker) this.out.freeKey(a, t.key);
+    if (t.spec!.options.resources) this.resourcesFreed = true;
+  }
+
+  private resourcesFreed = false;
+
+  /** Drops every holder of the key (memory → something else). */
+  private dropHolders(t: Task, freeOnWorkers: boolean): void {
+    for (const a of t.who) {
+      const w = this.workers.get(a);
+      if (!w) continue;
+      w.has.delete(t.key);
+      if (t.actor) {
+        w.actors.delete(t.key);
+        delete w.actorStats[t.key];
+        this.hold(w, t.spec?.options.resources, -1);
+        if (t.spec?.options.resources) this.resourcesFreed = true;
+      }
+      if (freeOnWorkers) this.out.freeKey(a, t.key);
+    }
+    t.who.clear();
+  }
+
+  private leave(t: Task, freeOnWorkers: boolean): void {
+    if (t.state === "processing") this.unassign(t, freeOnWorkers);
+    else if (t.state === "memory") this.dropHolders(t, freeOnWorkers);
+    else if (t.state === "no-worker") this.unrunnable.delete(t.key);
+    if (t.state === "memory") this.depLeftMemory(t);
+  }
+
+  /** Dependents that counted on this key being in memory wait for it again. */
+  private depLeftMemory(t: Task): void {
+    for (const dk of t.dependents) {
+      const d = this.tasks.get(dk);
+      if (!d) continue;
+      if (d.state === "waiting") d.waitingOn++;
+      else if (d.state === "no-worker") {
+        // Ready only because all deps were in memory; now this one is not.
+        this.unrunnable.delete(d.key);
+        this.setState(d, "waiting");
+        d.waitingOn = 1;
+      }
+    }
+  }
+
+  private setState(t: Task, s: TaskStateName): void {
+    if (t.state === s) return;
+    this.bump(t.state, -1);
+    this.bump(s, 1);
+    t.state = s;
+  }
+
+  private bump(s: TaskStateName, by: number): void {
+    this.counts.set(s, (this.counts.get(s) ?? 0) + by);
+  }
+
+  // ------------------------------------------------------------ final states
+
+  private toMemory(t: Task, address: Address, nbytes: number): void {
+    const w = this.workers.get(address)!;
+    const wasMemory = t.state === "memory";
+    if (!wasMemory) {
+      if (t.state === "processing") this.unassign(t, false);
+      else if (t.state === "no-worker") this.unrunnable.delete(t.key);
+      this.setState(t, "memory");
+    }
+    t.nbytes = nbytes;
+    t.who.add(address);
+    w.has.add(t.key);
+    t.error = undefined;
+    if (wasMemory) return;
+    if (t.actor) {
+      w.actors.add(t.key);
+      this.hold(w, t.spec?.options.resources, 1);
+    }
+    this.notify(t);
+    for (const dk of t.dependents) {
+      const d = this.tasks.get(dk);
+      if (d && d.state === "waiting" && --d.waitingOn === 0) this.place(d);
+    }
+  }
+
+  /** Fails a task and, recursively, its pending dependents with the same error. */
+  private fail(t: Task, error: ErrorInfo): void {
+    this.finalize(t, "erred", error);
+  }
+
+  private lose(t: Task, error: ErrorInfo): void {
+    this.finalize(t, "lost", error);
+  }
+
+  private cancel(t: Task): void {
+    this.finalize(t, "cancelled", errorInfo("CancelledError", `task ${t.key} was cancelled before it produced a result`));
+  }
+
+  private finalize(root: Task, state: "erred" | "lost" | "cancelled", rootError: ErrorInfo): void {
+    // Dependents of a lost key fail (they cannot run), of a cancelled key are cancelled too.
+    const depState = state === "cancelled" ? "cancelled" : "erred";
+    const stack: [Task, TaskStateName, ErrorInfo][] = [[root, state, rootError]];
+    const touched: Task[] = [];
+    while (stack.length > 0) {
+      const [t, s, err] = stack.pop()!;
+      if (t.state === s) continue;
+      this.leave(t, true);
+      this.setState(t, s);
+      t.error = err;
+      t.waitingOn = 0;
+      this.notify(t);
+      touched.push(t);
+      for (const dk of t.dependents) {
+        const d = this.tasks.get(dk);
+        if (d && PENDING.has(d.state)) stack.push([d, depState, s === "cancelled" ? errorInfo("CancelledError", `task ${d.key} was cancelled because its dependency ${t.key} was cancelled`) : err]);
+      }
+    }
+    // Their deps may not be needed any more; they themselves may not be wanted.
+    for (const t of touched) {
+      if (t.spec) for (const dk of t.spec.deps) {
+        const d = this.tasks.get(dk);
+        if (d) this.maybeRelease(d);
+      }
+    }
+    for (const t of touched) if (this.tasks.get(t.key) === t) this.maybeRelease(t);
+  }
+
+  // ------------------------------------------------------------ lifetime
+
+  private needed(t: Task): boolean {
+    if (t.wantedBy.size > 0) return true;
+    for (const dk of t.dependents) {
+      const d = this.tasks.get(dk);
+      if (d && PENDING.has(d.state)) return true;
+    }
+    return false;
+  }
+
+  /** Releases keys nobody needs, and then their deps that became unneeded. */
+  private maybeRelease(start: Task): void {
+    const stack = [start];
+    while (stack.length > 0) {
+      const t = stack.pop()!;
+      if (this.tasks.get(t.key) !== t || this.needed(t)) continue;
+      const wasPending = PENDING.has(t.state);
+      if (t.state === "released" && this.keepAsLineage(t)) continue;
+      this.leave(t, true);
+      if (this.keepAsLineage(t)) {
+        this.setState(t, "released");
+        t.waitingOn = 0;
+      } else {
+        this.forget(t);
+      }
+      // A pending task held its deps; a forgotten task may have been their last lineage reason.
+      if ((wasPending || this.tasks.get(t.key) !== t) && t.spec) {
+        for (const dk of t.spec.deps) {
+          const d = this.tasks.get(dk);
+          if (d) stack.push(d);
+        }
+      }
+    }
+  }
+
+  /** Keeps a spec as lineage while some dependent holds data that may need recomputing. */
+  private keepAsLineage(t: Task): boolean {
+    if (!t.spec || t.actor || t.spec.options.allowReconstruction === false) return false;
+    for (const dk of t.dependents) {
+      const d = this.tasks.get(dk);
+      if (d && (d.state === "memory" || d.state === "released")) return true;
+    }
+    return false;
+  }
+
+  private forget(t: Task): void {
+    this.bump(t.state, -1);
+    this.tasks.delete(t.key);
+    this.unlinkDeps(t);
+  }
+
+  // ------------------------------------------------------------ client events
+
+  private cancelKeys(keys: Key[]): void {
+    for (const key of keys) {
+      const t = this.tasks.get(key);
+      if (t && PENDING.has(t.state)) this.cancel(t);
+    }
+  }
+
+  private updateData(client: ClientId, who: Record<Key, Address[]>, nbytes: Record<Key, number>): void {
+    for (const key in who) {
+      let t = this.tasks.get(key);
+      if (!t) t = this.newTask(key, undefined);
+      this.want(client, t);
+      const live = who[key]!.filter((a) => this.workers.has(a));
+      if (live.length === 0) {
+        if (t.state !== "memory") {
+          this.lose(t, errorInfo("LostError", `scattered data ${key} was put on workers that are gone; scatter it again`));
+        }
+        continue;
+      }
+      if (t.actor) continue;
+      for (const a of live) this.toMemory(t, a, nbytes[key] ?? t.nbytes);
+    }
+  }
+
+  // ------------------------------------------------------------ worker events
+
+  private workerAdded(e: Extract<SchedulerEvent, { type: "worker-added" }>, now: number): void {
+    const old = this.workers.get(e.address);
+    if (old) {
+      if (old.incarnation === e.incarnation) return;
+      // Same address, new process: the old one is gone with everything it held.
+      this.workerRemoved(e.address);
+    }
+    const w: WorkerRec = {
+      address: e.address,
+      name: e.name,
+      nthreads: e.nthreads,
+      actorThreads: e.actorThreads,
+      resources: { ...e.resources },
+      used: {},
+      processing: new Set(),
+      actors: new Set(),
+      closing: false,
+      incarnation: e.incarnation,
+      has: new Set(),
+      lastSeen: now,
+      memoryBytes: 0,
+      actorStats: {},
+    };
+    this.workers.set(e.address, w);
+    this.workerList.push(w);
+    this.retryUnrunnable(false);
+  }
+
+  private workerRemoved(address: Address): void {
+    const w = this.workers.get(address);
+    if (!w) return;
+    this.workers.delete(address);
+    this.workerList = this.workerList.filter((x) => x !== w);
+    this.out.dropWorker(address);
+    // Data first: tasks rescheduled below must see which of their deps are gone.
+    const lostData: Task[] = [];
+    for (const key of w.has) {
+      const t = this.tasks.get(key);
+      if (!t || !t.who.delete(address)) continue;
+      if (t.actor) {
+        w.actors.delete(key);
+        t.who.clear();
+        lostData.push(t);
+      } else if (t.who.size === 0) lostData.push(t);
+    }
+    w.has.clear();
+    w.actors.clear();
+    const running = [...w.processing];
+    w.processing.clear();
+    for (const key of running) {
+      const t = this.tasks.get(key);
+      if (t) t.processingOn = undefined;
+    }
+    // The keys lost their last copy: their state is no longer "memory".
+    for (const t of lostData) this.dataGone(t);
+    for (const key of running) {
+      const t = this.tasks.get(key);
+      if (!t || t.state !== "processing") continue;
+      t.deaths++;
+      if (t.deaths >= this.maxWorkerDeaths) {
+        this.setState(t, "waiting"); // not processing any more; fail() propagates from here
+        this.fail(
+          t,
+          errorInfo(
+            "KilledWorkerError",
+            `task ${t.key} was running on ${t.deaths} workers that died; it is not retried again. Check the workers' logs: the task may crash or exhaust its worker.`,
+          ),
+        );
+      } else {
+        this.enterWaiting(t);
+      }
+    }
+    this.retryUnrunnable(true);
+  }
+
+  /** A key's last copy is gone (its worker died, or no holder had it). */
+  private dataGone(t: Task): void {
+    // Its holders are already gone from t.who; leave memory without freeing anything.
+    this.setState(t, "released");
+    this.depLeftMemory(t);
+    if (!this.needed(t)) {
+      this.maybeRelease(t);
+      return;
+    }
+    if (t.actor) {
+      if (t.restartsLeft > 0) {
+        t.restartsLeft--;
+        t.incarnation++;
+        t.meta = undefined;
+        t.deaths = 0;
+        this.notify(t); // pending
+        this.enterWaiting(t);
+      } else {
+        this.lose(t, errorInfo("ActorLostError", ACTOR_LOST_MESSAGE));
+      }
+      return;
+    }
+    this.recompute(t);
+  }
+
+  private taskFinished(
+    worker: Address,
+    key: Key,
+    nbytes: number,
+    actor: Omit<ActorMeta, "incarnation"> | undefined,
+    durationMs: number,
+  ): void {
+    const t = this.tasks.get(key);
+    if (!t || t.state !== "processing" || t.processingOn !== worker) {
+      // Late or duplicate: keep what we know, tell the worker to drop what nobody asked for.
+      if (t && t.state === "memory" && t.who.has(worker)) return;
+      if (t && t.state === "memory" && !t.actor) {
+        this.workers.get(worker)!.has.add(key);
+        t.who.add(worker);
+        return;
+      }
+      this.out.freeKey(worker, key);
+      return;
+    }
+    if (t.spec && durationMs >= 0) {
+      const g = this.groupDuration.get(t.spec.group);
+      if (g) {
+        g.total += durationMs;
+        g.n++;
+      } else this.groupDuration.set(t.spec.group, { total: durationMs, n: 1 });
+    }
+    if (t.actor) {
+      t.meta = {
+        key,
+        className: actor?.className ?? t.spec?.fn.name ?? "",
+        workerAddress: worker,
+        methods: actor?.methods ?? [],
+        attributes: actor?.attributes ?? [],
+        incarnation: t.incarnation,
+      };
+    }
+    const res = t.spec?.options.resources;
+    this.toMemory(t, worker, nbytes);
+    // A finished plain task gave back its resources; an actor keeps them while it lives.
+    if (res && !t.actor) this.resourcesFreed = true;
+    if (t.spec) for (const dk of t.spec.deps) {
+      const d = this.tasks.get(dk);
+      if (d) this.maybeRelease(d);
+    }
+    this.maybeRelease(t);
+  }
+
+  private afterResourcesFreed(): void {
+    if (!this.resourcesFreed) return;
+    this.resourcesFreed = false;
+    this.retryUnrunnable(true);
+  }
+
+  private taskErred(worker: Address, key: Key, error: ErrorInfo): void {
+    const t = this.tasks.get(key);
+    if (!t || t.state !== "processing" || t.processingOn !== worker) return;
+    if (t.retriesLeft > 0) {
+      t.retriesLeft--;
+      this.unassign(t, false);
+      this.enterWaiting(t);
+    } else {
+      this.fail(t, error);
+    }
+  }
+
+  private missingData(worker: Address, key: Key, holder: Address): void {
+    const t = this.tasks.get(key);
+    if (!t || t.actor) return;
+    if (t.state === "memory" && t.who.delete(holder)) {
+      this.workers.get(holder)?.has.delete(key);
+      if (t.who.size === 0) this.dataGone(t);
+    }
+    // The dependents running on `worker` gave up on this key: send them again, or back to waiting.
+    for (const dk of [...t.dependents]) {
+      const d = this.tasks.get(dk);
+      if (!d || d.state !== "processing" || d.processingOn !== worker) continue;
+      this.unassign(d, false);
+      this.enterWaiting(d);
+    }
+  }
+
+  private addKeys(worker: Address, keys: Key[], nbytes: Record<Key, number>): void {
+    for (const key of keys) {
+      const t = this.tasks.get(key);
+      if (t && !t.actor) {
+        // Whatever state we had, the data now exists there.
+        this.toMemory(t, worker, nbytes[key] ?? t.nbytes);
+        this.maybeRelease(t);
+      } else if (!t || !t.who.has(worker)) {
+        // Nobody asked for it here: let the worker drop it rather than hold it forever.
+        this.out.freeKey(worker, key);
+      }
+    }
+  }
+
+  private tick(now: number): void {
+    for (const w of this.workerList) {
+      if (!w.closing && now - w.lastSeen > this.heartbeatTimeoutMs) {
+        w.closing = true;
+        this.out.closes.push({
+          to: "close-worker",
+          address: w.address,
+          reason: `no message from worker for ${now - w.lastSeen} ms (heartbeat timeout ${this.heartbeatTimeoutMs} ms)`,
+        });
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ invariants
+
+  checkInvariants(): void {
+    const fail = (msg: string): never => {
+      throw new Error(`scheduler invariant violated: ${msg}`);
+    };
+    const counts = new Map<TaskStateName, number>();
+    for (const [key, t] of this.tasks) {
+      if (t.key !== key) fail(`task under ${key} has key ${t.key}`);
+      counts.set(t.state, (counts.get(t.state) ?? 0) + 1);
+      if (t.state === "processing") {
+        const w = t.processingOn === undefined ? undefined : this.workers.get(t.processingOn);
+        if (!w) fail(`${key} processing on unknown worker ${t.processingOn}`);
+        if (!w!.processing.has(key)) fail(`${key} processing on ${t.processingOn} but the worker does not list it`);
+      } else if (t.processingOn !== undefined) fail(`${key} is ${t.state} but has processingOn`);
+      if (t.state === "memory") {
+        if (t.who.size === 0) fail(`${key} in memory with no holders`);
+        if (t.actor && t.who.size !== 1) fail(`actor ${key} held by ${t.who.size} workers`);
+        if (t.actor && !t.meta) fail(`actor ${key} in memory without meta`);
+        for (const a of t.who) {
+          const w = this.workers.get(a);
+          if (!w) fail(`${key} held by unknown worker ${a}`);
+          if (!w!.has.has(key)) fail(`${key} held by ${a} but the worker does not list it`);
+          if (t.actor && !w!.actors.has(key)) fail(`actor ${key} on ${a} but not in its actors`);
+        }
+      } else if (t.who.size > 0) fail(`${key} is ${t.state} but has holders`);
+      if (PENDING.has(t.state) || t.state === "released") {
+        if (!t.spec) fail(`${key} is ${t.state} without a spec`);
+      }
+      if (t.state === "waiting" || t.state === "no-worker" || t.state === "processing") {
+        let missing = 0;
+        for (const dk of t.spec!.deps) {
+          const d = this.tasks.get(dk);
+          if (!d) fail(`pending ${key} depends on forgotten ${dk}`);
+          if (!d!.dependents.has(key)) fail(`${dk} does not list dependent ${key}`);
+          if (d!.state === "erred" || d!.state === "lost" || d!.state === "cancelled") fail(`pending ${key} depends on ${d!.state} ${dk}`);
+          if (d!.state !== "memory") missing++;
+        }
+        if (t.state === "waiting") {
+          if (t.waitingOn !== missing) fail(`${key} waitingOn=${t.waitingOn} but ${missing} deps are not in memory`);
+          if (missing === 0) fail(`${key} waiting with all deps in memory`);
+        }
+        if (t.state === "no-worker" && !this.unrunnable.has(key)) fail(`${key} no-worker but not unrunnable`);
+        if (t.state === "no-worker" && missing > 0) fail(`${key} no-worker with deps not in memory`);
+      }
+      for (const dk of t.dependents) {
+        const d = this.tasks.get(dk);
+        if (!d) fail(`${key} lists forgotten dependent ${dk}`);
+        if (!d!.spec || !d!.spec.deps.includes(key)) fail(`${key} lists ${dk} as dependent but it does not depend on it`);
+      }
+      for (const c of t.wantedBy) if (!this.clients.get(c)?.has(key)) fail(`${key} wanted by ${c} but the client does not list it`);
+      if (!this.needed(t)) {
+        if (t.state !== "released") fail(`${key} is ${t.state} but nobody needs it`);
+        else if (!this.keepAsLineage(t)) fail(`${key} released without a lineage reason`);
+      }
+    }
+    for (const s of ["waiting", "no-worker", "processing", "memory", "released", "erred", "lost", "cancelled"] as const) {
+      if ((this.counts.get(s) ?? 0) !== (counts.get(s) ?? 0)) fail(`count of ${s} is ${this.counts.get(s)} but ${counts.get(s) ?? 0} tasks are`);
+    }
+    for (const key of this.unrunnable) if (this.tasks.get(key)?.state !== "no-worker") fail(`unrunnable ${key} is not no-worker`);
+    for (const [c, keys] of this.clients) for (const key of keys) {
+      const t = this.tasks.get(key);
+      if (t && !t.wantedBy.has(c)) fail(`client ${c} lists ${key} but the task does not`);
+    }
+    if (this.workerList.length !== this.workers.size) fail("worker list and map differ");
+    for (const w of this.workerList) {
+      if (this.workers.get(w.address) !== w) fail(`worker ${w.address} not in the map`);
+      const used: Record<string, number> = {};
+      const add = (r: Record<string, number> | undefined) => {
+        if (r) for (const n in r) used[n] = (used[n] ?? 0) + r[n]!;
+      };
+      for (const key of w.processing) {
+        const t = this.tasks.get(key);
+        if (!t || t.state !== "processing" || t.processingOn !== w.address) fail(`${w.address} lists ${key} as processing but it is not`);
+        add(t!.spec!.options.resources);
+      }
+      for (const key of w.has) {
+        const t = this.tasks.get(key);
+        if (!t || t.state !== "memory" || !t.who.has(w.address)) fail(`${w.address} lists ${key} as held but it is not`);
+      }
+      for (const key of w.actors) {
+        const t = this.tasks.get(key);
+        if (!t || !t.actor || t.state !== "memory") fail(`${w.address} lists actor ${key} but it is not alive`);
+        add(t!.spec?.options.resources);
+      }
+      const names = new Set([...Object.keys(used), ...Object.keys(w.used)]);
+      for (const n of names) {
+        if (Math.abs((used[n] ?? 0) - (w.used[n] ?? 0)) > 1e-9) fail(`${w.address} resource ${n} used=${w.used[n]} but holders sum to ${used[n] ?? 0}`);
+        if (!hasResources(w, { [n]: used[n] ?? 0 })) fail(`${w.address} overcommits resource ${n}`);
+      }
+    }
+  }
+}
