@@ -96,12 +96,12 @@ function attempt(address: string, tlsOpts: TlsOptions | null, host: string, port
           settle(null);
         } else if (msg.op === "refused") {
           const reason = typeof msg.reason === "string" ? msg.reason : "no reason given";
-          c.close("refused by the peer");
           settle(
             reason.includes("protocol version")
               ? new ProtocolError(`Connection to ${address} refused: ${reason}`)
               : new AuthError(`Connection to ${address} refused: ${reason}`),
           );
+          c.close("refused by the peer");
         } else {
           c.fail(`expected welcome or refused, got "${msg.op}"`);
         }

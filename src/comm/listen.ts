@@ -93,7 +93,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
     : net.createServer({ noDelay: true }, accept);
   if (opts.tls) {
     server.on("tlsClientError", (err: Error, socket: tls.TLSSocket) => {
-      log.warn(`Dropped a TLS connection: ${err.message}`, { peer: `${socket.remoteAddress}:${socket.remotePort}` });
+      log.warn(`Dropped a TLS connection: ${err.message}`, { peer: `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}` });
     });
   }
 

@@ -1,0 +1,357 @@
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import * as net from "node:net";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  connect,
+  connectionPair,
+  encodeBatch,
+  formatAddress,
+  listen,
+  parseAddress,
+  Payload,
+  type Connection,
+  type Listener,
+  type TlsOptions,
+} from "../../src/comm/index.js";
+import { AuthError, CancelledError, CommError, ConfigError, RemoteError, TimeoutError } from "../../src/errors.js";
+import type { Message } from "../../src/protocol/messages.js";
+import type { WireConnection } from "../../src/comm/connection.js";
+
+const listeners: Listener[] = [];
+after(async () => {
+  await Promise.all(listeners.map((l) => l.close()));
+});
+
+/** A listener whose connections answer requests with `handler` and record one-way messages. */
+async function server(opts: { token?: string; handler?: (msg: Message, conn: Connection) => unknown; handshakeTimeoutMs?: number; tls?: TlsOptions } = {}) {
+  const accepted: Connection[] = [];
+  const messages: Message[] = [];
+  const l = await listen({
+    token: opts.token ?? "secret",
+    handshakeTimeoutMs: opts.handshakeTimeoutMs,
+    tls: opts.tls,
+    onConnection: (conn) => {
+      accepted.push(conn);
+      conn.onRequest = (msg) => (opts.handler ? opts.handler(msg, conn) : msg);
+      conn.onMessage = (msg) => messages.push(msg);
+    },
+  });
+  listeners.push(l);
+  return { listener: l, accepted, messages };
+}
+
+function rawSocket(address: string): Promise<net.Socket> {
+  const { host, port } = parseAddress(address);
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port }, () => resolve(s));
+    s.once("error", reject);
+  });
+}
+
+const socketClosed = (s: net.Socket) => new Promise<void>((resolve) => (s.destroyed ? resolve() : s.once("close", () => resolve())));
+
+test("comm - parseAddress accepts tcp, tls, bare and IPv6 forms", () => {
+  assert.deepEqual(parseAddress("tcp://10.0.0.5:8786"), { scheme: "tcp", host: "10.0.0.5", port: 8786 });
+  assert.deepEqual(parseAddress("tls://sched.example:1"), { scheme: "tls", host: "sched.example", port: 1 });
+  assert.deepEqual(parseAddress("localhost:0"), { scheme: "tcp", host: "localhost", port: 0 });
+  assert.deepEqual(parseAddress("[::1]:8786"), { scheme: "tcp", host: "::1", port: 8786 });
+  assert.deepEqual(parseAddress("tls://[fe80::1]:9"), { scheme: "tls", host: "fe80::1", port: 9 });
+  for (const bad of ["", "nohost", "tcp://:80", "http://a:1", "a:65536", "a:-1", "a:x", "::1:80", "[::1]80", "tcp://a b:1"]) {
+    assert.throws(() => parseAddress(bad), ConfigError, bad);
+  }
+  assert.match((() => { try { parseAddress("::1:80"); } catch (e) { return (e as Error).message; } return ""; })(), /brackets/);
+  assert.equal(formatAddress("tcp", "::1", 5), "tcp://[::1]:5");
+  assert.equal(formatAddress("tls", "h", 5), "tls://h:5");
+});
+
+test("comm - handshake with the right token, then request/reply both ways", async () => {
+  const { listener, accepted } = await server({ handler: (msg) => ({ got: msg.op }) });
+  assert.match(listener.address, /^tcp:\/\/127\.0\.0\.1:\d+$/);
+  const conn = await connect(listener.address, { token: "secret", role: "worker" });
+  conn.onRequest = (msg) => `client saw ${msg.op}`;
+  assert.equal(conn.isOpen, true);
+  assert.deepEqual(await conn.request({ op: "get-data", keys: ["a"] }), { got: "get-data" });
+  assert.equal(accepted.length, 1);
+  assert.equal(accepted[0].role, "worker");
+  assert.equal(await accepted[0].request({ op: "free-keys", keys: [] }), "client saw free-keys");
+  conn.close();
+  await conn.closed;
+  assert.equal(conn.isOpen, false);
+});
+
+test("comm - wrong or missing token is refused with AuthError on the connecting side", async () => {
+  const { listener, accepted } = await server();
+  await assert.rejects(connect(listener.address, { token: "nope", role: "client" }), (err: Error) => {
+    assert.ok(err instanceof AuthError);
+    assert.match(err.message, /refused: wrong or missing token/);
+    return true;
+  });
+  await assert.rejects(connect(listener.address, { token: "", role: "client" }), AuthError);
+  assert.equal(accepted.length, 0);
+});
+
+test("comm - a peer that sends no hello is dropped after the handshake timeout", async () => {
+  const { listener, accepted } = await server({ handshakeTimeoutMs: 100 });
+  const s = await rawSocket(listener.address);
+  s.on("data", () => {});
+  const t0 = Date.now();
+  await socketClosed(s);
+  assert.ok(Date.now() - t0 >= 50);
+  assert.equal(accepted.length, 0);
+});
+
+test("comm - a peer whose first message is not hello is dropped", async () => {
+  const { listener, accepted } = await server();
+  const s = await rawSocket(listener.address);
+  s.on("data", () => {});
+  for (const c of encodeBatch([{ op: "free-keys", keys: ["x"] }])) s.write(c);
+  await socketClosed(s);
+  assert.equal(accepted.length, 0);
+});
+
+test("comm - error replies map to troupe error classes, else RemoteError", async () => {
+  const { listener } = await server({
+    handler: (msg) => {
+      const keys = (msg as { keys: string[] }).keys;
+      if (keys[0] === "cancelled") throw new CancelledError("it was cancelled");
+      if (keys[0] === "type") throw new TypeError("bad type");
+      if (keys[0] === "async") return Promise.reject(new RangeError("too far"));
+      if (keys[0] === "string") throw "just a string";
+      return Promise.resolve("fine");
+    },
+  });
+  const conn = await connect(listener.address, { token: "secret", role: "client" });
+  const req = (k: string) => conn.request({ op: "get-data", keys: [k] });
+  await assert.rejects(req("cancelled"), (err: Error) => {
+    assert.ok(err instanceof CancelledError);
+    assert.equal(err.message, "it was cancelled");
+    assert.match(err.stack ?? "", /CancelledError: it was cancelled/);
+    return true;
+  });
+  await assert.rejects(req("type"), (err: Error) => {
+    assert.ok(err instanceof RemoteError);
+    assert.equal(err.name, "TypeError");
+    assert.equal((err as RemoteError).remoteName, "TypeError");
+    assert.equal(err.message, "bad type");
+    return true;
+  });
+  await assert.rejects(req("async"), (err: Error) => err instanceof RemoteError && err.name === "RangeError");
+  await assert.rejects(req("string"), (err: Error) => err instanceof RemoteError && err.message === "just a string");
+  assert.equal(await req("ok"), "fine");
+  conn.close();
+});
+
+test("comm - 10,000 pipelined requests resolve in order, onRequest sees no internal fields", async () => {
+  const seen: number[] = [];
+  let leaked = false;
+  const { listener } = await server({
+    handler: (msg) => {
+      const m = msg as { op: string; keys: string[] } & Record<string, unknown>;
+      if (Object.keys(m).some((k) => k !== "op" && k !== "keys")) leaked = true;
+      seen.push(Number(m.keys[0]));
+      return Number(m.keys[0]) * 2;
+    },
+  });
+  const conn = await connect(listener.address, { token: "secret", role: "client" });
+  const order: number[] = [];
+  const ps: Promise<unknown>[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    ps.push(
+      conn.request<number>({ op: "get-data", keys: [String(i)] }).then((v) => {
+        assert.equal(v, i * 2);
+        order.push(i);
+      }),
+    );
+  }
+  await Promise.all(ps);
+  assert.deepEqual(seen, Array.from({ length: 10_000 }, (_, i) => i));
+  assert.deepEqual(order, seen);
+  assert.equal(leaked, false);
+  conn.close();
+});
+
+test("comm - a 10 MB Payload part round-trips byte-exact, out of band", async () => {
+  const { listener } = await server({ handler: (msg) => ({ data: { k: (msg as { data: Record<string, Payload> }).data.k }, missing: [] }) });
+  const conn = await connect(listener.address, { token: "secret", role: "client" });
+  const big = new Uint8Array(10 * 1024 * 1024);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 31 + (i >>> 13)) & 0xff;
+  const small = new Uint8Array([1, 2, 3]);
+  const chunks = encodeBatch([{ op: "put-data", data: { k: new Payload([small, big]) }, report: false }]);
+  assert.equal(chunks.length, 2, "the large part is its own frame");
+  assert.equal(chunks[1], big, "the large part is not copied");
+  assert.ok(chunks[0].byteLength < 1000);
+  const reply = await conn.request<{ data: Record<string, Payload> }>({ op: "put-data", data: { k: new Payload([small, big]) }, report: false });
+  const p = reply.data.k;
+  assert.ok(p instanceof Payload);
+  assert.equal(p.parts.length, 2);
+  assert.deepEqual([...p.parts[0]], [1, 2, 3]);
+  assert.equal(p.parts[1].byteLength, big.byteLength);
+  assert.ok(Buffer.from(p.parts[1].buffer, p.parts[1].byteOffset, p.parts[1].byteLength).equals(big));
+  conn.close();
+});
+
+test("comm - sends in one event-loop turn go out as one batch", async () => {
+  const { listener, accepted, messages } = await server();
+  const conn = (await connect(listener.address, { token: "secret", role: "client" })) as WireConnection;
+  await new Promise((r) => setTimeout(r, 20));
+  const before = conn.batchesSent;
+  const serverSide = accepted[0] as WireConnection;
+  const receivedBefore = serverSide.batchesReceived;
+  for (let i = 0; i < 1000; i++) conn.send({ op: "release-keys", keys: [String(i)] });
+  while (messages.length < 1000) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(conn.batchesSent - before, 1);
+  assert.equal(serverSide.batchesReceived - receivedBefore, 1);
+  assert.deepEqual(
+    messages.map((m) => (m as { keys: string[] }).keys[0]),
+    Array.from({ length: 1000 }, (_, i) => String(i)),
+  );
+  conn.close();
+});
+
+test("comm - closing rejects pending requests with CommError and resolves closed", async () => {
+  const { listener, accepted } = await server({ handler: () => new Promise(() => {}) });
+  const conn = await connect(listener.address, { token: "secret", role: "client" });
+  const reasons: string[] = [];
+  conn.onClose = (r) => reasons.push(r);
+  const pending = conn.request({ op: "get-data", keys: [] });
+  await new Promise((r) => setTimeout(r, 20));
+  // The far side closes: our pending request fails, saying so.
+  accepted[0].close("test");
+  await assert.rejects(pending, (err: Error) => err instanceof CommError && /closed before the reply to "get-data"/.test(err.message));
+  await conn.closed;
+  assert.equal(reasons.length, 1);
+  await assert.rejects(conn.request({ op: "get-data", keys: [] }), CommError);
+  conn.close(); // idempotent
+  // Local close rejects too.
+  const conn2 = await connect(listener.address, { token: "secret", role: "client" });
+  const p2 = conn2.request({ op: "get-data", keys: [] });
+  conn2.close("bye");
+  await assert.rejects(p2, CommError);
+  await conn2.closed;
+});
+
+test("comm - request timeout rejects with TimeoutError", async () => {
+  const { listener } = await server({ handler: () => new Promise(() => {}) });
+  const conn = await connect(listener.address, { token: "secret", role: "client" });
+  await assert.rejects(conn.request({ op: "get-data", keys: [] }, { timeoutMs: 30 }), TimeoutError);
+  assert.equal(conn.isOpen, true);
+  conn.close();
+});
+
+test("comm - garbage, oversized frames and unknown ops close only that connection", async () => {
+  const { listener } = await server();
+  const good = await connect(listener.address, { token: "secret", role: "client" });
+  const inputs: Uint8Array[][] = [
+    [Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n")],
+    [Buffer.from([0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0])], // header length far above the limit
+    [Buffer.from([5, 0, 0, 0, 0, 0, 0, 0, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1])], // undecodable msgpack
+  ];
+  // An unknown op after a valid handshake.
+  const hello = encodeBatch([{ op: "hello", token: "secret", role: "client", version: 1 }]);
+  inputs.push([...hello, ...encodeBatch([{ op: "no-such-op" } as unknown as Message])]);
+  inputs.push([...hello, ...encodeBatch([42 as unknown as Message])]);
+  for (const chunks of inputs) {
+    const s = await rawSocket(listener.address);
+    s.on("data", () => {});
+    for (const c of chunks) s.write(c);
+    await socketClosed(s);
+  }
+  assert.equal(await good.request({ op: "get-data", keys: ["still"] }).then(() => "ok"), "ok");
+  good.close();
+});
+
+test("comm - connect to a closed port fails with CommError within the timeout", async () => {
+  const l = await listen({ token: "", onConnection: () => {} });
+  const address = l.address;
+  await l.close();
+  const t0 = Date.now();
+  await assert.rejects(connect(address, { token: "", role: "client", timeoutMs: 200 }), (err: Error) => {
+    assert.ok(err instanceof CommError);
+    assert.match(err.message, new RegExp(`Could not connect to ${address.replace(/[/.]/g, "\\$&")} within 200 ms`));
+    return true;
+  });
+  assert.ok(Date.now() - t0 < 2000);
+});
+
+test("comm - listening on a non-loopback host without a token needs insecure", async () => {
+  await assert.rejects(listen({ host: "0.0.0.0", token: "", onConnection: () => {} }), (err: Error) => err instanceof ConfigError && /--insecure/.test(err.message));
+  const l = await listen({ host: "0.0.0.0", token: "", insecure: true, onConnection: () => {} });
+  await l.close();
+  await assert.rejects(connect("tls://127.0.0.1:1", { token: "", role: "client" }), ConfigError);
+});
+
+test("comm - listener close closes accepted connections", async () => {
+  const l = await listen({ token: "t", onConnection: (c) => (c.onRequest = () => 1) });
+  const conn = await connect(l.address, { token: "t", role: "peer" });
+  assert.equal(await conn.request({ op: "get-data", keys: [] }), 1);
+  await l.close();
+  await conn.closed;
+  assert.equal(conn.isOpen, false);
+});
+
+test("comm - connectionPair has the same request, batching and close semantics", async () => {
+  const [a, b] = connectionPair();
+  const got: Message[] = [];
+  b.onMessage = (m) => got.push(m);
+  b.onRequest = (m) => {
+    if ((m as { keys: string[] }).keys[0] === "fail") throw new CancelledError("no");
+    return { echo: m, p: new Payload([new Uint8Array(70_000).fill(9)]) };
+  };
+  a.send({ op: "release-keys", keys: ["1"] });
+  const r = await a.request<{ echo: Message; p: Payload }>({ op: "get-data", keys: ["x"] });
+  assert.deepEqual(r.echo, { op: "get-data", keys: ["x"] });
+  assert.equal(r.p.parts[0].byteLength, 70_000);
+  assert.deepEqual(got, [{ op: "release-keys", keys: ["1"] }]);
+  await assert.rejects(a.request({ op: "get-data", keys: ["fail"] }), CancelledError);
+  const pending = b.request({ op: "free-keys", keys: [] }); // a has no handler that answers in time
+  a.onRequest = () => new Promise(() => {});
+  await new Promise((r) => setTimeout(r, 5));
+  a.close();
+  await assert.rejects(pending, CommError);
+  await Promise.all([a.closed, b.closed]);
+  assert.equal(b.isOpen, false);
+});
+
+function haveOpenssl(): boolean {
+  try {
+    execFileSync("openssl", ["version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test("comm - mutual TLS: handshake and requests over tls://, untrusted client refused", { skip: haveOpenssl() ? false : "openssl not found: TLS test skipped" }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "troupe-tls-"));
+  try {
+    const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+    const makeCa = (name: string) => {
+      run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.pem`, "-days", "2", "-subj", `/CN=${name}`);
+    };
+    const makeCert = (name: string, ca: string) => {
+      run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`);
+      writeFileSync(join(dir, `${name}.ext`), "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n");
+      run("x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.pem`, "-CAkey", `${ca}.key`, "-CAcreateserial", "-out", `${name}.pem`, "-days", "2", "-extfile", `${name}.ext`);
+    };
+    makeCa("ca");
+    makeCa("otherca");
+    makeCert("node1", "ca");
+    makeCert("node2", "ca");
+    makeCert("intruder", "otherca");
+    const read = (f: string) => readFileSync(join(dir, f));
+    const opts = (name: string, ca = "ca"): TlsOptions => ({ cert: read(`${name}.pem`), key: read(`${name}.key`), ca: read(`${ca}.pem`) });
+    const { listener } = await server({ tls: opts("node1"), handler: (m) => m.op });
+    assert.match(listener.address, /^tls:\/\//);
+    const conn = await connect(listener.address, { token: "secret", role: "client", tls: opts("node2") });
+    assert.equal(await conn.request({ op: "get-data", keys: [] }), "get-data");
+    conn.close();
+    await assert.rejects(connect(listener.address, { token: "secret", role: "client", tls: opts("intruder", "ca"), timeoutMs: 500 }), CommError);
+    await assert.rejects(connect(listener.address, { token: "secret", role: "client", tls: opts("node2", "otherca"), timeoutMs: 500 }), CommError);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
