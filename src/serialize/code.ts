@@ -123,8 +123,8 @@ export function ensureTypeScript(): Promise<void> {
 async function importSoon(url: string): Promise<Record<string, unknown> | undefined> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<undefined>((resolve) => {
+    // Not unref'd: during a top-level await nothing else may keep the process alive.
     timer = setTimeout(resolve, 200, undefined);
-    timer.unref();
   });
   try {
     return await Promise.race([import(url) as Promise<Record<string, unknown>>, late]);
@@ -180,7 +180,7 @@ function parses(source: string): boolean {
 /** Method shorthand (`f(x) {}`, `async *g() {}`, `get x() {}`) is not an expression: make it one. */
 function loadableSource(text: string): string {
   if (parses(text)) return text;
-  const m = /^(async\s+)?(\*\s*)?((?:get|set|static)\s+)?/.exec(text)!;
+  const m = /^(async(?:\s+|(?=\*)))?(\*\s*)?((?:get|set|static)\s+)?/.exec(text)!;
   let rest = text.slice(m[0].length);
   let open = 0;
   if (rest.startsWith("[")) {
@@ -193,7 +193,7 @@ function loadableSource(text: string): string {
   open = rest.indexOf("(", open);
   if (open < 0) return text;
   rest = rest.slice(open);
-  const candidate = `${m[1] ?? ""}function${m[2] ? "*" : ""} ${rest}`;
+  const candidate = `${m[1] ? "async " : ""}function${m[2] ? "*" : ""} ${rest}`;
   return parses(candidate) ? candidate : text;
 }
 
@@ -298,7 +298,12 @@ function compileSource(ref: CodeRef & { kind: "source" }): Function {
   let value: unknown;
   try {
     // Indirect eval inside a fresh function: the source sees only globals, never this module's scope.
-    value = (0, eval)(`(function () { return (${ref.source}\n); })()\n//# sourceURL=${SOURCE_URL_PREFIX}${label}`);
+    // Code compiled by esbuild (tsx) calls its `__name` helper to keep names; the
+    // sender's module defined it, so the shipped text needs its own copy.
+    const helper = ref.source.includes("__name(")
+      ? 'var __name = (target, value) => Object.defineProperty(target, "name", { value, configurable: true }); '
+      : "";
+    value = (0, eval)(`(function () { ${helper}return (${ref.source}\n); })()\n//# sourceURL=${SOURCE_URL_PREFIX}${label}`);
   } catch (err) {
     throw new CodeShippingError(
       `${name}: its source could not be compiled on the worker (${(err as Error)?.message ?? err}); ${howToFix(name)}`,
