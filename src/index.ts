@@ -1,1 +1,15 @@
+// The public face of troupe: re-exports only.
+
 export * from "./errors.js";
+export { Client, type Args, type Gathered } from "./client/client.js";
+export type { ClientOptions, SubmitOptions, MapOptions } from "./client/options.js";
+export { Future } from "./client/future.js";
+export { ActorFuture } from "./client/actor-future.js";
+export { actorInfo, type Actor, type ActorInfo } from "./client/actor-handle.js";
+export { delayed, Delayed } from "./client/delayed.js";
+export { wait, asCompleted, type WaitOptions } from "./client/wait.js";
+export { getClient, getWorker, type WorkerInfo } from "./client/thread-context.js";
+export { LocalCluster, type LocalClusterOptions, type AddWorkerOptions } from "./cluster/local-cluster.js";
+export { Scheduler, type SchedulerOptions } from "./scheduler/server.js";
+export { Worker, type WorkerOptions } from "./worker/index.js";
+export type { SchedulerInfo, WorkerInfo as WorkerStatus } from "./protocol/messages.js";

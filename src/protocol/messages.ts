@@ -292,6 +292,8 @@ export interface GetDataReply {
   data: Record<Key, Payload>;
   /** Keys this worker does not hold. */
   missing: Key[];
+  /** Keys in `data` that are actors living here: their value is a handle, never a copy to keep. */
+  actors?: Key[];
 }
 /** Request → ok: store data on this worker (scatter). */
 export interface PutData {
@@ -312,6 +314,15 @@ export interface ActorCall {
   name: string;
   args: Payload;
 }
+
+/** The reply to ActorCall. `missing`: this worker does not hold the actor (it moved or was released). */
+export type ActorCallReply = { ok: true; value: Payload } | { ok: false; error: ErrorInfo; missing?: boolean };
+
+/** The reply to WhereIsActor. */
+export type WhereIsActorReply = ActorMeta | { error: ErrorInfo } | { pending: true };
+
+/** The reply to RunFunction. */
+export type RunFunctionReply = ActorCallReply;
 
 export type WorkerRequest = GetData | PutData | ActorCall | RunFunction;
 

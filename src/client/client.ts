@@ -1,0 +1,582 @@
+// The user's entry point: submits work, tracks the keys it holds, gathers
+// results straight from the workers holding them, and calls actors directly.
+
+import { createHash, randomBytes } from "node:crypto";
+import { connect, type Connection } from "../comm/index.js";
+import { WorkerPool } from "../comm/pool.js";
+import { Payload } from "../comm/payload.js";
+import { CommError, LostError } from "../errors.js";
+import type { LocalCluster } from "../cluster/local-cluster.js";
+import type {
+  ActorMeta,
+  Address,
+  CodeRef,
+  GetDataReply,
+  Key,
+  KeyStatus,
+  Message,
+  RunFunctionReply,
+  SchedulerInfo,
+  TaskOptions,
+  TaskSpec,
+  WhereIsActorReply,
+} from "../protocol/messages.js";
+import { codeRefOf, deserialize, infoToError, serialize, type Encoded, type Resolver } from "../serialize/index.js";
+import { ActorCaller, type LocalActorDispatcher } from "./actor-caller.js";
+import type { ActorFuture } from "./actor-future.js";
+import { createActorHandle, handleAnchor, isActorHandle, type Actor } from "./actor-handle.js";
+import { collectGraph, Delayed } from "./delayed.js";
+import { Future, type FutureOwner } from "./future.js";
+import { KeyTable } from "./keys.js";
+import { checkSubmitOptions, type ClientOptions, type MapOptions, type SubmitOptions } from "./options.js";
+
+type Fn = (...args: any[]) => unknown;
+type Cls = new (...args: any[]) => unknown;
+/** Any argument may also be given as a Future or ActorFuture of its value (R-TASK-4). */
+export type Args<A extends unknown[]> = { [K in keyof A]: A[K] | Future<A[K]> | ActorFuture<A[K]> };
+
+/** Gathered values keep the shape of what was given, with Futures replaced by values. */
+export type Gathered<T> = T extends Future<infer V> ? V : T extends ActorFuture<infer V> ? V : T extends readonly unknown[] ? { [K in keyof T]: Gathered<T[K]> } : T extends object ? { [K in keyof T]: Gathered<T[K]> } : T;
+
+interface PendingTask {
+  spec: Omit<TaskSpec, "fn" | "args" | "deps">;
+  fn: Promise<CodeRef>;
+  args: unknown[];
+  encoded: Encoded;
+}
+
+const GET_DATA_ATTEMPTS = 3;
+
+export class Client {
+  readonly #address: string;
+  readonly #opts: ClientOptions;
+  readonly #codeRoot: string;
+  readonly #keys = new KeyTable();
+  readonly #pool: WorkerPool;
+  readonly #caller: ActorCaller;
+  #conn!: Connection;
+  #cluster?: LocalCluster;
+  #broken?: Error;
+  #closing?: Promise<void>;
+  /** Clients on worker threads hold actors weakly (R-ACT-9). */
+  #weakHandles = false;
+  // Outbox: everything submitted in one event-loop turn goes as one update-graph.
+  #tasks: PendingTask[] = [];
+  #wanted: Key[] = [];
+  #released: Key[] = [];
+  #flushScheduled = false;
+  #flushing: Promise<void> = Promise.resolve();
+
+  private constructor(address: string, opts: ClientOptions, local?: LocalActorDispatcher) {
+    this.#address = address;
+    this.#opts = opts;
+    this.#codeRoot = opts.codeRoot ?? process.cwd();
+    this.#pool = new WorkerPool({ token: opts.token ?? "", connectTimeoutMs: opts.timeout ?? 10_000, tls: opts.tls, role: "client" });
+    this.#caller = new ActorCaller({
+      request: (address, msg) => this.#workerRequest(address, msg),
+      locate: (key) => this.#request<WhereIsActorReply>({ op: "where-is-actor", key }),
+      decode: (payload) => this.#decode(payload),
+      decodeError: (info) => infoToError(info, { codeRoot: this.#codeRoot }),
+      connectTimeoutMs: opts.timeout ?? 10_000,
+      local,
+    });
+  }
+
+  /**
+   * Connect to a scheduler: with no target, to TROUPE_SCHEDULER when set, else
+   * to a new LocalCluster owned by this client (closed with it).
+   */
+  static async connect(target?: string | LocalCluster, opts: ClientOptions = {}): Promise<Client> {
+    if (target !== undefined && typeof target !== "string" && !isCluster(target)) {
+      throw new TypeError("Client.connect() takes a scheduler address, a LocalCluster, or nothing");
+    }
+    let cluster: LocalCluster | undefined;
+    let owned = false;
+    if (target === undefined && process.env.TROUPE_SCHEDULER) target = process.env.TROUPE_SCHEDULER;
+    if (target === undefined) {
+      const { LocalCluster } = await import("../cluster/local-cluster.js");
+      cluster = await LocalCluster.start({ token: opts.token });
+      owned = true;
+    } else if (typeof target !== "string") {
+      cluster = target;
+    }
+    const address = cluster ? cluster.schedulerAddress : (target as string);
+    const token = opts.token ?? cluster?.token ?? process.env.TROUPE_TOKEN ?? "";
+    const client = new Client(address, { ...opts, token });
+    try {
+      await client.#open();
+    } catch (err) {
+      if (owned) await cluster!.close();
+      throw err;
+    }
+    if (owned) client.#cluster = cluster;
+    return client;
+  }
+
+  /** @internal A client for code running on a worker thread (getClient()). */
+  static async _forThread(address: string, opts: ClientOptions, local: LocalActorDispatcher): Promise<Client> {
+    const client = new Client(address, opts, local);
+    client.#weakHandles = true;
+    await client.#open();
+    return client;
+  }
+
+  async #open(): Promise<void> {
+    this.#conn = await connect(this.#address, {
+      token: this.#opts.token ?? "",
+      role: "client",
+      timeoutMs: this.#opts.timeout ?? 10_000,
+      tls: this.#opts.tls,
+    });
+    this.#conn.onMessage = (msg) => this.#onMessage(msg);
+    this.#conn.onRequest = (msg) => {
+      throw new TypeError(`a client does not serve "${msg.op}" requests`);
+    };
+    void this.#conn.closed.then(() => {
+      if (this.#closing) return;
+      this.#broken = new CommError(`lost the connection to the scheduler at ${this.#address}; results not yet received are unavailable, connect again`);
+      this.#keys.failPending(this.#broken);
+    });
+    await this.#conn.request({ op: "register-client", clientId: randomBytes(8).toString("hex") });
+  }
+
+  get schedulerAddress(): string {
+    return this.#address;
+  }
+
+  // ------------------------------------------------------------ submitting
+
+  submit<C extends Cls>(cls: C, args: Args<ConstructorParameters<C>>, options: SubmitOptions & { actor: true }): Future<Actor<InstanceType<C>>>;
+  submit<F extends Fn>(fn: F, args?: Args<Parameters<F>>, options?: SubmitOptions): Future<Awaited<ReturnType<F>>>;
+  submit(fn: Fn | Cls, args: unknown[] = [], options: SubmitOptions = {}): Future<unknown> {
+    this.#checkOpen();
+    if (typeof fn !== "function") throw new TypeError(`submit() takes a function or a class, got ${typeof fn}`);
+    if (!Array.isArray(args)) throw new TypeError("submit(fn, args): args must be an array of the function's arguments");
+    checkSubmitOptions(options, "submit");
+    const encoded = serialize(args);
+    const key = options.key ?? (options.pure && !options.actor ? pureKey(fn, encoded) : randomKey(fn));
+    this.#enqueue(key, fn, args, encoded, options);
+    return this.#newFuture(key, true);
+  }
+
+  map<C extends Cls>(cls: C, argsList: Args<ConstructorParameters<C>>[], options: MapOptions & { actors: true }): Future<Actor<InstanceType<C>>>[];
+  map<F extends Fn>(fn: F, argsList: Iterable<Args<Parameters<F>>>, options?: MapOptions): Future<Awaited<ReturnType<F>>>[];
+  map(fn: Fn | Cls, argsList: Iterable<unknown[]>, options: MapOptions = {}): Future<unknown>[] {
+    if (argsList === null || typeof (argsList as Iterable<unknown>)?.[Symbol.iterator] !== "function") {
+      throw new TypeError("map(fn, argsList): argsList must be an array of argument arrays");
+    }
+    const { actors, key, ...rest } = options;
+    return [...argsList].map((args, i) =>
+      this.submit(fn as Fn, args as never, { ...rest, actor: actors, key: key === undefined ? undefined : `${key}-${i}` }),
+    );
+  }
+
+  /** Run a graph of Delayed nodes; resolves to a Future per node given (R-GRAPH-1). */
+  compute<T>(node: Delayed<T>, options?: { actors?: Delayed | Delayed[] | true }): Future<T>;
+  compute(nodes: Delayed[], options?: { actors?: Delayed | Delayed[] | true }): Future<unknown>[];
+  compute(nodes: Delayed | Delayed[], options: { actors?: Delayed | Delayed[] | true } = {}): Future<unknown> | Future<unknown>[] {
+    this.#checkOpen();
+    const roots = Array.isArray(nodes) ? nodes : [nodes];
+    for (const n of roots) if (!(n instanceof Delayed)) throw new TypeError("compute() takes Delayed nodes built with delayed(fn)(...args)");
+    const actorSet = new Set<Delayed>(options.actors === true ? roots : options.actors ? [options.actors].flat() : []);
+    const graph = collectGraph(roots);
+    for (const node of graph) {
+      if (this.#keys.get(node.key)) continue; // already submitted by this client
+      const actor = actorSet.has(node) || node.options.actor === true;
+      this.#enqueue(node.key, node.fn, node.args, serialize(node.args), { ...node.options, actor }, false);
+    }
+    const futures = roots.map((n) => this.#newFuture(n.key, true));
+    return Array.isArray(nodes) ? futures : futures[0]!;
+  }
+
+  /** Like compute(): every node given stays in memory while its Future lives. */
+  persist<T>(node: Delayed<T>): Future<T>;
+  persist(nodes: Delayed[]): Future<unknown>[];
+  persist(nodes: Delayed | Delayed[]): Future<unknown> | Future<unknown>[] {
+    return this.compute(nodes as Delayed[]);
+  }
+
+  #enqueue(key: Key, fn: Fn | Cls, args: unknown[], encoded: Encoded, options: SubmitOptions, wanted = true): void {
+    const taskOptions: TaskOptions = {
+      workers: options.workers === undefined ? undefined : [options.workers].flat(),
+      allowOtherWorkers: options.allowOtherWorkers,
+      resources: options.resources,
+      retries: options.retries,
+      priority: options.priority,
+      actor: options.actor,
+      allowReconstruction: options.actor ? false : options.allowReconstruction,
+      restarts: options.restarts,
+    };
+    this.#tasks.push({ spec: { key, options: taskOptions, group: fn.name || "lambda" }, fn: codeRefOf(fn, { codeRoot: this.#codeRoot }), args, encoded });
+    if (wanted) this.#wanted.push(key);
+    this.#scheduleFlush();
+  }
+
+  #newFuture<T>(key: Key, wantedInOutbox: boolean): Future<T> {
+    const isNew = this.#keys.ref(key);
+    if (isNew && !wantedInOutbox) {
+      this.#wanted.push(key);
+      this.#scheduleFlush();
+    }
+    return new Future<T>(this.#owner, key);
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      void this.#flush();
+    });
+  }
+
+  /** Send the outbox, in order after any earlier flush still resolving code. */
+  #flush(): Promise<void> {
+    const tasks = this.#tasks;
+    const wanted = this.#wanted;
+    const released = this.#released;
+    this.#tasks = [];
+    this.#wanted = [];
+    this.#released = [];
+    const previous = this.#flushing;
+    this.#flushing = (async () => {
+      const specs = await Promise.all(tasks.map((t) => this.#buildSpec(t)));
+      await previous;
+      if (!this.#conn.isOpen) return;
+      const ok = specs.filter((s): s is TaskSpec => s !== undefined);
+      if (ok.length > 0 || wanted.length > 0) this.#conn.send({ op: "update-graph", tasks: ok, wanted });
+      if (released.length > 0) this.#conn.send({ op: "release-keys", keys: released });
+    })();
+    return this.#flushing;
+  }
+
+  async #buildSpec(t: PendingTask): Promise<TaskSpec | undefined> {
+    try {
+      let encoded = t.encoded;
+      // Unfinished ActorFutures in the arguments: the task is sent once they are values.
+      while (encoded.pending.length > 0) {
+        await Promise.all(encoded.pending);
+        encoded = serialize(t.args);
+      }
+      const fn = await t.fn;
+      const deps = [...new Set([...encoded.futureKeys, ...encoded.actorKeys])];
+      for (const dep of deps) if (this.#keys.get(dep) === undefined && !this.#tasks.some((p) => p.spec.key === dep)) {
+        // A Future of another client or an already-released key: ask to hold it too.
+        this.#wanted.push(dep);
+      }
+      return { ...t.spec, fn, args: encoded.payload, deps };
+    } catch (err) {
+      const rec = this.#keys.get(t.spec.key);
+      if (rec) {
+        rec.localError = err as Error;
+        this.#keys.update(t.spec.key, "error", {});
+      }
+      return undefined;
+    }
+  }
+
+  // ------------------------------------------------------------ what Futures ask of their client
+
+  readonly #owner: FutureOwner = {
+    status: (key) => this.#keys.get(key)?.status ?? "lost",
+    settled: async (key) => {
+      await this.#keys.get(key)?.settled;
+    },
+    value: async (key) => (await this.#gatherKeys([key])).get(key),
+    error: async (key) => {
+      const rec = this.#keys.get(key);
+      if (!rec) return new LostError(`${key} was released by this client`);
+      await rec.settled;
+      return rec.status === "finished" ? undefined : this.#errorOf(key);
+    },
+    cancel: (keys) => this.#cancelKeys(keys),
+    unref: (key) => {
+      if (this.#keys.unref(key) && !this.#closing && !this.#broken) {
+        this.#released.push(key);
+        this.#scheduleFlush();
+      }
+    },
+  };
+
+  async #cancelKeys(keys: Key[]): Promise<void> {
+    await this.#flush();
+    await this.#request({ op: "cancel-keys", keys });
+    await Promise.all(keys.map((k) => this.#keys.get(k)?.settled));
+  }
+
+  #errorOf(key: Key): Promise<Error> {
+    const rec = this.#keys.get(key);
+    if (!rec) return Promise.resolve(new LostError(`${key} was released by this client`));
+    if (rec.localError) return Promise.resolve(rec.localError);
+    if (!rec.decodedError) {
+      const info = rec.error ?? {
+        name: rec.status === "cancelled" ? "CancelledError" : "LostError",
+        message: rec.status === "cancelled" ? `${key} was cancelled` : `${key} was lost`,
+        stack: "",
+      };
+      rec.decodedError = infoToError(info, { codeRoot: this.#codeRoot });
+    }
+    return rec.decodedError;
+  }
+
+  // ------------------------------------------------------------ results
+
+  /** Values of keys, fetched with one request per worker. Rejects with the first failure. */
+  async #gatherKeys(keys: Key[]): Promise<Map<Key, unknown>> {
+    await this.#flush();
+    const out = new Map<Key, unknown>();
+    await Promise.all(keys.map((k) => this.#keys.get(k)?.settled));
+    const byWorker = new Map<Address, Key[]>();
+    for (const key of keys) {
+      const rec = this.#keys.get(key);
+      if (!rec) throw new LostError(`${key} was released by this client; keep its Future to read its value`);
+      if (rec.status !== "finished") throw await this.#errorOf(key);
+      if (rec.actor) {
+        out.set(key, this.#handleFor(rec.actor));
+        continue;
+      }
+      const w = rec.workers[Math.floor(Math.random() * rec.workers.length)]!;
+      const list = byWorker.get(w) ?? [];
+      list.push(key);
+      byWorker.set(w, list);
+    }
+    await Promise.all([...byWorker].map(([w, ks]) => this.#fetchFrom(w, ks, out, GET_DATA_ATTEMPTS)));
+    return out;
+  }
+
+  async #fetchFrom(worker: Address | undefined, keys: Key[], out: Map<Key, unknown>, attempts: number): Promise<void> {
+    let reply: GetDataReply;
+    try {
+      if (worker === undefined) throw new LostError("no worker holds it");
+      reply = await this.#workerRequest<GetDataReply>(worker, { op: "get-data", keys });
+    } catch (err) {
+      if (this.#broken) throw this.#broken;
+      reply = { data: {}, missing: keys };
+      if (attempts <= 1) throw new CommError(`could not fetch ${keys[0]} from ${worker}: ${(err as Error).message}`, { cause: err });
+    }
+    for (const [key, payload] of Object.entries(reply.data)) out.set(key, this.#decode(payload));
+    if (reply.missing.length === 0) return;
+    if (attempts <= 1) throw new LostError(`${reply.missing[0]} is no longer held by any worker`);
+    // The data moved or is being recomputed: ask the scheduler, then wait for it.
+    await new Promise((r) => setTimeout(r, 50));
+    const who = await this.#request<Record<Key, Address[]>>({ op: "who-has", keys: reply.missing });
+    await Promise.all(reply.missing.map((k) => this.#keys.get(k)?.settled));
+    const retry = new Map<Address | undefined, Key[]>();
+    for (const key of reply.missing) {
+      const rec = this.#keys.get(key);
+      if (rec && rec.status !== "finished") throw await this.#errorOf(key);
+      const holders = who[key]?.length ? who[key]! : (rec?.workers ?? []);
+      const w = holders[0];
+      retry.set(w, [...(retry.get(w) ?? []), key]);
+    }
+    await Promise.all([...retry].map(([w, ks]) => this.#fetchFrom(w, ks, out, attempts - 1)));
+  }
+
+  /** Values for a Future, or an array/object (nested) of Futures and ActorFutures, in the same shape. */
+  async gather<T>(x: T): Promise<Gathered<T>> {
+    this.#checkOpen();
+    const keys = new Set<Key>();
+    const others: PromiseLike<unknown>[] = [];
+    walkFutures(x, (f) => (f instanceof Future ? keys.add(f.key) : others.push(f)));
+    const values = await this.#gatherKeys([...keys]);
+    const actorValues = new Map<unknown, unknown>();
+    await Promise.all(
+      others.map(async (f) => {
+        actorValues.set(f, await f);
+      }),
+    );
+    return rebuild(x, (f) => (f instanceof Future ? values.get(f.key) : actorValues.get(f))) as Gathered<T>;
+  }
+
+  /** Put data on workers; returns a Future per value (one Future for a single value). */
+  async scatter<T>(data: T[], options?: { workers?: string | string[]; broadcast?: boolean }): Promise<Future<T>[]>;
+  async scatter<T>(data: T, options?: { workers?: string | string[]; broadcast?: boolean }): Promise<Future<T>>;
+  async scatter(data: unknown, options: { workers?: string | string[]; broadcast?: boolean } = {}): Promise<Future<unknown> | Future<unknown>[]> {
+    this.#checkOpen();
+    const values = Array.isArray(data) ? data : [data];
+    const workers = options.workers === undefined ? undefined : [options.workers].flat();
+    const targets = await this.#request<Address[]>({ op: "choose-workers", count: values.length, workers, broadcast: options.broadcast });
+    if (targets.length === 0) throw new CommError("no workers are connected to the scheduler to scatter data to");
+    const keys = values.map((v) => `${typeName(v)}-${randomBytes(8).toString("hex")}`);
+    const perWorker = new Map<Address, Record<Key, Payload>>();
+    const who: Record<Key, Address[]> = {};
+    const nbytes: Record<Key, number> = {};
+    values.forEach((v, i) => {
+      const enc = serialize(v);
+      if (enc.pending.length > 0 || enc.futureKeys.length > 0) throw new TypeError("scatter() takes plain data, not Futures");
+      const dest = options.broadcast ? targets : [targets[i % targets.length]!];
+      who[keys[i]!] = dest;
+      nbytes[keys[i]!] = enc.payload.byteLength;
+      for (const w of dest) perWorker.set(w, { ...(perWorker.get(w) ?? {}), [keys[i]!]: enc.payload });
+    });
+    await Promise.all([...perWorker].map(([w, d]) => this.#workerRequest(w, { op: "put-data", data: d, report: false })));
+    for (const key of keys) this.#keys.ref(key);
+    await this.#flush();
+    await this.#request({ op: "update-data", who, nbytes });
+    for (const key of keys) this.#keys.update(key, "finished", { workers: who[key] });
+    const futures = keys.map((k) => new Future(this.#owner, k));
+    return Array.isArray(data) ? futures : futures[0]!;
+  }
+
+  /** Cancel pending tasks; awaiting them then rejects with CancelledError (R-TASK-8). */
+  async cancel(futures: Future | Future[]): Promise<void> {
+    this.#checkOpen();
+    await this.#cancelKeys([futures].flat().map((f) => f.key));
+  }
+
+  /** Give up references now: results and actors no one holds are freed. */
+  release(x: Future | Future[] | Actor<unknown> | object): void {
+    for (const item of [x].flat()) {
+      if (item instanceof Future) item.release();
+      else if (isActorHandle(item)) (handleAnchor(item) as Future | undefined)?.release();
+      else throw new TypeError("release() takes Futures or Actor handles");
+    }
+  }
+
+  // ------------------------------------------------------------ cluster-wide
+
+  /** Run fn once on every worker, outside the task graph (R-TASK-10). */
+  async run<F extends Fn>(fn: F, args: Args<Parameters<F>> | unknown[] = []): Promise<Record<Address, Awaited<ReturnType<F>>>> {
+    this.#checkOpen();
+    const encoded = serialize(args);
+    const replies = await this.#request<Record<Address, RunFunctionReply>>({
+      op: "run-on-workers",
+      fn: await codeRefOf(fn, { codeRoot: this.#codeRoot }),
+      args: encoded.payload,
+    });
+    const out: Record<Address, unknown> = {};
+    for (const [address, reply] of Object.entries(replies)) {
+      if (!reply.ok) throw await infoToError(reply.error, { codeRoot: this.#codeRoot });
+      out[address] = this.#decode(reply.value);
+    }
+    return out as Record<Address, Awaited<ReturnType<F>>>;
+  }
+
+  schedulerInfo(): Promise<SchedulerInfo> {
+    return this.#request<SchedulerInfo>({ op: "scheduler-info" });
+  }
+
+  async whoHas(futures?: Future | Future[]): Promise<Record<Key, Address[]>> {
+    const keys = futures === undefined ? this.#keys.keys() : [futures].flat().map((f) => f.key);
+    await this.#flush();
+    return this.#request<Record<Key, Address[]>>({ op: "who-has", keys });
+  }
+
+  // ------------------------------------------------------------ plumbing
+
+  #onMessage(msg: Message): void {
+    if (msg.op !== "key-state") return;
+    const rec = this.#keys.update(msg.key, msg.status, msg);
+    if (!rec) return;
+    if (msg.actor) this.#caller.record(msg.actor);
+    if (msg.status === "lost" && rec.actor) {
+      void this.#errorOf(msg.key).then((err) => this.#caller.markLost(msg.key, err));
+    }
+  }
+
+  #decode(payload: Payload): unknown {
+    return deserialize(payload, this.#resolver);
+  }
+
+  readonly #resolver: Resolver = {
+    future: (key) => this.#newFuture(key, false),
+    actor: (meta) => this.#handleFor(meta),
+  };
+
+  /** A live handle; on a client it keeps the actor alive through a Future of its key. */
+  #handleFor(meta: ActorMeta): Actor<unknown> {
+    return createActorHandle(this.#caller, meta, this.#weakHandles ? undefined : this.#newFuture(meta.key, false));
+  }
+
+  /** @internal A Future for a key that arrived inside a value. */
+  _futureFor<T>(key: Key): Future<T> {
+    return this.#newFuture<T>(key, false);
+  }
+
+  /** @internal A handle held on a worker thread: weak, never keeps the actor alive. */
+  _weakHandle(meta: ActorMeta): Actor<unknown> {
+    return createActorHandle(this.#caller, meta);
+  }
+
+  #workerRequest<T = unknown>(address: Address, msg: Message): Promise<T> {
+    if (this.#opts.directToWorkers === false) return this.#request<T>({ op: "proxy", to: address, msg: msg as never });
+    return this.#pool.request<T>(address, msg);
+  }
+
+  #request<T>(msg: Message): Promise<T> {
+    if (this.#broken) return Promise.reject(this.#broken);
+    if (!this.#conn?.isOpen) return Promise.reject(new CommError("the client is closed; connect a new one"));
+    return this.#conn.request<T>(msg);
+  }
+
+  #checkOpen(): void {
+    if (this.#closing) throw new CommError("the client is closed; connect a new one");
+    if (this.#broken) throw this.#broken;
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      try {
+        if (this.#conn?.isOpen) await this.#flush();
+      } catch {
+        // closing anyway
+      }
+      this.#conn?.close("client closing");
+      await this.#conn?.closed;
+      await this.#pool.close();
+      this.#keys.failPending(new CommError("the client was closed before this result arrived"));
+      await this.#cluster?.close();
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function isCluster(x: unknown): x is LocalCluster {
+  return typeof x === "object" && x !== null && typeof (x as LocalCluster).schedulerAddress === "string";
+}
+
+function randomKey(fn: Function): Key {
+  return `${fn.name || "lambda"}-${randomBytes(8).toString("hex")}`;
+}
+
+/** Same function and same arguments, same key: the task runs once. */
+function pureKey(fn: Function, encoded: Encoded): Key {
+  const h = createHash("sha1").update(Function.prototype.toString.call(fn));
+  for (const p of encoded.payload.parts) h.update(p);
+  return `${fn.name || "lambda"}-${h.digest("hex").slice(0, 16)}`;
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v !== "object") return typeof v;
+  return (v.constructor?.name || "object").toLowerCase();
+}
+
+function isFutureLike(x: unknown): x is Future | ActorFuture<unknown> {
+  return x instanceof Future || (typeof x === "object" && x !== null && x.constructor?.name === "ActorFuture");
+}
+
+function walkFutures(x: unknown, visit: (f: Future | ActorFuture<unknown>) => void): void {
+  if (isFutureLike(x)) return visit(x);
+  if (Array.isArray(x)) for (const v of x) walkFutures(v, visit);
+  else if (x instanceof Map) for (const v of x.values()) walkFutures(v, visit);
+  else if (isPlainObject(x)) for (const v of Object.values(x)) walkFutures(v, visit);
+}
+
+function rebuild(x: unknown, value: (f: Future | ActorFuture<unknown>) => unknown): unknown {
+  if (isFutureLike(x)) return value(x);
+  if (Array.isArray(x)) return x.map((v) => rebuild(v, value));
+  if (x instanceof Map) return new Map([...x].map(([k, v]) => [k, rebuild(v, value)]));
+  if (isPlainObject(x)) return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, rebuild(v, value)]));
+  return x;
+}
+
+function isPlainObject(x: unknown): x is Record<string, unknown> {
+  if (typeof x !== "object" || x === null) return false;
+  const proto = Object.getPrototypeOf(x);
+  return proto === Object.prototype || proto === null;
+}

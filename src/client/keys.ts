@@ -1,0 +1,93 @@
+// What a client knows about each key it holds: how many Futures refer to it,
+// its last reported state, and who is waiting for it to settle.
+
+import type { ActorMeta, Address, ErrorInfo, Key, KeyStatus } from "../protocol/messages.js";
+
+export interface KeyRecord {
+  key: Key;
+  /** Live Futures (and handles) of this client referring to the key. */
+  refs: number;
+  status: KeyStatus;
+  workers: Address[];
+  error?: ErrorInfo;
+  /** Local failure (e.g. the scheduler connection is gone): wins over `error`. */
+  localError?: Error;
+  actor?: ActorMeta;
+  settled: Promise<void>;
+  resolveSettled: () => void;
+  decodedError?: Promise<Error>;
+}
+
+function settledPair(): { settled: Promise<void>; resolveSettled: () => void } {
+  let resolveSettled!: () => void;
+  const settled = new Promise<void>((r) => (resolveSettled = r));
+  return { settled, resolveSettled };
+}
+
+export class KeyTable {
+  readonly #records = new Map<Key, KeyRecord>();
+
+  get(key: Key): KeyRecord | undefined {
+    return this.#records.get(key);
+  }
+
+  /** Add one reference; returns true when the key is new to this client. */
+  ref(key: Key): boolean {
+    const rec = this.#records.get(key);
+    if (rec) {
+      rec.refs++;
+      return false;
+    }
+    this.#records.set(key, { key, refs: 1, status: "pending", workers: [], ...settledPair() });
+    return true;
+  }
+
+  /** Drop one reference; returns true when it was the last one (the key is forgotten). */
+  unref(key: Key): boolean {
+    const rec = this.#records.get(key);
+    if (!rec) return false;
+    if (--rec.refs > 0) return false;
+    this.#records.delete(key);
+    return true;
+  }
+
+  /** Apply a state reported by the scheduler. */
+  update(key: Key, status: KeyStatus, fields: { workers?: Address[]; error?: ErrorInfo; actor?: ActorMeta }): KeyRecord | undefined {
+    const rec = this.#records.get(key);
+    if (!rec) return undefined;
+    if (status === "pending") {
+      // Being recomputed (or an actor being re-created): wait again.
+      if (rec.status !== "pending") Object.assign(rec, settledPair());
+      rec.status = "pending";
+      rec.workers = [];
+      rec.error = undefined;
+      rec.decodedError = undefined;
+      return rec;
+    }
+    rec.status = status;
+    rec.workers = fields.workers ?? [];
+    rec.error = fields.error;
+    rec.decodedError = undefined;
+    if (fields.actor) rec.actor = fields.actor;
+    rec.resolveSettled();
+    return rec;
+  }
+
+  /** Fail every unsettled key locally (the scheduler is gone). */
+  failPending(err: Error): void {
+    for (const rec of this.#records.values()) {
+      if (rec.status !== "pending") continue;
+      rec.localError = err;
+      rec.status = "lost";
+      rec.resolveSettled();
+    }
+  }
+
+  keys(): Key[] {
+    return [...this.#records.keys()];
+  }
+
+  clear(): void {
+    this.#records.clear();
+  }
+}

@@ -1,0 +1,95 @@
+// What user code running on a worker thread can reach: getClient() and
+// getWorker() (R-TASK-9), and live Actor handles arriving in its arguments.
+
+import { ConfigError } from "../errors.js";
+import type { ActorMeta, Key } from "../protocol/messages.js";
+import type { Resolver } from "../serialize/index.js";
+import type { LocalActorDispatcher } from "./actor-caller.js";
+import type { Client } from "./client.js";
+
+export interface WorkerInfo {
+  address: string;
+  name: string;
+  nthreads: number;
+  resources: Record<string, number>;
+}
+
+interface ThreadContext {
+  scheduler: string;
+  token: string;
+  tls?: { cert: string; key: string; ca: string };
+  codeRoot: string;
+  connectTimeoutMs: number;
+  worker: WorkerInfo;
+  local?: LocalActorDispatcher;
+  client?: Client;
+  connecting?: Promise<Client>;
+}
+
+// One context per thread, reachable from any copy of this module the user's
+// code may have loaded (dist and source builds alike).
+const SLOT = Symbol.for("troupe.threadContext");
+const slot = globalThis as unknown as Record<symbol, ThreadContext | undefined>;
+
+/** @internal Called once by the worker thread's entry. */
+export function initThreadContext(ctx: Omit<ThreadContext, "client" | "connecting" | "local">): void {
+  slot[SLOT] = { ...ctx };
+}
+
+/** @internal Same-thread actors are called without the network. */
+export function setLocalActorDispatcher(local: LocalActorDispatcher): void {
+  const ctx = slot[SLOT];
+  if (ctx) ctx.local = local;
+}
+
+function context(what: string): ThreadContext {
+  const ctx = slot[SLOT];
+  if (!ctx) throw new ConfigError(`${what} works only inside a task or an actor method running on a troupe worker`);
+  return ctx;
+}
+
+/** The worker running the current task or actor method. */
+export function getWorker(): WorkerInfo {
+  return { ...context("getWorker()").worker };
+}
+
+/** A client connected to the same scheduler as the worker running this code. */
+export function getClient(): Promise<Client> {
+  const ctx = context("getClient()");
+  if (ctx.client) return Promise.resolve(ctx.client);
+  ctx.connecting ??= import("./client.js").then(async ({ Client }) => {
+    const client = await Client._forThread(
+      ctx.scheduler,
+      { token: ctx.token, tls: ctx.tls, codeRoot: ctx.codeRoot, timeout: ctx.connectTimeoutMs },
+      (key, kind, name, args) => ctx.local?.(key, kind, name, args),
+    );
+    ctx.client = client;
+    return client;
+  });
+  return ctx.connecting;
+}
+
+/**
+ * @internal How values arriving on this thread are decoded: Actor handles
+ * become live, weak handles; Futures become Futures of this thread's client.
+ * The thread connects its client before it takes work (see thread-main).
+ */
+export function resolverForThread(): Resolver {
+  return {
+    actor: (meta: ActorMeta) => connected("an Actor handle")._weakHandle(meta),
+    future: (key: Key) => connected("a Future")._futureFor(key),
+  };
+}
+
+function connected(what: string): Client {
+  const client = context(what).client;
+  if (!client) throw new ConfigError(`${what} reached a worker thread that could not connect to the scheduler`);
+  return client;
+}
+
+/** @internal Closes this thread's client (the thread is stopping). */
+export async function closeThreadContext(): Promise<void> {
+  const ctx = slot[SLOT];
+  const client = ctx?.client ?? (await ctx?.connecting?.catch(() => undefined));
+  await client?.close();
+}

@@ -1,0 +1,63 @@
+// Waiting on many futures at once (R-TASK-6); Futures and ActorFutures mix.
+
+import { TimeoutError } from "../errors.js";
+import { isSettleable, SETTLED, type Settleable } from "./settle.js";
+
+export interface WaitOptions {
+  timeout?: number;
+  returnWhen?: "ALL_COMPLETED" | "FIRST_COMPLETED";
+}
+
+function settleables<T>(futures: Iterable<T>, where: string): T[] {
+  const list = [...futures];
+  for (const f of list) if (!isSettleable(f)) throw new TypeError(`${where} takes Futures and ActorFutures`);
+  return list;
+}
+
+/** Resolves once all (or the first) have finished; with a timeout, rejects with TimeoutError if that comes first. */
+export async function wait<T extends Settleable>(futures: Iterable<T>, options: WaitOptions = {}): Promise<{ done: Set<T>; notDone: Set<T> }> {
+  const list = settleables(futures, "wait()");
+  const mode = options.returnWhen ?? "ALL_COMPLETED";
+  if (mode !== "ALL_COMPLETED" && mode !== "FIRST_COMPLETED") throw new TypeError(`wait(): returnWhen must be "ALL_COMPLETED" or "FIRST_COMPLETED", got ${String(mode)}`);
+  const settled = list.map((f) => f[SETTLED]());
+  const all = mode === "ALL_COMPLETED" ? Promise.all(settled) : list.length ? Promise.race(settled) : Promise.resolve();
+  if (options.timeout !== undefined) {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(`wait(): not ${mode === "ALL_COMPLETED" ? "all" : "any"} of ${list.length} futures finished within ${options.timeout} ms`)), options.timeout);
+    });
+    try {
+      await Promise.race([all, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  } else {
+    await all;
+  }
+  // Give other settlements in this turn a chance to be counted.
+  await new Promise((r) => setImmediate(r));
+  const done = new Set<T>();
+  const notDone = new Set<T>();
+  for (const f of list) (f.done() ? done : notDone).add(f);
+  return { done, notDone };
+}
+
+/** Yields each future as it finishes (or [future, value] with withResults). */
+export function asCompleted<T extends Settleable>(futures: Iterable<T>, options: { withResults: true }): AsyncIterable<[T, unknown]>;
+export function asCompleted<T extends Settleable>(futures: Iterable<T>, options?: { withResults?: false }): AsyncIterable<T>;
+export async function* asCompleted<T extends Settleable>(futures: Iterable<T>, options: { withResults?: boolean } = {}): AsyncIterable<T | [T, unknown]> {
+  const list = settleables(futures, "asCompleted()");
+  const queue: T[] = [];
+  let wake: (() => void) | undefined;
+  for (const f of list) {
+    void f[SETTLED]().then(() => {
+      queue.push(f);
+      wake?.();
+    });
+  }
+  for (let yielded = 0; yielded < list.length; yielded++) {
+    while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+    const f = queue.shift()!;
+    yield options.withResults ? [f, await f.result()] : f;
+  }
+}

@@ -1,0 +1,108 @@
+// Connections from one client (or one worker thread) to workers, opened on
+// first use and reused. Requests to one address leave in the order they were
+// made, even while the connection is still being opened: actor calls from one
+// caller must start in call order (R-ACT-5).
+
+import { connect, type Connection, type TlsOptions } from "./index.js";
+import { CommError } from "../errors.js";
+import type { Address, Message } from "../protocol/messages.js";
+
+interface Entry {
+  conn?: Connection;
+  connecting?: Promise<Connection>;
+  /** Requests made while connecting, sent in order once connected. */
+  queue: Array<{ msg: Message; resolve: (v: unknown) => void; reject: (e: unknown) => void }>;
+}
+
+export interface PoolOptions {
+  token: string;
+  connectTimeoutMs: number;
+  tls?: TlsOptions;
+  role: "client" | "peer";
+}
+
+export class WorkerPool {
+  readonly #entries = new Map<Address, Entry>();
+  readonly #options: PoolOptions;
+  #closed = false;
+
+  constructor(options: PoolOptions) {
+    this.#options = options;
+  }
+
+  request<T = unknown>(address: Address, msg: Message): Promise<T> {
+    if (this.#closed) return Promise.reject(new CommError("the client is closed; connect a new one"));
+    let entry = this.#entries.get(address);
+    if (entry?.conn && !entry.conn.isOpen) {
+      this.#entries.delete(address);
+      entry = undefined;
+    }
+    if (entry?.conn && entry.queue.length === 0) return entry.conn.request<T>(msg);
+    if (!entry) entry = this.#open(address);
+    return new Promise<T>((resolve, reject) => {
+      entry!.queue.push({ msg, resolve: resolve as (v: unknown) => void, reject });
+    });
+  }
+
+  #open(address: Address): Entry {
+    const entry: Entry = { queue: [] };
+    this.#entries.set(address, entry);
+    entry.connecting = connect(address, {
+      token: this.#options.token,
+      role: this.#options.role,
+      timeoutMs: this.#options.connectTimeoutMs,
+      tls: this.#options.tls,
+    });
+    entry.connecting.then(
+      (conn) => {
+        if (this.#closed) {
+          conn.close();
+          this.#fail(entry, new CommError("the client is closed; connect a new one"));
+          return;
+        }
+        entry.conn = conn;
+        entry.connecting = undefined;
+        const queued = entry.queue;
+        entry.queue = [];
+        for (const q of queued) conn.request(q.msg).then(q.resolve, q.reject);
+        conn.closed.then(() => {
+          if (this.#entries.get(address) === entry) this.#entries.delete(address);
+        });
+      },
+      (err) => {
+        if (this.#entries.get(address) === entry) this.#entries.delete(address);
+        this.#fail(entry, err);
+      },
+    );
+    return entry;
+  }
+
+  #fail(entry: Entry, err: unknown): void {
+    const queued = entry.queue;
+    entry.queue = [];
+    for (const q of queued) q.reject(err);
+  }
+
+  /** Drop the connection to one address (e.g. after its worker was declared dead). */
+  forget(address: Address): void {
+    const entry = this.#entries.get(address);
+    this.#entries.delete(address);
+    entry?.conn?.close();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const closing: Promise<unknown>[] = [];
+    for (const entry of this.#entries.values()) {
+      this.#fail(entry, new CommError("the client is closed; connect a new one"));
+      if (entry.conn) {
+        entry.conn.close();
+        closing.push(entry.conn.closed);
+      } else if (entry.connecting) {
+        closing.push(entry.connecting.then((c) => { c.close(); return c.closed; }, () => undefined));
+      }
+    }
+    this.#entries.clear();
+    await Promise.all(closing);
+  }
+}

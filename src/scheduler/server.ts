@@ -1,0 +1,212 @@
+// The scheduler process's I/O: accepts clients and workers, turns their
+// messages into events for the state machine, and carries its instructions
+// out. All decisions live in state.ts.
+
+import { randomBytes } from "node:crypto";
+import { listen, type Connection, type Listener, type TlsOptions } from "../comm/index.js";
+import { CommError } from "../errors.js";
+import { createLogger } from "../log.js";
+import type { Address, Message, RunFunctionReply, SchedulerInfo, WhereIsActorReply } from "../protocol/messages.js";
+import type { Instruction, SchedulerEvent } from "./events.js";
+import { SchedulerState } from "./state.js";
+
+const log = createLogger("scheduler");
+
+export interface SchedulerOptions {
+  host?: string;
+  port?: number;
+  token?: string;
+  tls?: TlsOptions;
+  /** Allow listening on a non-loopback address without a token. */
+  insecure?: boolean;
+  heartbeatTimeoutMs?: number;
+  tickMs?: number;
+}
+
+export class Scheduler {
+  readonly #state: SchedulerState;
+  readonly #clients = new Map<string, Connection>();
+  readonly #workers = new Map<Address, Connection>();
+  #listener!: Listener;
+  #tick?: NodeJS.Timeout;
+  #closing?: Promise<void>;
+
+  private constructor(opts: SchedulerOptions) {
+    this.#state = new SchedulerState({ heartbeatTimeoutMs: opts.heartbeatTimeoutMs });
+  }
+
+  static async start(opts: SchedulerOptions = {}): Promise<Scheduler> {
+    const s = new Scheduler(opts);
+    s.#listener = await listen({
+      host: opts.host ?? "127.0.0.1",
+      port: opts.port ?? 0,
+      token: opts.token ?? "",
+      tls: opts.tls,
+      insecure: opts.insecure,
+      onConnection: (conn) => s.#accept(conn),
+    });
+    s.#tick = setInterval(() => s.#handle({ type: "tick" }), opts.tickMs ?? 500);
+    s.#tick.unref();
+    return s;
+  }
+
+  get address(): Address {
+    return this.#listener.address;
+  }
+
+  info(): SchedulerInfo {
+    return { address: this.address, ...this.#state.info() };
+  }
+
+  #handle(event: SchedulerEvent): void {
+    let out: Instruction[];
+    try {
+      out = this.#state.handle(event, Date.now());
+    } catch (err) {
+      // A bug in the state machine must not take the whole cluster down with it.
+      log.error("scheduler state failed to handle an event", { event: event.type, error: String((err as Error)?.stack ?? err) });
+      return;
+    }
+    for (const ins of out) {
+      if (ins.to === "worker") this.#workers.get(ins.address)?.send(ins.msg);
+      else if (ins.to === "client") this.#clients.get(ins.client)?.send(ins.msg);
+      else {
+        log.warn("closing an unresponsive worker", { address: ins.address, reason: ins.reason });
+        const conn = this.#workers.get(ins.address);
+        if (conn) conn.close(ins.reason);
+        else this.#handle({ type: "worker-removed", address: ins.address, reason: ins.reason });
+      }
+    }
+  }
+
+  #accept(conn: Connection): void {
+    if (conn.role === "worker") return this.#acceptWorker(conn);
+    const client = randomBytes(8).toString("hex");
+    this.#clients.set(client, conn);
+    this.#handle({ type: "client-added", client });
+    conn.onMessage = (msg) => this.#fromClient(client, msg);
+    conn.onRequest = (msg) => this.#clientRequest(client, msg);
+    void conn.closed.then(() => {
+      this.#clients.delete(client);
+      this.#handle({ type: "client-removed", client });
+    });
+  }
+
+  #fromClient(client: string, msg: Message): void {
+    switch (msg.op) {
+      case "update-graph":
+        return this.#handle({ type: "update-graph", client, tasks: msg.tasks, wanted: msg.wanted });
+      case "release-keys":
+        return this.#handle({ type: "release-keys", client, keys: msg.keys });
+      case "want-keys":
+        return this.#handle({ type: "want-keys", client, keys: msg.keys });
+      case "update-data":
+        return this.#handle({ type: "update-data", client, who: msg.who, nbytes: msg.nbytes });
+      case "cancel-keys":
+        return this.#handle({ type: "cancel-keys", client, keys: msg.keys });
+      default:
+        log.warn("unexpected message from a client", { op: msg.op });
+    }
+  }
+
+  #clientRequest(client: string, msg: Message): unknown {
+    switch (msg.op) {
+      case "register-client":
+        return null;
+      case "update-graph":
+      case "release-keys":
+      case "want-keys":
+      case "update-data":
+      case "cancel-keys":
+        // Sent as requests when the client needs to know they were applied.
+        this.#fromClient(client, msg);
+        return null;
+      case "who-has":
+        return this.#state.whoHas(msg.keys);
+      case "scheduler-info":
+        return this.info();
+      case "choose-workers":
+        return this.#state.chooseWorkers(msg.count, { workers: msg.workers, broadcast: msg.broadcast });
+      case "where-is-actor":
+        return this.#state.actorLocation(msg.key) satisfies WhereIsActorReply;
+      case "proxy": {
+        const worker = this.#workers.get(msg.to);
+        if (!worker) throw new CommError(`no worker at ${msg.to} is connected to the scheduler`);
+        return worker.request(msg.msg);
+      }
+      case "run-on-workers":
+        return this.#runOnWorkers(msg.fn, msg.args);
+      default:
+        throw new TypeError(`the scheduler does not serve "${msg.op}" requests`);
+    }
+  }
+
+  async #runOnWorkers(fn: unknown, args: unknown): Promise<Record<Address, RunFunctionReply>> {
+    const out: Record<Address, RunFunctionReply> = {};
+    await Promise.all(
+      [...this.#workers].map(async ([address, conn]) => {
+        try {
+          out[address] = await conn.request<RunFunctionReply>({ op: "run-function", fn, args } as Message);
+        } catch (err) {
+          const e = err as Error;
+          out[address] = { ok: false, error: { name: e.name, message: e.message, stack: e.stack ?? "" } };
+        }
+      }),
+    );
+    return out;
+  }
+
+  #acceptWorker(conn: Connection): void {
+    let address: Address | undefined;
+    conn.onRequest = (msg) => {
+      if (msg.op !== "register-worker") throw new TypeError(`a worker must register first, got "${msg.op}"`);
+      address = msg.address;
+      const old = this.#workers.get(address);
+      if (old) {
+        // Same address, new process: the old one is gone (R-FAIL-3).
+        this.#workers.delete(address);
+        old.close("replaced by a new worker at the same address");
+        this.#handle({ type: "worker-removed", address, reason: "replaced by a new worker at the same address" });
+      }
+      this.#workers.set(address, conn);
+      const { name, nthreads, actorThreads, resources, incarnation } = msg;
+      this.#handle({ type: "worker-added", address, name, nthreads, actorThreads, resources, incarnation });
+      log.info("worker joined", { address, name });
+      return null;
+    };
+    conn.onMessage = (msg) => {
+      if (!address) return log.warn("message from an unregistered worker", { op: msg.op });
+      const worker = address;
+      switch (msg.op) {
+        case "heartbeat":
+          return this.#handle({ type: "heartbeat", worker, memoryBytes: msg.memoryBytes, actors: msg.actors });
+        case "task-finished":
+          return this.#handle({ type: "task-finished", worker, key: msg.key, nbytes: msg.nbytes, actor: msg.actor, startMs: msg.startMs, stopMs: msg.stopMs });
+        case "task-erred":
+          return this.#handle({ type: "task-erred", worker, key: msg.key, error: msg.error });
+        case "missing-data":
+          return this.#handle({ type: "missing-data", worker, key: msg.key, holder: msg.worker });
+        case "add-keys":
+          return this.#handle({ type: "add-keys", worker, keys: msg.keys, nbytes: msg.nbytes });
+        default:
+          log.warn("unexpected message from a worker", { op: msg.op, worker });
+      }
+    };
+    void conn.closed.then(() => {
+      if (address && this.#workers.get(address) === conn) {
+        this.#workers.delete(address);
+        log.info("worker left", { address });
+        this.#handle({ type: "worker-removed", address, reason: "connection closed" });
+      }
+    });
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearInterval(this.#tick);
+      for (const conn of [...this.#clients.values(), ...this.#workers.values()]) conn.close("scheduler closing");
+      await this.#listener?.close();
+    })();
+    return this.#closing;
+  }
+}

@@ -1,0 +1,2 @@
+export { Worker } from "./worker.js";
+export type { WorkerOptions } from "./options.js";

@@ -1,0 +1,27 @@
+// How a worker process is configured (CLI flags, LocalCluster, tests).
+
+import type { TlsOptions } from "../comm/index.js";
+
+export interface WorkerOptions {
+  /** The scheduler's address, "tcp://host:port" or "tls://host:port". */
+  scheduler: string;
+  token?: string;
+  /** Interface to listen on for peers and clients (default 127.0.0.1). */
+  host?: string;
+  port?: number;
+  /** Host name or IP that others use to reach this worker, when `host` is a wildcard. */
+  contactHost?: string;
+  /** Task threads (default 1). */
+  nthreads?: number;
+  /** Actor threads (default 1). */
+  actorThreads?: number;
+  resources?: Record<string, number>;
+  name?: string;
+  /** Directory that module paths shipped by clients are resolved against (default: cwd). */
+  codeRoot?: string;
+  tls?: TlsOptions;
+  heartbeatIntervalMs?: number;
+  connectTimeoutMs?: number;
+  /** Allow listening on a non-loopback address without a token. */
+  insecure?: boolean;
+}

@@ -1,0 +1,40 @@
+// Results held by this worker, as the bytes they travel as: serialized once
+// where produced, then sent to any number of peers without re-encoding.
+
+import type { Payload } from "../comm/payload.js";
+import type { Key } from "../protocol/messages.js";
+
+export class Store {
+  readonly #data = new Map<Key, Payload>();
+  #bytes = 0;
+
+  get size(): number {
+    return this.#data.size;
+  }
+
+  /** Bytes of user data held. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  has(key: Key): boolean {
+    return this.#data.has(key);
+  }
+
+  get(key: Key): Payload | undefined {
+    return this.#data.get(key);
+  }
+
+  set(key: Key, value: Payload): void {
+    this.delete(key);
+    this.#data.set(key, value);
+    this.#bytes += value.byteLength;
+  }
+
+  delete(key: Key): boolean {
+    const old = this.#data.get(key);
+    if (!old) return false;
+    this.#bytes -= old.byteLength;
+    return this.#data.delete(key);
+  }
+}

@@ -1,0 +1,35 @@
+// Messages between a worker's main thread and its task and actor threads.
+// Payload parts cross as Uint8Arrays (large ones transferred, not copied).
+
+import type { ActorCall, CodeRef, ErrorInfo, Key } from "../protocol/messages.js";
+
+/** What a thread needs to know about the process it lives in. */
+export interface ThreadConfig {
+  kind: "task" | "actor";
+  index: number;
+  scheduler: string;
+  token: string;
+  tls?: { cert: string; key: string; ca: string };
+  codeRoot: string;
+  connectTimeoutMs: number;
+  worker: { address: string; name: string; nthreads: number; resources: Record<string, number> };
+}
+
+export type ToThread =
+  | { t: "run"; id: number; key: Key; fn: CodeRef; args: Uint8Array[]; deps: Record<Key, Uint8Array[]>; actor: boolean }
+  | { t: "call"; id: number; key: Key; kind: ActorCall["kind"]; name: string; args: Uint8Array[] }
+  | { t: "runfn"; id: number; fn: CodeRef; args: Uint8Array[] }
+  | { t: "free"; keys: Key[] }
+  | { t: "close" };
+
+/** The shape of an actor, reported when it is created. */
+export interface ActorShape {
+  className: string;
+  methods: string[];
+  attributes: string[];
+}
+
+export type FromThread =
+  | { t: "done"; id: number; ok: true; value: Uint8Array[]; actor?: ActorShape }
+  | { t: "done"; id: number; ok: false; error: ErrorInfo; missing?: boolean }
+  | { t: "closed" };

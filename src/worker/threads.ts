@@ -1,0 +1,77 @@
+// The worker's task threads and actor threads, seen from its main thread:
+// post work, get a promise of the outcome.
+
+import { Worker as Thread } from "node:worker_threads";
+import { CommError } from "../errors.js";
+import type { FromThread, ThreadConfig, ToThread } from "./thread-protocol.js";
+
+type Done = Extract<FromThread, { t: "done" }>;
+type Work = Exclude<ToThread, { t: "free" } | { t: "close" }>;
+type WorkBody = Work extends infer W ? (W extends Work ? Omit<W, "id"> : never) : never;
+
+const entryUrl = new URL(import.meta.url.endsWith(".ts") ? "./thread-main.ts" : "./thread-main.js", import.meta.url);
+
+export class RunnerThread {
+  readonly #thread: Thread;
+  readonly #pending = new Map<number, (d: Done) => void>();
+  #nextId = 1;
+  #closed: Promise<void> | undefined;
+  /** Work posted and not yet answered. */
+  inFlight = 0;
+
+  constructor(config: ThreadConfig, onExit: (err: Error) => void) {
+    this.#thread = entryUrl.pathname.endsWith(".ts")
+      ? // Running from source (tests under tsx): register the loader in the thread before its entry.
+        new Thread(
+          `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((m) => { m.register(); return import(${JSON.stringify(entryUrl.href)}); })`,
+          { eval: true, workerData: config },
+        )
+      : new Thread(entryUrl, { workerData: config });
+    this.#thread.on("message", (msg: FromThread) => {
+      if (msg.t !== "done") return;
+      const resolve = this.#pending.get(msg.id);
+      if (!resolve) return;
+      this.#pending.delete(msg.id);
+      this.inFlight--;
+      resolve(msg);
+    });
+    this.#thread.on("error", (err) => onExit(err));
+    this.#thread.on("exit", (code) => {
+      const err = new CommError(`a ${config.kind} thread exited (code ${code})`);
+      for (const resolve of this.#pending.values()) {
+        resolve({ t: "done", id: 0, ok: false, error: { name: err.name, message: err.message, stack: err.stack ?? "" } });
+      }
+      this.#pending.clear();
+      if (!this.#closed) onExit(err);
+    });
+  }
+
+  post(work: WorkBody): Promise<Done> {
+    const id = this.#nextId++;
+    this.inFlight++;
+    return new Promise<Done>((resolve) => {
+      this.#pending.set(id, resolve);
+      this.#thread.postMessage({ ...work, id } as ToThread);
+    });
+  }
+
+  free(keys: string[]): void {
+    this.#thread.postMessage({ t: "free", keys } satisfies ToThread);
+  }
+
+  /** Dispose actors, then stop the thread; bounded so a stuck hook cannot hold the worker. */
+  close(timeoutMs = 5000): Promise<void> {
+    this.#closed ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(() => void this.#thread.terminate().then(() => resolve()), timeoutMs);
+      this.#thread.once("exit", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.#thread.on("message", (m: FromThread) => {
+        if (m.t === "closed") void this.#thread.terminate();
+      });
+      this.#thread.postMessage({ t: "close" } satisfies ToThread);
+    });
+    return this.#closed;
+  }
+}

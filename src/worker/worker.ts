@@ -1,0 +1,453 @@
+// A worker process's main thread: serves connections (scheduler, peers,
+// clients), keeps the object store, fetches dependencies from peers, and
+// hands user code to task threads and actor threads. It never runs user code
+// itself, so heartbeats and transfers go on while tasks and actors compute.
+
+import { randomBytes } from "node:crypto";
+import { cpus, hostname } from "node:os";
+import { connect, listen, parseAddress, formatAddress, type Connection, type Listener } from "../comm/index.js";
+import { WorkerPool } from "../comm/pool.js";
+import { Payload } from "../comm/payload.js";
+import { ConfigError } from "../errors.js";
+import { createLogger } from "../log.js";
+import type {
+  ActorCall,
+  ActorCallReply,
+  ActorMeta,
+  ActorStats,
+  Address,
+  ComputeTask,
+  ErrorInfo,
+  GetDataReply,
+  Key,
+  Message,
+  PutData,
+  RunFunction,
+  WorkerToScheduler,
+} from "../protocol/messages.js";
+import { serialize, TO_REF } from "../serialize/index.js";
+import type { WorkerOptions } from "./options.js";
+import { ReadyQueue } from "./ready-queue.js";
+import { Store } from "./store.js";
+import { RunnerThread } from "./threads.js";
+import type { ThreadConfig } from "./thread-protocol.js";
+
+const log = createLogger("worker");
+
+interface TaskRecord {
+  msg: ComputeTask;
+  state: "fetching" | "ready" | "running";
+  /** Dependencies not yet held here. */
+  missing: Set<Key>;
+}
+
+interface ActorHere {
+  thread: RunnerThread;
+  stats: { calls: number; inFlight: number; totalMs: number; finished: number };
+}
+
+export class Worker {
+  readonly name: string;
+  readonly nthreads: number;
+  readonly actorThreads: number;
+  readonly resources: Record<string, number>;
+  #address = "";
+  readonly #opts: WorkerOptions;
+  readonly #store = new Store();
+  /** Actor handles fetched from peers (never reported: the actor lives elsewhere). */
+  readonly #handles = new Map<Key, Payload>();
+  readonly #tasks = new Map<Key, TaskRecord>();
+  readonly #ready = new ReadyQueue<Key>();
+  readonly #fetching = new Set<Key>();
+  readonly #actors = new Map<Key, ActorHere>();
+  #taskThreads: RunnerThread[] = [];
+  #actorThreadPool: RunnerThread[] = [];
+  #listener?: Listener;
+  #scheduler?: Connection;
+  #peers: WorkerPool;
+  #heartbeat?: NodeJS.Timeout;
+  #closing?: Promise<void>;
+  #closedResolve!: () => void;
+  /** Resolves once the worker has shut down (closed, or lost its scheduler). */
+  readonly closed = new Promise<void>((r) => (this.#closedResolve = r));
+
+  private constructor(opts: WorkerOptions) {
+    this.#opts = opts;
+    this.nthreads = positiveInt(opts.nthreads ?? 1, "nthreads");
+    this.actorThreads = positiveInt(opts.actorThreads ?? 1, "actorThreads");
+    this.resources = { ...(opts.resources ?? {}) };
+    this.name = opts.name ?? `${hostname()}-${process.pid}`;
+    this.#peers = new WorkerPool({
+      token: opts.token ?? "",
+      connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+      tls: opts.tls,
+      role: "peer",
+    });
+  }
+
+  get address(): Address {
+    return this.#address;
+  }
+
+  static async start(opts: WorkerOptions): Promise<Worker> {
+    const w = new Worker(opts);
+    try {
+      await w.#start();
+    } catch (err) {
+      await w.close();
+      throw err;
+    }
+    return w;
+  }
+
+  async #start(): Promise<void> {
+    const opts = this.#opts;
+    const scheme = parseAddress(opts.scheduler).scheme;
+    this.#listener = await listen({
+      host: opts.host ?? "127.0.0.1",
+      port: opts.port ?? 0,
+      token: opts.token ?? "",
+      tls: opts.tls,
+      insecure: opts.insecure,
+      onConnection: (conn) => {
+        conn.onRequest = (msg) => this.#request(msg);
+        conn.onMessage = (msg) => log.warn("unexpected message from a peer", { op: msg.op, peer: conn.peer });
+      },
+    });
+    const listening = parseAddress(this.#listener.address);
+    const wildcard = listening.host === "0.0.0.0" || listening.host === "::";
+    this.#address = formatAddress(scheme, opts.contactHost ?? (wildcard ? hostname() : listening.host), listening.port);
+
+    const threadConfig = (kind: "task" | "actor", index: number): ThreadConfig => ({
+      kind,
+      index,
+      scheduler: opts.scheduler,
+      token: opts.token ?? "",
+      tls: opts.tls && { cert: String(opts.tls.cert), key: String(opts.tls.key), ca: String(opts.tls.ca) },
+      codeRoot: opts.codeRoot ?? process.cwd(),
+      connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+      worker: { address: this.#address, name: this.name, nthreads: this.nthreads, resources: this.resources },
+    });
+    const onThreadExit = (err: Error) => {
+      if (this.#closing) return;
+      log.error("a worker thread died; shutting the worker down", { error: String(err) });
+      void this.close();
+    };
+    this.#taskThreads = Array.from({ length: this.nthreads }, (_, i) => new RunnerThread(threadConfig("task", i), onThreadExit));
+    this.#actorThreadPool = Array.from({ length: this.actorThreads }, (_, i) => new RunnerThread(threadConfig("actor", i), onThreadExit));
+
+    const conn = await connect(opts.scheduler, {
+      token: opts.token ?? "",
+      role: "worker",
+      timeoutMs: opts.connectTimeoutMs ?? 10_000,
+      tls: opts.tls,
+    });
+    this.#scheduler = conn;
+    conn.onMessage = (msg) => this.#fromScheduler(msg);
+    conn.onRequest = (msg) => this.#request(msg);
+    void conn.closed.then(() => {
+      if (!this.#closing) {
+        log.warn("lost the scheduler connection; shutting down", { scheduler: opts.scheduler });
+        void this.close();
+      }
+    });
+    await conn.request({
+      op: "register-worker",
+      address: this.#address,
+      name: this.name,
+      nthreads: this.nthreads,
+      actorThreads: this.actorThreads,
+      resources: this.resources,
+      incarnation: randomBytes(8).toString("hex"),
+    });
+    const every = opts.heartbeatIntervalMs ?? 1000;
+    this.#heartbeat = setInterval(() => this.#sendHeartbeat(), every);
+    this.#heartbeat.unref();
+  }
+
+  // ------------------------------------------------------------ scheduler
+
+  #toScheduler(msg: WorkerToScheduler): void {
+    if (this.#scheduler?.isOpen) this.#scheduler.send(msg);
+  }
+
+  #sendHeartbeat(): void {
+    const actors: Record<Key, ActorStats> = {};
+    for (const [key, a] of this.#actors) {
+      const s = a.stats;
+      actors[key] = { calls: s.calls, inFlight: s.inFlight, meanCallMs: s.finished ? s.totalMs / s.finished : 0 };
+    }
+    this.#toScheduler({ op: "heartbeat", memoryBytes: process.memoryUsage().rss, actors });
+  }
+
+  #fromScheduler(msg: Message): void {
+    switch (msg.op) {
+      case "compute-task":
+        return this.#compute(msg);
+      case "free-keys":
+        return this.#free(msg.keys);
+      default:
+        log.warn("unexpected message from the scheduler", { op: msg.op });
+    }
+  }
+
+  // ------------------------------------------------------------ tasks
+
+  #compute(msg: ComputeTask): void {
+    const existing = this.#tasks.get(msg.key);
+    if (existing) {
+      // The scheduler re-sent it with fresh holders after a missing-data report.
+      if (existing.state === "fetching") {
+        existing.msg = msg;
+        this.#fetch(existing);
+      }
+      return;
+    }
+    if (this.#store.has(msg.key) || this.#actors.has(msg.key)) return; // a duplicate of a finished task
+    const missing = new Set<Key>();
+    for (const dep of Object.keys(msg.whoHas)) if (!this.#holds(dep)) missing.add(dep);
+    const rec: TaskRecord = { msg, state: "fetching", missing };
+    this.#tasks.set(msg.key, rec);
+    if (missing.size === 0) this.#makeReady(rec);
+    else this.#fetch(rec);
+  }
+
+  #holds(key: Key): boolean {
+    return this.#store.has(key) || this.#handles.has(key);
+  }
+
+  #makeReady(rec: TaskRecord): void {
+    rec.state = "ready";
+    if (rec.msg.actor) return this.#run(rec, this.#pickActorThread());
+    this.#ready.push(rec.msg.key, rec.msg.priority);
+    this.#dispatch();
+  }
+
+  #pickActorThread(): RunnerThread {
+    const counts = new Map<RunnerThread, number>(this.#actorThreadPool.map((t) => [t, 0]));
+    for (const a of this.#actors.values()) counts.set(a.thread, (counts.get(a.thread) ?? 0) + 1);
+    let best = this.#actorThreadPool[0]!;
+    for (const [t, n] of counts) if (n < counts.get(best)!) best = t;
+    return best;
+  }
+
+  #dispatch(): void {
+    for (const thread of this.#taskThreads) {
+      while (thread.inFlight === 0 && this.#ready.size > 0) {
+        const key = this.#ready.pop()!;
+        const rec = this.#tasks.get(key);
+        if (!rec || rec.state !== "ready") continue; // freed while queued
+        this.#run(rec, thread);
+      }
+    }
+  }
+
+  #run(rec: TaskRecord, thread: RunnerThread): void {
+    const { msg } = rec;
+    rec.state = "running";
+    const deps: Record<Key, Uint8Array[]> = {};
+    for (const dep of Object.keys(msg.whoHas)) {
+      const p = this.#store.get(dep) ?? this.#handles.get(dep);
+      if (p) deps[dep] = p.parts;
+    }
+    const startMs = Date.now();
+    void thread.post({ t: "run", key: msg.key, fn: msg.fn, args: msg.args.parts, deps, actor: msg.actor }).then((done) => {
+      const stopMs = Date.now();
+      if (this.#tasks.get(msg.key) !== rec) return; // released while running: drop the result
+      this.#tasks.delete(msg.key);
+      if (!done.ok) {
+        this.#toScheduler({ op: "task-erred", key: msg.key, error: done.error });
+      } else if (msg.actor && done.actor) {
+        const meta: Omit<ActorMeta, "incarnation"> = { key: msg.key, workerAddress: this.#address, ...done.actor };
+        this.#actors.set(msg.key, { thread, stats: { calls: 0, inFlight: 0, totalMs: 0, finished: 0 } });
+        // The value of an actor's key is its handle: peers fetching it get a live reference.
+        this.#store.set(msg.key, actorRefPayload(meta));
+        this.#toScheduler({ op: "task-finished", key: msg.key, nbytes: 0, actor: meta, startMs, stopMs });
+      } else {
+        const payload = new Payload(done.value);
+        this.#store.set(msg.key, payload);
+        this.#toScheduler({ op: "task-finished", key: msg.key, nbytes: payload.byteLength, startMs, stopMs });
+      }
+      this.#dispatch();
+    });
+  }
+
+  /** Ask peers for missing dependencies, one request per holder. */
+  #fetch(rec: TaskRecord): void {
+    const byHolder = new Map<Address, Key[]>();
+    for (const dep of rec.missing) {
+      if (this.#holds(dep)) continue;
+      if (this.#fetching.has(dep)) continue;
+      const holders = (rec.msg.whoHas[dep] ?? []).filter((a) => a !== this.#address);
+      if (holders.length === 0) continue; // wait for the scheduler to tell us where it is
+      const holder = holders[Math.floor(Math.random() * holders.length)]!;
+      this.#fetching.add(dep);
+      const list = byHolder.get(holder) ?? [];
+      list.push(dep);
+      byHolder.set(holder, list);
+    }
+    for (const [holder, keys] of byHolder) {
+      this.#peerRequest<GetDataReply>(holder, { op: "get-data", keys }).then(
+        (reply) => this.#fetched(holder, keys, reply),
+        (err) => {
+          log.info("could not fetch data from a peer", { holder, error: String(err) });
+          this.#fetched(holder, keys, { data: {}, missing: keys });
+        },
+      );
+    }
+    this.#recheck();
+  }
+
+  #peerRequest<T>(address: Address, msg: Message): Promise<T> {
+    return this.#peers.request<T>(address, msg);
+  }
+
+  #fetched(holder: Address, keys: Key[], reply: GetDataReply): void {
+    for (const key of keys) this.#fetching.delete(key);
+    const actors = new Set(reply.actors ?? []);
+    const added: Key[] = [];
+    const nbytes: Record<Key, number> = {};
+    for (const [key, payload] of Object.entries(reply.data)) {
+      if (actors.has(key)) {
+        this.#handles.set(key, payload);
+      } else if (!this.#store.has(key)) {
+        this.#store.set(key, payload);
+        added.push(key);
+        nbytes[key] = payload.byteLength;
+      }
+    }
+    if (added.length > 0) this.#toScheduler({ op: "add-keys", keys: added, nbytes });
+    for (const key of reply.missing) this.#toScheduler({ op: "missing-data", key, worker: holder });
+    this.#recheck();
+  }
+
+  /** Tasks whose dependencies have all arrived become ready. */
+  #recheck(): void {
+    for (const rec of this.#tasks.values()) {
+      if (rec.state !== "fetching") continue;
+      for (const dep of rec.missing) if (this.#holds(dep)) rec.missing.delete(dep);
+      if (rec.missing.size === 0) this.#makeReady(rec);
+    }
+  }
+
+  #free(keys: Key[]): void {
+    const actorsByThread = new Map<RunnerThread, Key[]>();
+    for (const key of keys) {
+      this.#store.delete(key);
+      this.#handles.delete(key);
+      this.#tasks.delete(key);
+      const actor = this.#actors.get(key);
+      if (actor) {
+        this.#actors.delete(key);
+        const list = actorsByThread.get(actor.thread) ?? [];
+        list.push(key);
+        actorsByThread.set(actor.thread, list);
+      }
+    }
+    for (const [thread, list] of actorsByThread) thread.free(list);
+  }
+
+  // ------------------------------------------------------------ direct requests
+
+  #request(msg: Message): unknown {
+    switch (msg.op) {
+      case "actor-call":
+        return this.#actorCall(msg);
+      case "get-data":
+        return this.#getData(msg.keys);
+      case "put-data":
+        return this.#putData(msg);
+      case "run-function":
+        return this.#runFunction(msg);
+      default:
+        throw new TypeError(`a worker does not serve "${msg.op}" requests`);
+    }
+  }
+
+  #actorCall(msg: ActorCall): ActorCallReply | Promise<ActorCallReply> {
+    const actor = this.#actors.get(msg.key);
+    if (!actor) {
+      return { ok: false, missing: true, error: errorInfo("ActorLostError", `the worker at ${this.#address} holds no actor ${msg.key}`) };
+    }
+    const stats = actor.stats;
+    stats.calls++;
+    stats.inFlight++;
+    const t0 = performance.now();
+    return actor.thread.post({ t: "call", key: msg.key, kind: msg.kind, name: msg.name, args: msg.args.parts }).then((done) => {
+      stats.inFlight--;
+      stats.finished++;
+      stats.totalMs += performance.now() - t0;
+      return done.ok ? { ok: true, value: new Payload(done.value) } : { ok: false, error: done.error, missing: done.missing };
+    });
+  }
+
+  #getData(keys: Key[]): GetDataReply {
+    const data: Record<Key, Payload> = {};
+    const missing: Key[] = [];
+    const actors: Key[] = [];
+    for (const key of keys) {
+      const p = this.#store.get(key);
+      if (!p) {
+        missing.push(key);
+        continue;
+      }
+      data[key] = p;
+      if (this.#actors.has(key)) actors.push(key);
+    }
+    return actors.length > 0 ? { data, missing, actors } : { data, missing };
+  }
+
+  #putData(msg: PutData): null {
+    const nbytes: Record<Key, number> = {};
+    for (const [key, payload] of Object.entries(msg.data)) {
+      this.#store.set(key, payload);
+      nbytes[key] = payload.byteLength;
+    }
+    if (msg.report) this.#toScheduler({ op: "add-keys", keys: Object.keys(msg.data), nbytes });
+    return null;
+  }
+
+  async #runFunction(msg: RunFunction): Promise<ActorCallReply> {
+    const thread = this.#taskThreads.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+    const done = await thread.post({ t: "runfn", fn: msg.fn, args: msg.args.parts });
+    return done.ok ? { ok: true, value: new Payload(done.value) } : { ok: false, error: done.error };
+  }
+
+  // ------------------------------------------------------------ info & shutdown
+
+  /** Keys held in memory here (results and actors). */
+  get storedKeys(): number {
+    return this.#store.size;
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearInterval(this.#heartbeat);
+      this.#scheduler?.close("worker closing");
+      await this.#listener?.close();
+      await this.#peers.close();
+      await Promise.all([...this.#taskThreads, ...this.#actorThreadPool].map((t) => t.close()));
+      this.#closedResolve();
+    })();
+    return this.#closing;
+  }
+}
+
+function actorRefPayload(meta: Omit<ActorMeta, "incarnation">): Payload {
+  const ref = { [TO_REF]: () => ({ type: "actor" as const, meta: { ...meta, incarnation: 0 } }) };
+  return serialize(ref).payload;
+}
+
+function errorInfo(name: string, message: string): ErrorInfo {
+  return { name, message, stack: `${name}: ${message}` };
+}
+
+function positiveInt(n: number, what: string): number {
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${what} must be a positive integer, got ${String(n)}`);
+  return n;
+}
+
+/** Default number of workers for a local cluster. */
+export function defaultWorkerCount(): number {
+  return Math.max(1, Math.min(4, cpus().length));
+}
