@@ -97,6 +97,12 @@ describe("code - codeRefOf", () => {
     assert.deepEqual(got, [1]);
   });
 
+  it("finds an export of a module still in its top-level await without waiting on itself", async () => {
+    const { ref } = await import("../fixtures/serialize/tla.js");
+    assert.equal(ref.kind, "module");
+    assert.equal((ref as { export: string }).export, "selfRef");
+  });
+
   it("refuses native and bound functions with a clear TypeError", async () => {
     await assert.rejects(codeRefOf(Math.max), { name: "TypeError", message: /max is a native or bound function/ });
     await assert.rejects(codeRefOf(double.bind(null)), { name: "TypeError", message: /cannot be shipped/ });
