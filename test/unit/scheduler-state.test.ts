@@ -1,0 +1,484 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Payload } from "../../src/comm/payload.js";
+import type { ComputeTask, KeyState, TaskOptions, TaskSpec } from "../../src/protocol/messages.js";
+import { SchedulerState, type Instruction, type SchedulerEvent } from "../../src/scheduler/state.js";
+
+const ARGS = new Payload([]);
+
+function spec(key: string, deps: string[] = [], options: TaskOptions = {}): TaskSpec {
+  return { key, fn: { kind: "source", source: "x=>x", name: key.split("-")[0]!, isClass: !!options.actor }, args: ARGS, deps, options };
+}
+
+/** A scheduler plus helpers that feed events and check invariants after each. */
+function harness(opts?: ConstructorParameters<typeof SchedulerState>[0]) {
+  const s = new SchedulerState(opts);
+  let now = 0;
+  const h = {
+    s,
+    ev(e: SchedulerEvent, at?: number): Instruction[] {
+      if (at !== undefined) now = at;
+      const out = s.handle(e, now);
+      s.checkInvariants();
+      return out;
+    },
+    worker(address: string, nthreads = 1, extra: { resources?: Record<string, number>; actorThreads?: number } = {}) {
+      return h.ev({ type: "worker-added", address, name: address, nthreads, actorThreads: extra.actorThreads ?? 1, resources: extra.resources ?? {}, incarnation: address + "-1" });
+    },
+    submit(tasks: TaskSpec[], wanted = tasks.map((t) => t.key), client = "c1") {
+      return h.ev({ type: "update-graph", client, tasks, wanted });
+    },
+    finish(worker: string, key: string, nbytes = 10, actor?: { className: string }) {
+      return h.ev({
+        type: "task-finished", worker, key, nbytes, startMs: 0, stopMs: 1,
+        ...(actor ? { actor: { key, className: actor.className, workerAddress: worker, methods: ["m"], attributes: [] } } : {}),
+      });
+    },
+  };
+  h.ev({ type: "client-added", client: "c1" });
+  return h;
+}
+
+const computes = (out: Instruction[]) =>
+  out.flatMap((i) => (i.to === "worker" && i.msg.op === "compute-task" ? [{ address: i.address, msg: i.msg as ComputeTask }] : []));
+const frees = (out: Instruction[]) =>
+  out.flatMap((i) => (i.to === "worker" && i.msg.op === "free-keys" ? [{ address: i.address, keys: [...i.msg.keys].sort() }] : []));
+const states = (out: Instruction[], client = "c1") =>
+  out.flatMap((i) => (i.to === "client" && i.client === client ? [i.msg as KeyState] : []));
+
+test("simple task: placed, computed, client told", () => {
+  const h = harness();
+  h.worker("w1");
+  const out = h.submit([spec("a")]);
+  const c = computes(out);
+  assert.equal(c.length, 1);
+  assert.equal(c[0]!.address, "w1");
+  assert.deepEqual(c[0]!.msg.whoHas, {});
+  assert.equal(c[0]!.msg.args, ARGS);
+  assert.equal(c[0]!.msg.actor, false);
+  const done = h.finish("w1", "a");
+  assert.deepEqual(states(done), [{ op: "key-state", key: "a", status: "finished", workers: ["w1"] }]);
+  assert.deepEqual(h.s.whoHas(["a", "zz"]), { a: ["w1"], zz: [] });
+});
+
+test("chain: each task starts when its dependency is in memory, intermediate freed", () => {
+  const h = harness();
+  h.worker("w1");
+  let out = h.submit([spec("a"), spec("b", ["a"]), spec("c", ["b"])], ["c"]);
+  assert.deepEqual(computes(out).map((c) => c.msg.key), ["a"]);
+  out = h.finish("w1", "a");
+  assert.deepEqual(computes(out).map((c) => c.msg.key), ["b"]);
+  assert.deepEqual(computes(out)[0]!.msg.whoHas, { a: ["w1"] });
+  out = h.finish("w1", "b");
+  assert.deepEqual(computes(out).map((c) => c.msg.key), ["c"]);
+  // a is not needed any more (b done), but kept as lineage while b's result exists.
+  assert.deepEqual(frees(out), [{ address: "w1", keys: ["a"] }]);
+  out = h.finish("w1", "c");
+  assert.deepEqual(frees(out), [{ address: "w1", keys: ["b"] }]);
+  assert.equal(states(out)[0]!.status, "finished");
+  out = h.ev({ type: "release-keys", client: "c1", keys: ["c"] });
+  assert.deepEqual(frees(out), [{ address: "w1", keys: ["c"] }]);
+  assert.equal(h.s.size, 0);
+});
+
+test("fan-in: waits for all deps; whoHas lists each", () => {
+  const h = harness();
+  h.worker("w1", 4);
+  h.worker("w2", 4);
+  const out = h.submit([spec("x1"), spec("x2"), spec("x3"), spec("sum", ["x1", "x2", "x3"])], ["sum"]);
+  const placed = new Map(computes(out).map((c) => [c.msg.key, c.address]));
+  assert.equal(placed.size, 3);
+  assert.equal(computes(h.finish(placed.get("x1")!, "x1")).length, 0);
+  assert.equal(computes(h.finish(placed.get("x2")!, "x2")).length, 0);
+  const last = computes(h.finish(placed.get("x3")!, "x3"));
+  assert.equal(last.length, 1);
+  assert.deepEqual(Object.keys(last[0]!.msg.whoHas).sort(), ["x1", "x2", "x3"]);
+});
+
+test("pure dedupe: a known key is not recomputed; a second client is told at once", () => {
+  const h = harness();
+  h.worker("w1");
+  h.ev({ type: "client-added", client: "c2" });
+  assert.equal(computes(h.submit([spec("p")])).length, 1);
+  assert.equal(computes(h.submit([spec("p")], ["p"], "c2")).length, 0);
+  const out = h.finish("w1", "p");
+  assert.equal(states(out, "c1").length, 1);
+  assert.equal(states(out, "c2").length, 1);
+  const again = h.submit([spec("p")], ["p"], "c2");
+  assert.equal(computes(again).length, 0);
+  assert.equal(states(again, "c2")[0]!.status, "finished");
+  // One client releasing keeps it for the other.
+  assert.equal(frees(h.ev({ type: "release-keys", client: "c1", keys: ["p"] })).length, 0);
+  assert.equal(frees(h.ev({ type: "release-keys", client: "c2", keys: ["p"] })).length, 1);
+});
+
+test("erred propagation: dependents fail with the same error", () => {
+  const h = harness();
+  h.worker("w1");
+  h.submit([spec("a"), spec("b", ["a"]), spec("c", ["b"])], ["b", "c"]);
+  const error = { name: "TypeError", message: "boom", stack: "TypeError: boom\n at f" };
+  const out = h.ev({ type: "task-erred", worker: "w1", key: "a", error });
+  const st = states(out);
+  assert.deepEqual(st.map((m) => [m.key, m.status]).sort(), [["b", "error"], ["c", "error"]]);
+  for (const m of st) assert.deepEqual(m.error, error);
+  assert.equal(h.s.taskState("a"), undefined); // nobody wants a
+  // A new task on an erred key fails at once.
+  const late = h.submit([spec("d", ["b"])], ["d"]);
+  assert.deepEqual(states(late).map((m) => [m.key, m.status]), [["d", "error"]]);
+  assert.equal(states(late)[0]!.error!.message, "boom");
+});
+
+test("dependency released earlier: clear LostError", () => {
+  const h = harness();
+  h.worker("w1");
+  const out = h.submit([spec("d", ["gone"])]);
+  const m = states(out)[0]!;
+  assert.equal(m.status, "error");
+  assert.equal(m.error!.name, "LostError");
+  assert.match(m.error!.message, /dependency gone was released/);
+});
+
+test("retries: rerun on error until retries are used up", () => {
+  const h = harness();
+  h.worker("w1");
+  h.submit([spec("r", [], { retries: 2 })]);
+  const error = { name: "Error", message: "flaky", stack: "" };
+  for (let i = 0; i < 2; i++) {
+    const out = h.ev({ type: "task-erred", worker: "w1", key: "r", error });
+    assert.equal(computes(out).length, 1, `retry ${i + 1}`);
+    assert.equal(states(out).length, 0);
+  }
+  const out = h.ev({ type: "task-erred", worker: "w1", key: "r", error });
+  assert.equal(states(out)[0]!.status, "error");
+});
+
+test("cancel: pending task and dependents cancelled, freed on worker; finished keys untouched", () => {
+  const h = harness();
+  h.worker("w1");
+  h.submit([spec("done1"), spec("a"), spec("b", ["a"])]);
+  h.finish("w1", "done1");
+  const out = h.ev({ type: "cancel-keys", client: "c1", keys: ["a", "done1"] });
+  const st = states(out);
+  assert.deepEqual(st.map((m) => [m.key, m.status]).sort(), [["a", "cancelled"], ["b", "cancelled"]]);
+  assert.equal(st[0]!.error!.name, "CancelledError");
+  assert.deepEqual(frees(out), [{ address: "w1", keys: ["a"] }]);
+  assert.equal(h.s.taskState("done1"), "memory");
+  // A late result of the cancelled task is dropped on the worker.
+  assert.deepEqual(frees(h.finish("w1", "a")), [{ address: "w1", keys: ["a"] }]);
+  // Resubmitting a cancelled key runs it again.
+  assert.equal(computes(h.submit([spec("a")])).length, 1);
+});
+
+test("release while processing frees on the worker; unneeded deps freed too", () => {
+  const h = harness();
+  h.worker("w1");
+  h.submit([spec("a"), spec("b", ["a"])], ["b"]);
+  h.finish("w1", "a");
+  const out = h.ev({ type: "release-keys", client: "c1", keys: ["b"] });
+  assert.deepEqual(frees(out), [{ address: "w1", keys: ["a", "b"] }]);
+  assert.equal(h.s.size, 0);
+});
+
+test("client-removed drops its wants", () => {
+  const h = harness();
+  h.worker("w1");
+  h.submit([spec("a")]);
+  h.finish("w1", "a");
+  assert.deepEqual(frees(h.ev({ type: "client-removed", client: "c1" })), [{ address: "w1", keys: ["a"] }]);
+  assert.equal(h.s.size, 0);
+});
+
+test("resources: no-worker until a worker with the resource joins; held while running", () => {
+  const h = harness();
+  h.worker("w1");
+  let out = h.submit([spec("g1", [], { resources: { GPU: 1 } }), spec("g2", [], { resources: { GPU: 1 } })]);
+  assert.equal(computes(out).length, 0);
+  assert.deepEqual(h.s.info().unrunnable.sort(), ["g1", "g2"]);
+  assert.equal(h.s.info().tasks["no-worker"], 2);
+  out = h.worker("gpu", 4, { resources: { GPU: 1 } });
+  assert.equal(computes(out).length, 1);
+  assert.equal(computes(out)[0]!.address, "gpu");
+  assert.deepEqual(computes(out)[0]!.msg.resources, { GPU: 1 });
+  const first = computes(out)[0]!.msg.key;
+  const second = first === "g1" ? "g2" : "g1";
+  assert.deepEqual(h.s.info().unrunnable, [second]);
+  out = h.finish("gpu", first);
+  assert.deepEqual(computes(out).map((c) => c.msg.key), [second]);
+  assert.deepEqual(h.s.info().unrunnable, []);
+});
+
+test("workers restriction: strict waits for the named worker, loose falls back", () => {
+  const h = harness();
+  h.worker("w1");
+  let out = h.submit([spec("strict", [], { workers: ["w9"] }), spec("loose", [], { workers: ["w9"], allowOtherWorkers: true })]);
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["loose", "w1"]]);
+  assert.deepEqual(h.s.info().unrunnable, ["strict"]);
+  out = h.worker("w9");
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["strict", "w9"]]);
+  // Loose restriction prefers the named worker when it exists.
+  out = h.submit([spec("loose2", [], { workers: ["w9"], allowOtherWorkers: true })]);
+  assert.equal(computes(out)[0]!.address, "w9");
+});
+
+test("actor placement: 10 actors over 5 equal workers, 2 each; resources kept while alive", () => {
+  const h = harness();
+  for (let i = 0; i < 5; i++) h.worker(`w${i}`, 2, { actorThreads: 1 });
+  const out = h.submit(Array.from({ length: 10 }, (_, i) => spec(`A-${i}`, [], { actor: true })));
+  const per = new Map<string, number>();
+  for (const c of computes(out)) {
+    assert.equal(c.msg.actor, true);
+    per.set(c.address, (per.get(c.address) ?? 0) + 1);
+  }
+  assert.deepEqual([...per.values()], [2, 2, 2, 2, 2]);
+});
+
+test("actor placement: worker holding most dependency bytes wins; actor keeps resources", () => {
+  const h = harness();
+  h.worker("w1", 1, { resources: { slot: 1 } });
+  h.worker("w2", 1, { resources: { slot: 1 } });
+  h.ev({ type: "update-data", client: "c1", who: { small: ["w1"], big: ["w2"] }, nbytes: { small: 10, big: 1000 } });
+  let out = h.submit([spec("Counter-1", ["small", "big"], { actor: true, resources: { slot: 1 } })]);
+  assert.equal(computes(out)[0]!.address, "w2");
+  assert.deepEqual(computes(out)[0]!.msg.whoHas, { small: ["w1"], big: ["w2"] });
+  out = h.finish("w2", "Counter-1", 0, { className: "Counter" });
+  const st = states(out)[0]!;
+  assert.equal(st.status, "finished");
+  assert.deepEqual(st.actor, { key: "Counter-1", className: "Counter", workerAddress: "w2", methods: ["m"], attributes: [], incarnation: 0 });
+  assert.deepEqual(h.s.actorLocation("Counter-1"), st.actor);
+  // The slot stays held by the actor: a second slot task must go to w1.
+  out = h.submit([spec("t", [], { resources: { slot: 1 }, workers: ["w2"] })]);
+  assert.equal(computes(out).length, 0);
+  // Releasing the actor frees it on its worker and returns the slot.
+  out = h.ev({ type: "release-keys", client: "c1", keys: ["Counter-1"] });
+  assert.deepEqual(frees(out), [{ address: "w2", keys: ["Counter-1"] }]);
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["t", "w2"]]);
+  const gone = h.s.actorLocation("Counter-1");
+  assert.ok("error" in gone);
+  assert.match(gone.error.message, /released/);
+});
+
+test("task depending on an actor: actor not copied (absent from whoHas)", () => {
+  const h = harness();
+  h.worker("w1");
+  h.submit([spec("A-1", [], { actor: true })]);
+  h.finish("w1", "A-1", 0, { className: "A" });
+  const out = h.submit([spec("use", ["A-1"])], ["use"]);
+  assert.equal(computes(out).length, 1);
+  assert.deepEqual(computes(out)[0]!.msg.whoHas, {});
+});
+
+test("worker death: processing task rescheduled elsewhere", () => {
+  const h = harness();
+  h.worker("w1");
+  h.submit([spec("a")]);
+  h.worker("w2");
+  const at = h.s.processingOn("a")!;
+  const other = at === "w1" ? "w2" : "w1";
+  const out = h.ev({ type: "worker-removed", address: at, reason: "closed" });
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["a", other]]);
+  // A message from the dead worker is ignored.
+  assert.deepEqual(h.finish(at, "a"), []);
+  assert.equal(h.s.taskState("a"), "processing");
+});
+
+test("worker death: lost result recomputed from lineage, clients told pending then finished", () => {
+  const h = harness();
+  h.worker("w1");
+  h.submit([spec("a"), spec("b", ["a"])], ["b"]);
+  h.finish("w1", "a");
+  h.finish("w1", "b");
+  h.worker("w2");
+  let out = h.ev({ type: "worker-removed", address: "w1", reason: "killed" });
+  assert.deepEqual(states(out).map((m) => [m.key, m.status]), [["b", "pending"]]);
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["a", "w2"]]);
+  out = h.finish("w2", "a");
+  assert.deepEqual(computes(out).map((c) => c.msg.key), ["b"]);
+  out = h.finish("w2", "b");
+  assert.deepEqual(states(out).map((m) => [m.key, m.status]), [["b", "finished"]]);
+});
+
+test("worker death: allowReconstruction false and scattered data become lost", () => {
+  const h = harness();
+  h.worker("w1");
+  h.worker("w2");
+  h.ev({ type: "update-data", client: "c1", who: { s: ["w1"] }, nbytes: { s: 5 } });
+  h.submit([spec("n", [], { allowReconstruction: false, workers: ["w1"] })]);
+  h.finish("w1", "n");
+  const out = h.ev({ type: "worker-removed", address: "w1", reason: "killed" });
+  const st = states(out);
+  assert.deepEqual(st.map((m) => [m.key, m.status]).sort(), [["n", "lost"], ["s", "lost"]]);
+  for (const m of st) {
+    assert.equal(m.error!.name, "LostError");
+    assert.match(m.error!.message, /died/);
+  }
+  assert.equal(computes(out).length, 0);
+  assert.equal(h.s.info().tasks.lost, 2);
+});
+
+test("worker death: actor lost without restarts, dependents erred; with restarts re-created", () => {
+  const h = harness();
+  h.worker("w1");
+  h.submit([spec("A-1", [], { actor: true }), spec("B-1", [], { actor: true, restarts: 1 })]);
+  h.finish("w1", "A-1", 0, { className: "A" });
+  h.finish("w1", "B-1", 0, { className: "B" });
+  h.submit([spec("gate")], ["gate"]);
+  h.submit([spec("uses", ["A-1", "gate"])], ["uses"]);
+  let out = h.ev({ type: "worker-removed", address: "w1", reason: "killed" });
+  const st = new Map(states(out).map((m) => [m.key, m]));
+  assert.equal(st.get("A-1")!.status, "lost");
+  assert.deepEqual([st.get("A-1")!.error!.name, st.get("A-1")!.error!.message], ["ActorLostError", "Worker holding Actor was lost"]);
+  assert.equal(st.get("uses")!.status, "error");
+  assert.equal(st.get("uses")!.error!.name, "ActorLostError");
+  assert.equal(st.get("B-1")!.status, "pending");
+  assert.deepEqual(h.s.actorLocation("B-1"), { pending: true });
+  const lost = h.s.actorLocation("A-1");
+  assert.ok("error" in lost && lost.error.message === "Worker holding Actor was lost");
+  // No worker yet: B waits; a new worker gets exactly one compute-task for it.
+  out = h.worker("w2");
+  assert.deepEqual(computes(out).map((c) => c.msg.key).sort(), ["B-1", "gate"]);
+  out = h.finish("w2", "B-1", 0, { className: "B" });
+  assert.equal(states(out)[0]!.actor!.incarnation, 1);
+  assert.equal(states(out)[0]!.actor!.workerAddress, "w2");
+  // Out of restarts now.
+  out = h.ev({ type: "worker-removed", address: "w2", reason: "killed" });
+  assert.equal(new Map(states(out).map((m) => [m.key, m.status])).get("B-1"), "lost");
+});
+
+test("KilledWorkerError after the task's third worker dies", () => {
+  const h = harness();
+  let out: Instruction[] = [];
+  h.submit([spec("bad")]);
+  for (let i = 1; i <= 3; i++) {
+    out = h.worker(`w${i}`);
+    assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["bad", `w${i}`]]);
+    out = h.ev({ type: "worker-removed", address: `w${i}`, reason: "killed" });
+  }
+  const m = states(out)[0]!;
+  assert.equal(m.status, "error");
+  assert.equal(m.error!.name, "KilledWorkerError");
+  assert.match(m.error!.message, /task bad was running on 3 workers that died/);
+});
+
+test("duplicate and late task-finished", () => {
+  const h = harness();
+  h.worker("w1");
+  h.worker("w2");
+  h.submit([spec("a")]);
+  const at = h.s.processingOn("a")!;
+  const other = at === "w1" ? "w2" : "w1";
+  h.finish(at, "a");
+  assert.deepEqual(h.finish(at, "a"), []); // duplicate: nothing
+  assert.deepEqual(h.finish(other, "a"), []); // another copy: recorded as replica
+  assert.deepEqual(h.s.whoHas(["a"]).a!.sort(), ["w1", "w2"]);
+  assert.deepEqual(frees(h.finish("w1", "unknown")), [{ address: "w1", keys: ["unknown"] }]);
+});
+
+test("missing-data: holder dropped, dependent re-sent with updated whoHas or waits for recompute", () => {
+  const h = harness();
+  h.worker("w1");
+  h.worker("w2");
+  h.worker("w3");
+  h.ev({ type: "update-data", client: "c1", who: { d: ["w1", "w2"] }, nbytes: { d: 1 } });
+  h.submit([spec("t", ["d"], { workers: ["w3"] })]);
+  let out = h.ev({ type: "missing-data", worker: "w3", key: "d", holder: "w1" });
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address, c.msg.whoHas]), [["t", "w3", { d: ["w2"] }]]);
+  // Now a computed dep whose only holder lost it: recomputed, then t re-sent.
+  h.submit([spec("x", [], { workers: ["w1"] }), spec("y", ["x"], { workers: ["w3"] })], ["y"]);
+  h.finish("w1", "x");
+  out = h.ev({ type: "missing-data", worker: "w3", key: "x", holder: "w1" });
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["x", "w1"]]);
+  assert.equal(h.s.taskState("y"), "waiting");
+  out = h.finish("w1", "x");
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["y", "w3"]]);
+});
+
+test("add-keys records replicas; unknown keys are freed on the worker", () => {
+  const h = harness();
+  h.worker("w1");
+  h.worker("w2");
+  h.ev({ type: "update-data", client: "c1", who: { d: ["w1"] }, nbytes: { d: 1 } });
+  assert.deepEqual(h.ev({ type: "add-keys", worker: "w2", keys: ["d"], nbytes: { d: 1 } }), []);
+  assert.deepEqual(h.s.whoHas(["d"]).d!.sort(), ["w1", "w2"]);
+  assert.deepEqual(frees(h.ev({ type: "add-keys", worker: "w2", keys: ["zz"], nbytes: {} })), [{ address: "w2", keys: ["zz"] }]);
+});
+
+test("heartbeat timeout: tick closes silent workers once", () => {
+  const h = harness({ heartbeatTimeoutMs: 1000 });
+  h.ev({ type: "worker-added", address: "w1", name: "a", nthreads: 1, actorThreads: 1, resources: {}, incarnation: "i" }, 0);
+  h.ev({ type: "worker-added", address: "w2", name: "b", nthreads: 1, actorThreads: 1, resources: {}, incarnation: "i" }, 0);
+  h.ev({ type: "heartbeat", worker: "w2", memoryBytes: 5, actors: {} }, 900);
+  assert.deepEqual(h.ev({ type: "tick" }, 1000), []);
+  const out = h.ev({ type: "tick" }, 1500);
+  assert.equal(out.length, 1);
+  assert.equal(out[0]!.to, "close-worker");
+  assert.equal((out[0] as { address: string }).address, "w1");
+  assert.deepEqual(h.ev({ type: "tick" }, 1600), []);
+  // A closing worker gets no new work.
+  assert.deepEqual(computes(h.submit([spec("a")])).map((c) => c.address), ["w2"]);
+});
+
+test("a worker re-registering with a new incarnation is a new worker", () => {
+  const h = harness();
+  h.worker("w1");
+  h.submit([spec("a")]);
+  h.finish("w1", "a");
+  const out = h.ev({ type: "worker-added", address: "w1", name: "w1", nthreads: 1, actorThreads: 1, resources: {}, incarnation: "new" });
+  // a was recomputed on the new process (it held nothing of its previous life).
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["a", "w1"]]);
+  assert.equal(h.s.info().workers.w1!.storedKeys, 0);
+});
+
+test("want-keys: unknown key → lost; final key → state at once", () => {
+  const h = harness();
+  h.worker("w1");
+  let out = h.ev({ type: "want-keys", client: "c1", keys: ["nope"] });
+  assert.equal(states(out)[0]!.status, "lost");
+  assert.equal(states(out)[0]!.error!.name, "LostError");
+  h.ev({ type: "client-added", client: "c2" });
+  h.submit([spec("a")]);
+  h.finish("w1", "a");
+  out = h.ev({ type: "want-keys", client: "c2", keys: ["a"] });
+  assert.deepEqual(states(out, "c2"), [{ op: "key-state", key: "a", status: "finished", workers: ["w1"] }]);
+  // c2's want keeps it alive after c1 lets go.
+  assert.deepEqual(h.ev({ type: "release-keys", client: "c1", keys: ["a"] }), []);
+});
+
+test("info(): workers, actors with stats, unrunnable, counts", () => {
+  const h = harness();
+  h.ev({ type: "worker-added", address: "w1", name: "alpha", nthreads: 2, actorThreads: 1, resources: { GPU: 2 }, incarnation: "i" });
+  h.submit([spec("A-1", [], { actor: true }), spec("a"), spec("b"), spec("nope", [], { resources: { TPU: 1 } })]);
+  h.finish("w1", "A-1", 0, { className: "Counter" });
+  h.finish("w1", "a");
+  h.ev({ type: "heartbeat", worker: "w1", memoryBytes: 1234, actors: { "A-1": { calls: 3, inFlight: 1, meanCallMs: 2.5 } } });
+  const info = h.s.info();
+  assert.deepEqual(info.workers.w1, {
+    name: "alpha", nthreads: 2, actorThreads: 1, resources: { GPU: 2 }, tasksProcessing: 1, storedKeys: 2,
+    actors: { "A-1": { className: "Counter", calls: 3, inFlight: 1, meanCallMs: 2.5 } }, memoryBytes: 1234,
+  });
+  assert.deepEqual(info.unrunnable, ["nope"]);
+  assert.deepEqual(info.tasks, { waiting: 0, processing: 1, memory: 2, erred: 0, lost: 0, "no-worker": 1, queued: 0 });
+  assert.deepEqual(h.s.workerAddresses(), ["w1"]);
+});
+
+test("chooseWorkers: least loaded first, cycling; broadcast; restricted", () => {
+  const h = harness();
+  h.worker("w1");
+  h.worker("w2");
+  h.worker("w3");
+  h.submit([spec("busy", [], { workers: ["w1"] })]);
+  const picks = h.s.chooseWorkers(4);
+  assert.equal(picks.length, 4);
+  assert.notEqual(picks[0], "w1");
+  assert.equal(picks[3], picks[0]);
+  assert.deepEqual(h.s.chooseWorkers(1, { broadcast: true }).sort(), ["w1", "w2", "w3"]);
+  assert.deepEqual(h.s.chooseWorkers(2, { workers: ["w3"] }), ["w3", "w3"]);
+});
+
+test("many tasks spread evenly over workers in one event", () => {
+  const h = harness();
+  for (let i = 0; i < 4; i++) h.worker(`w${i}`, 2);
+  const out = h.s.handle({ type: "update-graph", client: "c1", tasks: Array.from({ length: 20_000 }, (_, i) => spec(`t-${i}`)), wanted: Array.from({ length: 20_000 }, (_, i) => `t-${i}`) }, 0);
+  const per = new Map<string, number>();
+  for (const c of computes(out)) per.set(c.address, (per.get(c.address) ?? 0) + 1);
+  assert.deepEqual([...per.values()], [5000, 5000, 5000, 5000]);
+});
