@@ -126,21 +126,23 @@ function seg(key: string | number): string {
 
 const textEncoder = new TextEncoder();
 let scratch: Uint8Array | null = new Uint8Array(16 * 1024);
+let scratchView = new DataView(scratch.buffer);
 
 class Writer {
   buf: Uint8Array;
   view: DataView;
   pos = 0;
-  parts: Uint8Array[] = [new Uint8Array(0)];
+  /** Out-of-band binary: parts[1..] of the payload. */
+  large: Uint8Array[] = [];
   futureKeys: Key[] = [];
   actorKeys: Key[] = [];
   pending: Promise<unknown>[] = [];
   seen: Map<object, number> | null = null;
   nextId = 0;
 
-  constructor(buf: Uint8Array) {
+  constructor(buf: Uint8Array, view: DataView) {
     this.buf = buf;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.view = view;
   }
 
   ensure(n: number): void {
@@ -400,8 +402,8 @@ class Writer {
     if (bytes.byteLength >= LARGE_BINARY_BYTES) {
       this.byte(T.BinaryPart);
       this.byte(kind);
-      this.uvar(this.parts.length);
-      this.parts.push(bytes);
+      this.large.push(bytes);
+      this.uvar(this.large.length);
       return;
     }
     this.byte(T.Binary);
@@ -418,6 +420,11 @@ function addSeg(e: unknown, s: string): unknown {
   return e;
 }
 
+function fresh(): Writer {
+  const buf = new Uint8Array(1024);
+  return new Writer(buf, new DataView(buf.buffer));
+}
+
 /**
  * Encode a value. Refs inside it are collected in futureKeys/actorKeys; unfinished
  * ActorFutures are collected in `pending` and written as undefined: await them,
@@ -429,7 +436,7 @@ export function serialize(value: unknown, opts?: SerializeOptions): Encoded {
   // (from a [TO_REF] method) get their own.
   const own = scratch;
   scratch = null;
-  const w = new Writer(own ?? new Uint8Array(1024));
+  const w = own !== null ? new Writer(own, scratchView) : fresh();
   try {
     w.buf[w.pos++] = FORMAT_VERSION;
     w.value(value);
@@ -440,10 +447,18 @@ export function serialize(value: unknown, opts?: SerializeOptions): Encoded {
     }
     throw e;
   } finally {
-    if (own !== null) scratch = own.byteLength >= w.buf.byteLength || w.buf.byteLength > 1 << 20 ? own : w.buf;
+    if (own !== null) {
+      // Keep a grown buffer for next time, unless it grew huge.
+      if (w.buf === own || w.buf.byteLength > 1 << 20) scratch = own;
+      else {
+        scratch = w.buf;
+        scratchView = w.view;
+      }
+    }
   }
-  w.parts[0] = w.buf.slice(0, w.pos);
-  return { payload: new Payload(w.parts), futureKeys: w.futureKeys, actorKeys: w.actorKeys, pending: w.pending };
+  const head = w.buf.slice(0, w.pos);
+  const parts = w.large.length === 0 ? [head] : [head, ...w.large];
+  return { payload: new Payload(parts), futureKeys: w.futureKeys, actorKeys: w.actorKeys, pending: w.pending };
 }
 
 // ------------------------------------------------------------------ reader
