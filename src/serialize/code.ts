@@ -200,6 +200,8 @@ function loadableSource(text: string): string {
 interface Located {
   file: string;
   export: string;
+  /** Refs already built, by code root. */
+  refs: Map<string, ModuleRef>;
 }
 const located = new WeakMap<Function, Located | null>();
 
@@ -228,7 +230,11 @@ export async function codeRefOf(fn: Function, opts?: CodeOptions): Promise<CodeR
     refCache.set(fn, ref);
     return ref;
   }
-  const ref = moduleRefAt(fn, loc, codeRoot);
+  let ref = loc.refs.get(codeRoot);
+  if (ref === undefined) {
+    ref = moduleRefAt(fn, loc, codeRoot);
+    loc.refs.set(codeRoot, ref);
+  }
   refCache.set(fn, ref);
   knownByUrl.set(`${ref.url}#${ref.export}`, fn);
   return ref;
@@ -242,7 +248,7 @@ async function locate(fn: Function): Promise<Located | undefined> {
   if (!existsSync(file)) return undefined;
   const mod = await importSoon(url);
   const exp = mod !== undefined ? findExport(mod, fn) : exportedByText(file, fn.name);
-  return exp === undefined ? undefined : { file, export: exp };
+  return exp === undefined ? undefined : { file, export: exp, refs: new Map() };
 }
 
 // ------------------------------------------------------------------ loading
