@@ -303,14 +303,15 @@ export class BatchDecoder {
     }
     const out = new Uint8Array(n);
     let filled = 0;
+    let used = 0; // whole chunks consumed; removed in one splice, not one shift each
     while (filled < n) {
-      const c = this.chunks[0];
+      const c = this.chunks[used];
       const avail = c.byteLength - this.head;
       const want = n - filled;
       if (avail <= want) {
         out.set(this.head === 0 ? c : c.subarray(this.head), filled);
         filled += avail;
-        this.chunks.shift();
+        used++;
         this.head = 0;
       } else {
         out.set(c.subarray(this.head, this.head + want), filled);
@@ -318,6 +319,7 @@ export class BatchDecoder {
         filled += want;
       }
     }
+    this.chunks.splice(0, used);
     return out;
   }
 }

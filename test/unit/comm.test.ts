@@ -355,3 +355,21 @@ test("comm - mutual TLS: handshake and requests over tls://, untrusted client re
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("comm - hello checks: version, role and token", async () => {
+  const { checkHello, tokensMatch } = await import("../../src/comm/handshake.js");
+  const hello = (o: Record<string, unknown>) => ({ op: "hello", token: "t", role: "client", version: 1, ...o }) as Message;
+  assert.equal(checkHello(hello({}), "t"), null);
+  assert.match(checkHello(hello({ version: 2 }), "t") ?? "", /protocol version 2 is not supported/);
+  assert.match(checkHello(hello({ role: "admin" }), "t") ?? "", /unknown role/);
+  assert.match(checkHello(hello({ token: "x" }), "t") ?? "", /wrong or missing token/);
+  assert.match(checkHello(hello({ token: undefined }), "t") ?? "", /wrong or missing token/);
+  assert.equal(tokensMatch("", ""), true);
+  assert.equal(tokensMatch("a", "ab"), false);
+});
+
+test("comm - listening on a port already in use fails with CommError", async () => {
+  const { listener } = await server();
+  const { port } = parseAddress(listener.address);
+  await assert.rejects(listen({ port, token: "x", onConnection: () => {} }), (err: Error) => err instanceof CommError && /Could not listen on 127\.0\.0\.1:\d+/.test(err.message));
+});
