@@ -101,6 +101,8 @@ test("frames - hand-written frames: limits and malformed headers are protocol er
     ["unknown op", concat(encodeBatch([{ op: "launch-missiles" } as unknown as Message]))],
     ["reply without rid", concat(encodeBatch([{ op: "reply", ok: true } as unknown as Message]))],
     ["request id without message", concat(encodeBatch([5]))],
+    ["nesting deep enough to overflow the stack", Buffer.concat([u32(200_000, 0), Buffer.alloc(200_000, 0x91)])],
+    ["array claiming 4 billion entries", Buffer.concat([u32(5, 0), Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff])])],
     ["bad payload index", (() => {
       // A Payload ext whose part is index 3, with no out-of-band frames.
       const ok = Buffer.from(concat(encodeBatch([{ op: "put-data", data: { k: new Payload([new Uint8Array(70_000)]) }, report: false }])));
