@@ -230,11 +230,8 @@ export async function codeRefOf(fn: Function, opts?: CodeOptions): Promise<CodeR
     refCache.set(fn, ref);
     return ref;
   }
-  let ref = loc.refs.get(codeRoot);
-  if (ref === undefined) {
-    ref = moduleRefAt(fn, loc, codeRoot);
-    loc.refs.set(codeRoot, ref);
-  }
+  const ref: ModuleRef = loc.refs.get(codeRoot) ?? moduleRefAt(fn, loc, codeRoot);
+  loc.refs.set(codeRoot, ref);
   refCache.set(fn, ref);
   knownByUrl.set(`${ref.url}#${ref.export}`, fn);
   return ref;
