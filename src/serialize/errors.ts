@@ -18,8 +18,7 @@ const BUILTIN_ERRORS: Record<string, new (message: string) => Error> = {
   EvalError,
   URIError,
   ReferenceError,
-  AggregateError: class extends Error {} as never, // placeholder, built specially below
-};
+}; // AggregateError takes (errors, message): built in byName.
 const BUILTIN_CTORS = new Set<Function>([Error, TypeError, RangeError, SyntaxError, EvalError, URIError, ReferenceError, AggregateError]);
 const TROUPE_CTORS = new Set<Function>(Object.values(TROUPE_ERRORS));
 const OWN_FIELDS = new Set(["name", "message", "stack", "code"]);
