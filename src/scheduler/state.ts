@@ -453,7 +453,12 @@ export class SchedulerState {
       const t = this.tasks.get(key);
       if (t) this.want(client, t);
     }
-    for (const t of fresh) if (t.state === "waiting" && t.waitingOn === 0) this.enterWaiting(t);
+    // Clients still holding a cancelled key that is submitted again see it pending again.
+    for (const t of fresh) if (t.wantedBy.size > 0) this.notify(t);
+    for (const t of fresh) {
+      // Skip tasks already failed by a dep's propagation, or forgotten because of it.
+      if (this.tasks.get(t.key) === t && t.state === "waiting" && t.waitingOn === 0) this.enterWaiting(t);
+    }
     for (const key of wanted) {
       const t = this.tasks.get(key);
       if (!t) this.wantKeys(client, [key]);
@@ -899,6 +904,8 @@ export class SchedulerState {
 
   /** A key's last copy is gone (its worker died, or no holder had it). */
   private dataGone(t: Task): void {
+    // Handling an earlier lost key may already have released or forgotten this one.
+    if (this.tasks.get(t.key) !== t || t.state !== "memory") return;
     // Its holders are already gone from t.who; leave memory without freeing anything.
     this.setState(t, "released");
     this.depLeftMemory(t);

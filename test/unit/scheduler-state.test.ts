@@ -7,7 +7,8 @@ import { SchedulerState, type Instruction, type SchedulerEvent } from "../../src
 const ARGS = new Payload([]);
 
 function spec(key: string, deps: string[] = [], options: TaskOptions = {}): TaskSpec {
-  return { key, fn: { kind: "source", source: "x=>x", name: key.split("-")[0]!, isClass: !!options.actor }, args: ARGS, deps, options };
+  const name = key.split("-")[0]!;
+  return { key, fn: { kind: "source", source: "x=>x", name, isClass: !!options.actor }, args: ARGS, deps, options, group: name };
 }
 
 /** A scheduler plus helpers that feed events and check invariants after each. */

@@ -1,0 +1,462 @@
+// Seeded randomized simulation of the scheduler's state machine against a fake
+// world: workers that run tasks after random delays, die, hang, join (also at
+// a dead worker's address), and deliver messages late or twice; clients that
+// submit random graphs, scatter, release, cancel and re-want keys. After every
+// step the scheduler's invariants and the world's expectations are checked.
+//
+//   node --import tsx bench/sim.ts --steps 1000000 --seed 7
+//
+// The unit suite runs a short version of the same simulation.
+
+import { pathToFileURL } from "node:url";
+import { Payload } from "../src/comm/payload.js";
+import type { Address, Key, KeyStatus, SchedulerToWorker, TaskOptions, TaskSpec } from "../src/protocol/messages.js";
+import { SchedulerState, type ClientId, type Instruction, type SchedulerEvent } from "../src/scheduler/state.js";
+
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface SimWorker {
+  address: Address;
+  incarnation: string;
+  alive: boolean;
+  hung: boolean;
+  gpu: boolean;
+  holds: Set<Key>;
+  computing: Map<Key, boolean /* actor */>;
+  /** Worker → scheduler, in order (a connection keeps order). */
+  up: SchedulerEvent[];
+  /** Scheduler → worker, in order. */
+  down: SchedulerToWorker[];
+  lastHeartbeat: number;
+}
+
+interface SimClient {
+  registered: boolean;
+  wants: Set<Key>;
+  /** The last key-state received per wanted key. */
+  seen: Map<Key, KeyStatus>;
+}
+
+export interface SimOptions {
+  steps: number;
+  seed: number;
+  /** Progress lines every this many steps (0: none). */
+  report?: number;
+}
+
+export interface SimStats {
+  steps: number;
+  events: number;
+  computeTasks: number;
+  finished: number;
+  workerDeaths: number;
+  actorRestarts: number;
+  maxTasks: number;
+}
+
+const ARGS = new Payload([]);
+const FINAL_STATUS: Record<string, KeyStatus> = { memory: "finished", erred: "error", cancelled: "cancelled", lost: "lost" };
+
+export function runSimulation(opts: SimOptions): SimStats {
+  const rnd = mulberry32(opts.seed);
+  const int = (n: number) => Math.floor(rnd() * n);
+  const pick = <T>(xs: readonly T[]): T | undefined => (xs.length === 0 ? undefined : xs[int(xs.length)]);
+  const s = new SchedulerState({ heartbeatTimeoutMs: 5000, maxWorkerDeaths: 3 });
+  const stats: SimStats = { steps: 0, events: 0, computeTasks: 0, finished: 0, workerDeaths: 0, actorRestarts: 0, maxTasks: 0 };
+  let now = 0;
+  let step = 0;
+  let nextKey = 0;
+  let nextWorker = 0;
+  let nextIncarnation = 0;
+  const workers = new Map<Address, SimWorker>(); // current process at each address
+  const clients = new Map<ClientId, SimClient>();
+  const everKeys: Key[] = [];
+  const actorRestarts = new Map<Key, number>();
+  /** Actor key → the incarnation → the worker the scheduler reported it on. */
+  const actorSeen = new Map<Key, Map<number, Address>>();
+  /** Actors the scheduler reported alive, and where (cleared when that worker is removed). */
+  const actorAlive = new Map<Key, Address>();
+
+  const fail = (msg: string): never => {
+    throw new Error(`simulation seed=${opts.seed} step=${step}: ${msg}`);
+  };
+
+  function feed(e: SchedulerEvent): void {
+    stats.events++;
+    if (e.type === "worker-removed") {
+      for (const [k, a] of actorAlive) if (a === e.address) actorAlive.delete(k);
+    }
+    const out = s.handle(e, now);
+    route(out);
+    s.checkInvariants();
+  }
+
+  function route(out: Instruction[]): void {
+    const registered = new Set(s.workerAddresses());
+    for (const ins of out) {
+      if (ins.to === "client") {
+        const c = clients.get(ins.client);
+        if (!c || !c.registered) fail(`key-state to unknown client ${ins.client}`);
+        const m = ins.msg;
+        if ((m.status === "error" || m.status === "lost" || m.status === "cancelled") && !m.error) fail(`${m.key} ${m.status} without error info`);
+        if (m.status === "lost" && s.taskState(m.key) === undefined) {
+          // A want for a key the scheduler had forgotten: the client drops it.
+          c!.wants.delete(m.key);
+          c!.seen.delete(m.key);
+          continue;
+        }
+        if (c!.wants.has(m.key)) c!.seen.set(m.key, m.status);
+        if (m.actor) checkActorMeta(m.key, m.actor.incarnation, m.actor.workerAddress);
+      } else if (ins.to === "worker") {
+        if (!registered.has(ins.address)) fail(`${ins.msg.op} sent to removed worker ${ins.address}`);
+        if (ins.msg.op === "compute-task") {
+          stats.computeTasks++;
+          if (ins.msg.actor && actorAlive.has(ins.msg.key)) fail(`actor ${ins.msg.key} recomputed while alive on ${actorAlive.get(ins.msg.key)}`);
+        }
+        const w = workers.get(ins.address);
+        if (w && w.alive) w.down.push(ins.msg);
+      } else {
+        // Heartbeat timeout: the server closes the connection; the worker is gone.
+        const w = workers.get(ins.address);
+        if (w && w.alive) {
+          // Whatever a hung worker had not sent yet is lost with its connection.
+          w.up.length = 0;
+          kill(w);
+        }
+      }
+    }
+  }
+
+  function checkActorMeta(key: Key, incarnation: number, address: Address): void {
+    let m = actorSeen.get(key);
+    if (!m) actorSeen.set(key, (m = new Map()));
+    const prev = m.get(incarnation);
+    if (prev !== undefined && prev !== address) fail(`actor ${key} incarnation ${incarnation} created twice (${prev}, ${address})`);
+    m.set(incarnation, address);
+    if (incarnation > (actorRestarts.get(key) ?? 0)) fail(`actor ${key} re-created ${incarnation} times with restarts=${actorRestarts.get(key)}`);
+    if (incarnation > 0 && prev === undefined) stats.actorRestarts++;
+    actorAlive.set(key, address);
+  }
+
+  function kill(w: SimWorker): void {
+    w.alive = false;
+    w.hung = false;
+    w.computing.clear();
+    w.holds.clear();
+    w.down.length = 0;
+    // Messages already sent still arrive; then the connection closes.
+    w.up.push({ type: "worker-removed", address: w.address, reason: "died" });
+    stats.workerDeaths++;
+  }
+
+  function addWorker(address: Address, gpu = rnd() < 0.3): void {
+    const old = workers.get(address);
+    // The old connection's traffic belongs to the old process: the server would not attribute it to the new one.
+    if (old) old.up.length = 0;
+    const w: SimWorker = {
+      address,
+      incarnation: `inc-${nextIncarnation++}`,
+      alive: true,
+      hung: false,
+      gpu,
+      holds: new Set(),
+      computing: new Map(),
+      up: [],
+      down: [],
+      lastHeartbeat: now,
+    };
+    workers.set(address, w);
+    feed({
+      type: "worker-added",
+      address,
+      name: address,
+      nthreads: 1 + int(3),
+      actorThreads: 1 + int(2),
+      resources: w.gpu ? { GPU: 1 } : {},
+      incarnation: w.incarnation,
+    });
+  }
+
+  function addClient(id: ClientId): void {
+    clients.set(id, { registered: true, wants: new Set(), seen: new Map() });
+    feed({ type: "client-added", client: id });
+  }
+
+  // ---------------------------------------------------------------- worker behaviour
+
+  function workerReceive(w: SimWorker): void {
+    const msg = w.down.shift()!;
+    if (msg.op === "free-keys") {
+      for (const k of msg.keys) {
+        w.holds.delete(k);
+        w.computing.delete(k);
+      }
+    } else if (msg.op === "compute-task") {
+      if (w.holds.has(msg.key)) {
+        w.up.push(finishedEvent(w, msg.key, msg.actor));
+        return;
+      }
+      if (w.computing.has(msg.key)) return;
+      let ok = true;
+      for (const dep in msg.whoHas) {
+        let got = false;
+        for (const h of msg.whoHas[dep]!) {
+          const hw = workers.get(h);
+          if (hw && hw.alive && hw.holds.has(dep)) {
+            got = true;
+            break;
+          }
+          w.up.push({ type: "missing-data", worker: w.address, key: dep, holder: h });
+        }
+        if (!got) ok = false;
+      }
+      if (ok) w.computing.set(msg.key, msg.actor);
+    }
+  }
+
+  function finishedEvent(w: SimWorker, key: Key, actor: boolean): SchedulerEvent {
+    return {
+      type: "task-finished",
+      worker: w.address,
+      key,
+      nbytes: 1 + int(1000),
+      startMs: now,
+      stopMs: now + int(5),
+      ...(actor ? { actor: { key, className: "Sim", workerAddress: w.address, methods: ["m"], attributes: ["n"] } } : {}),
+    };
+  }
+
+  function workerCompute(w: SimWorker): void {
+    const keys = [...w.computing.keys()];
+    const key = pick(keys)!;
+    const actor = w.computing.get(key)!;
+    w.computing.delete(key);
+    if (rnd() < 0.08) {
+      w.up.push({ type: "task-erred", worker: w.address, key, error: { name: "Error", message: `sim failure of ${key}`, stack: "Error: sim" } });
+    } else {
+      w.holds.add(key);
+      w.up.push(finishedEvent(w, key, actor));
+    }
+  }
+
+  function deliverUp(w: SimWorker): void {
+    const e = w.up.shift()!;
+    // Sometimes a message arrives twice, the copy later.
+    if ((e.type === "task-finished" || e.type === "add-keys") && rnd() < 0.03) w.up.push(e);
+    if (e.type === "task-finished") stats.finished++;
+    feed(e);
+  }
+
+  // ---------------------------------------------------------------- client behaviour
+
+  function randomSpec(client: SimClient, earlier: Key[]): TaskSpec {
+    const r = rnd();
+    const actor = r < 0.08;
+    const key = r > 0.9 ? `pure-${int(30)}` : `${actor ? "Actor" : "t"}-${nextKey++}`;
+    const deps = new Set<Key>();
+    if (!key.startsWith("pure-")) {
+      const pool = [...earlier, ...client.wants];
+      const n = int(4);
+      for (let i = 0; i < n; i++) {
+        const d = pick(pool);
+        if (d !== undefined && d !== key) deps.add(d);
+      }
+    }
+    const options: TaskOptions = {};
+    if (actor) {
+      options.actor = true;
+      options.restarts = int(2);
+      actorRestarts.set(key, options.restarts);
+    }
+    if (!key.startsWith("pure-")) {
+      if (rnd() < 0.05) options.resources = { GPU: 1 };
+      if (rnd() < 0.05) {
+        options.workers = [pick([...workers.keys()]) ?? "tcp://nowhere:1"];
+        options.allowOtherWorkers = rnd() < 0.5;
+      }
+      if (rnd() < 0.2) options.retries = int(3);
+      if (rnd() < 0.1) options.allowReconstruction = false;
+    }
+    options.priority = int(3);
+    return { key, fn: { kind: "source", source: "", name: "f", isClass: actor }, args: ARGS, deps: [...deps], options, group: actor ? "Actor" : "t" };
+  }
+
+  function clientAct(id: ClientId, c: SimClient): void {
+    const r = rnd();
+    const wants = [...c.wants];
+    if (r < 0.45) {
+      const n = 1 + int(6);
+      const specs: TaskSpec[] = [];
+      for (let i = 0; i < n; i++) specs.push(randomSpec(c, specs.map((t) => t.key)));
+      const wanted = rnd() < 0.5 ? specs.map((t) => t.key) : [specs[specs.length - 1]!.key];
+      for (const t of specs) everKeys.push(t.key);
+      for (const k of wanted) c.wants.add(k);
+      feed({ type: "update-graph", client: id, tasks: specs, wanted });
+    } else if (r < 0.65) {
+      const k = pick(wants);
+      if (k === undefined) return;
+      c.wants.delete(k);
+      c.seen.delete(k);
+      feed({ type: "release-keys", client: id, keys: [k] });
+    } else if (r < 0.72) {
+      const k = pick(wants);
+      if (k !== undefined) feed({ type: "cancel-keys", client: id, keys: [k] });
+    } else if (r < 0.8) {
+      const k = pick(everKeys);
+      if (k === undefined || c.wants.has(k)) return;
+      c.wants.add(k);
+      feed({ type: "want-keys", client: id, keys: [k] });
+    } else if (r < 0.9) {
+      const targets = s.chooseWorkers(1 + int(2));
+      if (targets.length === 0) return;
+      const key = `data-${nextKey++}`;
+      for (const a of targets) workers.get(a)?.holds.add(key);
+      everKeys.push(key);
+      c.wants.add(key);
+      feed({ type: "update-data", client: id, who: { [key]: [...new Set(targets)] }, nbytes: { [key]: 100 } });
+    } else if (r < 0.92) {
+      c.registered = false;
+      c.wants.clear();
+      c.seen.clear();
+      feed({ type: "client-removed", client: id });
+      addClient(id);
+    }
+  }
+
+  // ---------------------------------------------------------------- checks
+
+  function checkWorld(): void {
+    for (const [id, c] of clients) {
+      for (const k of c.wants) {
+        const st = s.taskState(k);
+        if (st === undefined || st === "released") fail(`client ${id} wants ${k} but it is ${st ?? "forgotten"}`);
+        const expected = FINAL_STATUS[st!];
+        const seen = c.seen.get(k);
+        if (expected !== undefined) {
+          if (seen !== expected) fail(`${k} is ${st} but client ${id} was told ${seen ?? "nothing"}`);
+        } else if (seen !== undefined && seen !== "pending") fail(`${k} is ${st} but client ${id} was told ${seen}`);
+      }
+    }
+    stats.maxTasks = Math.max(stats.maxTasks, s.size);
+  }
+
+  // ---------------------------------------------------------------- main loop
+
+  for (let i = 0; i < 3; i++) addWorker(`tcp://w${nextWorker++}:1`);
+  for (let i = 0; i < 3; i++) addClient(`c${i}`);
+
+  const chaos = (): void => {
+    const r = rnd();
+    const live = [...workers.values()].filter((w) => w.alive);
+    if (r < 0.3) {
+      const w = pick(live);
+      if (w && live.length > 1) kill(w);
+    } else if (r < 0.4) {
+      const w = pick(live);
+      if (w && live.length > 1) w.hung = true;
+    } else if (live.length < 6) {
+      // Half the time at a previous address: a restarted worker is a new worker.
+      const dead = [...workers.values()].filter((w) => !w.alive);
+      const again = rnd() < 0.5 ? pick(dead) : undefined;
+      addWorker(again ? again.address : `tcp://w${nextWorker++}:1`);
+    }
+  };
+
+  const stepOnce = (allowChaos: boolean): boolean => {
+    now += 1 + int(20);
+    const all = [...workers.values()];
+    const r = rnd();
+    if (r < 0.35) {
+      const w = pick(all.filter((x) => x.up.length > 0 && !x.hung));
+      if (w) deliverUp(w);
+      else return false;
+    } else if (r < 0.55) {
+      const w = pick(all.filter((x) => x.alive && !x.hung && x.down.length > 0));
+      if (w) workerReceive(w);
+      else return false;
+    } else if (r < 0.75) {
+      const w = pick(all.filter((x) => x.alive && !x.hung && x.computing.size > 0));
+      if (w) workerCompute(w);
+      else return false;
+    } else if (r < 0.93) {
+      if (!allowChaos) return false;
+      const id = `c${int(3)}`;
+      clientAct(id, clients.get(id)!);
+    } else if (r < 0.96) {
+      if (allowChaos) chaos();
+      else return false;
+    } else {
+      for (const w of all) {
+        if (w.alive && !w.hung && now - w.lastHeartbeat > 1000) {
+          w.lastHeartbeat = now;
+          w.up.push({ type: "heartbeat", worker: w.address, memoryBytes: w.holds.size * 100, actors: {} });
+        }
+      }
+      feed({ type: "tick" });
+      return allowChaos;
+    }
+    return true;
+  };
+
+  for (step = 0; step < opts.steps; step++) {
+    stepOnce(true);
+    checkWorld();
+    if (opts.report && step > 0 && step % opts.report === 0) {
+      console.log(`step ${step}: ${s.size} keys, ${s.workerAddresses().length} workers, ${JSON.stringify(s.info().tasks)}`);
+    }
+  }
+  stats.steps = opts.steps;
+
+  // Drain: no more chaos; with a healthy GPU worker everything pending must settle.
+  addWorker(`tcp://w${nextWorker++}:1`, true);
+  let idle = 0;
+  for (let i = 0; i < 200_000 && idle < 2_000; i++) {
+    step++;
+    if (i % 500 === 0) {
+      // Hung workers are found by the heartbeat timeout.
+      now += 6000;
+      for (const w of workers.values()) if (w.alive && !w.hung) w.up.push({ type: "heartbeat", worker: w.address, memoryBytes: 0, actors: {} });
+      for (const w of workers.values()) while (w.alive && !w.hung && w.up.length > 0) deliverUp(w);
+      feed({ type: "tick" });
+    }
+    idle = stepOnce(false) ? 0 : idle + 1;
+    checkWorld();
+  }
+  for (const c of clients.values()) {
+    for (const k of c.wants) {
+      const st = s.taskState(k);
+      if (st === "waiting" || st === "processing") fail(`${k} still ${st} after draining`);
+      if (st === "no-worker") {
+        const o = (s as unknown as { tasks: Map<Key, { spec?: TaskSpec }> }).tasks.get(k)?.spec?.options;
+        const restricted = o?.workers && !o.allowOtherWorkers;
+        if (!restricted) fail(`${k} still no-worker after draining (options ${JSON.stringify(o)})`);
+      }
+    }
+  }
+  return stats;
+}
+
+function main(): void {
+  const argv = process.argv.slice(2);
+  const arg = (name: string, dflt: number) => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? Number(argv[i + 1]) : dflt;
+  };
+  const steps = arg("--steps", 1_000_000);
+  const seed = arg("--seed", 1);
+  const t0 = performance.now();
+  const stats = runSimulation({ steps, seed, report: Math.max(1, Math.floor(steps / 10)) });
+  const ms = performance.now() - t0;
+  console.log(JSON.stringify({ seed, ...stats, ms: Math.round(ms), stepsPerSec: Math.round((steps / ms) * 1000) }));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main();
