@@ -90,9 +90,16 @@ export function runSimulation(opts: SimOptions): SimStats {
     throw new Error(`simulation seed=${opts.seed} step=${step}: ${msg}`);
   };
 
+  const traceKey = process.env.SIM_TRACE;
+  const trace = (what: string, x: unknown) => {
+    const j = JSON.stringify(x, (k, v) => (k === "args" || k === "fn" ? undefined : v));
+    if (traceKey && j.includes(`"${traceKey}"`)) console.log(`[${step}] ${what} ${j}`);
+  };
+
   function feed(e: SchedulerEvent): void {
     stats.events++;
-    if (e.type === "worker-removed") {
+    trace("event", e);
+    if (e.type === "worker-removed" || e.type === "worker-added") {
       for (const [k, a] of actorAlive) if (a === e.address) actorAlive.delete(k);
     }
     const out = s.handle(e, now);
@@ -103,6 +110,7 @@ export function runSimulation(opts: SimOptions): SimStats {
   function route(out: Instruction[]): void {
     const registered = new Set(s.workerAddresses());
     for (const ins of out) {
+      trace("out", ins);
       if (ins.to === "client") {
         const c = clients.get(ins.client);
         if (!c || !c.registered) fail(`key-state to unknown client ${ins.client}`);
@@ -120,6 +128,7 @@ export function runSimulation(opts: SimOptions): SimStats {
         if (!registered.has(ins.address)) fail(`${ins.msg.op} sent to removed worker ${ins.address}`);
         if (ins.msg.op === "compute-task") {
           stats.computeTasks++;
+          for (const d in ins.msg.whoHas) if (ins.msg.whoHas[d]!.length === 0) fail(`${ins.msg.key} sent with no holder for ${d}`);
           if (ins.msg.actor && actorAlive.has(ins.msg.key)) fail(`actor ${ins.msg.key} recomputed while alive on ${actorAlive.get(ins.msg.key)}`);
         }
         const w = workers.get(ins.address);
@@ -195,6 +204,7 @@ export function runSimulation(opts: SimOptions): SimStats {
 
   function workerReceive(w: SimWorker): void {
     const msg = w.down.shift()!;
+    trace(`recv ${w.address}`, msg);
     if (msg.op === "free-keys") {
       for (const k of msg.keys) {
         w.holds.delete(k);
@@ -418,27 +428,42 @@ export function runSimulation(opts: SimOptions): SimStats {
 
   // Drain: no more chaos; with a healthy GPU worker everything pending must settle.
   addWorker(`tcp://w${nextWorker++}:1`, true);
-  let idle = 0;
-  for (let i = 0; i < 200_000 && idle < 2_000; i++) {
+  const busy = () =>
+    [...workers.values()].some((w) => w.hung || w.up.length > 0 || (w.alive && (w.down.length > 0 || w.computing.size > 0)));
+  for (let i = 0; i < 200_000 && busy(); i++) {
     step++;
-    if (i % 500 === 0) {
+    if (i % 200 === 0) {
       // Hung workers are found by the heartbeat timeout.
       now += 6000;
       for (const w of workers.values()) if (w.alive && !w.hung) w.up.push({ type: "heartbeat", worker: w.address, memoryBytes: 0, actors: {} });
       for (const w of workers.values()) while (w.alive && !w.hung && w.up.length > 0) deliverUp(w);
       feed({ type: "tick" });
     }
-    idle = stepOnce(false) ? 0 : idle + 1;
+    stepOnce(false);
     checkWorld();
   }
+  // After draining, only tasks that no worker may run (strict restrictions) and their dependents may wait.
+  const tasks = (s as unknown as { tasks: Map<Key, { spec?: TaskSpec; state: string; processingOn?: string; waitingOn: number }> }).tasks;
+  const stuckOk = (k: Key, depth = 0): boolean => {
+    const t = tasks.get(k);
+    if (!t || depth > 1000) return false;
+    if (t.state === "no-worker") {
+      if (t.spec?.options.workers && !t.spec.options.allowOtherWorkers) return true;
+      // Resources held by living actors stay held.
+      const ws = (s as unknown as { workerList: { resources: Record<string, number>; used: Record<string, number> }[] }).workerList;
+      const res = t.spec?.options.resources;
+      return !!res && ws.every((w) => Object.keys(res).some((n) => (w.resources[n] ?? 0) - (w.used[n] ?? 0) < res[n]!));
+    }
+    if (t.state !== "waiting") return false;
+    return (t.spec?.deps ?? []).every((d) => tasks.get(d)?.state === "memory" || stuckOk(d, depth + 1));
+  };
   for (const c of clients.values()) {
     for (const k of c.wants) {
-      const st = s.taskState(k);
-      if (st === "waiting" || st === "processing") fail(`${k} still ${st} after draining`);
-      if (st === "no-worker") {
-        const o = (s as unknown as { tasks: Map<Key, { spec?: TaskSpec }> }).tasks.get(k)?.spec?.options;
-        const restricted = o?.workers && !o.allowOtherWorkers;
-        if (!restricted) fail(`${k} still no-worker after draining (options ${JSON.stringify(o)})`);
+      const t = tasks.get(k)!;
+      if ((t.state === "waiting" || t.state === "processing" || t.state === "no-worker") && !stuckOk(k)) {
+        const deps = (t.spec?.deps ?? []).map((d) => `${d}:${tasks.get(d)?.state}`);
+        const at = t.processingOn ? workers.get(t.processingOn) : undefined;
+        fail(`${k} still ${t.state} after draining (waitingOn ${t.waitingOn}, deps ${deps.join(" ")}, on ${t.processingOn} alive=${at?.alive} computing=${at?.computing.has(k)} holds=${at?.holds.has(k)}, options ${JSON.stringify(t.spec?.options)})`);
       }
     }
   }

@@ -880,8 +880,12 @@ export class SchedulerState {
       const t = this.tasks.get(key);
       if (t) t.processingOn = undefined;
     }
-    // The keys lost their last copy: their state is no longer "memory".
-    for (const t of lostData) this.dataGone(t);
+    // The keys lost their last copy. All leave "memory" before any is recomputed, so that
+    // nothing is placed counting on a copy that no longer exists; actors first, so that a
+    // recomputed dependent finds them restarting rather than gone.
+    for (const t of lostData) this.markGone(t);
+    for (const t of lostData) if (t.actor) this.handleGone(t);
+    for (const t of lostData) if (!t.actor) this.handleGone(t);
     for (const key of running) {
       const t = this.tasks.get(key);
       if (!t || t.state !== "processing") continue;
@@ -902,13 +906,17 @@ export class SchedulerState {
     this.retryUnrunnable(true);
   }
 
-  /** A key's last copy is gone (its worker died, or no holder had it). */
-  private dataGone(t: Task): void {
-    // Handling an earlier lost key may already have released or forgotten this one.
-    if (this.tasks.get(t.key) !== t || t.state !== "memory") return;
-    // Its holders are already gone from t.who; leave memory without freeing anything.
+  /** A key's last copy is gone (its worker died, or no holder had it): it leaves memory. */
+  private markGone(t: Task): void {
+    // Its holders are already gone from t.who: nothing to free.
     this.setState(t, "released");
     this.depLeftMemory(t);
+  }
+
+  /** After markGone: restart, recompute, lose or release the key. */
+  private handleGone(t: Task): void {
+    // Handling an earlier lost key may already have recomputed or forgotten this one.
+    if (this.tasks.get(t.key) !== t || t.state !== "released") return;
     if (!this.needed(t)) {
       this.maybeRelease(t);
       return;
@@ -999,7 +1007,10 @@ export class SchedulerState {
     if (!t || t.actor) return;
     if (t.state === "memory" && t.who.delete(holder)) {
       this.workers.get(holder)?.has.delete(key);
-      if (t.who.size === 0) this.dataGone(t);
+      if (t.who.size === 0) {
+        this.markGone(t);
+        this.handleGone(t);
+      }
     }
     // The dependents running on `worker` gave up on this key: send them again, or back to waiting.
     for (const dk of [...t.dependents]) {
