@@ -18,6 +18,6 @@ const files = roots.flatMap(testFiles);
 const result = spawnSync(
   process.execPath,
   ["--import", "tsx", "--test", "--test-concurrency=1", "--test-timeout=120000", ...files],
-  { stdio: "inherit" },
+  { stdio: "inherit", env: { TROUPE_LOG: "error", ...process.env } },
 );
 process.exit(result.status ?? 1);

@@ -5,12 +5,16 @@ import { inspect } from "node:util";
 import type { ActorMeta } from "../protocol/messages.js";
 import { TO_REF } from "../serialize/index.js";
 import type { ActorFuture } from "./actor-future.js";
+import type { Future } from "./future.js";
 import type { ActorCaller, ActorRecord } from "./actor-caller.js";
 
 /** Methods become calls returning ActorFutures; other members become ActorFutures of their value. */
 export type Actor<T> = {
-  readonly [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => ActorFuture<Awaited<R>> : ActorFuture<T[K]>;
+  readonly [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: RemoteArgs<A>) => ActorFuture<Awaited<R>> : ActorFuture<T[K]>;
 };
+
+/** Arguments of a remote call may be given as futures of their values. */
+type RemoteArgs<A extends unknown[]> = { [I in keyof A]: A[I] | ActorFuture<A[I]> | Future<A[I]> };
 
 export interface ActorInfo {
   key: string;

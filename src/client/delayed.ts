@@ -3,6 +3,7 @@
 
 import { randomBytes } from "node:crypto";
 import { TO_REF } from "../serialize/index.js";
+import type { Actor } from "./actor-handle.js";
 import type { SubmitOptions } from "./options.js";
 
 type Fn = (...args: any[]) => unknown;
@@ -34,7 +35,14 @@ export class Delayed<T = unknown> {
   }
 }
 
-type DelayedArgs<A extends unknown[]> = { [K in keyof A]: A[K] | Delayed<A[K]> | PromiseLike<A[K]> };
+/** A node marked as an actor arrives as a handle, so Delayed<T> stands for Actor<T> too. */
+type DelayedArg<X> =
+  | X
+  | Delayed<X>
+  | PromiseLike<X>
+  | (X extends Actor<infer T> ? Delayed<T> : never)
+  | (X extends readonly (infer E)[] ? DelayedArg<E>[] : never);
+type DelayedArgs<A extends unknown[]> = { [K in keyof A]: DelayedArg<A[K]> };
 
 export function delayed<C extends Cls>(cls: C, options?: SubmitOptions): (...args: DelayedArgs<ConstructorParameters<C>>) => Delayed<InstanceType<C>>;
 export function delayed<F extends Fn>(fn: F, options?: SubmitOptions): (...args: DelayedArgs<Parameters<F>>) => Delayed<Awaited<ReturnType<F>>>;

@@ -82,7 +82,8 @@ export class LocalCluster {
     };
     const child = fork(workerMain, [], {
       env: { ...process.env, TROUPE_WORKER_CONFIG: JSON.stringify(config) },
-      execArgv: isSource ? ["--import", "tsx"] : [],
+      // TROUPE_WORKER_NODE_ARGS: extra node flags for worker processes (e.g. --cpu-prof when profiling).
+      execArgv: [...(isSource ? ["--import", "tsx"] : []), ...(process.env.TROUPE_WORKER_NODE_ARGS?.split(" ").filter(Boolean) ?? [])],
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     const timeoutMs = this.#opts.startTimeout ?? 30_000;

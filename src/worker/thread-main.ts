@@ -5,10 +5,10 @@ import { parentPort, workerData } from "node:worker_threads";
 import { Payload } from "../comm/payload.js";
 import { closeThreadContext, getClient, initThreadContext, resolverForThread, setLocalActorDispatcher } from "../client/thread-context.js";
 import { createLogger } from "../log.js";
-import type { ErrorInfo, Key } from "../protocol/messages.js";
+import type { CodeRef, ErrorInfo, Key } from "../protocol/messages.js";
 import { deserialize, errorToInfoAsync, explainSourceError, loadCode, serialize } from "../serialize/index.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
-import type { FromThread, ThreadConfig, ToThread } from "./thread-protocol.js";
+import { compactParts, type FromThread, type ThreadConfig, type ToThread } from "./thread-protocol.js";
 
 const config = workerData as ThreadConfig;
 const port = parentPort!;
@@ -29,6 +29,7 @@ function reply(msg: FromThread): void {
   // Large parts that own their whole buffer are moved, not copied.
   const transfer: ArrayBuffer[] = [];
   if (msg.t === "done" && msg.ok) {
+    msg.value = compactParts(msg.value);
     for (const p of msg.value) {
       if (p.byteLength >= OWN_BUFFER_MIN && p.byteOffset === 0 && p.buffer.byteLength === p.byteLength && p.buffer instanceof ArrayBuffer) {
         transfer.push(p.buffer);
@@ -69,9 +70,37 @@ function decodeArgs(parts: Uint8Array[], deps: Record<Key, Uint8Array[]>): unkno
   return args;
 }
 
+// Loaded code by reference, read synchronously on the hot path.
+const loaded = new Map<string, Function>();
+
+async function load(ref: CodeRef): Promise<Function> {
+  const id = ref.kind === "module" ? `m\0${ref.url}\0${ref.export}\0${ref.hash}` : `s\0${ref.source}`;
+  let fn = loaded.get(id);
+  if (!fn) {
+    fn = await loadCode(ref, codeOpts);
+    loaded.set(id, fn);
+  }
+  return fn;
+}
+
+// Tasks run one at a time per thread (a thread is one unit of `nthreads`);
+// the main thread may post a few ahead so the thread never waits for it.
+const taskQueue: Array<Extract<ToThread, { t: "run" }>> = [];
+let taskRunning = false;
+
+async function runQueued(): Promise<void> {
+  if (taskRunning) return;
+  taskRunning = true;
+  try {
+    for (let msg = taskQueue.shift(); msg; msg = taskQueue.shift()) await run(msg);
+  } finally {
+    taskRunning = false;
+  }
+}
+
 async function run(msg: Extract<ToThread, { t: "run" }>): Promise<void> {
   try {
-    const fn = await loadCode(msg.fn, codeOpts);
+    const fn = await load(msg.fn);
     const args = decodeArgs(msg.args, msg.deps);
     if (msg.actor) {
       const shape = await actors.create(msg.key, fn, args);
@@ -126,7 +155,7 @@ function call(msg: Extract<ToThread, { t: "call" }>): void {
 
 async function runFunction(msg: Extract<ToThread, { t: "runfn" }>): Promise<void> {
   try {
-    const fn = await loadCode(msg.fn, codeOpts);
+    const fn = await load(msg.fn);
     const args = decodeArgs(msg.args, {});
     let result: unknown;
     try {
@@ -145,7 +174,9 @@ function handle(msg: ToThread): void {
     case "call":
       return call(msg);
     case "run":
-      return void run(msg);
+      if (msg.actor) return void run(msg); // creating an actor never waits behind tasks
+      taskQueue.push(msg);
+      return void runQueued();
     case "runfn":
       return void runFunction(msg);
     case "free":

@@ -33,3 +33,12 @@ export type FromThread =
   | { t: "done"; id: number; ok: true; value: Uint8Array[]; actor?: ActorShape }
   | { t: "done"; id: number; ok: false; error: ErrorInfo; missing?: boolean }
   | { t: "closed" };
+
+/**
+ * Parts ready to post to another thread. Structured clone copies a view's
+ * whole underlying buffer, and decoded parts are views into much larger
+ * socket or pool buffers: copy each view out first so only its own bytes travel.
+ */
+export function compactParts(parts: Uint8Array[]): Uint8Array[] {
+  return parts.map((p) => (p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : p.slice()));
+}

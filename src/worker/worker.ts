@@ -30,9 +30,12 @@ import type { WorkerOptions } from "./options.js";
 import { ReadyQueue } from "./ready-queue.js";
 import { Store } from "./store.js";
 import { RunnerThread } from "./threads.js";
-import type { ThreadConfig } from "./thread-protocol.js";
+import { compactParts, type ThreadConfig } from "./thread-protocol.js";
 
 const log = createLogger("worker");
+
+/** Tasks posted to a task thread before it finishes the one it runs: hides the hop between threads. */
+const TASKS_AHEAD = 4;
 
 interface TaskRecord {
   msg: ComputeTask;
@@ -233,7 +236,7 @@ export class Worker {
 
   #dispatch(): void {
     for (const thread of this.#taskThreads) {
-      while (thread.inFlight === 0 && this.#ready.size > 0) {
+      while (thread.inFlight < TASKS_AHEAD && this.#ready.size > 0) {
         const key = this.#ready.pop()!;
         const rec = this.#tasks.get(key);
         if (!rec || rec.state !== "ready") continue; // freed while queued
@@ -248,10 +251,10 @@ export class Worker {
     const deps: Record<Key, Uint8Array[]> = {};
     for (const dep of Object.keys(msg.whoHas)) {
       const p = this.#store.get(dep) ?? this.#handles.get(dep);
-      if (p) deps[dep] = p.parts;
+      if (p) deps[dep] = compactParts(p.parts);
     }
     const startMs = Date.now();
-    void thread.post({ t: "run", key: msg.key, fn: msg.fn, args: msg.args.parts, deps, actor: msg.actor }).then((done) => {
+    void thread.post({ t: "run", key: msg.key, fn: msg.fn, args: compactParts(msg.args.parts), deps, actor: msg.actor }).then((done) => {
       const stopMs = Date.now();
       if (this.#tasks.get(msg.key) !== rec) return; // released while running: drop the result
       this.#tasks.delete(msg.key);
@@ -373,7 +376,7 @@ export class Worker {
     stats.calls++;
     stats.inFlight++;
     const t0 = performance.now();
-    return actor.thread.post({ t: "call", key: msg.key, kind: msg.kind, name: msg.name, args: msg.args.parts }).then((done) => {
+    return actor.thread.post({ t: "call", key: msg.key, kind: msg.kind, name: msg.name, args: compactParts(msg.args.parts) }).then((done) => {
       stats.inFlight--;
       stats.finished++;
       stats.totalMs += performance.now() - t0;
@@ -409,7 +412,7 @@ export class Worker {
 
   async #runFunction(msg: RunFunction): Promise<ActorCallReply> {
     const thread = this.#taskThreads.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
-    const done = await thread.post({ t: "runfn", fn: msg.fn, args: msg.args.parts });
+    const done = await thread.post({ t: "runfn", fn: msg.fn, args: compactParts(msg.args.parts) });
     return done.ok ? { ok: true, value: new Payload(done.value) } : { ok: false, error: done.error };
   }
 
