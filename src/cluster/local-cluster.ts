@@ -26,6 +26,8 @@ export interface AddWorkerOptions {
   actorThreads?: number;
   resources?: Record<string, number>;
   name?: string;
+  /** Port to listen on (default: any free one); a crashed worker can come back at its old address. */
+  port?: number;
 }
 
 const isSource = import.meta.url.endsWith(".ts");
@@ -78,6 +80,7 @@ export class LocalCluster {
       actorThreads: options.actorThreads ?? this.#opts.actorThreads ?? 1,
       resources: options.resources ?? this.#opts.resources,
       name: options.name ?? `worker-${this.#count++}`,
+      port: options.port,
       codeRoot: this.#opts.codeRoot ?? process.cwd(),
     };
     const child = fork(workerMain, [], {
