@@ -1,0 +1,142 @@
+// Client-side pieces that need no cluster: key bookkeeping, graph collection,
+// option checking, waiting.
+
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { collectGraph, delayed } from "../../src/client/delayed.js";
+import { KeyTable } from "../../src/client/keys.js";
+import { checkSubmitOptions } from "../../src/client/options.js";
+import { SETTLED } from "../../src/client/settle.js";
+import { asCompleted, wait } from "../../src/client/wait.js";
+import { TimeoutError } from "../../src/errors.js";
+import { ReadyQueue } from "../../src/worker/ready-queue.js";
+
+const inc = (x: number) => x + 1;
+const add = (a: number, b: number) => a + b;
+
+describe("KeyTable", () => {
+  test("counts references and forgets a key with its last one", () => {
+    const t = new KeyTable();
+    assert.equal(t.ref("k"), true);
+    assert.equal(t.ref("k"), false);
+    assert.equal(t.unref("k"), false);
+    assert.equal(t.unref("k"), true);
+    assert.equal(t.get("k"), undefined);
+  });
+
+  test("settles on a final state and waits again when a key goes back to pending", async () => {
+    const t = new KeyTable();
+    t.ref("k");
+    const first = t.get("k")!.settled;
+    t.update("k", "finished", { workers: ["tcp://a:1"] });
+    await first;
+    t.update("k", "pending", {});
+    const rec = t.get("k")!;
+    assert.equal(rec.status, "pending");
+    let settled = false;
+    void rec.settled.then(() => (settled = true));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(settled, false);
+    t.update("k", "finished", { workers: ["tcp://b:1"] });
+    await rec.settled;
+    assert.deepEqual(rec.workers, ["tcp://b:1"]);
+  });
+
+  test("failPending settles every pending key with the local error", async () => {
+    const t = new KeyTable();
+    t.ref("a");
+    t.ref("b");
+    t.update("b", "finished", {});
+    t.failPending(new Error("gone"));
+    await t.get("a")!.settled;
+    assert.equal(t.get("a")!.status, "lost");
+    assert.equal(t.get("a")!.localError?.message, "gone");
+    assert.equal(t.get("b")!.status, "finished");
+  });
+});
+
+describe("delayed graphs", () => {
+  test("collects dependencies first, nested anywhere, each node once", () => {
+    const a = delayed(inc)(1);
+    const b = delayed(inc)(a);
+    const c = delayed(add)(a as never, { nested: [b], m: new Map([["k", b]]) } as never);
+    const order = collectGraph([c]);
+    assert.equal(order.length, 3);
+    assert.equal(order.at(-1), c);
+    assert.ok(order.indexOf(a) < order.indexOf(b));
+  });
+
+  test("a chain of 20,000 nodes does not overflow the stack", () => {
+    let node = delayed(inc)(0);
+    for (let i = 0; i < 20_000; i++) node = delayed(inc)(node);
+    assert.equal(collectGraph([node]).length, 20_001);
+  });
+
+  test("rejects what is not a function", () => {
+    assert.throws(() => delayed(42 as never), TypeError);
+  });
+});
+
+describe("submit options", () => {
+  test("accepts the documented options", () => {
+    checkSubmitOptions({ key: "k", pure: true, workers: ["tcp://a:1"], allowOtherWorkers: true, resources: { GPU: 1 }, retries: 2, priority: -1, actor: false, allowReconstruction: true, restarts: 1 }, "submit");
+  });
+
+  test("names a misspelt or mistyped option", () => {
+    assert.throws(() => checkSubmitOptions({ retry: 1 }, "submit"), /unknown option "retry"/);
+    assert.throws(() => checkSubmitOptions({ retries: -1 }, "submit"), /retries must be a non-negative integer/);
+    assert.throws(() => checkSubmitOptions({ resources: { GPU: "1" } }, "submit"), /resources/);
+    assert.throws(() => checkSubmitOptions({ workers: 3 }, "submit"), /workers/);
+  });
+});
+
+class Fake {
+  #done = false;
+  #promise: Promise<void>;
+  finish!: () => void;
+  constructor() {
+    this.#promise = new Promise((r) => (this.finish = () => { this.#done = true; r(); }));
+  }
+  [SETTLED]() { return this.#promise; }
+  done() { return this.#done; }
+  async result() { await this.#promise; return "v"; }
+}
+
+describe("wait and asCompleted", () => {
+  test("FIRST_COMPLETED returns as soon as one finishes", async () => {
+    const a = new Fake();
+    const b = new Fake();
+    setTimeout(() => a.finish(), 5);
+    const { done, notDone } = await wait([a, b], { returnWhen: "FIRST_COMPLETED" });
+    assert.deepEqual([...done], [a]);
+    assert.deepEqual([...notDone], [b]);
+  });
+
+  test("a timeout rejects with TimeoutError", async () => {
+    await assert.rejects(wait([new Fake()], { timeout: 10 }), TimeoutError);
+  });
+
+  test("asCompleted yields in completion order, with results on request", async () => {
+    const a = new Fake();
+    const b = new Fake();
+    setTimeout(() => b.finish(), 5);
+    setTimeout(() => a.finish(), 15);
+    const seen = [];
+    for await (const [f, v] of asCompleted([a, b], { withResults: true })) seen.push([f === a ? "a" : "b", v]);
+    assert.deepEqual(seen, [["b", "v"], ["a", "v"]]);
+  });
+});
+
+describe("ReadyQueue", () => {
+  test("higher priority first, then arrival order", () => {
+    const q = new ReadyQueue<string>();
+    q.push("a", 0);
+    q.push("b", 5);
+    q.push("c", 0);
+    q.push("d", 5);
+    q.push("e", -1);
+    const out = [];
+    while (q.size) out.push(q.pop());
+    assert.deepEqual(out, ["b", "d", "a", "c", "e"]);
+  });
+});
