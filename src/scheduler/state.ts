@@ -54,6 +54,8 @@ interface Task {
   state: TaskStateName;
   /** Keys of tasks listing this one among their deps. */
   dependents: Set<Key>;
+  /** How many dependents are waiting, no-worker or processing: kept so "is it needed?" is O(1). */
+  pendingDependents: number;
   /** While waiting: how many deps are not in memory. */
   waitingOn: number;
   wantedBy: Set<ClientId>;
@@ -413,6 +415,7 @@ export class SchedulerState {
       actor: o?.actor === true,
       state: "waiting",
       dependents: new Set(),
+      pendingDependents: 0,
       waitingOn: 0,
       wantedBy: new Set(),
       who: new Set(),
@@ -448,7 +451,7 @@ export class SchedulerState {
       } else t = this.newTask(spec.key, spec);
       fresh.push(t);
     }
-    for (const t of fresh) for (const d of t.spec!.deps) this.tasks.get(d)?.dependents.add(t.key);
+    for (const t of fresh) this.linkDeps(t);
     for (const key of wanted) {
       const t = this.tasks.get(key);
       if (t) this.want(client, t);
@@ -468,9 +471,23 @@ export class SchedulerState {
     for (const t of fresh) if (this.tasks.get(t.key) === t) this.maybeRelease(t);
   }
 
+  private linkDeps(t: Task): void {
+    const pending = PENDING.has(t.state);
+    for (const dk of t.spec!.deps) {
+      const d = this.tasks.get(dk);
+      if (!d || d.dependents.has(t.key)) continue;
+      d.dependents.add(t.key);
+      if (pending) d.pendingDependents++;
+    }
+  }
+
   private unlinkDeps(t: Task): void {
     if (!t.spec) return;
-    for (const d of t.spec.deps) this.tasks.get(d)?.dependents.delete(t.key);
+    const pending = PENDING.has(t.state);
+    for (const dk of t.spec.deps) {
+      const d = this.tasks.get(dk);
+      if (d && d.dependents.delete(t.key) && pending) d.pendingDependents--;
+    }
   }
 
   /**
@@ -670,6 +687,13 @@ export class SchedulerState {
 
   private setState(t: Task, s: TaskStateName): void {
     if (t.state === s) return;
+    const was = PENDING.has(t.state);
+    if (t.spec && was !== PENDING.has(s)) {
+      for (const dk of t.spec.deps) {
+        const d = this.tasks.get(dk);
+        if (d && d.dependents.has(t.key)) d.pendingDependents += was ? -1 : 1;
+      }
+    }
     this.bump(t.state, -1);
     this.bump(s, 1);
     t.state = s;
@@ -750,12 +774,7 @@ export class SchedulerState {
   // ------------------------------------------------------------ lifetime
 
   private needed(t: Task): boolean {
-    if (t.wantedBy.size > 0) return true;
-    for (const dk of t.dependents) {
-      const d = this.tasks.get(dk);
-      if (d && PENDING.has(d.state)) return true;
-    }
-    return false;
+    return t.wantedBy.size > 0 || t.pendingDependents > 0;
   }
 
   /** Releases keys nobody needs, and then their deps that became unneeded. */
@@ -888,7 +907,8 @@ export class SchedulerState {
     for (const t of lostData) if (!t.actor) this.handleGone(t);
     for (const key of running) {
       const t = this.tasks.get(key);
-      if (!t || t.state !== "processing") continue;
+      // Skip tasks released, or already re-placed, while lost keys were handled above.
+      if (!t || t.state !== "processing" || t.processingOn !== undefined) continue;
       t.deaths++;
       if (t.deaths >= this.maxWorkerDeaths) {
         this.setState(t, "waiting"); // not processing any more; fail() propagates from here
@@ -1093,6 +1113,9 @@ export class SchedulerState {
         if (t.state === "no-worker" && !this.unrunnable.has(key)) fail(`${key} no-worker but not unrunnable`);
         if (t.state === "no-worker" && missing > 0) fail(`${key} no-worker with deps not in memory`);
       }
+      let pendingDeps = 0;
+      for (const dk of t.dependents) if (PENDING.has(this.tasks.get(dk)?.state ?? "released")) pendingDeps++;
+      if (pendingDeps !== t.pendingDependents) fail(`${key} pendingDependents=${t.pendingDependents} but ${pendingDeps} dependents are pending`);
       for (const dk of t.dependents) {
         const d = this.tasks.get(dk);
         if (!d) fail(`${key} lists forgotten dependent ${dk}`);
