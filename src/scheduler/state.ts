@@ -435,6 +435,7 @@ export class SchedulerState {
 
   private updateGraph(client: ClientId, specs: TaskSpec[], wanted: Key[]): void {
     const fresh: Task[] = [];
+    const restarted: Task[] = [];
     for (const spec of specs) {
       let t = this.tasks.get(spec.key);
       if (t && t.state !== "cancelled") continue; // a known key keeps its state
@@ -448,6 +449,7 @@ export class SchedulerState {
         t.deaths = 0;
         t.error = undefined;
         this.setState(t, "waiting");
+        restarted.push(t);
       } else t = this.newTask(spec.key, spec);
       fresh.push(t);
     }
@@ -457,7 +459,7 @@ export class SchedulerState {
       if (t) this.want(client, t);
     }
     // Clients still holding a cancelled key that is submitted again see it pending again.
-    for (const t of fresh) if (t.wantedBy.size > 0) this.notify(t);
+    for (const t of restarted) this.notify(t);
     for (const t of fresh) {
       // Skip tasks already failed by a dep's propagation, or forgotten because of it.
       if (this.tasks.get(t.key) === t && t.state === "waiting" && t.waitingOn === 0) this.enterWaiting(t);
