@@ -483,3 +483,40 @@ test("many tasks spread evenly over workers in one event", () => {
   for (const c of computes(out)) per.set(c.address, (per.get(c.address) ?? 0) + 1);
   assert.deepEqual([...per.values()], [5000, 5000, 5000, 5000]);
 });
+
+test("worker death losing a key and its dependent: the dependent is sent only once its dep is back", () => {
+  const h = harness();
+  h.worker("w1");
+  h.submit([spec("a"), spec("b", ["a"])], ["a", "b"]);
+  h.finish("w1", "a");
+  h.finish("w1", "b");
+  h.worker("w2");
+  let out = h.ev({ type: "worker-removed", address: "w1", reason: "killed" });
+  assert.deepEqual(computes(out).map((c) => c.msg.key), ["a"]);
+  assert.deepEqual(states(out).map((m) => [m.key, m.status]).sort(), [["a", "pending"], ["b", "pending"]]);
+  out = h.finish("w2", "a");
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.msg.whoHas]), [["b", { a: ["w2"] }]]);
+});
+
+test("a cancelled key submitted again is pending again for every client holding it", () => {
+  const h = harness();
+  h.worker("w1");
+  h.ev({ type: "client-added", client: "c2" });
+  h.submit([spec("p")], ["p"], "c1");
+  h.submit([spec("p")], ["p"], "c2");
+  h.ev({ type: "cancel-keys", client: "c1", keys: ["p"] });
+  const out = h.submit([spec("p")], ["p"], "c2");
+  assert.equal(computes(out).length, 1);
+  assert.equal(states(out, "c1")[0]!.status, "pending");
+  assert.equal(states(out, "c2")[0]!.status, "pending");
+});
+
+test("task-erred from a worker the task is not on is ignored", () => {
+  const h = harness();
+  h.worker("w1");
+  h.worker("w2");
+  h.submit([spec("a")]);
+  const other = h.s.processingOn("a") === "w1" ? "w2" : "w1";
+  assert.deepEqual(h.ev({ type: "task-erred", worker: other, key: "a", error: { name: "E", message: "m", stack: "" } }), []);
+  assert.equal(h.s.taskState("a"), "processing");
+});
