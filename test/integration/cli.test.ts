@@ -1,0 +1,197 @@
+// The `troupe` command (R-PKG-3, R-SEC-2): help, bad flags, the refusal to
+// open an unauthenticated port, and a real cluster built from the command line.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { Client, type Actor } from "../../src/index.js";
+import { Counter } from "../fixtures/actors.js";
+import { add } from "../fixtures/tasks.js";
+import { waitFor } from "../helpers/cluster.js";
+import { ProcGroup, requireBuilt, runCli } from "../helpers/procs.js";
+
+const T = { timeout: 60_000 };
+const SCHEDULER_LINE = /troupe scheduler at ((?:tcp|tls):\/\/\S+)/;
+const WORKER_LINE = /troupe worker (\S+) at ((?:tcp|tls):\/\/\S+)/;
+
+before(requireBuilt);
+
+describe("troupe --help", () => {
+  const cases: [string[], RegExp][] = [
+    [["--help"], /^Usage: troupe <command>/],
+    [["scheduler", "--help"], /^Usage: troupe scheduler/],
+    [["worker", "--help"], /^Usage: troupe worker <scheduler-address>/],
+    [["run", "--help"], /^Usage: troupe run <script/],
+  ];
+  for (const [args, usage] of cases) {
+    test(`troupe ${args.join(" ")} prints usage and exits 0`, () => {
+      const r = runCli(args);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, usage);
+      assert.equal(r.stderr, "");
+    });
+  }
+  test("the scheduler and worker usage name their flags", () => {
+    const s = runCli(["scheduler", "--help"]).stdout;
+    for (const flag of ["--host", "--port", "--dashboard-port", "--token-file", "--tls-cert", "--tls-key", "--tls-ca"]) assert.ok(s.includes(flag), `scheduler --help lacks ${flag}`);
+    const w = runCli(["worker", "--help"]).stdout;
+    for (const flag of ["--nthreads", "--actor-threads", "--resources", "--name", "--host", "--port", "--token-file", "--tls-cert"]) assert.ok(w.includes(flag), `worker --help lacks ${flag}`);
+  });
+});
+
+describe("bad flags: one line on stderr, exit code 2", () => {
+  const cases: [string[], RegExp][] = [
+    [["worker", "--bogus"], /bogus/],
+    [["worker", "tcp://127.0.0.1:1", "--bogus"], /bogus/],
+    [["scheduler", "--port", "abc"], /--port.*abc/],
+    [["scheduler", "--port", "-3"], /--port/],
+    [["worker", "tcp://127.0.0.1:1", "--nthreads", "0"], /--nthreads/],
+    [["worker", "tcp://127.0.0.1:1", "--resources", "GPU"], /--resources/],
+    [["worker"], /scheduler address/],
+    [["scheduler", "extra"], /extra/],
+    [["scheduler", "--tls-cert", "x.pem"], /--tls-cert, --tls-key and --tls-ca/],
+    [["scheduler", "--token-file", "/nonexistent/token"], /token-file/],
+    [["frobnicate"], /unknown command "frobnicate"/],
+    [["run"], /script/],
+  ];
+  for (const [args, message] of cases) {
+    test(`troupe ${args.join(" ")}`, () => {
+      const r = runCli(args);
+      assert.equal(r.status, 2, `exit code; stderr: ${r.stderr}`);
+      assert.equal(r.stdout, "");
+      const lines = r.stderr.split("\n").filter((l) => l !== "");
+      assert.equal(lines.length, 1, `expected one line on stderr, got:\n${r.stderr}`);
+      assert.match(lines[0]!, /^troupe: /);
+      assert.match(lines[0]!, message);
+    });
+  }
+});
+
+describe("R-SEC-2: no open port without a token", () => {
+  const procs = new ProcGroup();
+  after(() => procs.killAll());
+
+  test("scheduler --host 0.0.0.0 without a token refuses to start", T, async () => {
+    const p = procs.cli("scheduler", ["scheduler", "--host", "0.0.0.0", "--port", "0"], { env: { TROUPE_TOKEN: "" } });
+    await p.waitExit(15_000);
+    assert.notEqual(p.exitCode, 0);
+    assert.ok(!SCHEDULER_LINE.test(p.stdout), `it said it started: ${p.stdout}`);
+    assert.match(p.stderr, /token|--insecure/);
+  });
+
+  test("worker --host 0.0.0.0 without a token refuses to start", T, async () => {
+    // The scheduler address is never reached: the refusal comes first.
+    const p = procs.cli("worker", ["worker", "tcp://127.0.0.1:1", "--host", "0.0.0.0"], { env: { TROUPE_TOKEN: "" } });
+    await p.waitExit(15_000);
+    assert.notEqual(p.exitCode, 0);
+    assert.match(p.stderr, /token|--insecure/);
+  });
+
+  test("with --insecure it starts", T, async () => {
+    const p = procs.cli("scheduler", ["scheduler", "--host", "0.0.0.0", "--port", "0", "--insecure"], { env: { TROUPE_TOKEN: "" } });
+    try {
+      const [, address] = await p.line(SCHEDULER_LINE);
+      assert.match(address!, /^tcp:\/\/[^:]+:\d+$/);
+      assert.ok(p.running);
+    } finally {
+      await p.kill();
+    }
+  });
+});
+
+describe("a cluster started from the command line", () => {
+  const procs = new ProcGroup();
+  const dir = mkdtempSync(join(tmpdir(), "troupe-cli-"));
+  const token = "cli-test-token-" + process.pid;
+  const tokenFile = join(dir, "token");
+  writeFileSync(tokenFile, token + "\n");
+  let address = "";
+  const workers: string[] = [];
+  let client: Client | undefined;
+
+  before(async () => {
+    const s = procs.cli("scheduler", ["scheduler", "--port", "0", "--token-file", tokenFile]);
+    address = (await s.line(SCHEDULER_LINE))[1]!;
+    const ws = [1, 2].map((i) => procs.cli(`worker ${i}`, ["worker", address, "--token-file", tokenFile, "--name", `cli-w${i}`]));
+    for (const w of ws) workers.push((await w.line(WORKER_LINE))[2]!);
+    client = await Client.connect(address, { token });
+  });
+  after(async () => {
+    try {
+      await client?.close();
+    } finally {
+      await procs.killAll();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("both workers register with the scheduler", T, async () => {
+    assert.match(address, /^tcp:\/\/127\.0\.0\.1:\d+$/);
+    await waitFor(async () => Object.keys((await client!.schedulerInfo()).workers).length === 2, "two workers in schedulerInfo");
+    assert.deepEqual(Object.keys((await client!.schedulerInfo()).workers).sort(), [...workers].sort());
+  });
+
+  test("runs a task, and a task on one worker consuming data from the other", T, async () => {
+    assert.equal(await client!.submit(add, [1, 2]).result(20_000), 3);
+    const x = client!.submit(add, [10, 20], { workers: workers[0]! });
+    const y = client!.submit(add, [x, 1], { workers: workers[1]! });
+    assert.equal(await y.result(20_000), 31);
+    assert.deepEqual((await client!.whoHas(y))[y.key], [workers[1]]);
+  });
+
+  test("runs an actor call", T, async () => {
+    const counter: Actor<Counter> = await client!.submit(Counter, [], { actor: true });
+    assert.equal(await counter.increment().result(20_000), 1);
+    assert.equal(await counter.add(5).result(20_000), 6);
+    assert.equal(await counter.n, 6);
+  });
+
+  test("a wrong token is refused", T, async () => {
+    await assert.rejects(Client.connect(address, { token: "wrong", timeout: 3_000 }), /token|auth/i);
+  });
+
+  test("troupe run <script.ts> --scheduler ADDR with TROUPE_TOKEN", T, async () => {
+    const p = procs.cli("run", ["run", "test/fixtures/cli-script.ts", "one", "--two", "--scheduler", address], { env: { TROUPE_TOKEN: token } });
+    await p.waitExit(45_000);
+    assert.equal(p.exitCode, 0, `stderr: ${p.stderr}`);
+    const out = JSON.parse(p.stdout.trim().split("\n").at(-1)!) as { product: number; workers: number; args: string[]; resolved: string };
+    assert.equal(out.product, 42);
+    assert.equal(out.workers, 2, "it used the given scheduler, not an embedded cluster");
+    assert.deepEqual(out.args, ["one", "--two"]);
+    assert.match(out.resolved, /\/dist\/index\.js$/, '"troupe" resolves to the built package');
+  });
+
+  test("troupe run with TROUPE_SCHEDULER in the environment", T, async () => {
+    const p = procs.cli("run", ["run", "test/fixtures/cli-script.ts"], { env: { TROUPE_TOKEN: token, TROUPE_SCHEDULER: address } });
+    await p.waitExit(45_000);
+    assert.equal(p.exitCode, 0, `stderr: ${p.stderr}`);
+    assert.equal(JSON.parse(p.stdout.trim().split("\n").at(-1)!).product, 42);
+  });
+
+  test("a worker stops cleanly on SIGTERM and leaves the cluster", T, async () => {
+    const w = procs.cli("worker 3", ["worker", address, "--token-file", tokenFile]);
+    const [, , waddr] = await w.line(WORKER_LINE);
+    await waitFor(async () => (await client!.schedulerInfo()).workers[waddr!], "the third worker to register");
+    w.child.kill("SIGTERM");
+    await w.waitExit(15_000);
+    assert.equal(w.exitCode, 0, `stderr: ${w.stderr}`);
+    await waitFor(async () => !(await client!.schedulerInfo()).workers[waddr!], "the third worker to leave", 10_000);
+  });
+});
+
+describe("troupe run without a scheduler", () => {
+  const procs = new ProcGroup();
+  after(() => procs.killAll());
+
+  test("starts an embedded cluster and exits when the script is done", T, async () => {
+    // undefined drops the variable from the child's environment.
+    const p = procs.cli("run", ["run", "test/fixtures/cli-script.ts"], { env: { TROUPE_TOKEN: undefined, TROUPE_SCHEDULER: undefined } });
+    await p.waitExit(45_000);
+    assert.equal(p.exitCode, 0, `stderr: ${p.stderr}`);
+    const out = JSON.parse(p.stdout.trim().split("\n").at(-1)!) as { product: number; workers: number };
+    assert.equal(out.product, 42);
+    assert.ok(out.workers >= 1);
+  });
+});
