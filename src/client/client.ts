@@ -24,7 +24,7 @@ import type {
 import { codeRefOf, deserialize, infoToError, serialize, type Encoded, type Resolver } from "../serialize/index.js";
 import { ActorCaller, type LocalActorDispatcher } from "./actor-caller.js";
 import type { ActorFuture } from "./actor-future.js";
-import { createActorHandle, handleAnchor, isActorHandle, type Actor } from "./actor-handle.js";
+import { actorInfo, createActorHandle, isActorHandle, type Actor } from "./actor-handle.js";
 import { collectGraph, Delayed } from "./delayed.js";
 import { Future, type FutureOwner } from "./future.js";
 import { KeyTable } from "./keys.js";
@@ -33,7 +33,15 @@ import { checkSubmitOptions, type ClientOptions, type MapOptions, type SubmitOpt
 type Fn = (...args: any[]) => unknown;
 type Cls = new (...args: any[]) => unknown;
 /** Any argument may also be given as a Future or ActorFuture of its value (R-TASK-4). */
-export type Args<A extends unknown[]> = { [K in keyof A]: A[K] | Future<A[K]> | ActorFuture<A[K]> };
+export type Args<A extends unknown[]> = { [K in keyof A]: Arg<A[K]> };
+type Arg<X> =
+  | X
+  | Future<X>
+  | ActorFuture<X>
+  | (X extends readonly (infer E)[] ? Arg<E>[] : never)
+  | (X extends Map<infer K, infer V> ? Map<K, Arg<V>> : never)
+  | (X extends Set<infer E> ? Set<Arg<E>> : never)
+  | (X extends Record<string, unknown> ? { [P in keyof X]: Arg<X[P]> } : never);
 
 /** Gathered values keep the shape of what was given, with Futures replaced by values. */
 export type Gathered<T> = T extends Future<infer V> ? V : T extends ActorFuture<infer V> ? V : T extends readonly unknown[] ? { [K in keyof T]: Gathered<T[K]> } : T extends object ? { [K in keyof T]: Gathered<T[K]> } : T;
@@ -185,7 +193,7 @@ export class Client {
       const actor = actorSet.has(node) || node.options.actor === true;
       this.#enqueue(node.key, node.fn, node.args, serialize(node.args), { ...node.options, actor }, false);
     }
-    const futures = roots.map((n) => this.#newFuture(n.key, true));
+    const futures = roots.map((n) => this.#newFuture(n.key, false));
     return Array.isArray(nodes) ? futures : futures[0]!;
   }
 
@@ -424,12 +432,21 @@ export class Client {
     await this.#cancelKeys([futures].flat().map((f) => f.key));
   }
 
-  /** Give up references now: results and actors no one holds are freed. */
+  /**
+   * Give up this client's hold on keys now, whatever other Futures or handles
+   * of it remain: results and actors no client holds are freed. (A single
+   * Future's `release()` drops only that reference.)
+   */
   release(x: Future | Future[] | Actor<unknown> | object): void {
     for (const item of [x].flat()) {
-      if (item instanceof Future) item.release();
-      else if (isActorHandle(item)) (handleAnchor(item) as Future | undefined)?.release();
+      let key: Key;
+      if (item instanceof Future) key = item.key;
+      else if (isActorHandle(item)) key = actorInfo(item).key;
       else throw new TypeError("release() takes Futures or Actor handles");
+      if (this.#keys.forget(key) && !this.#closing && !this.#broken) {
+        this.#released.push(key);
+        this.#scheduleFlush();
+      }
     }
   }
 

@@ -44,14 +44,17 @@ export class Future<T = unknown> implements PromiseLike<T>, Settleable {
 
   /** The value, fetched from the worker holding it; rejects with the task's error. */
   result(timeoutMs?: number): Promise<T> {
-    return withTimeout(this.#owner.value(this.key) as Promise<T>, timeoutMs, () =>
+    // Whoever awaits the value holds this Future through the promise, so the
+    // key is not released (by garbage collection) while its value is on the way.
+    const value = (this.#owner.value(this.key) as Promise<T>).finally(() => this.#released);
+    return withTimeout(value, timeoutMs, () =>
       new TimeoutError(`${this.key} did not finish within ${timeoutMs} ms; the task keeps running`),
     );
   }
 
   /** The task's error, or undefined if it succeeded. Waits for the task to finish. */
   exception(): Promise<Error | undefined> {
-    return this.#owner.error(this.key);
+    return this.#owner.error(this.key).finally(() => this.#released);
   }
 
   cancel(): Promise<void> {
@@ -79,7 +82,7 @@ export class Future<T = unknown> implements PromiseLike<T>, Settleable {
   }
 
   [SETTLED](): Promise<void> {
-    return this.#owner.settled(this.key);
+    return this.#owner.settled(this.key).finally(() => this.#released);
   }
 
   [TO_REF]() {

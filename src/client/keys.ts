@@ -47,8 +47,21 @@ export class KeyTable {
     const rec = this.#records.get(key);
     if (!rec) return false;
     if (--rec.refs > 0) return false;
-    this.#records.delete(key);
+    this.#drop(rec);
     return true;
+  }
+
+  /** Drop every reference at once; true when the key was held. */
+  forget(key: Key): boolean {
+    const rec = this.#records.get(key);
+    if (rec) this.#drop(rec);
+    return rec !== undefined;
+  }
+
+  /** Forget a record; anyone still waiting on it wakes up and finds it gone. */
+  #drop(rec: KeyRecord): void {
+    this.#records.delete(rec.key);
+    rec.resolveSettled();
   }
 
   /** Apply a state reported by the scheduler. */

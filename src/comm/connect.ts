@@ -19,6 +19,12 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** Required for tls:// addresses. */
   tls?: TlsOptions;
+  /**
+   * Retry refused or reset connections until the timeout (default true: the
+   * listener may be starting). False for peers that should already be up,
+   * so that a dead one is reported at once.
+   */
+  retry?: boolean;
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -54,7 +60,7 @@ export async function connect(address: string, opts: ConnectOptions): Promise<Co
       return await attempt(address, scheme === "tls" ? opts.tls! : null, host, port, opts, Math.max(1, remaining));
     } catch (err) {
       if (!(err instanceof AttemptFailed)) throw err;
-      if (!err.retryable) throw new CommError(`Could not connect to ${address}: ${err.message}`);
+      if (!err.retryable || opts.retry === false) throw new CommError(`Could not connect to ${address}: ${err.message}`);
       why = err.message;
     }
     const left = deadline - Date.now();

@@ -52,6 +52,8 @@ export class WorkerPool {
       role: this.#options.role,
       timeoutMs: this.#options.connectTimeoutMs,
       tls: this.#options.tls,
+      // Workers are up before anyone learns their address: refused means gone.
+      retry: false,
     });
     entry.connecting.then(
       (conn) => {

@@ -176,6 +176,8 @@ export class Scheduler {
     };
     conn.onMessage = (msg) => {
       if (!address) return log.warn("message from an unregistered worker", { op: msg.op });
+      // A connection replaced by a new worker at the same address speaks for nobody.
+      if (this.#workers.get(address) !== conn) return;
       const worker = address;
       switch (msg.op) {
         case "heartbeat":

@@ -588,7 +588,8 @@ export class SchedulerState {
     const whoHas: Record<Key, Address[]> = {};
     for (const dk of spec.deps) {
       const d = this.tasks.get(dk)!;
-      if (!d.actor) whoHas[dk] = [...d.who];
+      // Actors too: the value of an actor's key is a live handle, fetched from its worker.
+      whoHas[dk] = [...d.who];
     }
     this.out.computeTask(address, t.key, {
       to: "worker",

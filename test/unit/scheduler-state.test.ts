@@ -258,14 +258,14 @@ test("actor placement: worker holding most dependency bytes wins; actor keeps re
   assert.match(gone.error.message, /released/);
 });
 
-test("task depending on an actor: actor not copied (absent from whoHas)", () => {
+test("task depending on an actor: told where the actor lives (its handle is fetched, the actor never copied)", () => {
   const h = harness();
   h.worker("w1");
   h.submit([spec("A-1", [], { actor: true })]);
   h.finish("w1", "A-1", 0, { className: "A" });
   const out = h.submit([spec("use", ["A-1"])], ["use"]);
   assert.equal(computes(out).length, 1);
-  assert.deepEqual(computes(out)[0]!.msg.whoHas, {});
+  assert.deepEqual(computes(out)[0]!.msg.whoHas, { "A-1": ["w1"] });
 });
 
 test("worker death: processing task rescheduled elsewhere", () => {
