@@ -106,7 +106,8 @@ export class ProcGroup {
     const argv = [...(opts.prefix ?? []), process.execPath, CLI, ...args];
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd: ROOT,
-      env: { ...process.env, TROUPE_LOG: "error", ...opts.env },
+      // TROUPE_CHILD_LOG raises the children's log level when debugging a test.
+      env: { ...process.env, TROUPE_LOG: process.env.TROUPE_CHILD_LOG ?? "error", ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     const p = new Proc(child, label);
@@ -116,5 +117,8 @@ export class ProcGroup {
 
   async killAll(): Promise<void> {
     await Promise.all(this.procs.map((p) => p.kill()));
+    if (process.env.TROUPE_CHILD_LOG) {
+      for (const p of this.procs) process.stderr.write(`----- ${p.label} (pid ${p.pid})\n${p.stdout}${p.stderr}\n`);
+    }
   }
 }
