@@ -68,7 +68,7 @@ describe("connecting, cluster membership and resources", () => {
     }
   });
 
-  it("a task needing a resource nobody has stays pending, is listed unrunnable, and runs once such a worker joins", async () => {
+  it("a task needing a resource nobody has stays pending, is listed unrunnable, and runs once such a worker joins", { timeout: 40_000 }, async () => {
     const f = h.client.submit(whereAmI, [], { resources: { GPU: 1 } });
     await waitFor(async () => (await h.client.schedulerInfo()).unrunnable.includes(f.key), "the GPU task to be listed unrunnable");
     assert.equal(f.status, "pending");
@@ -80,14 +80,14 @@ describe("connecting, cluster membership and resources", () => {
     assert.deepEqual((await h.client.schedulerInfo()).workers[gpu]?.resources, { GPU: 1 });
   });
 
-  it("workerAddresses/addWorker/stopWorker change the cluster and the scheduler sees it", async () => {
+  it("workerAddresses/addWorker/stopWorker change the cluster and the scheduler sees it", { timeout: 40_000 }, async () => {
     const before = h.cluster.workerAddresses();
     const added = await h.cluster.addWorker({ name: "extra" });
     assert.ok(!before.includes(added), `new address ${added} not in ${before}`);
     assert.deepEqual(new Set(h.cluster.workerAddresses()), new Set([...before, added]));
     const info = await h.client.schedulerInfo();
     assert.equal(info.workers[added]?.name, "extra");
-    assert.equal(await h.client.submit(add, [1, 1], { workers: added }), 2);
+    assert.equal(await h.client.submit(add, [1, 1], { workers: added }).result(10_000), 2);
 
     await h.cluster.stopWorker(added);
     assert.deepEqual(new Set(h.cluster.workerAddresses()), new Set(before));
@@ -245,7 +245,7 @@ describe("tasks and futures", () => {
     assert.deepEqual(new Set((await h.client.whoHas(everywhere))[everywhere.key]), new Set([A, B]));
     // Each worker reads the broadcast copy it holds.
     for (const w of [A, B]) {
-      const r = await h.client.submit(placed, [everywhere], { workers: w });
+      const r = (await h.client.submit(placed, [everywhere], { workers: w })) as { value: Uint8Array; worker: string };
       assert.deepEqual({ value: [...r.value], worker: r.worker }, { value: [1, 2, 3], worker: w });
     }
   });
@@ -254,7 +254,7 @@ describe("tasks and futures", () => {
     "a Uint8Array result reaches the client as a Uint8Array",
     { todo: "serialize/values.ts binaryOf() kind 0 returns the received part as is, which is a Buffer when it came off a socket" },
     async () => {
-      const got = await h.client.submit(identity, [new Uint8Array([1, 2, 3])]);
+      const got = (await h.client.submit(identity, [new Uint8Array([1, 2, 3])])) as Uint8Array;
       assert.equal(Object.getPrototypeOf(got), Uint8Array.prototype, `got a ${got.constructor.name}`);
     },
   );
@@ -357,7 +357,7 @@ describe("tasks and futures", () => {
 
   it("cancel: a pending task does not run and awaiting it rejects with CancelledError", async () => {
     const path = scratchFile();
-    const f = h.client.submit(countRun, [path, 1], NEVER);
+    const f = h.client.submit(countRun, [path, 1], NEVER) as Future<number>;
     const g = h.client.submit(add, [f, 1]);
     await waitFor(async () => (await h.client.schedulerInfo()).unrunnable.includes(f.key), "the task to be unrunnable");
     await f.cancel();
