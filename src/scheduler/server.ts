@@ -45,7 +45,9 @@ export class Scheduler {
       insecure: opts.insecure,
       onConnection: (conn) => s.#accept(conn),
     });
-    s.#tick = setInterval(() => s.#handle({ type: "tick" }), opts.tickMs ?? 500);
+    // The check runs after the poll phase: if this process was busy for a
+    // while, messages already waiting in sockets (heartbeats) count first.
+    s.#tick = setInterval(() => setImmediate(() => s.#handle({ type: "tick" })), opts.tickMs ?? 500);
     s.#tick.unref();
     return s;
   }
