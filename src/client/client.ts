@@ -396,34 +396,59 @@ export class Client {
     return rebuild(x, (f) => (f instanceof Future ? values.get(f.key) : actorValues.get(f))) as Gathered<T>;
   }
 
-  /** Put data on workers; returns a Future per value (one Future for a single value). */
-  async scatter<T>(data: T[], options?: { workers?: string | string[]; broadcast?: boolean }): Promise<Future<T>[]>;
-  async scatter<T>(data: T, options?: { workers?: string | string[]; broadcast?: boolean }): Promise<Future<T>>;
-  async scatter(data: unknown, options: { workers?: string | string[]; broadcast?: boolean } = {}): Promise<Future<unknown> | Future<unknown>[]> {
+  /**
+   * Put data on workers; returns a Future per value (one Future for a single
+   * value) at once, finished once the data is in place. Work submitted after
+   * scatter() reaches the scheduler after the data does.
+   */
+  scatter<T>(data: T[], options?: { workers?: string | string[]; broadcast?: boolean }): Future<T>[];
+  scatter<T>(data: T, options?: { workers?: string | string[]; broadcast?: boolean }): Future<T>;
+  scatter(data: unknown, options: { workers?: string | string[]; broadcast?: boolean } = {}): Future<unknown> | Future<unknown>[] {
     this.#checkOpen();
     const values = Array.isArray(data) ? data : [data];
-    const workers = options.workers === undefined ? undefined : [options.workers].flat();
-    const targets = await this.#request<Address[]>({ op: "choose-workers", count: values.length, workers, broadcast: options.broadcast });
-    if (targets.length === 0) throw new CommError("no workers are connected to the scheduler to scatter data to");
+    const encoded = values.map((v, i) => {
+      const enc = serialize(v);
+      if (enc.pending.length > 0 || enc.futureKeys.length > 0 || enc.actorKeys.length > 0) {
+        throw new TypeError(`scatter() takes plain data; value ${i} holds Futures or Actor handles (pass those to submit instead)`);
+      }
+      return enc.payload;
+    });
     const keys = values.map((v) => `${typeName(v)}-${randomBytes(8).toString("hex")}`);
+    for (const key of keys) this.#keys.ref(key);
+    const futures = keys.map((k) => new Future(this.#owner, k));
+    // Later flushes wait for this one, so graphs using the data come after it.
+    const previous = this.#flushing;
+    this.#flushing = (async () => {
+      try {
+        await this.#place(keys, encoded, options);
+      } catch (err) {
+        for (const key of keys) {
+          const rec = this.#keys.get(key);
+          if (rec) rec.localError = err as Error;
+          this.#keys.update(key, "error", {});
+        }
+      }
+      await previous;
+    })();
+    return Array.isArray(data) ? futures : futures[0]!;
+  }
+
+  async #place(keys: Key[], payloads: Payload[], options: { workers?: string | string[]; broadcast?: boolean }): Promise<void> {
+    const workers = options.workers === undefined ? undefined : [options.workers].flat();
+    const targets = await this.#request<Address[]>({ op: "choose-workers", count: keys.length, workers, broadcast: options.broadcast });
+    if (targets.length === 0) throw new CommError("no workers are connected to the scheduler to scatter data to; add workers and scatter again");
     const perWorker = new Map<Address, Record<Key, Payload>>();
     const who: Record<Key, Address[]> = {};
     const nbytes: Record<Key, number> = {};
-    values.forEach((v, i) => {
-      const enc = serialize(v);
-      if (enc.pending.length > 0 || enc.futureKeys.length > 0) throw new TypeError("scatter() takes plain data, not Futures");
+    keys.forEach((key, i) => {
       const dest = options.broadcast ? targets : [targets[i % targets.length]!];
-      who[keys[i]!] = dest;
-      nbytes[keys[i]!] = enc.payload.byteLength;
-      for (const w of dest) perWorker.set(w, { ...(perWorker.get(w) ?? {}), [keys[i]!]: enc.payload });
+      who[key] = dest;
+      nbytes[key] = payloads[i]!.byteLength;
+      for (const w of dest) perWorker.set(w, { ...(perWorker.get(w) ?? {}), [key]: payloads[i]! });
     });
     await Promise.all([...perWorker].map(([w, d]) => this.#workerRequest(w, { op: "put-data", data: d, report: false })));
-    for (const key of keys) this.#keys.ref(key);
-    await this.#flush();
     await this.#request({ op: "update-data", who, nbytes });
     for (const key of keys) this.#keys.update(key, "finished", { workers: who[key] });
-    const futures = keys.map((k) => new Future(this.#owner, k));
-    return Array.isArray(data) ? futures : futures[0]!;
   }
 
   /** Cancel pending tasks; awaiting them then rejects with CancelledError (R-TASK-8). */

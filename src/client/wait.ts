@@ -42,22 +42,39 @@ export async function wait<T extends Settleable>(futures: Iterable<T>, options: 
   return { done, notDone };
 }
 
-/** Yields each future as it finishes (or [future, value] with withResults). */
-export function asCompleted<T extends Settleable>(futures: Iterable<T>, options: { withResults: true }): AsyncIterable<[T, unknown]>;
-export function asCompleted<T extends Settleable>(futures: Iterable<T>, options?: { withResults?: false }): AsyncIterable<T>;
-export async function* asCompleted<T extends Settleable>(futures: Iterable<T>, options: { withResults?: boolean } = {}): AsyncIterable<T | [T, unknown]> {
+/**
+ * Yields each future as it finishes (or [future, value] with withResults).
+ * A hand-written iterator: an async generator would await the (thenable)
+ * futures it yields and hand out their values instead.
+ */
+export function asCompleted<T extends Settleable>(futures: Iterable<T>, options: { withResults: true }): AsyncIterableIterator<[T, unknown]>;
+export function asCompleted<T extends Settleable>(futures: Iterable<T>, options?: { withResults?: false }): AsyncIterableIterator<T>;
+export function asCompleted<T extends Settleable>(futures: Iterable<T>, options: { withResults?: boolean } = {}): AsyncIterableIterator<T | [T, unknown]> {
   const list = settleables(futures, "asCompleted()");
-  const queue: T[] = [];
+  const finished: T[] = [];
   let wake: (() => void) | undefined;
   for (const f of list) {
     void f[SETTLED]().then(() => {
-      queue.push(f);
+      finished.push(f);
       wake?.();
     });
   }
-  for (let yielded = 0; yielded < list.length; yielded++) {
-    while (queue.length === 0) await new Promise<void>((r) => (wake = r));
-    const f = queue.shift()!;
-    yield options.withResults ? [f, await f.result()] : f;
-  }
+  let yielded = 0;
+  const iterator: AsyncIterableIterator<T | [T, unknown]> = {
+    async next(): Promise<IteratorResult<T | [T, unknown]>> {
+      if (yielded >= list.length) return { done: true, value: undefined };
+      while (finished.length === 0) await new Promise<void>((r) => (wake = r));
+      const f = finished.shift()!;
+      yielded++;
+      return { done: false, value: options.withResults ? [f, await f.result()] : f };
+    },
+    async return(): Promise<IteratorResult<T | [T, unknown]>> {
+      yielded = list.length;
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
 }

@@ -659,7 +659,8 @@ const ELEMENT_SIZE: Record<number, number> = { 6: 2, 7: 2, 8: 4, 9: 4, 10: 4, 11
 function binaryOf(kind: number, bytes: Uint8Array): unknown {
   switch (kind) {
     case 0:
-      return bytes;
+      // Bytes read off a socket are Buffers; a Uint8Array must come back as one.
+      return Buffer.isBuffer(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes;
     case BIN_BUFFER:
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     case BIN_ARRAYBUFFER:
