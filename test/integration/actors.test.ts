@@ -90,13 +90,7 @@ describe("actors: creation, handles and calls", () => {
     assert.deepEqual(await Promise.all(handles.map((c) => c.n)), [5, 0, 0]);
   });
 
-  it(
-    "compute(delayed(Class)(), { actors }) makes an actor that tasks of the graph receive",
-    {
-      timeout: 10_000,
-      todo: "client.ts compute() enqueues every node with wanted=false and then #newFuture(key, true) skips adding the roots to `wanted`, so the scheduler forgets the whole graph; graph tasks taking the actor node would then also hit the whoHas gap below",
-    },
-    async () => {
+  it("compute(delayed(Class)(), { actors }) makes an actor that tasks of the graph receive", T, async () => {
     const counter = delayed(Counter)();
     const parts = [1, 2, 3, 4].map((i) => delayed(bumpCounter)(counter, i));
     const total = delayed(readAfter)(counter, parts);
@@ -405,10 +399,7 @@ describe("actors: creation, handles and calls", () => {
     assert.equal(await counter.n, 1);
   });
 
-  it(
-    "a task taking the actor's Future runs after the actor exists and gets a live handle",
-    { ...T, todo: "scheduler/state.ts (compute-task whoHas) skips deps that are actors, so the worker has no value for the key and the task receives a Future object instead of a live handle" },
-    async () => {
+  it("a task taking the actor's Future runs after the actor exists and gets a live handle", T, async () => {
     const future = h.client.submit(Counter, [], { actor: true });
     // Submitted in the same turn, before the actor exists: a dependency on its key.
     const bumped = h.client.submit(bumpCounter, [future as unknown as Actor<Counter>, 7]);
@@ -438,10 +429,7 @@ describe("actors: creation, handles and calls", () => {
     }
   });
 
-  it(
-    "client.release(handle) alone, for a handle from `await submit(...)`, lets the actor go",
-    { ...T, todo: "client.ts release(handle) only drops the handle's own anchor Future; the submit() Future is a separate reference in KeyTable, so the actor stays until that Future is garbage collected" },
-    async () => {
+  it("client.release(handle) alone, for a handle from `await submit(...)`, lets the actor go", T, async () => {
     const handle = await newCounter(h.client);
     const key = actorInfo(handle).key;
     await handle.increment();
@@ -466,10 +454,7 @@ describe("actors: creation, handles and calls", () => {
 
   it(
     "awaiting an actor's Future that nothing else references survives garbage collection",
-    {
-      timeout: 15_000,
-      todo: "future.ts then()/result() keep only the key, so the awaited Future can be collected mid-await; its FinalizationRegistry unref drops the key (KeyTable deletes the record without settling it, release-keys tells the scheduler to forget the task) and the await never settles. Makes `await client.submit(...)` hang at random in any test",
-    },
+    { timeout: 15_000 },
     async () => {
       const gc = forceGc();
       const timer = setInterval(gc, 5);
@@ -599,7 +584,7 @@ describe("actors: worker loss", () => {
 
   it(
     "with restarts: 1 a call made right after the loss is noticed reaches the new instance",
-    { ...T, todo: "the call goes to the dead address; WorkerPool/connect retries ECONNREFUSED for the whole connect timeout (10 s), and actor-caller.ts #relocate then finds its budget (measured from the first try) spent and rejects with CommError although the actor was re-created meanwhile" },
+    T,
     async () => {
       const slow = await h.client.submit(Slow, [], { actor: true, restarts: 1 });
       const first = actorInfo(slow).workerAddress;
