@@ -25,18 +25,29 @@ setLocalActorDispatcher((key, kind, name, args) => {
 
 const OWN_BUFFER_MIN = 64 * 1024;
 
+// Replies leave in one postMessage per turn; large parts are moved, not copied.
+let replies: FromThread[] = [];
+let transfer: ArrayBuffer[] = [];
+let flushQueued = false;
+
 function reply(msg: FromThread): void {
-  // Large parts that own their whole buffer are moved, not copied.
-  const transfer: ArrayBuffer[] = [];
   if (msg.t === "done" && msg.ok) {
     msg.value = compactParts(msg.value);
     for (const p of msg.value) {
-      if (p.byteLength >= OWN_BUFFER_MIN && p.byteOffset === 0 && p.buffer.byteLength === p.byteLength && p.buffer instanceof ArrayBuffer) {
-        transfer.push(p.buffer);
-      }
+      if (p.byteLength >= OWN_BUFFER_MIN && p.buffer instanceof ArrayBuffer && p.buffer.byteLength === p.byteLength) transfer.push(p.buffer);
     }
   }
-  port.postMessage(msg, transfer);
+  replies.push(msg);
+  if (flushQueued) return;
+  flushQueued = true;
+  queueMicrotask(() => {
+    flushQueued = false;
+    const batch = replies;
+    const moved = transfer;
+    replies = [];
+    transfer = [];
+    port.postMessage(batch, moved);
+  });
 }
 
 async function encodeResult(value: unknown): Promise<Uint8Array[]> {
@@ -186,7 +197,7 @@ function handle(msg: ToThread): void {
         .free(actors.keys(), (err, key) => log.warn("actor dispose hook failed", { key, error: String(err) }))
         .then(() => closeThreadContext())
         .finally(() => {
-          port.postMessage({ t: "closed" } satisfies FromThread);
+          port.postMessage([{ t: "closed" }] satisfies FromThread[]);
           port.close();
         });
   }
@@ -195,7 +206,9 @@ function handle(msg: ToThread): void {
 // Values decoded here may hold Actor handles and Futures, which need this
 // thread's client: connect it before taking work, keeping arrival order.
 let backlog: ToThread[] | undefined = [];
-port.on("message", (msg: ToThread) => (backlog ? backlog.push(msg) : handle(msg)));
+port.on("message", (batch: ToThread[]) => {
+  for (const msg of batch) backlog ? backlog.push(msg) : handle(msg);
+});
 getClient()
   .catch((err) => log.error("a worker thread could not connect to the scheduler", { error: String(err) }))
   .finally(() => {

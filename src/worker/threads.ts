@@ -1,5 +1,6 @@
 // The worker's task threads and actor threads, seen from its main thread:
-// post work, get a promise of the outcome.
+// post work, get a promise of the outcome. Messages to and from a thread go
+// in batches (one postMessage per turn), which matters for pipelined calls.
 
 import { Worker as Thread } from "node:worker_threads";
 import { CommError } from "../errors.js";
@@ -16,6 +17,8 @@ export class RunnerThread {
   readonly #pending = new Map<number, (d: Done) => void>();
   #nextId = 1;
   #closed: Promise<void> | undefined;
+  #outbox: ToThread[] = [];
+  #flushQueued = false;
   /** Work posted and not yet answered. */
   inFlight = 0;
 
@@ -27,13 +30,15 @@ export class RunnerThread {
           { eval: true, workerData: config },
         )
       : new Thread(entryUrl, { workerData: config });
-    this.#thread.on("message", (msg: FromThread) => {
-      if (msg.t !== "done") return;
-      const resolve = this.#pending.get(msg.id);
-      if (!resolve) return;
-      this.#pending.delete(msg.id);
-      this.inFlight--;
-      resolve(msg);
+    this.#thread.on("message", (batch: FromThread[]) => {
+      for (const msg of batch) {
+        if (msg.t !== "done") continue;
+        const resolve = this.#pending.get(msg.id);
+        if (!resolve) continue;
+        this.#pending.delete(msg.id);
+        this.inFlight--;
+        resolve(msg);
+      }
     });
     this.#thread.on("error", (err) => onExit(err));
     this.#thread.on("exit", (code) => {
@@ -51,12 +56,24 @@ export class RunnerThread {
     this.inFlight++;
     return new Promise<Done>((resolve) => {
       this.#pending.set(id, resolve);
-      this.#thread.postMessage({ ...work, id } as ToThread);
+      this.#send({ ...work, id } as ToThread);
     });
   }
 
   free(keys: string[]): void {
-    this.#thread.postMessage({ t: "free", keys } satisfies ToThread);
+    this.#send({ t: "free", keys });
+  }
+
+  #send(msg: ToThread): void {
+    this.#outbox.push(msg);
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      const batch = this.#outbox;
+      this.#outbox = [];
+      this.#thread.postMessage(batch);
+    });
   }
 
   /** Dispose actors, then stop the thread; bounded so a stuck hook cannot hold the worker. */
@@ -67,10 +84,10 @@ export class RunnerThread {
         clearTimeout(timer);
         resolve();
       });
-      this.#thread.on("message", (m: FromThread) => {
-        if (m.t === "closed") void this.#thread.terminate();
+      this.#thread.on("message", (batch: FromThread[]) => {
+        if (batch.some((m) => m.t === "closed")) void this.#thread.terminate();
       });
-      this.#thread.postMessage({ t: "close" } satisfies ToThread);
+      this.#send({ t: "close" });
     });
     return this.#closed;
   }
