@@ -215,9 +215,26 @@ function moduleRefAt(fn: Function, loc: Located, codeRoot: string): ModuleRef {
  * How a worker finds fn: by module reference when fn is exported from a module
  * file, else by source text. Throws a TypeError for native and bound functions.
  */
-export async function codeRefOf(fn: Function, opts?: CodeOptions): Promise<CodeRef> {
-  if (typeof fn !== "function") throw new TypeError(`expected a function or class to ship, got ${typeof fn}`);
+// One lookup per function and code root, shared by every caller: a map of
+// 20,000 tasks asks for the same function 20,000 times in one turn.
+const refsInFlight = new WeakMap<Function, Map<string, Promise<CodeRef>>>();
+
+export function codeRefOf(fn: Function, opts?: CodeOptions): Promise<CodeRef> {
+  if (typeof fn !== "function") return Promise.reject(new TypeError(`expected a function or class to ship, got ${typeof fn}`));
   const codeRoot = opts?.codeRoot ?? process.cwd();
+  let byRoot = refsInFlight.get(fn);
+  if (byRoot === undefined) refsInFlight.set(fn, (byRoot = new Map()));
+  let p = byRoot.get(codeRoot);
+  if (p === undefined) {
+    p = computeCodeRef(fn, codeRoot);
+    byRoot.set(codeRoot, p);
+    // A failed lookup may succeed later (e.g. the module finished loading).
+    p.catch(() => byRoot!.delete(codeRoot));
+  }
+  return p;
+}
+
+async function computeCodeRef(fn: Function, codeRoot: string): Promise<CodeRef> {
   let loc = located.get(fn);
   if (loc === undefined) {
     loc = (await locate(fn)) ?? null;

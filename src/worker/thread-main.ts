@@ -25,12 +25,24 @@ setLocalActorDispatcher((key, kind, name, args) => {
 
 const OWN_BUFFER_MIN = 64 * 1024;
 
-// Replies leave in one postMessage per turn; large parts are moved, not copied.
+// Replies leave in batches; large parts are moved, not copied. Actor calls
+// flush at the end of the current batch of messages (latency); tasks at the
+// end of the turn, so a run of quick tasks answers in one message.
 let replies: FromThread[] = [];
 let transfer: ArrayBuffer[] = [];
-let flushQueued = false;
+let soon = false;
+let later = false;
 
-function reply(msg: FromThread): void {
+function flush(): void {
+  if (replies.length === 0) return;
+  const batch = replies;
+  const moved = transfer;
+  replies = [];
+  transfer = [];
+  port.postMessage(batch, moved);
+}
+
+function reply(msg: FromThread, urgent = true): void {
   if (msg.t === "done" && msg.ok) {
     msg.value = compactParts(msg.value);
     for (const p of msg.value) {
@@ -38,16 +50,19 @@ function reply(msg: FromThread): void {
     }
   }
   replies.push(msg);
-  if (flushQueued) return;
-  flushQueued = true;
-  queueMicrotask(() => {
-    flushQueued = false;
-    const batch = replies;
-    const moved = transfer;
-    replies = [];
-    transfer = [];
-    port.postMessage(batch, moved);
-  });
+  if (urgent && !soon) {
+    soon = true;
+    queueMicrotask(() => {
+      soon = false;
+      flush();
+    });
+  } else if (!urgent && !later) {
+    later = true;
+    setImmediate(() => {
+      later = false;
+      flush();
+    });
+  }
 }
 
 async function encodeResult(value: unknown): Promise<Uint8Array[]> {
@@ -125,7 +140,7 @@ async function run(msg: Extract<ToThread, { t: "run" }>): Promise<void> {
     } catch (err) {
       throw explainSourceError(err, msg.fn);
     }
-    reply({ t: "done", id: msg.id, ok: true, value: await encodeResult(result) });
+    reply({ t: "done", id: msg.id, ok: true, value: await encodeResult(result) }, false);
   } catch (err) {
     await fail(msg.id, err);
   }

@@ -35,7 +35,7 @@ import { compactParts, type ThreadConfig } from "./thread-protocol.js";
 const log = createLogger("worker");
 
 /** Tasks posted to a task thread before it finishes the one it runs: hides the hop between threads. */
-const TASKS_AHEAD = 4;
+const TASKS_AHEAD = 16;
 
 interface TaskRecord {
   msg: ComputeTask;
