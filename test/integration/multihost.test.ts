@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -78,6 +78,56 @@ function setupNetwork(): void {
   }
 }
 
+/**
+ * The bridge and namespace names are fixed, so two runs of this file on one
+ * machine (two people running the suite) would tear down each other's network.
+ * A lock file holding the owner's pid serialises them; a dead owner's lock is stale.
+ */
+const LOCK = join(tmpdir(), "troupe-multihost.lock");
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function acquireLock(timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const fd = openSync(LOCK, "wx");
+      writeFileSync(fd, String(process.pid));
+      closeSync(fd);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    let owner = NaN;
+    try {
+      owner = Number(readFileSync(LOCK, "utf8"));
+    } catch {
+      continue; // released in between
+    }
+    if (!Number.isInteger(owner) || owner <= 0 || !alive(owner)) {
+      rmSync(LOCK, { force: true }); // a crashed run's
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`another run of this file (pid ${owner}) holds ${LOCK} and the test network; waited ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function releaseLock(): void {
+  try {
+    if (Number(readFileSync(LOCK, "utf8")) === process.pid) unlinkSync(LOCK);
+  } catch {
+    // not ours, or gone
+  }
+}
+
 const SKIP = netnsUnavailable();
 
 describe("scheduler and workers on separate network namespaces", { skip: SKIP }, () => {
@@ -94,14 +144,18 @@ describe("scheduler and workers on separate network namespaces", { skip: SKIP },
   const cut: { at: number; noticedMs?: number; inFlight?: PromiseLike<number>; outcome?: Error | "resolved" } = { at: 0 };
 
   // Last resort if the runner dies between before and after: synchronous cleanup on exit.
+  let locked = false;
   const onExit = () => {
     for (const p of procs.procs) if (p.running) try { process.kill(p.pid, "SIGKILL"); } catch { /* gone */ }
-    teardownNetwork();
+    if (locked) teardownNetwork();
+    releaseLock();
   };
 
   before(async () => {
     requireBuilt();
     process.once("exit", onExit);
+    await acquireLock(100_000);
+    locked = true;
     setupNetwork();
     const s = procs.cli("scheduler", ["scheduler", "--host", HOSTS.s.ip, "--port", String(SCHEDULER_PORT), "--token-file", tokenFile], {
       prefix: ["ip", "netns", "exec", HOSTS.s.ns],
@@ -114,14 +168,15 @@ describe("scheduler and workers on separate network namespaces", { skip: SKIP },
     }
     for (const w of ["w1", "w2"] as const) addr[w] = (await workerProc[w]!.line(/troupe worker \S+ at (\S+)/, 20_000))[1]!;
     client = await Client.connect(address, { token });
-  });
+  }, { timeout: 150_000 });
 
   after(async () => {
     try {
       await Promise.race([client?.close(), new Promise((r) => setTimeout(r, 5_000))]);
     } finally {
       await procs.killAll();
-      teardownNetwork();
+      if (locked) teardownNetwork();
+      releaseLock();
       process.off("exit", onExit);
       rmSync(dir, { recursive: true, force: true });
     }
