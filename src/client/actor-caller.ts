@@ -28,6 +28,8 @@ export interface ActorTransport {
   connectTimeoutMs: number;
   /** Same-thread actors are called without the network. */
   local?: LocalActorDispatcher;
+  /** Drop the connection to a worker known to be gone: requests waiting on it fail at once. */
+  forget?(address: Address): void;
 }
 
 interface QueuedCall {
@@ -44,22 +46,76 @@ export interface ActorRecord {
   /** Calls waiting behind an unfinished ActorFuture argument, in call order. */
   queue: QueuedCall[];
   draining: boolean;
+  /** Calls sent and not answered, with when they were first sent. */
+  inflight: Map<ActorFuture<unknown>, number>;
+  checking: boolean;
 }
 
 const RELOCATE_POLL_MS = 100;
+/** How often, and after how long, unanswered calls make us ask the scheduler whether the actor still lives. */
+const WATCH_EVERY_MS = 1000;
+const WATCH_AFTER_MS = 1500;
 
 export class ActorCaller {
   readonly #records = new Map<Key, ActorRecord>();
   readonly #transport: ActorTransport;
+  #watch?: NodeJS.Timeout;
 
   constructor(transport: ActorTransport) {
     this.#transport = transport;
   }
 
+  /**
+   * A call sent to a worker whose link went silent would wait forever: while
+   * calls are unanswered, ask the scheduler now and then whether the actor
+   * still lives where we think.
+   */
+  #watchInflight(): void {
+    if (this.#watch) return;
+    this.#watch = setInterval(() => {
+      let any = false;
+      const now = Date.now();
+      for (const rec of this.#records.values()) {
+        if (rec.inflight.size === 0) continue;
+        any = true;
+        const oldest = Math.min(...rec.inflight.values());
+        if (now - oldest > WATCH_AFTER_MS && !rec.checking) void this.#check(rec);
+      }
+      if (!any) {
+        clearInterval(this.#watch);
+        this.#watch = undefined;
+      }
+    }, WATCH_EVERY_MS);
+    this.#watch.unref();
+  }
+
+  async #check(rec: ActorRecord): Promise<void> {
+    rec.checking = true;
+    try {
+      const where = await this.#transport.locate(rec.meta.key);
+      if ("error" in where) {
+        this.markLost(rec.meta.key, await this.#lostError(where.error));
+      } else if (!("pending" in where) && (where.incarnation > rec.meta.incarnation || where.workerAddress !== rec.meta.workerAddress)) {
+        const old = rec.meta.workerAddress;
+        rec.meta = where;
+        this.#transport.forget?.(old); // in-flight calls fail over to the new place
+      }
+    } catch {
+      // The scheduler is unreachable: the owner fails everything on its own.
+    } finally {
+      rec.checking = false;
+    }
+  }
+
+  async #lostError(info: ErrorInfo): Promise<Error> {
+    const err = await this.#transport.decodeError(info);
+    return err instanceof ActorLostError ? err : new ActorLostError("Worker holding Actor was lost", { cause: err });
+  }
+
   record(meta: ActorMeta): ActorRecord {
     let rec = this.#records.get(meta.key);
     if (!rec) {
-      rec = { meta, queue: [], draining: false };
+      rec = { meta, queue: [], draining: false, inflight: new Map(), checking: false };
       this.#records.set(meta.key, rec);
     } else if (meta.incarnation > rec.meta.incarnation) {
       rec.meta = meta;
@@ -68,10 +124,14 @@ export class ActorCaller {
     return rec;
   }
 
-  /** The scheduler told us the actor is gone: fail every later call at once. */
+  /** The scheduler told us the actor is gone: fail calls in flight and every later call at once. */
   markLost(key: Key, err: Error): void {
     const rec = this.#records.get(key);
-    if (rec) rec.lost = err;
+    if (!rec) return;
+    rec.lost = err;
+    for (const future of rec.inflight.keys()) future._reject(err);
+    rec.inflight.clear();
+    this.#transport.forget?.(rec.meta.workerAddress);
   }
 
   call<T>(rec: ActorRecord, kind: "call" | "get", name: string, args: unknown[]): ActorFuture<T> {
@@ -134,8 +194,12 @@ export class ActorCaller {
 
   #send(rec: ActorRecord, future: ActorFuture<unknown>, msg: Message, firstTryMs: number): void {
     const address = rec.meta.workerAddress;
+    if (future.done()) return; // failed meanwhile (the actor was lost)
+    rec.inflight.set(future, firstTryMs);
+    this.#watchInflight();
     this.#transport.request(address, msg).then(
       (raw) => {
+        rec.inflight.delete(future);
         const reply = raw as ActorCallReply;
         if (reply.ok) {
           try {
@@ -149,7 +213,10 @@ export class ActorCaller {
           this.#transport.decodeError(reply.error).then(future._reject, future._reject);
         }
       },
-      (err) => void this.#relocate(rec, future, msg, firstTryMs, err),
+      (err) => {
+        rec.inflight.delete(future);
+        void this.#relocate(rec, future, msg, firstTryMs, err);
+      },
     );
   }
 
@@ -170,8 +237,7 @@ export class ActorCaller {
         where = undefined; // the scheduler is unreachable too; keep trying the worker until the timeout
       }
       if (where && "error" in where) {
-        const err = await this.#transport.decodeError(where.error);
-        rec.lost = err instanceof ActorLostError ? err : new ActorLostError("Worker holding Actor was lost", { cause: err });
+        rec.lost = await this.#lostError(where.error);
         return future._reject(rec.lost);
       }
       if (where && !("pending" in where) && (where.incarnation > rec.meta.incarnation || where.workerAddress !== address)) {

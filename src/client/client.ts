@@ -87,6 +87,7 @@ export class Client {
       decodeError: (info) => infoToError(info, { codeRoot: this.#codeRoot }),
       connectTimeoutMs: opts.timeout ?? 10_000,
       local,
+      forget: (address) => this.#pool.forget(address),
     });
   }
 

@@ -114,6 +114,11 @@ function attempt(address: string, tlsOpts: TlsOptions | null, host: string, port
       };
       c.onClose = (reason) => {
         // Only matters during the handshake; the owner replaces onClose after.
+        if (tlsOpts && c.closeKind === "remote") {
+          // With TLS 1.3 a server that rejects our certificate just closes after the TLS handshake.
+          settle(new AuthError(`Connection to ${address} closed by the server right after the TLS handshake: it probably rejected this side's certificate; use one signed by the cluster's CA (--tls-cert/--tls-key/--tls-ca)`));
+          return;
+        }
         settle(new AttemptFailed(`the connection closed during the handshake (${reason})`, c.closeKind === "remote"));
       };
       c.send(makeHello(opts.token, opts.role));

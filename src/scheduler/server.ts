@@ -32,7 +32,8 @@ export class Scheduler {
   #closing?: Promise<void>;
 
   private constructor(opts: SchedulerOptions) {
-    this.#state = new SchedulerState({ heartbeatTimeoutMs: opts.heartbeatTimeoutMs });
+    // Heartbeats come every second: three missed ones mean the worker is gone (R-FAIL-1: within 5 s).
+    this.#state = new SchedulerState({ heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? 3000 });
   }
 
   static async start(opts: SchedulerOptions = {}): Promise<Scheduler> {
@@ -73,10 +74,13 @@ export class Scheduler {
       if (ins.to === "worker") this.#workers.get(ins.address)?.send(ins.msg);
       else if (ins.to === "client") this.#clients.get(ins.client)?.send(ins.msg);
       else {
-        log.warn("closing an unresponsive worker", { address: ins.address, reason: ins.reason });
+        // Declared dead now, not when its socket finally closes: a silent
+        // link may take long to report anything.
+        log.warn("removing an unresponsive worker", { address: ins.address, reason: ins.reason });
         const conn = this.#workers.get(ins.address);
-        if (conn) conn.close(ins.reason);
-        else this.#handle({ type: "worker-removed", address: ins.address, reason: ins.reason });
+        this.#workers.delete(ins.address);
+        conn?.close(ins.reason);
+        this.#handle({ type: "worker-removed", address: ins.address, reason: ins.reason });
       }
     }
   }
