@@ -30,6 +30,8 @@ export interface ActorTransport {
   local?: LocalActorDispatcher;
   /** Drop the connection to a worker known to be gone: requests waiting on it fail at once. */
   forget?(address: Address): void;
+  /** Calls may go to an actor thread's own endpoint (false: through the worker, e.g. via the scheduler's proxy). */
+  direct: boolean;
 }
 
 interface QueuedCall {
@@ -96,9 +98,9 @@ export class ActorCaller {
       if ("error" in where) {
         this.markLost(rec.meta.key, await this.#lostError(where.error));
       } else if (!("pending" in where) && (where.incarnation > rec.meta.incarnation || where.workerAddress !== rec.meta.workerAddress)) {
-        const old = rec.meta.workerAddress;
+        const old = rec.meta;
         rec.meta = where;
-        this.#transport.forget?.(old); // in-flight calls fail over to the new place
+        this.#forget(old); // in-flight calls fail over to the new place
       }
     } catch {
       // The scheduler is unreachable: the owner fails everything on its own.
@@ -131,7 +133,17 @@ export class ActorCaller {
     rec.lost = err;
     for (const future of rec.inflight.keys()) future._reject(err);
     rec.inflight.clear();
-    this.#transport.forget?.(rec.meta.workerAddress);
+    this.#forget(rec.meta);
+  }
+
+  #forget(meta: ActorMeta): void {
+    this.#transport.forget?.(meta.workerAddress);
+    if (meta.callAddress) this.#transport.forget?.(meta.callAddress);
+  }
+
+  /** Where this caller sends calls for an actor. */
+  #target(meta: ActorMeta): Address {
+    return this.#transport.direct && meta.callAddress ? meta.callAddress : meta.workerAddress;
   }
 
   call<T>(rec: ActorRecord, kind: "call" | "get", name: string, args: unknown[]): ActorFuture<T> {
@@ -193,7 +205,7 @@ export class ActorCaller {
   }
 
   #send(rec: ActorRecord, future: ActorFuture<unknown>, msg: Message, firstTryMs: number): void {
-    const address = rec.meta.workerAddress;
+    const address = this.#target(rec.meta);
     if (future.done()) return; // failed meanwhile (the actor was lost)
     rec.inflight.set(future, firstTryMs);
     this.#watchInflight();

@@ -88,6 +88,7 @@ export class Client {
       connectTimeoutMs: opts.timeout ?? 10_000,
       local,
       forget: (address) => this.#pool.forget(address),
+      direct: opts.directToWorkers !== false,
     });
   }
 

@@ -198,6 +198,11 @@ export interface ActorMeta {
   attributes: string[];
   /** Incremented each time the actor is re-created after its worker died. */
   incarnation: number;
+  /**
+   * Where calls go directly: the actor thread's own endpoint, so a call never
+   * waits on the worker's main thread. Absent: call `workerAddress`.
+   */
+  callAddress?: Address;
 }
 
 export type SchedulerToClient = KeyState;

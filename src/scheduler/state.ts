@@ -994,6 +994,7 @@ export class SchedulerState {
         methods: actor?.methods ?? [],
         attributes: actor?.attributes ?? [],
         incarnation: t.incarnation,
+        ...(actor?.callAddress ? { callAddress: actor.callAddress } : {}),
       };
     }
     const res = t.spec?.options.resources;

@@ -5,7 +5,8 @@ import { parentPort, workerData } from "node:worker_threads";
 import { Payload } from "../comm/payload.js";
 import { closeThreadContext, getClient, initThreadContext, resolverForThread, setLocalActorDispatcher } from "../client/thread-context.js";
 import { createLogger } from "../log.js";
-import type { CodeRef, ErrorInfo, Key } from "../protocol/messages.js";
+import { formatAddress, listen, parseAddress, type Listener } from "../comm/index.js";
+import type { ActorCallReply, ActorStats, CodeRef, ErrorInfo, Key } from "../protocol/messages.js";
 import { deserialize, errorToInfoAsync, explainSourceError, loadCode, serialize } from "../serialize/index.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
 import { compactParts, type FromThread, type ThreadConfig, type ToThread } from "./thread-protocol.js";
@@ -130,7 +131,7 @@ async function run(msg: Extract<ToThread, { t: "run" }>): Promise<void> {
     const args = decodeArgs(msg.args, msg.deps);
     if (msg.actor) {
       const shape = await actors.create(msg.key, fn, args);
-      reply({ t: "done", id: msg.id, ok: true, value: [], actor: shape });
+      reply({ t: "done", id: msg.id, ok: true, value: [], actor: { ...shape, callAddress } });
       return;
     }
     let result: unknown;
@@ -150,33 +151,113 @@ function isClass(fn: Function): boolean {
   return /^class[\s{]/.test(Function.prototype.toString.call(fn));
 }
 
-function call(msg: Extract<ToThread, { t: "call" }>): void {
+// ------------------------------------------------------------ actor calls
+
+interface CallStats {
+  calls: number;
+  inFlight: number;
+  totalMs: number;
+  finished: number;
+}
+const stats = new Map<Key, CallStats>();
+let statsChanged = false;
+
+async function errorReply(err: unknown, missing = false): Promise<ActorCallReply> {
+  let error: ErrorInfo;
+  try {
+    error = await errorToInfoAsync(err, codeOpts);
+  } catch (e) {
+    error = { name: "Error", message: String(err), stack: String((e as Error)?.stack ?? "") };
+  }
+  return missing ? { ok: false, error, missing } : { ok: false, error };
+}
+
+/**
+ * Run one call on its actor. Both ways in end here: calls forwarded by the
+ * worker's main thread, and calls arriving on this thread's own endpoint.
+ */
+function invokeCall(key: Key, kind: "call" | "get", name: string, args: Uint8Array[]): ActorCallReply | Promise<ActorCallReply> {
+  let st = stats.get(key);
+  if (!st) stats.set(key, (st = { calls: 0, inFlight: 0, totalMs: 0, finished: 0 }));
+  st.calls++;
+  st.inFlight++;
+  statsChanged = true;
+  const t0 = performance.now();
+  const done = (r: ActorCallReply): ActorCallReply => {
+    st.inFlight--;
+    st.finished++;
+    st.totalMs += performance.now() - t0;
+    return r;
+  };
   let out: unknown;
   try {
-    out = actors.invoke(msg.key, msg.kind, msg.name, decodeArgs(msg.args, {}));
+    out = actors.invoke(key, kind, name, decodeArgs(args, {}));
   } catch (err) {
-    void fail(msg.id, err, err instanceof MissingActorError ? { missing: true } : undefined);
-    return;
+    if (err instanceof MissingActorError) stats.delete(key);
+    return errorReply(err, err instanceof MissingActorError).then(done);
   }
-  if (out instanceof Promise || (typeof out === "object" && out !== null && typeof (out as PromiseLike<unknown>).then === "function")) {
-    Promise.resolve(out).then(
-      async (v) => reply({ t: "done", id: msg.id, ok: true, value: await encodeResult(v) }),
-      (err) => fail(msg.id, err),
-    ).catch((err) => fail(msg.id, err));
-    return;
+  if (typeof out === "object" && out !== null && typeof (out as PromiseLike<unknown>).then === "function") {
+    return Promise.resolve(out)
+      .then(async (v): Promise<ActorCallReply> => ({ ok: true, value: new Payload(await encodeResult(v)) }))
+      .catch((err) => errorReply(err))
+      .then(done);
   }
-  // Fast path: a sync method's result is encoded and sent right away.
+  // Fast path: a sync method's result is encoded and answered right away.
   try {
     const encoded = serialize(out);
-    if (encoded.pending.length === 0) {
-      reply({ t: "done", id: msg.id, ok: true, value: encoded.payload.parts });
-      return;
-    }
+    if (encoded.pending.length === 0) return done({ ok: true, value: encoded.payload });
   } catch (err) {
-    void fail(msg.id, err);
-    return;
+    return errorReply(err).then(done);
   }
-  encodeResult(out).then((value) => reply({ t: "done", id: msg.id, ok: true, value }), (err) => fail(msg.id, err));
+  return encodeResult(out)
+    .then((parts): ActorCallReply => ({ ok: true, value: new Payload(parts) }))
+    .catch((err) => errorReply(err))
+    .then(done);
+}
+
+function call(msg: Extract<ToThread, { t: "call" }>): void {
+  const send = (r: ActorCallReply) =>
+    reply(r.ok ? { t: "done", id: msg.id, ok: true, value: r.value.parts } : { t: "done", id: msg.id, ok: false, error: r.error, missing: r.missing });
+  const r = invokeCall(msg.key, msg.kind, msg.name, msg.args);
+  if (r instanceof Promise) void r.then(send);
+  else send(r);
+}
+
+// Call statistics go to the main thread, which reports them in heartbeats.
+setInterval(() => {
+  if (!statsChanged) return;
+  statsChanged = false;
+  const out: Record<Key, ActorStats> = {};
+  for (const [key, st] of stats) {
+    if (actors.has(key)) out[key] = { calls: st.calls, inFlight: st.inFlight, meanCallMs: st.finished ? st.totalMs / st.finished : 0 };
+    else stats.delete(key);
+  }
+  port.postMessage([{ t: "stats", actors: out }] satisfies FromThread[]);
+}, 1000).unref();
+
+// An actor thread serves direct calls on its own endpoint: a call then never
+// waits for the worker's main thread, and costs one hop less.
+let endpoint: Listener | undefined;
+let callAddress: string | undefined;
+
+async function openEndpoint(): Promise<void> {
+  if (config.kind !== "actor") return;
+  endpoint = await listen({
+    host: config.listenHost,
+    port: 0,
+    token: config.token,
+    tls: config.tls,
+    insecure: config.insecure,
+    onConnection: (conn) => {
+      conn.onRequest = (msg) => {
+        if (msg.op !== "actor-call") throw new TypeError(`an actor thread serves only actor calls, not "${msg.op}"`);
+        return invokeCall(msg.key, msg.kind, msg.name, msg.args.parts);
+      };
+      conn.onMessage = (msg) => log.warn("unexpected message on an actor endpoint", { op: msg.op });
+    },
+  });
+  const { scheme, port: listening } = parseAddress(endpoint.address);
+  callAddress = formatAddress(scheme, config.contactHost, listening);
 }
 
 async function runFunction(msg: Extract<ToThread, { t: "runfn" }>): Promise<void> {
@@ -206,11 +287,12 @@ function handle(msg: ToThread): void {
     case "runfn":
       return void runFunction(msg);
     case "free":
+      for (const key of msg.keys) stats.delete(key);
       return void actors.free(msg.keys, (err, key) => log.warn("actor dispose hook failed", { key, error: String(err) }));
     case "close":
       return void actors
         .free(actors.keys(), (err, key) => log.warn("actor dispose hook failed", { key, error: String(err) }))
-        .then(() => closeThreadContext())
+        .then(() => Promise.all([closeThreadContext(), endpoint?.close()]))
         .finally(() => {
           port.postMessage([{ t: "closed" }] satisfies FromThread[]);
           port.close();
@@ -224,9 +306,10 @@ let backlog: ToThread[] | undefined = [];
 port.on("message", (batch: ToThread[]) => {
   for (const msg of batch) backlog ? backlog.push(msg) : handle(msg);
 });
-getClient()
-  .catch((err) => log.error("a worker thread could not connect to the scheduler", { error: String(err) }))
-  .finally(() => {
+Promise.all([
+  getClient().catch((err) => log.error("a worker thread could not connect to the scheduler", { error: String(err) })),
+  openEndpoint().catch((err) => log.error("an actor thread could not open its endpoint; calls go through the worker", { error: String(err) })),
+]).finally(() => {
     const queued = backlog!;
     backlog = undefined;
     for (const msg of queued) handle(msg);

@@ -1,7 +1,7 @@
 // Messages between a worker's main thread and its task and actor threads.
 // Payload parts cross as Uint8Arrays (large ones transferred, not copied).
 
-import type { ActorCall, CodeRef, ErrorInfo, Key } from "../protocol/messages.js";
+import type { ActorCall, ActorStats, CodeRef, ErrorInfo, Key } from "../protocol/messages.js";
 
 /** What a thread needs to know about the process it lives in. */
 export interface ThreadConfig {
@@ -12,6 +12,10 @@ export interface ThreadConfig {
   tls?: { cert: string; key: string; ca: string };
   codeRoot: string;
   connectTimeoutMs: number;
+  /** Actor threads listen for direct calls on this interface, and are reached at contactHost. */
+  listenHost: string;
+  contactHost: string;
+  insecure?: boolean;
   worker: { address: string; name: string; nthreads: number; resources: Record<string, number> };
 }
 
@@ -27,11 +31,14 @@ export interface ActorShape {
   className: string;
   methods: string[];
   attributes: string[];
+  /** The actor thread's endpoint for direct calls. */
+  callAddress?: string;
 }
 
 export type FromThread =
   | { t: "done"; id: number; ok: true; value: Uint8Array[]; actor?: ActorShape }
   | { t: "done"; id: number; ok: false; error: ErrorInfo; missing?: boolean }
+  | { t: "stats"; actors: Record<Key, ActorStats> }
   | { t: "closed" };
 
 /**

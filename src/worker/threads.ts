@@ -4,6 +4,7 @@
 
 import { Worker as Thread } from "node:worker_threads";
 import { CommError } from "../errors.js";
+import type { ActorStats } from "../protocol/messages.js";
 import type { FromThread, ThreadConfig, ToThread } from "./thread-protocol.js";
 
 type Done = Extract<FromThread, { t: "done" }>;
@@ -22,7 +23,7 @@ export class RunnerThread {
   /** Work posted and not yet answered. */
   inFlight = 0;
 
-  constructor(config: ThreadConfig, onExit: (err: Error) => void) {
+  constructor(config: ThreadConfig, onExit: (err: Error) => void, onStats?: (actors: Record<string, ActorStats>) => void) {
     this.#thread = entryUrl.pathname.endsWith(".ts")
       ? // Running from source (tests under tsx): register the loader in the thread before its entry.
         new Thread(
@@ -32,6 +33,7 @@ export class RunnerThread {
       : new Thread(entryUrl, { workerData: config });
     this.#thread.on("message", (batch: FromThread[]) => {
       for (const msg of batch) {
+        if (msg.t === "stats") onStats?.(msg.actors);
         if (msg.t !== "done") continue;
         const resolve = this.#pending.get(msg.id);
         if (!resolve) continue;

@@ -46,7 +46,8 @@ interface TaskRecord {
 
 interface ActorHere {
   thread: RunnerThread;
-  stats: { calls: number; inFlight: number; totalMs: number; finished: number };
+  /** Reported by its thread, which counts every call, direct or forwarded. */
+  stats: ActorStats;
 }
 
 export class Worker {
@@ -129,6 +130,9 @@ export class Worker {
       tls: opts.tls && { cert: String(opts.tls.cert), key: String(opts.tls.key), ca: String(opts.tls.ca) },
       codeRoot: opts.codeRoot ?? process.cwd(),
       connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+      listenHost: opts.host ?? "127.0.0.1",
+      contactHost: parseAddress(this.#address).host,
+      insecure: opts.insecure,
       worker: { address: this.#address, name: this.name, nthreads: this.nthreads, resources: this.resources },
     });
     const onThreadExit = (err: Error) => {
@@ -137,7 +141,13 @@ export class Worker {
       void this.close();
     };
     this.#taskThreads = Array.from({ length: this.nthreads }, (_, i) => new RunnerThread(threadConfig("task", i), onThreadExit));
-    this.#actorThreadPool = Array.from({ length: this.actorThreads }, (_, i) => new RunnerThread(threadConfig("actor", i), onThreadExit));
+    const onStats = (actors: Record<Key, ActorStats>) => {
+      for (const [key, st] of Object.entries(actors)) {
+        const a = this.#actors.get(key);
+        if (a) a.stats = st;
+      }
+    };
+    this.#actorThreadPool = Array.from({ length: this.actorThreads }, (_, i) => new RunnerThread(threadConfig("actor", i), onThreadExit, onStats));
 
     const conn = await connect(opts.scheduler, {
       token: opts.token ?? "",
@@ -176,10 +186,7 @@ export class Worker {
 
   #sendHeartbeat(): void {
     const actors: Record<Key, ActorStats> = {};
-    for (const [key, a] of this.#actors) {
-      const s = a.stats;
-      actors[key] = { calls: s.calls, inFlight: s.inFlight, meanCallMs: s.finished ? s.totalMs / s.finished : 0 };
-    }
+    for (const [key, a] of this.#actors) actors[key] = a.stats;
     this.#toScheduler({ op: "heartbeat", memoryBytes: process.memoryUsage().rss, actors });
   }
 
@@ -262,7 +269,7 @@ export class Worker {
         this.#toScheduler({ op: "task-erred", key: msg.key, error: done.error });
       } else if (msg.actor && done.actor) {
         const meta: Omit<ActorMeta, "incarnation"> = { key: msg.key, workerAddress: this.#address, ...done.actor };
-        this.#actors.set(msg.key, { thread, stats: { calls: 0, inFlight: 0, totalMs: 0, finished: 0 } });
+        this.#actors.set(msg.key, { thread, stats: { calls: 0, inFlight: 0, meanCallMs: 0 } });
         // The value of an actor's key is its handle: peers fetching it get a live reference.
         this.#store.set(msg.key, actorRefPayload(meta));
         this.#toScheduler({ op: "task-finished", key: msg.key, nbytes: 0, actor: meta, startMs, stopMs });
@@ -367,21 +374,15 @@ export class Worker {
     }
   }
 
+  /** Calls that come through this worker (proxied by the scheduler, or from callers without the direct endpoint). */
   #actorCall(msg: ActorCall): ActorCallReply | Promise<ActorCallReply> {
     const actor = this.#actors.get(msg.key);
     if (!actor) {
       return { ok: false, missing: true, error: errorInfo("ActorLostError", `the worker at ${this.#address} holds no actor ${msg.key}`) };
     }
-    const stats = actor.stats;
-    stats.calls++;
-    stats.inFlight++;
-    const t0 = performance.now();
-    return actor.thread.post({ t: "call", key: msg.key, kind: msg.kind, name: msg.name, args: compactParts(msg.args.parts) }).then((done) => {
-      stats.inFlight--;
-      stats.finished++;
-      stats.totalMs += performance.now() - t0;
-      return done.ok ? { ok: true, value: new Payload(done.value) } : { ok: false, error: done.error, missing: done.missing };
-    });
+    return actor.thread.post({ t: "call", key: msg.key, kind: msg.kind, name: msg.name, args: compactParts(msg.args.parts) }).then((done) =>
+      done.ok ? { ok: true, value: new Payload(done.value) } : { ok: false, error: done.error, missing: done.missing },
+    );
   }
 
   #getData(keys: Key[]): GetDataReply {
