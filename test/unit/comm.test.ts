@@ -349,7 +349,7 @@ test("comm - mutual TLS: handshake and requests over tls://, untrusted client re
     const conn = await connect(listener.address, { token: "secret", role: "client", tls: opts("node2") });
     assert.equal(await conn.request({ op: "get-data", keys: [] }), "get-data");
     conn.close();
-    await assert.rejects(connect(listener.address, { token: "secret", role: "client", tls: opts("intruder", "ca"), timeoutMs: 500 }), CommError);
+    await assert.rejects(connect(listener.address, { token: "secret", role: "client", tls: opts("intruder", "ca"), timeoutMs: 500 }), AuthError);
     await assert.rejects(connect(listener.address, { token: "secret", role: "client", tls: opts("node2", "otherca"), timeoutMs: 500 }), CommError);
   } finally {
     rmSync(dir, { recursive: true, force: true });
