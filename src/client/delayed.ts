@@ -1,9 +1,9 @@
 // Lazy task graphs (R-GRAPH-1): delayed(fn)(...args) builds a node; nothing
 // runs until client.compute() or client.persist() sends the whole graph.
 
-import { randomBytes } from "node:crypto";
 import { TO_REF } from "../serialize/index.js";
 import type { Actor } from "./actor-handle.js";
+import { randomKey } from "./keygen.js";
 import type { SubmitOptions } from "./options.js";
 
 type Fn = (...args: any[]) => unknown;
@@ -22,7 +22,7 @@ export class Delayed<T = unknown> {
     this.fn = fn;
     this.args = args;
     this.options = options;
-    this.key = options.key ?? `${fn.name || "delayed"}-${randomBytes(8).toString("hex")}`;
+    this.key = options.key ?? randomKey(fn.name || "delayed");
   }
 
   /** Inside a graph, a node travels as a reference to its key. */
