@@ -12,17 +12,7 @@ import { pathToFileURL } from "node:url";
 import { Payload } from "../src/comm/payload.js";
 import type { Address, Key, KeyStatus, SchedulerToWorker, TaskOptions, TaskSpec } from "../src/protocol/messages.js";
 import { SchedulerState, type ClientId, type Instruction, type SchedulerEvent } from "../src/scheduler/state.js";
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../test/helpers/prng.js";
 
 interface SimWorker {
   address: Address;

@@ -127,9 +127,11 @@ async function scheduler(args: string[]): Promise<void> {
     token: token(values),
     tls: tls(values),
     insecure: Boolean(values.insecure),
+    dashboardPort: int(values["dashboard-port"], "dashboard-port") ?? 8787,
+    dashboardOptional: values["dashboard-port"] === undefined,
   });
-  int(values["dashboard-port"], "dashboard-port");
   console.log(`troupe scheduler at ${s.address}`);
+  if (s.dashboardUrl) console.log(`dashboard at ${s.dashboardUrl}`);
   onSignals(() => s.close());
 }
 

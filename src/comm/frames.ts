@@ -301,7 +301,9 @@ export class BatchDecoder {
       }
       return out;
     }
-    const out = new Uint8Array(n);
+    // Large frames live in shared memory: a worker hands them to its threads
+    // without another copy (fresh memory is the dominant cost of a transfer).
+    const out = n >= OOB_THRESHOLD_BYTES ? new Uint8Array(new SharedArrayBuffer(n)) : new Uint8Array(n);
     let filled = 0;
     let used = 0; // whole chunks consumed; removed in one splice, not one shift each
     while (filled < n) {

@@ -3,6 +3,7 @@
 // instructions out; the state machine itself does no I/O.
 
 import type {
+  RegisterWorker,
   ActorMeta,
   ActorStats,
   Address,
@@ -26,15 +27,7 @@ export type SchedulerEvent =
   | { type: "cancel-keys"; client: ClientId; keys: Key[] }
   /** Scattered data: the client put it on these workers, and wants it. */
   | { type: "update-data"; client: ClientId; who: Record<Key, Address[]>; nbytes: Record<Key, number> }
-  | {
-      type: "worker-added";
-      address: Address;
-      name: string;
-      nthreads: number;
-      actorThreads: number;
-      resources: Record<string, number>;
-      incarnation: string;
-    }
+  | ({ type: "worker-added" } & Omit<RegisterWorker, "op">)
   | { type: "worker-removed"; address: Address; reason: string }
   | {
       type: "task-finished";

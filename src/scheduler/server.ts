@@ -4,7 +4,8 @@
 
 import { randomBytes } from "node:crypto";
 import { listen, type Connection, type Listener, type TlsOptions } from "../comm/index.js";
-import { CommError } from "../errors.js";
+import { startDashboard, type Dashboard } from "../dashboard/server.js";
+import { CommError, ConfigError } from "../errors.js";
 import { createLogger } from "../log.js";
 import type { Address, Message, RunFunctionReply, SchedulerInfo, WhereIsActorReply } from "../protocol/messages.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
@@ -21,6 +22,10 @@ export interface SchedulerOptions {
   insecure?: boolean;
   heartbeatTimeoutMs?: number;
   tickMs?: number;
+  /** Serve the dashboard on this port (0: any free one). Absent: no dashboard. */
+  dashboardPort?: number;
+  /** When the dashboard's port is taken, go on without it (a warning) instead of failing. */
+  dashboardOptional?: boolean;
 }
 
 export class Scheduler {
@@ -28,6 +33,7 @@ export class Scheduler {
   readonly #clients = new Map<string, Connection>();
   readonly #workers = new Map<Address, Connection>();
   #listener!: Listener;
+  #dashboard?: Dashboard;
   #tick?: NodeJS.Timeout;
   #closing?: Promise<void>;
 
@@ -48,6 +54,17 @@ export class Scheduler {
     });
     // The check runs after the poll phase: if this process was busy for a
     // while, messages already waiting in sockets (heartbeats) count first.
+    if (opts.dashboardPort !== undefined) {
+      try {
+        s.#dashboard = await startDashboard(() => s.info(), { host: opts.host ?? "127.0.0.1", port: opts.dashboardPort });
+      } catch (err) {
+        if (!opts.dashboardOptional) {
+          await s.#listener.close();
+          throw new ConfigError(`cannot serve the dashboard on port ${opts.dashboardPort}: ${(err as Error).message}; pick another with --dashboard-port (0 for any free port)`);
+        }
+        log.warn("dashboard not started: its port is taken", { port: opts.dashboardPort, error: String(err) });
+      }
+    }
     s.#tick = setInterval(() => setImmediate(() => s.#handle({ type: "tick" })), opts.tickMs ?? 500);
     s.#tick.unref();
     return s;
@@ -55,6 +72,11 @@ export class Scheduler {
 
   get address(): Address {
     return this.#listener.address;
+  }
+
+  /** The dashboard's URL, when one is served. */
+  get dashboardUrl(): string | undefined {
+    return this.#dashboard?.url;
   }
 
   info(): SchedulerInfo {
@@ -213,7 +235,7 @@ export class Scheduler {
     this.#closing ??= (async () => {
       clearInterval(this.#tick);
       for (const conn of [...this.#clients.values(), ...this.#workers.values()]) conn.close("scheduler closing");
-      await this.#listener?.close();
+      await Promise.all([this.#listener?.close(), this.#dashboard?.close()]);
     })();
     return this.#closing;
   }

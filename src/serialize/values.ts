@@ -664,9 +664,9 @@ function binaryOf(kind: number, bytes: Uint8Array): unknown {
     case BIN_BUFFER:
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     case BIN_ARRAYBUFFER:
-      return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+      return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer
         ? bytes.buffer
-        : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+        : new Uint8Array(bytes).buffer; // a copy: shared memory or a view into a larger buffer
     case BIN_DATAVIEW:
       return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }

@@ -3,18 +3,7 @@ import assert from "node:assert/strict";
 import { BatchDecoder, decodeBatches, encodeBatch, MAX_HEADER_BYTES, Payload, type WireEntry } from "../../src/comm/index.js";
 import { ProtocolError } from "../../src/errors.js";
 import type { Message } from "../../src/protocol/messages.js";
-
-/** mulberry32: small, fast, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../helpers/prng.js";
 
 function concat(chunks: Uint8Array[]): Uint8Array {
   return Buffer.concat(chunks);
@@ -56,7 +45,7 @@ function drive(bytes: Uint8Array, rnd: () => number): { batches: WireEntry[][]; 
 }
 
 test("frames - encode/decode round trip, split across chunks at every size", () => {
-  const rnd = prng(1);
+  const rnd = mulberry32(1);
   for (let i = 0; i < 200; i++) {
     const entries = [sampleBatch(rnd), sampleBatch(rnd), sampleBatch(rnd)];
     const bytes = concat(entries.flatMap((e) => encodeBatch(e)));
@@ -122,7 +111,7 @@ test("frames - hand-written frames: limits and malformed headers are protocol er
 });
 
 test("frames - seeded fuzz: random, truncated and corrupted frames never throw anything but ProtocolError", () => {
-  const rnd = prng(0xc0ffee);
+  const rnd = mulberry32(0xc0ffee);
   let decoded = 0;
   let rejected = 0;
   let incomplete = 0;

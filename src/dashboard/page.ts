@@ -1,0 +1,32 @@
+// The dashboard's single page: it polls the JSON API and draws tables.
+
+export const PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>troupe</title>
+<style>
+body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
+h1{font-size:1.3em}h2{font-size:1.05em;margin-top:1.6em}
+table{border-collapse:collapse}td,th{padding:.25em .8em;border-bottom:1px solid #ddd;text-align:left}
+th{background:#f4f4f4}.num{text-align:right;font-variant-numeric:tabular-nums}
+.bar{display:inline-block;height:.8em;background:#4a7;vertical-align:middle}
+</style></head><body>
+<h1>troupe scheduler <span id="addr"></span></h1>
+<h2>Tasks</h2><table id="tasks"></table>
+<h2>Workers</h2><table id="workers"></table>
+<h2>Actors</h2><table id="actors"></table>
+<script>
+const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+const row = (cells, head) => "<tr>" + cells.map((c) => head ? "<th>" + esc(c) + "</th>" : "<td" + (typeof c === "number" ? ' class="num"' : "") + ">" + esc(typeof c === "number" ? Math.round(c * 100) / 100 : c) + "</td>").join("") + "</tr>";
+async function refresh() {
+  const info = await (await fetch("api/info")).json();
+  document.getElementById("addr").textContent = info.address;
+  const total = Object.values(info.tasks).reduce((a, b) => a + b, 0) || 1;
+  document.getElementById("tasks").innerHTML = row(["state", "tasks", ""], true) + Object.entries(info.tasks).map(([s, n]) =>
+    row([s, n]).replace("</tr>", '<td><span class="bar" style="width:' + Math.round(200 * n / total) + 'px"></span></td></tr>')).join("") + row(["unrunnable", info.unrunnable.length]);
+  const ws = Object.entries(info.workers);
+  document.getElementById("workers").innerHTML = row(["address", "name", "threads", "actor threads", "processing", "stored", "memory MB", "resources"], true) +
+    ws.map(([a, w]) => row([a, w.name, w.nthreads, w.actorThreads, w.tasksProcessing, w.storedKeys, w.memoryBytes / 1e6, JSON.stringify(w.resources)])).join("");
+  document.getElementById("actors").innerHTML = row(["actor", "class", "worker", "calls", "in flight", "mean ms"], true) +
+    ws.flatMap(([a, w]) => Object.entries(w.actors).map(([k, s]) => row([k, s.className, a, s.calls, s.inFlight, s.meanCallMs]))).join("");
+}
+refresh(); setInterval(refresh, 1000);
+</script></body></html>`;
