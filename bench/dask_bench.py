@@ -65,6 +65,10 @@ def main():
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
     client = Client(cluster)
     try:
+        time.sleep(1.5)
+        mems = [w["metrics"]["memory"] / 1e6 for w in client.scheduler_info()["workers"].values()]
+        r["idle_worker_rss_mb"] = statistics.median(mems)
+
         counter = client.submit(Counter, actor=True).result()
         for _ in range(200):
             counter.increment().result()
@@ -141,10 +145,6 @@ def main():
             return mb / (time.perf_counter() - t)
 
         r["gather_mb_s"] = med(gather)
-
-        time.sleep(1.5)
-        mems = [w["metrics"]["memory"] / 1e6 for w in client.scheduler_info()["workers"].values()]
-        r["idle_worker_rss_mb"] = statistics.median(mems)
     finally:
         client.close()
         cluster.close()

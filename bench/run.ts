@@ -4,9 +4,10 @@
 
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { Client, delayed, LocalCluster } from "../src/index.js";
-import { SchedulerState } from "../src/scheduler/state.js";
-import { Payload } from "../src/comm/payload.js";
+// The built package, as users run it (workers then run compiled code too).
+import { Client, delayed, LocalCluster } from "troupe";
+import { SchedulerState } from "../dist/scheduler/state.js";
+import { Payload } from "../dist/comm/payload.js";
 import { Counter, inc, makeBytes, noop, size } from "./workloads.js";
 
 interface Figure {
@@ -46,6 +47,11 @@ async function troupeFigures(): Promise<Record<string, number>> {
   const cluster = await LocalCluster.start({ workers: 2 });
   const client = await Client.connect(cluster);
   try {
+    // Idle workers, once each has sent a heartbeat.
+    await new Promise((res) => setTimeout(res, 1500));
+    const idle = await client.schedulerInfo();
+    r.idle_worker_rss_mb = median(Object.values(idle.workers).map((w) => w.memoryBytes / 1e6));
+
     const counter = await client.submit(Counter, [], { actor: true });
     for (let i = 0; i < 200; i++) await counter.increment(); // warm up
 
@@ -126,9 +132,6 @@ async function troupeFigures(): Promise<Record<string, number>> {
       return v;
     });
 
-    await new Promise((res) => setTimeout(res, 1500)); // a heartbeat after the work
-    const info = await client.schedulerInfo();
-    r.idle_worker_rss_mb = median(Object.values(info.workers).map((w) => w.memoryBytes / 1e6));
   } finally {
     await client.close();
     await cluster.close();
