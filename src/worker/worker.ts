@@ -27,7 +27,7 @@ import type {
 } from "../protocol/messages.js";
 import { serialize, TO_REF } from "../serialize/index.js";
 import type { WorkerOptions } from "./options.js";
-import { ReadyQueue } from "./ready-queue.js";
+import { WorkerState, type WorkerInstruction } from "./state.js";
 import { Store } from "./store.js";
 import { RunnerThread } from "./threads.js";
 import { compactParts, type ThreadConfig } from "./thread-protocol.js";
@@ -36,13 +36,6 @@ const log = createLogger("worker");
 
 /** Tasks posted to a task thread before it finishes the one it runs: hides the hop between threads. */
 const TASKS_AHEAD = 16;
-
-interface TaskRecord {
-  msg: ComputeTask;
-  state: "fetching" | "ready" | "running";
-  /** Dependencies not yet held here. */
-  missing: Set<Key>;
-}
 
 interface ActorHere {
   thread: RunnerThread;
@@ -60,9 +53,7 @@ export class Worker {
   readonly #store = new Store();
   /** Actor handles fetched from peers (never reported: the actor lives elsewhere). */
   readonly #handles = new Map<Key, Payload>();
-  readonly #tasks = new Map<Key, TaskRecord>();
-  readonly #ready = new ReadyQueue<Key>();
-  readonly #fetching = new Set<Key>();
+  #state!: WorkerState;
   readonly #actors = new Map<Key, ActorHere>();
   #taskThreads: RunnerThread[] = [];
   #actorThreadPool: RunnerThread[] = [];
@@ -121,6 +112,7 @@ export class Worker {
     const listening = parseAddress(this.#listener.address);
     const wildcard = listening.host === "0.0.0.0" || listening.host === "::";
     this.#address = formatAddress(scheme, opts.contactHost ?? (wildcard ? hostname() : listening.host), listening.port);
+    this.#state = new WorkerState(this.#address);
 
     const threadConfig = (kind: "task" | "actor", index: number): ThreadConfig => ({
       kind,
@@ -204,32 +196,17 @@ export class Worker {
   // ------------------------------------------------------------ tasks
 
   #compute(msg: ComputeTask): void {
-    const existing = this.#tasks.get(msg.key);
-    if (existing) {
-      // The scheduler re-sent it with fresh holders after a missing-data report.
-      if (existing.state === "fetching") {
-        existing.msg = msg;
-        this.#fetch(existing);
-      }
-      return;
+    if (this.#actors.has(msg.key)) return; // a duplicate of a finished actor creation
+    this.#apply(this.#state.compute(msg));
+  }
+
+  /** Carry out what the state machine decided, then keep the task threads busy. */
+  #apply(instructions: WorkerInstruction[]): void {
+    for (const ins of instructions) {
+      if (ins.do === "send") this.#toScheduler(ins.msg);
+      else if (ins.do === "fetch") this.#fetch(ins.holder, ins.keys);
+      else this.#run(ins.msg, this.#pickActorThread());
     }
-    if (this.#store.has(msg.key) || this.#actors.has(msg.key)) return; // a duplicate of a finished task
-    const missing = new Set<Key>();
-    for (const dep of Object.keys(msg.whoHas)) if (!this.#holds(dep)) missing.add(dep);
-    const rec: TaskRecord = { msg, state: "fetching", missing };
-    this.#tasks.set(msg.key, rec);
-    if (missing.size === 0) this.#makeReady(rec);
-    else this.#fetch(rec);
-  }
-
-  #holds(key: Key): boolean {
-    return this.#store.has(key) || this.#handles.has(key);
-  }
-
-  #makeReady(rec: TaskRecord): void {
-    rec.state = "ready";
-    if (rec.msg.actor) return this.#run(rec, this.#pickActorThread());
-    this.#ready.push(rec.msg.key, rec.msg.priority);
     this.#dispatch();
   }
 
@@ -243,18 +220,15 @@ export class Worker {
 
   #dispatch(): void {
     for (const thread of this.#taskThreads) {
-      while (thread.inFlight < TASKS_AHEAD && this.#ready.size > 0) {
-        const key = this.#ready.pop()!;
-        const rec = this.#tasks.get(key);
-        if (!rec || rec.state !== "ready") continue; // freed while queued
-        this.#run(rec, thread);
+      while (thread.inFlight < TASKS_AHEAD) {
+        const msg = this.#state.nextTask();
+        if (!msg) return;
+        this.#run(msg, thread);
       }
     }
   }
 
-  #run(rec: TaskRecord, thread: RunnerThread): void {
-    const { msg } = rec;
-    rec.state = "running";
+  #run(msg: ComputeTask, thread: RunnerThread): void {
     const deps: Record<Key, Uint8Array[]> = {};
     for (const dep of Object.keys(msg.whoHas)) {
       const p = this.#store.get(dep) ?? this.#handles.get(dep);
@@ -263,11 +237,12 @@ export class Worker {
     const startMs = Date.now();
     void thread.post({ t: "run", key: msg.key, fn: msg.fn, args: compactParts(msg.args.parts), deps, actor: msg.actor }).then((done) => {
       const stopMs = Date.now();
-      if (this.#tasks.get(msg.key) !== rec) return; // released while running: drop the result
-      this.#tasks.delete(msg.key);
+      if (!this.#state.finished(msg.key, msg)) return this.#dispatch(); // released while running: drop the result
       if (!done.ok) {
         this.#toScheduler({ op: "task-erred", key: msg.key, error: done.error });
-      } else if (msg.actor && done.actor) {
+        return this.#dispatch();
+      }
+      if (msg.actor && done.actor) {
         const meta: Omit<ActorMeta, "incarnation"> = { key: msg.key, workerAddress: this.#address, ...done.actor };
         this.#actors.set(msg.key, { thread, stats: { calls: 0, inFlight: 0, meanCallMs: 0 } });
         // The value of an actor's key is its handle: peers fetching it get a live reference.
@@ -278,74 +253,41 @@ export class Worker {
         this.#store.set(msg.key, payload);
         this.#toScheduler({ op: "task-finished", key: msg.key, nbytes: payload.byteLength, startMs, stopMs });
       }
-      this.#dispatch();
+      this.#apply(this.#state.stored(msg.key));
     });
   }
 
-  /** Ask peers for missing dependencies, one request per holder. */
-  #fetch(rec: TaskRecord): void {
-    const byHolder = new Map<Address, Key[]>();
-    for (const dep of rec.missing) {
-      if (this.#holds(dep)) continue;
-      if (this.#fetching.has(dep)) continue;
-      const holders = (rec.msg.whoHas[dep] ?? []).filter((a) => a !== this.#address);
-      if (holders.length === 0) continue; // wait for the scheduler to tell us where it is
-      const holder = holders[Math.floor(Math.random() * holders.length)]!;
-      this.#fetching.add(dep);
-      const list = byHolder.get(holder) ?? [];
-      list.push(dep);
-      byHolder.set(holder, list);
-    }
-    for (const [holder, keys] of byHolder) {
-      this.#peerRequest<GetDataReply>(holder, { op: "get-data", keys }).then(
-        (reply) => this.#fetched(holder, keys, reply),
-        (err) => {
-          log.info("could not fetch data from a peer", { holder, error: String(err) });
-          this.#fetched(holder, keys, { data: {}, missing: keys });
-        },
-      );
-    }
-    this.#recheck();
-  }
-
-  #peerRequest<T>(address: Address, msg: Message): Promise<T> {
-    return this.#peers.request<T>(address, msg);
-  }
-
-  #fetched(holder: Address, keys: Key[], reply: GetDataReply): void {
-    for (const key of keys) this.#fetching.delete(key);
-    const actors = new Set(reply.actors ?? []);
-    const added: Key[] = [];
-    const nbytes: Record<Key, number> = {};
-    for (const [key, payload] of Object.entries(reply.data)) {
-      if (actors.has(key)) {
-        this.#handles.set(key, payload);
-      } else if (!this.#store.has(key)) {
-        this.#store.set(key, payload);
-        added.push(key);
-        nbytes[key] = payload.byteLength;
-      }
-    }
-    if (added.length > 0) this.#toScheduler({ op: "add-keys", keys: added, nbytes });
-    for (const key of reply.missing) this.#toScheduler({ op: "missing-data", key, worker: holder });
-    this.#recheck();
-  }
-
-  /** Tasks whose dependencies have all arrived become ready. */
-  #recheck(): void {
-    for (const rec of this.#tasks.values()) {
-      if (rec.state !== "fetching") continue;
-      for (const dep of rec.missing) if (this.#holds(dep)) rec.missing.delete(dep);
-      if (rec.missing.size === 0) this.#makeReady(rec);
-    }
+  /** One get-data request to a peer for dependencies it holds. */
+  #fetch(holder: Address, keys: Key[]): void {
+    this.#peers.request<GetDataReply>(holder, { op: "get-data", keys }).then(
+      (reply) => {
+        const actors = new Set(reply.actors ?? []);
+        const got: Key[] = [];
+        const reported: Record<Key, number> = {};
+        for (const [key, payload] of Object.entries(reply.data)) {
+          got.push(key);
+          if (actors.has(key)) {
+            this.#handles.set(key, payload); // a handle, not a copy of the actor: never reported
+          } else if (!this.#store.has(key)) {
+            this.#store.set(key, payload);
+            reported[key] = payload.byteLength;
+          }
+        }
+        this.#apply(this.#state.fetched(holder, keys, got, reported, reply.missing));
+      },
+      (err) => {
+        log.info("could not fetch data from a peer", { holder, error: String(err) });
+        this.#apply(this.#state.fetched(holder, keys, [], {}, keys));
+      },
+    );
   }
 
   #free(keys: Key[]): void {
+    this.#state.free(keys);
     const actorsByThread = new Map<RunnerThread, Key[]>();
     for (const key of keys) {
       this.#store.delete(key);
       this.#handles.delete(key);
-      this.#tasks.delete(key);
       const actor = this.#actors.get(key);
       if (actor) {
         this.#actors.delete(key);
@@ -403,11 +345,14 @@ export class Worker {
 
   #putData(msg: PutData): null {
     const nbytes: Record<Key, number> = {};
+    const woken: WorkerInstruction[] = [];
     for (const [key, payload] of Object.entries(msg.data)) {
       this.#store.set(key, payload);
       nbytes[key] = payload.byteLength;
+      woken.push(...this.#state.stored(key));
     }
     if (msg.report) this.#toScheduler({ op: "add-keys", keys: Object.keys(msg.data), nbytes });
+    this.#apply(woken);
     return null;
   }
 

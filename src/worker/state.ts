@@ -1,0 +1,175 @@
+// A worker's task bookkeeping as a pure state machine: which tasks wait for
+// dependencies, which are ready, which run, and what to fetch from whom. It
+// does no I/O: worker.ts feeds it events and carries out what it returns.
+
+import type { Address, ComputeTask, Key, WorkerToScheduler } from "../protocol/messages.js";
+import { ReadyQueue } from "./ready-queue.js";
+
+export type WorkerInstruction =
+  /** Ask `holder` for these keys (one get-data request). */
+  | { do: "fetch"; holder: Address; keys: Key[] }
+  /** Create an actor now, on an actor thread (actors never wait behind tasks). */
+  | { do: "create-actor"; msg: ComputeTask }
+  | { do: "send"; msg: WorkerToScheduler };
+
+interface TaskRecord {
+  msg: ComputeTask;
+  state: "fetching" | "ready" | "running";
+  /** Dependencies not yet held here. */
+  missing: Set<Key>;
+}
+
+export class WorkerState {
+  readonly #self: Address;
+  readonly #random: () => number;
+  readonly #tasks = new Map<Key, TaskRecord>();
+  readonly #ready = new ReadyQueue<Key>();
+  /** Keys whose value (or actor handle) this worker holds. */
+  readonly #held = new Set<Key>();
+  readonly #fetching = new Set<Key>();
+  /** Tasks waiting for a key, by that key: arrivals wake only their own waiters. */
+  readonly #waiting = new Map<Key, Set<TaskRecord>>();
+
+  constructor(self: Address, random: () => number = Math.random) {
+    this.#self = self;
+    this.#random = random;
+  }
+
+  holds(key: Key): boolean {
+    return this.#held.has(key);
+  }
+
+  /** Tasks ready for a task thread. */
+  get readyCount(): number {
+    return this.#ready.size;
+  }
+
+  /** Tasks known here and not finished. */
+  get taskCount(): number {
+    return this.#tasks.size;
+  }
+
+  compute(msg: ComputeTask): WorkerInstruction[] {
+    const out: WorkerInstruction[] = [];
+    const existing = this.#tasks.get(msg.key);
+    if (existing) {
+      // Re-sent with fresh holders after a missing-data report.
+      if (existing.state === "fetching") {
+        existing.msg = msg;
+        this.#fetch([existing], out);
+      }
+      return out;
+    }
+    if (this.#held.has(msg.key)) return out; // a duplicate of a finished task
+    const rec: TaskRecord = { msg, state: "fetching", missing: new Set() };
+    for (const dep of Object.keys(msg.whoHas)) {
+      if (this.#held.has(dep)) continue;
+      rec.missing.add(dep);
+      let waiters = this.#waiting.get(dep);
+      if (!waiters) this.#waiting.set(dep, (waiters = new Set()));
+      waiters.add(rec);
+    }
+    this.#tasks.set(msg.key, rec);
+    if (rec.missing.size === 0) this.#makeReady(rec, out);
+    else this.#fetch([rec], out);
+    return out;
+  }
+
+  /** The next task for a free task thread (it is then running), or undefined. */
+  nextTask(): ComputeTask | undefined {
+    for (;;) {
+      const key = this.#ready.pop();
+      if (key === undefined) return undefined;
+      const rec = this.#tasks.get(key);
+      if (!rec || rec.state !== "ready") continue; // freed while queued
+      rec.state = "running";
+      return rec.msg;
+    }
+  }
+
+  /**
+   * A task ended. Returns false when it was released meanwhile: its result is
+   * dropped. On success the caller stores the value and calls `stored`.
+   */
+  finished(key: Key, msg: ComputeTask): boolean {
+    const rec = this.#tasks.get(key);
+    if (!rec || rec.msg !== msg) return false;
+    this.#tasks.delete(key);
+    return true;
+  }
+
+  /** A value is now held here (a result, or data put by a client): wake its waiters. */
+  stored(key: Key): WorkerInstruction[] {
+    const out: WorkerInstruction[] = [];
+    this.#held.add(key);
+    this.#arrived(key, out);
+    return out;
+  }
+
+  /**
+   * A get-data request to `holder` came back. `got` were stored (and
+   * `reported` of them are copies the scheduler should know of); `missing`
+   * the holder did not have (all of `keys` when the request failed).
+   */
+  fetched(holder: Address, keys: Key[], got: Key[], reported: Record<Key, number>, missing: Key[]): WorkerInstruction[] {
+    const out: WorkerInstruction[] = [];
+    for (const key of keys) this.#fetching.delete(key);
+    const added = Object.keys(reported);
+    if (added.length > 0) out.push({ do: "send", msg: { op: "add-keys", keys: added, nbytes: reported } });
+    for (const key of missing) out.push({ do: "send", msg: { op: "missing-data", key, worker: holder } });
+    for (const key of got) {
+      this.#held.add(key);
+      this.#arrived(key, out);
+    }
+    return out;
+  }
+
+  /** Forget keys: drop their values and any queued or running work for them. */
+  free(keys: Key[]): void {
+    for (const key of keys) {
+      this.#held.delete(key);
+      const rec = this.#tasks.get(key);
+      if (!rec) continue;
+      this.#tasks.delete(key);
+      for (const dep of rec.missing) this.#waiting.get(dep)?.delete(rec);
+    }
+  }
+
+  #arrived(key: Key, out: WorkerInstruction[]): void {
+    const waiters = this.#waiting.get(key);
+    if (!waiters) return;
+    this.#waiting.delete(key);
+    for (const rec of waiters) {
+      rec.missing.delete(key);
+      if (rec.missing.size === 0 && rec.state === "fetching" && this.#tasks.get(rec.msg.key) === rec) this.#makeReady(rec, out);
+    }
+  }
+
+  #makeReady(rec: TaskRecord, out: WorkerInstruction[]): void {
+    if (rec.msg.actor) {
+      rec.state = "running";
+      out.push({ do: "create-actor", msg: rec.msg });
+      return;
+    }
+    rec.state = "ready";
+    this.#ready.push(rec.msg.key, rec.msg.priority);
+  }
+
+  /** Ask peers for what these tasks miss, one request per holder. */
+  #fetch(recs: TaskRecord[], out: WorkerInstruction[]): void {
+    const byHolder = new Map<Address, Key[]>();
+    for (const rec of recs) {
+      for (const dep of rec.missing) {
+        if (this.#fetching.has(dep)) continue;
+        const holders = (rec.msg.whoHas[dep] ?? []).filter((a) => a !== this.#self);
+        if (holders.length === 0) continue; // the scheduler will say where it is
+        const holder = holders[Math.floor(this.#random() * holders.length)]!;
+        this.#fetching.add(dep);
+        const list = byHolder.get(holder);
+        if (list) list.push(dep);
+        else byHolder.set(holder, [dep]);
+      }
+    }
+    for (const [holder, keys] of byHolder) out.push({ do: "fetch", holder, keys });
+  }
+}
