@@ -1,7 +1,7 @@
 // The troupe demo: an actor, a map of tasks with a progress bar, and an actor
 // handed to tasks that update it. Run with `npm start`.
 
-import { asCompleted, Client } from "troupe";
+import { Client, progress } from "troupe";
 import { bump, Counter, square } from "./counter.js";
 
 function step(label: string, since: number): number {
@@ -24,16 +24,7 @@ console.log(`  n           → ${await counter.n}`);
 t = step("three actor calls", t);
 
 const futures = client.map(square, Array.from({ length: 300 }, (_, i) => [i] as [number]));
-let finished = 0;
-for await (const _ of asCompleted(futures)) {
-  finished++;
-  if (process.stdout.isTTY) {
-    const width = 30;
-    const filled = Math.round((finished / futures.length) * width);
-    process.stdout.write(`\r  [${"#".repeat(filled)}${" ".repeat(width - filled)}] ${finished}/${futures.length}`);
-  }
-}
-if (process.stdout.isTTY) process.stdout.write("\n");
+await progress(futures, { label: "  squares" });
 const squares = await client.gather(futures);
 console.log(`  sum of squares 0..299 = ${squares.reduce((a, b) => a + b, 0)}`);
 t = step("map of 300 tasks, gathered", t);

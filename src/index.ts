@@ -8,6 +8,7 @@ export { ActorFuture } from "./client/actor-future.js";
 export { actorInfo, type Actor, type ActorInfo } from "./client/actor-handle.js";
 export { delayed, Delayed } from "./client/delayed.js";
 export { wait, asCompleted, type WaitOptions } from "./client/wait.js";
+export { progress, type ProgressOptions } from "./client/progress.js";
 export { getClient, getWorker, type WorkerInfo } from "./client/thread-context.js";
 export { LocalCluster, type LocalClusterOptions, type AddWorkerOptions } from "./cluster/local-cluster.js";
 export { Scheduler, type SchedulerOptions } from "./scheduler/server.js";

@@ -140,3 +140,31 @@ describe("ReadyQueue", () => {
     assert.deepEqual(out, ["b", "d", "a", "c", "e"]);
   });
 });
+
+describe("progress", () => {
+  test("draws a bar on a terminal and finishes when every future has", async () => {
+    const { progress } = await import("../../src/client/progress.js");
+    const { PassThrough } = await import("node:stream");
+    const out = Object.assign(new PassThrough(), { isTTY: true, columns: 80, cursorTo: () => true, clearLine: () => true, moveCursor: () => true });
+    let text = "";
+    out.on("data", (d: Buffer) => (text += d.toString()));
+    const a = new Fake();
+    const b = new Fake();
+    setTimeout(() => a.finish(), 5);
+    setTimeout(() => b.finish(), 10);
+    await progress([a, b], { stream: out as unknown as NodeJS.WriteStream, label: "work" });
+    assert.match(text, /work \[.*\] 2\/2 100%/);
+  });
+
+  test("writes nothing when the stream is not a terminal", async () => {
+    const { progress } = await import("../../src/client/progress.js");
+    const { PassThrough } = await import("node:stream");
+    const out = new PassThrough();
+    let text = "";
+    out.on("data", (d: Buffer) => (text += d.toString()));
+    const a = new Fake();
+    a.finish();
+    await progress([a], { stream: out as unknown as NodeJS.WriteStream });
+    assert.equal(text, "");
+  });
+});
