@@ -6,7 +6,8 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import type { TlsOptions } from "../comm/index.js";
+import { hostname } from "node:os";
+import { formatAddress, parseAddress, type TlsOptions } from "../comm/index.js";
 import { ConfigError } from "../errors.js";
 import { Scheduler } from "../scheduler/server.js";
 import { Worker } from "../worker/worker.js";
@@ -130,7 +131,10 @@ async function scheduler(args: string[]): Promise<void> {
     dashboardPort: int(values["dashboard-port"], "dashboard-port") ?? 8787,
     dashboardOptional: values["dashboard-port"] === undefined,
   });
-  console.log(`troupe scheduler at ${s.address}`);
+  const { scheme, host, port } = parseAddress(s.address);
+  const wildcard = host === "0.0.0.0" || host === "::";
+  // A wildcard is where it listens, not an address others can use: name this host instead.
+  console.log(`troupe scheduler at ${wildcard ? formatAddress(scheme, hostname(), port) : s.address}`);
   if (s.dashboardUrl) console.log(`dashboard at ${s.dashboardUrl}`);
   onSignals(() => s.close());
 }

@@ -94,6 +94,8 @@ describe("R-SEC-2: no open port without a token", () => {
     try {
       const [, address] = await p.line(SCHEDULER_LINE);
       assert.match(address!, /^tcp:\/\/[^:]+:\d+$/);
+      // It prints an address others can use, not the wildcard it listens on.
+      assert.doesNotMatch(address!, /0\.0\.0\.0/);
       assert.ok(p.running);
     } finally {
       await p.kill();
