@@ -69,6 +69,8 @@ export class Client {
   #closing?: Promise<void>;
   /** Clients on worker threads hold actors weakly (R-ACT-9). */
   #weakHandles = false;
+  /** Set when the scheduler lives in this process: connect without a socket. */
+  #connectLocal?: () => Connection;
   // Outbox: everything submitted in one event-loop turn goes as one update-graph.
   #tasks: PendingTask[] = [];
   #wanted: Key[] = [];
@@ -114,6 +116,7 @@ export class Client {
     const address = cluster ? cluster.schedulerAddress : (target as string);
     const token = opts.token ?? cluster?.token ?? process.env.TROUPE_TOKEN ?? "";
     const client = new Client(address, { ...opts, token });
+    if (cluster) client.#connectLocal = () => cluster._connectLocal();
     try {
       await client.#open();
     } catch (err) {
@@ -133,12 +136,14 @@ export class Client {
   }
 
   async #open(): Promise<void> {
-    this.#conn = await connect(this.#address, {
-      token: this.#opts.token ?? "",
-      role: "client",
-      timeoutMs: this.#opts.timeout ?? 10_000,
-      tls: this.#opts.tls,
-    });
+    this.#conn = this.#connectLocal
+      ? this.#connectLocal()
+      : await connect(this.#address, {
+          token: this.#opts.token ?? "",
+          role: "client",
+          timeoutMs: this.#opts.timeout ?? 10_000,
+          tls: this.#opts.tls,
+        });
     this.#conn.onMessage = (msg) => this.#onMessage(msg);
     this.#conn.onRequest = (msg) => {
       throw new TypeError(`a client does not serve "${msg.op}" requests`);

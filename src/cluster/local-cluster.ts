@@ -4,6 +4,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
+import type { Connection } from "../comm/index.js";
 import { CommError, ConfigError } from "../errors.js";
 import { Scheduler } from "../scheduler/server.js";
 import type { WorkerOptions } from "../worker/options.js";
@@ -64,6 +65,11 @@ export class LocalCluster {
 
   get schedulerAddress(): string {
     return this.#scheduler.address;
+  }
+
+  /** @internal A connection to the scheduler from this process, without a socket. */
+  _connectLocal(): Connection {
+    return this.#scheduler.connectLocal();
   }
 
   workerAddresses(): string[] {

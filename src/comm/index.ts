@@ -17,4 +17,5 @@ export type { Connection, Role } from "./connection.js";
 export { connect, DEFAULT_CONNECT_TIMEOUT_MS, type ConnectOptions } from "./connect.js";
 export { listen, DEFAULT_HANDSHAKE_TIMEOUT_MS, type Listener, type ListenOptions } from "./listen.js";
 export { connectionPair } from "./pair.js";
+export { localConnection } from "./local.js";
 export { Payload } from "./payload.js";

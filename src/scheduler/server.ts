@@ -3,7 +3,7 @@
 // out. All decisions live in state.ts.
 
 import { randomBytes } from "node:crypto";
-import { listen, type Connection, type Listener, type TlsOptions } from "../comm/index.js";
+import { listen, localConnection, type Connection, type Listener, type TlsOptions } from "../comm/index.js";
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
 import { CommError, ConfigError } from "../errors.js";
 import { createLogger } from "../log.js";
@@ -72,6 +72,14 @@ export class Scheduler {
 
   get address(): Address {
     return this.#listener.address;
+  }
+
+  /** A client connection from this same process: no socket, no encoding (a LocalCluster's own client). */
+  connectLocal(): Connection {
+    if (this.#closing) throw new CommError("the scheduler is closed");
+    const [client, server] = localConnection("client");
+    this.#accept(server);
+    return client;
   }
 
   /** The dashboard's URL, when one is served. */

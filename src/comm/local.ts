@@ -1,0 +1,155 @@
+// A connection between two ends in one process (a LocalCluster's scheduler and
+// its own client): the same batching and request/reply semantics as a socket,
+// but messages pass by reference, with no encoding and no system calls.
+// Senders must not change a message after sending it (nobody does).
+
+import { CommError, TimeoutError } from "../errors.js";
+import { createLogger } from "../log.js";
+import type { Message } from "../protocol/messages.js";
+import type { Connection, Role } from "./connection.js";
+
+const log = createLogger("comm");
+
+type Entry =
+  | { kind: "msg"; msg: Message }
+  | { kind: "req"; rid: number; msg: Message }
+  | { kind: "reply"; rid: number; ok: true; value: unknown }
+  | { kind: "reply"; rid: number; ok: false; error: unknown };
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  timer?: NodeJS.Timeout;
+}
+
+class LocalConnection implements Connection {
+  readonly peer = "in-process";
+  onMessage: (msg: Message) => void = (msg) => log.warn("Dropped a message: no handler", { op: msg.op, peer: this.peer });
+  onRequest: (msg: Message) => unknown = (msg) => {
+    throw new CommError(`nobody serves "${msg.op}" requests here`);
+  };
+  onClose?: (reason: string) => void;
+  other!: LocalConnection;
+  readonly closed: Promise<void>;
+  #resolveClosed!: () => void;
+  #open = true;
+  #queue: Entry[] = [];
+  #scheduled = false;
+  #nextRid = 1;
+  readonly #pending = new Map<number, Pending>();
+
+  constructor(readonly role: Role) {
+    this.closed = new Promise((r) => (this.#resolveClosed = r));
+  }
+
+  get isOpen(): boolean {
+    return this.#open;
+  }
+
+  send(msg: Message): void {
+    if (this.#open) this.#enqueue({ kind: "msg", msg });
+  }
+
+  request<T = unknown>(msg: Message, opts?: { timeoutMs?: number }): Promise<T> {
+    if (!this.#open) return Promise.reject(new CommError(`Cannot send "${msg.op}": the connection is closed; reconnect first`));
+    const rid = this.#nextRid++;
+    return new Promise<T>((resolve, reject) => {
+      const p: Pending = { resolve: resolve as (v: unknown) => void, reject };
+      if (opts?.timeoutMs !== undefined) {
+        p.timer = setTimeout(() => {
+          this.#pending.delete(rid);
+          reject(new TimeoutError(`No reply to "${msg.op}" within ${opts.timeoutMs} ms`));
+        }, opts.timeoutMs);
+      }
+      this.#pending.set(rid, p);
+      this.#enqueue({ kind: "req", rid, msg });
+    });
+  }
+
+  close(reason = "closed by the owner"): void {
+    if (!this.#open) return;
+    this.#flush(); // what was sent before closing still arrives
+    this.#finish(`closed locally: ${reason}`);
+    this.other.#finish("the peer closed the connection");
+  }
+
+  #enqueue(e: Entry): void {
+    this.#queue.push(e);
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const batch = this.#queue;
+    if (batch.length === 0) return;
+    this.#queue = [];
+    this.other.#receive(batch);
+  }
+
+  #receive(batch: Entry[]): void {
+    for (const e of batch) {
+      if (!this.#open) return;
+      if (e.kind === "msg") this.#safely(() => this.onMessage(e.msg));
+      else if (e.kind === "req") this.#serve(e.rid, e.msg);
+      else {
+        const p = this.#pending.get(e.rid);
+        if (!p) continue;
+        this.#pending.delete(e.rid);
+        if (p.timer) clearTimeout(p.timer);
+        if (e.ok) p.resolve(e.value);
+        else p.reject(e.error);
+      }
+    }
+  }
+
+  #serve(rid: number, msg: Message): void {
+    const ok = (value: unknown) => this.#open && this.#enqueue({ kind: "reply", rid, ok: true, value });
+    const fail = (error: unknown) => this.#open && this.#enqueue({ kind: "reply", rid, ok: false, error });
+    let out: unknown;
+    try {
+      out = this.onRequest(msg);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    if (out !== null && typeof out === "object" && typeof (out as PromiseLike<unknown>).then === "function") {
+      (out as PromiseLike<unknown>).then(ok, fail);
+    } else ok(out);
+  }
+
+  #safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      log.error("a message handler threw", { error: String((err as Error)?.stack ?? err) });
+    }
+  }
+
+  #finish(reason: string): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#queue = [];
+    for (const p of this.#pending.values()) {
+      if (p.timer) clearTimeout(p.timer);
+      p.reject(new CommError(`The connection closed before a reply arrived (${reason})`));
+    }
+    this.#pending.clear();
+    this.onClose?.(reason);
+    this.#resolveClosed();
+  }
+}
+
+/**
+ * Two ends of an in-process connection. The first is the connecting side
+ * (it sees the other as `peerRole`), the second the accepting side (it sees
+ * `role`, as a listener would from the hello).
+ */
+export function localConnection(role: Role, peerRole: Role = "scheduler"): [Connection, Connection] {
+  const a = new LocalConnection(peerRole);
+  const b = new LocalConnection(role);
+  a.other = b;
+  b.other = a;
+  return [a, b];
+}
