@@ -18,6 +18,12 @@ export function prometheusText(info: SchedulerInfo): string {
   const workers = Object.entries(info.workers);
   metric("troupe_workers", "Workers connected to the scheduler.", "gauge", [[{}, workers.length]]);
   metric("troupe_tasks", "Tasks by state.", "gauge", Object.entries(info.tasks).map(([state, n]) => [{ state }, n]));
+  metric(
+    "troupe_group_tasks",
+    "Tasks by group (function name) and state.",
+    "gauge",
+    Object.entries(info.groups).flatMap(([group, byState]) => Object.entries(byState).map(([state, n]): [Record<string, string>, number] => [{ group, state }, n ?? 0])),
+  );
   metric("troupe_tasks_unrunnable", "Tasks no connected worker can run.", "gauge", [[{}, info.unrunnable.length]]);
   metric("troupe_worker_memory_bytes", "Resident memory of each worker process.", "gauge", workers.map(([a, w]) => [{ worker: a, name: w.name }, w.memoryBytes]));
   metric("troupe_worker_tasks_processing", "Tasks assigned to each worker.", "gauge", workers.map(([a, w]) => [{ worker: a, name: w.name }, w.tasksProcessing]));

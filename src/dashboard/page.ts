@@ -11,6 +11,7 @@ th{background:#f4f4f4}.num{text-align:right;font-variant-numeric:tabular-nums}
 </style></head><body>
 <h1>troupe scheduler <span id="addr"></span></h1>
 <h2>Tasks</h2><table id="tasks"></table>
+<h2>Progress by group</h2><table id="groups"></table>
 <h2>Workers</h2><table id="workers"></table>
 <h2>Actors</h2><table id="actors"></table>
 <script>
@@ -22,6 +23,13 @@ async function refresh() {
   const total = Object.values(info.tasks).reduce((a, b) => a + b, 0) || 1;
   document.getElementById("tasks").innerHTML = row(["state", "tasks", ""], true) + Object.entries(info.tasks).map(([s, n]) =>
     row([s, n]).replace("</tr>", '<td><span class="bar" style="width:' + Math.round(200 * n / total) + 'px"></span></td></tr>')).join("") + row(["unrunnable", info.unrunnable.length]);
+  document.getElementById("groups").innerHTML = row(["group", "done", "in memory", "processing", "waiting", "erred", ""], true) +
+    Object.entries(info.groups).map(([g, c]) => {
+      const n = Object.values(c).reduce((a, b) => a + b, 0) || 1;
+      const done = (c.memory || 0) + (c.erred || 0) + (c.lost || 0) + (c.cancelled || 0) + (c.released || 0);
+      return row([g, done + "/" + n, c.memory || 0, c.processing || 0, (c.waiting || 0) + (c["no-worker"] || 0), c.erred || 0])
+        .replace("</tr>", '<td><span class="bar" style="width:' + Math.round(200 * done / n) + 'px"></span></td></tr>');
+    }).join("");
   const ws = Object.entries(info.workers);
   document.getElementById("workers").innerHTML = row(["address", "name", "threads", "actor threads", "processing", "stored", "memory MB", "resources"], true) +
     ws.map(([a, w]) => row([a, w.name, w.nthreads, w.actorThreads, w.tasksProcessing, w.storedKeys, w.memoryBytes / 1e6, JSON.stringify(w.resources)])).join("");

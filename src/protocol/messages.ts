@@ -348,6 +348,8 @@ export interface SchedulerInfo {
   workers: Record<Address, WorkerInfo>;
   /** Keys waiting for a worker able to run them (R-FAIL-2). */
   unrunnable: Key[];
+  /** Tasks the scheduler knows, by group (the function's name; "data" for scattered data) and state. */
+  groups: Record<string, Partial<Record<string, number>>>;
   tasks: Record<"waiting" | "processing" | "memory" | "erred" | "lost" | "no-worker" | "queued", number>;
 }
 

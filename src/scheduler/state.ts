@@ -142,6 +142,8 @@ export class SchedulerState {
   private readonly clients = new Map<ClientId, Set<Key>>();
   private readonly unrunnable = new Set<Key>();
   private readonly counts = new Map<TaskStateName, number>();
+  /** Task counts by group (the function's name) and state: progress per group. */
+  private readonly groupCounts = new Map<string, Map<TaskStateName, number>>();
   private readonly groupDuration = new Map<string, { total: number; n: number }>();
   private readonly placer = new Placer();
   private readonly heartbeatTimeoutMs: number;
@@ -243,8 +245,11 @@ export class SchedulerState {
       };
     }
     const c = (s: TaskStateName) => this.counts.get(s) ?? 0;
+    const groups: SchedulerInfo["groups"] = {};
+    for (const [group, byState] of this.groupCounts) groups[group] = Object.fromEntries(byState);
     return {
       workers,
+      groups,
       unrunnable: [...this.unrunnable],
       tasks: {
         waiting: c("waiting"),
@@ -429,7 +434,7 @@ export class SchedulerState {
       error: undefined,
     };
     this.tasks.set(key, t);
-    this.bump("waiting", 1);
+    this.bump(t, "waiting", 1);
     return t;
   }
 
@@ -442,7 +447,9 @@ export class SchedulerState {
       if (t) {
         // Resubmitting a cancelled key starts it again.
         this.unlinkDeps(t);
+        this.bump(t, t.state, -1); // it may join another group
         t.spec = spec;
+        this.bump(t, t.state, 1);
         t.actor = spec.options.actor === true;
         t.retriesLeft = spec.options.retries ?? 0;
         t.restartsLeft = spec.options.restarts ?? 0;
@@ -697,13 +704,21 @@ export class SchedulerState {
         if (d && d.dependents.has(t.key)) d.pendingDependents += was ? -1 : 1;
       }
     }
-    this.bump(t.state, -1);
-    this.bump(s, 1);
+    this.bump(t, t.state, -1);
+    this.bump(t, s, 1);
     t.state = s;
   }
 
-  private bump(s: TaskStateName, by: number): void {
+  private bump(t: Task, s: TaskStateName, by: number): void {
     this.counts.set(s, (this.counts.get(s) ?? 0) + by);
+    const group = t.spec?.group ?? "data";
+    let g = this.groupCounts.get(group);
+    if (!g) this.groupCounts.set(group, (g = new Map()));
+    const n = (g.get(s) ?? 0) + by;
+    if (n === 0) {
+      g.delete(s);
+      if (g.size === 0) this.groupCounts.delete(group);
+    } else g.set(s, n);
   }
 
   // ------------------------------------------------------------ final states
@@ -816,7 +831,7 @@ export class SchedulerState {
   }
 
   private forget(t: Task): void {
-    this.bump(t.state, -1);
+    this.bump(t, t.state, -1);
     this.tasks.delete(t.key);
     this.unlinkDeps(t);
   }
@@ -1134,6 +1149,19 @@ export class SchedulerState {
     for (const s of ["waiting", "no-worker", "processing", "memory", "released", "erred", "lost", "cancelled"] as const) {
       if ((this.counts.get(s) ?? 0) !== (counts.get(s) ?? 0)) fail(`count of ${s} is ${this.counts.get(s)} but ${counts.get(s) ?? 0} tasks are`);
     }
+    const byGroup = new Map<string, number>();
+    for (const t of this.tasks.values()) {
+      const g = `${t.spec?.group ?? "data"}\0${t.state}`;
+      byGroup.set(g, (byGroup.get(g) ?? 0) + 1);
+    }
+    let groupEntries = 0;
+    for (const [group, states] of this.groupCounts) {
+      for (const [st, n] of states) {
+        groupEntries++;
+        if (byGroup.get(`${group}\0${st}`) !== n) fail(`group ${group} counts ${n} ${st} tasks but ${byGroup.get(`${group}\0${st}`) ?? 0} are`);
+      }
+    }
+    if (groupEntries !== byGroup.size) fail(`group counts cover ${groupEntries} group/state pairs but tasks have ${byGroup.size}`);
     for (const key of this.unrunnable) if (this.tasks.get(key)?.state !== "no-worker") fail(`unrunnable ${key} is not no-worker`);
     for (const [c, keys] of this.clients) for (const key of keys) {
       const t = this.tasks.get(key);

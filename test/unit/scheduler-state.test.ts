@@ -520,3 +520,14 @@ test("task-erred from a worker the task is not on is ignored", () => {
   assert.deepEqual(h.ev({ type: "task-erred", worker: other, key: "a", error: { name: "E", message: "m", stack: "" } }), []);
   assert.equal(h.s.taskState("a"), "processing");
 });
+
+test("info() counts tasks by group and state, and forgets released ones", () => {
+  const h = harness();
+  h.worker("w1");
+  h.submit([spec("sq-1"), spec("sq-2")], ["sq-1", "sq-2"]);
+  assert.deepEqual(h.s.info().groups, { sq: { processing: 2 } });
+  h.finish("w1", "sq-1");
+  assert.deepEqual(h.s.info().groups, { sq: { processing: 1, memory: 1 } });
+  h.ev({ type: "release-keys", client: "c1", keys: ["sq-1", "sq-2"] });
+  assert.deepEqual(h.s.info().groups, {});
+});
