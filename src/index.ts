@@ -1,7 +1,8 @@
 // The public face of troupe: re-exports only.
 
 export * from "./errors.js";
-export { Client, type Args, type Gathered } from "./client/client.js";
+export { Client } from "./client/client.js";
+export type { Args, Gathered } from "./client/shapes.js";
 export type { ClientOptions, SubmitOptions, MapOptions } from "./client/options.js";
 export { Future } from "./client/future.js";
 export { ActorFuture } from "./client/actor-future.js";

@@ -23,30 +23,16 @@ import type {
 } from "../protocol/messages.js";
 import { codeRefOf, deserialize, infoToError, serialize, type Encoded, type Resolver } from "../serialize/index.js";
 import { ActorCaller, type LocalActorDispatcher } from "./actor-caller.js";
-import type { ActorFuture } from "./actor-future.js";
 import { actorInfo, createActorHandle, isActorHandle, type Actor } from "./actor-handle.js";
 import { collectGraph, Delayed } from "./delayed.js";
 import { Future, type FutureOwner } from "./future.js";
 import { randomHex, randomKey } from "./keygen.js";
 import { KeyTable } from "./keys.js";
+import { rebuild, walkFutures, type Args, type Gathered } from "./shapes.js";
 import { checkSubmitOptions, type ClientOptions, type MapOptions, type SubmitOptions } from "./options.js";
 
 type Fn = (...args: any[]) => unknown;
 type Cls = new (...args: any[]) => unknown;
-/** Any argument may also be given as a Future or ActorFuture of its value (R-TASK-4). */
-export type Args<A extends unknown[]> = { [K in keyof A]: Arg<A[K]> };
-type Arg<X> =
-  | X
-  | Future<X>
-  | ActorFuture<X>
-  | (X extends readonly (infer E)[] ? Arg<E>[] : never)
-  | (X extends Map<infer K, infer V> ? Map<K, Arg<V>> : never)
-  | (X extends Set<infer E> ? Set<Arg<E>> : never)
-  | (X extends Record<string, unknown> ? { [P in keyof X]: Arg<X[P]> } : never);
-
-/** Gathered values keep the shape of what was given, with Futures replaced by values. */
-export type Gathered<T> = T extends Future<infer V> ? V : T extends ActorFuture<infer V> ? V : T extends readonly unknown[] ? { [K in keyof T]: Gathered<T[K]> } : T extends object ? { [K in keyof T]: Gathered<T[K]> } : T;
-
 interface PendingTask {
   spec: Omit<TaskSpec, "fn" | "args" | "deps">;
   fn: Promise<CodeRef>;
@@ -604,29 +590,4 @@ function typeName(v: unknown): string {
   if (v === null) return "null";
   if (typeof v !== "object") return typeof v;
   return (v.constructor?.name || "object").toLowerCase();
-}
-
-function isFutureLike(x: unknown): x is Future | ActorFuture<unknown> {
-  return x instanceof Future || (typeof x === "object" && x !== null && x.constructor?.name === "ActorFuture");
-}
-
-function walkFutures(x: unknown, visit: (f: Future | ActorFuture<unknown>) => void): void {
-  if (isFutureLike(x)) return visit(x);
-  if (Array.isArray(x)) for (const v of x) walkFutures(v, visit);
-  else if (x instanceof Map) for (const v of x.values()) walkFutures(v, visit);
-  else if (isPlainObject(x)) for (const v of Object.values(x)) walkFutures(v, visit);
-}
-
-function rebuild(x: unknown, value: (f: Future | ActorFuture<unknown>) => unknown): unknown {
-  if (isFutureLike(x)) return value(x);
-  if (Array.isArray(x)) return x.map((v) => rebuild(v, value));
-  if (x instanceof Map) return new Map([...x].map(([k, v]) => [k, rebuild(v, value)]));
-  if (isPlainObject(x)) return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, rebuild(v, value)]));
-  return x;
-}
-
-function isPlainObject(x: unknown): x is Record<string, unknown> {
-  if (typeof x !== "object" || x === null) return false;
-  const proto = Object.getPrototypeOf(x);
-  return proto === Object.prototype || proto === null;
 }

@@ -75,14 +75,10 @@ async function encodeResult(value: unknown): Promise<Uint8Array[]> {
   return encoded.payload.parts;
 }
 
-async function fail(id: number, err: unknown, extra?: { missing?: boolean }): Promise<void> {
-  let error: ErrorInfo;
-  try {
-    error = await errorToInfoAsync(err, codeOpts);
-  } catch (e) {
-    error = { name: "Error", message: String(err), stack: String((e as Error)?.stack ?? "") };
-  }
-  reply({ t: "done", id, ok: false, error, ...extra });
+/** A task or function failed: answer with the error as it crosses the wire. */
+async function fail(id: number, err: unknown): Promise<void> {
+  const r = await errorReply(err);
+  if (!r.ok) reply({ t: "done", id, ok: false, error: r.error });
 }
 
 function decodeArgs(parts: Uint8Array[], deps: Record<Key, Uint8Array[]>): unknown[] {
@@ -301,16 +297,20 @@ function handle(msg: ToThread): void {
 }
 
 // Values decoded here may hold Actor handles and Futures, which need this
-// thread's client: connect it before taking work, keeping arrival order.
+// thread's client, and calls need an actor thread's endpoint: set both up
+// before taking work, keeping arrival order.
 let backlog: ToThread[] | undefined = [];
 port.on("message", (batch: ToThread[]) => {
-  for (const msg of batch) backlog ? backlog.push(msg) : handle(msg);
+  for (const msg of batch) {
+    if (backlog) backlog.push(msg);
+    else handle(msg);
+  }
 });
 Promise.all([
   getClient().catch((err) => log.error("a worker thread could not connect to the scheduler", { error: String(err) })),
   openEndpoint().catch((err) => log.error("an actor thread could not open its endpoint; calls go through the worker", { error: String(err) })),
 ]).finally(() => {
-    const queued = backlog!;
-    backlog = undefined;
-    for (const msg of queued) handle(msg);
-  });
+  const queued = backlog!;
+  backlog = undefined;
+  for (const msg of queued) handle(msg);
+});
