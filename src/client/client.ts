@@ -244,7 +244,8 @@ export class Client {
     this.#released = [];
     const previous = this.#flushing;
     this.#flushing = (async () => {
-      const specs = await Promise.all(tasks.map((t) => this.#buildSpec(t)));
+      const batch = new Set(tasks.map((t) => t.spec.key));
+      const specs = await Promise.all(tasks.map((t) => this.#buildSpec(t, batch)));
       await previous;
       if (!this.#conn.isOpen) return;
       const ok = specs.filter((s): s is TaskSpec => s !== undefined);
@@ -254,7 +255,8 @@ export class Client {
     return this.#flushing;
   }
 
-  async #buildSpec(t: PendingTask): Promise<TaskSpec | undefined> {
+  /** `batch`: the keys sent together with this task (a graph's nodes need no extra hold). */
+  async #buildSpec(t: PendingTask, batch: ReadonlySet<Key>): Promise<TaskSpec | undefined> {
     try {
       let encoded = t.encoded;
       // Unfinished ActorFutures in the arguments: the task is sent once they are values.
@@ -265,7 +267,7 @@ export class Client {
       const fn = await t.fn;
       const deps =
         encoded.actorKeys.length === 0 ? encoded.futureKeys : [...new Set([...encoded.futureKeys, ...encoded.actorKeys])];
-      for (const dep of deps) if (this.#keys.get(dep) === undefined && !this.#tasks.some((p) => p.spec.key === dep)) {
+      for (const dep of deps) if (this.#keys.get(dep) === undefined && !batch.has(dep)) {
         // A Future of another client or an already-released key: ask to hold it too.
         this.#wanted.push(dep);
       }

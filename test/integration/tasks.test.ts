@@ -483,6 +483,18 @@ describe("tasks and futures", () => {
     assert.deepEqual(await y.result(5000), { v: [4] });
   });
 
+  it("delayed: intermediate results are freed once used, the rest when the Future goes", async () => {
+    const chainStep = (x: number) => x + 1;
+    let node = delayed(chainStep)(0);
+    for (let i = 1; i < 20; i++) node = delayed(chainStep)(node);
+    const f = h.client.compute(node);
+    assert.equal(await f.result(5000), 20);
+    const group = async () => (await h.client.schedulerInfo()).groups.chainStep;
+    await waitFor(async () => (await group())?.memory === 1, "only the chain's result to stay in memory");
+    f.release();
+    await waitFor(async () => (await group()) === undefined, "the whole chain to be forgotten");
+  });
+
   it("persist keeps each node's result", async () => {
     const a = delayed(add)(1, 2);
     const b = delayed(add)(a, 10);
