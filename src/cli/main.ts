@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { hostname } from "node:os";
-import { formatAddress, parseAddress, type TlsOptions } from "../comm/index.js";
+import { formatAddress, isWildcardHost, parseAddress, type TlsOptions } from "../comm/index.js";
 import { ConfigError } from "../errors.js";
 import { Scheduler } from "../scheduler/server.js";
 import { Worker } from "../worker/worker.js";
@@ -132,9 +132,8 @@ async function scheduler(args: string[]): Promise<void> {
     dashboardOptional: values["dashboard-port"] === undefined,
   });
   const { scheme, host, port } = parseAddress(s.address);
-  const wildcard = host === "0.0.0.0" || host === "::";
   // A wildcard is where it listens, not an address others can use: name this host instead.
-  console.log(`troupe scheduler at ${wildcard ? formatAddress(scheme, hostname(), port) : s.address}`);
+  console.log(`troupe scheduler at ${isWildcardHost(host) ? formatAddress(scheme, hostname(), port) : s.address}`);
   if (s.dashboardUrl) console.log(`dashboard at ${s.dashboardUrl}`);
   onSignals(() => s.close());
 }

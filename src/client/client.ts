@@ -46,6 +46,8 @@ export class Client {
   readonly #address: string;
   readonly #opts: ClientOptions;
   readonly #codeRoot: string;
+  /** Connect timeout, ms: for the scheduler, workers, and reaching an actor's worker. */
+  readonly #timeoutMs: number;
   readonly #keys = new KeyTable();
   readonly #pool: WorkerPool;
   readonly #caller: ActorCaller;
@@ -68,13 +70,14 @@ export class Client {
     this.#address = address;
     this.#opts = opts;
     this.#codeRoot = opts.codeRoot ?? process.cwd();
-    this.#pool = new WorkerPool({ token: opts.token ?? "", connectTimeoutMs: opts.timeout ?? 10_000, tls: opts.tls, role: "client" });
+    this.#timeoutMs = opts.timeout ?? 10_000;
+    this.#pool = new WorkerPool({ token: opts.token ?? "", connectTimeoutMs: this.#timeoutMs, tls: opts.tls, role: "client" });
     this.#caller = new ActorCaller({
       request: (address, msg) => this.#workerRequest(address, msg),
       locate: (key) => this.#request<WhereIsActorReply>({ op: "where-is-actor", key }),
       decode: (payload) => this.#decode(payload),
       decodeError: (info) => infoToError(info, { codeRoot: this.#codeRoot }),
-      connectTimeoutMs: opts.timeout ?? 10_000,
+      connectTimeoutMs: this.#timeoutMs,
       local,
       forget: (address) => this.#pool.forget(address),
       direct: opts.directToWorkers !== false,
@@ -127,7 +130,7 @@ export class Client {
       : await connect(this.#address, {
           token: this.#opts.token ?? "",
           role: "client",
-          timeoutMs: this.#opts.timeout ?? 10_000,
+          timeoutMs: this.#timeoutMs,
           tls: this.#opts.tls,
         });
     this.#conn.onMessage = (msg) => this.#onMessage(msg);
@@ -273,11 +276,7 @@ export class Client {
       }
       return { ...t.spec, fn, args: encoded.payload, deps };
     } catch (err) {
-      const rec = this.#keys.get(t.spec.key);
-      if (rec) {
-        rec.localError = err as Error;
-        this.#keys.update(t.spec.key, "error", {});
-      }
+      this.#failLocally(t.spec.key, err);
       return undefined;
     }
   }
@@ -298,12 +297,24 @@ export class Client {
     },
     cancel: (keys) => this.#cancelKeys(keys),
     unref: (key) => {
-      if (this.#keys.unref(key) && !this.#closing && !this.#broken) {
-        this.#released.push(key);
-        this.#scheduleFlush();
-      }
+      if (this.#keys.unref(key)) this.#tellReleased(key);
     },
   };
+
+  /** This client no longer holds key: tell the scheduler with the next flush. */
+  #tellReleased(key: Key): void {
+    if (this.#closing || this.#broken) return;
+    this.#released.push(key);
+    this.#scheduleFlush();
+  }
+
+  /** The key failed here, before the scheduler could report on it. */
+  #failLocally(key: Key, err: unknown): void {
+    const rec = this.#keys.get(key);
+    if (!rec) return;
+    rec.localError = err as Error;
+    this.#keys.update(key, "error", {});
+  }
 
   async #cancelKeys(keys: Key[]): Promise<void> {
     await this.#flush();
@@ -421,11 +432,7 @@ export class Client {
       try {
         await this.#place(keys, encoded, options);
       } catch (err) {
-        for (const key of keys) {
-          const rec = this.#keys.get(key);
-          if (rec) rec.localError = err as Error;
-          this.#keys.update(key, "error", {});
-        }
+        for (const key of keys) this.#failLocally(key, err);
       }
       await previous;
     })();
@@ -467,10 +474,7 @@ export class Client {
       if (item instanceof Future) key = item.key;
       else if (isActorHandle(item)) key = actorInfo(item).key;
       else throw new TypeError("release() takes Futures or Actor handles");
-      if (this.#keys.forget(key) && !this.#closing && !this.#broken) {
-        this.#released.push(key);
-        this.#scheduleFlush();
-      }
+      if (this.#keys.forget(key)) this.#tellReleased(key);
     }
   }
 
@@ -579,7 +583,6 @@ export class Client {
 function isCluster(x: unknown): x is LocalCluster {
   return typeof x === "object" && x !== null && typeof (x as LocalCluster).schedulerAddress === "string";
 }
-
 
 /** Same function and same arguments, same key: the task runs once. */
 function pureKey(fn: Function, encoded: Encoded): Key {

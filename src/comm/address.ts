@@ -62,6 +62,11 @@ export function formatAddress(scheme: Scheme, host: string, port: number): strin
   return `${scheme}://${h}:${port}`;
 }
 
+/** True for "listen on every interface" hosts, which are no address for others to use. */
+export function isWildcardHost(host: string): boolean {
+  return host === "0.0.0.0" || host === "::";
+}
+
 /** True for hosts only reachable from this machine (where running without a token is safe). */
 export function isLoopbackHost(host: string): boolean {
   const h = host.toLowerCase();

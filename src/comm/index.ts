@@ -1,6 +1,6 @@
 // comm: bytes ⇄ messages over TCP/TLS. Knows nothing of tasks.
 
-export { parseAddress, formatAddress, isLoopbackHost, type Scheme, type ParsedAddress } from "./address.js";
+export { parseAddress, formatAddress, isLoopbackHost, isWildcardHost, type Scheme, type ParsedAddress } from "./address.js";
 export type { TlsOptions } from "./tls.js";
 export {
   MAX_FRAME_BYTES,

@@ -24,6 +24,7 @@ import type {
   WhereIsActorReply,
   WorkerInfo,
 } from "../protocol/messages.js";
+import { errorInfoOf } from "../serialize/errors.js";
 import type { ClientId, Instruction, SchedulerEvent } from "./events.js";
 import { hasResources, Placer, type PlacementWorker } from "./placement.js";
 
@@ -84,9 +85,6 @@ const PENDING: ReadonlySet<TaskStateName> = new Set(["waiting", "no-worker", "pr
 const FINAL: ReadonlySet<TaskStateName> = new Set(["memory", "erred", "lost", "cancelled"]);
 const DEFAULT_DURATION_MS = 10;
 
-function errorInfo(name: string, message: string): ErrorInfo {
-  return { name, message, stack: `${name}: ${message}` };
-}
 
 const ACTOR_LOST_MESSAGE = "Worker holding Actor was lost";
 
@@ -303,7 +301,7 @@ export class SchedulerState {
     const t = this.tasks.get(key);
     if (!t || !t.actor) {
       return {
-        error: errorInfo(
+        error: errorInfoOf(
           "ActorLostError",
           `Actor ${key} was released: no client holds a reference to it any more. Keep a reference (its Future or handle) for as long as you call it.`,
         ),
@@ -315,7 +313,7 @@ export class SchedulerState {
       case "lost":
       case "erred":
       case "cancelled":
-        return { error: t.error ?? errorInfo("ActorLostError", ACTOR_LOST_MESSAGE) };
+        return { error: t.error ?? errorInfoOf("ActorLostError", ACTOR_LOST_MESSAGE) };
       default:
         return { pending: true };
     }
@@ -374,7 +372,7 @@ export class SchedulerState {
           op: "key-state",
           key,
           status: "lost",
-          error: errorInfo(
+          error: errorInfoOf(
             "LostError",
             `Key ${key} is not known to the scheduler: it was released after its last reference was dropped. Keep a Future to a result for as long as you need it.`,
           ),
@@ -509,11 +507,11 @@ export class SchedulerState {
     for (const dk of t.spec!.deps) {
       const d = this.tasks.get(dk);
       if (!d) {
-        this.fail(t, errorInfo("LostError", `dependency ${dk} was released before ${t.key} could use it: keep a Future to it until dependents are submitted`));
+        this.fail(t, errorInfoOf("LostError", `dependency ${dk} was released before ${t.key} could use it: keep a Future to it until dependents are submitted`));
         return;
       }
       if (d.state === "erred" || d.state === "lost") {
-        this.fail(t, d.error ?? errorInfo("LostError", `dependency ${dk} was lost`));
+        this.fail(t, d.error ?? errorInfoOf("LostError", `dependency ${dk} was lost`));
         return;
       }
       if (d.state === "cancelled") {
@@ -541,7 +539,7 @@ export class SchedulerState {
   private recompute(t: Task): boolean {
     if (PENDING.has(t.state)) return true;
     if (!t.spec || t.actor || t.spec.options.allowReconstruction === false) {
-      this.lose(t, errorInfo("LostError", `the worker holding ${t.key} died and it cannot be recomputed (${!t.spec ? "scattered data has no lineage" : t.actor ? "actors are not recomputed" : "allowReconstruction is false"})`));
+      this.lose(t, errorInfoOf("LostError", `the worker holding ${t.key} died and it cannot be recomputed (${!t.spec ? "scattered data has no lineage" : t.actor ? "actors are not recomputed" : "allowReconstruction is false"})`));
       return false;
     }
     this.setState(t, "waiting");
@@ -757,7 +755,7 @@ export class SchedulerState {
   }
 
   private cancel(t: Task): void {
-    this.finalize(t, "cancelled", errorInfo("CancelledError", `task ${t.key} was cancelled before it produced a result`));
+    this.finalize(t, "cancelled", errorInfoOf("CancelledError", `task ${t.key} was cancelled before it produced a result`));
   }
 
   private finalize(root: Task, state: "erred" | "lost" | "cancelled", rootError: ErrorInfo): void {
@@ -776,7 +774,7 @@ export class SchedulerState {
       touched.push(t);
       for (const dk of t.dependents) {
         const d = this.tasks.get(dk);
-        if (d && PENDING.has(d.state)) stack.push([d, depState, s === "cancelled" ? errorInfo("CancelledError", `task ${d.key} was cancelled because its dependency ${t.key} was cancelled`) : err]);
+        if (d && PENDING.has(d.state)) stack.push([d, depState, s === "cancelled" ? errorInfoOf("CancelledError", `task ${d.key} was cancelled because its dependency ${t.key} was cancelled`) : err]);
       }
     }
     // Their deps may not be needed any more; they themselves may not be wanted.
@@ -853,7 +851,7 @@ export class SchedulerState {
       const live = who[key]!.filter((a) => this.workers.has(a));
       if (live.length === 0) {
         if (t.state !== "memory") {
-          this.lose(t, errorInfo("LostError", `scattered data ${key} was put on workers that are gone; scatter it again`));
+          this.lose(t, errorInfoOf("LostError", `scattered data ${key} was put on workers that are gone; scatter it again`));
         }
         continue;
       }
@@ -932,7 +930,7 @@ export class SchedulerState {
         this.setState(t, "waiting"); // not processing any more; fail() propagates from here
         this.fail(
           t,
-          errorInfo(
+          errorInfoOf(
             "KilledWorkerError",
             `task ${t.key} was running on ${t.deaths} workers that died; it is not retried again. Check the workers' logs: the task may crash or exhaust its worker.`,
           ),
@@ -968,7 +966,7 @@ export class SchedulerState {
         this.notify(t); // pending
         this.enterWaiting(t);
       } else {
-        this.lose(t, errorInfo("ActorLostError", ACTOR_LOST_MESSAGE));
+        this.lose(t, errorInfoOf("ActorLostError", ACTOR_LOST_MESSAGE));
       }
       return;
     }

@@ -69,6 +69,11 @@ function propsOf(err: object): ErrorInfo["props"] {
  * class was located before (see errorToInfoAsync). Non-Error throws become an
  * Error-like info whose message describes the thrown value.
  */
+/** An ErrorInfo for an error raised by troupe itself (no remote stack to carry). */
+export function errorInfoOf(name: string, message: string): ErrorInfo {
+  return { name, message, stack: `${name}: ${message}` };
+}
+
 export function errorToInfo(err: unknown, opts?: CodeOptions): ErrorInfo {
   const info = errorBaseInfo(err, opts);
   if (err !== null && typeof err === "object") {

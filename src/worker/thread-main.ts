@@ -6,7 +6,7 @@ import { Payload } from "../comm/payload.js";
 import { closeThreadContext, getClient, initThreadContext, resolverForThread, setLocalActorDispatcher } from "../client/thread-context.js";
 import { createLogger } from "../log.js";
 import { formatAddress, listen, parseAddress, type Listener } from "../comm/index.js";
-import type { ActorCallReply, ActorStats, CodeRef, ErrorInfo, Key } from "../protocol/messages.js";
+import type { ActorCallReply, ActorStats, ErrorInfo, Key } from "../protocol/messages.js";
 import { deserialize, errorToInfoAsync, explainSourceError, loadCode, serialize } from "../serialize/index.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
 import { compactParts, type FromThread, type ThreadConfig, type ToThread } from "./thread-protocol.js";
@@ -81,29 +81,21 @@ async function fail(id: number, err: unknown): Promise<void> {
   if (!r.ok) reply({ t: "done", id, ok: false, error: r.error });
 }
 
+// How values arriving here decode (it reaches the thread's client only when used).
+const threadResolver = resolverForThread();
+
 function decodeArgs(parts: Uint8Array[], deps: Record<Key, Uint8Array[]>): unknown[] {
-  const resolve = resolverForThread();
-  const values = new Map<Key, unknown>();
-  for (const [key, dep] of Object.entries(deps)) values.set(key, deserialize(new Payload(dep), resolve));
-  const args = deserialize(new Payload(parts), {
-    ...resolve,
-    future: (key) => (values.has(key) ? values.get(key) : resolve.future!(key)),
-  });
+  let resolve = threadResolver;
+  const depKeys = Object.keys(deps);
+  if (depKeys.length > 0) {
+    // Futures among the arguments become the values of the task's dependencies.
+    const values = new Map<Key, unknown>();
+    for (const key of depKeys) values.set(key, deserialize(new Payload(deps[key]!), threadResolver));
+    resolve = { ...threadResolver, future: (key) => (values.has(key) ? values.get(key) : threadResolver.future!(key)) };
+  }
+  const args = deserialize(new Payload(parts), resolve);
   if (!Array.isArray(args)) throw new TypeError("task arguments must be an array");
   return args;
-}
-
-// Loaded code by reference, read synchronously on the hot path.
-const loaded = new Map<string, Function>();
-
-async function load(ref: CodeRef): Promise<Function> {
-  const id = ref.kind === "module" ? `m\0${ref.url}\0${ref.export}\0${ref.hash}` : `s\0${ref.source}`;
-  let fn = loaded.get(id);
-  if (!fn) {
-    fn = await loadCode(ref, codeOpts);
-    loaded.set(id, fn);
-  }
-  return fn;
 }
 
 // Tasks run one at a time per thread (a thread is one unit of `nthreads`);
@@ -123,7 +115,7 @@ async function runQueued(): Promise<void> {
 
 async function run(msg: Extract<ToThread, { t: "run" }>): Promise<void> {
   try {
-    const fn = await load(msg.fn);
+    const fn = await loadCode(msg.fn, codeOpts);
     const args = decodeArgs(msg.args, msg.deps);
     if (msg.actor) {
       const shape = await actors.create(msg.key, fn, args);
@@ -258,7 +250,7 @@ async function openEndpoint(): Promise<void> {
 
 async function runFunction(msg: Extract<ToThread, { t: "runfn" }>): Promise<void> {
   try {
-    const fn = await load(msg.fn);
+    const fn = await loadCode(msg.fn, codeOpts);
     const args = decodeArgs(msg.args, {});
     let result: unknown;
     try {

@@ -49,3 +49,6 @@ export type FromThread =
 export function compactParts(parts: Uint8Array[]): Uint8Array[] {
   return parts.map((p) => (p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : p.slice()));
 }
+
+/** A thread's answer to one piece of work. */
+export type ThreadDone = Extract<FromThread, { t: "done" }>;

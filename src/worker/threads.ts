@@ -5,9 +5,8 @@
 import { Worker as Thread } from "node:worker_threads";
 import { CommError } from "../errors.js";
 import type { ActorStats } from "../protocol/messages.js";
-import type { FromThread, ThreadConfig, ToThread } from "./thread-protocol.js";
+import type { FromThread, ThreadConfig, ThreadDone, ToThread } from "./thread-protocol.js";
 
-type Done = Extract<FromThread, { t: "done" }>;
 type Work = Exclude<ToThread, { t: "free" } | { t: "close" }>;
 type WorkBody = Work extends infer W ? (W extends Work ? Omit<W, "id"> : never) : never;
 
@@ -15,7 +14,7 @@ const entryUrl = new URL(import.meta.url.endsWith(".ts") ? "./thread-main.ts" : 
 
 export class RunnerThread {
   readonly #thread: Thread;
-  readonly #pending = new Map<number, (d: Done) => void>();
+  readonly #pending = new Map<number, (d: ThreadDone) => void>();
   #nextId = 1;
   #closed: Promise<void> | undefined;
   #outbox: ToThread[] = [];
@@ -53,10 +52,10 @@ export class RunnerThread {
     });
   }
 
-  post(work: WorkBody): Promise<Done> {
+  post(work: WorkBody): Promise<ThreadDone> {
     const id = this.#nextId++;
     this.inFlight++;
-    return new Promise<Done>((resolve) => {
+    return new Promise<ThreadDone>((resolve) => {
       this.#pending.set(id, resolve);
       this.#send({ ...work, id } as ToThread);
     });

@@ -5,7 +5,7 @@
 
 import { randomBytes } from "node:crypto";
 import { cpus, hostname } from "node:os";
-import { connect, listen, parseAddress, formatAddress, type Connection, type Listener } from "../comm/index.js";
+import { connect, formatAddress, isWildcardHost, listen, parseAddress, type Connection, type Listener } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
 import { Payload } from "../comm/payload.js";
 import { ConfigError } from "../errors.js";
@@ -17,7 +17,6 @@ import type {
   ActorStats,
   Address,
   ComputeTask,
-  ErrorInfo,
   GetDataReply,
   Key,
   Message,
@@ -25,12 +24,12 @@ import type {
   RunFunction,
   WorkerToScheduler,
 } from "../protocol/messages.js";
-import { serialize, TO_REF } from "../serialize/index.js";
+import { errorInfoOf, serialize, TO_REF } from "../serialize/index.js";
 import type { WorkerOptions } from "./options.js";
 import { WorkerState, type WorkerInstruction } from "./state.js";
 import { Store } from "./store.js";
 import { RunnerThread } from "./threads.js";
-import { compactParts, type ThreadConfig } from "./thread-protocol.js";
+import { compactParts, type ThreadConfig, type ThreadDone } from "./thread-protocol.js";
 
 const log = createLogger("worker");
 
@@ -110,8 +109,8 @@ export class Worker {
       },
     });
     const listening = parseAddress(this.#listener.address);
-    const wildcard = listening.host === "0.0.0.0" || listening.host === "::";
-    this.#address = formatAddress(scheme, opts.contactHost ?? (wildcard ? hostname() : listening.host), listening.port);
+    const contactHost = opts.contactHost ?? (isWildcardHost(listening.host) ? hostname() : listening.host);
+    this.#address = formatAddress(scheme, contactHost, listening.port);
     this.#state = new WorkerState(this.#address);
 
     const threadConfig = (kind: "task" | "actor", index: number): ThreadConfig => ({
@@ -123,7 +122,7 @@ export class Worker {
       codeRoot: opts.codeRoot ?? process.cwd(),
       connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
       listenHost: opts.host ?? "127.0.0.1",
-      contactHost: parseAddress(this.#address).host,
+      contactHost,
       insecure: opts.insecure,
       worker: { address: this.#address, name: this.name, nthreads: this.nthreads, resources: this.resources },
     });
@@ -320,11 +319,9 @@ export class Worker {
   #actorCall(msg: ActorCall): ActorCallReply | Promise<ActorCallReply> {
     const actor = this.#actors.get(msg.key);
     if (!actor) {
-      return { ok: false, missing: true, error: errorInfo("ActorLostError", `the worker at ${this.#address} holds no actor ${msg.key}`) };
+      return { ok: false, missing: true, error: errorInfoOf("ActorLostError", `the worker at ${this.#address} holds no actor ${msg.key}`) };
     }
-    return actor.thread.post({ t: "call", key: msg.key, kind: msg.kind, name: msg.name, args: compactParts(msg.args.parts) }).then((done) =>
-      done.ok ? { ok: true, value: new Payload(done.value) } : { ok: false, error: done.error, missing: done.missing },
-    );
+    return actor.thread.post({ t: "call", key: msg.key, kind: msg.kind, name: msg.name, args: compactParts(msg.args.parts) }).then(replyOf);
   }
 
   #getData(keys: Key[]): GetDataReply {
@@ -358,8 +355,7 @@ export class Worker {
 
   async #runFunction(msg: RunFunction): Promise<ActorCallReply> {
     const thread = this.#taskThreads.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
-    const done = await thread.post({ t: "runfn", fn: msg.fn, args: compactParts(msg.args.parts) });
-    return done.ok ? { ok: true, value: new Payload(done.value) } : { ok: false, error: done.error };
+    return replyOf(await thread.post({ t: "runfn", fn: msg.fn, args: compactParts(msg.args.parts) }));
   }
 
   // ------------------------------------------------------------ info & shutdown
@@ -387,8 +383,10 @@ function actorRefPayload(meta: Omit<ActorMeta, "incarnation">): Payload {
   return serialize(ref).payload;
 }
 
-function errorInfo(name: string, message: string): ErrorInfo {
-  return { name, message, stack: `${name}: ${message}` };
+/** A thread's answer, as the reply to the request that caused it. */
+function replyOf(done: ThreadDone): ActorCallReply {
+  if (done.ok) return { ok: true, value: new Payload(done.value) };
+  return done.missing ? { ok: false, error: done.error, missing: true } : { ok: false, error: done.error };
 }
 
 function positiveInt(n: number, what: string): number {
