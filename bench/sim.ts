@@ -22,6 +22,8 @@ interface SimWorker {
   gpu: boolean;
   holds: Set<Key>;
   computing: Map<Key, boolean /* actor */>;
+  /** Tasks sent ahead, waiting for deps still computing here. */
+  waiting: Map<Key, { actor: boolean; deps: Set<Key> }>;
   /** Worker → scheduler, in order (a connection keeps order). */
   up: SchedulerEvent[];
   /** Scheduler → worker, in order. */
@@ -47,6 +49,8 @@ export interface SimStats {
   steps: number;
   events: number;
   computeTasks: number;
+  /** compute-tasks sent ahead of a dep still processing on the same worker */
+  sentAhead: number;
   finished: number;
   workerDeaths: number;
   actorRestarts: number;
@@ -61,7 +65,7 @@ export function runSimulation(opts: SimOptions): SimStats {
   const int = (n: number) => Math.floor(rnd() * n);
   const pick = <T>(xs: readonly T[]): T | undefined => (xs.length === 0 ? undefined : xs[int(xs.length)]);
   const s = new SchedulerState({ heartbeatTimeoutMs: 5000, maxWorkerDeaths: 3 });
-  const stats: SimStats = { steps: 0, events: 0, computeTasks: 0, finished: 0, workerDeaths: 0, actorRestarts: 0, maxTasks: 0 };
+  const stats: SimStats = { steps: 0, events: 0, computeTasks: 0, sentAhead: 0, finished: 0, workerDeaths: 0, actorRestarts: 0, maxTasks: 0 };
   let now = 0;
   let step = 0;
   let nextKey = 0;
@@ -118,7 +122,14 @@ export function runSimulation(opts: SimOptions): SimStats {
         if (!registered.has(ins.address)) fail(`${ins.msg.op} sent to removed worker ${ins.address}`);
         if (ins.msg.op === "compute-task") {
           stats.computeTasks++;
-          for (const d in ins.msg.whoHas) if (ins.msg.whoHas[d]!.length === 0) fail(`${ins.msg.key} sent with no holder for ${d}`);
+          let ahead = false;
+          for (const d in ins.msg.whoHas) {
+            if (ins.msg.whoHas[d]!.length > 0) continue;
+            // No holder is right only for a dep still processing on the same worker (the task went ahead).
+            if (s.processingOn(d) !== ins.address) fail(`${ins.msg.key} sent to ${ins.address} with no holder for ${d} (${s.taskState(d)} on ${s.processingOn(d)})`);
+            ahead = true;
+          }
+          if (ahead) stats.sentAhead++;
           if (ins.msg.actor && actorAlive.has(ins.msg.key)) fail(`actor ${ins.msg.key} recomputed while alive on ${actorAlive.get(ins.msg.key)}`);
         }
         const w = workers.get(ins.address);
@@ -150,6 +161,7 @@ export function runSimulation(opts: SimOptions): SimStats {
     w.alive = false;
     w.hung = false;
     w.computing.clear();
+    w.waiting.clear();
     w.holds.clear();
     w.down.length = 0;
     // Messages already sent still arrive; then the connection closes.
@@ -169,6 +181,7 @@ export function runSimulation(opts: SimOptions): SimStats {
       gpu,
       holds: new Set(),
       computing: new Map(),
+      waiting: new Map(),
       up: [],
       down: [],
       lastHeartbeat: now,
@@ -199,6 +212,7 @@ export function runSimulation(opts: SimOptions): SimStats {
       for (const k of msg.keys) {
         w.holds.delete(k);
         w.computing.delete(k);
+        w.waiting.delete(k);
       }
     } else if (msg.op === "compute-task") {
       if (w.holds.has(msg.key)) {
@@ -207,7 +221,13 @@ export function runSimulation(opts: SimOptions): SimStats {
       }
       if (w.computing.has(msg.key)) return;
       let ok = true;
+      const local = new Set<Key>();
       for (const dep in msg.whoHas) {
+        if (w.holds.has(dep)) continue;
+        if (msg.whoHas[dep]!.length === 0) {
+          local.add(dep); // computing here: wait for it
+          continue;
+        }
         let got = false;
         for (const h of msg.whoHas[dep]!) {
           const hw = workers.get(h);
@@ -219,7 +239,10 @@ export function runSimulation(opts: SimOptions): SimStats {
         }
         if (!got) ok = false;
       }
-      if (ok) w.computing.set(msg.key, msg.actor);
+      w.waiting.delete(msg.key);
+      if (!ok) return;
+      if (local.size === 0) w.computing.set(msg.key, msg.actor);
+      else w.waiting.set(msg.key, { actor: msg.actor, deps: local });
     }
   }
 
@@ -245,6 +268,12 @@ export function runSimulation(opts: SimOptions): SimStats {
     } else {
       w.holds.add(key);
       w.up.push(finishedEvent(w, key, actor));
+      for (const [k, rec] of w.waiting) {
+        if (rec.deps.delete(key) && rec.deps.size === 0) {
+          w.waiting.delete(k);
+          w.computing.set(k, rec.actor);
+        }
+      }
     }
   }
 

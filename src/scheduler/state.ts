@@ -529,7 +529,15 @@ export class SchedulerState {
     }
     if (t.state !== "waiting") return; // a dep's failure reached us through propagation
     t.waitingOn = missing;
-    if (missing === 0) this.place(t);
+    if (missing === 0) {
+      this.place(t);
+      return;
+    }
+    const ahead = this.aheadTarget(t);
+    if (ahead !== undefined) {
+      this.assign(t, ahead);
+      this.sendAhead(t);
+    }
   }
 
   /**
@@ -585,16 +593,30 @@ export class SchedulerState {
       return;
     }
     this.unrunnable.delete(t.key);
+    this.assign(t, address);
+    this.sendAhead(t);
+  }
+
+  private assign(t: Task, address: Address): void {
     const w = this.workers.get(address)!;
     this.setState(t, "processing");
     t.processingOn = address;
+    t.waitingOn = 0;
     w.processing.add(t.key);
-    this.hold(w, o.resources, 1);
+    this.hold(w, t.spec!.options.resources, 1);
+    this.sendCompute(t);
+  }
+
+  /** (Re)sends a processing task to its worker with the current holders of its deps. */
+  private sendCompute(t: Task): void {
+    const spec = t.spec!;
+    const o = spec.options;
+    const address = t.processingOn!;
     const whoHas: Record<Key, Address[]> = {};
     for (const dk of spec.deps) {
-      const d = this.tasks.get(dk)!;
       // Actors too: the value of an actor's key is a live handle, fetched from its worker.
-      whoHas[dk] = [...d.who];
+      // A dep still processing on the same worker has no holder yet: the worker waits for it.
+      whoHas[dk] = [...this.tasks.get(dk)!.who];
     }
     this.out.computeTask(address, t.key, {
       to: "worker",
@@ -610,6 +632,75 @@ export class SchedulerState {
         ...(o.resources ? { resources: o.resources } : {}),
       },
     });
+  }
+
+  /**
+   * Sends waiting dependents of a task just assigned to a worker ahead to that
+   * worker when every dep they miss is processing there: the worker starts
+   * them the moment those deps finish, with no round trip through the
+   * scheduler, so a chain runs at the worker's pace. Iterative: chains are long.
+   */
+  private sendAhead(root: Task): void {
+    const stack = [root];
+    while (stack.length > 0) {
+      const t = stack.pop()!;
+      for (const dk of t.dependents) {
+        const d = this.tasks.get(dk);
+        if (!d || d.state !== "waiting" || this.aheadTarget(d) !== t.processingOn) continue;
+        this.assign(d, t.processingOn!);
+        stack.push(d);
+      }
+    }
+  }
+
+  /**
+   * The worker a waiting task can be sent ahead to: the one where every dep it
+   * misses is processing. Only unrestricted plain tasks over plain deps go
+   * ahead; restricted ones are placed once their data exists.
+   */
+  private aheadTarget(t: Task): Address | undefined {
+    const spec = t.spec!;
+    const o = spec.options;
+    if (t.actor || o.resources || (o.workers && o.workers.length > 0)) return undefined;
+    let target: Address | undefined;
+    for (const dk of spec.deps) {
+      const d = this.tasks.get(dk);
+      if (!d) return undefined;
+      if (d.state === "memory") continue;
+      // (A dep whose worker was just removed is processing nowhere until it is placed again.)
+      if (d.state !== "processing" || d.actor || d.processingOn === undefined) return undefined;
+      if (target === undefined) target = d.processingOn;
+      else if (target !== d.processingOn) return undefined;
+    }
+    if (target === undefined || this.workers.get(target)?.closing !== false) return undefined;
+    return target;
+  }
+
+  /**
+   * A task leaves its worker without a result: the tasks sent ahead to wait
+   * for it there go back to waiting (and from them, theirs).
+   */
+  private recall(root: Task, freeOnWorker: boolean): void {
+    const a = root.processingOn;
+    this.unassign(root, freeOnWorker);
+    const stack = [root];
+    while (stack.length > 0) {
+      const t = stack.pop()!;
+      for (const dk of t.dependents) {
+        const d = this.tasks.get(dk);
+        if (!d || d.state !== "processing" || d.processingOn !== a) continue;
+        this.unassign(d, true);
+        this.setState(d, "waiting");
+        d.waitingOn = this.missingDeps(d);
+        stack.push(d);
+      }
+    }
+  }
+
+  private missingDeps(t: Task): number {
+    let n = 0;
+    for (const dk of t.spec!.deps) if (this.tasks.get(dk)?.state !== "memory") n++;
+    return n;
   }
 
   private hold(w: WorkerRec, res: Record<string, number> | undefined, sign: 1 | -1): void {
@@ -724,8 +815,12 @@ export class SchedulerState {
   private toMemory(t: Task, address: Address, nbytes: number): void {
     const w = this.workers.get(address)!;
     const wasMemory = t.state === "memory";
+    let computedOn: Address | undefined;
     if (!wasMemory) {
-      if (t.state === "processing") this.unassign(t, false);
+      if (t.state === "processing") {
+        computedOn = t.processingOn;
+        this.unassign(t, false);
+      }
       else if (t.state === "no-worker") this.unrunnable.delete(t.key);
       this.setState(t, "memory");
     }
@@ -734,6 +829,13 @@ export class SchedulerState {
     w.has.add(t.key);
     t.error = undefined;
     if (wasMemory) return;
+    if (computedOn !== undefined && computedOn !== address) {
+      // A copy turned up elsewhere first: tasks sent ahead to wait for it on `computedOn` fetch it instead.
+      for (const dk of t.dependents) {
+        const d = this.tasks.get(dk);
+        if (d && d.state === "processing" && d.processingOn === computedOn) this.sendCompute(d);
+      }
+    }
     if (t.actor) {
       w.actors.add(t.key);
       this.hold(w, t.spec?.options.resources, 1);
@@ -910,6 +1012,8 @@ export class SchedulerState {
     w.has.clear();
     w.actors.clear();
     const running = [...w.processing];
+    // Tasks sent ahead were still waiting for deps there: they never ran, so their deaths do not count.
+    const ahead = new Set(running.filter((key) => this.missingDeps(this.tasks.get(key)!) > 0));
     w.processing.clear();
     for (const key of running) {
       const t = this.tasks.get(key);
@@ -925,7 +1029,7 @@ export class SchedulerState {
       const t = this.tasks.get(key);
       // Skip tasks released, or already re-placed, while lost keys were handled above.
       if (!t || t.state !== "processing" || t.processingOn !== undefined) continue;
-      t.deaths++;
+      if (!ahead.has(key)) t.deaths++;
       if (t.deaths >= this.maxWorkerDeaths) {
         this.setState(t, "waiting"); // not processing any more; fail() propagates from here
         this.fail(
@@ -1032,7 +1136,7 @@ export class SchedulerState {
     if (!t || t.state !== "processing" || t.processingOn !== worker) return;
     if (t.retriesLeft > 0) {
       t.retriesLeft--;
-      this.unassign(t, false);
+      this.recall(t, false);
       this.enterWaiting(t);
     } else {
       this.fail(t, error);
@@ -1053,7 +1157,7 @@ export class SchedulerState {
     for (const dk of [...t.dependents]) {
       const d = this.tasks.get(dk);
       if (!d || d.state !== "processing" || d.processingOn !== worker) continue;
-      this.unassign(d, false);
+      this.recall(d, false);
       this.enterWaiting(d);
     }
   }

@@ -129,7 +129,8 @@ async function run(msg: Extract<ToThread, { t: "run" }>): Promise<void> {
     } catch (err) {
       throw explainSourceError(err, msg.fn);
     }
-    reply({ t: "done", id: msg.id, ok: true, value: await encodeResult(result) }, false);
+    // Batch replies while more tasks are queued behind this one; answer at once when it was the last.
+    reply({ t: "done", id: msg.id, ok: true, value: await encodeResult(result) }, taskQueue.length === 0);
   } catch (err) {
     await fail(msg.id, err);
   }

@@ -36,6 +36,13 @@ const log = createLogger("worker");
 /** Tasks posted to a task thread before it finishes the one it runs: hides the hop between threads. */
 const TASKS_AHEAD = 16;
 
+/**
+ * While tasks are still pending here, messages to the scheduler wait up to
+ * this long to leave together: one write and one scheduler pass for a run of
+ * quick tasks instead of one each. An idle worker sends at once.
+ */
+const SCHEDULER_BATCH_MS = 2;
+
 interface ActorHere {
   thread: RunnerThread;
   /** Reported by its thread, which counts every call, direct or forwarded. */
@@ -172,7 +179,22 @@ export class Worker {
   // ------------------------------------------------------------ scheduler
 
   #toScheduler(msg: WorkerToScheduler): void {
-    if (this.#scheduler?.isOpen) this.#scheduler.send(msg);
+    this.#held.push(msg);
+    if (this.#state.taskCount === 0) this.#sendHeld();
+    else this.#heldTimer ??= setTimeout(this.#sendHeldBound, SCHEDULER_BATCH_MS);
+  }
+
+  #held: WorkerToScheduler[] = [];
+  #heldTimer: NodeJS.Timeout | undefined;
+  readonly #sendHeldBound = () => this.#sendHeld();
+
+  #sendHeld(): void {
+    if (this.#heldTimer) clearTimeout(this.#heldTimer);
+    this.#heldTimer = undefined;
+    const msgs = this.#held;
+    this.#held = [];
+    // The connection writes everything sent in one turn together.
+    if (this.#scheduler?.isOpen) for (const msg of msgs) this.#scheduler.send(msg);
   }
 
   #sendHeartbeat(): void {
@@ -368,6 +390,7 @@ export class Worker {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#heartbeat);
+      this.#sendHeld();
       this.#scheduler?.close("worker closing");
       await this.#listener?.close();
       await this.#peers.close();

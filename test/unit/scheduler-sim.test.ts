@@ -12,5 +12,6 @@ for (const seed of [1, 2, 3, 4]) {
     // The run exercised the interesting paths, not just idled.
     assert.ok(stats.computeTasks > 300, `compute-tasks ${stats.computeTasks}`);
     assert.ok(stats.workerDeaths > 10, `worker deaths ${stats.workerDeaths}`);
+    assert.ok(stats.sentAhead > 20, `sent ahead ${stats.sentAhead}`);
   });
 }

@@ -62,16 +62,20 @@ test("simple task: placed, computed, client told", () => {
   assert.deepEqual(h.s.whoHas(["a", "zz"]), { a: ["w1"], zz: [] });
 });
 
-test("chain: each task starts when its dependency is in memory, intermediate freed", () => {
+test("chain: sent ahead to the worker computing it, intermediates freed as it goes", () => {
   const h = harness();
   h.worker("w1");
   let out = h.submit([spec("a"), spec("b", ["a"]), spec("c", ["b"])], ["c"]);
-  assert.deepEqual(computes(out).map((c) => c.msg.key), ["a"]);
+  // b and c wait on w1 for deps computing there: no holder yet, no round trip per link.
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address, c.msg.whoHas]), [
+    ["a", "w1", {}],
+    ["b", "w1", { a: [] }],
+    ["c", "w1", { b: [] }],
+  ]);
   out = h.finish("w1", "a");
-  assert.deepEqual(computes(out).map((c) => c.msg.key), ["b"]);
-  assert.deepEqual(computes(out)[0]!.msg.whoHas, { a: ["w1"] });
+  assert.deepEqual(computes(out), []);
   out = h.finish("w1", "b");
-  assert.deepEqual(computes(out).map((c) => c.msg.key), ["c"]);
+  assert.deepEqual(computes(out), []);
   // a is not needed any more (b done), but kept as lineage while b's result exists.
   assert.deepEqual(frees(out), [{ address: "w1", keys: ["a"] }]);
   out = h.finish("w1", "c");
@@ -162,7 +166,8 @@ test("cancel: pending task and dependents cancelled, freed on worker; finished k
   const st = states(out);
   assert.deepEqual(st.map((m) => [m.key, m.status]).sort(), [["a", "cancelled"], ["b", "cancelled"]]);
   assert.equal(st[0]!.error!.name, "CancelledError");
-  assert.deepEqual(frees(out), [{ address: "w1", keys: ["a"] }]);
+  // b was waiting on w1 for a: both are dropped there.
+  assert.deepEqual(frees(out), [{ address: "w1", keys: ["a", "b"] }]);
   assert.equal(h.s.taskState("done1"), "memory");
   // A late result of the cancelled task is dropped on the worker.
   assert.deepEqual(frees(h.finish("w1", "a")), [{ address: "w1", keys: ["a"] }]);
@@ -291,9 +296,9 @@ test("worker death: lost result recomputed from lineage, clients told pending th
   h.worker("w2");
   let out = h.ev({ type: "worker-removed", address: "w1", reason: "killed" });
   assert.deepEqual(states(out).map((m) => [m.key, m.status]), [["b", "pending"]]);
-  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["a", "w2"]]);
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["a", "w2"], ["b", "w2"]]);
   out = h.finish("w2", "a");
-  assert.deepEqual(computes(out).map((c) => c.msg.key), ["b"]);
+  assert.deepEqual(computes(out), []);
   out = h.finish("w2", "b");
   assert.deepEqual(states(out).map((m) => [m.key, m.status]), [["b", "finished"]]);
 });
@@ -484,18 +489,71 @@ test("many tasks spread evenly over workers in one event", () => {
   assert.deepEqual([...per.values()], [5000, 5000, 5000, 5000]);
 });
 
-test("worker death losing a key and its dependent: the dependent is sent only once its dep is back", () => {
+test("worker death losing a key and its dependent: the dependent goes where its dep is recomputed", () => {
   const h = harness();
   h.worker("w1");
   h.submit([spec("a"), spec("b", ["a"])], ["a", "b"]);
   h.finish("w1", "a");
   h.finish("w1", "b");
   h.worker("w2");
-  let out = h.ev({ type: "worker-removed", address: "w1", reason: "killed" });
-  assert.deepEqual(computes(out).map((c) => c.msg.key), ["a"]);
+  const out = h.ev({ type: "worker-removed", address: "w1", reason: "killed" });
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address, c.msg.whoHas]), [["a", "w2", {}], ["b", "w2", { a: [] }]]);
   assert.deepEqual(states(out).map((m) => [m.key, m.status]).sort(), [["a", "pending"], ["b", "pending"]]);
-  out = h.finish("w2", "a");
-  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.msg.whoHas]), [["b", { a: ["w2"] }]]);
+});
+
+test("sent ahead: a dep retried elsewhere takes its waiting dependents back", () => {
+  const h = harness();
+  h.worker("w1");
+  h.submit([spec("a", [], { retries: 1 }), spec("b", ["a"])], ["b"]);
+  h.worker("w2");
+  // w1 is busy with a second task, so the retry goes to the idle w2; b follows a there.
+  h.submit([spec("x", [], { workers: ["w1"] })]);
+  const out = h.ev({ type: "task-erred", worker: "w1", key: "a", error: { name: "E", message: "m", stack: "" } });
+  assert.deepEqual(frees(out), [{ address: "w1", keys: ["b"] }]);
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["a", "w2"], ["b", "w2"]]);
+});
+
+test("sent ahead: a dep that errs fails its waiting dependents and frees them on the worker", () => {
+  const h = harness();
+  h.worker("w1");
+  h.submit([spec("a"), spec("b", ["a"]), spec("c", ["b"])], ["c"]);
+  const out = h.ev({ type: "task-erred", worker: "w1", key: "a", error: { name: "E", message: "boom", stack: "" } });
+  assert.deepEqual(states(out).map((m) => [m.key, m.status, m.error?.message]), [["c", "error", "boom"]]);
+  assert.deepEqual(frees(out), [{ address: "w1", keys: ["a", "b", "c"] }]);
+});
+
+test("sent ahead: a copy of the dep found elsewhere first is fetched instead", () => {
+  const h = harness();
+  h.worker("w1");
+  h.worker("w2");
+  h.submit([spec("a", [], { workers: ["w1"] }), spec("b", ["a"])], ["b"]);
+  assert.equal(h.s.processingOn("b"), "w1");
+  const out = h.ev({ type: "add-keys", worker: "w2", keys: ["a"], nbytes: { a: 3 } });
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address, c.msg.whoHas]), [["b", "w1", { a: ["w2"] }]]);
+});
+
+test("sent ahead: only unrestricted plain tasks go ahead", () => {
+  const h = harness();
+  h.worker("w1", 1, { resources: { GPU: 1 } });
+  const out = h.submit([spec("a"), spec("b", ["a"]), spec("g", ["a"], { resources: { GPU: 1 } }), spec("k", ["a"], { actor: true }), spec("p", ["a"], { workers: ["w1"] })]);
+  assert.deepEqual(computes(out).map((c) => c.msg.key), ["a", "b"]);
+  assert.deepEqual(computes(h.finish("w1", "a")).map((c) => c.msg.key).sort(), ["g", "k", "p"]);
+});
+
+test("sent ahead: a task that died waiting for its dep is not blamed for the worker's death", () => {
+  const h = harness({ maxWorkerDeaths: 2 });
+  h.worker("w1");
+  h.submit([spec("a"), spec("b", ["a"])], ["b"]);
+  h.worker("w2");
+  // a was running on w1 (one death), b was only waiting there (none).
+  h.ev({ type: "worker-removed", address: "w1", reason: "killed" });
+  assert.equal(h.s.processingOn("b"), "w2");
+  h.finish("w2", "a");
+  h.worker("w3");
+  // Now b runs on w2 and dies with it: its first death; a second would have been fatal.
+  const out = h.ev({ type: "worker-removed", address: "w2", reason: "killed" });
+  assert.deepEqual(states(out), []);
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["a", "w3"], ["b", "w3"]]);
 });
 
 test("a cancelled key submitted again is pending again for every client holding it", () => {

@@ -63,6 +63,9 @@ test("a dependency held here is not fetched, and a local result wakes its waiter
   assert.deepEqual(fetches(s.compute(task("u", { b: [] }))), []);
   s.stored("b");
   assert.equal(s.nextTask()?.key, "u");
+  // Re-sent with a holder elsewhere (a copy turned up there first): fetched from it.
+  s.compute(task("v", { c: [] }));
+  assert.deepEqual(fetches(s.compute(task("v", { c: ["tcp://p:1"] }))), [{ do: "fetch", holder: "tcp://p:1", keys: ["c"] }]);
 });
 
 test("freed tasks are not run and their results are dropped", () => {
