@@ -126,8 +126,9 @@ async function troupeFigures(): Promise<Record<string, number>> {
       await data.exception();
       const t = performance.now();
       const b = await data;
+      const n = size(b);
       const v = MB / ((performance.now() - t) / 1000);
-      if (b.byteLength !== MB * 1e6) throw new Error("short gather");
+      if (n !== MB * 1e6) throw new Error("short gather");
       data.release();
       return v;
     });

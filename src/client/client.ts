@@ -4,7 +4,8 @@
 import { createHash } from "node:crypto";
 import { connect, type Connection } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
-import { Payload } from "../comm/payload.js";
+import { joinShared, Payload } from "../comm/payload.js";
+import { shmDomain } from "../shm/index.js";
 import { CommError, LostError } from "../errors.js";
 import type { LocalCluster } from "../cluster/local-cluster.js";
 import type {
@@ -366,13 +367,22 @@ export class Client {
     let reply: GetDataReply;
     try {
       if (worker === undefined) throw new LostError("no worker holds it");
-      reply = await this.#workerRequest<GetDataReply>(worker, { op: "get-data", keys });
+      const shm = shmDomain();
+      reply = await this.#workerRequest<GetDataReply>(worker, shm ? { op: "get-data", keys, shm } : { op: "get-data", keys });
     } catch (err) {
       if (this.#broken) throw this.#broken;
       reply = { data: {}, missing: keys };
       if (attempts <= 1) throw new CommError(`could not fetch ${keys[0]} from ${worker}: ${(err as Error).message}`, { cause: err });
     }
-    for (const [key, payload] of Object.entries(reply.data)) out.set(key, this.#decode(payload));
+    for (const [key, payload] of Object.entries(reply.data)) {
+      const shared = reply.shared?.[key];
+      try {
+        out.set(key, this.#decode(shared ? joinShared(payload, shared, false) : payload));
+      } catch (err) {
+        if (!shared) throw err;
+        reply.missing.push(key); // released on the worker before we mapped it: fetch again
+      }
+    }
     if (reply.missing.length === 0) return;
     if (attempts <= 1) throw new LostError(`${reply.missing[0]} is no longer held by any worker`);
     // The data moved or is being recomputed: ask the scheduler, then wait for it.

@@ -3,6 +3,8 @@
 // large binary buffers kept out of band so they are never copied into a
 // message header (they go to the socket as their own writes).
 
+import { adoptShared, mapShared, sharedPathOf } from "../shm/index.js";
+
 export class Payload {
   constructor(readonly parts: Uint8Array[]) {}
 
@@ -12,3 +14,34 @@ export class Payload {
     return n;
   }
 }
+
+/** Which parts of a payload travel as shared segments: part index → segment path. */
+export type SharedParts = Record<number, string>;
+
+/**
+ * A payload to send to a process of the same host: parts backed by shared
+ * segments are replaced by empty placeholders and listed by path instead.
+ */
+export function splitShared(p: Payload): { payload: Payload; shared?: SharedParts } {
+  let shared: SharedParts | undefined;
+  const parts = p.parts.map((part, i) => {
+    const path = sharedPathOf(part);
+    if (path === undefined) return part;
+    (shared ??= {})[i] = path;
+    return EMPTY;
+  });
+  return shared ? { payload: new Payload(parts), shared } : { payload: p };
+}
+
+/**
+ * The payload again, with its shared parts mapped. `adopt`: this process
+ * keeps the data (a worker storing it) and links the segment under its own
+ * name; otherwise it only maps it (a client decoding it at once).
+ */
+export function joinShared(p: Payload, shared: SharedParts, adopt: boolean): Payload {
+  const parts = [...p.parts];
+  for (const i in shared) parts[Number(i)] = adopt ? adoptShared(shared[i]!) : mapShared(shared[i]!);
+  return new Payload(parts);
+}
+
+const EMPTY = new Uint8Array(0);

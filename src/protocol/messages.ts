@@ -292,6 +292,8 @@ export type SchedulerToWorker = ComputeTask | FreeKeys | RunFunction;
 export interface GetData {
   op: "get-data";
   keys: Key[];
+  /** The requester's shared-memory domain: on the same host, large parts come as shared segments. */
+  shm?: string;
 }
 export interface GetDataReply {
   data: Record<Key, Payload>;
@@ -299,6 +301,8 @@ export interface GetDataReply {
   missing: Key[];
   /** Keys in `data` that are actors living here: their value is a handle, never a copy to keep. */
   actors?: Key[];
+  /** Parts sent as shared segments (part index → path); `data` has empty placeholders there. */
+  shared?: Record<Key, Record<number, string>>;
 }
 /** Request → ok: store data on this worker (scatter). */
 export interface PutData {

@@ -3,6 +3,7 @@
 
 import type { Payload } from "../comm/payload.js";
 import type { Key } from "../protocol/messages.js";
+import { release } from "../shm/index.js";
 
 export class Store {
   readonly #data = new Map<Key, Payload>();
@@ -35,6 +36,12 @@ export class Store {
     const old = this.#data.get(key);
     if (!old) return false;
     this.#bytes -= old.byteLength;
+    // Shared segments this worker owns go with the value (mappings already made elsewhere stay valid).
+    for (const part of old.parts) release(part);
     return this.#data.delete(key);
+  }
+
+  clear(): void {
+    for (const key of [...this.#data.keys()]) this.delete(key);
   }
 }

@@ -9,7 +9,8 @@ import { formatAddress, listen, parseAddress, type Listener } from "../comm/inde
 import type { ActorCallReply, ActorStats, ErrorInfo, Key } from "../protocol/messages.js";
 import { deserialize, errorToInfoAsync, explainSourceError, loadCode, serialize } from "../serialize/index.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
-import { compactParts, type FromThread, type ThreadConfig, type ToThread } from "./thread-protocol.js";
+import { SHARE_MIN_BYTES, share } from "../shm/index.js";
+import { partsFromThread, type FromThread, type ThreadConfig, type ThreadPart, type ToThread } from "./thread-protocol.js";
 
 const config = workerData as ThreadConfig;
 const port = parentPort!;
@@ -45,10 +46,12 @@ function flush(): void {
 
 function reply(msg: FromThread, urgent = true): void {
   if (msg.t === "done" && msg.ok) {
-    msg.value = compactParts(msg.value);
-    for (const p of msg.value) {
-      if (p.byteLength >= OWN_BUFFER_MIN && p.buffer instanceof ArrayBuffer && p.buffer.byteLength === p.byteLength) transfer.push(p.buffer);
-    }
+    msg.value = msg.value.map((p) => {
+      if (!(p instanceof Uint8Array)) return p;
+      const own = p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : p.slice();
+      if (own.byteLength >= OWN_BUFFER_MIN && own.buffer instanceof ArrayBuffer) transfer.push(own.buffer);
+      return own;
+    });
   }
   replies.push(msg);
   if (urgent && !soon) {
@@ -84,13 +87,13 @@ async function fail(id: number, err: unknown): Promise<void> {
 // How values arriving here decode (it reaches the thread's client only when used).
 const threadResolver = resolverForThread();
 
-function decodeArgs(parts: Uint8Array[], deps: Record<Key, Uint8Array[]>): unknown[] {
+function decodeArgs(parts: Uint8Array[], deps: Record<Key, ThreadPart[]>): unknown[] {
   let resolve = threadResolver;
   const depKeys = Object.keys(deps);
   if (depKeys.length > 0) {
     // Futures among the arguments become the values of the task's dependencies.
     const values = new Map<Key, unknown>();
-    for (const key of depKeys) values.set(key, deserialize(new Payload(deps[key]!), threadResolver));
+    for (const key of depKeys) values.set(key, deserialize(new Payload(partsFromThread(deps[key]!, false)), threadResolver));
     resolve = { ...threadResolver, future: (key) => (values.has(key) ? values.get(key) : threadResolver.future!(key)) };
   }
   const args = deserialize(new Payload(parts), resolve);
@@ -130,10 +133,18 @@ async function run(msg: Extract<ToThread, { t: "run" }>): Promise<void> {
       throw explainSourceError(err, msg.fn);
     }
     // Batch replies while more tasks are queued behind this one; answer at once when it was the last.
-    reply({ t: "done", id: msg.id, ok: true, value: await encodeResult(result) }, taskQueue.length === 0);
+    reply({ t: "done", id: msg.id, ok: true, value: shareLarge(await encodeResult(result)) }, taskQueue.length === 0);
   } catch (err) {
     await fail(msg.id, err);
   }
+}
+
+/** Large parts of a task's result go into shared segments: peers and clients on this host map them instead of copying. */
+function shareLarge(parts: Uint8Array[]): ThreadPart[] {
+  return parts.map((p) => {
+    const shm = p.byteLength >= SHARE_MIN_BYTES ? share(p) : undefined;
+    return shm === undefined ? p : { shm };
+  });
 }
 
 function isClass(fn: Function): boolean {

@@ -2,6 +2,10 @@
 // Payload parts cross as Uint8Arrays (large ones transferred, not copied).
 
 import type { ActorCall, ActorStats, CodeRef, ErrorInfo, Key } from "../protocol/messages.js";
+import { mapShared, own, sharedPathOf } from "../shm/index.js";
+
+/** A payload part between threads: bytes, or a shared segment the other side maps. */
+export type ThreadPart = Uint8Array | { shm: string };
 
 /** What a thread needs to know about the process it lives in. */
 export interface ThreadConfig {
@@ -20,7 +24,7 @@ export interface ThreadConfig {
 }
 
 export type ToThread =
-  | { t: "run"; id: number; key: Key; fn: CodeRef; args: Uint8Array[]; deps: Record<Key, Uint8Array[]>; actor: boolean }
+  | { t: "run"; id: number; key: Key; fn: CodeRef; args: Uint8Array[]; deps: Record<Key, ThreadPart[]>; actor: boolean }
   | { t: "call"; id: number; key: Key; kind: ActorCall["kind"]; name: string; args: Uint8Array[] }
   | { t: "runfn"; id: number; fn: CodeRef; args: Uint8Array[] }
   | { t: "free"; keys: Key[] }
@@ -36,7 +40,7 @@ export interface ActorShape {
 }
 
 export type FromThread =
-  | { t: "done"; id: number; ok: true; value: Uint8Array[]; actor?: ActorShape }
+  | { t: "done"; id: number; ok: true; value: ThreadPart[]; actor?: ActorShape }
   | { t: "done"; id: number; ok: false; error: ErrorInfo; missing?: boolean }
   | { t: "stats"; actors: Record<Key, ActorStats> }
   | { t: "closed" };
@@ -47,8 +51,32 @@ export type FromThread =
  * socket or pool buffers: copy each view out first so only its own bytes travel.
  */
 export function compactParts(parts: Uint8Array[]): Uint8Array[] {
-  return parts.map((p) => (p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : p.slice()));
+  return parts.map(compactPart);
 }
 
 /** A thread's answer to one piece of work. */
 export type ThreadDone = Extract<FromThread, { t: "done" }>;
+
+/** Parts for a thread: shared segments by path (the thread maps them), the rest compacted. */
+export function partsToThread(parts: Uint8Array[]): ThreadPart[] {
+  return parts.map((p) => {
+    const shm = sharedPathOf(p);
+    return shm === undefined ? compactPart(p) : { shm };
+  });
+}
+
+/**
+ * Parts from a thread or from the main thread, shared ones mapped. `owner`:
+ * segments a thread created now belong to this (main) thread.
+ */
+export function partsFromThread(parts: ThreadPart[], owner: boolean): Uint8Array[] {
+  return parts.map((p) => {
+    if (p instanceof Uint8Array) return p;
+    if (owner) own(p.shm);
+    return mapShared(p.shm);
+  });
+}
+
+function compactPart(p: Uint8Array): Uint8Array {
+  return p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : p.slice();
+}

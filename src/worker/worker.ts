@@ -7,9 +7,10 @@ import { randomBytes } from "node:crypto";
 import { cpus, hostname } from "node:os";
 import { connect, formatAddress, isWildcardHost, listen, parseAddress, type Connection, type Listener } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
-import { Payload } from "../comm/payload.js";
+import { joinShared, Payload, splitShared, type SharedParts } from "../comm/payload.js";
 import { ConfigError } from "../errors.js";
 import { createLogger } from "../log.js";
+import { shmDomain, sweepStale } from "../shm/index.js";
 import type {
   ActorCall,
   ActorCallReply,
@@ -29,7 +30,7 @@ import type { WorkerOptions } from "./options.js";
 import { WorkerState, type WorkerInstruction } from "./state.js";
 import { Store } from "./store.js";
 import { RunnerThread } from "./threads.js";
-import { compactParts, type ThreadConfig, type ThreadDone } from "./thread-protocol.js";
+import { compactParts, partsFromThread, partsToThread, type ThreadConfig, type ThreadDone, type ThreadPart } from "./thread-protocol.js";
 
 const log = createLogger("worker");
 
@@ -103,6 +104,8 @@ export class Worker {
 
   async #start(): Promise<void> {
     const opts = this.#opts;
+    // Segments of workers of this host that died without cleaning up.
+    sweepStale();
     const scheme = parseAddress(opts.scheduler).scheme;
     this.#listener = await listen({
       host: opts.host ?? "127.0.0.1",
@@ -250,10 +253,10 @@ export class Worker {
   }
 
   #run(msg: ComputeTask, thread: RunnerThread): void {
-    const deps: Record<Key, Uint8Array[]> = {};
+    const deps: Record<Key, ThreadPart[]> = {};
     for (const dep of Object.keys(msg.whoHas)) {
       const p = this.#store.get(dep) ?? this.#handles.get(dep);
-      if (p) deps[dep] = compactParts(p.parts);
+      if (p) deps[dep] = partsToThread(p.parts);
     }
     const startMs = Date.now();
     void thread.post({ t: "run", key: msg.key, fn: msg.fn, args: compactParts(msg.args.parts), deps, actor: msg.actor }).then((done) => {
@@ -270,7 +273,7 @@ export class Worker {
         this.#store.set(msg.key, actorRefPayload(meta));
         this.#toScheduler({ op: "task-finished", key: msg.key, nbytes: 0, actor: meta, startMs, stopMs });
       } else {
-        const payload = new Payload(done.value);
+        const payload = new Payload(partsFromThread(done.value, true));
         this.#store.set(msg.key, payload);
         this.#toScheduler({ op: "task-finished", key: msg.key, nbytes: payload.byteLength, startMs, stopMs });
       }
@@ -280,12 +283,24 @@ export class Worker {
 
   /** One get-data request to a peer for dependencies it holds. */
   #fetch(holder: Address, keys: Key[]): void {
-    this.#peers.request<GetDataReply>(holder, { op: "get-data", keys }).then(
+    const shm = shmDomain();
+    this.#peers.request<GetDataReply>(holder, shm ? { op: "get-data", keys, shm } : { op: "get-data", keys }).then(
       (reply) => {
         const actors = new Set(reply.actors ?? []);
         const got: Key[] = [];
         const reported: Record<Key, number> = {};
-        for (const [key, payload] of Object.entries(reply.data)) {
+        for (let [key, payload] of Object.entries(reply.data)) {
+          const shared = reply.shared?.[key];
+          if (shared) {
+            try {
+              payload = joinShared(payload, shared, true);
+            } catch (err) {
+              // The holder let go of it meanwhile: as if it had not had it.
+              log.info("a shared value was gone before it could be mapped", { key, holder, error: String(err) });
+              reply.missing.push(key);
+              continue;
+            }
+          }
           got.push(key);
           if (actors.has(key)) {
             this.#handles.set(key, payload); // a handle, not a copy of the actor: never reported
@@ -327,7 +342,7 @@ export class Worker {
       case "actor-call":
         return this.#actorCall(msg);
       case "get-data":
-        return this.#getData(msg.keys);
+        return this.#getData(msg.keys, msg.shm);
       case "put-data":
         return this.#putData(msg);
       case "run-function":
@@ -346,10 +361,13 @@ export class Worker {
     return actor.thread.post({ t: "call", key: msg.key, kind: msg.kind, name: msg.name, args: compactParts(msg.args.parts) }).then(replyOf);
   }
 
-  #getData(keys: Key[]): GetDataReply {
+  /** Values for a peer or client; one on this host (same shared-memory domain) gets large parts by path. */
+  #getData(keys: Key[], domain: string | undefined): GetDataReply {
     const data: Record<Key, Payload> = {};
     const missing: Key[] = [];
     const actors: Key[] = [];
+    const sameHost = domain !== undefined && domain === shmDomain();
+    let shared: Record<Key, SharedParts> | undefined;
     for (const key of keys) {
       const p = this.#store.get(key);
       if (!p) {
@@ -358,8 +376,18 @@ export class Worker {
       }
       data[key] = p;
       if (this.#actors.has(key)) actors.push(key);
+      else if (sameHost) {
+        const split = splitShared(p);
+        if (split.shared) {
+          data[key] = split.payload;
+          (shared ??= {})[key] = split.shared;
+        }
+      }
     }
-    return actors.length > 0 ? { data, missing, actors } : { data, missing };
+    const reply: GetDataReply = { data, missing };
+    if (actors.length > 0) reply.actors = actors;
+    if (shared) reply.shared = shared;
+    return reply;
   }
 
   #putData(msg: PutData): null {
@@ -395,6 +423,7 @@ export class Worker {
       await this.#listener?.close();
       await this.#peers.close();
       await Promise.all([...this.#taskThreads, ...this.#actorThreadPool].map((t) => t.close()));
+      this.#store.clear();
       this.#closedResolve();
     })();
     return this.#closing;
@@ -408,7 +437,7 @@ function actorRefPayload(meta: Omit<ActorMeta, "incarnation">): Payload {
 
 /** A thread's answer, as the reply to the request that caused it. */
 function replyOf(done: ThreadDone): ActorCallReply {
-  if (done.ok) return { ok: true, value: new Payload(done.value) };
+  if (done.ok) return { ok: true, value: new Payload(partsFromThread(done.value, true)) };
   return done.missing ? { ok: false, error: done.error, missing: true } : { ok: false, error: done.error };
 }
 

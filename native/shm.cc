@@ -1,0 +1,147 @@
+// Shared-memory segments for zero-copy transfers between processes of one
+// host: a file under /dev/shm, mapped into each process that reads it.
+//
+//   create(path, size) -> ArrayBuffer   new file, space reserved, mapped shared (to fill it)
+//   map(path)          -> ArrayBuffer   existing file, mapped private (copy-on-write)
+//
+// A private mapping lets a reader modify its copy without touching anyone
+// else's. Mappings are released when their ArrayBuffer is collected; the file
+// itself is removed by its owner (unlink), and pages live on while mapped.
+
+#include <node_api.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <string>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace {
+
+struct Mapping {
+  void* data;
+  size_t size;
+};
+
+napi_value ThrowErrno(napi_env env, const char* what, const std::string& path, int err) {
+  std::string msg = std::string(what) + " " + path + ": " + std::strerror(err);
+  napi_value code, message, error;
+  napi_create_string_utf8(env, err == ENOENT ? "ENOENT" : err == ENOSPC ? "ENOSPC" : "ESHM", NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, msg.c_str(), NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, code, message, &error);
+  napi_throw(env, error);
+  return nullptr;
+}
+
+void Unmap(napi_env env, void* /*data*/, void* hint) {
+  auto* m = static_cast<Mapping*>(hint);
+  munmap(m->data, m->size);
+  int64_t adjusted;
+  napi_adjust_external_memory(env, -static_cast<int64_t>(m->size), &adjusted);
+  delete m;
+}
+
+napi_value Wrap(napi_env env, void* data, size_t size) {
+  auto* m = new Mapping{data, size};
+  napi_value ab;
+  if (napi_create_external_arraybuffer(env, data, size, Unmap, m, &ab) != napi_ok) {
+    munmap(data, size);
+    delete m;
+    napi_throw_error(env, "ESHM", "cannot wrap a shared-memory mapping");
+    return nullptr;
+  }
+  int64_t adjusted;
+  // Tell the collector about the mapping, so that dropped ones are unmapped in time.
+  napi_adjust_external_memory(env, static_cast<int64_t>(size), &adjusted);
+  return ab;
+}
+
+bool Args(napi_env env, napi_callback_info info, size_t want, std::string* path, double* size) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc < want) {
+    napi_throw_type_error(env, nullptr, "missing arguments");
+    return false;
+  }
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, argv[0], nullptr, 0, &len) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "path must be a string");
+    return false;
+  }
+  path->resize(len + 1);
+  napi_get_value_string_utf8(env, argv[0], path->data(), len + 1, &len);
+  path->resize(len);
+  if (want > 1 && napi_get_value_double(env, argv[1], size) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "size must be a number");
+    return false;
+  }
+  return true;
+}
+
+napi_value Create(napi_env env, napi_callback_info info) {
+  std::string path;
+  double size = 0;
+  if (!Args(env, info, 2, &path, &size)) return nullptr;
+  if (!(size > 0)) {
+    napi_throw_range_error(env, nullptr, "size must be positive");
+    return nullptr;
+  }
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return ThrowErrno(env, "cannot create", path, errno);
+  // Reserve the space now: writing into a sparse file on a full tmpfs would
+  // kill the process with SIGBUS instead of failing here.
+  int err = posix_fallocate(fd, 0, static_cast<off_t>(size));
+  if (err != 0) {
+    close(fd);
+    unlink(path.c_str());
+    return ThrowErrno(env, "cannot reserve space for", path, err);
+  }
+  void* data = mmap(nullptr, static_cast<size_t>(size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  err = errno;
+  close(fd);
+  if (data == MAP_FAILED) {
+    unlink(path.c_str());
+    return ThrowErrno(env, "cannot map", path, err);
+  }
+  return Wrap(env, data, static_cast<size_t>(size));
+}
+
+napi_value Map(napi_env env, napi_callback_info info) {
+  std::string path;
+  if (!Args(env, info, 1, &path, nullptr)) return nullptr;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ThrowErrno(env, "cannot open", path, errno);
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(env, "cannot stat", path, err);
+  }
+  size_t size = static_cast<size_t>(st.st_size);
+  if (size == 0) {
+    close(fd);
+    napi_value ab;
+    void* unused;
+    napi_create_arraybuffer(env, 0, &unused, &ab);
+    return ab;
+  }
+  void* data = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  int err = errno;
+  close(fd);
+  if (data == MAP_FAILED) return ThrowErrno(env, "cannot map", path, err);
+  return Wrap(env, data, size);
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "create", NAPI_AUTO_LENGTH, Create, nullptr, &fn);
+  napi_set_named_property(env, exports, "create", fn);
+  napi_create_function(env, "map", NAPI_AUTO_LENGTH, Map, nullptr, &fn);
+  napi_set_named_property(env, exports, "map", fn);
+  return exports;
+}

@@ -1,0 +1,196 @@
+// Large values shared between the processes of one host through files under
+// /dev/shm, mapped rather than copied: a worker hands a peer (or a client, or
+// its own threads) a path, and the reader maps the same pages. Readers map
+// copy-on-write, so a task that modifies its argument changes only its copy.
+//
+// Each process owns the segments it names or adopts and removes them when
+// their value is released, and at exit; segments of processes that died
+// without cleaning up are swept when a worker starts. Without the native
+// addon, or without /dev/shm, nothing is shared and data travels by socket.
+
+import { existsSync, linkSync, readdirSync, readFileSync, statSync, unlink, unlinkSync } from "node:fs";
+import { createRequire } from "node:module";
+import { isMainThread, threadId } from "node:worker_threads";
+import { randomBytes } from "node:crypto";
+
+interface Native {
+  /** A new segment of `size` bytes, mapped shared and writable (to fill it). */
+  create(path: string, size: number): ArrayBuffer;
+  /** An existing segment, mapped copy-on-write. */
+  map(path: string): ArrayBuffer;
+}
+
+/** Parts at least this large travel as shared segments between processes of one host. */
+export const SHARE_MIN_BYTES = 1 << 20;
+
+const DIR = "/dev/shm";
+const PREFIX = "troupe-";
+
+let native: Native | null | undefined;
+
+function load(): Native | null {
+  if (native !== undefined) return native;
+  native = null;
+  if (process.env.TROUPE_SHM === "0" || process.platform !== "linux" || !existsSync(DIR)) return native;
+  try {
+    // dist/shm/ and src/shm/ are both two levels below the package root.
+    native = createRequire(import.meta.url)("../../build/Release/troupe_shm.node") as Native;
+  } catch {
+    native = null;
+  }
+  return native;
+}
+
+let domain: string | null | undefined;
+
+/**
+ * Names this host's shared-memory namespace; processes that report the same
+ * domain can map each other's segments. Undefined when sharing is unavailable.
+ */
+export function shmDomain(): string | undefined {
+  if (domain === undefined) {
+    domain = null;
+    if (load()) {
+      try {
+        const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+        const st = statSync(DIR);
+        domain = `${boot}:${st.dev}:${st.ino}`;
+      } catch {
+        domain = null;
+      }
+    }
+  }
+  return domain ?? undefined;
+}
+
+const tag = randomBytes(4).toString("hex");
+let seq = 0;
+
+function newPath(): string {
+  return `${DIR}/${PREFIX}${process.pid}-${tag}-${threadId}-${seq++}`;
+}
+
+/** Paths of shared views, by their (whole) buffer. */
+const pathOf = new WeakMap<ArrayBufferLike, string>();
+/** Segments this process removes when released or at exit. */
+const owned = new Set<string>();
+
+/** The segment a part is a whole view of, if any. */
+export function sharedPathOf(part: Uint8Array): string | undefined {
+  if (part.byteOffset !== 0 || part.byteLength !== part.buffer.byteLength) return undefined;
+  return pathOf.get(part.buffer);
+}
+
+/**
+ * Copies a part into a new segment and returns its path, or undefined when
+ * it cannot be shared (no addon, no space). The caller hands the path to the
+ * process's main thread, which owns it from then on (`own`).
+ */
+export function share(part: Uint8Array): string | undefined {
+  const n = load();
+  if (!n || part.byteLength < SHARE_MIN_BYTES) return undefined;
+  const path = newPath();
+  try {
+    new Uint8Array(n.create(path, part.byteLength)).set(part);
+  } catch {
+    return undefined; // full or unavailable: the part is copied instead
+  }
+  return path;
+}
+
+/** Maps a segment copy-on-write. Throws (code ENOENT) when it is gone. */
+export function mapShared(path: string): Uint8Array {
+  const n = load();
+  if (!n) throw new Error("shared memory is not available in this process");
+  checkPath(path);
+  const buf = n.map(path);
+  pathOf.set(buf, path);
+  return new Uint8Array(buf);
+}
+
+const SEGMENT_PATH = /^\/dev\/shm\/troupe-[0-9a-f-]+$/;
+
+/** Only our own segments are ever opened, whatever a peer sends. */
+function checkPath(path: string): void {
+  if (!SEGMENT_PATH.test(path)) throw new TypeError(`not a shared segment of troupe: ${JSON.stringify(path)}`);
+}
+
+/** This process now removes the segment when the value is released. */
+export function own(path: string): void {
+  owned.add(path);
+  registerExitCleanup();
+}
+
+/**
+ * Takes a segment another process owns: links it under a name of this
+ * process (so it outlives the giver's copy), then maps it.
+ */
+export function adoptShared(path: string): Uint8Array {
+  checkPath(path);
+  const mine = newPath();
+  linkSync(path, mine);
+  own(mine);
+  try {
+    return mapShared(mine);
+  } catch (err) {
+    release(mine);
+    throw err;
+  }
+}
+
+/** Removes an owned segment (mappings already made stay valid). Takes a path or a shared view. */
+export function release(partOrPath: Uint8Array | string): void {
+  const path = typeof partOrPath === "string" ? partOrPath : sharedPathOf(partOrPath);
+  if (path === undefined || !owned.delete(path)) return;
+  unlink(path, () => {});
+}
+
+let exitHooked = false;
+
+function registerExitCleanup(): void {
+  if (exitHooked || !isMainThread) return;
+  exitHooked = true;
+  process.on("exit", () => {
+    for (const path of owned) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // already gone
+      }
+    }
+    owned.clear();
+  });
+}
+
+/** Removes segments left behind by processes of this host that are no longer running. */
+export function sweepStale(): number {
+  if (!load()) return 0;
+  let removed = 0;
+  let names: string[];
+  try {
+    names = readdirSync(DIR);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    if (!name.startsWith(PREFIX)) continue;
+    const pid = Number(name.slice(PREFIX.length).split("-")[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || alive(pid)) continue;
+    try {
+      unlinkSync(`${DIR}/${name}`);
+      removed++;
+    } catch {
+      // raced with another sweeper
+    }
+  }
+  return removed;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,92 @@
+// Large values between processes of one host travel as shared segments under
+// /dev/shm: content intact, copies isolated, nothing left behind.
+
+import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import { describe, it } from "node:test";
+import { shmDomain } from "../../src/shm/index.js";
+import { bytes, checksum } from "../fixtures/tasks.js";
+import { pid, scribble } from "../fixtures/tasks-extra.js";
+import { useCluster, waitFor, withCluster } from "../helpers/cluster.js";
+
+const MB = 1 << 20;
+const skip = shmDomain() === undefined && "shared memory (the native addon and /dev/shm) is not available here";
+
+/** Segments under /dev/shm named by these processes. */
+function segmentsOf(pids: number[]): string[] {
+  return readdirSync("/dev/shm").filter((n) => pids.some((p) => n.startsWith(`troupe-${p}-`)));
+}
+
+describe("shared memory between processes of one host", { skip }, () => {
+  const h = useCluster({ workers: 2 });
+
+  async function workerPids(): Promise<number[]> {
+    return Object.values(await h.client.run(pid));
+  }
+
+  it("moves a large result to another worker and to the client intact, and frees it with the key", async () => {
+    const [A, B] = h.cluster.workerAddresses();
+    const pids = await workerPids();
+    const data = h.client.submit(bytes, [8 * MB], { workers: A! });
+    const expected = checksum(bytes(8 * MB));
+    assert.equal(await h.client.submit(checksum, [data], { workers: B! }), expected);
+    // Both workers now hold it, each under its own segment.
+    assert.equal(segmentsOf(pids).length, 2);
+    const local = await data;
+    assert.equal(local.byteLength, 8 * MB);
+    assert.equal(checksum(local), expected);
+    data.release();
+    await waitFor(() => segmentsOf(pids).length === 0, "the segments to be removed once the key is released");
+  });
+
+  it("gives each reader a private copy: a task that modifies its argument changes nothing else", async () => {
+    const [A, B] = h.cluster.workerAddresses();
+    const data = h.client.submit(bytes, [4 * MB], { workers: A! });
+    const expected = checksum(bytes(4 * MB));
+    // One scribbler on the holder itself, one on the other worker.
+    assert.deepEqual(
+      await h.client.gather([h.client.submit(scribble, [data], { workers: A! }), h.client.submit(scribble, [data], { workers: B! })]),
+      [4 * MB, 4 * MB],
+    );
+    assert.equal(await h.client.submit(checksum, [data], { workers: A! }), expected);
+    assert.equal(await h.client.submit(checksum, [data], { workers: B! }), expected);
+    const local = await data;
+    local.fill(1); // the client's copy too
+    assert.equal(await h.client.submit(checksum, [data], { workers: B! }), expected);
+    data.release();
+  });
+
+  it("sweeps the segments of a worker killed without cleaning up when a worker starts", async () => {
+    const extra = await h.cluster.addWorker();
+    const victim = (await h.client.run(pid))[extra];
+    const data = h.client.submit(bytes, [2 * MB], { workers: extra });
+    await data;
+    assert.equal(segmentsOf([victim!]).length, 1);
+    await h.cluster.stopWorker(extra, { graceful: false }); // SIGKILL: no exit hook runs
+    assert.equal(segmentsOf([victim!]).length, 1);
+    data.release();
+    const replacement = await h.cluster.addWorker();
+    await waitFor(() => segmentsOf([victim!]).length === 0, "the dead worker's segment to be swept");
+    await h.cluster.stopWorker(replacement, { graceful: true });
+  });
+});
+
+describe("without shared memory", { skip }, () => {
+  it("workers that cannot share send large values over the connection", async () => {
+    const saved = process.env.TROUPE_SHM;
+    process.env.TROUPE_SHM = "0"; // read by the worker processes started below
+    try {
+      await withCluster({ workers: 2 }, async ({ cluster, client }) => {
+        const [A, B] = cluster.workerAddresses();
+        const pids = Object.values(await client.run(pid));
+        const data = client.submit(bytes, [4 * MB], { workers: A! });
+        assert.equal(await client.submit(checksum, [data], { workers: B! }), checksum(bytes(4 * MB)));
+        assert.equal(checksum(await data), checksum(bytes(4 * MB)));
+        assert.deepEqual(segmentsOf(pids), []);
+      });
+    } finally {
+      if (saved === undefined) delete process.env.TROUPE_SHM;
+      else process.env.TROUPE_SHM = saved;
+    }
+  });
+});
