@@ -24,6 +24,8 @@ interface ThreadContext {
   local?: LocalActorDispatcher;
   client?: Client;
   connecting?: Promise<Client>;
+  /** The connection attempt failed: values that need the client cannot be decoded here. */
+  failed?: boolean;
 }
 
 // One context per thread, reachable from any copy of this module the user's
@@ -32,7 +34,7 @@ const SLOT = Symbol.for("troupe.threadContext");
 const slot = globalThis as unknown as Record<symbol, ThreadContext | undefined>;
 
 /** @internal Called once by the worker thread's entry. */
-export function initThreadContext(ctx: Omit<ThreadContext, "client" | "connecting" | "local">): void {
+export function initThreadContext(ctx: Omit<ThreadContext, "client" | "connecting" | "local" | "failed">): void {
   slot[SLOT] = { ...ctx };
 }
 
@@ -66,13 +68,17 @@ export function getClient(): Promise<Client> {
     ctx.client = client;
     return client;
   });
+  ctx.connecting.catch(() => {
+    ctx.failed = true;
+  });
   return ctx.connecting;
 }
 
 /**
  * @internal How values arriving on this thread are decoded: Actor handles
  * become live, weak handles; Futures become Futures of this thread's client.
- * The thread connects its client before it takes work (see thread-main).
+ * The client connects on first need: decoding such a value before the
+ * connection is up throws ClientNotReady (see `withThreadClient`).
  */
 export function resolverForThread(): Resolver {
   return {
@@ -81,10 +87,29 @@ export function resolverForThread(): Resolver {
   };
 }
 
+/** @internal Thrown while decoding a handle or Future before the thread's client is connected. */
+export class ClientNotReady extends Error {}
+
 function connected(what: string): Client {
-  const client = context(what).client;
-  if (!client) throw new ConfigError(`${what} reached a worker thread that could not connect to the scheduler`);
-  return client;
+  const ctx = context(what);
+  if (ctx.client) return ctx.client;
+  if (!ctx.failed) throw new ClientNotReady(`${what} needs this thread's client, not connected yet`);
+  throw new ConfigError(`${what} reached a worker thread that could not connect to the scheduler`);
+}
+
+/**
+ * @internal Runs a decode; if it met a value that needs this thread's client
+ * before it was connected, waits for the connection and decodes again
+ * (decoding has no side effects, so running it twice is safe).
+ */
+export async function withThreadClient<T>(decode: () => T): Promise<T> {
+  try {
+    return decode();
+  } catch (err) {
+    if (!(err instanceof ClientNotReady)) throw err;
+    await getClient().catch(() => undefined);
+    return decode();
+  }
 }
 
 /** @internal Closes this thread's client (the thread is stopping). */

@@ -3,7 +3,7 @@
 
 import { parentPort, workerData } from "node:worker_threads";
 import { Payload } from "../comm/payload.js";
-import { closeThreadContext, getClient, initThreadContext, resolverForThread, setLocalActorDispatcher } from "../client/thread-context.js";
+import { closeThreadContext, getClient, initThreadContext, resolverForThread, setLocalActorDispatcher, withThreadClient } from "../client/thread-context.js";
 import { createLogger } from "../log.js";
 import { formatAddress, listen, parseAddress, type Listener } from "../comm/index.js";
 import type { ActorCallReply, ActorStats, ErrorInfo, Key } from "../protocol/messages.js";
@@ -119,7 +119,7 @@ async function runQueued(): Promise<void> {
 async function run(msg: Extract<ToThread, { t: "run" }>): Promise<void> {
   try {
     const fn = await loadCode(msg.fn, codeOpts);
-    const args = decodeArgs(msg.args, msg.deps);
+    const args = await withThreadClient(() => decodeArgs(msg.args, msg.deps));
     if (msg.actor) {
       const shape = await actors.create(msg.key, fn, args);
       reply({ t: "done", id: msg.id, ok: true, value: [], actor: { ...shape, callAddress } });
@@ -263,7 +263,7 @@ async function openEndpoint(): Promise<void> {
 async function runFunction(msg: Extract<ToThread, { t: "runfn" }>): Promise<void> {
   try {
     const fn = await loadCode(msg.fn, codeOpts);
-    const args = decodeArgs(msg.args, {});
+    const args = await withThreadClient(() => decodeArgs(msg.args, {}));
     let result: unknown;
     try {
       result = await (fn as (...a: unknown[]) => unknown)(...args);
@@ -301,20 +301,24 @@ function handle(msg: ToThread): void {
 }
 
 // Values decoded here may hold Actor handles and Futures, which need this
-// thread's client, and calls need an actor thread's endpoint: set both up
-// before taking work, keeping arrival order.
-let backlog: ToThread[] | undefined = [];
+// thread's client. A task thread takes work at once and connects on first
+// need (a task whose arguments need the client waits for it); an actor
+// thread first opens its endpoint and connects, so that calls keep their
+// arrival order.
+let backlog: ToThread[] | undefined = config.kind === "actor" ? [] : undefined;
 port.on("message", (batch: ToThread[]) => {
   for (const msg of batch) {
     if (backlog) backlog.push(msg);
     else handle(msg);
   }
 });
-Promise.all([
-  getClient().catch((err) => log.error("a worker thread could not connect to the scheduler", { error: String(err) })),
-  openEndpoint().catch((err) => log.error("an actor thread could not open its endpoint; calls go through the worker", { error: String(err) })),
-]).finally(() => {
-  const queued = backlog!;
-  backlog = undefined;
-  for (const msg of queued) handle(msg);
-});
+if (backlog) {
+  Promise.all([
+    getClient().catch((err) => log.error("a worker thread could not connect to the scheduler", { error: String(err) })),
+    openEndpoint().catch((err) => log.error("an actor thread could not open its endpoint; calls go through the worker", { error: String(err) })),
+  ]).finally(() => {
+    const queued = backlog!;
+    backlog = undefined;
+    for (const msg of queued) handle(msg);
+  });
+}

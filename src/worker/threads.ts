@@ -13,7 +13,8 @@ type WorkBody = Work extends infer W ? (W extends Work ? Omit<W, "id"> : never) 
 const entryUrl = new URL(import.meta.url.endsWith(".ts") ? "./thread-main.ts" : "./thread-main.js", import.meta.url);
 
 export class RunnerThread {
-  readonly #thread: Thread;
+  #thread: Thread | undefined;
+  readonly #start: () => Thread;
   readonly #pending = new Map<number, (d: ThreadDone) => void>();
   #nextId = 1;
   #closed: Promise<void> | undefined;
@@ -22,15 +23,21 @@ export class RunnerThread {
   /** Work posted and not yet answered. */
   inFlight = 0;
 
-  constructor(config: ThreadConfig, onExit: (err: Error) => void, onStats?: (actors: Record<string, ActorStats>) => void) {
-    this.#thread = entryUrl.pathname.endsWith(".ts")
+  /** `lazy`: the thread starts with its first piece of work rather than now. */
+  constructor(config: ThreadConfig, onExit: (err: Error) => void, onStats?: (actors: Record<string, ActorStats>) => void, lazy = false) {
+    this.#start = () => this.#spawn(config, onExit, onStats);
+    if (!lazy) this.#thread = this.#start();
+  }
+
+  #spawn(config: ThreadConfig, onExit: (err: Error) => void, onStats?: (actors: Record<string, ActorStats>) => void): Thread {
+    const thread = entryUrl.pathname.endsWith(".ts")
       ? // Running from source (tests under tsx): register the loader in the thread before its entry.
         new Thread(
           `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((m) => { m.register(); return import(${JSON.stringify(entryUrl.href)}); })`,
           { eval: true, workerData: config },
         )
       : new Thread(entryUrl, { workerData: config });
-    this.#thread.on("message", (batch: FromThread[]) => {
+    thread.on("message", (batch: FromThread[]) => {
       for (const msg of batch) {
         if (msg.t === "stats") onStats?.(msg.actors);
         if (msg.t !== "done") continue;
@@ -41,8 +48,8 @@ export class RunnerThread {
         resolve(msg);
       }
     });
-    this.#thread.on("error", (err) => onExit(err));
-    this.#thread.on("exit", (code) => {
+    thread.on("error", (err) => onExit(err));
+    thread.on("exit", (code) => {
       const err = new CommError(`a ${config.kind} thread exited (code ${code})`);
       for (const resolve of this.#pending.values()) {
         resolve({ t: "done", id: 0, ok: false, error: { name: err.name, message: err.message, stack: err.stack ?? "" } });
@@ -50,6 +57,7 @@ export class RunnerThread {
       this.#pending.clear();
       if (!this.#closed) onExit(err);
     });
+    return thread;
   }
 
   post(work: WorkBody): Promise<ThreadDone> {
@@ -69,24 +77,27 @@ export class RunnerThread {
     this.#outbox.push(msg);
     if (this.#flushQueued) return;
     this.#flushQueued = true;
+    const thread = (this.#thread ??= this.#start());
     queueMicrotask(() => {
       this.#flushQueued = false;
       const batch = this.#outbox;
       this.#outbox = [];
-      this.#thread.postMessage(batch);
+      thread.postMessage(batch);
     });
   }
 
   /** Dispose actors, then stop the thread; bounded so a stuck hook cannot hold the worker. */
   close(timeoutMs = 5000): Promise<void> {
+    const thread = this.#thread;
+    if (!thread) return (this.#closed ??= Promise.resolve()); // never started
     this.#closed ??= new Promise<void>((resolve) => {
-      const timer = setTimeout(() => void this.#thread.terminate().then(() => resolve()), timeoutMs);
-      this.#thread.once("exit", () => {
+      const timer = setTimeout(() => void thread.terminate().then(() => resolve()), timeoutMs);
+      thread.once("exit", () => {
         clearTimeout(timer);
         resolve();
       });
-      this.#thread.on("message", (batch: FromThread[]) => {
-        if (batch.some((m) => m.t === "closed")) void this.#thread.terminate();
+      thread.on("message", (batch: FromThread[]) => {
+        if (batch.some((m) => m.t === "closed")) void thread.terminate();
       });
       this.#send({ t: "close" });
     });

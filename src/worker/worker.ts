@@ -148,7 +148,8 @@ export class Worker {
         if (a) a.stats = st;
       }
     };
-    this.#actorThreadPool = Array.from({ length: this.actorThreads }, (_, i) => new RunnerThread(threadConfig("actor", i), onThreadExit, onStats));
+    // Actor threads start with their first actor: a worker that never hosts one never pays for them.
+    this.#actorThreadPool = Array.from({ length: this.actorThreads }, (_, i) => new RunnerThread(threadConfig("actor", i), onThreadExit, onStats, true));
 
     const conn = await connect(opts.scheduler, {
       token: opts.token ?? "",
