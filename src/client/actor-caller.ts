@@ -54,6 +54,8 @@ export interface ActorRecord {
 }
 
 const RELOCATE_POLL_MS = 100;
+/** Calls without arguments (the common case) share one encoding. */
+const NO_ARGS = serialize([]).payload;
 /** How often, and after how long, unanswered calls make us ask the scheduler whether the actor still lives. */
 const WATCH_EVERY_MS = 1000;
 const WATCH_AFTER_MS = 1500;
@@ -147,7 +149,7 @@ export class ActorCaller {
   }
 
   call<T>(rec: ActorRecord, kind: "call" | "get", name: string, args: unknown[]): ActorFuture<T> {
-    const future = new ActorFuture<T>(`${rec.meta.className}.${name}`);
+    const future = new ActorFuture<T>(rec.meta.className, name);
     const queued: QueuedCall = { future: future as ActorFuture<unknown>, kind, name, args };
     if (rec.queue.length > 0) {
       rec.queue.push(queued);
@@ -166,18 +168,22 @@ export class ActorCaller {
     }
     const local = this.#transport.local?.(rec.meta.key, q.kind, q.name, q.args);
     if (local) {
-      local.then(q.future._resolve, q.future._reject);
+      local.then((v) => q.future._resolve(v), (e) => q.future._reject(e));
       return true;
     }
-    let encoded;
-    try {
-      encoded = serialize(q.args);
-    } catch (err) {
-      q.future._reject(err);
-      return true;
+    let args = NO_ARGS;
+    if (q.args.length > 0) {
+      let encoded;
+      try {
+        encoded = serialize(q.args);
+      } catch (err) {
+        q.future._reject(err);
+        return true;
+      }
+      if (encoded.pending.length > 0) return false;
+      args = encoded.payload;
     }
-    if (encoded.pending.length > 0) return false;
-    this.#send(rec, q.future, { op: "actor-call", key: rec.meta.key, kind: q.kind, name: q.name, args: encoded.payload }, Date.now());
+    this.#send(rec, q.future, { op: "actor-call", key: rec.meta.key, kind: q.kind, name: q.name, args }, Date.now());
     return true;
   }
 
@@ -222,7 +228,8 @@ export class ActorCaller {
         } else if (reply.missing) {
           void this.#relocate(rec, future, msg, firstTryMs, undefined);
         } else {
-          this.#transport.decodeError(reply.error).then(future._reject, future._reject);
+          const fail = (e: unknown) => future._reject(e);
+          this.#transport.decodeError(reply.error).then(fail, fail);
         }
       },
       (err) => {

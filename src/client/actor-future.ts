@@ -10,32 +10,47 @@ import { SETTLED, withTimeout, type Settleable } from "./settle.js";
 type State = "pending" | "finished" | "error";
 
 export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
-  readonly #promise: Promise<T>;
   #state: State = "pending";
   #value: T | undefined;
-  readonly #label: string;
-  /** @internal */ _resolve!: (value: T) => void;
-  /** @internal */ _reject!: (err: unknown) => void;
+  #error: unknown;
+  readonly #className: string;
+  readonly #method: string;
+  // The promise exists only once someone awaits: a call nobody awaits costs
+  // no promise, and its failure is never an unhandled rejection.
+  #promise: Promise<T> | undefined;
+  #settle: { resolve: (v: T) => void; reject: (e: unknown) => void } | undefined;
 
   /** @internal Created by actor handles; users never construct one. */
-  constructor(label: string) {
-    this.#label = label;
-    this.#promise = new Promise<T>((resolve, reject) => {
-      this._resolve = (v) => {
-        if (this.#state !== "pending") return;
-        this.#state = "finished";
-        this.#value = v;
-        resolve(v);
-      };
-      this._reject = (e) => {
-        if (this.#state !== "pending") return;
-        this.#state = "error";
-        reject(e);
-      };
-    });
-    // Fire-and-forget calls are legitimate: a failure nobody awaits must not
-    // crash the process as an unhandled rejection.
-    this.#promise.catch(() => undefined);
+  constructor(className: string, method: string) {
+    this.#className = className;
+    this.#method = method;
+  }
+
+  /** @internal */
+  _resolve(value: T): void {
+    if (this.#state !== "pending") return;
+    this.#state = "finished";
+    this.#value = value;
+    this.#settle?.resolve(value);
+    this.#settle = undefined;
+  }
+
+  /** @internal */
+  _reject(err: unknown): void {
+    if (this.#state !== "pending") return;
+    this.#state = "error";
+    this.#error = err;
+    this.#settle?.reject(err);
+    this.#settle = undefined;
+  }
+
+  #getPromise(): Promise<T> {
+    if (!this.#promise) {
+      if (this.#state === "finished") this.#promise = Promise.resolve(this.#value as T);
+      else if (this.#state === "error") this.#promise = Promise.reject(this.#error);
+      else this.#promise = new Promise<T>((resolve, reject) => (this.#settle = { resolve, reject }));
+    }
+    return this.#promise;
   }
 
   done(): boolean {
@@ -43,8 +58,8 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
   }
 
   result(timeoutMs?: number): Promise<T> {
-    return withTimeout(this.#promise, timeoutMs, () =>
-      new TimeoutError(`actor call ${this.#label} did not finish within ${timeoutMs} ms; the call is still running`),
+    return withTimeout(this.#getPromise(), timeoutMs, () =>
+      new TimeoutError(`actor call ${this.#className}.${this.#method} did not finish within ${timeoutMs} ms; the call is still running`),
     );
   }
 
@@ -52,21 +67,21 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
     onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
-    return this.#promise.then(onfulfilled, onrejected);
+    return this.#getPromise().then(onfulfilled, onrejected);
   }
 
   [SETTLED](): Promise<void> {
-    return this.#promise.then(() => undefined, () => undefined);
+    return this.#getPromise().then(() => undefined, () => undefined);
   }
 
   /** Finished ActorFutures travel as their value; unfinished ones are awaited by the sender first. */
   [TO_REF]() {
     if (this.#state === "finished") return { type: "inline" as const, value: this.#value };
-    return { type: "pending" as const, promise: this.#promise };
+    return { type: "pending" as const, promise: this.#getPromise() };
   }
 
   toString(): string {
-    return `<ActorFuture: status=${this.#state}, call=${this.#label}>`;
+    return `<ActorFuture: status=${this.#state}, call=${this.#className}.${this.#method}>`;
   }
 
   [inspect.custom](): string {
