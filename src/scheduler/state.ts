@@ -81,6 +81,13 @@ interface WorkerRec extends PlacementWorker {
   actorStats: Record<Key, ActorStats>;
 }
 
+/**
+ * The empty set every task starts with: most tasks never get dependents, and
+ * many never a holder or a client, so each set is made on its first add.
+ * Nothing is ever added to this one.
+ */
+const NONE: Set<never> = new Set();
+
 const PENDING: ReadonlySet<TaskStateName> = new Set(["waiting", "no-worker", "processing"]);
 const FINAL: ReadonlySet<TaskStateName> = new Set(["memory", "erred", "lost", "cancelled"]);
 const DEFAULT_DURATION_MS = 10;
@@ -93,7 +100,7 @@ class Outbox {
   readonly compute = new Map<Address, Map<Key, Instruction>>();
   readonly free = new Map<Address, Set<Key>>();
   readonly clients = new Map<ClientId, Map<Key, KeyState>>();
-  readonly closes: Instruction[] = [];
+  closes: Instruction[] = [];
 
   freeKey(address: Address, key: Key): void {
     this.compute.get(address)?.delete(key);
@@ -131,6 +138,14 @@ class Outbox {
     out.push(...this.closes);
     return out;
   }
+
+  /** One outbox serves every event: clearing is cheaper than four new collections per message. */
+  reset(): void {
+    this.compute.clear();
+    this.free.clear();
+    this.clients.clear();
+    if (this.closes.length > 0) this.closes = [];
+  }
 }
 
 export class SchedulerState {
@@ -146,7 +161,7 @@ export class SchedulerState {
   private readonly placer = new Placer();
   private readonly heartbeatTimeoutMs: number;
   private readonly maxWorkerDeaths: number;
-  private out = new Outbox();
+  private readonly out = new Outbox();
 
   constructor(opts: SchedulerStateOptions = {}) {
     this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 5000;
@@ -154,7 +169,7 @@ export class SchedulerState {
   }
 
   handle(event: SchedulerEvent, now: number): Instruction[] {
-    this.out = new Outbox();
+    this.out.reset(); // also drops what an event that threw half-way had queued
     if ("worker" in event) {
       const w = this.workers.get(event.worker);
       // Messages from a worker already removed are stale: its keys were already dealt with.
@@ -344,6 +359,7 @@ export class SchedulerState {
     let s = this.clients.get(client);
     if (!s) this.clients.set(client, (s = new Set()));
     s.add(t.key);
+    if (t.wantedBy === NONE) t.wantedBy = new Set();
     t.wantedBy.add(client);
   }
 
@@ -417,11 +433,11 @@ export class SchedulerState {
       spec,
       actor: o?.actor === true,
       state: "waiting",
-      dependents: new Set(),
+      dependents: NONE,
       pendingDependents: 0,
       waitingOn: 0,
-      wantedBy: new Set(),
-      who: new Set(),
+      wantedBy: NONE,
+      who: NONE,
       processingOn: undefined,
       nbytes: 0,
       retriesLeft: o?.retries ?? 0,
@@ -483,6 +499,7 @@ export class SchedulerState {
     for (const dk of t.spec!.deps) {
       const d = this.tasks.get(dk);
       if (!d || d.dependents.has(t.key)) continue;
+      if (d.dependents === NONE) d.dependents = new Set();
       d.dependents.add(t.key);
       if (pending) d.pendingDependents++;
     }
@@ -825,6 +842,7 @@ export class SchedulerState {
       this.setState(t, "memory");
     }
     t.nbytes = nbytes;
+    if (t.who === NONE) t.who = new Set();
     t.who.add(address);
     w.has.add(t.key);
     t.error = undefined;
@@ -1090,6 +1108,7 @@ export class SchedulerState {
       if (t && t.state === "memory" && t.who.has(worker)) return;
       if (t && t.state === "memory" && !t.actor) {
         this.workers.get(worker)!.has.add(key);
+        if (t.who === NONE) t.who = new Set();
         t.who.add(worker);
         return;
       }
@@ -1195,6 +1214,7 @@ export class SchedulerState {
     const fail = (msg: string): never => {
       throw new Error(`scheduler invariant violated: ${msg}`);
     };
+    if (NONE.size !== 0) fail("the shared empty set was added to");
     const counts = new Map<TaskStateName, number>();
     for (const [key, t] of this.tasks) {
       if (t.key !== key) fail(`task under ${key} has key ${t.key}`);
