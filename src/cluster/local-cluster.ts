@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import type { Connection } from "../comm/index.js";
 import { CommError, ConfigError } from "../errors.js";
 import { Scheduler } from "../scheduler/server.js";
+import { prepareCodeLookup } from "../serialize/index.js";
 import type { WorkerOptions } from "../worker/options.js";
 import { defaultWorkerCount } from "../worker/worker.js";
 
@@ -55,7 +56,16 @@ export class LocalCluster {
     const scheduler = await Scheduler.start({ host: "127.0.0.1", port: 0, token });
     const cluster = new LocalCluster(scheduler, opts, token);
     try {
-      await Promise.all(Array.from({ length: n }, () => cluster.addWorker()));
+      const started = Promise.all(Array.from({ length: n }, () => cluster.addWorker()));
+      // This process has little to do while the workers boot: get the first submit's code lookup out of the way.
+      setImmediate(() => {
+        try {
+          prepareCodeLookup();
+        } catch {
+          // no inspector here: the first lookup will say so
+        }
+      });
+      await started;
     } catch (err) {
       await cluster.close();
       throw err;

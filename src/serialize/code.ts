@@ -53,15 +53,29 @@ function post<T>(method: string, params?: object): T {
   return result as T;
 }
 
+function openSession(): void {
+  if (session !== null) return;
+  session = new Session();
+  session.connect();
+  session.on("Debugger.scriptParsed", (m: { params: { scriptId: string; url: string } }) => {
+    scriptUrls.set(m.params.scriptId, m.params.url);
+  });
+}
+
+/**
+ * Learns the scripts loaded so far (the first lookup's main cost, ~50 ms), so
+ * that a first submit does not pay for it. Called while something else is
+ * being waited for, e.g. a LocalCluster's workers starting.
+ */
+export function prepareCodeLookup(): void {
+  openSession();
+  post("Debugger.enable");
+  post("Debugger.disable");
+}
+
 /** The URL of the script defining fn, or "" when unknown (eval'd, native, no inspector). */
 function scriptUrlOf(fn: Function): string {
-  if (session === null) {
-    session = new Session();
-    session.connect();
-    session.on("Debugger.scriptParsed", (m: { params: { scriptId: string; url: string } }) => {
-      scriptUrls.set(m.params.scriptId, m.params.url);
-    });
-  }
+  openSession();
   const stash = Symbol.for("troupe.locate");
   (globalThis as Record<symbol, unknown>)[stash] = fn;
   try {
