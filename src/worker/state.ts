@@ -62,14 +62,41 @@ export class WorkerState {
     }
     if (this.#held.has(msg.key)) return out; // a duplicate of a finished task
     const rec: TaskRecord = { msg, state: "fetching", missing: new Set() };
-    for (const dep of Object.keys(msg.whoHas)) {
-      if (this.#held.has(dep)) continue;
-      rec.missing.add(dep);
-      let waiters = this.#waiting.get(dep);
-      if (!waiters) this.#waiting.set(dep, (waiters = new Set()));
-      waiters.add(rec);
-    }
+    for (const dep of Object.keys(msg.whoHas)) if (!this.#held.has(dep)) this.#wait(dep, rec);
     this.#tasks.set(msg.key, rec);
+    if (rec.missing.size === 0) this.#makeReady(rec, out);
+    else this.#fetch([rec], out);
+    return out;
+  }
+
+  /** The deps a task still waits for, while it waits (undefined otherwise). */
+  missingOf(key: Key): ReadonlySet<Key> | undefined {
+    const rec = this.#tasks.get(key);
+    return rec && rec.state === "fetching" ? rec.missing : undefined;
+  }
+
+  /**
+   * Starts a waiting task now, because the deps it misses are being computed
+   * on the thread it will run on, just before it (the caller checks). It is
+   * then running; `requeue` puts it back if that thread could not run it.
+   */
+  startEarly(key: Key): ComputeTask | undefined {
+    const rec = this.#tasks.get(key);
+    if (!rec || rec.state !== "fetching" || rec.msg.actor) return undefined;
+    for (const dep of rec.missing) this.#unwait(dep, rec);
+    rec.missing.clear();
+    rec.state = "running";
+    return rec.msg;
+  }
+
+  /** A task started early did not run (its dep failed on that thread): it waits for its deps again. */
+  requeue(key: Key, msg: ComputeTask): WorkerInstruction[] {
+    const out: WorkerInstruction[] = [];
+    const rec = this.#tasks.get(key);
+    if (!rec || rec.msg !== msg || rec.state !== "running") return out;
+    rec.state = "fetching";
+    rec.missing = new Set();
+    for (const dep of Object.keys(msg.whoHas)) if (!this.#held.has(dep)) this.#wait(dep, rec);
     if (rec.missing.size === 0) this.#makeReady(rec, out);
     else this.#fetch([rec], out);
     return out;
@@ -131,8 +158,22 @@ export class WorkerState {
       const rec = this.#tasks.get(key);
       if (!rec) continue;
       this.#tasks.delete(key);
-      for (const dep of rec.missing) this.#waiting.get(dep)?.delete(rec);
+      if (rec.state === "fetching") for (const dep of rec.missing) this.#unwait(dep, rec);
     }
+  }
+
+  #wait(dep: Key, rec: TaskRecord): void {
+    rec.missing.add(dep);
+    let waiters = this.#waiting.get(dep);
+    if (!waiters) this.#waiting.set(dep, (waiters = new Set()));
+    waiters.add(rec);
+  }
+
+  #unwait(dep: Key, rec: TaskRecord): void {
+    const waiters = this.#waiting.get(dep);
+    if (!waiters) return;
+    waiters.delete(rec);
+    if (waiters.size === 0) this.#waiting.delete(dep);
   }
 
   #arrived(key: Key, out: WorkerInstruction[]): void {

@@ -7,7 +7,7 @@ import { closeThreadContext, getClient, initThreadContext, resolverForThread, se
 import { createLogger } from "../log.js";
 import { formatAddress, listen, parseAddress, type Listener } from "../comm/index.js";
 import type { ActorCallReply, ActorStats, ErrorInfo, Key } from "../protocol/messages.js";
-import { deserialize, errorToInfoAsync, explainSourceError, loadCode, serialize } from "../serialize/index.js";
+import { deserialize, errorInfoOf, errorToInfoAsync, explainSourceError, loadCode, serialize } from "../serialize/index.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
 import { SHARE_MIN_BYTES, share } from "../shm/index.js";
 import { partsFromThread, type FromThread, type ThreadConfig, type ThreadPart, type ToThread } from "./thread-protocol.js";
@@ -26,6 +26,7 @@ setLocalActorDispatcher((key, kind, name, args) => {
 });
 
 const OWN_BUFFER_MIN = 64 * 1024;
+const REPLY_BATCH_MAX = 64;
 
 // Replies leave in batches; large parts are moved, not copied. Actor calls
 // flush at the end of the current batch of messages (latency); tasks at the
@@ -54,6 +55,8 @@ function reply(msg: FromThread, urgent = true): void {
     });
   }
   replies.push(msg);
+  // A long run of queued tasks never yields to the event loop: answer every so often anyway.
+  if (replies.length >= REPLY_BATCH_MAX) urgent = true;
   if (urgent && !soon) {
     soon = true;
     queueMicrotask(() => {
@@ -116,10 +119,42 @@ async function runQueued(): Promise<void> {
   }
 }
 
+// Small results of the last tasks run here, encoded: a task posted right
+// behind the one it depends on (a chain) takes its input from here rather
+// than waiting for the main thread to store it and post it back.
+const RECENT_MAX = 32;
+const RECENT_MAX_BYTES = 16 * 1024;
+const recent = new Map<Key, Uint8Array[]>();
+
+function remember(key: Key, parts: Uint8Array[]): void {
+  // Only results encoded whole into bytes of their own: out-of-band parts are views of user buffers.
+  if (parts.length !== 1 || parts[0]!.byteLength > RECENT_MAX_BYTES) return;
+  recent.set(key, parts);
+  if (recent.size > RECENT_MAX) recent.delete(recent.keys().next().value!);
+}
+
+/** The task's deps, with those computed here just before taken from recent results; undefined if one is not there. */
+function withLocalDeps(msg: Extract<ToThread, { t: "run" }>): Record<Key, ThreadPart[]> | undefined {
+  if (!msg.local) return msg.deps;
+  const deps = { ...msg.deps };
+  for (const key of msg.local) {
+    const parts = recent.get(key);
+    if (!parts) return undefined;
+    deps[key] = parts;
+  }
+  return deps;
+}
+
 async function run(msg: Extract<ToThread, { t: "run" }>): Promise<void> {
   try {
+    const deps = withLocalDeps(msg);
+    if (!deps) {
+      // The dep failed here, or is no longer among the recent results: the main thread runs it the usual way.
+      reply({ t: "done", id: msg.id, ok: false, notRun: true, error: errorInfoOf("Error", `a dependency of ${msg.key} was not computed on this thread`) });
+      return;
+    }
     const fn = await loadCode(msg.fn, codeOpts);
-    const args = await withThreadClient(() => decodeArgs(msg.args, msg.deps));
+    const args = await withThreadClient(() => decodeArgs(msg.args, deps));
     if (msg.actor) {
       const shape = await actors.create(msg.key, fn, args);
       reply({ t: "done", id: msg.id, ok: true, value: [], actor: { ...shape, callAddress } });
@@ -132,8 +167,10 @@ async function run(msg: Extract<ToThread, { t: "run" }>): Promise<void> {
     } catch (err) {
       throw explainSourceError(err, msg.fn);
     }
+    const parts = await encodeResult(result);
+    remember(msg.key, parts);
     // Batch replies while more tasks are queued behind this one; answer at once when it was the last.
-    reply({ t: "done", id: msg.id, ok: true, value: shareLarge(await encodeResult(result)) }, taskQueue.length === 0);
+    reply({ t: "done", id: msg.id, ok: true, value: shareLarge(parts) }, taskQueue.length === 0);
   } catch (err) {
     await fail(msg.id, err);
   }

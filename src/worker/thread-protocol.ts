@@ -24,7 +24,17 @@ export interface ThreadConfig {
 }
 
 export type ToThread =
-  | { t: "run"; id: number; key: Key; fn: CodeRef; args: Uint8Array[]; deps: Record<Key, ThreadPart[]>; actor: boolean }
+  | {
+      t: "run";
+      id: number;
+      key: Key;
+      fn: CodeRef;
+      args: Uint8Array[];
+      deps: Record<Key, ThreadPart[]>;
+      actor: boolean;
+      /** Deps this thread computed just before: it takes them from its recent results. */
+      local?: Key[];
+    }
   | { t: "call"; id: number; key: Key; kind: ActorCall["kind"]; name: string; args: Uint8Array[] }
   | { t: "runfn"; id: number; fn: CodeRef; args: Uint8Array[] }
   | { t: "free"; keys: Key[] }
@@ -41,7 +51,7 @@ export interface ActorShape {
 
 export type FromThread =
   | { t: "done"; id: number; ok: true; value: ThreadPart[]; actor?: ActorShape }
-  | { t: "done"; id: number; ok: false; error: ErrorInfo; missing?: boolean }
+  | { t: "done"; id: number; ok: false; error: ErrorInfo; missing?: boolean; notRun?: boolean }
   | { t: "stats"; actors: Record<Key, ActorStats> }
   | { t: "closed" };
 

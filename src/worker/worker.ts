@@ -63,6 +63,8 @@ export class Worker {
   #state!: WorkerState;
   readonly #actors = new Map<Key, ActorHere>();
   #taskThreads: RunnerThread[] = [];
+  /** Tasks posted to a task thread and not answered yet. */
+  readonly #runningOn = new Map<Key, RunnerThread>();
   #actorThreadPool: RunnerThread[] = [];
   #listener?: Listener;
   #scheduler?: Connection;
@@ -223,6 +225,26 @@ export class Worker {
   #compute(msg: ComputeTask): void {
     if (this.#actors.has(msg.key)) return; // a duplicate of a finished actor creation
     this.#apply(this.#state.compute(msg));
+    this.#startEarly(msg.key);
+  }
+
+  /**
+   * A task waiting only for deps that are running on one task thread goes to
+   * that thread now, right behind them: the thread feeds it their results
+   * itself, so a chain runs without a round trip through this thread per link.
+   */
+  #startEarly(key: Key): void {
+    const missing = this.#state.missingOf(key);
+    if (!missing || missing.size === 0) return;
+    let thread: RunnerThread | undefined;
+    for (const dep of missing) {
+      const on = this.#runningOn.get(dep);
+      if (!on || (thread && on !== thread)) return;
+      thread = on;
+    }
+    const local = [...missing];
+    const msg = this.#state.startEarly(key);
+    if (msg) this.#run(msg, thread!, local);
   }
 
   /** Carry out what the state machine decided, then keep the task threads busy. */
@@ -253,15 +275,23 @@ export class Worker {
     }
   }
 
-  #run(msg: ComputeTask, thread: RunnerThread): void {
+  /** `local`: deps the thread computes just before this task and hands it itself. */
+  #run(msg: ComputeTask, thread: RunnerThread, local?: Key[]): void {
     const deps: Record<Key, ThreadPart[]> = {};
     for (const dep of Object.keys(msg.whoHas)) {
       const p = this.#store.get(dep) ?? this.#handles.get(dep);
       if (p) deps[dep] = partsToThread(p.parts);
     }
     const startMs = Date.now();
-    void thread.post({ t: "run", key: msg.key, fn: msg.fn, args: compactParts(msg.args.parts), deps, actor: msg.actor }).then((done) => {
+    if (!msg.actor) this.#runningOn.set(msg.key, thread);
+    const work = { t: "run" as const, key: msg.key, fn: msg.fn, args: compactParts(msg.args.parts), deps, actor: msg.actor };
+    void thread.post(local ? { ...work, local } : work).then((done) => {
       const stopMs = Date.now();
+      if (this.#runningOn.get(msg.key) === thread) this.#runningOn.delete(msg.key);
+      if (!done.ok && done.notRun) {
+        log.debug("a task started early did not run (its dep failed there); it waits for its deps", { key: msg.key });
+        return this.#apply(this.#state.requeue(msg.key, msg));
+      }
       if (!this.#state.finished(msg.key, msg)) return this.#dispatch(); // released while running: drop the result
       if (!done.ok) {
         this.#toScheduler({ op: "task-erred", key: msg.key, error: done.error });

@@ -23,7 +23,7 @@ import {
   wait,
 } from "../../src/index.js";
 import { add, bytes, failWith, identity, sleep, sum, submitInside, ValidationError, whereAmI } from "../fixtures/tasks.js";
-import { countRun, failUntil, pid, placed, sizeAndPlace } from "../fixtures/tasks-extra.js";
+import { countRun, failUntil, pid, placed, sizeAndPlace, stepOrFail } from "../fixtures/tasks-extra.js";
 import { useCluster, waitFor } from "../helpers/cluster.js";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -469,6 +469,16 @@ describe("tasks and futures", () => {
     const f = h.client.compute(node);
     assert.ok(f instanceof Future, "compute(node) gives a Future");
     assert.equal(await f.result(5000), 200);
+  });
+
+  it("delayed: a failing link fails the chain's end with its error; the next chain runs", async () => {
+    // Each link depends on the one before: links after the failing one wait on the same thread for it.
+    let node = delayed(stepOrFail)(0, 30);
+    for (let i = 1; i < 60; i++) node = delayed(stepOrFail)(node, 30);
+    await assert.rejects(h.client.compute(node).result(5000), (err: Error) => err instanceof RangeError && /link 30 fails/.test(err.message));
+    let ok = delayed(stepOrFail)(0, -1);
+    for (let i = 1; i < 60; i++) ok = delayed(stepOrFail)(ok, -1);
+    assert.equal(await h.client.compute(ok).result(5000), 60);
   });
 
   it("delayed: a fan-in of 10 nodes", async () => {
