@@ -2,6 +2,7 @@
 // turns replies into ActorFuture outcomes. Follows an actor that was
 // re-created elsewhere (restarts) and reports one that is gone (R-ACT-11).
 
+import type { ReplyHandler } from "../comm/index.js";
 import { Payload } from "../comm/payload.js";
 import { ActorLostError, CommError } from "../errors.js";
 import type { ActorCallReply, ActorMeta, Address, ErrorInfo, Key, Message } from "../protocol/messages.js";
@@ -19,8 +20,8 @@ export type ActorLocation = ActorMeta | { error: ErrorInfo } | { pending: true }
 
 /** What the caller needs from its owner (a Client, or a worker thread's context). */
 export interface ActorTransport {
-  /** Send a request to a worker (directly, or through the scheduler's proxy). */
-  request(address: Address, msg: Message): Promise<unknown>;
+  /** Send a request to a worker (directly, or through the scheduler's proxy); the outcome goes to `handler`. */
+  call(address: Address, msg: Message, handler: ReplyHandler): void;
   /** Ask the scheduler where an actor lives now. */
   locate(key: Key): Promise<ActorLocation>;
   decode(payload: Payload): unknown;
@@ -215,28 +216,32 @@ export class ActorCaller {
     if (future.done()) return; // failed meanwhile (the actor was lost)
     rec.inflight.set(future, firstTryMs);
     this.#watchInflight();
-    this.#transport.request(address, msg).then(
-      (raw) => {
-        rec.inflight.delete(future);
-        const reply = raw as ActorCallReply;
-        if (reply.ok) {
-          try {
-            future._resolve(this.#transport.decode(reply.value));
-          } catch (err) {
-            future._reject(err);
-          }
-        } else if (reply.missing) {
-          void this.#relocate(rec, future, msg, firstTryMs, undefined);
-        } else {
-          const fail = (e: unknown) => future._reject(e);
-          this.#transport.decodeError(reply.error).then(fail, fail);
-        }
-      },
-      (err) => {
-        rec.inflight.delete(future);
-        void this.#relocate(rec, future, msg, firstTryMs, err);
-      },
-    );
+    // One object per call receives the reply: no promise, no closures on this path.
+    this.#transport.call(address, msg, new SentCall(this, rec, future, msg, firstTryMs));
+  }
+
+  /** @internal The worker answered a call. */
+  _answered(c: SentCall, raw: unknown): void {
+    c.rec.inflight.delete(c.future);
+    const reply = raw as ActorCallReply;
+    if (reply.ok) {
+      try {
+        c.future._resolve(this.#transport.decode(reply.value));
+      } catch (err) {
+        c.future._reject(err);
+      }
+    } else if (reply.missing) {
+      void this.#relocate(c.rec, c.future, c.msg, c.firstTryMs, undefined);
+    } else {
+      const fail = (e: unknown) => c.future._reject(e);
+      this.#transport.decodeError(reply.error).then(fail, fail);
+    }
+  }
+
+  /** @internal The call got no answer (connection lost or refused). */
+  _unanswered(c: SentCall, err: Error): void {
+    c.rec.inflight.delete(c.future);
+    void this.#relocate(c.rec, c.future, c.msg, c.firstTryMs, err);
   }
 
   /**
@@ -274,5 +279,24 @@ export class ActorCaller {
         return this.#send(rec, future, msg, firstTryMs);
       }
     }
+  }
+}
+
+/** One call on its way: where its reply goes. */
+class SentCall implements ReplyHandler {
+  constructor(
+    readonly caller: ActorCaller,
+    readonly rec: ActorRecord,
+    readonly future: ActorFuture<unknown>,
+    readonly msg: Message,
+    readonly firstTryMs: number,
+  ) {}
+
+  ok(value: unknown): void {
+    this.caller._answered(this, value);
+  }
+
+  fail(err: Error): void {
+    this.caller._unanswered(this, err);
   }
 }

@@ -2,7 +2,7 @@
 // results straight from the workers holding them, and calls actors directly.
 
 import { createHash } from "node:crypto";
-import { connect, type Connection } from "../comm/index.js";
+import { connect, type Connection, type ReplyHandler } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
 import { joinShared, Payload } from "../comm/payload.js";
 import { shmDomain } from "../shm/index.js";
@@ -74,7 +74,7 @@ export class Client {
     this.#timeoutMs = opts.timeout ?? 10_000;
     this.#pool = new WorkerPool({ token: opts.token ?? "", connectTimeoutMs: this.#timeoutMs, tls: opts.tls, role: "client" });
     this.#caller = new ActorCaller({
-      request: (address, msg) => this.#workerRequest(address, msg),
+      call: (address, msg, handler) => this.#workerCall(address, msg, handler),
       locate: (key) => this.#request<WhereIsActorReply>({ op: "where-is-actor", key }),
       decode: (payload) => this.#decode(payload),
       decodeError: (info) => infoToError(info, { codeRoot: this.#codeRoot }),
@@ -554,8 +554,16 @@ export class Client {
   }
 
   #workerRequest<T = unknown>(address: Address, msg: Message): Promise<T> {
-    if (this.#opts.directToWorkers === false) return this.#request<T>({ op: "proxy", to: address, msg: msg as never });
-    return this.#pool.request<T>(address, msg);
+    return new Promise<T>((resolve, reject) => this.#workerCall(address, msg, { ok: resolve as (v: unknown) => void, fail: reject }));
+  }
+
+  #workerCall(address: Address, msg: Message, handler: ReplyHandler): void {
+    if (this.#opts.directToWorkers === false) {
+      this.#request({ op: "proxy", to: address, msg: msg as never }).then(
+        (v) => handler.ok(v),
+        (e) => handler.fail(e),
+      );
+    } else this.#pool.call(address, msg, handler);
   }
 
   #request<T>(msg: Message): Promise<T> {

@@ -30,6 +30,8 @@ export interface Connection {
   send(msg: Message): void;
   /** Send a request; rejects CommError if the connection closes first, TimeoutError after timeoutMs. */
   request<T = unknown>(msg: Message, opts?: { timeoutMs?: number }): Promise<T>;
+  /** Send a request whose outcome goes to `handler` (no promise: for hot paths such as actor calls). */
+  call(msg: Message, handler: ReplyHandler): void;
   /** Idempotent. Queued messages are still written; pending requests reject with CommError. */
   close(reason?: string): void;
   /** Resolves (never rejects) once closed for any reason. */
@@ -43,9 +45,14 @@ const enum State {
   Closed,
 }
 
+/** Receives the outcome of one request: exactly one of its methods is called, once. */
+export interface ReplyHandler {
+  ok(value: unknown): void;
+  fail(err: Error): void;
+}
+
 interface Pending {
-  resolve: (value: any) => void;
-  reject: (err: Error) => void;
+  handler: ReplyHandler;
   op: string;
   timer: NodeJS.Timeout | undefined;
 }
@@ -121,20 +128,33 @@ export class WireConnection implements Connection {
         new CommError(`Cannot send "${msg.op}" to ${this.peer}: the connection is closed (${this.closeReason}); reconnect first`),
       );
     }
-    const rid = this.nextRid++;
     const timeoutMs = opts?.timeoutMs;
     return new Promise<T>((resolve, reject) => {
-      const p: Pending = { resolve, reject, op: msg.op, timer: undefined };
+      const rid = this.sendRequest(msg, { ok: resolve as (v: unknown) => void, fail: reject });
       if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
-        p.timer = setTimeout(() => {
+        this.pending.get(rid)!.timer = setTimeout(() => {
           this.pending.delete(rid);
           reject(new TimeoutError(`No reply to "${msg.op}" from ${this.peer} within ${timeoutMs} ms; the peer may be overloaded or gone`));
         }, Math.max(0, timeoutMs));
       }
-      this.pending.set(rid, p);
-      this.enqueue(rid);
-      this.enqueue(msg);
     });
+  }
+
+  call(msg: Message, handler: ReplyHandler): void {
+    if (this.state === State.Closed) {
+      const err = new CommError(`Cannot send "${msg.op}" to ${this.peer}: the connection is closed (${this.closeReason}); reconnect first`);
+      queueMicrotask(() => handler.fail(err));
+      return;
+    }
+    this.sendRequest(msg, handler);
+  }
+
+  private sendRequest(msg: Message, handler: ReplyHandler): number {
+    const rid = this.nextRid++;
+    this.pending.set(rid, { handler, op: msg.op, timer: undefined });
+    this.enqueue(rid);
+    this.enqueue(msg);
+    return rid;
   }
 
   close(reason = "closed by the owner"): void {
@@ -208,7 +228,7 @@ export class WireConnection implements Connection {
           if (p) {
             this.pending.delete(rid);
             if (p.timer) clearTimeout(p.timer);
-            p.reject(new ProtocolError(`Could not encode the "${p.op}" request: ${why}`));
+            p.handler.fail(new ProtocolError(`Could not encode the "${p.op}" request: ${why}`));
           }
         } else {
           const m = unit[0] as Message | Reply;
@@ -320,8 +340,8 @@ export class WireConnection implements Connection {
     }
     this.pending.delete(r.rid);
     if (p.timer) clearTimeout(p.timer);
-    if (r.ok) p.resolve(r.value);
-    else p.reject(errorFromInfo(r.error));
+    if (r.ok) p.handler.ok(r.value);
+    else p.handler.fail(errorFromInfo(r.error));
   }
 
   // ------------------------------------------------------------ closing
@@ -344,7 +364,7 @@ export class WireConnection implements Connection {
     this.held = null;
     for (const [, p] of this.pending) {
       if (p.timer) clearTimeout(p.timer);
-      p.reject(new CommError(`Connection to ${this.peer} closed before the reply to "${p.op}" arrived (${reason})`));
+      p.handler.fail(new CommError(`Connection to ${this.peer} closed before the reply to "${p.op}" arrived (${reason})`));
     }
     this.pending.clear();
     if (this.onClose) {

@@ -6,7 +6,7 @@
 import { CommError, TimeoutError } from "../errors.js";
 import { createLogger } from "../log.js";
 import type { Message } from "../protocol/messages.js";
-import type { Connection, Role } from "./connection.js";
+import type { Connection, ReplyHandler, Role } from "./connection.js";
 
 const log = createLogger("comm");
 
@@ -17,8 +17,7 @@ type Entry =
   | { kind: "reply"; rid: number; ok: false; error: unknown };
 
 interface Pending {
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
+  handler: ReplyHandler;
   timer?: NodeJS.Timeout;
 }
 
@@ -54,7 +53,7 @@ class LocalConnection implements Connection {
     if (!this.#open) return Promise.reject(new CommError(`Cannot send "${msg.op}": the connection is closed; reconnect first`));
     const rid = this.#nextRid++;
     return new Promise<T>((resolve, reject) => {
-      const p: Pending = { resolve: resolve as (v: unknown) => void, reject };
+      const p: Pending = { handler: { ok: resolve as (v: unknown) => void, fail: reject } };
       if (opts?.timeoutMs !== undefined) {
         p.timer = setTimeout(() => {
           this.#pending.delete(rid);
@@ -64,6 +63,17 @@ class LocalConnection implements Connection {
       this.#pending.set(rid, p);
       this.#enqueue({ kind: "req", rid, msg });
     });
+  }
+
+  call(msg: Message, handler: ReplyHandler): void {
+    if (!this.#open) {
+      const err = new CommError(`Cannot send "${msg.op}": the connection is closed; reconnect first`);
+      queueMicrotask(() => handler.fail(err));
+      return;
+    }
+    const rid = this.#nextRid++;
+    this.#pending.set(rid, { handler });
+    this.#enqueue({ kind: "req", rid, msg });
   }
 
   close(reason = "closed by the owner"): void {
@@ -98,8 +108,8 @@ class LocalConnection implements Connection {
         if (!p) continue;
         this.#pending.delete(e.rid);
         if (p.timer) clearTimeout(p.timer);
-        if (e.ok) p.resolve(e.value);
-        else p.reject(e.error);
+        if (e.ok) p.handler.ok(e.value);
+        else p.handler.fail(e.error as Error);
       }
     }
   }
@@ -133,7 +143,7 @@ class LocalConnection implements Connection {
     this.#queue = [];
     for (const p of this.#pending.values()) {
       if (p.timer) clearTimeout(p.timer);
-      p.reject(new CommError(`The connection closed before a reply arrived (${reason})`));
+      p.handler.fail(new CommError(`The connection closed before a reply arrived (${reason})`));
     }
     this.#pending.clear();
     this.onClose?.(reason);

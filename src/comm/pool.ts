@@ -3,7 +3,7 @@
 // made, even while the connection is still being opened: actor calls from one
 // caller must start in call order (R-ACT-5).
 
-import { connect, type Connection, type TlsOptions } from "./index.js";
+import { connect, type Connection, type ReplyHandler, type TlsOptions } from "./index.js";
 import { CommError } from "../errors.js";
 import type { Address, Message } from "../protocol/messages.js";
 
@@ -11,7 +11,7 @@ interface Entry {
   conn?: Connection;
   connecting?: Promise<Connection>;
   /** Requests made while connecting, sent in order once connected. */
-  queue: Array<{ msg: Message; resolve: (v: unknown) => void; reject: (e: unknown) => void }>;
+  queue: Array<{ msg: Message; handler: ReplyHandler }>;
 }
 
 export interface PoolOptions {
@@ -31,17 +31,24 @@ export class WorkerPool {
   }
 
   request<T = unknown>(address: Address, msg: Message): Promise<T> {
-    if (this.#closed) return Promise.reject(new CommError("the client is closed; connect a new one"));
+    return new Promise<T>((resolve, reject) => this.call(address, msg, { ok: resolve as (v: unknown) => void, fail: reject }));
+  }
+
+  /** A request whose outcome goes to `handler` (see Connection.call). */
+  call(address: Address, msg: Message, handler: ReplyHandler): void {
+    if (this.#closed) {
+      const err = new CommError("the client is closed; connect a new one");
+      queueMicrotask(() => handler.fail(err));
+      return;
+    }
     let entry = this.#entries.get(address);
     if (entry?.conn && !entry.conn.isOpen) {
       this.#entries.delete(address);
       entry = undefined;
     }
-    if (entry?.conn && entry.queue.length === 0) return entry.conn.request<T>(msg);
+    if (entry?.conn && entry.queue.length === 0) return entry.conn.call(msg, handler);
     if (!entry) entry = this.#open(address);
-    return new Promise<T>((resolve, reject) => {
-      entry!.queue.push({ msg, resolve: resolve as (v: unknown) => void, reject });
-    });
+    entry.queue.push({ msg, handler });
   }
 
   #open(address: Address): Entry {
@@ -66,7 +73,7 @@ export class WorkerPool {
         entry.connecting = undefined;
         const queued = entry.queue;
         entry.queue = [];
-        for (const q of queued) conn.request(q.msg).then(q.resolve, q.reject);
+        for (const q of queued) conn.call(q.msg, q.handler);
         conn.closed.then(() => {
           if (this.#entries.get(address) === entry) this.#entries.delete(address);
         });
@@ -82,7 +89,7 @@ export class WorkerPool {
   #fail(entry: Entry, err: unknown): void {
     const queued = entry.queue;
     entry.queue = [];
-    for (const q of queued) q.reject(err);
+    for (const q of queued) q.handler.fail(err as Error);
   }
 
   /** Drop the connection to one address (e.g. after its worker was declared dead). */
