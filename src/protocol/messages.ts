@@ -265,6 +265,8 @@ export interface ComputeTask {
   op: "compute-task";
   key: Key;
   fn: CodeRef;
+  /** Set by the scheduler's server: later compute-tasks on this connection name the same code by this number. */
+  fnId?: number;
   args: Payload;
   /** For each dependency, the workers that hold it. */
   whoHas: Record<Key, Address[]>;
@@ -284,7 +286,9 @@ export interface RunFunction {
   args: Payload;
 }
 
-export type SchedulerToWorker = ComputeTask | FreeKeys | RunFunction;
+/** A compute-task whose code went earlier on the same connection: `fn` is that message's `fnId`. */
+export type ComputeTaskByRef = Omit<ComputeTask, "fn" | "fnId"> & { fn: number };
+export type SchedulerToWorker = ComputeTask | ComputeTaskByRef | FreeKeys | RunFunction;
 
 // ---------------------------------------------------------------- anyone → worker (direct)
 

@@ -7,7 +7,7 @@ import { listen, localConnection, type Connection, type Listener, type TlsOption
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
 import { CommError, ConfigError } from "../errors.js";
 import { createLogger } from "../log.js";
-import type { Address, Message, RunFunctionReply, SchedulerInfo, WhereIsActorReply } from "../protocol/messages.js";
+import type { Address, CodeRef, ComputeTaskByRef, Message, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
 import { SchedulerState } from "./state.js";
 
@@ -101,7 +101,7 @@ export class Scheduler {
       return;
     }
     for (const ins of out) {
-      if (ins.to === "worker") this.#workers.get(ins.address)?.send(ins.msg);
+      if (ins.to === "worker") this.#toWorker(ins.address, ins.msg);
       else if (ins.to === "client") this.#clients.get(ins.client)?.send(ins.msg);
       else {
         // Declared dead now, not when its socket finally closes: a silent
@@ -114,6 +114,25 @@ export class Scheduler {
       }
     }
   }
+
+  /**
+   * Sends to a worker. Code it already received on this connection travels as
+   * its number: a map of 20,000 tasks sends its function once, not 20,000 times.
+   */
+  #toWorker(address: Address, msg: SchedulerToWorker): void {
+    const conn = this.#workers.get(address);
+    if (!conn) return;
+    if (msg.op !== "compute-task" || typeof msg.fn === "number") return conn.send(msg);
+    let sent = this.#codeSent.get(conn);
+    if (!sent) this.#codeSent.set(conn, (sent = { ids: new WeakMap(), next: 1 }));
+    const id = sent.ids.get(msg.fn);
+    if (id !== undefined) return conn.send({ ...msg, fn: id } satisfies ComputeTaskByRef);
+    const fnId = sent.next++;
+    sent.ids.set(msg.fn, fnId);
+    conn.send({ ...msg, fnId });
+  }
+
+  readonly #codeSent = new WeakMap<Connection, { ids: WeakMap<CodeRef, number>; next: number }>();
 
   #accept(conn: Connection): void {
     if (conn.role === "worker") return this.#acceptWorker(conn);

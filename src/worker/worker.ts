@@ -17,6 +17,7 @@ import type {
   ActorMeta,
   ActorStats,
   Address,
+  CodeRef,
   ComputeTask,
   GetDataReply,
   Key,
@@ -63,6 +64,8 @@ export class Worker {
   #state!: WorkerState;
   readonly #actors = new Map<Key, ActorHere>();
   #taskThreads: RunnerThread[] = [];
+  /** Code the scheduler sent, by the number later compute-tasks name it with. */
+  readonly #code = new Map<number, CodeRef>();
   /** Tasks posted to a task thread and not answered yet. */
   readonly #runningOn = new Map<Key, RunnerThread>();
   #actorThreadPool: RunnerThread[] = [];
@@ -211,8 +214,17 @@ export class Worker {
 
   #fromScheduler(msg: Message): void {
     switch (msg.op) {
-      case "compute-task":
-        return this.#compute(msg);
+      case "compute-task": {
+        if (typeof msg.fn !== "number") {
+          const full = msg as ComputeTask;
+          if (full.fnId !== undefined) this.#code.set(full.fnId, full.fn);
+          return this.#compute(full);
+        }
+        const fn = this.#code.get(msg.fn);
+        if (fn) return this.#compute({ ...msg, fn });
+        const error = errorInfoOf("ProtocolError", `the scheduler named code ${msg.fn} for ${msg.key} without sending it first`);
+        return this.#toScheduler({ op: "task-erred", key: msg.key, error });
+      }
       case "free-keys":
         return this.#free(msg.keys);
       default:
