@@ -672,8 +672,9 @@ export class SchedulerState {
 
   /**
    * The worker a waiting task can be sent ahead to: the one where every dep it
-   * misses is processing. Only unrestricted plain tasks over plain deps go
-   * ahead; restricted ones are placed once their data exists.
+   * misses is processing, each with this task as its only dependent (a chain,
+   * or a tree reducing into one node). Only unrestricted plain tasks over plain
+   * deps go ahead; the rest are placed once their data exists.
    */
   private aheadTarget(t: Task): Address | undefined {
     const spec = t.spec!;
@@ -686,6 +687,8 @@ export class SchedulerState {
       if (d.state === "memory") continue;
       // (A dep whose worker was just removed is processing nowhere until it is placed again.)
       if (d.state !== "processing" || d.actor || d.processingOn === undefined) return undefined;
+      // Only a dep's sole dependent goes ahead: the dependents of a fan-out are spread by placement.
+      if (d.dependents.size !== 1) return undefined;
       if (target === undefined) target = d.processingOn;
       else if (target !== d.processingOn) return undefined;
     }

@@ -534,10 +534,30 @@ test("sent ahead: a copy of the dep found elsewhere first is fetched instead", (
 
 test("sent ahead: only unrestricted plain tasks go ahead", () => {
   const h = harness();
-  h.worker("w1", 1, { resources: { GPU: 1 } });
-  const out = h.submit([spec("a"), spec("b", ["a"]), spec("g", ["a"], { resources: { GPU: 1 } }), spec("k", ["a"], { actor: true }), spec("p", ["a"], { workers: ["w1"] })]);
-  assert.deepEqual(computes(out).map((c) => c.msg.key), ["a", "b"]);
-  assert.deepEqual(computes(h.finish("w1", "a")).map((c) => c.msg.key).sort(), ["g", "k", "p"]);
+  h.worker("w1", 4, { resources: { GPU: 1 } });
+  const out = h.submit([
+    spec("a1"), spec("b", ["a1"]),
+    spec("a2"), spec("g", ["a2"], { resources: { GPU: 1 } }),
+    spec("a3"), spec("k", ["a3"], { actor: true }),
+    spec("a4"), spec("p", ["a4"], { workers: ["w1"] }),
+  ]);
+  assert.deepEqual(computes(out).map((c) => c.msg.key).sort(), ["a1", "a2", "a3", "a4", "b"]);
+  for (const k of ["a2", "a3", "a4"]) h.finish("w1", k);
+  assert.equal(h.s.taskState("g"), "processing");
+  assert.equal(h.s.taskState("k"), "processing");
+  assert.equal(h.s.taskState("p"), "processing");
+});
+
+test("sent ahead: not the dependents of a fan-out, which placement spreads once the data exists", () => {
+  const h = harness();
+  h.worker("w1");
+  h.worker("w2");
+  const deps = Array.from({ length: 8 }, (_, i) => spec(`d-${i}`, ["t"]));
+  const out = h.submit([spec("t"), ...deps], deps.map((d) => d.key));
+  assert.deepEqual(computes(out).map((c) => c.msg.key), ["t"]);
+  const placed = computes(h.finish(h.s.processingOn("t")!, "t"));
+  assert.equal(placed.length, 8);
+  assert.deepEqual(new Set(placed.map((c) => c.address)), new Set(["w1", "w2"]));
 });
 
 test("sent ahead: a task that died waiting for its dep is not blamed for the worker's death", () => {
