@@ -16,7 +16,7 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
   readonly #className: string;
   readonly #method: string;
   // The promise exists only once someone awaits: a call nobody awaits costs
-  // no promise, and its failure is never an unhandled rejection.
+  // no promise.
   #promise: Promise<T> | undefined;
   #settle: { resolve: (v: T) => void; reject: (e: unknown) => void } | undefined;
 
@@ -49,6 +49,8 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
       if (this.#state === "finished") this.#promise = Promise.resolve(this.#value as T);
       else if (this.#state === "error") this.#promise = Promise.reject(this.#error);
       else this.#promise = new Promise<T>((resolve, reject) => (this.#settle = { resolve, reject }));
+      // Handed out for a moment (e.g. while serializing) a failure may have no handler yet: never an unhandled rejection.
+      this.#promise.catch(() => undefined);
     }
     return this.#promise;
   }

@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { ActorFuture } from "../../src/client/actor-future.js";
 import { collectGraph, delayed } from "../../src/client/delayed.js";
 import { KeyTable } from "../../src/client/keys.js";
 import { checkSubmitOptions } from "../../src/client/options.js";
@@ -166,5 +167,38 @@ describe("progress", () => {
     a.finish();
     await progress([a], { stream: out as unknown as NodeJS.WriteStream });
     assert.equal(text, "");
+  });
+});
+
+describe("ActorFuture", () => {
+  test("settles once; a failure nobody awaited never becomes an unhandled rejection", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const f = new ActorFuture<number>("Counter", "increment");
+      f._reject(new RangeError("boom"));
+      f._resolve(1); // too late: the first outcome stands
+      assert.equal(f.done(), true);
+      await assert.rejects(f.result(), RangeError);
+      new ActorFuture("Counter", "never awaited")._reject(new Error("ignored"));
+      // A bad timeout is refused before the outcome is looked at; the failure itself stays unobserved.
+      const g = new ActorFuture("Counter", "fail");
+      g._reject(new Error("unobserved"));
+      await assert.rejects(g.result(-1), TypeError);
+      await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
+  test("resolves every awaiter with the same value, and later awaiters too", async () => {
+    const f = new ActorFuture<number>("Counter", "increment");
+    const early = f.then((v) => v * 2);
+    f._resolve(21);
+    assert.equal(await early, 42);
+    assert.equal(await f, 21);
+    assert.equal(String(f), "<ActorFuture: status=finished, call=Counter.increment>");
   });
 });
