@@ -13,6 +13,14 @@ import { SchedulerState } from "./state.js";
 
 const log = createLogger("scheduler");
 
+/** How many distinct functions a worker connection numbers; later ones always travel in full. */
+const MAX_NUMBERED_CODE = 4096;
+
+/** What makes two code references the same code. */
+function codeContent(ref: CodeRef): string {
+  return ref.kind === "module" ? `m\0${ref.url}\0${ref.export}\0${ref.hash}\0${ref.module}` : `s\0${ref.isClass}\0${ref.name}\0${ref.source}`;
+}
+
 export interface SchedulerOptions {
   host?: string;
   port?: number;
@@ -124,15 +132,26 @@ export class Scheduler {
     if (!conn) return;
     if (msg.op !== "compute-task" || typeof msg.fn === "number") return conn.send(msg);
     let sent = this.#codeSent.get(conn);
-    if (!sent) this.#codeSent.set(conn, (sent = { ids: new WeakMap(), next: 1 }));
-    const id = sent.ids.get(msg.fn);
-    if (id !== undefined) return conn.send({ ...msg, fn: id } satisfies ComputeTaskByRef);
-    const fnId = sent.next++;
-    sent.ids.set(msg.fn, fnId);
-    conn.send({ ...msg, fnId });
+    if (!sent) this.#codeSent.set(conn, (sent = { byRef: new WeakMap(), byContent: new Map() }));
+    // The same object again (an in-process client), else the same code in another object (decoded per task).
+    let id = sent.byRef.get(msg.fn);
+    if (id === undefined) {
+      const content = codeContent(msg.fn);
+      id = sent.byContent.get(content);
+      if (id === undefined) {
+        // The worker keeps what it is sent under a number: bound that, send the rest in full.
+        if (sent.byContent.size >= MAX_NUMBERED_CODE) return conn.send(msg);
+        id = sent.byContent.size + 1;
+        sent.byContent.set(content, id);
+        sent.byRef.set(msg.fn, id);
+        return conn.send({ ...msg, fnId: id });
+      }
+      sent.byRef.set(msg.fn, id);
+    }
+    conn.send({ ...msg, fn: id } satisfies ComputeTaskByRef);
   }
 
-  readonly #codeSent = new WeakMap<Connection, { ids: WeakMap<CodeRef, number>; next: number }>();
+  readonly #codeSent = new WeakMap<Connection, { byRef: WeakMap<CodeRef, number>; byContent: Map<string, number> }>();
 
   #accept(conn: Connection): void {
     if (conn.role === "worker") return this.#acceptWorker(conn);
