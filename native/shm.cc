@@ -28,7 +28,8 @@ struct Mapping {
 napi_value ThrowErrno(napi_env env, const char* what, const std::string& path, int err) {
   std::string msg = std::string(what) + " " + path + ": " + std::strerror(err);
   napi_value code, message, error;
-  napi_create_string_utf8(env, err == ENOENT ? "ENOENT" : err == ENOSPC ? "ENOSPC" : "ESHM", NAPI_AUTO_LENGTH, &code);
+  const char* name = err == ENOENT ? "ENOENT" : err == ENOSPC ? "ENOSPC" : err == EPERM || err == EACCES ? "EACCES" : "ESHM";
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
   napi_create_string_utf8(env, msg.c_str(), NAPI_AUTO_LENGTH, &message);
   napi_create_error(env, code, message, &error);
   napi_throw(env, error);
@@ -106,19 +107,26 @@ napi_value Create(napi_env env, napi_callback_info info) {
     unlink(path.c_str());
     return ThrowErrno(env, "cannot map", path, err);
   }
-  return Wrap(env, data, static_cast<size_t>(size));
+  napi_value ab = Wrap(env, data, static_cast<size_t>(size));
+  if (ab == nullptr) unlink(path.c_str());
+  return ab;
 }
 
 napi_value Map(napi_env env, napi_callback_info info) {
   std::string path;
   if (!Args(env, info, 1, &path, nullptr)) return nullptr;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // No links followed, no blocking on a FIFO: only a plain file of ours is mapped.
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return ThrowErrno(env, "cannot open", path, errno);
   struct stat st;
   if (fstat(fd, &st) != 0) {
     int err = errno;
     close(fd);
     return ThrowErrno(env, "cannot stat", path, err);
+  }
+  if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+    close(fd);
+    return ThrowErrno(env, "not a segment of this user:", path, EPERM);
   }
   size_t size = static_cast<size_t>(st.st_size);
   if (size == 0) {

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { connect, type Connection, type ReplyHandler } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
 import { joinShared, Payload } from "../comm/payload.js";
-import { shmDomain } from "../shm/index.js";
+import { isGone, shmDomain, stopSharing } from "../shm/index.js";
 import { CommError, LostError } from "../errors.js";
 import type { LocalCluster } from "../cluster/local-cluster.js";
 import type {
@@ -374,15 +374,24 @@ export class Client {
       reply = { data: {}, missing: keys };
       if (attempts <= 1) throw new CommError(`could not fetch ${keys[0]} from ${worker}: ${(err as Error).message}`, { cause: err });
     }
-    for (const [key, payload] of Object.entries(reply.data)) {
+    const again: Key[] = [];
+    for (let [key, payload] of Object.entries(reply.data)) {
       const shared = reply.shared?.[key];
-      try {
-        out.set(key, this.#decode(shared ? joinShared(payload, shared, false) : payload));
-      } catch (err) {
-        if (!shared) throw err;
-        reply.missing.push(key); // released on the worker before we mapped it: fetch again
+      if (shared) {
+        try {
+          payload = joinShared(payload, shared, false);
+        } catch (err) {
+          if (isGone(err)) reply.missing.push(key); // released on the worker before we mapped it: find it again
+          else {
+            stopSharing(); // cannot map here (permissions, limits): have the bytes sent instead
+            again.push(key);
+          }
+          continue;
+        }
       }
+      out.set(key, this.#decode(payload));
     }
+    if (again.length > 0) await this.#fetchFrom(worker, again, out, attempts);
     if (reply.missing.length === 0) return;
     if (attempts <= 1) throw new LostError(`${reply.missing[0]} is no longer held by any worker`);
     // The data moved or is being recomputed: ask the scheduler, then wait for it.

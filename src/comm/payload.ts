@@ -3,7 +3,7 @@
 // large binary buffers kept out of band so they are never copied into a
 // message header (they go to the socket as their own writes).
 
-import { adoptShared, mapShared, sharedPathOf } from "../shm/index.js";
+import { adoptShared, mapShared, release, sharedPathOf } from "../shm/index.js";
 
 export class Payload {
   constructor(readonly parts: Uint8Array[]) {}
@@ -40,8 +40,18 @@ export function splitShared(p: Payload): { payload: Payload; shared?: SharedPart
  */
 export function joinShared(p: Payload, shared: SharedParts, adopt: boolean): Payload {
   const parts = [...p.parts];
-  for (const i in shared) parts[Number(i)] = adopt ? adoptShared(shared[i]!) : mapShared(shared[i]!);
+  try {
+    for (const i in shared) parts[Number(i)] = adopt ? adoptShared(shared[i]!) : mapShared(shared[i]!);
+  } catch (err) {
+    if (adopt) for (const part of parts) release(part); // the links taken before the failure
+    throw err;
+  }
   return new Payload(parts);
+}
+
+/** Drops the shared segments of a payload this process owns but will not keep. */
+export function releaseShared(p: Payload): void {
+  for (const part of p.parts) release(part);
 }
 
 const EMPTY = new Uint8Array(0);

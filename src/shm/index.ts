@@ -8,7 +8,7 @@
 // without cleaning up are swept when a worker starts. Without the native
 // addon, or without /dev/shm, nothing is shared and data travels by socket.
 
-import { existsSync, linkSync, readdirSync, readFileSync, statSync, unlink, unlinkSync } from "node:fs";
+import { existsSync, linkSync, readdirSync, readFileSync, readlinkSync, statSync, unlink, unlinkSync } from "node:fs";
 import { createRequire } from "node:module";
 import { isMainThread, threadId } from "node:worker_threads";
 import { randomBytes } from "node:crypto";
@@ -43,9 +43,19 @@ function load(): Native | null {
 
 let domain: string | null | undefined;
 
+/** This process's pid namespace: pids (in names, and when sweeping) mean something only within it. */
+const pidNs = (() => {
+  try {
+    return readlinkSync("/proc/self/ns/pid").replace(/\D/g, "") || "0";
+  } catch {
+    return "0";
+  }
+})();
+
 /**
- * Names this host's shared-memory namespace; processes that report the same
- * domain can map each other's segments. Undefined when sharing is unavailable.
+ * Names this host's shared-memory namespace, as seen by this user in this pid
+ * namespace; processes that report the same domain can map each other's
+ * segments. Undefined when sharing is unavailable.
  */
 export function shmDomain(): string | undefined {
   if (domain === undefined) {
@@ -54,7 +64,7 @@ export function shmDomain(): string | undefined {
       try {
         const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
         const st = statSync(DIR);
-        domain = `${boot}:${st.dev}:${st.ino}`;
+        domain = `${boot}:${st.dev}:${st.ino}:${process.getuid?.() ?? 0}:${pidNs}`;
       } catch {
         domain = null;
       }
@@ -63,11 +73,21 @@ export function shmDomain(): string | undefined {
   return domain ?? undefined;
 }
 
+/** Stops sharing in this process (a segment could not be mapped for another reason than being gone). */
+export function stopSharing(): void {
+  domain = null;
+}
+
+/** True when a mapping failed because the segment was removed meanwhile (the value is simply gone there). */
+export function isGone(err: unknown): boolean {
+  return (err as { code?: string } | null)?.code === "ENOENT";
+}
+
 const tag = randomBytes(4).toString("hex");
 let seq = 0;
 
 function newPath(): string {
-  return `${DIR}/${PREFIX}${process.pid}-${tag}-${threadId}-${seq++}`;
+  return `${DIR}/${PREFIX}${process.pid}-${pidNs}-${tag}-${threadId}-${seq++}`;
 }
 
 /** Paths of shared views, by their (whole) buffer. */
@@ -174,8 +194,10 @@ export function sweepStale(): number {
   }
   for (const name of names) {
     if (!name.startsWith(PREFIX)) continue;
-    const pid = Number(name.slice(PREFIX.length).split("-")[0]);
-    if (!Number.isInteger(pid) || pid <= 0 || alive(pid)) continue;
+    const [pidText, ns] = name.slice(PREFIX.length).split("-");
+    const pid = Number(pidText);
+    // Another pid namespace's pids cannot be checked from here: leave its segments alone.
+    if (ns !== pidNs || !Number.isInteger(pid) || pid <= 0 || alive(pid)) continue;
     try {
       unlinkSync(`${DIR}/${name}`);
       removed++;

@@ -146,6 +146,8 @@ function withLocalDeps(msg: Extract<ToThread, { t: "run" }>): Record<Key, Thread
 }
 
 async function run(msg: Extract<ToThread, { t: "run" }>): Promise<void> {
+  // A result of an earlier run of this key must not stand in for this run's.
+  recent.delete(msg.key);
   try {
     const deps = withLocalDeps(msg);
     if (!deps) {

@@ -2,7 +2,7 @@
 // Payload parts cross as Uint8Arrays (large ones transferred, not copied).
 
 import type { ActorCall, ActorStats, CodeRef, ErrorInfo, Key } from "../protocol/messages.js";
-import { mapShared, own, sharedPathOf } from "../shm/index.js";
+import { mapShared, own, release, sharedPathOf } from "../shm/index.js";
 
 /** A payload part between threads: bytes, or a shared segment the other side maps. */
 export type ThreadPart = Uint8Array | { shm: string };
@@ -82,9 +82,18 @@ export function partsToThread(parts: Uint8Array[]): ThreadPart[] {
 export function partsFromThread(parts: ThreadPart[], owner: boolean): Uint8Array[] {
   return parts.map((p) => {
     if (p instanceof Uint8Array) return p;
-    if (owner) own(p.shm);
+    if (owner) own(p.shm); // before mapping: a failed map must still remove the segment
     return mapShared(p.shm);
   });
+}
+
+/** Removes the segments a thread created for parts nobody will keep. */
+export function discardParts(parts: ThreadPart[]): void {
+  for (const p of parts) {
+    if (p instanceof Uint8Array) continue;
+    own(p.shm);
+    release(p.shm);
+  }
 }
 
 function compactPart(p: Uint8Array): Uint8Array {

@@ -7,10 +7,10 @@ import { randomBytes } from "node:crypto";
 import { cpus, hostname } from "node:os";
 import { connect, formatAddress, isWildcardHost, listen, parseAddress, type Connection, type Listener } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
-import { joinShared, Payload, splitShared, type SharedParts } from "../comm/payload.js";
+import { joinShared, Payload, releaseShared, splitShared, type SharedParts } from "../comm/payload.js";
 import { ConfigError } from "../errors.js";
 import { createLogger } from "../log.js";
-import { shmDomain, sweepStale } from "../shm/index.js";
+import { isGone, shmDomain, stopSharing, sweepStale } from "../shm/index.js";
 import type {
   ActorCall,
   ActorCallReply,
@@ -31,19 +31,12 @@ import type { WorkerOptions } from "./options.js";
 import { WorkerState, type WorkerInstruction } from "./state.js";
 import { Store } from "./store.js";
 import { RunnerThread } from "./threads.js";
-import { compactParts, partsFromThread, partsToThread, type ThreadConfig, type ThreadDone, type ThreadPart } from "./thread-protocol.js";
+import { compactParts, discardParts, partsFromThread, partsToThread, type ThreadConfig, type ThreadDone, type ThreadPart } from "./thread-protocol.js";
 
 const log = createLogger("worker");
 
 /** Tasks posted to a task thread before it finishes the one it runs: hides the hop between threads. */
 const TASKS_AHEAD = 16;
-
-/**
- * While tasks are still pending here, messages to the scheduler wait up to
- * this long to leave together: one write and one scheduler pass for a run of
- * quick tasks instead of one each. An idle worker sends at once.
- */
-const SCHEDULER_BATCH_MS = 2;
 
 interface ActorHere {
   thread: RunnerThread;
@@ -188,22 +181,8 @@ export class Worker {
   // ------------------------------------------------------------ scheduler
 
   #toScheduler(msg: WorkerToScheduler): void {
-    this.#held.push(msg);
-    if (this.#state.taskCount === 0) this.#sendHeld();
-    else this.#heldTimer ??= setTimeout(this.#sendHeldBound, SCHEDULER_BATCH_MS);
-  }
-
-  #held: WorkerToScheduler[] = [];
-  #heldTimer: NodeJS.Timeout | undefined;
-  readonly #sendHeldBound = () => this.#sendHeld();
-
-  #sendHeld(): void {
-    if (this.#heldTimer) clearTimeout(this.#heldTimer);
-    this.#heldTimer = undefined;
-    const msgs = this.#held;
-    this.#held = [];
     // The connection writes everything sent in one turn together.
-    if (this.#scheduler?.isOpen) for (const msg of msgs) this.#scheduler.send(msg);
+    if (this.#scheduler?.isOpen) this.#scheduler.send(msg);
   }
 
   #sendHeartbeat(): void {
@@ -304,7 +283,10 @@ export class Worker {
         log.debug("a task started early did not run (its dep failed there); it waits for its deps", { key: msg.key });
         return this.#apply(this.#state.requeue(msg.key, msg));
       }
-      if (!this.#state.finished(msg.key, msg)) return this.#dispatch(); // released while running: drop the result
+      if (!this.#state.finished(msg.key, msg)) {
+        if (done.ok) discardParts(done.value); // released while running: drop the result
+        return this.#dispatch();
+      }
       if (!done.ok) {
         this.#toScheduler({ op: "task-erred", key: msg.key, error: done.error });
         return this.#dispatch();
@@ -316,7 +298,15 @@ export class Worker {
         this.#store.set(msg.key, actorRefPayload(meta));
         this.#toScheduler({ op: "task-finished", key: msg.key, nbytes: 0, actor: meta, startMs, stopMs });
       } else {
-        const payload = new Payload(partsFromThread(done.value, true));
+        let payload: Payload;
+        try {
+          payload = new Payload(partsFromThread(done.value, true));
+        } catch (err) {
+          discardParts(done.value);
+          const error = errorInfoOf("Error", `the result of ${msg.key} could not be mapped on its worker: ${(err as Error)?.message ?? err}`);
+          this.#toScheduler({ op: "task-erred", key: msg.key, error });
+          return this.#dispatch();
+        }
         this.#store.set(msg.key, payload);
         this.#toScheduler({ op: "task-finished", key: msg.key, nbytes: payload.byteLength, startMs, stopMs });
       }
@@ -332,15 +322,22 @@ export class Worker {
         const actors = new Set(reply.actors ?? []);
         const got: Key[] = [];
         const reported: Record<Key, number> = {};
+        const again: Key[] = [];
         for (let [key, payload] of Object.entries(reply.data)) {
           const shared = reply.shared?.[key];
           if (shared) {
             try {
               payload = joinShared(payload, shared, true);
             } catch (err) {
-              // The holder let go of it meanwhile: as if it had not had it.
-              log.info("a shared value was gone before it could be mapped", { key, holder, error: String(err) });
-              reply.missing.push(key);
+              if (isGone(err)) {
+                // The holder let go of it meanwhile: as if it had not had it.
+                reply.missing.push(key);
+              } else {
+                // Cannot map here (permissions, limits): stop sharing and fetch the bytes instead.
+                log.warn("cannot map shared segments; values will travel over connections", { key, holder, error: String(err) });
+                stopSharing();
+                again.push(key);
+              }
               continue;
             }
           }
@@ -350,9 +347,10 @@ export class Worker {
           } else if (!this.#store.has(key)) {
             this.#store.set(key, payload);
             reported[key] = payload.byteLength;
-          }
+          } else if (shared) releaseShared(payload); // a copy we already had
         }
-        this.#apply(this.#state.fetched(holder, keys, got, reported, reply.missing));
+        this.#apply(this.#state.fetched(holder, keys.filter((k) => !again.includes(k)), got, reported, reply.missing));
+        if (again.length > 0) this.#fetch(holder, again);
       },
       (err) => {
         log.info("could not fetch data from a peer", { holder, error: String(err) });
@@ -461,7 +459,6 @@ export class Worker {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#heartbeat);
-      this.#sendHeld();
       this.#scheduler?.close("worker closing");
       await this.#listener?.close();
       await this.#peers.close();

@@ -6,7 +6,7 @@ import { readdirSync } from "node:fs";
 import { describe, it } from "node:test";
 import { shmDomain } from "../../src/shm/index.js";
 import { bytes, checksum } from "../fixtures/tasks.js";
-import { pid, scribble } from "../fixtures/tasks-extra.js";
+import { pid, scribble, slowBytes } from "../fixtures/tasks-extra.js";
 import { useCluster, waitFor, withCluster } from "../helpers/cluster.js";
 
 const MB = 1 << 20;
@@ -54,6 +54,17 @@ describe("shared memory between processes of one host", { skip }, () => {
     local.fill(1); // the client's copy too
     assert.equal(await h.client.submit(checksum, [data], { workers: B! }), expected);
     data.release();
+  });
+
+  it("leaves no segment behind for a large result released while its task ran", async () => {
+    const [A] = h.cluster.workerAddresses();
+    const pidA = (await h.client.run(pid))[A!]!;
+    const slow = h.client.submit(slowBytes, [300, 2 * MB], { workers: A! });
+    await waitFor(async () => (await h.client.schedulerInfo()).groups.slowBytes?.processing === 1, "the slow task to be running");
+    slow.release();
+    // The same (only) task thread answers in order: once this is done, the slow result was dropped.
+    assert.equal(await h.client.submit(checksum, [new Uint8Array(8)], { workers: A! }), 0);
+    await waitFor(() => segmentsOf([pidA]).length === 0, "the dropped result's segment to be removed");
   });
 
   it("sweeps the segments of a worker killed without cleaning up when a worker starts", async () => {
