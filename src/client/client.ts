@@ -4,8 +4,8 @@
 import { createHash } from "node:crypto";
 import { connect, type Connection, type ReplyHandler } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
-import { joinShared, Payload } from "../comm/payload.js";
-import { isGone, shmDomain, stopSharing } from "../shm/index.js";
+import { getDataRequest, receiveData } from "../comm/get-data.js";
+import { Payload } from "../comm/payload.js";
 import { CommError, LostError } from "../errors.js";
 import type { LocalCluster } from "../cluster/local-cluster.js";
 import type {
@@ -367,30 +367,14 @@ export class Client {
     let reply: GetDataReply;
     try {
       if (worker === undefined) throw new LostError("no worker holds it");
-      const shm = shmDomain();
-      reply = await this.#workerRequest<GetDataReply>(worker, shm ? { op: "get-data", keys, shm } : { op: "get-data", keys });
+      reply = await this.#workerRequest<GetDataReply>(worker, getDataRequest(keys));
     } catch (err) {
       if (this.#broken) throw this.#broken;
       reply = { data: {}, missing: keys };
       if (attempts <= 1) throw new CommError(`could not fetch ${keys[0]} from ${worker}: ${(err as Error).message}`, { cause: err });
     }
-    const again: Key[] = [];
-    for (let [key, payload] of Object.entries(reply.data)) {
-      const shared = reply.shared?.[key];
-      if (shared) {
-        try {
-          payload = joinShared(payload, shared, false);
-        } catch (err) {
-          if (isGone(err)) reply.missing.push(key); // released on the worker before we mapped it: find it again
-          else {
-            stopSharing(); // cannot map here (permissions, limits): have the bytes sent instead
-            again.push(key);
-          }
-          continue;
-        }
-      }
-      out.set(key, this.#decode(payload));
-    }
+    const { values, again } = receiveData(reply, false);
+    for (const [key, payload] of values) out.set(key, this.#decode(payload));
     if (again.length > 0) await this.#fetchFrom(worker, again, out, attempts);
     if (reply.missing.length === 0) return;
     if (attempts <= 1) throw new LostError(`${reply.missing[0]} is no longer held by any worker`);

@@ -7,10 +7,11 @@ import { randomBytes } from "node:crypto";
 import { cpus, hostname } from "node:os";
 import { connect, formatAddress, isWildcardHost, listen, parseAddress, type Connection, type Listener } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
-import { joinShared, Payload, releaseShared, splitShared, type SharedParts } from "../comm/payload.js";
+import { getDataRequest, receiveData } from "../comm/get-data.js";
+import { Payload, releaseShared, splitShared, type SharedParts } from "../comm/payload.js";
 import { ConfigError } from "../errors.js";
 import { createLogger } from "../log.js";
-import { isGone, shmDomain, stopSharing, sweepStale } from "../shm/index.js";
+import { shmDomain, sweepStale } from "../shm/index.js";
 import type {
   ActorCall,
   ActorCallReply,
@@ -316,38 +317,20 @@ export class Worker {
 
   /** One get-data request to a peer for dependencies it holds. */
   #fetch(holder: Address, keys: Key[]): void {
-    const shm = shmDomain();
-    this.#peers.request<GetDataReply>(holder, shm ? { op: "get-data", keys, shm } : { op: "get-data", keys }).then(
+    this.#peers.request<GetDataReply>(holder, getDataRequest(keys)).then(
       (reply) => {
         const actors = new Set(reply.actors ?? []);
         const got: Key[] = [];
         const reported: Record<Key, number> = {};
-        const again: Key[] = [];
-        for (let [key, payload] of Object.entries(reply.data)) {
-          const shared = reply.shared?.[key];
-          if (shared) {
-            try {
-              payload = joinShared(payload, shared, true);
-            } catch (err) {
-              if (isGone(err)) {
-                // The holder let go of it meanwhile: as if it had not had it.
-                reply.missing.push(key);
-              } else {
-                // Cannot map here (permissions, limits): stop sharing and fetch the bytes instead.
-                log.warn("cannot map shared segments; values will travel over connections", { key, holder, error: String(err) });
-                stopSharing();
-                again.push(key);
-              }
-              continue;
-            }
-          }
+        const { values, again } = receiveData(reply, true);
+        for (const [key, payload] of values) {
           got.push(key);
           if (actors.has(key)) {
             this.#handles.set(key, payload); // a handle, not a copy of the actor: never reported
           } else if (!this.#store.has(key)) {
             this.#store.set(key, payload);
             reported[key] = payload.byteLength;
-          } else if (shared) releaseShared(payload); // a copy we already had
+          } else releaseShared(payload); // a copy we already had: drop the segment it came in
         }
         this.#apply(this.#state.fetched(holder, keys.filter((k) => !again.includes(k)), got, reported, reply.missing));
         if (again.length > 0) this.#fetch(holder, again);
