@@ -249,7 +249,19 @@ export class Client {
     const previous = this.#flushing;
     this.#flushing = (async () => {
       const batch = new Set(tasks.map((t) => t.spec.key));
-      const specs = await Promise.all(tasks.map((t) => this.#buildSpec(t, batch)));
+      // The tasks of a map share one code lookup: wait for each distinct one once, then build
+      // the specs of tasks whose arguments are ready without a promise each.
+      const fns = new Map<Promise<CodeRef>, CodeRef | undefined>();
+      for (const t of tasks) fns.set(t.fn, undefined);
+      await Promise.all([...fns.keys()].map((p) => p.then((ref) => void fns.set(p, ref), () => undefined)));
+      let waits = false;
+      const built = tasks.map((t) => {
+        const fn = fns.get(t.fn);
+        if (fn !== undefined && t.encoded.pending.length === 0) return this.#specOf(t, fn, t.encoded, batch);
+        waits = true; // arguments still pending, or the code lookup failed (the task fails locally)
+        return this.#buildSpec(t, batch);
+      });
+      const specs = waits ? await Promise.all(built) : (built as Array<TaskSpec | undefined>);
       await previous;
       if (!this.#conn.isOpen) return;
       const ok = specs.filter((s): s is TaskSpec => s !== undefined);
@@ -268,18 +280,21 @@ export class Client {
         await Promise.all(encoded.pending);
         encoded = serialize(t.args);
       }
-      const fn = await t.fn;
-      const deps =
-        encoded.actorKeys.length === 0 ? encoded.futureKeys : [...new Set([...encoded.futureKeys, ...encoded.actorKeys])];
-      for (const dep of deps) if (this.#keys.get(dep) === undefined && !batch.has(dep)) {
-        // A Future of another client or an already-released key: ask to hold it too.
-        this.#wanted.push(dep);
-      }
-      return { ...t.spec, fn, args: encoded.payload, deps };
+      return this.#specOf(t, await t.fn, encoded, batch);
     } catch (err) {
       this.#failLocally(t.spec.key, err);
       return undefined;
     }
+  }
+
+  #specOf(t: PendingTask, fn: CodeRef, encoded: Encoded, batch: ReadonlySet<Key>): TaskSpec {
+    const deps =
+      encoded.actorKeys.length === 0 ? encoded.futureKeys : [...new Set([...encoded.futureKeys, ...encoded.actorKeys])];
+    for (const dep of deps) if (this.#keys.get(dep) === undefined && !batch.has(dep)) {
+      // A Future of another client or an already-released key: ask to hold it too.
+      this.#wanted.push(dep);
+    }
+    return { ...t.spec, fn, args: encoded.payload, deps };
   }
 
   // ------------------------------------------------------------ what Futures ask of their client

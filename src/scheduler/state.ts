@@ -141,9 +141,10 @@ class Outbox {
 
   /** One outbox serves every event: clearing is cheaper than four new collections per message. */
   reset(): void {
-    this.compute.clear();
-    this.free.clear();
-    this.clients.clear();
+    // (Clearing a Map allocates a new table even when it is empty.)
+    if (this.compute.size > 0) this.compute.clear();
+    if (this.free.size > 0) this.free.clear();
+    if (this.clients.size > 0) this.clients.clear();
     if (this.closes.length > 0) this.closes = [];
   }
 }
