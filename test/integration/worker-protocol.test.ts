@@ -7,7 +7,8 @@ import { after, before, describe, it } from "node:test";
 import { connect, listen, type Connection, type Listener } from "../../src/comm/index.js";
 import type { ComputeTask, ComputeTaskByRef, GetDataReply, Message } from "../../src/protocol/messages.js";
 import { deserialize, serialize } from "../../src/serialize/index.js";
-import { Worker } from "../../src/index.js";
+import { Client, Scheduler, Worker } from "../../src/index.js";
+import { add } from "../fixtures/tasks.js";
 import { waitFor } from "../helpers/cluster.js";
 
 describe("a worker and code sent by number", () => {
@@ -57,6 +58,33 @@ describe("a worker and code sent by number", () => {
       assert.deepEqual([deserialize(reply.data["full-1"]!), deserialize(reply.data["byref-1"]!)], [2, 3]);
     } finally {
       peer.close();
+    }
+  });
+});
+
+describe("the scheduler and code sent by number", () => {
+  it("sends a function in full once per worker, then by number, also for a client over TCP", async () => {
+    const scheduler = await Scheduler.start({ token: "proto2" });
+    const fake = await connect(scheduler.address, { token: "proto2", role: "worker" });
+    const client = await Client.connect(scheduler.address, { token: "proto2" });
+    try {
+      const computes: Array<ComputeTask | ComputeTaskByRef> = [];
+      fake.onMessage = (msg) => {
+        if (msg.op === "compute-task") computes.push(msg);
+      };
+      await fake.request({ op: "register-worker", address: "tcp://127.0.0.1:9", name: "fake", nthreads: 1, actorThreads: 1, resources: {}, incarnation: "x" });
+      // Decoded from the socket, each task's code is its own object: numbering goes by content.
+      client.map(add, [[1, 1], [2, 2], [3, 3]]);
+      await waitFor(() => computes.length === 3, "three compute-tasks at the fake worker");
+      const full = computes.filter((c) => typeof c.fn !== "number") as ComputeTask[];
+      assert.equal(full.length, 1);
+      assert.equal((full[0]!.fn as { export?: string }).export, "add");
+      assert.ok(full[0]!.fnId !== undefined);
+      assert.deepEqual(computes.filter((c) => typeof c.fn === "number").map((c) => c.fn), [full[0]!.fnId, full[0]!.fnId]);
+    } finally {
+      await client.close();
+      fake.close();
+      await scheduler.close();
     }
   });
 });
