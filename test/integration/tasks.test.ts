@@ -23,8 +23,8 @@ import {
   wait,
 } from "../../src/index.js";
 import { add, bytes, failWith, identity, sleep, sum, submitInside, ValidationError, whereAmI } from "../fixtures/tasks.js";
-import { countRun, failUntil, pid, placed, sizeAndPlace, stepOrFail } from "../fixtures/tasks-extra.js";
-import { useCluster, waitFor } from "../helpers/cluster.js";
+import { countRun, failUntil, okThenFail, pid, placed, sizeAndPlace, stepOrFail } from "../fixtures/tasks-extra.js";
+import { useCluster, waitFor, withCluster } from "../helpers/cluster.js";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), "troupe-tasks-"));
@@ -479,6 +479,20 @@ describe("tasks and futures", () => {
     let ok = delayed(stepOrFail)(0, -1);
     for (let i = 1; i < 60; i++) ok = delayed(stepOrFail)(ok, -1);
     assert.equal(await h.client.compute(ok).result(5000), 60);
+  });
+
+  it("a dependent of a key that succeeded before and fails when run again fails too", async () => {
+    await withCluster({ workers: 1 }, async ({ client }) => {
+      const path = scratchFile();
+      const first = client.submit(okThenFail, [path], { key: "ok-then-fail-1" });
+      assert.equal(await first, 10);
+      first.release();
+      await waitFor(async () => (await client.schedulerInfo()).groups.okThenFail === undefined, "the first result to be forgotten");
+      // The same key again, failing this time, with a dependent that goes to the same thread right behind it.
+      const again = client.submit(okThenFail, [path], { key: "ok-then-fail-1" });
+      const next = client.submit(add, [again, 1]);
+      await assert.rejects(next.result(5000), /ran before, fails now/);
+    });
   });
 
   it("delayed: a fan-in of 10 nodes", async () => {
