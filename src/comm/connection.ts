@@ -123,11 +123,7 @@ export class WireConnection implements Connection {
   }
 
   request<T = unknown>(msg: Message, opts?: { timeoutMs?: number }): Promise<T> {
-    if (this.state === State.Closed) {
-      return Promise.reject(
-        new CommError(`Cannot send "${msg.op}" to ${this.peer}: the connection is closed (${this.closeReason}); reconnect first`),
-      );
-    }
+    if (this.state === State.Closed) return Promise.reject(this.closedError(msg));
     const timeoutMs = opts?.timeoutMs;
     return new Promise<T>((resolve, reject) => {
       const rid = this.sendRequest(msg, { ok: resolve as (v: unknown) => void, fail: reject });
@@ -142,11 +138,15 @@ export class WireConnection implements Connection {
 
   call(msg: Message, handler: ReplyHandler): void {
     if (this.state === State.Closed) {
-      const err = new CommError(`Cannot send "${msg.op}" to ${this.peer}: the connection is closed (${this.closeReason}); reconnect first`);
+      const err = this.closedError(msg);
       queueMicrotask(() => handler.fail(err));
       return;
     }
     this.sendRequest(msg, handler);
+  }
+
+  private closedError(msg: Message): CommError {
+    return new CommError(`Cannot send "${msg.op}" to ${this.peer}: the connection is closed (${this.closeReason}); reconnect first`);
   }
 
   private sendRequest(msg: Message, handler: ReplyHandler): number {

@@ -50,30 +50,36 @@ class LocalConnection implements Connection {
   }
 
   request<T = unknown>(msg: Message, opts?: { timeoutMs?: number }): Promise<T> {
-    if (!this.#open) return Promise.reject(new CommError(`Cannot send "${msg.op}": the connection is closed; reconnect first`));
-    const rid = this.#nextRid++;
+    if (!this.#open) return Promise.reject(this.#closedError(msg));
     return new Promise<T>((resolve, reject) => {
-      const p: Pending = { handler: { ok: resolve as (v: unknown) => void, fail: reject } };
+      const rid = this.#sendRequest(msg, { ok: resolve as (v: unknown) => void, fail: reject });
       if (opts?.timeoutMs !== undefined) {
-        p.timer = setTimeout(() => {
+        this.#pending.get(rid)!.timer = setTimeout(() => {
           this.#pending.delete(rid);
           reject(new TimeoutError(`No reply to "${msg.op}" within ${opts.timeoutMs} ms`));
         }, opts.timeoutMs);
       }
-      this.#pending.set(rid, p);
-      this.#enqueue({ kind: "req", rid, msg });
     });
   }
 
   call(msg: Message, handler: ReplyHandler): void {
     if (!this.#open) {
-      const err = new CommError(`Cannot send "${msg.op}": the connection is closed; reconnect first`);
+      const err = this.#closedError(msg);
       queueMicrotask(() => handler.fail(err));
       return;
     }
+    this.#sendRequest(msg, handler);
+  }
+
+  #closedError(msg: Message): CommError {
+    return new CommError(`Cannot send "${msg.op}": the connection is closed; reconnect first`);
+  }
+
+  #sendRequest(msg: Message, handler: ReplyHandler): number {
     const rid = this.#nextRid++;
     this.#pending.set(rid, { handler });
     this.#enqueue({ kind: "req", rid, msg });
+    return rid;
   }
 
   close(reason = "closed by the owner"): void {

@@ -24,13 +24,14 @@ export type SharedParts = Record<number, string>;
  */
 export function splitShared(p: Payload): { payload: Payload; shared?: SharedParts } {
   let shared: SharedParts | undefined;
-  const parts = p.parts.map((part, i) => {
-    const path = sharedPathOf(part);
-    if (path === undefined) return part;
+  let parts: Uint8Array[] | undefined; // copied on the first shared part: most values have none
+  for (let i = 0; i < p.parts.length; i++) {
+    const path = sharedPathOf(p.parts[i]!);
+    if (path === undefined) continue;
     (shared ??= {})[i] = path;
-    return EMPTY;
-  });
-  return shared ? { payload: new Payload(parts), shared } : { payload: p };
+    (parts ??= [...p.parts])[i] = EMPTY;
+  }
+  return parts ? { payload: new Payload(parts), shared } : { payload: p };
 }
 
 /**

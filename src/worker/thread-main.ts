@@ -10,7 +10,7 @@ import type { ActorCallReply, ActorStats, ErrorInfo, Key } from "../protocol/mes
 import { deserialize, errorInfoOf, errorToInfoAsync, explainSourceError, loadCode, serialize } from "../serialize/index.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
 import { SHARE_MIN_BYTES, share } from "../shm/index.js";
-import { partsFromThread, type FromThread, type ThreadConfig, type ThreadPart, type ToThread } from "./thread-protocol.js";
+import { compactPart, partsFromThread, type FromThread, type ThreadConfig, type ThreadPart, type ToThread } from "./thread-protocol.js";
 
 const config = workerData as ThreadConfig;
 const port = parentPort!;
@@ -49,7 +49,7 @@ function reply(msg: FromThread, urgent = true): void {
   if (msg.t === "done" && msg.ok) {
     msg.value = msg.value.map((p) => {
       if (!(p instanceof Uint8Array)) return p;
-      const own = p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : p.slice();
+      const own = compactPart(p);
       if (own.byteLength >= OWN_BUFFER_MIN && own.buffer instanceof ArrayBuffer) transfer.push(own.buffer);
       return own;
     });

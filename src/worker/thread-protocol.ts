@@ -96,6 +96,7 @@ export function discardParts(parts: ThreadPart[]): void {
   }
 }
 
-function compactPart(p: Uint8Array): Uint8Array {
+/** A part holding only its own bytes (see compactParts). */
+export function compactPart(p: Uint8Array): Uint8Array {
   return p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : p.slice();
 }
