@@ -3,8 +3,7 @@
 // with the same CA, and strangers without a certificate from it.
 
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,47 +13,10 @@ import { AuthError, Client, CommError, ConfigError, type Actor } from "../../src
 import { Counter } from "../fixtures/actors.js";
 import { add } from "../fixtures/tasks.js";
 import { waitFor } from "../helpers/cluster.js";
+import { makePki, NO_OPENSSL, type Pem } from "../helpers/pki.js";
 import { ProcGroup, requireBuilt } from "../helpers/procs.js";
 
 const T = { timeout: 60_000 };
-
-function hasOpenssl(): boolean {
-  try {
-    execFileSync("openssl", ["version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const NO_OPENSSL = hasOpenssl() ? false : "openssl is not installed: cannot make test certificates";
-
-interface Pem {
-  cert: string;
-  key: string;
-  ca: string;
-  /** Paths of the same files, for the command line. */
-  files: { cert: string; key: string; ca: string };
-}
-
-/** A CA and one certificate it signs, usable as server and client, valid for the given IPs. */
-function makePki(dir: string, name: string, ips: string[]): Pem {
-  const f = (s: string) => join(dir, `${name}-${s}`);
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  const run = (args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
-  run(["req", "-x509", ...ec, "-keyout", f("ca.key"), "-out", f("ca.pem"), "-days", "2", "-subj", `/CN=${name} test CA`,
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
-  run(["req", ...ec, "-keyout", f("node.key"), "-out", f("node.csr"), "-subj", `/CN=${name} node`]);
-  writeFileSync(f("ext.cnf"), [
-    `subjectAltName=${["DNS:localhost", ...ips.map((ip) => `IP:${ip}`)].join(",")}`,
-    "basicConstraints=CA:FALSE",
-    "keyUsage=critical,digitalSignature,keyAgreement",
-    "extendedKeyUsage=serverAuth,clientAuth",
-  ].join("\n") + "\n");
-  run(["x509", "-req", "-in", f("node.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial",
-    "-out", f("node.pem"), "-days", "2", "-extfile", f("ext.cnf")]);
-  const files = { cert: f("node.pem"), key: f("node.key"), ca: f("ca.pem") };
-  return { cert: readFileSync(files.cert, "utf8"), key: readFileSync(files.key, "utf8"), ca: readFileSync(files.ca, "utf8"), files };
-}
 
 const SCHEDULER_LINE = /troupe scheduler at (\S+)/;
 const WORKER_LINE = /troupe worker (\S+) at (\S+)/;

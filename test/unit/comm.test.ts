@@ -1,8 +1,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import * as net from "node:net";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -20,6 +19,7 @@ import {
 import { AuthError, CancelledError, CommError, ConfigError, RemoteError, TimeoutError } from "../../src/errors.js";
 import type { Message } from "../../src/protocol/messages.js";
 import type { WireConnection } from "../../src/comm/connection.js";
+import { makePki, NO_OPENSSL, type Pem } from "../helpers/pki.js";
 
 const listeners: Listener[] = [];
 after(async () => {
@@ -316,41 +316,20 @@ test("comm - connectionPair has the same request, batching and close semantics",
   assert.equal(b.isOpen, false);
 });
 
-function haveOpenssl(): boolean {
-  try {
-    execFileSync("openssl", ["version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-test("comm - mutual TLS: handshake and requests over tls://, untrusted client refused", { skip: haveOpenssl() ? false : "openssl not found: TLS test skipped" }, async () => {
+test("comm - mutual TLS: handshake and requests over tls://, untrusted client refused", { skip: NO_OPENSSL }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "troupe-tls-"));
   try {
-    const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-    const makeCa = (name: string) => {
-      run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.pem`, "-days", "2", "-subj", `/CN=${name}`);
-    };
-    const makeCert = (name: string, ca: string) => {
-      run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`);
-      writeFileSync(join(dir, `${name}.ext`), "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n");
-      run("x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.pem`, "-CAkey", `${ca}.key`, "-CAcreateserial", "-out", `${name}.pem`, "-days", "2", "-extfile", `${name}.ext`);
-    };
-    makeCa("ca");
-    makeCa("otherca");
-    makeCert("node1", "ca");
-    makeCert("node2", "ca");
-    makeCert("intruder", "otherca");
-    const read = (f: string) => readFileSync(join(dir, f));
-    const opts = (name: string, ca = "ca"): TlsOptions => ({ cert: read(`${name}.pem`), key: read(`${name}.key`), ca: read(`${ca}.pem`) });
-    const { listener } = await server({ tls: opts("node1"), handler: (m) => m.op });
+    const ours = makePki(dir, "ours", ["127.0.0.1"]);
+    const theirs = makePki(dir, "theirs", ["127.0.0.1"]);
+    const opts = (pem: Pem, ca = ours.ca): TlsOptions => ({ cert: pem.cert, key: pem.key, ca });
+    const { listener } = await server({ tls: opts(ours), handler: (m) => m.op });
     assert.match(listener.address, /^tls:\/\//);
-    const conn = await connect(listener.address, { token: "secret", role: "client", tls: opts("node2") });
+    const conn = await connect(listener.address, { token: "secret", role: "client", tls: opts(ours) });
     assert.equal(await conn.request({ op: "get-data", keys: [] }), "get-data");
     conn.close();
-    await assert.rejects(connect(listener.address, { token: "secret", role: "client", tls: opts("intruder", "ca"), timeoutMs: 500 }), AuthError);
-    await assert.rejects(connect(listener.address, { token: "secret", role: "client", tls: opts("node2", "otherca"), timeoutMs: 500 }), CommError);
+    // A certificate from another CA is refused by the server; a client not trusting the server's CA gives up.
+    await assert.rejects(connect(listener.address, { token: "secret", role: "client", tls: opts(theirs), timeoutMs: 500 }), AuthError);
+    await assert.rejects(connect(listener.address, { token: "secret", role: "client", tls: opts(ours, theirs.ca), timeoutMs: 500 }), CommError);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
