@@ -14,7 +14,6 @@ import type {
   CodeRef,
   GetDataReply,
   Key,
-  KeyStatus,
   Message,
   RunFunctionReply,
   SchedulerInfo,

@@ -87,8 +87,8 @@ export function resolverForThread(): Resolver {
   };
 }
 
-/** @internal Thrown while decoding a handle or Future before the thread's client is connected. */
-export class ClientNotReady extends Error {}
+/** Thrown while decoding a handle or Future before the thread's client is connected. */
+class ClientNotReady extends Error {}
 
 function connected(what: string): Client {
   const ctx = context(what);
