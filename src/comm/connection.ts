@@ -26,7 +26,7 @@ export interface Connection {
    */
   onRequest: (msg: Message) => unknown;
   onClose?: (reason: string) => void;
-  /** Queue a message; everything queued in one event-loop turn goes out as one batch. */
+  /** Queue a message; what is queued in one event-loop turn goes out as one batch (several when it is long). */
   send(msg: Message): void;
   /** Send a request; rejects CommError if the connection closes first, TimeoutError after timeoutMs. */
   request<T = unknown>(msg: Message, opts?: { timeoutMs?: number }): Promise<T>;
@@ -56,6 +56,14 @@ interface Pending {
   op: string;
   timer: NodeJS.Timeout | undefined;
 }
+
+/**
+ * A turn that queues this many entries writes them at once rather than at its
+ * end: the peer starts on the first messages while later ones are still being
+ * made (a caller issuing thousands of actor calls in one loop), and no batch
+ * grows huge.
+ */
+const FLUSH_ENTRIES = 1024;
 
 /** Why a connection ended: decides whether a connect attempt is worth retrying. */
 export type CloseKind = "local" | "remote" | "protocol";
@@ -177,7 +185,11 @@ export class WireConnection implements Connection {
 
   private enqueue(e: WireEntry): void {
     this.queue.push(e);
-    if (!this.flushScheduled) {
+    if (this.queue.length >= FLUSH_ENTRIES && typeof e !== "number") {
+      const entries = this.queue;
+      this.queue = [];
+      this.writeEntries(entries);
+    } else if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.flushBound);
     }

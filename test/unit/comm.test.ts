@@ -212,6 +212,22 @@ test("comm - sends in one event-loop turn go out as one batch", async () => {
   conn.close();
 });
 
+test("comm - a long turn writes as it goes, in order, without waiting for its end", async () => {
+  const { listener } = await server();
+  const conn = (await connect(listener.address, { token: "secret", role: "client" })) as WireConnection;
+  await new Promise((r) => setTimeout(r, 20));
+  const before = conn.batchesSent;
+  const replies: Promise<unknown>[] = [];
+  for (let i = 0; i < 2500; i++) replies.push(conn.request({ op: "key-state", key: String(i) }));
+  // Full batches left while this turn still ran (the peer could start on them); the rest goes at its end.
+  const duringTurn = conn.batchesSent - before;
+  assert.ok(duringTurn >= 2, `only ${duringTurn} batches were written during the turn`);
+  const echoed = (await Promise.all(replies)) as Array<{ key: string }>;
+  assert.equal(conn.batchesSent - before, duringTurn + 1);
+  assert.deepEqual(echoed.map((m) => m.key), Array.from({ length: 2500 }, (_, i) => String(i)));
+  conn.close();
+});
+
 test("comm - closing rejects pending requests with CommError and resolves closed", async () => {
   const { listener, accepted } = await server({ handler: () => new Promise(() => {}) });
   const conn = await connect(listener.address, { token: "secret", role: "client" });
