@@ -18,7 +18,7 @@
 // - Errors nested in values travel as ErrorInfo and come back through
 //   infoToErrorSync (own class when already loaded here, else RemoteError).
 
-import { Payload } from "../comm/payload.js";
+import { copyBytes, Payload } from "../comm/payload.js";
 import { ProtocolError } from "../errors.js";
 import type { ActorMeta, Key } from "../protocol/messages.js";
 import { errorBaseInfo, errorExtras, infoToErrorSync } from "./errors.js";
@@ -598,7 +598,7 @@ class Reader {
         const n = this.uvar();
         if (this.pos + n > this.buf.byteLength) throw truncated();
         // Copied: a view over parts[0] would keep the whole message alive and may be misaligned.
-        const bytes = this.buf.slice(this.pos, this.pos + n);
+        const bytes = copyBytes(this.buf.subarray(this.pos, this.pos + n));
         this.pos += n;
         const b = binaryOf(kind, bytes);
         this.refs.push(b);
@@ -673,7 +673,7 @@ function binaryOf(kind: number, bytes: Uint8Array): unknown {
   const Ctor = BIN_CTORS[kind] as unknown as new (b: ArrayBufferLike, off: number, len: number) => unknown;
   if (Ctor === undefined) throw new ProtocolError(`unknown binary kind ${kind} in a payload`);
   const size = ELEMENT_SIZE[kind] ?? 1;
-  if (bytes.byteOffset % size !== 0) bytes = bytes.slice();
+  if (bytes.byteOffset % size !== 0) bytes = copyBytes(bytes);
   return new Ctor(bytes.buffer, bytes.byteOffset, bytes.byteLength / size);
 }
 

@@ -2,6 +2,7 @@
 // Payload parts cross as Uint8Arrays (large ones transferred, not copied).
 
 import type { ActorCall, ActorStats, CodeRef, ErrorInfo, Key } from "../protocol/messages.js";
+import { copyBytes } from "../comm/payload.js";
 import { mapShared, own, release, sharedPathOf } from "../shm/index.js";
 
 /** A payload part between threads: bytes, or a shared segment the other side maps. */
@@ -98,5 +99,5 @@ export function discardParts(parts: ThreadPart[]): void {
 
 /** A part holding only its own bytes (see compactParts). */
 export function compactPart(p: Uint8Array): Uint8Array {
-  return p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : p.slice();
+  return p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : copyBytes(p);
 }

@@ -127,6 +127,22 @@ describe("serialize - values", () => {
     assert.equal(back.big[back.big.length - 1], 2);
   });
 
+  it("decodes typed arrays from a Buffer at any offset into memory of their own", () => {
+    // What arrives off a socket: a Buffer view into a larger chunk, at any alignment.
+    const { payload } = serialize({ f: new Float64Array([1.5, -2.25]), i: new Int32Array([7, -8]), u: new Uint8Array([9]) });
+    const head = payload.parts[0]!;
+    for (let offset = 0; offset < 8; offset++) {
+      const chunk = Buffer.alloc(head.byteLength + 16);
+      chunk.set(head, offset);
+      const back = deserialize(new Payload([chunk.subarray(offset, offset + head.byteLength)])) as { f: Float64Array; i: Int32Array; u: Uint8Array };
+      chunk.fill(0); // the socket's memory is reused: decoded values must not change with it
+      assert.deepEqual([...back.f], [1.5, -2.25], `offset ${offset}`);
+      assert.deepEqual([...back.i], [7, -8]);
+      assert.deepEqual([...back.u], [9]);
+      assert.notEqual(back.f.buffer, chunk.buffer);
+    }
+  });
+
   it("copies a large part that is misaligned for its element type", () => {
     const f = new Float64Array(LARGE_BINARY_BYTES / 8);
     f[3] = 3.25;

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import { Payload } from "../../src/comm/payload.js";
 import type { ComputeTask } from "../../src/protocol/messages.js";
 import { WorkerState, type WorkerInstruction } from "../../src/worker/state.js";
+import { compactPart } from "../../src/worker/thread-protocol.js";
 
 const SELF = "tcp://self:1";
 const fn = { kind: "source" as const, source: "(x) => x", name: "f", isClass: false };
@@ -126,4 +127,15 @@ test("a task started early whose dep failed waits until the scheduler frees it",
   assert.deepEqual([...s.missingOf("b")!], ["a"]);
   s.free(["b"]);
   assert.equal(s.taskCount, 0);
+});
+
+test("a part posted to a thread carries only its own bytes, also when it is a view into a socket's Buffer", () => {
+  const chunk = Buffer.alloc(64 * 1024, 7);
+  const part = compactPart(chunk.subarray(100, 105));
+  // Structured clone copies a view's whole buffer: 5 bytes must not take 64 KiB with them.
+  assert.equal(part.buffer.byteLength, 5);
+  chunk.fill(0);
+  assert.deepEqual([...part], [7, 7, 7, 7, 7]);
+  const whole = new Uint8Array([1, 2, 3]);
+  assert.equal(compactPart(whole), whole, "a part that is its whole buffer is posted as it is");
 });
