@@ -5,7 +5,7 @@
 import { CommError, ProtocolError, RemoteError, TimeoutError, TROUPE_ERRORS, type TroupeError } from "../errors.js";
 import { createLogger } from "../log.js";
 import type { Message } from "../protocol/messages.js";
-import { BatchDecoder, encodeBatch, HeaderTooLargeError, type ErrorReplyInfo, type Reply, type WireEntry } from "./frames.js";
+import { BatchDecoder, encodeBatch, HeaderTooLargeError, type ErrorReply, type ErrorReplyInfo, unitEnd, type WireEntry } from "./frames.js";
 import type { Transport } from "./transport.js";
 
 const log = createLogger("comm");
@@ -160,8 +160,7 @@ export class WireConnection implements Connection {
   private sendRequest(msg: Message, handler: ReplyHandler): number {
     const rid = this.nextRid++;
     this.pending.set(rid, { handler, op: msg.op, timer: undefined });
-    this.enqueue(rid);
-    this.enqueue(msg);
+    this.enqueue(rid, msg);
     return rid;
   }
 
@@ -183,9 +182,11 @@ export class WireConnection implements Connection {
 
   // ------------------------------------------------------------ sending
 
-  private enqueue(e: WireEntry): void {
+  /** Queue one message, or an id and what it tags (they never part). */
+  private enqueue(e: WireEntry, tagged?: WireEntry): void {
     this.queue.push(e);
-    if (this.queue.length >= FLUSH_ENTRIES && typeof e !== "number") {
+    if (typeof e === "number") this.queue.push(tagged);
+    if (this.queue.length >= FLUSH_ENTRIES) {
       const entries = this.queue;
       this.queue = [];
       this.writeEntries(entries);
@@ -209,9 +210,10 @@ export class WireConnection implements Connection {
     try {
       chunks = encodeBatch(entries);
     } catch (err) {
-      if (err instanceof HeaderTooLargeError && entries.length > 2) {
-        let mid = entries.length >> 1;
-        if (typeof entries[mid - 1] === "number") mid++; // keep a request id with its message
+      if (err instanceof HeaderTooLargeError && unitEnd(entries, 0) < entries.length) {
+        // Halve at a unit boundary: an id never parts from what it tags.
+        let mid = unitEnd(entries, 0);
+        while (mid < entries.length >> 1) mid = unitEnd(entries, mid);
         this.writeEntries(entries.slice(0, mid));
         this.writeEntries(entries.slice(mid));
         return;
@@ -226,30 +228,29 @@ export class WireConnection implements Connection {
   /** A batch failed to encode: find the entries at fault, report them, send the rest. */
   private writeSalvaged(entries: WireEntry[]): void {
     const good: WireEntry[] = [];
-    for (let i = 0; i < entries.length; i++) {
-      const unit: WireEntry[] = typeof entries[i] === "number" ? [entries[i], entries[++i]] : [entries[i]];
+    for (let i = 0; i < entries.length; ) {
+      const end = unitEnd(entries, i);
+      const unit = entries.slice(i, end);
+      i = end;
       try {
         encodeBatch(unit);
         good.push(...unit);
         continue;
       } catch (err) {
         const why = err instanceof Error ? err.message : String(err);
-        if (unit.length === 2) {
-          const rid = unit[0] as number;
-          const p = this.pending.get(rid);
+        const head = unit[0];
+        if (typeof head === "number" && head > 0) {
+          const p = this.pending.get(head);
           if (p) {
-            this.pending.delete(rid);
+            this.pending.delete(head);
             if (p.timer) clearTimeout(p.timer);
             p.handler.fail(new ProtocolError(`Could not encode the "${p.op}" request: ${why}`));
           }
+        } else if (typeof head === "number") {
+          const error = errorInfo(new ProtocolError(`The reply could not be encoded: ${why}; return plain data or a Payload`));
+          good.push({ op: "reply", rid: -head, ok: false, error } satisfies ErrorReply);
         } else {
-          const m = unit[0] as Message | Reply;
-          if (m.op === "reply") {
-            const error = errorInfo(new ProtocolError(`The reply could not be encoded: ${why}; return plain data or a Payload`));
-            good.push({ op: "reply", rid: m.rid, ok: false, error });
-          } else {
-            log.error(`Dropped a "${m.op}" message that could not be encoded: ${why}`, { peer: this.peer });
-          }
+          log.error(`Dropped a "${(head as Message).op}" message that could not be encoded: ${why}`, { peer: this.peer });
         }
       }
     }
@@ -296,14 +297,15 @@ export class WireConnection implements Connection {
         this.held.push(batch.slice(i));
         return;
       }
-      const e = batch[i];
+      const e = batch[i] as Message | ErrorReply | number;
       if (typeof e === "number") {
-        const msg = batch[++i] as Message;
-        if (this.state === State.Handshake) return this.fail(`a "${msg.op}" request arrived before the handshake completed`);
-        this.handleRequest(e, msg);
+        const tagged = batch[++i];
+        if (this.state === State.Handshake) return this.fail(e > 0 ? `a "${(tagged as Message).op}" request arrived before the handshake completed` : "a reply arrived before the handshake completed");
+        if (e > 0) this.handleRequest(e, tagged as Message);
+        else this.handleReply(-e, true, tagged);
       } else if (e.op === "reply") {
         if (this.state === State.Handshake) return this.fail("a reply arrived before the handshake completed");
-        this.handleReply(e);
+        this.handleReply(e.rid, false, e.error);
       } else if (this.state === State.Handshake) {
         this.handshakeHandler(e);
       } else if (e.op === "hello" || e.op === "welcome" || e.op === "refused") {
@@ -337,23 +339,23 @@ export class WireConnection implements Connection {
   }
 
   private replyOk(rid: number, value: unknown): void {
-    if (this.state !== State.Closed) this.enqueue({ op: "reply", rid, ok: true, value });
+    if (this.state !== State.Closed) this.enqueue(-rid, value);
   }
 
   private replyError(rid: number, err: unknown): void {
-    if (this.state !== State.Closed) this.enqueue({ op: "reply", rid, ok: false, error: errorInfo(err) });
+    if (this.state !== State.Closed) this.enqueue({ op: "reply", rid, ok: false, error: errorInfo(err) } satisfies ErrorReply);
   }
 
-  private handleReply(r: Reply): void {
-    const p = this.pending.get(r.rid);
+  private handleReply(rid: number, ok: boolean, outcome: unknown): void {
+    const p = this.pending.get(rid);
     if (p === undefined) {
-      log.debug("Ignored a reply to an unknown or timed-out request", { peer: this.peer, rid: r.rid });
+      log.debug("Ignored a reply to an unknown or timed-out request", { peer: this.peer, rid });
       return;
     }
-    this.pending.delete(r.rid);
+    this.pending.delete(rid);
     if (p.timer) clearTimeout(p.timer);
-    if (r.ok) p.handler.ok(r.value);
-    else p.handler.fail(errorFromInfo(r.error));
+    if (ok) p.handler.ok(outcome);
+    else p.handler.fail(errorFromInfo(outcome as ErrorReplyInfo));
   }
 
   // ------------------------------------------------------------ closing

@@ -5,11 +5,15 @@
 //
 //   headerLen | oobCount | oobLen[0] .. oobLen[oobCount-1] | header | oob[0] .. oob[oobCount-1]
 //
-// `header` is msgpack: a flat array of entries, each either a message object,
-// or a request id (positive integer) immediately followed by the message it
-// tags as a request. Replies are {op:"reply", rid, ok, value|error}. Keeping
-// the rid outside the message means the objects handed to handlers are exactly
-// what the sender passed, with nothing internal to strip.
+// `header` is msgpack: a flat array of entries, each one of
+//   - a message object;
+//   - a request id (positive integer) immediately followed by the message it
+//     tags as a request;
+//   - a successful reply: the negated request id followed by the value;
+//   - a failed reply: {op:"reply", rid, ok:false, error}.
+// Keeping ids outside the messages means the objects handed to handlers are
+// exactly what the sender passed, with nothing internal to strip, and a
+// successful reply costs no object of its own on either side.
 //
 // Payload parts of 64 KiB or more travel as out-of-band frames (`oob`): the
 // header holds their index, the bytes go to the socket as their own writes and
@@ -41,12 +45,25 @@ export interface ErrorReplyInfo {
   code?: string;
 }
 
-export type Reply =
-  | { op: "reply"; rid: number; ok: true; value: unknown }
-  | { op: "reply"; rid: number; ok: false; error: ErrorReplyInfo };
+/** A failed reply (a successful one is its negated request id followed by the value). */
+export interface ErrorReply {
+  op: "reply";
+  rid: number;
+  ok: false;
+  error: ErrorReplyInfo;
+}
 
-/** One element of a batch header: a message, a reply, or the request id of the message that follows. */
-export type WireEntry = Message | Reply | number;
+/**
+ * One element of a batch header: a message, a failed reply, a request id
+ * (the request follows), a negated request id (the reply's value follows), or
+ * such a value, which can be any data.
+ */
+export type WireEntry = unknown;
+
+/** Where the unit starting at `i` ends: an id and what follows it go together. */
+export function unitEnd(entries: readonly WireEntry[], i: number): number {
+  return typeof entries[i] === "number" ? i + 2 : i + 1;
+}
 
 /** Every op a peer may send; anything else closes the connection. */
 const KNOWN_OPS: Record<Message["op"], true> = {
@@ -341,7 +358,12 @@ function decodeHeader(header: Uint8Array, oob: Uint8Array[], fail: (why: string)
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
     if (typeof e === "number") {
-      if (!Number.isSafeInteger(e) || e <= 0) fail(`an invalid request id ${e}`);
+      if (!Number.isSafeInteger(e) || e === 0) fail(`an invalid request id ${e}`);
+      if (i + 1 >= entries.length) fail(e > 0 ? "a request id not followed by a request message" : "a reply id not followed by its value");
+      if (e < 0) {
+        i++; // the reply's value: any data
+        continue;
+      }
       const m = entries[i + 1];
       if (!isMessageObject(m) || m.op === "reply") fail("a request id not followed by a request message");
       continue;
@@ -350,14 +372,12 @@ function decodeHeader(header: Uint8Array, oob: Uint8Array[], fail: (why: string)
     const op = (e as { op: unknown }).op;
     if (op === "reply") {
       const r = e as { rid?: unknown; ok?: unknown; error?: unknown };
-      if (typeof r.rid !== "number" || !Number.isSafeInteger(r.rid) || r.rid <= 0 || typeof r.ok !== "boolean") {
-        fail("a malformed reply (rid or ok missing)");
+      if (typeof r.rid !== "number" || !Number.isSafeInteger(r.rid) || r.rid <= 0 || r.ok !== false) {
+        fail("a malformed error reply (rid missing, or ok not false)");
       }
-      if (r.ok === false) {
-        const err = r.error as { name?: unknown; message?: unknown } | null;
-        if (typeof err !== "object" || err === null || typeof err.name !== "string" || typeof err.message !== "string") {
-          fail("a malformed error reply (error.name or error.message missing)");
-        }
+      const err = r.error as { name?: unknown; message?: unknown } | null;
+      if (typeof err !== "object" || err === null || typeof err.name !== "string" || typeof err.message !== "string") {
+        fail("a malformed error reply (error.name or error.message missing)");
       }
     } else if (!isKnownOp(op)) {
       fail(`a message with unknown op ${JSON.stringify(String(op)).slice(0, 80)}`);

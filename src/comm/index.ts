@@ -11,7 +11,7 @@ export {
   encodeBatch,
   decodeBatches,
   type WireEntry,
-  type Reply,
+  type ErrorReply,
 } from "./frames.js";
 export type { Connection, ReplyHandler, Role } from "./connection.js";
 export { connect, DEFAULT_CONNECT_TIMEOUT_MS, type ConnectOptions } from "./connect.js";

@@ -83,6 +83,24 @@ test("comm - handshake with the right token, then request/reply both ways", asyn
   assert.equal(conn.isOpen, false);
 });
 
+test("comm - a reply's value comes back as it was, whatever it looks like; a failing handler rejects", async () => {
+  const values: unknown[] = [0, -7, 3.5, null, "s", [1, [2]], { op: "free-keys", keys: ["looks like a message"] }, { op: "reply", rid: 1 }, new Uint8Array([1, 2])];
+  const { listener } = await server({
+    handler: (msg) => {
+      const i = Number((msg as { keys: string[] }).keys[0]);
+      if (i === -1) throw new RangeError("no such value");
+      return values[i];
+    },
+  });
+  const conn = await connect(listener.address, { token: "secret", role: "client" });
+  const replies = await Promise.all(values.map((_, i) => conn.request({ op: "who-has", keys: [String(i)] })));
+  assert.deepEqual(replies.slice(0, -1), values.slice(0, -1));
+  assert.deepEqual([...(replies.at(-1) as Uint8Array)], [1, 2]);
+  await assert.rejects(conn.request({ op: "who-has", keys: ["-1"] }), (err: Error) => err instanceof RemoteError && /no such value/.test(err.message));
+  assert.equal(conn.isOpen, true);
+  conn.close();
+});
+
 test("comm - wrong or missing token is refused with AuthError on the connecting side", async () => {
   const { listener, accepted } = await server();
   await assert.rejects(connect(listener.address, { token: "nope", role: "client" }), (err: Error) => {
@@ -218,13 +236,13 @@ test("comm - a long turn writes as it goes, in order, without waiting for its en
   await new Promise((r) => setTimeout(r, 20));
   const before = conn.batchesSent;
   const replies: Promise<unknown>[] = [];
-  for (let i = 0; i < 2500; i++) replies.push(conn.request({ op: "key-state", key: String(i) }));
+  for (let i = 0; i < 2500; i++) replies.push(conn.request({ op: "who-has", keys: [String(i)] }));
   // Full batches left while this turn still ran (the peer could start on them); the rest goes at its end.
   const duringTurn = conn.batchesSent - before;
   assert.ok(duringTurn >= 2, `only ${duringTurn} batches were written during the turn`);
-  const echoed = (await Promise.all(replies)) as Array<{ key: string }>;
+  const echoed = (await Promise.all(replies)) as Array<{ keys: string[] }>;
   assert.equal(conn.batchesSent - before, duringTurn + 1);
-  assert.deepEqual(echoed.map((m) => m.key), Array.from({ length: 2500 }, (_, i) => String(i)));
+  assert.deepEqual(echoed.map((m) => m.keys[0]), Array.from({ length: 2500 }, (_, i) => String(i)));
   conn.close();
 });
 

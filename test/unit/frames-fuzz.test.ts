@@ -19,7 +19,8 @@ function sampleBatch(rnd: () => number): WireEntry[] {
     else if (r < 0.7) {
       const big = new Uint8Array(rnd() < 0.3 ? 70_000 : 10).fill(Math.floor(rnd() * 256));
       out.push({ op: "put-data", data: { x: new Payload([new Uint8Array([1, 2]), big]) }, report: true });
-    } else if (r < 0.85) out.push({ op: "reply", rid: 1 + Math.floor(rnd() * 50), ok: true, value: { v: rnd() } });
+    } else if (r < 0.78) out.push(-(1 + Math.floor(rnd() * 50)), { v: rnd() });
+    else if (r < 0.85) out.push(-3, rnd() < 0.5 ? 42 : { op: "get-data", keys: [] }); // a reply's value may look like anything
     else out.push({ op: "reply", rid: 7, ok: false, error: { name: "CommError", message: "x", stack: "" } });
   }
   return out;
@@ -90,6 +91,9 @@ test("frames - hand-written frames: limits and malformed headers are protocol er
     ["unknown op", concat(encodeBatch([{ op: "launch-missiles" } as unknown as Message]))],
     ["reply without rid", concat(encodeBatch([{ op: "reply", ok: true } as unknown as Message]))],
     ["request id without message", concat(encodeBatch([5]))],
+    ["reply id without value", concat(encodeBatch([{ op: "free-keys", keys: [] }, -5]))],
+    ["request id zero", concat(encodeBatch([0, { op: "get-data", keys: [] }]))],
+    ["successful reply as an object", concat(encodeBatch([{ op: "reply", rid: 2, ok: true, value: 1 } as unknown as Message]))],
     ["nesting deep enough to overflow the stack", Buffer.concat([u32(200_000, 0), Buffer.alloc(200_000, 0x91)])],
     ["array claiming 4 billion entries", Buffer.concat([u32(5, 0), Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff])])],
     ["bad payload index", (() => {
