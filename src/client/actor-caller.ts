@@ -151,40 +151,39 @@ export class ActorCaller {
 
   call<T>(rec: ActorRecord, kind: "call" | "get", name: string, args: unknown[]): ActorFuture<T> {
     const future = new ActorFuture<T>(rec.meta.className, name);
-    const queued: QueuedCall = { future: future as ActorFuture<unknown>, kind, name, args };
-    if (rec.queue.length > 0) {
-      rec.queue.push(queued);
-    } else if (!this.#dispatch(rec, queued)) {
-      rec.queue.push(queued);
+    const f = future as ActorFuture<unknown>;
+    // A call queues only behind earlier calls still waiting for an argument.
+    if (rec.queue.length > 0 || !this.#dispatch(rec, f, kind, name, args)) {
+      rec.queue.push({ future: f, kind, name, args });
       void this.#drain(rec);
     }
     return future;
   }
 
   /** Send now if possible; false when an argument is still pending. */
-  #dispatch(rec: ActorRecord, q: QueuedCall): boolean {
+  #dispatch(rec: ActorRecord, future: ActorFuture<unknown>, kind: "call" | "get", name: string, args: unknown[]): boolean {
     if (rec.lost) {
-      q.future._reject(rec.lost);
+      future._reject(rec.lost);
       return true;
     }
-    const local = this.#transport.local?.(rec.meta.key, q.kind, q.name, q.args);
+    const local = this.#transport.local?.(rec.meta.key, kind, name, args);
     if (local) {
-      local.then((v) => q.future._resolve(v), (e) => q.future._reject(e));
+      local.then((v) => future._resolve(v), (e) => future._reject(e));
       return true;
     }
-    let args = NO_ARGS;
-    if (q.args.length > 0) {
+    let encodedArgs = NO_ARGS;
+    if (args.length > 0) {
       let encoded;
       try {
-        encoded = serialize(q.args);
+        encoded = serialize(args);
       } catch (err) {
-        q.future._reject(err);
+        future._reject(err);
         return true;
       }
       if (encoded.pending.length > 0) return false;
-      args = encoded.payload;
+      encodedArgs = encoded.payload;
     }
-    this.#send(rec, q.future, { op: "actor-call", key: rec.meta.key, kind: q.kind, name: q.name, args }, Date.now());
+    this.#send(rec, future, { op: "actor-call", key: rec.meta.key, kind, name, args: encodedArgs }, Date.now());
     return true;
   }
 
@@ -194,7 +193,7 @@ export class ActorCaller {
     try {
       while (rec.queue.length > 0) {
         const head = rec.queue[0]!;
-        if (!this.#dispatch(rec, head)) {
+        if (!this.#dispatch(rec, head.future, head.kind, head.name, head.args)) {
           const { pending } = serialize(head.args);
           try {
             await Promise.all(pending);

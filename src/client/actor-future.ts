@@ -49,8 +49,6 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
       if (this.#state === "finished") this.#promise = Promise.resolve(this.#value as T);
       else if (this.#state === "error") this.#promise = Promise.reject(this.#error);
       else this.#promise = new Promise<T>((resolve, reject) => (this.#settle = { resolve, reject }));
-      // Handed out for a moment (e.g. while serializing) a failure may have no handler yet: never an unhandled rejection.
-      this.#promise.catch(() => undefined);
     }
     return this.#promise;
   }
@@ -79,7 +77,10 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
   /** Finished ActorFutures travel as their value; unfinished ones are awaited by the sender first. */
   [TO_REF]() {
     if (this.#state === "finished") return { type: "inline" as const, value: this.#value };
-    return { type: "pending" as const, promise: this.#getPromise() };
+    const promise = this.#getPromise();
+    // Handed to the serializer, which may drop it unawaited: its failure must never count as unhandled.
+    promise.catch(() => undefined);
+    return { type: "pending" as const, promise };
   }
 
   toString(): string {

@@ -18,6 +18,7 @@ export function isSettleable(x: unknown): x is Settleable {
 export function withTimeout<T>(promise: Promise<T>, timeoutMs: number | undefined, what: () => Error): Promise<T> {
   if (timeoutMs === undefined) return promise;
   if (!(typeof timeoutMs === "number" && timeoutMs >= 0)) {
+    promise.catch(() => undefined); // nobody will see its outcome through this call
     return Promise.reject(new TypeError(`timeout must be a non-negative number of milliseconds, got ${String(timeoutMs)}`));
   }
   return new Promise<T>((resolve, reject) => {

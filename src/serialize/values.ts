@@ -468,14 +468,17 @@ const textDecoder = new TextDecoder();
 class Reader {
   pos = 1;
   refs: unknown[] = [];
-  readonly view: DataView;
+  #view: DataView | undefined;
 
   constructor(
     readonly buf: Uint8Array,
     readonly parts: Uint8Array[],
     readonly resolve: Resolver | undefined,
-  ) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  ) {}
+
+  /** Made on first use: most small values (an actor call's answer) never need one. */
+  get view(): DataView {
+    return (this.#view ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
   }
 
   uvar(): number {
@@ -532,9 +535,11 @@ class Reader {
       case T.Int8:
         return (this.buf[this.pos++] << 24) >> 24;
       case T.Int32: {
-        const v = this.view.getInt32(this.pos, true);
-        this.pos += 4;
-        return v;
+        const b = this.buf;
+        const p = this.pos;
+        if (p + 4 > b.byteLength) throw truncated();
+        this.pos = p + 4;
+        return b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24);
       }
       case T.Float64:
         return this.f64();
