@@ -65,8 +65,8 @@ export function unitEnd(entries: readonly WireEntry[], i: number): number {
   return typeof entries[i] === "number" ? i + 2 : i + 1;
 }
 
-/** Every op a peer may send; anything else closes the connection. */
-const KNOWN_OPS: Record<Message["op"], true> = {
+/** Every op a peer may send; anything else closes the connection. (A record, so a new op must be listed.) */
+const OPS: Record<Message["op"], true> = {
   hello: true,
   welcome: true,
   refused: true,
@@ -96,9 +96,10 @@ const KNOWN_OPS: Record<Message["op"], true> = {
   "put-data": true,
   "actor-call": true,
 };
+const KNOWN_OPS: ReadonlySet<string> = new Set(Object.keys(OPS));
 
 export function isKnownOp(op: unknown): op is Message["op"] {
-  return typeof op === "string" && Object.prototype.hasOwnProperty.call(KNOWN_OPS, op);
+  return typeof op === "string" && KNOWN_OPS.has(op);
 }
 
 // ---------------------------------------------------------------- codec

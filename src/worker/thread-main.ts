@@ -90,14 +90,23 @@ async function fail(id: number, err: unknown): Promise<void> {
 // How values arriving here decode (it reaches the thread's client only when used).
 const threadResolver = resolverForThread();
 
+const NO_DEPS: Record<Key, ThreadPart[]> = Object.freeze({});
+const NO_ARGS: unknown[] = [];
+const NO_ARGS_BYTES = serialize([]).payload.parts[0]!;
+
+function isNoArgs(head: Uint8Array): boolean {
+  if (head.byteLength !== NO_ARGS_BYTES.byteLength) return false;
+  for (let i = 0; i < head.byteLength; i++) if (head[i] !== NO_ARGS_BYTES[i]) return false;
+  return true;
+}
+
 function decodeArgs(parts: Uint8Array[], deps: Record<Key, ThreadPart[]>): unknown[] {
   let resolve = threadResolver;
-  const depKeys = Object.keys(deps);
-  if (depKeys.length > 0) {
+  if (deps !== NO_DEPS) {
     // Futures among the arguments become the values of the task's dependencies.
     const values = new Map<Key, unknown>();
-    for (const key of depKeys) values.set(key, deserialize(new Payload(partsFromThread(deps[key]!, false)), threadResolver));
-    resolve = { ...threadResolver, future: (key) => (values.has(key) ? values.get(key) : threadResolver.future!(key)) };
+    for (const key of Object.keys(deps)) values.set(key, deserialize(new Payload(partsFromThread(deps[key]!, false)), threadResolver));
+    if (values.size > 0) resolve = { ...threadResolver, future: (key) => (values.has(key) ? values.get(key) : threadResolver.future!(key)) };
   }
   const args = deserialize(new Payload(parts), resolve);
   if (!Array.isArray(args)) throw new TypeError("task arguments must be an array");
@@ -222,36 +231,45 @@ function invokeCall(key: Key, kind: "call" | "get", name: string, args: Uint8Arr
   st.inFlight++;
   statsChanged = true;
   const t0 = performance.now();
-  const done = (r: ActorCallReply): ActorCallReply => {
-    st.inFlight--;
-    st.finished++;
-    st.totalMs += performance.now() - t0;
-    return r;
-  };
   let out: unknown;
   try {
-    out = actors.invoke(key, kind, name, decodeArgs(args, {}));
+    out = actors.invoke(key, kind, name, decodeCallArgs(args));
   } catch (err) {
     if (err instanceof MissingActorError) stats.delete(key);
-    return errorReply(err, err instanceof MissingActorError).then(done);
+    return errorReply(err, err instanceof MissingActorError).then((r) => called(st, t0, r));
   }
   if (typeof out === "object" && out !== null && typeof (out as PromiseLike<unknown>).then === "function") {
     return Promise.resolve(out)
       .then(async (v): Promise<ActorCallReply> => ({ ok: true, value: new Payload(await encodeResult(v)) }))
       .catch((err) => errorReply(err))
-      .then(done);
+      .then((r) => called(st, t0, r));
   }
   // Fast path: a sync method's result is encoded and answered right away.
   try {
     const encoded = serialize(out);
-    if (encoded.pending.length === 0) return done({ ok: true, value: encoded.payload });
+    if (encoded.pending.length === 0) return called(st, t0, { ok: true, value: encoded.payload });
   } catch (err) {
-    return errorReply(err).then(done);
+    return errorReply(err).then((r) => called(st, t0, r));
   }
   return encodeResult(out)
     .then((parts): ActorCallReply => ({ ok: true, value: new Payload(parts) }))
     .catch((err) => errorReply(err))
-    .then(done);
+    .then((r) => called(st, t0, r));
+}
+
+/** A call's reply is ready: count it in its actor's statistics. */
+function called(st: CallStats, t0: number, r: ActorCallReply): ActorCallReply {
+  st.inFlight--;
+  st.finished++;
+  st.totalMs += performance.now() - t0;
+  return r;
+}
+
+/** A call's arguments: the shared encoding of none (the common case) decodes to nothing at all. */
+function decodeCallArgs(parts: Uint8Array[]): unknown[] {
+  const head = parts[0];
+  if (parts.length === 1 && head !== undefined && isNoArgs(head)) return NO_ARGS;
+  return decodeArgs(parts, NO_DEPS);
 }
 
 function call(msg: Extract<ToThread, { t: "call" }>): void {
@@ -302,7 +320,7 @@ async function openEndpoint(): Promise<void> {
 async function runFunction(msg: Extract<ToThread, { t: "runfn" }>): Promise<void> {
   try {
     const fn = await loadCode(msg.fn, codeOpts);
-    const args = await withThreadClient(() => decodeArgs(msg.args, {}));
+    const args = await withThreadClient(() => decodeArgs(msg.args, NO_DEPS));
     let result: unknown;
     try {
       result = await (fn as (...a: unknown[]) => unknown)(...args);
