@@ -223,9 +223,9 @@ export class ActorCaller {
   _answered(c: SentCall, raw: unknown): void {
     c.rec.inflight.delete(c.future);
     const reply = raw as ActorCallReply;
-    if (reply.ok) {
+    if (reply instanceof Payload) {
       try {
-        c.future._resolve(this.#transport.decode(reply.value));
+        c.future._resolve(this.#transport.decode(reply));
       } catch (err) {
         c.future._reject(err);
       }

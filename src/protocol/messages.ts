@@ -328,14 +328,21 @@ export interface ActorCall {
   args: Payload;
 }
 
-/** The reply to ActorCall. `missing`: this worker does not hold the actor (it moved or was released). */
-export type ActorCallReply = { ok: true; value: Payload } | { ok: false; error: ErrorInfo; missing?: boolean };
+/** Why an actor call has no value. `missing`: this worker does not hold the actor (it moved or was released). */
+export interface ActorCallFailure {
+  ok: false;
+  error: ErrorInfo;
+  missing?: boolean;
+}
+
+/** The reply to ActorCall: the value itself (no wrapper: calls are the hottest path), or why there is none. */
+export type ActorCallReply = Payload | ActorCallFailure;
 
 /** The reply to WhereIsActor. */
 export type WhereIsActorReply = ActorMeta | { error: ErrorInfo } | { pending: true };
 
 /** The reply to RunFunction. */
-export type RunFunctionReply = ActorCallReply;
+export type RunFunctionReply = { ok: true; value: Payload } | { ok: false; error: ErrorInfo };
 
 export type WorkerRequest = GetData | PutData | ActorCall | RunFunction;
 

@@ -6,7 +6,7 @@ import { Payload } from "../comm/payload.js";
 import { closeThreadContext, getClient, initThreadContext, resolverForThread, setLocalActorDispatcher, withThreadClient } from "../client/thread-context.js";
 import { createLogger } from "../log.js";
 import { formatAddress, listen, parseAddress, type Listener } from "../comm/index.js";
-import type { ActorCallReply, ActorStats, ErrorInfo, Key } from "../protocol/messages.js";
+import type { ActorCallFailure, ActorCallReply, ActorStats, ErrorInfo, Key } from "../protocol/messages.js";
 import { deserialize, errorInfoOf, errorToInfoAsync, explainSourceError, loadCode, serialize } from "../serialize/index.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
 import { SHARE_MIN_BYTES, share } from "../shm/index.js";
@@ -210,7 +210,7 @@ interface CallStats {
 const stats = new Map<Key, CallStats>();
 let statsChanged = false;
 
-async function errorReply(err: unknown, missing = false): Promise<ActorCallReply> {
+async function errorReply(err: unknown, missing = false): Promise<ActorCallFailure> {
   let error: ErrorInfo;
   try {
     error = await errorToInfoAsync(err, codeOpts);
@@ -240,19 +240,19 @@ function invokeCall(key: Key, kind: "call" | "get", name: string, args: Uint8Arr
   }
   if (typeof out === "object" && out !== null && typeof (out as PromiseLike<unknown>).then === "function") {
     return Promise.resolve(out)
-      .then(async (v): Promise<ActorCallReply> => ({ ok: true, value: new Payload(await encodeResult(v)) }))
+      .then(async (v): Promise<ActorCallReply> => new Payload(await encodeResult(v)))
       .catch((err) => errorReply(err))
       .then((r) => called(st, t0, r));
   }
   // Fast path: a sync method's result is encoded and answered right away.
   try {
     const encoded = serialize(out);
-    if (encoded.pending.length === 0) return called(st, t0, { ok: true, value: encoded.payload });
+    if (encoded.pending.length === 0) return called(st, t0, encoded.payload);
   } catch (err) {
     return errorReply(err).then((r) => called(st, t0, r));
   }
   return encodeResult(out)
-    .then((parts): ActorCallReply => ({ ok: true, value: new Payload(parts) }))
+    .then((parts): ActorCallReply => new Payload(parts))
     .catch((err) => errorReply(err))
     .then((r) => called(st, t0, r));
 }
@@ -274,7 +274,7 @@ function decodeCallArgs(parts: Uint8Array[]): unknown[] {
 
 function call(msg: Extract<ToThread, { t: "call" }>): void {
   const send = (r: ActorCallReply) =>
-    reply(r.ok ? { t: "done", id: msg.id, ok: true, value: r.value.parts } : { t: "done", id: msg.id, ok: false, error: r.error, missing: r.missing });
+    reply(r instanceof Payload ? { t: "done", id: msg.id, ok: true, value: r.parts } : { t: "done", id: msg.id, ok: false, error: r.error, missing: r.missing });
   const r = invokeCall(msg.key, msg.kind, msg.name, msg.args);
   if (r instanceof Promise) void r.then(send);
   else send(r);

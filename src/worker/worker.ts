@@ -15,6 +15,7 @@ import { shmDomain, sweepStale } from "../shm/index.js";
 import type {
   ActorCall,
   ActorCallReply,
+  RunFunctionReply,
   ActorMeta,
   ActorStats,
   Address,
@@ -382,7 +383,10 @@ export class Worker {
     if (!actor) {
       return { ok: false, missing: true, error: errorInfoOf("ActorLostError", `the worker at ${this.#address} holds no actor ${msg.key}`) };
     }
-    return actor.thread.post({ t: "call", key: msg.key, kind: msg.kind, name: msg.name, args: compactParts(msg.args.parts) }).then(replyOf);
+    return actor.thread.post({ t: "call", key: msg.key, kind: msg.kind, name: msg.name, args: compactParts(msg.args.parts) }).then((done): ActorCallReply => {
+      if (done.ok) return new Payload(partsFromThread(done.value, true));
+      return done.missing ? { ok: false, error: done.error, missing: true } : { ok: false, error: done.error };
+    });
   }
 
   /** Values for a peer or client; one on this host (same shared-memory domain) gets large parts by path. */
@@ -427,7 +431,7 @@ export class Worker {
     return null;
   }
 
-  async #runFunction(msg: RunFunction): Promise<ActorCallReply> {
+  async #runFunction(msg: RunFunction): Promise<RunFunctionReply> {
     const thread = this.#taskThreads.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
     return replyOf(await thread.post({ t: "runfn", fn: msg.fn, args: compactParts(msg.args.parts) }));
   }
@@ -459,9 +463,8 @@ function actorRefPayload(meta: Omit<ActorMeta, "incarnation">): Payload {
 }
 
 /** A thread's answer, as the reply to the request that caused it. */
-function replyOf(done: ThreadDone): ActorCallReply {
-  if (done.ok) return { ok: true, value: new Payload(partsFromThread(done.value, true)) };
-  return done.missing ? { ok: false, error: done.error, missing: true } : { ok: false, error: done.error };
+function replyOf(done: ThreadDone): RunFunctionReply {
+  return done.ok ? { ok: true, value: new Payload(partsFromThread(done.value, true)) } : { ok: false, error: done.error };
 }
 
 function positiveInt(n: number, what: string): number {
