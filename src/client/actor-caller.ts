@@ -22,6 +22,8 @@ export type ActorLocation = ActorMeta | { error: ErrorInfo } | { pending: true }
 export interface ActorTransport {
   /** Send a request to a worker (directly, or through the scheduler's proxy); the outcome goes to `handler`. */
   call(address: Address, msg: Message, handler: ReplyHandler): void;
+  /** Send a request group straight to an actor thread's endpoint (absent: calls go one by one). */
+  callGroup?(address: Address, msg: Message, handlers: ReplyHandler[]): void;
   /** Ask the scheduler where an actor lives now. */
   locate(key: Key): Promise<ActorLocation>;
   decode(payload: Payload): unknown;
@@ -52,9 +54,14 @@ export interface ActorRecord {
   /** Calls sent and not answered, with when they were first sent. */
   inflight: Map<ActorFuture<unknown>, number>;
   checking: boolean;
+  /** Calls made in this turn, not yet handed to the connection: they leave as one group. */
+  group: SentCall[];
+  groupQueued: boolean;
 }
 
 const RELOCATE_POLL_MS = 100;
+/** Most calls in one group: a long loop of calls still reaches the actor in pieces it can start on. */
+const GROUP_MAX = 256;
 /** Calls without arguments (the common case) share one encoding. */
 const NO_ARGS = serialize([]).payload;
 /** How often, and after how long, unanswered calls make us ask the scheduler whether the actor still lives. */
@@ -120,7 +127,7 @@ export class ActorCaller {
   record(meta: ActorMeta): ActorRecord {
     let rec = this.#records.get(meta.key);
     if (!rec) {
-      rec = { meta, queue: [], draining: false, inflight: new Map(), checking: false };
+      rec = { meta, queue: [], draining: false, inflight: new Map(), checking: false, group: [], groupQueued: false };
       this.#records.set(meta.key, rec);
     } else if (meta.incarnation > rec.meta.incarnation) {
       rec.meta = meta;
@@ -183,8 +190,47 @@ export class ActorCaller {
       if (encoded.pending.length > 0) return false;
       encodedArgs = encoded.payload;
     }
-    this.#send(rec, future, { op: "actor-call", key: rec.meta.key, kind, name, args: encodedArgs }, Date.now());
+    const call = new SentCall(this, rec, future, kind, name, encodedArgs, Date.now());
+    if (this.#grouped(rec.meta)) this.#addToGroup(rec, call);
+    else this.#send(call);
     return true;
+  }
+
+  /** Calls to an actor thread's own endpoint leave in groups, one message per turn (or per GROUP_MAX calls). */
+  #grouped(meta: ActorMeta): boolean {
+    return this.#transport.callGroup !== undefined && this.#transport.direct && meta.callAddress !== undefined;
+  }
+
+  #addToGroup(rec: ActorRecord, call: SentCall): void {
+    rec.inflight.set(call.future, call.firstTryMs);
+    this.#watchInflight();
+    rec.group.push(call);
+    if (rec.group.length >= GROUP_MAX) this.#sendGroup(rec);
+    else if (!rec.groupQueued) {
+      rec.groupQueued = true;
+      queueMicrotask(() => this.#sendGroup(rec));
+    }
+  }
+
+  #sendGroup(rec: ActorRecord): void {
+    rec.groupQueued = false;
+    const calls = rec.group.filter((c) => !c.future.done()); // some may have failed meanwhile (the actor was lost)
+    rec.group = [];
+    if (calls.length === 0) return;
+    if (calls.length === 1 || !this.#grouped(rec.meta)) {
+      for (const c of calls) this.#send(c);
+      return;
+    }
+    const names: string[] = new Array(calls.length);
+    const gets: number[] = [];
+    const args: Array<Payload | 0> = new Array(calls.length);
+    for (let i = 0; i < calls.length; i++) {
+      const c = calls[i]!;
+      names[i] = c.name;
+      if (c.kind === "get") gets.push(i);
+      args[i] = c.args === NO_ARGS ? 0 : c.args;
+    }
+    this.#transport.callGroup!(this.#target(rec.meta), { op: "actor-calls", key: rec.meta.key, names, gets, args }, calls);
   }
 
   async #drain(rec: ActorRecord): Promise<void> {
@@ -210,13 +256,12 @@ export class ActorCaller {
     }
   }
 
-  #send(rec: ActorRecord, future: ActorFuture<unknown>, msg: Message, firstTryMs: number): void {
-    const address = this.#target(rec.meta);
-    if (future.done()) return; // failed meanwhile (the actor was lost)
-    rec.inflight.set(future, firstTryMs);
+  /** Send one call on its own (also a call sent again after its actor moved). */
+  #send(call: SentCall): void {
+    if (call.future.done()) return; // failed meanwhile (the actor was lost)
+    call.rec.inflight.set(call.future, call.firstTryMs);
     this.#watchInflight();
-    // One object per call receives the reply: no promise, no closures on this path.
-    this.#transport.call(address, msg, new SentCall(this, rec, future, msg, firstTryMs));
+    this.#transport.call(this.#target(call.rec.meta), call.message(), call);
   }
 
   /** @internal The worker answered a call. */
@@ -230,7 +275,7 @@ export class ActorCaller {
         c.future._reject(err);
       }
     } else if (reply.missing) {
-      void this.#relocate(c.rec, c.future, c.msg, c.firstTryMs, undefined);
+      void this.#relocate(c, undefined);
     } else {
       const fail = (e: unknown) => c.future._reject(e);
       this.#transport.decodeError(reply.error).then(fail, fail);
@@ -240,7 +285,7 @@ export class ActorCaller {
   /** @internal The call got no answer (connection lost or refused). */
   _unanswered(c: SentCall, err: Error): void {
     c.rec.inflight.delete(c.future);
-    void this.#relocate(c.rec, c.future, c.msg, c.firstTryMs, err);
+    void this.#relocate(c, err);
   }
 
   /**
@@ -248,11 +293,12 @@ export class ActorCaller {
    * lost → ActorLostError; moved (restarted) → resend there; same place →
    * retry until the connect timeout, then CommError.
    */
-  async #relocate(rec: ActorRecord, future: ActorFuture<unknown>, msg: Message, firstTryMs: number, cause: unknown): Promise<void> {
+  async #relocate(call: SentCall, cause: unknown): Promise<void> {
+    const { rec, future, firstTryMs } = call;
     const address = rec.meta.workerAddress;
     for (;;) {
       if (rec.lost) return future._reject(rec.lost);
-      if (rec.meta.workerAddress !== address) return this.#send(rec, future, msg, firstTryMs);
+      if (rec.meta.workerAddress !== address) return this.#send(call);
       let where: ActorLocation | undefined;
       try {
         where = await this.#transport.locate(rec.meta.key);
@@ -265,7 +311,7 @@ export class ActorCaller {
       }
       if (where && !("pending" in where) && (where.incarnation > rec.meta.incarnation || where.workerAddress !== address)) {
         rec.meta = where;
-        return this.#send(rec, future, msg, firstTryMs);
+        return this.#send(call);
       }
       if (Date.now() - firstTryMs > this.#transport.connectTimeoutMs) {
         return future._reject(
@@ -275,21 +321,28 @@ export class ActorCaller {
       await new Promise((r) => setTimeout(r, RELOCATE_POLL_MS));
       if (where && !("pending" in where) && !("error" in where)) {
         // Still recorded at the same place: try the worker again.
-        return this.#send(rec, future, msg, firstTryMs);
+        return this.#send(call);
       }
     }
   }
 }
 
-/** One call on its way: where its reply goes. */
+/** One call on its way: what it asks, and where its reply goes. */
 class SentCall implements ReplyHandler {
   constructor(
     readonly caller: ActorCaller,
     readonly rec: ActorRecord,
     readonly future: ActorFuture<unknown>,
-    readonly msg: Message,
+    readonly kind: "call" | "get",
+    readonly name: string,
+    readonly args: Payload,
     readonly firstTryMs: number,
   ) {}
+
+  /** The call as a message of its own. */
+  message(): Message {
+    return { op: "actor-call", key: this.rec.meta.key, kind: this.kind, name: this.name, args: this.args };
+  }
 
   ok(value: unknown): void {
     this.caller._answered(this, value);

@@ -74,6 +74,7 @@ export class Client {
     this.#pool = new WorkerPool({ token: opts.token ?? "", connectTimeoutMs: this.#timeoutMs, tls: opts.tls, role: "client" });
     this.#caller = new ActorCaller({
       call: (address, msg, handler) => this.#workerCall(address, msg, handler),
+      callGroup: (address, msg, handlers) => this.#pool.callGroup(address, msg, handlers),
       locate: (key) => this.#request<WhereIsActorReply>({ op: "where-is-actor", key }),
       decode: (payload) => this.#decode(payload),
       decodeError: (info) => infoToError(info, { codeRoot: this.#codeRoot }),

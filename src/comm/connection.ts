@@ -32,6 +32,12 @@ export interface Connection {
   request<T = unknown>(msg: Message, opts?: { timeoutMs?: number }): Promise<T>;
   /** Send a request whose outcome goes to `handler` (no promise: for hot paths such as actor calls). */
   call(msg: Message, handler: ReplyHandler): void;
+  /**
+   * Send one message that stands for `handlers.length` requests (a request
+   * group). The peer's onRequest answers it with an array of as many
+   * outcomes (values or promises); each goes to its handler on its own.
+   */
+  callGroup(msg: Message, handlers: ReplyHandler[]): void;
   /** Idempotent. Queued messages are still written; pending requests reject with CommError. */
   close(reason?: string): void;
   /** Resolves (never rejects) once closed for any reason. */
@@ -88,6 +94,8 @@ export class WireConnection implements Connection {
 
   private state = State.Handshake;
   private queue: WireEntry[] = [];
+  /** Requests and messages queued: a group counts as many as it stands for. */
+  private queuedWeight = 0;
   private flushScheduled = false;
   private readonly pending = new Map<number, Pending>();
   private nextRid = 1;
@@ -153,6 +161,18 @@ export class WireConnection implements Connection {
     this.sendRequest(msg, handler);
   }
 
+  callGroup(msg: Message, handlers: ReplyHandler[]): void {
+    if (this.state === State.Closed) {
+      const err = this.closedError(msg);
+      queueMicrotask(() => handlers.forEach((h) => h.fail(err)));
+      return;
+    }
+    const first = this.nextRid;
+    this.nextRid += handlers.length;
+    for (let i = 0; i < handlers.length; i++) this.pending.set(first + i, { handler: handlers[i]!, op: msg.op, timer: undefined });
+    this.enqueue([first, handlers.length], msg, handlers.length);
+  }
+
   private closedError(msg: Message): CommError {
     return new CommError(`Cannot send "${msg.op}" to ${this.peer}: the connection is closed (${this.closeReason}); reconnect first`);
   }
@@ -182,13 +202,15 @@ export class WireConnection implements Connection {
 
   // ------------------------------------------------------------ sending
 
-  /** Queue one message, or an id and what it tags (they never part). */
-  private enqueue(e: WireEntry, tagged?: WireEntry): void {
+  /** Queue one message, or an id (or a group's ids) and what it tags: they never part. */
+  private enqueue(e: WireEntry, tagged?: WireEntry, weight = 1): void {
     this.queue.push(e);
-    if (typeof e === "number") this.queue.push(tagged);
-    if (this.queue.length >= FLUSH_ENTRIES) {
+    if (typeof e === "number" || Array.isArray(e)) this.queue.push(tagged);
+    this.queuedWeight += weight;
+    if (this.queuedWeight >= FLUSH_ENTRIES) {
       const entries = this.queue;
       this.queue = [];
+      this.queuedWeight = 0;
       this.writeEntries(entries);
     } else if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -201,6 +223,7 @@ export class WireConnection implements Connection {
     const entries = this.queue;
     if (entries.length === 0) return;
     this.queue = [];
+    this.queuedWeight = 0;
     if (this.state === State.Closed && this.closeKind !== "local") return;
     this.writeEntries(entries);
   }
@@ -239,13 +262,11 @@ export class WireConnection implements Connection {
       } catch (err) {
         const why = err instanceof Error ? err.message : String(err);
         const head = unit[0];
-        if (typeof head === "number" && head > 0) {
-          const p = this.pending.get(head);
-          if (p) {
-            this.pending.delete(head);
-            if (p.timer) clearTimeout(p.timer);
-            p.handler.fail(new ProtocolError(`Could not encode the "${p.op}" request: ${why}`));
-          }
+        if (Array.isArray(head)) {
+          const [first, n] = head as [number, number];
+          for (let rid = first; rid < first + n; rid++) this.failPending(rid, why);
+        } else if (typeof head === "number" && head > 0) {
+          this.failPending(head, why);
         } else if (typeof head === "number") {
           const error = errorInfo(new ProtocolError(`The reply could not be encoded: ${why}; return plain data or a Payload`));
           good.push({ op: "reply", rid: -head, ok: false, error } satisfies ErrorReply);
@@ -255,6 +276,15 @@ export class WireConnection implements Connection {
       }
     }
     if (good.length > 0) this.writeEntries(good);
+  }
+
+  /** A request that could not be encoded fails on this side. */
+  private failPending(rid: number, why: string): void {
+    const p = this.pending.get(rid);
+    if (!p) return;
+    this.pending.delete(rid);
+    if (p.timer) clearTimeout(p.timer);
+    p.handler.fail(new ProtocolError(`Could not encode the "${p.op}" request: ${why}`));
   }
 
   // ------------------------------------------------------------ receiving
@@ -297,8 +327,12 @@ export class WireConnection implements Connection {
         this.held.push(batch.slice(i));
         return;
       }
-      const e = batch[i] as Message | ErrorReply | number;
-      if (typeof e === "number") {
+      const e = batch[i] as Message | ErrorReply | number | [number, number];
+      if (Array.isArray(e)) {
+        const msg = batch[++i] as Message;
+        if (this.state === State.Handshake) return this.fail(`a "${msg.op}" request group arrived before the handshake completed`);
+        this.handleGroup(e[0], e[1], msg);
+      } else if (typeof e === "number") {
         const tagged = batch[++i];
         if (this.state === State.Handshake) return this.fail(e > 0 ? `a "${(tagged as Message).op}" request arrived before the handshake completed` : "a reply arrived before the handshake completed");
         if (e > 0) this.handleRequest(e, tagged as Message);
@@ -336,6 +370,16 @@ export class WireConnection implements Connection {
     } else {
       this.replyOk(rid, result);
     }
+  }
+
+  private handleGroup(first: number, n: number, msg: Message): void {
+    answerGroup(
+      () => this.onRequest(msg),
+      n,
+      msg.op,
+      (i, value) => this.replyOk(first + i, value),
+      (i, err) => this.replyError(first + i, err),
+    );
   }
 
   private replyOk(rid: number, value: unknown): void {
@@ -388,6 +432,39 @@ export class WireConnection implements Connection {
         log.error(`The connection's onClose handler threw: ${err instanceof Error ? err.stack : String(err)}`, { peer: this.peer });
       }
     }
+  }
+}
+
+/**
+ * Serve a request group: `serve` must answer with one outcome per request (a
+ * value or a promise); each is reported on its own as soon as it is known. A
+ * throw, or an answer of the wrong shape, fails every request of the group.
+ */
+export function answerGroup(
+  serve: () => unknown,
+  n: number,
+  op: string,
+  ok: (i: number, value: unknown) => void,
+  fail: (i: number, err: unknown) => void,
+): void {
+  let out: unknown;
+  try {
+    out = serve();
+    if (!Array.isArray(out) || out.length !== n) {
+      throw new ProtocolError(`a "${op}" group of ${n} requests was answered with ${Array.isArray(out) ? `${out.length} outcomes` : typeof out}`);
+    }
+  } catch (err) {
+    for (let i = 0; i < n; i++) fail(i, err);
+    return;
+  }
+  for (let i = 0; i < n; i++) {
+    const r = out[i];
+    if (r !== null && typeof r === "object" && typeof (r as PromiseLike<unknown>).then === "function") {
+      (r as PromiseLike<unknown>).then(
+        (v) => ok(i, v),
+        (e) => fail(i, e),
+      );
+    } else ok(i, r);
   }
 }
 

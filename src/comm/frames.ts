@@ -9,6 +9,8 @@
 //   - a message object;
 //   - a request id (positive integer) immediately followed by the message it
 //     tags as a request;
+//   - a request group: [rid, n] followed by one message that stands for n
+//     requests, with ids rid .. rid+n-1, each answered on its own;
 //   - a successful reply: the negated request id followed by the value;
 //   - a failed reply: {op:"reply", rid, ok:false, error}.
 // Keeping ids outside the messages means the objects handed to handlers are
@@ -60,10 +62,14 @@ export interface ErrorReply {
  */
 export type WireEntry = unknown;
 
-/** Where the unit starting at `i` ends: an id and what follows it go together. */
+/** Where the unit starting at `i` ends: an id (or a group's ids) and what follows go together. */
 export function unitEnd(entries: readonly WireEntry[], i: number): number {
-  return typeof entries[i] === "number" ? i + 2 : i + 1;
+  const e = entries[i];
+  return typeof e === "number" || Array.isArray(e) ? i + 2 : i + 1;
 }
+
+/** Most requests one group may stand for. */
+export const MAX_GROUP = 65536;
 
 /** Every op a peer may send; anything else closes the connection. (A record, so a new op must be listed.) */
 const OPS: Record<Message["op"], true> = {
@@ -95,6 +101,7 @@ const OPS: Record<Message["op"], true> = {
   "get-data": true,
   "put-data": true,
   "actor-call": true,
+  "actor-calls": true,
 };
 const KNOWN_OPS: ReadonlySet<string> = new Set(Object.keys(OPS));
 
@@ -367,6 +374,15 @@ function decodeHeader(header: Uint8Array, oob: Uint8Array[], fail: (why: string)
       }
       const m = entries[i + 1];
       if (!isMessageObject(m) || m.op === "reply") fail("a request id not followed by a request message");
+      continue;
+    }
+    if (Array.isArray(e)) {
+      const [rid, n] = e as unknown[];
+      if (e.length !== 2 || !Number.isSafeInteger(rid) || (rid as number) <= 0 || !Number.isSafeInteger(n) || (n as number) < 1 || (n as number) > MAX_GROUP) {
+        fail("a malformed request group (expected [first id, count])");
+      }
+      const m = entries[i + 1];
+      if (!isMessageObject(m) || m.op === "reply") fail("a request group not followed by a request message");
       continue;
     }
     if (!isMessageObject(e)) fail(`a message that is not an object (${e === null ? "null" : Array.isArray(e) ? "array" : typeof e})`);

@@ -6,13 +6,14 @@
 import { CommError, TimeoutError } from "../errors.js";
 import { createLogger } from "../log.js";
 import type { Message } from "../protocol/messages.js";
-import type { Connection, ReplyHandler, Role } from "./connection.js";
+import { answerGroup, type Connection, type ReplyHandler, type Role } from "./connection.js";
 
 const log = createLogger("comm");
 
 type Entry =
   | { kind: "msg"; msg: Message }
   | { kind: "req"; rid: number; msg: Message }
+  | { kind: "group"; first: number; n: number; msg: Message }
   | { kind: "reply"; rid: number; ok: true; value: unknown }
   | { kind: "reply"; rid: number; ok: false; error: unknown };
 
@@ -71,6 +72,18 @@ class LocalConnection implements Connection {
     this.#sendRequest(msg, handler);
   }
 
+  callGroup(msg: Message, handlers: ReplyHandler[]): void {
+    if (!this.#open) {
+      const err = this.#closedError(msg);
+      queueMicrotask(() => handlers.forEach((h) => h.fail(err)));
+      return;
+    }
+    const first = this.#nextRid;
+    this.#nextRid += handlers.length;
+    handlers.forEach((handler, i) => this.#pending.set(first + i, { handler }));
+    this.#enqueue({ kind: "group", first, n: handlers.length, msg });
+  }
+
   #closedError(msg: Message): CommError {
     return new CommError(`Cannot send "${msg.op}": the connection is closed; reconnect first`);
   }
@@ -109,6 +122,7 @@ class LocalConnection implements Connection {
       if (!this.#open) return;
       if (e.kind === "msg") this.#safely(() => this.onMessage(e.msg));
       else if (e.kind === "req") this.#serve(e.rid, e.msg);
+      else if (e.kind === "group") this.#serveGroup(e.first, e.n, e.msg);
       else {
         const p = this.#pending.get(e.rid);
         if (!p) continue;
@@ -133,6 +147,16 @@ class LocalConnection implements Connection {
     if (out !== null && typeof out === "object" && typeof (out as PromiseLike<unknown>).then === "function") {
       (out as PromiseLike<unknown>).then(ok, fail);
     } else ok(out);
+  }
+
+  #serveGroup(first: number, n: number, msg: Message): void {
+    answerGroup(
+      () => this.onRequest(msg),
+      n,
+      msg.op,
+      (i, value) => this.#open && this.#enqueue({ kind: "reply", rid: first + i, ok: true, value }),
+      (i, error) => this.#open && this.#enqueue({ kind: "reply", rid: first + i, ok: false, error }),
+    );
   }
 
   #safely(fn: () => void): void {

@@ -7,11 +7,22 @@ import { connect, type Connection, type ReplyHandler, type TlsOptions } from "./
 import { CommError } from "../errors.js";
 import type { Address, Message } from "../protocol/messages.js";
 
+/** A request made while connecting: one handler, or one per request of a group. */
+interface Queued {
+  msg: Message;
+  handler: ReplyHandler | ReplyHandler[];
+}
+
 interface Entry {
   conn?: Connection;
   connecting?: Promise<Connection>;
   /** Requests made while connecting, sent in order once connected. */
-  queue: Array<{ msg: Message; handler: ReplyHandler }>;
+  queue: Queued[];
+}
+
+function sendOn(conn: Connection, q: Queued): void {
+  if (Array.isArray(q.handler)) conn.callGroup(q.msg, q.handler);
+  else conn.call(q.msg, q.handler);
 }
 
 export interface PoolOptions {
@@ -36,9 +47,18 @@ export class WorkerPool {
 
   /** A request whose outcome goes to `handler` (see Connection.call). */
   call(address: Address, msg: Message, handler: ReplyHandler): void {
+    this.#send(address, { msg, handler });
+  }
+
+  /** A request group: one message standing for one request per handler (see Connection.callGroup). */
+  callGroup(address: Address, msg: Message, handlers: ReplyHandler[]): void {
+    this.#send(address, { msg, handler: handlers });
+  }
+
+  #send(address: Address, q: Queued): void {
     if (this.#closed) {
       const err = new CommError("the client is closed; connect a new one");
-      queueMicrotask(() => handler.fail(err));
+      queueMicrotask(() => failQueued(q, err));
       return;
     }
     let entry = this.#entries.get(address);
@@ -46,9 +66,9 @@ export class WorkerPool {
       this.#entries.delete(address);
       entry = undefined;
     }
-    if (entry?.conn && entry.queue.length === 0) return entry.conn.call(msg, handler);
+    if (entry?.conn && entry.queue.length === 0) return sendOn(entry.conn, q);
     if (!entry) entry = this.#open(address);
-    entry.queue.push({ msg, handler });
+    entry.queue.push(q);
   }
 
   #open(address: Address): Entry {
@@ -73,7 +93,7 @@ export class WorkerPool {
         entry.connecting = undefined;
         const queued = entry.queue;
         entry.queue = [];
-        for (const q of queued) conn.call(q.msg, q.handler);
+        for (const q of queued) sendOn(conn, q);
         conn.closed.then(() => {
           if (this.#entries.get(address) === entry) this.#entries.delete(address);
         });
@@ -89,7 +109,7 @@ export class WorkerPool {
   #fail(entry: Entry, err: unknown): void {
     const queued = entry.queue;
     entry.queue = [];
-    for (const q of queued) q.handler.fail(err as Error);
+    for (const q of queued) failQueued(q, err as Error);
   }
 
   /** Drop the connection to one address (e.g. after its worker was declared dead). */
@@ -114,4 +134,9 @@ export class WorkerPool {
     this.#entries.clear();
     await Promise.all(closing);
   }
+}
+
+function failQueued(q: Queued, err: Error): void {
+  if (Array.isArray(q.handler)) for (const h of q.handler) h.fail(err);
+  else q.handler.fail(err);
 }

@@ -335,6 +335,23 @@ export interface ActorCallFailure {
   missing?: boolean;
 }
 
+/**
+ * Several calls to one actor from one caller, in call order: a request group
+ * (one request per call, each answered on its own with an ActorCallReply as
+ * soon as it finishes, so a call that waits holds up no other's answer).
+ * Served by an actor thread's own endpoint.
+ */
+export interface ActorCalls {
+  op: "actor-calls";
+  key: Key;
+  /** Each call's method (or attribute) name. */
+  names: string[];
+  /** Indexes of the calls that read an attribute, ascending; the others invoke methods. */
+  gets: number[];
+  /** Each call's arguments; 0 for none. */
+  args: Array<Payload | 0>;
+}
+
 /** The reply to ActorCall: the value itself (no wrapper: calls are the hottest path), or why there is none. */
 export type ActorCallReply = Payload | ActorCallFailure;
 
@@ -376,6 +393,7 @@ export type Message =
   | SchedulerToClient
   | WorkerToScheduler
   | SchedulerToWorker
-  | WorkerRequest;
+  | WorkerRequest
+  | ActorCalls;
 
 export const PROTOCOL_VERSION = 1;

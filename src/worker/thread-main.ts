@@ -6,7 +6,7 @@ import { Payload } from "../comm/payload.js";
 import { closeThreadContext, getClient, initThreadContext, resolverForThread, setLocalActorDispatcher, withThreadClient } from "../client/thread-context.js";
 import { createLogger } from "../log.js";
 import { formatAddress, listen, parseAddress, type Listener } from "../comm/index.js";
-import type { ActorCallFailure, ActorCallReply, ActorStats, ErrorInfo, Key } from "../protocol/messages.js";
+import type { ActorCallFailure, ActorCallReply, ActorCalls, ActorStats, ErrorInfo, Key } from "../protocol/messages.js";
 import { deserialize, errorInfoOf, errorToInfoAsync, explainSourceError, loadCode, serialize } from "../serialize/index.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
 import { SHARE_MIN_BYTES, share } from "../shm/index.js";
@@ -224,7 +224,7 @@ async function errorReply(err: unknown, missing = false): Promise<ActorCallFailu
  * Run one call on its actor. Both ways in end here: calls forwarded by the
  * worker's main thread, and calls arriving on this thread's own endpoint.
  */
-function invokeCall(key: Key, kind: "call" | "get", name: string, args: Uint8Array[]): ActorCallReply | Promise<ActorCallReply> {
+function invokeCall(key: Key, kind: "call" | "get", name: string, args: Uint8Array[] | null): ActorCallReply | Promise<ActorCallReply> {
   let st = stats.get(key);
   if (!st) stats.set(key, (st = { calls: 0, inFlight: 0, totalMs: 0, finished: 0 }));
   st.calls++;
@@ -265,11 +265,33 @@ function called(st: CallStats, t0: number, r: ActorCallReply): ActorCallReply {
   return r;
 }
 
-/** A call's arguments: the shared encoding of none (the common case) decodes to nothing at all. */
-function decodeCallArgs(parts: Uint8Array[]): unknown[] {
+/** A call's arguments (null: none). The shared encoding of none (the common case) decodes to nothing at all. */
+function decodeCallArgs(parts: Uint8Array[] | null): unknown[] {
+  if (parts === null) return NO_ARGS;
   const head = parts[0];
   if (parts.length === 1 && head !== undefined && isNoArgs(head)) return NO_ARGS;
   return decodeArgs(parts, NO_DEPS);
+}
+
+/** Calls sent as one request group: one outcome per call, in call order (each starts before the next). */
+function invokeCalls(msg: ActorCalls): Array<ActorCallReply | Promise<ActorCallReply>> {
+  const { key, names, gets, args } = msg;
+  if (!Array.isArray(names) || !Array.isArray(gets) || !Array.isArray(args) || args.length !== names.length) {
+    throw new TypeError("a malformed actor-calls message: names, gets and args must be arrays, args as long as names");
+  }
+  const out: Array<ActorCallReply | Promise<ActorCallReply>> = new Array(names.length);
+  let g = 0;
+  for (let i = 0; i < names.length; i++) {
+    const get = gets[g] === i;
+    if (get) g++;
+    const name = names[i];
+    const a = args[i];
+    out[i] =
+      typeof name === "string" && (a === 0 || a instanceof Payload)
+        ? invokeCall(key, get ? "get" : "call", name, a === 0 ? null : a.parts)
+        : errorReply(new TypeError(`actor-calls entry ${i} is malformed (a name and a Payload or 0 were expected)`));
+  }
+  return out;
 }
 
 function call(msg: Extract<ToThread, { t: "call" }>): void {
@@ -307,6 +329,7 @@ async function openEndpoint(): Promise<void> {
     insecure: config.insecure,
     onConnection: (conn) => {
       conn.onRequest = (msg) => {
+        if (msg.op === "actor-calls") return invokeCalls(msg);
         if (msg.op !== "actor-call") throw new TypeError(`an actor thread serves only actor calls, not "${msg.op}"`);
         return invokeCall(msg.key, msg.kind, msg.name, msg.args.parts);
       };

@@ -287,6 +287,28 @@ describe("actors: creation, handles and calls", () => {
     assert.deepEqual(await Promise.all(waits), Array(5).fill("released"));
   });
 
+  it("calls made in one turn are answered one by one: a waiting call holds up no later call's answer", T, async () => {
+    const w = await h.client.submit(Waiter, [], { actor: true });
+    // Made in one turn, these three travel together; the waits park until set(), which is sent only after ping answers.
+    const waits = [w.wait(), w.wait()];
+    assert.equal(await w.ping(), "pong");
+    assert.ok(waits.every((f) => !f.done()), "wait() must not finish before set()");
+    await w.set();
+    assert.deepEqual(await Promise.all(waits), ["released", "released"]);
+  });
+
+  it("calls made in one turn start in order: methods, attribute reads, arguments and failures mixed", T, async () => {
+    const c = await h.client.submit(Counter, [], { actor: true });
+    const later = c.ainc(); // starts first, finishes after the sync calls behind it
+    const mixed = await Promise.allSettled([c.n, c.increment(), c.add(10), c.doubled, c.fail("nope"), c.n]);
+    assert.deepEqual(mixed.slice(0, 4).map((r) => (r as PromiseFulfilledResult<number>).value), [0, 1, 11, 22]);
+    assert.equal(mixed[4]!.status, "rejected");
+    assert.ok((mixed[4] as PromiseRejectedResult).reason instanceof TypeError);
+    assert.match(String((mixed[4] as PromiseRejectedResult).reason), /nope/);
+    assert.equal((mixed[5] as PromiseFulfilledResult<number>).value, 11);
+    assert.equal(await later, 12);
+  });
+
   it("10,000 calls from one caller arrive in the order they were made", T, async () => {
     const r = await h.client.submit(Recorder, [], { actor: true });
     const calls: ActorFuture<void>[] = [];

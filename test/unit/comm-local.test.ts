@@ -5,6 +5,7 @@ import { test } from "node:test";
 import { localConnection } from "../../src/comm/index.js";
 import { CommError, TimeoutError } from "../../src/errors.js";
 import type { Message } from "../../src/protocol/messages.js";
+import { checkRequestGroups } from "../helpers/request-groups.js";
 
 test("messages and requests arrive in order; replies and errors come back", async () => {
   const [client, server] = localConnection("client");
@@ -34,4 +35,9 @@ test("closing rejects pending requests; requests may time out", async () => {
   await client.closed;
   assert.equal(client.isOpen, false);
   await assert.rejects(client.request({ op: "scheduler-info" } as Message), CommError);
+});
+
+test("a request group: each outcome reaches its own handler, a slow one holds up no other", async () => {
+  const [client, server] = localConnection("client");
+  await checkRequestGroups(client, server);
 });

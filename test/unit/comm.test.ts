@@ -20,6 +20,7 @@ import { AuthError, CancelledError, CommError, ConfigError, RemoteError, Timeout
 import type { Message } from "../../src/protocol/messages.js";
 import type { WireConnection } from "../../src/comm/connection.js";
 import { makePki, NO_OPENSSL, type Pem } from "../helpers/pki.js";
+import { checkRequestGroups } from "../helpers/request-groups.js";
 
 const listeners: Listener[] = [];
 after(async () => {
@@ -99,6 +100,13 @@ test("comm - a reply's value comes back as it was, whatever it looks like; a fai
   await assert.rejects(conn.request({ op: "who-has", keys: ["-1"] }), (err: Error) => err instanceof RemoteError && /no such value/.test(err.message));
   assert.equal(conn.isOpen, true);
   conn.close();
+});
+
+test("comm - a request group: each outcome reaches its own handler, a slow one holds up no other", async () => {
+  const { listener, accepted } = await server();
+  const conn = await connect(listener.address, { token: "secret", role: "client" });
+  while (accepted.length === 0) await new Promise((r) => setTimeout(r, 2));
+  await checkRequestGroups(conn, accepted[0]!);
 });
 
 test("comm - wrong or missing token is refused with AuthError on the connecting side", async () => {

@@ -20,7 +20,8 @@ function sampleBatch(rnd: () => number): WireEntry[] {
       const big = new Uint8Array(rnd() < 0.3 ? 70_000 : 10).fill(Math.floor(rnd() * 256));
       out.push({ op: "put-data", data: { x: new Payload([new Uint8Array([1, 2]), big]) }, report: true });
     } else if (r < 0.78) out.push(-(1 + Math.floor(rnd() * 50)), { v: rnd() });
-    else if (r < 0.85) out.push(-3, rnd() < 0.5 ? 42 : { op: "get-data", keys: [] }); // a reply's value may look like anything
+    else if (r < 0.82) out.push(-3, rnd() < 0.5 ? 42 : { op: "get-data", keys: [] }); // a reply's value may look like anything
+    else if (r < 0.85) out.push([1 + Math.floor(rnd() * 1000), 2], { op: "actor-calls", key: "a", names: ["m", "n"], gets: [1], args: [0, 0] });
     else out.push({ op: "reply", rid: 7, ok: false, error: { name: "CommError", message: "x", stack: "" } });
   }
   return out;
@@ -91,6 +92,11 @@ test("frames - hand-written frames: limits and malformed headers are protocol er
     ["unknown op", concat(encodeBatch([{ op: "launch-missiles" } as unknown as Message]))],
     ["reply without rid", concat(encodeBatch([{ op: "reply", ok: true } as unknown as Message]))],
     ["request id without message", concat(encodeBatch([5]))],
+    ["request group without message", concat(encodeBatch([[4, 2]]))],
+    ["request group of zero", concat(encodeBatch([[4, 0], { op: "get-data", keys: [] }]))],
+    ["request group too large", concat(encodeBatch([[4, 1e6], { op: "get-data", keys: [] }]))],
+    ["request group of three numbers", concat(encodeBatch([[4, 2, 1], { op: "get-data", keys: [] }]))],
+    ["request group followed by a reply", concat(encodeBatch([[4, 2], { op: "reply", rid: 1, ok: false, error: { name: "E", message: "m", stack: "" } }]))],
     ["reply id without value", concat(encodeBatch([{ op: "free-keys", keys: [] }, -5]))],
     ["request id zero", concat(encodeBatch([0, { op: "get-data", keys: [] }]))],
     ["successful reply as an object", concat(encodeBatch([{ op: "reply", rid: 2, ok: true, value: 1 } as unknown as Message]))],
