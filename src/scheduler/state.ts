@@ -26,6 +26,7 @@ import type {
 } from "../protocol/messages.js";
 import { errorInfoOf } from "../serialize/errors.js";
 import type { ClientId, Instruction, SchedulerEvent } from "./events.js";
+import { Few } from "./few.js";
 import { hasResources, Placer, type PlacementWorker } from "./placement.js";
 
 export type { ClientId, Instruction, SchedulerEvent } from "./events.js";
@@ -59,8 +60,8 @@ interface Task {
   pendingDependents: number;
   /** While waiting: how many deps are not in memory. */
   waitingOn: number;
-  wantedBy: Set<ClientId>;
-  who: Set<Address>;
+  wantedBy: Few;
+  who: Few;
   processingOn: Address | undefined;
   nbytes: number;
   retriesLeft: number;
@@ -87,6 +88,8 @@ interface WorkerRec extends PlacementWorker {
  * Nothing is ever added to this one.
  */
 const NONE: Set<never> = new Set();
+/** The same for holders and wanting clients. */
+const NO_ONE = new Few();
 
 const PENDING: ReadonlySet<TaskStateName> = new Set(["waiting", "no-worker", "processing"]);
 const FINAL: ReadonlySet<TaskStateName> = new Set(["memory", "erred", "lost", "cancelled"]);
@@ -281,7 +284,7 @@ export class SchedulerState {
     const r: Record<Key, Address[]> = {};
     for (const key of keys) {
       const t = this.tasks.get(key);
-      r[key] = t && t.state === "memory" ? [...t.who] : [];
+      r[key] = t && t.state === "memory" ? t.who.toArray() : [];
     }
     return r;
   }
@@ -360,7 +363,7 @@ export class SchedulerState {
     let s = this.clients.get(client);
     if (!s) this.clients.set(client, (s = new Set()));
     s.add(t.key);
-    if (t.wantedBy === NONE) t.wantedBy = new Set();
+    if (t.wantedBy === NO_ONE) t.wantedBy = new Few();
     t.wantedBy.add(client);
   }
 
@@ -413,7 +416,7 @@ export class SchedulerState {
             : "pending";
     const msg: KeyState = { op: "key-state", key: t.key, status };
     if (status === "finished") {
-      msg.workers = [...t.who];
+      msg.workers = t.who.toArray();
       if (t.meta) msg.actor = { ...t.meta };
     } else if (t.error && status !== "pending") msg.error = t.error;
     return msg;
@@ -437,8 +440,8 @@ export class SchedulerState {
       dependents: NONE,
       pendingDependents: 0,
       waitingOn: 0,
-      wantedBy: NONE,
-      who: NONE,
+      wantedBy: NO_ONE,
+      who: NO_ONE,
       processingOn: undefined,
       nbytes: 0,
       retriesLeft: o?.retries ?? 0,
@@ -634,7 +637,7 @@ export class SchedulerState {
     for (const dk of spec.deps) {
       // Actors too: the value of an actor's key is a live handle, fetched from its worker.
       // A dep still processing on the same worker has no holder yet: the worker waits for it.
-      whoHas[dk] = [...this.tasks.get(dk)!.who];
+      whoHas[dk] = this.tasks.get(dk)!.who.toArray();
     }
     this.out.computeTask(address, t.key, {
       to: "worker",
@@ -846,7 +849,7 @@ export class SchedulerState {
       this.setState(t, "memory");
     }
     t.nbytes = nbytes;
-    if (t.who === NONE) t.who = new Set();
+    if (t.who === NO_ONE) t.who = new Few();
     t.who.add(address);
     w.has.add(t.key);
     t.error = undefined;
@@ -1112,7 +1115,7 @@ export class SchedulerState {
       if (t && t.state === "memory" && t.who.has(worker)) return;
       if (t && t.state === "memory" && !t.actor) {
         this.workers.get(worker)!.has.add(key);
-        if (t.who === NONE) t.who = new Set();
+        if (t.who === NO_ONE) t.who = new Few();
         t.who.add(worker);
         return;
       }
@@ -1218,7 +1221,7 @@ export class SchedulerState {
     const fail = (msg: string): never => {
       throw new Error(`scheduler invariant violated: ${msg}`);
     };
-    if (NONE.size !== 0) fail("the shared empty set was added to");
+    if (NONE.size !== 0 || NO_ONE.size !== 0) fail("a shared empty set was added to");
     const counts = new Map<TaskStateName, number>();
     for (const [key, t] of this.tasks) {
       if (t.key !== key) fail(`task under ${key} has key ${t.key}`);
