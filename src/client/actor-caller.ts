@@ -2,10 +2,10 @@
 // turns replies into ActorFuture outcomes. Follows an actor that was
 // re-created elsewhere (restarts) and reports one that is gone (R-ACT-11).
 
-import type { ReplyHandler } from "../comm/index.js";
+import { checkFrameSize, type ReplyHandler } from "../comm/index.js";
 import { Payload } from "../comm/payload.js";
-import { ActorLostError, CommError } from "../errors.js";
-import type { ActorCallReply, ActorMeta, Address, ErrorInfo, Key, Message } from "../protocol/messages.js";
+import { ActorLostError, CommError, ProtocolError } from "../errors.js";
+import type { ActorCallFailure, ActorCallReply, ActorMeta, Address, ErrorInfo, Key, Message } from "../protocol/messages.js";
 import { serialize } from "../serialize/index.js";
 import { ActorFuture } from "./actor-future.js";
 
@@ -56,12 +56,16 @@ export interface ActorRecord {
   checking: boolean;
   /** Calls made in this turn, not yet handed to the connection: they leave as one group. */
   group: SentCall[];
+  /** Payload parts of the calls in `group`: a group's parts travel in one batch, which has a limit. */
+  groupParts: number;
   groupQueued: boolean;
 }
 
 const RELOCATE_POLL_MS = 100;
 /** Most calls in one group: a long loop of calls still reaches the actor in pieces it can start on. */
 const GROUP_MAX = 256;
+/** Most payload parts in one group, far below the most out-of-band frames one batch may carry. */
+const GROUP_MAX_PARTS = 4096;
 /** Calls without arguments (the common case) share one encoding. */
 const NO_ARGS = serialize([]).payload;
 /** How often, and after how long, unanswered calls make us ask the scheduler whether the actor still lives. */
@@ -127,7 +131,7 @@ export class ActorCaller {
   record(meta: ActorMeta): ActorRecord {
     let rec = this.#records.get(meta.key);
     if (!rec) {
-      rec = { meta, queue: [], draining: false, inflight: new Map(), checking: false, group: [], groupQueued: false };
+      rec = { meta, queue: [], draining: false, inflight: new Map(), checking: false, group: [], groupParts: 0, groupQueued: false };
       this.#records.set(meta.key, rec);
     } else if (meta.incarnation > rec.meta.incarnation) {
       rec.meta = meta;
@@ -183,6 +187,8 @@ export class ActorCaller {
       let encoded;
       try {
         encoded = serialize(args);
+        // A part that cannot travel fails this call alone, here, rather than the group it would join.
+        for (const part of encoded.payload.parts) checkFrameSize(part);
       } catch (err) {
         future._reject(err);
         return true;
@@ -192,7 +198,10 @@ export class ActorCaller {
     }
     const call = new SentCall(this, rec, future, kind, name, encodedArgs, Date.now());
     if (this.#grouped(rec.meta)) this.#addToGroup(rec, call);
-    else this.#send(call);
+    else {
+      if (rec.group.length > 0) this.#sendGroup(rec); // calls made before still go first
+      this.#send(call);
+    }
     return true;
   }
 
@@ -205,7 +214,8 @@ export class ActorCaller {
     rec.inflight.set(call.future, call.firstTryMs);
     this.#watchInflight();
     rec.group.push(call);
-    if (rec.group.length >= GROUP_MAX) this.#sendGroup(rec);
+    rec.groupParts += call.args.parts.length;
+    if (rec.group.length >= GROUP_MAX || rec.groupParts >= GROUP_MAX_PARTS) this.#sendGroup(rec);
     else if (!rec.groupQueued) {
       rec.groupQueued = true;
       queueMicrotask(() => this.#sendGroup(rec));
@@ -216,6 +226,7 @@ export class ActorCaller {
     rec.groupQueued = false;
     const calls = rec.group.filter((c) => !c.future.done()); // some may have failed meanwhile (the actor was lost)
     rec.group = [];
+    rec.groupParts = 0;
     if (calls.length === 0) return;
     if (calls.length === 1 || !this.#grouped(rec.meta)) {
       for (const c of calls) this.#send(c);
@@ -274,6 +285,8 @@ export class ActorCaller {
       } catch (err) {
         c.future._reject(err);
       }
+    } else if (!isFailure(reply)) {
+      c.future._reject(new ProtocolError(`the worker answered ${c.rec.meta.className}.${c.name} with neither a value nor an error`));
     } else if (reply.missing) {
       void this.#relocate(c, undefined);
     } else {
@@ -282,10 +295,11 @@ export class ActorCaller {
     }
   }
 
-  /** @internal The call got no answer (connection lost or refused). */
+  /** @internal The call got no answer: its connection failed (the actor may have moved), or it was refused. */
   _unanswered(c: SentCall, err: Error): void {
     c.rec.inflight.delete(c.future);
-    void this.#relocate(c, err);
+    if (err instanceof CommError) void this.#relocate(c, err);
+    else c.future._reject(err); // e.g. the call could not be encoded, or the peer refused it: asking again would not help
   }
 
   /**
@@ -325,6 +339,10 @@ export class ActorCaller {
       }
     }
   }
+}
+
+function isFailure(x: unknown): x is ActorCallFailure {
+  return typeof x === "object" && x !== null && (x as ActorCallFailure).ok === false && typeof (x as ActorCallFailure).error === "object" && (x as ActorCallFailure).error !== null;
 }
 
 /** One call on its way: what it asks, and where its reply goes. */

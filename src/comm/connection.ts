@@ -5,7 +5,7 @@
 import { CommError, ProtocolError, RemoteError, TimeoutError, TROUPE_ERRORS, type TroupeError } from "../errors.js";
 import { createLogger } from "../log.js";
 import type { Message } from "../protocol/messages.js";
-import { BatchDecoder, encodeBatch, HeaderTooLargeError, type ErrorReply, type ErrorReplyInfo, unitEnd, type WireEntry } from "./frames.js";
+import { BatchDecoder, encodeBatch, type ErrorReply, type ErrorReplyInfo, unitEnd, type WireEntry } from "./frames.js";
 import type { Transport } from "./transport.js";
 
 const log = createLogger("comm");
@@ -162,6 +162,7 @@ export class WireConnection implements Connection {
   }
 
   callGroup(msg: Message, handlers: ReplyHandler[]): void {
+    if (handlers.length === 0) return;
     if (this.state === State.Closed) {
       const err = this.closedError(msg);
       queueMicrotask(() => handlers.forEach((h) => h.fail(err)));
@@ -233,49 +234,38 @@ export class WireConnection implements Connection {
     try {
       chunks = encodeBatch(entries);
     } catch (err) {
-      if (err instanceof HeaderTooLargeError && unitEnd(entries, 0) < entries.length) {
-        // Halve at a unit boundary: an id never parts from what it tags.
+      if (unitEnd(entries, 0) < entries.length) {
+        // Too large, or some entry cannot be encoded: halve at a unit boundary
+        // (an id never parts from what it tags) until each culprit stands alone.
         let mid = unitEnd(entries, 0);
         while (mid < entries.length >> 1) mid = unitEnd(entries, mid);
         this.writeEntries(entries.slice(0, mid));
         this.writeEntries(entries.slice(mid));
-        return;
+      } else {
+        this.unitFailed(entries, err);
       }
-      this.writeSalvaged(entries);
       return;
     }
     this.transport.write(chunks);
     this.batchesSent++;
   }
 
-  /** A batch failed to encode: find the entries at fault, report them, send the rest. */
-  private writeSalvaged(entries: WireEntry[]): void {
-    const good: WireEntry[] = [];
-    for (let i = 0; i < entries.length; ) {
-      const end = unitEnd(entries, i);
-      const unit = entries.slice(i, end);
-      i = end;
-      try {
-        encodeBatch(unit);
-        good.push(...unit);
-        continue;
-      } catch (err) {
-        const why = err instanceof Error ? err.message : String(err);
-        const head = unit[0];
-        if (Array.isArray(head)) {
-          const [first, n] = head as [number, number];
-          for (let rid = first; rid < first + n; rid++) this.failPending(rid, why);
-        } else if (typeof head === "number" && head > 0) {
-          this.failPending(head, why);
-        } else if (typeof head === "number") {
-          const error = errorInfo(new ProtocolError(`The reply could not be encoded: ${why}; return plain data or a Payload`));
-          good.push({ op: "reply", rid: -head, ok: false, error } satisfies ErrorReply);
-        } else {
-          log.error(`Dropped a "${(head as Message).op}" message that could not be encoded: ${why}`, { peer: this.peer });
-        }
-      }
+  /** One unit (a message, a request or group, a reply) cannot be encoded: say so to whoever waits for it. */
+  private unitFailed(unit: WireEntry[], err: unknown): void {
+    const why = err instanceof Error ? err.message : String(err);
+    const head = unit[0] as Message | ErrorReply | number | [number, number];
+    if (Array.isArray(head)) {
+      const [first, n] = head;
+      for (let rid = first; rid < first + n; rid++) this.failPending(rid, why);
+    } else if (typeof head === "number" && head > 0) {
+      this.failPending(head, why);
+    } else if (typeof head === "number" || head.op === "reply") {
+      const rid = typeof head === "number" ? -head : head.rid;
+      const error = errorInfo(new ProtocolError(`The reply could not be encoded: ${why}; return plain data or a Payload`));
+      this.writeEntries([{ op: "reply", rid, ok: false, error } satisfies ErrorReply]);
+    } else {
+      log.error(`Dropped a "${head.op}" message that could not be encoded: ${why}`, { peer: this.peer });
     }
-    if (good.length > 0) this.writeEntries(good);
   }
 
   /** A request that could not be encoded fails on this side. */
@@ -398,8 +388,13 @@ export class WireConnection implements Connection {
     }
     this.pending.delete(rid);
     if (p.timer) clearTimeout(p.timer);
-    if (ok) p.handler.ok(outcome);
-    else p.handler.fail(errorFromInfo(outcome as ErrorReplyInfo));
+    try {
+      if (ok) p.handler.ok(outcome);
+      else p.handler.fail(errorFromInfo(outcome as ErrorReplyInfo));
+    } catch (err) {
+      // Whatever a peer answered, it must not take this process down.
+      log.error(`The reply handler of a "${p.op}" request threw: ${err instanceof Error ? err.stack : String(err)}`, { peer: this.peer });
+    }
   }
 
   // ------------------------------------------------------------ closing

@@ -69,7 +69,9 @@ export function unitEnd(entries: readonly WireEntry[], i: number): number {
 }
 
 /** Most requests one group may stand for. */
-export const MAX_GROUP = 65536;
+export const MAX_GROUP = 1024;
+/** The only message a request group may carry. */
+const GROUP_OP = "actor-calls";
 
 /** Every op a peer may send; anything else closes the connection. (A record, so a new op must be listed.) */
 const OPS: Record<Message["op"], true> = {
@@ -128,11 +130,7 @@ addExtension({
         throw new ProtocolError(`Payload part ${i} is a ${typeof part}, not a Uint8Array; serialize the value first`);
       }
       if (encodingOob !== null && part.byteLength >= OOB_THRESHOLD_BYTES) {
-        if (part.byteLength > MAX_FRAME_BYTES) {
-          throw new ProtocolError(
-            `Payload part of ${part.byteLength} bytes exceeds the ${MAX_FRAME_BYTES}-byte frame limit; split the data into smaller pieces`,
-          );
-        }
+        checkFrameSize(part);
         out[i] = encodingOob.length;
         encodingOob.push(part);
       } else {
@@ -154,6 +152,13 @@ addExtension({
     return new Payload(parts);
   },
 });
+
+/** Throws the ProtocolError a part too large to travel meets on the wire. */
+export function checkFrameSize(part: Uint8Array): void {
+  if (part.byteLength > MAX_FRAME_BYTES) {
+    throw new ProtocolError(`Payload part of ${part.byteLength} bytes exceeds the ${MAX_FRAME_BYTES}-byte frame limit; split the data into smaller pieces`);
+  }
+}
 
 // One instance for every connection: creating a Packr is costly and they are
 // stateless between calls when records are off.
@@ -382,7 +387,7 @@ function decodeHeader(header: Uint8Array, oob: Uint8Array[], fail: (why: string)
         fail("a malformed request group (expected [first id, count])");
       }
       const m = entries[i + 1];
-      if (!isMessageObject(m) || m.op === "reply") fail("a request group not followed by a request message");
+      if (!isMessageObject(m) || m.op !== GROUP_OP) fail(`a request group not followed by an "${GROUP_OP}" message`);
       continue;
     }
     if (!isMessageObject(e)) fail(`a message that is not an object (${e === null ? "null" : Array.isArray(e) ? "array" : typeof e})`);

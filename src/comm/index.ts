@@ -9,6 +9,7 @@ export {
   OOB_THRESHOLD_BYTES,
   BatchDecoder,
   encodeBatch,
+  checkFrameSize,
   decodeBatches,
   type WireEntry,
   type ErrorReply,

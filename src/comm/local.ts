@@ -73,6 +73,7 @@ class LocalConnection implements Connection {
   }
 
   callGroup(msg: Message, handlers: ReplyHandler[]): void {
+    if (handlers.length === 0) return;
     if (!this.#open) {
       const err = this.#closedError(msg);
       queueMicrotask(() => handlers.forEach((h) => h.fail(err)));

@@ -52,7 +52,7 @@ export class WorkerPool {
 
   /** A request group: one message standing for one request per handler (see Connection.callGroup). */
   callGroup(address: Address, msg: Message, handlers: ReplyHandler[]): void {
-    this.#send(address, { msg, handler: handlers });
+    if (handlers.length > 0) this.#send(address, { msg, handler: handlers });
   }
 
   #send(address: Address, q: Queued): void {

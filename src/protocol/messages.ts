@@ -396,4 +396,4 @@ export type Message =
   | WorkerRequest
   | ActorCalls;
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;

@@ -3,13 +3,18 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { ActorCaller } from "../../src/client/actor-caller.js";
 import { ActorFuture } from "../../src/client/actor-future.js";
 import { collectGraph, delayed } from "../../src/client/delayed.js";
 import { KeyTable } from "../../src/client/keys.js";
 import { checkSubmitOptions } from "../../src/client/options.js";
 import { SETTLED } from "../../src/client/settle.js";
 import { asCompleted, wait } from "../../src/client/wait.js";
-import { TimeoutError } from "../../src/errors.js";
+import { MAX_FRAME_BYTES, type ReplyHandler } from "../../src/comm/index.js";
+import type { Payload } from "../../src/comm/payload.js";
+import { ProtocolError, TimeoutError } from "../../src/errors.js";
+import type { ActorCalls, Message } from "../../src/protocol/messages.js";
+import { deserialize, serialize } from "../../src/serialize/index.js";
 import { ReadyQueue } from "../../src/worker/ready-queue.js";
 
 const inc = (x: number) => x + 1;
@@ -200,5 +205,76 @@ describe("ActorFuture", () => {
     assert.equal(await early, 42);
     assert.equal(await f, 21);
     assert.equal(String(f), "<ActorFuture: status=finished, call=Counter.increment>");
+  });
+});
+
+describe("ActorCaller", () => {
+  const meta = { key: "Counter-1", className: "Counter", workerAddress: "tcp://127.0.0.1:1", callAddress: "tcp://127.0.0.1:2", incarnation: 0, methods: ["increment", "add"], attributes: ["n"] };
+
+  /** A caller whose transport records what is sent; nothing travels. */
+  function harness() {
+    const singles: Array<{ msg: Message; handler: ReplyHandler }> = [];
+    const groups: Array<{ msg: Message; handlers: ReplyHandler[] }> = [];
+    const caller = new ActorCaller({
+      call: (_address, msg, handler) => void singles.push({ msg, handler }),
+      callGroup: (_address, msg, handlers) => void groups.push({ msg, handlers }),
+      locate: async () => ({ ...meta }),
+      decode: (p) => deserialize(p),
+      decodeError: async (info) => new Error(info.message),
+      connectTimeoutMs: 1000,
+      direct: true,
+    });
+    return { caller, rec: caller.record(meta), singles, groups };
+  }
+
+  test("calls of one turn leave as one group, in call order; a call alone leaves on its own", async () => {
+    const { caller, rec, singles, groups } = harness();
+    const futures = [caller.call(rec, "call", "increment", []), caller.call(rec, "get", "n", []), caller.call(rec, "call", "add", [5])];
+    assert.equal(groups.length, 0, "a group leaves at the end of the turn");
+    await Promise.resolve();
+    assert.equal(groups.length, 1);
+    const msg = groups[0]!.msg as ActorCalls;
+    assert.deepEqual([msg.op, msg.key, msg.names, msg.gets], ["actor-calls", "Counter-1", ["increment", "n", "add"], [1]]);
+    assert.equal(msg.args[0], 0);
+    assert.deepEqual(deserialize(msg.args[2] as Payload), [5]);
+    // Each call is answered on its own, in any order.
+    groups[0]!.handlers[2]!.ok(serialize(6).payload);
+    groups[0]!.handlers[0]!.ok(serialize(1).payload);
+    groups[0]!.handlers[1]!.ok(serialize(1).payload);
+    assert.deepEqual(await Promise.all(futures), [1, 1, 6]);
+    const alone = caller.call(rec, "call", "increment", []);
+    await Promise.resolve();
+    assert.equal(singles.length, 1);
+    assert.equal(singles[0]!.msg.op, "actor-call");
+    singles[0]!.handler.ok(serialize(2).payload);
+    assert.equal(await alone, 2);
+  });
+
+  test("a reply that is neither a value nor an error, or a refused call, fails that call at once", async () => {
+    const { caller, rec, singles } = harness();
+    const odd = caller.call(rec, "call", "increment", []);
+    await Promise.resolve();
+    singles[0]!.handler.ok(null);
+    await assert.rejects(odd.result(), ProtocolError);
+    const refused = caller.call(rec, "call", "increment", []);
+    await Promise.resolve();
+    singles[1]!.handler.fail(new TypeError("an actor thread serves only actor calls"));
+    await assert.rejects(refused.result(), TypeError);
+    assert.equal(singles.length, 2, "neither was sent again");
+  });
+
+  test("a call whose argument cannot travel fails alone and does not join the group", async () => {
+    const { caller, rec, groups, singles } = harness();
+    const huge = new Uint8Array(MAX_FRAME_BYTES + 1); // never touched: the pages are not really allocated
+    const ok1 = caller.call(rec, "call", "increment", []);
+    const bad = caller.call(rec, "call", "add", [huge]);
+    const ok2 = caller.call(rec, "call", "increment", []);
+    await assert.rejects(bad.result(), /frame limit/);
+    await Promise.resolve();
+    assert.equal(groups.length, 1);
+    assert.deepEqual((groups[0]!.msg as ActorCalls).names, ["increment", "increment"]);
+    groups[0]!.handlers.forEach((h, i) => h.ok(serialize(i + 1).payload));
+    assert.deepEqual(await Promise.all([ok1, ok2]), [1, 2]);
+    assert.equal(singles.length, 0);
   });
 });

@@ -10,6 +10,7 @@ import {
   encodeBatch,
   formatAddress,
   listen,
+  OOB_THRESHOLD_BYTES,
   parseAddress,
   Payload,
   type Connection,
@@ -17,8 +18,8 @@ import {
   type TlsOptions,
 } from "../../src/comm/index.js";
 import { AuthError, CancelledError, CommError, ConfigError, RemoteError, TimeoutError } from "../../src/errors.js";
-import type { Message } from "../../src/protocol/messages.js";
-import type { WireConnection } from "../../src/comm/connection.js";
+import { PROTOCOL_VERSION, type Message } from "../../src/protocol/messages.js";
+import { WireConnection } from "../../src/comm/connection.js";
 import { makePki, NO_OPENSSL, type Pem } from "../helpers/pki.js";
 import { checkRequestGroups } from "../helpers/request-groups.js";
 
@@ -107,6 +108,19 @@ test("comm - a request group: each outcome reaches its own handler, a slow one h
   const conn = await connect(listener.address, { token: "secret", role: "client" });
   while (accepted.length === 0) await new Promise((r) => setTimeout(r, 2));
   await checkRequestGroups(conn, accepted[0]!);
+});
+
+test("comm - entries that encode alone but not together leave in separate batches", () => {
+  const writes: number[] = [];
+  const transport = { peer: "fake", write: (chunks: Uint8Array[]) => void writes.push(chunks.length), end() {}, destroy() {}, onData() {}, onClose() {} };
+  const conn = new WireConnection(transport);
+  // Each message carries 40,000 out-of-band parts: one batch may carry 65,536.
+  const block = new Uint8Array(OOB_THRESHOLD_BYTES);
+  const parts = Array.from({ length: 40_000 }, () => block);
+  conn.send({ op: "put-data", data: { a: new Payload(parts) }, report: false });
+  conn.send({ op: "put-data", data: { b: new Payload(parts) }, report: false });
+  conn.close(); // writes what is queued
+  assert.deepEqual(writes, [40_001, 40_001]);
 });
 
 test("comm - wrong or missing token is refused with AuthError on the connecting side", async () => {
@@ -293,7 +307,7 @@ test("comm - garbage, oversized frames and unknown ops close only that connectio
     [Buffer.from([5, 0, 0, 0, 0, 0, 0, 0, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1])], // undecodable msgpack
   ];
   // An unknown op after a valid handshake.
-  const hello = encodeBatch([{ op: "hello", token: "secret", role: "client", version: 1 }]);
+  const hello = encodeBatch([{ op: "hello", token: "secret", role: "client", version: PROTOCOL_VERSION }]);
   inputs.push([...hello, ...encodeBatch([{ op: "no-such-op" } as unknown as Message])]);
   inputs.push([...hello, ...encodeBatch([42 as unknown as Message])]);
   for (const chunks of inputs) {
@@ -379,9 +393,9 @@ test("comm - mutual TLS: handshake and requests over tls://, untrusted client re
 
 test("comm - hello checks: version, role and token", async () => {
   const { checkHello, tokensMatch } = await import("../../src/comm/handshake.js");
-  const hello = (o: Record<string, unknown>) => ({ op: "hello", token: "t", role: "client", version: 1, ...o }) as Message;
+  const hello = (o: Record<string, unknown>) => ({ op: "hello", token: "t", role: "client", version: PROTOCOL_VERSION, ...o }) as Message;
   assert.equal(checkHello(hello({}), "t"), null);
-  assert.match(checkHello(hello({ version: 2 }), "t") ?? "", /protocol version 2 is not supported/);
+  assert.match(checkHello(hello({ version: 1 }), "t") ?? "", /protocol version 1 is not supported/);
   assert.match(checkHello(hello({ role: "admin" }), "t") ?? "", /unknown role/);
   assert.match(checkHello(hello({ token: "x" }), "t") ?? "", /wrong or missing token/);
   assert.match(checkHello(hello({ token: undefined }), "t") ?? "", /wrong or missing token/);
