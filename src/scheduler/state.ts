@@ -524,6 +524,7 @@ export class SchedulerState {
    */
   private enterWaiting(t: Task): void {
     this.setState(t, "waiting");
+    this.reviveReleasedDeps(t);
     let missing = 0;
     for (const dk of t.spec!.deps) {
       const d = this.tasks.get(dk);
@@ -565,6 +566,35 @@ export class SchedulerState {
    * Brings a released or lost key back by recomputing it from its spec.
    * Returns false when it cannot (no lineage): it is then lost.
    */
+  /**
+   * Brings back the released lineage behind `root`, deepest first, so that
+   * each task re-enters waiting after its own deps did. Iterative: a lineage
+   * can be as long as the longest chain a client ever computed.
+   */
+  private reviveReleasedDeps(root: Task): void {
+    const isReleased = (key: Key) => this.tasks.get(key)?.state === "released";
+    if (!root.spec!.deps.some(isReleased)) return;
+    const order: Task[] = [];
+    const seen = new Set<Task>();
+    const stack: Array<{ t: Task; next: number }> = [{ t: root, next: 0 }];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const deps = top.t.spec?.deps ?? [];
+      if (top.next < deps.length) {
+        const d = this.tasks.get(deps[top.next++]!);
+        if (d && d.state === "released" && !seen.has(d)) {
+          seen.add(d);
+          stack.push({ t: d, next: 0 });
+        }
+        continue;
+      }
+      stack.pop();
+      if (top.t !== root) order.push(top.t);
+    }
+    // Each one's released deps are back by its turn: recompute() goes no deeper.
+    for (const d of order) if (d.state === "released") this.recompute(d);
+  }
+
   private recompute(t: Task): boolean {
     if (PENDING.has(t.state)) return true;
     if (!t.spec || t.actor || t.spec.options.allowReconstruction === false) {

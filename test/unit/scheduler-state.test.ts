@@ -609,3 +609,28 @@ test("info() counts tasks by group and state, and forgets released ones", () => 
   h.ev({ type: "release-keys", client: "c1", keys: ["sq-1", "sq-2"] });
   assert.deepEqual(h.s.info().groups, {});
 });
+
+test("recomputing a released lineage 50,000 links deep does not exhaust the stack", () => {
+  const s = new SchedulerState();
+  s.handle({ type: "client-added", client: "c1" }, 0);
+  const addWorker = (w: string) => s.handle({ type: "worker-added", address: w, name: w, nthreads: 1, actorThreads: 1, resources: {}, incarnation: w }, 0);
+  addWorker("w1");
+  const N = 50_000;
+  const keys = Array.from({ length: N }, (_, i) => `inc-${i}`);
+  // A chain, of which the client holds only the last link; every link runs on w1, the only worker.
+  const specs = keys.map((k, i) => spec(k, i === 0 ? [] : [keys[i - 1]!]));
+  s.handle({ type: "update-graph", client: "c1", tasks: specs, wanted: [keys[N - 1]!] }, 0);
+  for (const key of keys) s.handle({ type: "task-finished", worker: "w1", key, nbytes: 8, startMs: 0, stopMs: 0 }, 0);
+  assert.equal(s.taskState(keys[N - 1]!), "memory");
+  assert.equal(s.taskState(keys[0]!), "released", "intermediate links are kept as lineage only");
+  // w1 dies: the last link must be recomputed from the first, on w2.
+  addWorker("w2");
+  const out = s.handle({ type: "worker-removed", address: "w1", reason: "killed" }, 0);
+  s.checkInvariants();
+  const sent = computes(out);
+  // The first link runs at once; the others are sent ahead to wait for their dep there.
+  assert.equal(sent[0]!.msg.key, keys[0]);
+  assert.equal(sent.length, N);
+  assert.ok(sent.every((c) => c.address === "w2"));
+  assert.equal(s.taskState(keys[N - 1]!), "processing");
+});
