@@ -294,7 +294,8 @@ export class Client {
       // A Future of another client or an already-released key: ask to hold it too.
       this.#wanted.push(dep);
     }
-    return { ...t.spec, fn, args: encoded.payload, deps };
+    const { key, options, group } = t.spec;
+    return { key, fn, args: encoded.payload, deps, options, group };
   }
 
   // ------------------------------------------------------------ what Futures ask of their client

@@ -3,25 +3,41 @@
 
 import type { ActorMeta, Address, ErrorInfo, Key, KeyStatus } from "../protocol/messages.js";
 
-export interface KeyRecord {
-  key: Key;
+const RESOLVED = Promise.resolve();
+
+export class KeyRecord {
   /** Live Futures (and handles) of this client referring to the key. */
-  refs: number;
-  status: KeyStatus;
-  workers: Address[];
+  refs = 1;
+  status: KeyStatus = "pending";
+  workers: Address[] = [];
   error?: ErrorInfo;
   /** Local failure (e.g. the scheduler connection is gone): wins over `error`. */
   localError?: Error;
   actor?: ActorMeta;
-  settled: Promise<void>;
-  resolveSettled: () => void;
   decodedError?: Promise<Error>;
-}
+  #settled: Promise<void> | undefined;
+  #resolve: (() => void) | undefined;
+  #isSettled = false;
 
-function settledPair(): { settled: Promise<void>; resolveSettled: () => void } {
-  let resolveSettled!: () => void;
-  const settled = new Promise<void>((r) => (resolveSettled = r));
-  return { settled, resolveSettled };
+  constructor(readonly key: Key) {}
+
+  /** Resolves once the key settles or is forgotten. Made on first use: a map's keys are mostly waited on all at once. */
+  get settled(): Promise<void> {
+    if (this.#isSettled) return RESOLVED;
+    return (this.#settled ??= new Promise<void>((r) => (this.#resolve = r)));
+  }
+
+  resolveSettled(): void {
+    this.#isSettled = true;
+    this.#resolve?.();
+    this.#resolve = undefined;
+    this.#settled = undefined;
+  }
+
+  /** Pending again (being recomputed): waits from now on wait for the next outcome. */
+  unsettle(): void {
+    this.#isSettled = false;
+  }
 }
 
 export class KeyTable {
@@ -38,7 +54,7 @@ export class KeyTable {
       rec.refs++;
       return false;
     }
-    this.#records.set(key, { key, refs: 1, status: "pending", workers: [], ...settledPair() });
+    this.#records.set(key, new KeyRecord(key));
     return true;
   }
 
@@ -70,7 +86,7 @@ export class KeyTable {
     if (!rec) return undefined;
     if (status === "pending") {
       // Being recomputed (or an actor being re-created): wait again.
-      if (rec.status !== "pending") Object.assign(rec, settledPair());
+      if (rec.status !== "pending") rec.unsettle();
       rec.status = "pending";
       rec.workers = [];
       rec.error = undefined;

@@ -572,8 +572,9 @@ export class SchedulerState {
    * can be as long as the longest chain a client ever computed.
    */
   private reviveReleasedDeps(root: Task): void {
-    const isReleased = (key: Key) => this.tasks.get(key)?.state === "released";
-    if (!root.spec!.deps.some(isReleased)) return;
+    let any = false;
+    for (const key of root.spec!.deps) if (this.tasks.get(key)?.state === "released") any = true;
+    if (!any) return;
     const order: Task[] = [];
     const seen = new Set<Task>();
     const stack: Array<{ t: Task; next: number }> = [{ t: root, next: 0 }];
