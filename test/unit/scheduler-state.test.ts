@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Payload } from "../../src/comm/payload.js";
 import type { ComputeTask, KeyState, TaskOptions, TaskSpec } from "../../src/protocol/messages.js";
+import { Few } from "../../src/scheduler/few.js";
 import { SchedulerState, type Instruction, type SchedulerEvent } from "../../src/scheduler/state.js";
 
 const ARGS = new Payload([]);
@@ -633,4 +634,22 @@ test("recomputing a released lineage 50,000 links deep does not exhaust the stac
   assert.equal(sent.length, N);
   assert.ok(sent.every((c) => c.address === "w2"));
   assert.equal(s.taskState(keys[N - 1]!), "processing");
+});
+
+test("Few: one member inline, a set from the second, back to none", () => {
+  const f = new Few();
+  assert.equal(f.size, 0);
+  assert.equal(f.delete("a"), false);
+  f.add("a").add("a");
+  assert.deepEqual([f.size, f.has("a"), f.has("b"), [...f]], [1, true, false, ["a"]]);
+  f.add("b").add("c");
+  assert.deepEqual([f.size, f.toArray()], [3, ["a", "b", "c"]]);
+  assert.equal(f.delete("b"), true);
+  assert.equal(f.delete("b"), false);
+  assert.deepEqual(f.toArray(), ["a", "c"]);
+  f.clear();
+  assert.deepEqual([f.size, f.toArray(), f.has("a")], [0, [], false]);
+  f.add("z");
+  assert.equal(f.delete("z"), true);
+  assert.equal(f.size, 0);
 });
