@@ -97,7 +97,8 @@ const owned = new Set<string>();
 
 /** The segment a part is a whole view of, if any. */
 export function sharedPathOf(part: Uint8Array): string | undefined {
-  if (part.byteOffset !== 0 || part.byteLength !== part.buffer.byteLength) return undefined;
+  // Size first: `.buffer` of a small typed array makes V8 move its bytes off the heap.
+  if (part.byteLength < SHARE_MIN_BYTES || part.byteOffset !== 0 || part.byteLength !== part.buffer.byteLength) return undefined;
   return pathOf.get(part.buffer);
 }
 
