@@ -19,6 +19,9 @@ interface TaskRecord {
   missing: Set<Key>;
 }
 
+/** The missing deps of most tasks (none): shared, never added to. */
+const NOTHING_MISSING: Set<Key> = new Set();
+
 export class WorkerState {
   readonly #self: Address;
   readonly #random: () => number;
@@ -61,7 +64,7 @@ export class WorkerState {
       return out;
     }
     if (this.#held.has(msg.key)) return out; // a duplicate of a finished task
-    const rec: TaskRecord = { msg, state: "fetching", missing: new Set() };
+    const rec: TaskRecord = { msg, state: "fetching", missing: NOTHING_MISSING };
     for (const dep of Object.keys(msg.whoHas)) if (!this.#held.has(dep)) this.#wait(dep, rec);
     this.#tasks.set(msg.key, rec);
     if (rec.missing.size === 0) this.#makeReady(rec, out);
@@ -95,7 +98,7 @@ export class WorkerState {
     const rec = this.#tasks.get(key);
     if (!rec || rec.msg !== msg || rec.state !== "running") return out;
     rec.state = "fetching";
-    rec.missing = new Set();
+    rec.missing = NOTHING_MISSING;
     for (const dep of Object.keys(msg.whoHas)) if (!this.#held.has(dep)) this.#wait(dep, rec);
     if (rec.missing.size === 0) this.#makeReady(rec, out);
     else this.#fetch([rec], out);
@@ -163,6 +166,7 @@ export class WorkerState {
   }
 
   #wait(dep: Key, rec: TaskRecord): void {
+    if (rec.missing === NOTHING_MISSING) rec.missing = new Set();
     rec.missing.add(dep);
     let waiters = this.#waiting.get(dep);
     if (!waiters) this.#waiting.set(dep, (waiters = new Set()));
