@@ -64,10 +64,11 @@ interface Pending {
 }
 
 /**
- * A turn that queues this many entries writes them at once rather than at its
- * end: the peer starts on the first messages while later ones are still being
- * made (a caller issuing thousands of actor calls in one loop), and no batch
- * grows huge.
+ * A turn that queues this many messages, requests and replies (a request
+ * group counts as the requests it stands for) writes them at once rather than
+ * at its end: the peer starts on the first ones while later ones are still
+ * being made (a caller issuing thousands of actor calls in one loop), and no
+ * batch grows huge.
  */
 const FLUSH_ENTRIES = 1024;
 
