@@ -211,8 +211,7 @@ export class ActorCaller {
   }
 
   #addToGroup(rec: ActorRecord, call: SentCall): void {
-    rec.inflight.set(call.future, call.firstTryMs);
-    this.#watchInflight();
+    this.#track(call);
     rec.group.push(call);
     rec.groupParts += call.args.parts.length;
     if (rec.group.length >= GROUP_MAX || rec.groupParts >= GROUP_MAX_PARTS) this.#sendGroup(rec);
@@ -267,11 +266,16 @@ export class ActorCaller {
     }
   }
 
+  /** The call is on its way: watched until answered. */
+  #track(call: SentCall): void {
+    call.rec.inflight.set(call.future, call.firstTryMs);
+    this.#watchInflight();
+  }
+
   /** Send one call on its own (also a call sent again after its actor moved). */
   #send(call: SentCall): void {
     if (call.future.done()) return; // failed meanwhile (the actor was lost)
-    call.rec.inflight.set(call.future, call.firstTryMs);
-    this.#watchInflight();
+    this.#track(call);
     this.#transport.call(this.#target(call.rec.meta), call.message(), call);
   }
 

@@ -2,7 +2,7 @@
 // results straight from the workers holding them, and calls actors directly.
 
 import { createHash } from "node:crypto";
-import { connect, type Connection, type ReplyHandler } from "../comm/index.js";
+import { connect, promised, type Connection, type ReplyHandler } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
 import { getDataRequest, receiveData } from "../comm/get-data.js";
 import { Payload } from "../comm/payload.js";
@@ -563,7 +563,7 @@ export class Client {
   }
 
   #workerRequest<T = unknown>(address: Address, msg: Message): Promise<T> {
-    return new Promise<T>((resolve, reject) => this.#workerCall(address, msg, { ok: resolve as (v: unknown) => void, fail: reject }));
+    return promised<T>((handler) => this.#workerCall(address, msg, handler));
   }
 
   #workerCall(address: Address, msg: Message, handler: ReplyHandler): void {

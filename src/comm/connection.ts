@@ -57,6 +57,11 @@ export interface ReplyHandler {
   fail(err: Error): void;
 }
 
+/** A handler-based request as a promise: `send` passes the handler on. */
+export function promised<T>(send: (handler: ReplyHandler) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => send({ ok: resolve as (v: unknown) => void, fail: reject }));
+}
+
 interface Pending {
   handler: ReplyHandler;
   op: string;

@@ -3,7 +3,7 @@
 // made, even while the connection is still being opened: actor calls from one
 // caller must start in call order (R-ACT-5).
 
-import { connect, type Connection, type ReplyHandler, type TlsOptions } from "./index.js";
+import { connect, promised, type Connection, type ReplyHandler, type TlsOptions } from "./index.js";
 import { CommError } from "../errors.js";
 import type { Address, Message } from "../protocol/messages.js";
 
@@ -42,7 +42,7 @@ export class WorkerPool {
   }
 
   request<T = unknown>(address: Address, msg: Message): Promise<T> {
-    return new Promise<T>((resolve, reject) => this.call(address, msg, { ok: resolve as (v: unknown) => void, fail: reject }));
+    return promised<T>((handler) => this.call(address, msg, handler));
   }
 
   /** A request whose outcome goes to `handler` (see Connection.call). */

@@ -563,10 +563,6 @@ export class SchedulerState {
   }
 
   /**
-   * Brings a released or lost key back by recomputing it from its spec.
-   * Returns false when it cannot (no lineage): it is then lost.
-   */
-  /**
    * Brings back the released lineage behind `root`, deepest first, so that
    * each task re-enters waiting after its own deps did. Iterative: a lineage
    * can be as long as the longest chain a client ever computed.
@@ -596,6 +592,10 @@ export class SchedulerState {
     for (const d of order) if (d.state === "released") this.recompute(d);
   }
 
+  /**
+   * Brings a released or lost key back by recomputing it from its spec.
+   * Returns false when it cannot (no lineage): it is then lost.
+   */
   private recompute(t: Task): boolean {
     if (PENDING.has(t.state)) return true;
     if (!t.spec || t.actor || t.spec.options.allowReconstruction === false) {

@@ -198,7 +198,7 @@ export function sweepStale(): number {
     const [pidText, ns] = name.slice(PREFIX.length).split("-");
     const pid = Number(pidText);
     // Another pid namespace's pids cannot be checked from here: leave its segments alone.
-    if (ns !== pidNs || !Number.isInteger(pid) || pid <= 0 || alive(pid)) continue;
+    if (ns !== pidNs || !Number.isInteger(pid) || pid <= 0 || isRunning(pid)) continue;
     try {
       unlinkSync(`${DIR}/${name}`);
       removed++;
@@ -209,7 +209,8 @@ export function sweepStale(): number {
   return removed;
 }
 
-function alive(pid: number): boolean {
+/** Whether a process of this pid namespace is running (one of another user counts). */
+export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

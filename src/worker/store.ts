@@ -1,9 +1,8 @@
 // Results held by this worker, as the bytes they travel as: serialized once
 // where produced, then sent to any number of peers without re-encoding.
 
-import type { Payload } from "../comm/payload.js";
+import { releaseShared, type Payload } from "../comm/payload.js";
 import type { Key } from "../protocol/messages.js";
-import { release } from "../shm/index.js";
 
 export class Store {
   readonly #data = new Map<Key, Payload>();
@@ -37,7 +36,7 @@ export class Store {
     if (!old) return false;
     this.#bytes -= old.byteLength;
     // Shared segments this worker owns go with the value (mappings already made elsewhere stay valid).
-    for (const part of old.parts) release(part);
+    releaseShared(old);
     return this.#data.delete(key);
   }
 

@@ -302,7 +302,7 @@ export class Worker {
       } else {
         let payload: Payload;
         try {
-          payload = new Payload(partsFromThread(done.value, true));
+          payload = resultOf(done);
         } catch (err) {
           discardParts(done.value);
           const error = errorInfoOf("Error", `the result of ${msg.key} could not be mapped on its worker: ${(err as Error)?.message ?? err}`);
@@ -384,7 +384,7 @@ export class Worker {
       return { ok: false, missing: true, error: errorInfoOf("ActorLostError", `the worker at ${this.#address} holds no actor ${msg.key}`) };
     }
     return actor.thread.post({ t: "call", key: msg.key, kind: msg.kind, name: msg.name, args: compactParts(msg.args.parts) }).then((done): ActorCallReply => {
-      if (done.ok) return new Payload(partsFromThread(done.value, true));
+      if (done.ok) return resultOf(done);
       return done.missing ? { ok: false, error: done.error, missing: true } : { ok: false, error: done.error };
     });
   }
@@ -462,9 +462,14 @@ function actorRefPayload(meta: Omit<ActorMeta, "incarnation">): Payload {
   return serialize(ref).payload;
 }
 
+/** A thread's successful answer as a payload held here (segments the thread made become this thread's). */
+function resultOf(done: Extract<ThreadDone, { ok: true }>): Payload {
+  return new Payload(partsFromThread(done.value, true));
+}
+
 /** A thread's answer, as the reply to the request that caused it. */
 function replyOf(done: ThreadDone): RunFunctionReply {
-  return done.ok ? { ok: true, value: new Payload(partsFromThread(done.value, true)) } : { ok: false, error: done.error };
+  return done.ok ? { ok: true, value: resultOf(done) } : { ok: false, error: done.error };
 }
 
 function positiveInt(n: number, what: string): number {

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ActorLostError, Client, CommError, type Actor } from "../../src/index.js";
+import { isRunning } from "../../src/shm/index.js";
 import { Counter } from "../fixtures/actors.js";
 import { add, identity, sum } from "../fixtures/tasks.js";
 import { waitFor } from "../helpers/cluster.js";
@@ -85,15 +86,6 @@ function setupNetwork(): void {
  */
 const LOCK = join(tmpdir(), "troupe-multihost.lock");
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 async function acquireLock(timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -111,7 +103,7 @@ async function acquireLock(timeoutMs: number): Promise<void> {
     } catch {
       continue; // released in between
     }
-    if (!Number.isInteger(owner) || owner <= 0 || !alive(owner)) {
+    if (!Number.isInteger(owner) || owner <= 0 || !isRunning(owner)) {
       rmSync(LOCK, { force: true }); // a crashed run's
       continue;
     }
