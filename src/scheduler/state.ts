@@ -27,9 +27,11 @@ import type {
 import { errorInfoOf } from "../serialize/errors.js";
 import type { ClientId, Instruction, SchedulerEvent } from "./events.js";
 import { Few } from "./few.js";
+import { isFinal, isPending, StateCounts, TASK_STATES, TaskGroup, type TaskStateName } from "./groups.js";
 import { hasResources, Placer, type PlacementWorker } from "./placement.js";
 
 export type { ClientId, Instruction, SchedulerEvent } from "./events.js";
+export type { TaskStateName } from "./groups.js";
 
 export interface SchedulerStateOptions {
   /** A worker silent for this long is closed (default 5000). */
@@ -38,22 +40,16 @@ export interface SchedulerStateOptions {
   maxWorkerDeaths?: number;
 }
 
-export type TaskStateName =
-  | "waiting"
-  | "no-worker"
-  | "processing"
-  | "memory"
-  | "released"
-  | "erred"
-  | "lost"
-  | "cancelled";
-
 interface Task {
   key: Key;
   /** Undefined for scattered data: it has no lineage. */
   spec: TaskSpec | undefined;
   actor: boolean;
   state: TaskStateName;
+  /** Its function's group (counted there by state). */
+  group: TaskGroup;
+  /** Set when the scheduler forgets it: a new task may come under the same key later. */
+  forgotten: boolean;
   /** Keys of tasks listing this one among their deps. */
   dependents: Set<Key>;
   /** How many dependents are waiting, no-worker or processing: kept so "is it needed?" is O(1). */
@@ -91,8 +87,6 @@ const NONE: Set<never> = new Set();
 /** The same for holders and wanting clients. */
 const NO_ONE = new Few();
 
-const PENDING: ReadonlySet<TaskStateName> = new Set(["waiting", "no-worker", "processing"]);
-const FINAL: ReadonlySet<TaskStateName> = new Set(["memory", "erred", "lost", "cancelled"]);
 const DEFAULT_DURATION_MS = 10;
 
 
@@ -158,10 +152,9 @@ export class SchedulerState {
   private workerList: WorkerRec[] = [];
   private readonly clients = new Map<ClientId, Set<Key>>();
   private readonly unrunnable = new Set<Key>();
-  private readonly counts = new Map<TaskStateName, number>();
-  /** Task counts by group (the function's name) and state: progress per group. */
-  private readonly groupCounts = new Map<string, Map<TaskStateName, number>>();
-  private readonly groupDuration = new Map<string, { total: number; n: number }>();
+  private readonly counts = new StateCounts();
+  /** Tasks by group (the function's name): progress and mean duration per group. Kept when empty, for the durations. */
+  private readonly groups = new Map<string, TaskGroup>();
   private readonly placer = new Placer();
   private readonly heartbeatTimeoutMs: number;
   private readonly maxWorkerDeaths: number;
@@ -261,9 +254,9 @@ export class SchedulerState {
         memoryBytes: w.memoryBytes,
       };
     }
-    const c = (s: TaskStateName) => this.counts.get(s) ?? 0;
+    const c = (s: TaskStateName) => this.counts.get(s);
     const groups: SchedulerInfo["groups"] = {};
-    for (const [group, byState] of this.groupCounts) groups[group] = Object.fromEntries(byState);
+    for (const [name, g] of this.groups) if (g.size > 0) groups[name] = g.toRecord();
     return {
       workers,
       groups,
@@ -359,12 +352,17 @@ export class SchedulerState {
 
   // ------------------------------------------------------------ clients
 
-  private want(client: ClientId, t: Task): void {
-    let s = this.clients.get(client);
-    if (!s) this.clients.set(client, (s = new Set()));
-    s.add(t.key);
+  private want(client: ClientId, t: Task, keys = this.keysOf(client)): void {
+    keys.add(t.key);
     if (t.wantedBy === NO_ONE) t.wantedBy = new Few();
     t.wantedBy.add(client);
+  }
+
+  /** The keys a client wants. */
+  private keysOf(client: ClientId): Set<Key> {
+    let s = this.clients.get(client);
+    if (!s) this.clients.set(client, (s = new Set()));
+    return s;
   }
 
   private unwant(client: ClientId, key: Key): void {
@@ -401,7 +399,7 @@ export class SchedulerState {
       }
       this.want(client, t);
       if (t.state === "released") this.recompute(t);
-      else if (FINAL.has(t.state)) this.out.keyState(client, this.keyState(t));
+      else if (isFinal(t.state)) this.out.keyState(client, this.keyState(t));
     }
   }
 
@@ -437,6 +435,8 @@ export class SchedulerState {
       spec,
       actor: o?.actor === true,
       state: "waiting",
+      group: this.groupOf(spec),
+      forgotten: false,
       dependents: NONE,
       pendingDependents: 0,
       waitingOn: 0,
@@ -456,6 +456,17 @@ export class SchedulerState {
     return t;
   }
 
+  private lastGroup: TaskGroup | undefined;
+
+  private groupOf(spec: TaskSpec | undefined): TaskGroup {
+    const name = spec?.group ?? "data";
+    // Tasks mostly arrive in runs of one function.
+    if (this.lastGroup?.name === name) return this.lastGroup;
+    let g = this.groups.get(name);
+    if (!g) this.groups.set(name, (g = new TaskGroup(name)));
+    return (this.lastGroup = g);
+  }
+
   private updateGraph(client: ClientId, specs: TaskSpec[], wanted: Key[]): void {
     const fresh: Task[] = [];
     const restarted: Task[] = [];
@@ -467,6 +478,7 @@ export class SchedulerState {
         this.unlinkDeps(t);
         this.bump(t, t.state, -1); // it may join another group
         t.spec = spec;
+        t.group = this.groupOf(spec);
         this.bump(t, t.state, 1);
         t.actor = spec.options.actor === true;
         t.retriesLeft = spec.options.retries ?? 0;
@@ -479,27 +491,29 @@ export class SchedulerState {
       fresh.push(t);
     }
     for (const t of fresh) this.linkDeps(t);
-    for (const key of wanted) {
-      const t = this.tasks.get(key);
-      if (t) this.want(client, t);
+    const keys = this.keysOf(client);
+    const wantedTasks: Array<Task | undefined> = new Array(wanted.length);
+    for (let i = 0; i < wanted.length; i++) {
+      const t = (wantedTasks[i] = this.tasks.get(wanted[i]!));
+      if (t) this.want(client, t, keys);
     }
     // Clients still holding a cancelled key that is submitted again see it pending again.
     for (const t of restarted) this.notify(t);
     for (const t of fresh) {
       // Skip tasks already failed by a dep's propagation, or forgotten because of it.
-      if (this.tasks.get(t.key) === t && t.state === "waiting" && t.waitingOn === 0) this.enterWaiting(t);
+      if (!t.forgotten && t.state === "waiting" && t.waitingOn === 0) this.enterWaiting(t);
     }
-    for (const key of wanted) {
-      const t = this.tasks.get(key);
-      if (!t) this.wantKeys(client, [key]);
+    for (let i = 0; i < wanted.length; i++) {
+      const t = wantedTasks[i];
+      if (!t || t.forgotten) this.wantKeys(client, [wanted[i]!]);
       else if (t.state === "released") this.recompute(t);
-      else if (FINAL.has(t.state)) this.out.keyState(client, this.keyState(t));
+      else if (isFinal(t.state)) this.out.keyState(client, this.keyState(t));
     }
-    for (const t of fresh) if (this.tasks.get(t.key) === t) this.maybeRelease(t);
+    for (const t of fresh) if (!t.forgotten) this.maybeRelease(t);
   }
 
   private linkDeps(t: Task): void {
-    const pending = PENDING.has(t.state);
+    const pending = isPending(t.state);
     for (const dk of t.spec!.deps) {
       const d = this.tasks.get(dk);
       if (!d || d.dependents.has(t.key)) continue;
@@ -511,7 +525,7 @@ export class SchedulerState {
 
   private unlinkDeps(t: Task): void {
     if (!t.spec) return;
-    const pending = PENDING.has(t.state);
+    const pending = isPending(t.state);
     for (const dk of t.spec.deps) {
       const d = this.tasks.get(dk);
       if (d && d.dependents.delete(t.key) && pending) d.pendingDependents--;
@@ -597,7 +611,7 @@ export class SchedulerState {
    * Returns false when it cannot (no lineage): it is then lost.
    */
   private recompute(t: Task): boolean {
-    if (PENDING.has(t.state)) return true;
+    if (isPending(t.state)) return true;
     if (!t.spec || t.actor || t.spec.options.allowReconstruction === false) {
       this.lose(t, errorInfoOf("LostError", `the worker holding ${t.key} died and it cannot be recomputed (${!t.spec ? "scattered data has no lineage" : t.actor ? "actors are not recomputed" : "allowReconstruction is false"})`));
       return false;
@@ -606,7 +620,7 @@ export class SchedulerState {
     t.waitingOn = 0;
     this.notify(t);
     this.enterWaiting(t);
-    return PENDING.has(t.state);
+    return isPending(t.state);
   }
 
   // ------------------------------------------------------------ placement
@@ -626,7 +640,6 @@ export class SchedulerState {
       total += d.nbytes;
       for (const a of d.who) depBytes.set(a, (depBytes.get(a) ?? 0) + d.nbytes);
     }
-    const g = this.groupDuration.get(spec.group);
     const address = this.placer.choose(
       {
         actor: t.actor,
@@ -635,7 +648,7 @@ export class SchedulerState {
         resources: o.resources,
         depBytes,
         totalDepBytes: total,
-        durationMs: g ? g.total / g.n : DEFAULT_DURATION_MS,
+        durationMs: t.group.meanDurationMs(DEFAULT_DURATION_MS),
       },
       this.workerList,
     );
@@ -644,7 +657,7 @@ export class SchedulerState {
       this.unrunnable.add(t.key);
       return;
     }
-    this.unrunnable.delete(t.key);
+    if (t.state === "no-worker") this.unrunnable.delete(t.key);
     this.assign(t, address);
     this.sendAhead(t);
   }
@@ -841,8 +854,8 @@ export class SchedulerState {
 
   private setState(t: Task, s: TaskStateName): void {
     if (t.state === s) return;
-    const was = PENDING.has(t.state);
-    if (t.spec && was !== PENDING.has(s)) {
+    const was = isPending(t.state);
+    if (t.spec && was !== isPending(s)) {
       for (const dk of t.spec.deps) {
         const d = this.tasks.get(dk);
         if (d && d.dependents.has(t.key)) d.pendingDependents += was ? -1 : 1;
@@ -854,15 +867,8 @@ export class SchedulerState {
   }
 
   private bump(t: Task, s: TaskStateName, by: number): void {
-    this.counts.set(s, (this.counts.get(s) ?? 0) + by);
-    const group = t.spec?.group ?? "data";
-    let g = this.groupCounts.get(group);
-    if (!g) this.groupCounts.set(group, (g = new Map()));
-    const n = (g.get(s) ?? 0) + by;
-    if (n === 0) {
-      g.delete(s);
-      if (g.size === 0) this.groupCounts.delete(group);
-    } else g.set(s, n);
+    this.counts.add(s, by);
+    t.group.add(s, by);
   }
 
   // ------------------------------------------------------------ final states
@@ -932,7 +938,7 @@ export class SchedulerState {
       touched.push(t);
       for (const dk of t.dependents) {
         const d = this.tasks.get(dk);
-        if (d && PENDING.has(d.state)) stack.push([d, depState, s === "cancelled" ? errorInfoOf("CancelledError", `task ${d.key} was cancelled because its dependency ${t.key} was cancelled`) : err]);
+        if (d && isPending(d.state)) stack.push([d, depState, s === "cancelled" ? errorInfoOf("CancelledError", `task ${d.key} was cancelled because its dependency ${t.key} was cancelled`) : err]);
       }
     }
     // Their deps may not be needed any more; they themselves may not be wanted.
@@ -942,7 +948,7 @@ export class SchedulerState {
         if (d) this.maybeRelease(d);
       }
     }
-    for (const t of touched) if (this.tasks.get(t.key) === t) this.maybeRelease(t);
+    for (const t of touched) if (!t.forgotten) this.maybeRelease(t);
   }
 
   // ------------------------------------------------------------ lifetime
@@ -956,8 +962,8 @@ export class SchedulerState {
     const stack = [start];
     while (stack.length > 0) {
       const t = stack.pop()!;
-      if (this.tasks.get(t.key) !== t || this.needed(t)) continue;
-      const wasPending = PENDING.has(t.state);
+      if (t.forgotten || this.needed(t)) continue;
+      const wasPending = isPending(t.state);
       if (t.state === "released" && this.keepAsLineage(t)) continue;
       this.leave(t, true);
       if (this.keepAsLineage(t)) {
@@ -967,7 +973,7 @@ export class SchedulerState {
         this.forget(t);
       }
       // A pending task held its deps; a forgotten task may have been their last lineage reason.
-      if ((wasPending || this.tasks.get(t.key) !== t) && t.spec) {
+      if ((wasPending || t.forgotten) && t.spec) {
         for (const dk of t.spec.deps) {
           const d = this.tasks.get(dk);
           if (d) stack.push(d);
@@ -988,6 +994,7 @@ export class SchedulerState {
 
   private forget(t: Task): void {
     this.bump(t, t.state, -1);
+    t.forgotten = true;
     this.tasks.delete(t.key);
     this.unlinkDeps(t);
   }
@@ -997,7 +1004,7 @@ export class SchedulerState {
   private cancelKeys(keys: Key[]): void {
     for (const key of keys) {
       const t = this.tasks.get(key);
-      if (t && PENDING.has(t.state)) this.cancel(t);
+      if (t && isPending(t.state)) this.cancel(t);
     }
   }
 
@@ -1112,7 +1119,7 @@ export class SchedulerState {
   /** After markGone: restart, recompute, lose or release the key. */
   private handleGone(t: Task): void {
     // Handling an earlier lost key may already have recomputed or forgotten this one.
-    if (this.tasks.get(t.key) !== t || t.state !== "released") return;
+    if (t.forgotten || t.state !== "released") return;
     if (!this.needed(t)) {
       this.maybeRelease(t);
       return;
@@ -1154,11 +1161,8 @@ export class SchedulerState {
       return;
     }
     if (t.spec && durationMs >= 0) {
-      const g = this.groupDuration.get(t.spec.group);
-      if (g) {
-        g.total += durationMs;
-        g.n++;
-      } else this.groupDuration.set(t.spec.group, { total: durationMs, n: 1 });
+      t.group.durationTotalMs += durationMs;
+      t.group.finished++;
     }
     if (t.actor) {
       t.meta = {
@@ -1256,6 +1260,8 @@ export class SchedulerState {
     const counts = new Map<TaskStateName, number>();
     for (const [key, t] of this.tasks) {
       if (t.key !== key) fail(`task under ${key} has key ${t.key}`);
+      if (t.forgotten) fail(`${key} is known but marked forgotten`);
+      if (t.group !== this.groups.get(t.spec?.group ?? "data")) fail(`${key} counted in the wrong group`);
       counts.set(t.state, (counts.get(t.state) ?? 0) + 1);
       if (t.state === "processing") {
         const w = t.processingOn === undefined ? undefined : this.workers.get(t.processingOn);
@@ -1273,7 +1279,7 @@ export class SchedulerState {
           if (t.actor && !w!.actors.has(key)) fail(`actor ${key} on ${a} but not in its actors`);
         }
       } else if (t.who.size > 0) fail(`${key} is ${t.state} but has holders`);
-      if (PENDING.has(t.state) || t.state === "released") {
+      if (isPending(t.state) || t.state === "released") {
         if (!t.spec) fail(`${key} is ${t.state} without a spec`);
       }
       if (t.state === "waiting" || t.state === "no-worker" || t.state === "processing") {
@@ -1293,7 +1299,7 @@ export class SchedulerState {
         if (t.state === "no-worker" && missing > 0) fail(`${key} no-worker with deps not in memory`);
       }
       let pendingDeps = 0;
-      for (const dk of t.dependents) if (PENDING.has(this.tasks.get(dk)?.state ?? "released")) pendingDeps++;
+      for (const dk of t.dependents) if (isPending(this.tasks.get(dk)?.state ?? "released")) pendingDeps++;
       if (pendingDeps !== t.pendingDependents) fail(`${key} pendingDependents=${t.pendingDependents} but ${pendingDeps} dependents are pending`);
       for (const dk of t.dependents) {
         const d = this.tasks.get(dk);
@@ -1306,8 +1312,8 @@ export class SchedulerState {
         else if (!this.keepAsLineage(t)) fail(`${key} released without a lineage reason`);
       }
     }
-    for (const s of ["waiting", "no-worker", "processing", "memory", "released", "erred", "lost", "cancelled"] as const) {
-      if ((this.counts.get(s) ?? 0) !== (counts.get(s) ?? 0)) fail(`count of ${s} is ${this.counts.get(s)} but ${counts.get(s) ?? 0} tasks are`);
+    for (const s of TASK_STATES) {
+      if (this.counts.get(s) !== (counts.get(s) ?? 0)) fail(`count of ${s} is ${this.counts.get(s)} but ${counts.get(s) ?? 0} tasks are`);
     }
     const byGroup = new Map<string, number>();
     for (const t of this.tasks.values()) {
@@ -1315,8 +1321,8 @@ export class SchedulerState {
       byGroup.set(g, (byGroup.get(g) ?? 0) + 1);
     }
     let groupEntries = 0;
-    for (const [group, states] of this.groupCounts) {
-      for (const [st, n] of states) {
+    for (const [group, g] of this.groups) {
+      for (const [st, n] of Object.entries(g.toRecord())) {
         groupEntries++;
         if (byGroup.get(`${group}\0${st}`) !== n) fail(`group ${group} counts ${n} ${st} tasks but ${byGroup.get(`${group}\0${st}`) ?? 0} are`);
       }
