@@ -5,7 +5,7 @@
 import { CommError, ProtocolError, RemoteError, TimeoutError, TROUPE_ERRORS, type TroupeError } from "../errors.js";
 import { createLogger } from "../log.js";
 import type { Message } from "../protocol/messages.js";
-import { BatchDecoder, encodeBatch, type ErrorReply, type ErrorReplyInfo, unitEnd, type WireEntry } from "./frames.js";
+import { BatchDecoder, encodeBatch, type ErrorReply, type ErrorReplyInfo, messageWeight, unitEnd, type WireEntry } from "./frames.js";
 import type { Transport } from "./transport.js";
 
 const log = createLogger("comm");
@@ -70,7 +70,8 @@ interface Pending {
 
 /**
  * A turn that queues this many messages, requests and replies (a request
- * group counts as the requests it stands for) writes them at once rather than
+ * group counts as the requests it stands for, a message carrying many tasks
+ * as its tasks) writes them at once rather than
  * at its end: the peer starts on the first ones while later ones are still
  * being made (a caller issuing thousands of actor calls in one loop), and no
  * batch grows huge.
@@ -141,7 +142,7 @@ export class WireConnection implements Connection {
       log.debug("Dropped a message sent on a closed connection", { peer: this.peer, op: msg.op });
       return;
     }
-    this.enqueue(msg);
+    this.enqueue(msg, undefined, messageWeight(msg));
   }
 
   request<T = unknown>(msg: Message, opts?: { timeoutMs?: number }): Promise<T> {

@@ -68,6 +68,11 @@ export function unitEnd(entries: readonly WireEntry[], i: number): number {
   return typeof e === "number" || Array.isArray(e) ? i + 2 : i + 1;
 }
 
+/** What a message counts for when a connection decides to write mid-turn: one per task it carries. */
+export function messageWeight(msg: Message): number {
+  return msg.op === "compute-tasks" || msg.op === "tasks-finished" ? msg.keys.length : 1;
+}
+
 /** Most requests one group may stand for. */
 export const MAX_GROUP = 1024;
 /** The only message a request group may carry. */
@@ -94,10 +99,12 @@ const OPS: Record<Message["op"], true> = {
   "register-worker": true,
   heartbeat: true,
   "task-finished": true,
+  "tasks-finished": true,
   "task-erred": true,
   "missing-data": true,
   "add-keys": true,
   "compute-task": true,
+  "compute-tasks": true,
   "free-keys": true,
   "run-function": true,
   "get-data": true,

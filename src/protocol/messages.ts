@@ -239,6 +239,16 @@ export interface TaskFinished {
   startMs: number;
   stopMs: number;
 }
+/**
+ * Plain tasks that finished, reported together (an actor's creation goes as
+ * task-finished, with its shape). The arrays run in parallel.
+ */
+export interface TasksFinished {
+  op: "tasks-finished";
+  keys: Key[];
+  nbytes: number[];
+  durationMs: number[];
+}
 export interface TaskErred {
   op: "task-erred";
   key: Key;
@@ -257,7 +267,7 @@ export interface AddKeys {
   nbytes: Record<Key, number>;
 }
 
-export type WorkerToScheduler = RegisterWorker | Heartbeat | TaskFinished | TaskErred | MissingData | AddKeys;
+export type WorkerToScheduler = RegisterWorker | Heartbeat | TaskFinished | TasksFinished | TaskErred | MissingData | AddKeys;
 
 // ---------------------------------------------------------------- scheduler → worker
 
@@ -274,6 +284,19 @@ export interface ComputeTask {
   priority: number;
   resources?: Record<string, number>;
 }
+/**
+ * Plain tasks without dependencies or resources, all running code the worker
+ * was sent earlier on this connection under the number `fn`: a map reaches a
+ * worker as a few of these rather than one compute-task per element. The
+ * arrays run in parallel.
+ */
+export interface ComputeTasks {
+  op: "compute-tasks";
+  fn: number;
+  keys: Key[];
+  args: Payload[];
+  priority: number[];
+}
 /** Forget these keys: drop their data, delete actors (calling their dispose hooks), cancel queued work. */
 export interface FreeKeys {
   op: "free-keys";
@@ -288,7 +311,7 @@ export interface RunFunction {
 
 /** A compute-task whose code went earlier on the same connection: `fn` is that message's `fnId`. */
 export type ComputeTaskByRef = Omit<ComputeTask, "fn" | "fnId"> & { fn: number };
-export type SchedulerToWorker = ComputeTask | ComputeTaskByRef | FreeKeys | RunFunction;
+export type SchedulerToWorker = ComputeTask | ComputeTaskByRef | ComputeTasks | FreeKeys | RunFunction;
 
 // ---------------------------------------------------------------- anyone → worker (direct)
 
@@ -396,4 +419,4 @@ export type Message =
   | WorkerRequest
   | ActorCalls;
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;

@@ -38,6 +38,8 @@ export type SchedulerEvent =
       startMs: number;
       stopMs: number;
     }
+  /** Plain tasks finished; the arrays run in parallel. */
+  | { type: "tasks-finished"; worker: Address; keys: Key[]; nbytes: number[]; durationMs: number[] }
   | { type: "task-erred"; worker: Address; key: Key; error: ErrorInfo }
   /** `worker` could not get `key` from `holder`. */
   | { type: "missing-data"; worker: Address; key: Key; holder: Address }

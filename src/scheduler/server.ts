@@ -3,23 +3,16 @@
 // out. All decisions live in state.ts.
 
 import { randomBytes } from "node:crypto";
-import { listen, localConnection, type Connection, type Listener, type TlsOptions } from "../comm/index.js";
+import { listen, localConnection, malformedColumns, type Connection, type Listener, type TlsOptions } from "../comm/index.js";
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
 import { CommError, ConfigError } from "../errors.js";
 import { createLogger } from "../log.js";
-import type { Address, CodeRef, ComputeTaskByRef, Message, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
+import type { Address, Message, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
 import { SchedulerState } from "./state.js";
+import { WorkerSender } from "./to-worker.js";
 
 const log = createLogger("scheduler");
-
-/** How many distinct functions a worker connection numbers; later ones always travel in full. */
-const MAX_NUMBERED_CODE = 4096;
-
-/** What makes two code references the same code. */
-function codeContent(ref: CodeRef): string {
-  return ref.kind === "module" ? `m\0${ref.url}\0${ref.export}\0${ref.hash}\0${ref.module}` : `s\0${ref.isClass}\0${ref.name}\0${ref.source}`;
-}
 
 export interface SchedulerOptions {
   host?: string;
@@ -40,6 +33,7 @@ export class Scheduler {
   readonly #state: SchedulerState;
   readonly #clients = new Map<string, Connection>();
   readonly #workers = new Map<Address, Connection>();
+  readonly #toWorkers = new WorkerSender();
   #listener!: Listener;
   #dashboard?: Dashboard;
   #tick?: NodeJS.Timeout;
@@ -121,37 +115,13 @@ export class Scheduler {
         this.#handle({ type: "worker-removed", address: ins.address, reason: ins.reason });
       }
     }
+    this.#toWorkers.flush();
   }
 
-  /**
-   * Sends to a worker. Code it already received on this connection travels as
-   * its number: a map of 20,000 tasks sends its function once, not 20,000 times.
-   */
   #toWorker(address: Address, msg: SchedulerToWorker): void {
     const conn = this.#workers.get(address);
-    if (!conn) return;
-    if (msg.op !== "compute-task" || typeof msg.fn === "number") return conn.send(msg);
-    let sent = this.#codeSent.get(conn);
-    if (!sent) this.#codeSent.set(conn, (sent = { byRef: new WeakMap(), byContent: new Map() }));
-    // The same object again (an in-process client), else the same code in another object (decoded per task).
-    let id = sent.byRef.get(msg.fn);
-    if (id === undefined) {
-      const content = codeContent(msg.fn);
-      id = sent.byContent.get(content);
-      if (id === undefined) {
-        // The worker keeps what it is sent under a number: bound that, send the rest in full.
-        if (sent.byContent.size >= MAX_NUMBERED_CODE) return conn.send(msg);
-        id = sent.byContent.size + 1;
-        sent.byContent.set(content, id);
-        sent.byRef.set(msg.fn, id);
-        return conn.send({ ...msg, fnId: id });
-      }
-      sent.byRef.set(msg.fn, id);
-    }
-    conn.send({ ...msg, fn: id } satisfies ComputeTaskByRef);
+    if (conn) this.#toWorkers.send(conn, msg);
   }
-
-  readonly #codeSent = new WeakMap<Connection, { byRef: WeakMap<CodeRef, number>; byContent: Map<string, number> }>();
 
   #accept(conn: Connection): void {
     if (conn.role === "worker") return this.#acceptWorker(conn);
@@ -258,6 +228,15 @@ export class Scheduler {
           return this.#handle({ type: "heartbeat", worker, memoryBytes: msg.memoryBytes, actors: msg.actors });
         case "task-finished":
           return this.#handle({ type: "task-finished", worker, key: msg.key, nbytes: msg.nbytes, actor: msg.actor, startMs: msg.startMs, stopMs: msg.stopMs });
+        case "tasks-finished": {
+          const bad = malformedColumns(msg as unknown as Record<string, unknown>, { keys: "string", nbytes: "number", durationMs: "number" });
+          if (bad) {
+            // A worker that reports nonsense cannot be trusted with tasks: its work is rescheduled elsewhere.
+            log.error("closing a worker that sent a malformed message", { worker, error: bad });
+            return conn.close(`protocol error: ${bad}`);
+          }
+          return this.#handle({ type: "tasks-finished", worker, keys: msg.keys, nbytes: msg.nbytes, durationMs: msg.durationMs });
+        }
         case "task-erred":
           return this.#handle({ type: "task-erred", worker, key: msg.key, error: msg.error });
         case "missing-data":

@@ -204,6 +204,9 @@ export class SchedulerState {
       case "task-finished":
         this.taskFinished(event.worker, event.key, event.nbytes, event.actor, event.stopMs - event.startMs);
         break;
+      case "tasks-finished":
+        for (let i = 0; i < event.keys.length; i++) this.taskFinished(event.worker, event.keys[i]!, event.nbytes[i]!, undefined, event.durationMs[i]!);
+        break;
       case "task-erred":
         this.taskErred(event.worker, event.key, event.error);
         break;

@@ -5,7 +5,7 @@
 
 import { randomBytes } from "node:crypto";
 import { cpus, hostname } from "node:os";
-import { connect, formatAddress, isWildcardHost, listen, parseAddress, type Connection, type Listener } from "../comm/index.js";
+import { connect, formatAddress, isWildcardHost, listen, malformedColumns, parseAddress, type Connection, type Listener } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
 import { getDataRequest, receiveData } from "../comm/get-data.js";
 import { Payload, releaseShared, splitShared, type SharedParts } from "../comm/payload.js";
@@ -21,11 +21,13 @@ import type {
   Address,
   CodeRef,
   ComputeTask,
+  ComputeTasks,
   GetDataReply,
   Key,
   Message,
   PutData,
   RunFunction,
+  TasksFinished,
   WorkerToScheduler,
 } from "../protocol/messages.js";
 import { errorInfoOf, serialize, TO_REF } from "../serialize/index.js";
@@ -39,6 +41,10 @@ const log = createLogger("worker");
 
 /** Tasks posted to a task thread before it finishes the one it runs: hides the hop between threads. */
 const TASKS_AHEAD = 16;
+/** Most finished tasks reported in one message. */
+const MAX_REPORTED = 1024;
+/** The holders of no dependencies: shared by every task that has none. */
+const NO_HOLDERS: Record<Key, Address[]> = Object.freeze({}) as Record<Key, Address[]>;
 
 interface ActorHere {
   thread: RunnerThread;
@@ -183,8 +189,34 @@ export class Worker {
   // ------------------------------------------------------------ scheduler
 
   #toScheduler(msg: WorkerToScheduler): void {
+    // Finished tasks reported earlier go first: the scheduler hears of things in the order they happened.
+    this.#reportFinished();
     // The connection writes everything sent in one turn together.
     if (this.#scheduler?.isOpen) this.#scheduler.send(msg);
+  }
+
+  /** Plain tasks finished and not reported yet: they leave together, at the end of the current job at the latest. */
+  #finished: TasksFinished | undefined;
+
+  #taskFinished(key: Key, nbytes: number, durationMs: number): void {
+    let f = this.#finished;
+    if (!f) {
+      f = this.#finished = { op: "tasks-finished", keys: [], nbytes: [], durationMs: [] };
+      queueMicrotask(() => {
+        if (this.#finished === f) this.#reportFinished();
+      });
+    }
+    f.keys.push(key);
+    f.nbytes.push(nbytes);
+    f.durationMs.push(durationMs);
+    if (f.keys.length >= MAX_REPORTED) this.#reportFinished();
+  }
+
+  #reportFinished(): void {
+    const f = this.#finished;
+    if (!f) return;
+    this.#finished = undefined;
+    if (this.#scheduler?.isOpen) this.#scheduler.send(f);
   }
 
   #sendHeartbeat(): void {
@@ -206,6 +238,8 @@ export class Worker {
         const error = errorInfoOf("ProtocolError", `the scheduler named code ${msg.fn} for ${msg.key} without sending it first`);
         return this.#toScheduler({ op: "task-erred", key: msg.key, error });
       }
+      case "compute-tasks":
+        return this.#computeMany(msg);
       case "free-keys":
         return this.#free(msg.keys);
       default:
@@ -214,6 +248,27 @@ export class Worker {
   }
 
   // ------------------------------------------------------------ tasks
+
+  /** Plain tasks sent together: each becomes a compute-task of its own here. */
+  #computeMany(msg: ComputeTasks): void {
+    const bad = malformedColumns(msg as unknown as Record<string, unknown>, { keys: "string", args: "payload", priority: "number" });
+    if (bad) {
+      // Nothing in it can be trusted to run; report the keys that can be named.
+      log.error("malformed compute-tasks from the scheduler", { error: bad });
+      const keys: unknown[] = Array.isArray(msg.keys) ? msg.keys : [];
+      for (const key of keys) if (typeof key === "string") this.#toScheduler({ op: "task-erred", key, error: errorInfoOf("ProtocolError", bad) });
+      return;
+    }
+    const fn = this.#code.get(msg.fn);
+    for (let i = 0; i < msg.keys.length; i++) {
+      const key = msg.keys[i]!;
+      if (!fn) {
+        this.#toScheduler({ op: "task-erred", key, error: errorInfoOf("ProtocolError", `the scheduler named code ${msg.fn} for ${key} without sending it first`) });
+        continue;
+      }
+      this.#compute({ op: "compute-task", key, fn, args: msg.args[i]!, whoHas: NO_HOLDERS, actor: false, priority: msg.priority[i]! });
+    }
+  }
 
   #compute(msg: ComputeTask): void {
     if (this.#actors.has(msg.key)) return; // a duplicate of a finished actor creation
@@ -310,7 +365,7 @@ export class Worker {
           return this.#dispatch();
         }
         this.#store.set(msg.key, payload);
-        this.#toScheduler({ op: "task-finished", key: msg.key, nbytes: payload.byteLength, startMs, stopMs });
+        this.#taskFinished(msg.key, payload.byteLength, stopMs - startMs);
       }
       this.#apply(this.#state.stored(msg.key));
     });

@@ -1,11 +1,12 @@
-// A worker against a scripted scheduler: what it does with compute-task
-// messages that name their code by number (the scheduler sends each
-// function once per connection).
+// A worker against a scripted scheduler, and the scheduler against a scripted
+// worker: code named by number (each function is sent once per connection),
+// plain tasks sent together (compute-tasks) and finished tasks reported
+// together (tasks-finished), and what each side does with malformed ones.
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { connect, listen, type Connection, type Listener } from "../../src/comm/index.js";
-import type { ComputeTask, ComputeTaskByRef, GetDataReply, Message } from "../../src/protocol/messages.js";
+import type { ComputeTask, ComputeTaskByRef, ComputeTasks, GetDataReply, Message } from "../../src/protocol/messages.js";
 import { deserialize, serialize } from "../../src/serialize/index.js";
 import { Client, Scheduler, Worker } from "../../src/index.js";
 import { add } from "../fixtures/tasks.js";
@@ -37,8 +38,25 @@ describe("a worker and code sent by number", () => {
   });
 
   const base = { op: "compute-task" as const, whoHas: {}, actor: false, priority: 0 };
-  const outcome = async (key: string): Promise<Message> =>
-    (await waitFor(() => received.find((m) => (m.op === "task-finished" || m.op === "task-erred") && m.key === key), `an outcome for ${key}`))!;
+  /** "task-finished" or "task-erred" for a key, whether it was reported alone or with others. */
+  const outcomeOf = (key: string): { op: string; error?: { message: string } } | undefined => {
+    for (const m of received) {
+      if (m.op === "tasks-finished" && m.keys.includes(key)) return { op: "task-finished" };
+      if ((m.op === "task-finished" || m.op === "task-erred") && m.key === key) return m as { op: string; error?: { message: string } };
+    }
+    return undefined;
+  };
+  const outcome = async (key: string) => (await waitFor(() => outcomeOf(key), `an outcome for ${key}`))!;
+  const valuesOf = async (keys: string[]): Promise<unknown[]> => {
+    const peer = await connect(worker.address, { token: "proto", role: "client" });
+    try {
+      const reply = await peer.request<GetDataReply>({ op: "get-data", keys });
+      return keys.map((k) => deserialize(reply.data[k]!));
+    } finally {
+      peer.close();
+    }
+  };
+  const inc = { kind: "source" as const, source: "(x) => x + 1", name: "inc", isClass: false };
 
   it("fails a task that names code it never received, with a message saying so, and runs the next", async () => {
     conn!.send({ ...base, key: "unknown-1", fn: 41, args: serialize([1]).payload } satisfies ComputeTaskByRef);
@@ -46,19 +64,45 @@ describe("a worker and code sent by number", () => {
     assert.equal(erred.op, "task-erred");
     assert.match((erred as { error: { message: string } }).error.message, /code 41 .* without sending it first/);
 
-    const fn = { kind: "source" as const, source: "(x) => x + 1", name: "inc", isClass: false };
-    conn!.send({ ...base, key: "full-1", fn, fnId: 7, args: serialize([1]).payload } satisfies ComputeTask);
+    conn!.send({ ...base, key: "full-1", fn: inc, fnId: 7, args: serialize([1]).payload } satisfies ComputeTask);
     conn!.send({ ...base, key: "byref-1", fn: 7, args: serialize([2]).payload } satisfies ComputeTaskByRef);
     assert.equal((await outcome("full-1")).op, "task-finished");
     assert.equal((await outcome("byref-1")).op, "task-finished");
     // The numbered task ran the code sent with the full one.
-    const peer = await connect(worker.address, { token: "proto", role: "client" });
-    try {
-      const reply = await peer.request<GetDataReply>({ op: "get-data", keys: ["full-1", "byref-1"] });
-      assert.deepEqual([deserialize(reply.data["full-1"]!), deserialize(reply.data["byref-1"]!)], [2, 3]);
-    } finally {
-      peer.close();
+    assert.deepEqual(await valuesOf(["full-1", "byref-1"]), [2, 3]);
+  });
+
+  it("runs each task of a compute-tasks message and reports them together", async () => {
+    conn!.send({ ...base, key: "full-2", fn: inc, fnId: 8, args: serialize([0]).payload } satisfies ComputeTask);
+    const keys = ["many-1", "many-2", "many-3"];
+    conn!.send({ op: "compute-tasks", fn: 8, keys, args: [10, 20, 30].map((x) => serialize([x]).payload), priority: [0, 0, 0] } satisfies ComputeTasks);
+    for (const k of keys) assert.equal((await outcome(k)).op, "task-finished");
+    assert.deepEqual(await valuesOf(keys), [11, 21, 31]);
+    // Reported in parallel arrays: a key, its size and its duration.
+    const report = received.find((m) => m.op === "tasks-finished" && m.keys.includes("many-1"));
+    assert.ok(report && report.op === "tasks-finished");
+    assert.equal(report.nbytes.length, report.keys.length);
+    assert.equal(report.durationMs.length, report.keys.length);
+    assert.ok(report.nbytes.every((n) => n > 0));
+  });
+
+  it("fails every task of a compute-tasks message naming unknown code, and a malformed one, and keeps serving", async () => {
+    conn!.send({ op: "compute-tasks", fn: 99, keys: ["nocode-1", "nocode-2"], args: [serialize([1]).payload, serialize([2]).payload], priority: [0, 0] } satisfies ComputeTasks);
+    for (const k of ["nocode-1", "nocode-2"]) {
+      const o = await outcome(k);
+      assert.equal(o.op, "task-erred");
+      assert.match(o.error!.message, /code 99 .* without sending it first/);
     }
+    // Three keys, two arguments: nothing runs, each named key fails with what was wrong.
+    conn!.send({ op: "compute-tasks", fn: 8, keys: ["short-1", "short-2", "short-3"], args: [serialize([1]).payload, serialize([2]).payload], priority: [0, 0, 0] } satisfies ComputeTasks);
+    for (const k of ["short-1", "short-2", "short-3"]) {
+      const o = await outcome(k);
+      assert.equal(o.op, "task-erred");
+      assert.match(o.error!.message, /"args" has 2 entries, expected 3/);
+    }
+    conn!.send({ op: "compute-tasks", fn: 8, keys: ["after-1"], args: [serialize([5]).payload], priority: [0] } satisfies ComputeTasks);
+    assert.equal((await outcome("after-1")).op, "task-finished");
+    assert.deepEqual(await valuesOf(["after-1"]), [6]);
   });
 });
 
@@ -69,8 +113,13 @@ describe("the scheduler and code sent by number", () => {
     const client = await Client.connect(scheduler.address, { token: "proto2" });
     try {
       const computes: Array<ComputeTask | ComputeTaskByRef> = [];
+      const batches: ComputeTasks[] = [];
       fake.onMessage = (msg) => {
         if (msg.op === "compute-task") computes.push(msg);
+        if (msg.op === "compute-tasks") {
+          batches.push(msg);
+          msg.keys.forEach((key, i) => computes.push({ op: "compute-task", key, fn: msg.fn, args: msg.args[i]!, whoHas: {}, actor: false, priority: msg.priority[i]! }));
+        }
       };
       await fake.request({ op: "register-worker", address: "tcp://127.0.0.1:9", name: "fake", nthreads: 1, actorThreads: 1, resources: {}, incarnation: "x" });
       // Decoded from the socket, each task's code is its own object: numbering goes by content.
@@ -81,6 +130,39 @@ describe("the scheduler and code sent by number", () => {
       assert.equal((full[0]!.fn as { export?: string }).export, "add");
       assert.ok(full[0]!.fnId !== undefined);
       assert.deepEqual(computes.filter((c) => typeof c.fn === "number").map((c) => c.fn), [full[0]!.fnId, full[0]!.fnId]);
+      // Plain tasks of one submit after the first travel together.
+      assert.equal(batches.length, 1);
+      assert.equal(batches[0]!.keys.length, 2);
+    } finally {
+      await client.close();
+      fake.close();
+      await scheduler.close();
+    }
+  });
+});
+
+describe("the scheduler and a worker reporting finished tasks", () => {
+  it("takes finished tasks reported together, and closes a worker whose report is malformed", async () => {
+    const scheduler = await Scheduler.start({ token: "proto3" });
+    const fake = await connect(scheduler.address, { token: "proto3", role: "worker" });
+    const client = await Client.connect(scheduler.address, { token: "proto3" });
+    try {
+      const keys: string[] = [];
+      fake.onMessage = (msg) => {
+        if (msg.op === "compute-task") keys.push(msg.key);
+        if (msg.op === "compute-tasks") keys.push(...msg.keys);
+      };
+      fake.onRequest = () => null;
+      await fake.request({ op: "register-worker", address: "tcp://127.0.0.1:9", name: "fake", nthreads: 1, actorThreads: 1, resources: {}, incarnation: "y" });
+      const futures = client.map(add, [[1, 1], [2, 2], [3, 3], [4, 4]]);
+      await waitFor(() => keys.length === 4, "four tasks at the fake worker");
+      fake.send({ op: "tasks-finished", keys: keys.slice(0, 2), nbytes: [8, 8], durationMs: [1, 1] });
+      await waitFor(async () => (await client.whoHas(futures.slice(0, 2)))[futures[1]!.key]?.length === 1, "two keys held");
+      assert.deepEqual(await client.whoHas(futures.slice(0, 2)), { [futures[0]!.key]: ["tcp://127.0.0.1:9"], [futures[1]!.key]: ["tcp://127.0.0.1:9"] });
+      // Sizes missing: the scheduler trusts nothing in it and drops the worker.
+      fake.send({ op: "tasks-finished", keys: keys.slice(2), nbytes: [8], durationMs: [1, 1] } as Message);
+      await fake.closed;
+      await waitFor(async () => Object.keys((await client.schedulerInfo()).workers).length === 0, "the worker removed");
     } finally {
       await client.close();
       fake.close();

@@ -1,0 +1,30 @@
+// Messages that carry many tasks as parallel arrays (compute-tasks,
+// tasks-finished). A peer's bug must not reach a state machine as a
+// half-formed task, so their shape is checked on arrival.
+
+import { Payload } from "./payload.js";
+
+type Column = "string" | "number" | "payload";
+
+function fits(v: unknown, kind: Column): boolean {
+  return kind === "payload" ? v instanceof Payload : typeof v === kind;
+}
+
+/**
+ * Why `msg`'s parallel arrays are malformed (not arrays, lengths that differ,
+ * an element of the wrong kind), or undefined when they are well formed.
+ */
+export function malformedColumns(msg: Record<string, unknown>, columns: Record<string, Column>): string | undefined {
+  let length: number | undefined;
+  for (const name in columns) {
+    const col = msg[name];
+    if (!Array.isArray(col)) return `${String(msg.op)}: "${name}" is not an array`;
+    if (length === undefined) length = col.length;
+    else if (col.length !== length) return `${String(msg.op)}: "${name}" has ${col.length} entries, expected ${length}`;
+    const kind = columns[name]!;
+    for (let i = 0; i < col.length; i++) {
+      if (!fits(col[i], kind)) return `${String(msg.op)}: "${name}"[${i}] is not a ${kind}`;
+    }
+  }
+  return undefined;
+}
