@@ -10,7 +10,7 @@ import type { ActorCallFailure, ActorCallReply, ActorCalls, ActorStats, ErrorInf
 import { deserialize, errorInfoOf, errorToInfoAsync, explainSourceError, loadCode, serialize } from "../serialize/index.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
 import { SHARE_MIN_BYTES, share } from "../shm/index.js";
-import { compactPart, partsFromThread, type FromThread, type ThreadConfig, type ThreadPart, type ToThread } from "./thread-protocol.js";
+import { compactPart, NO_DEPS, packDones, partsFromThread, unpackRuns, type FromThread, type RunTask, type ThreadConfig, type ThreadPart, type ToThread } from "./thread-protocol.js";
 
 const config = workerData as ThreadConfig;
 const port = parentPort!;
@@ -32,28 +32,28 @@ const REPLY_BATCH_MAX = 64;
 // flush at the end of the current batch of messages (latency); tasks at the
 // end of the turn, so a run of quick tasks answers in one message.
 let replies: FromThread[] = [];
-let transfer: ArrayBuffer[] = [];
 let soon = false;
 let later = false;
 
 function flush(): void {
   if (replies.length === 0) return;
-  const batch = replies;
-  const moved = transfer;
+  const batch = packDones(replies);
   replies = [];
-  transfer = [];
+  // Parts of answers that did not pack travel on their own: compacted, large ones moved.
+  const moved: ArrayBuffer[] = [];
+  for (const msg of batch) {
+    if (msg.t !== "done" || !msg.ok) continue;
+    msg.value = msg.value.map((p) => {
+      if (!(p instanceof Uint8Array)) return p;
+      const own = compactPart(p);
+      if (own.byteLength >= OWN_BUFFER_MIN && own.buffer instanceof ArrayBuffer) moved.push(own.buffer);
+      return own;
+    });
+  }
   port.postMessage(batch, moved);
 }
 
 function reply(msg: FromThread, urgent = true): void {
-  if (msg.t === "done" && msg.ok) {
-    msg.value = msg.value.map((p) => {
-      if (!(p instanceof Uint8Array)) return p;
-      const own = compactPart(p);
-      if (own.byteLength >= OWN_BUFFER_MIN && own.buffer instanceof ArrayBuffer) transfer.push(own.buffer);
-      return own;
-    });
-  }
   replies.push(msg);
   // A long run of queued tasks never yields to the event loop: answer every so often anyway.
   if (replies.length >= REPLY_BATCH_MAX) urgent = true;
@@ -90,7 +90,6 @@ async function fail(id: number, err: unknown): Promise<void> {
 // How values arriving here decode (it reaches the thread's client only when used).
 const threadResolver = resolverForThread();
 
-const NO_DEPS: Record<Key, ThreadPart[]> = Object.freeze({});
 const NO_ARGS: unknown[] = [];
 const NO_ARGS_BYTES = serialize([]).payload.parts[0]!;
 
@@ -115,7 +114,7 @@ function decodeArgs(parts: Uint8Array[], deps: Record<Key, ThreadPart[]>): unkno
 
 // Tasks run one at a time per thread (a thread is one unit of `nthreads`);
 // the main thread may post a few ahead so the thread never waits for it.
-const taskQueue: Array<Extract<ToThread, { t: "run" }>> = [];
+const taskQueue: RunTask[] = [];
 let taskRunning = false;
 
 async function runQueued(): Promise<void> {
@@ -143,7 +142,7 @@ function remember(key: Key, parts: Uint8Array[]): void {
 }
 
 /** The task's deps, with those computed here just before taken from recent results; undefined if one is not there. */
-function withLocalDeps(msg: Extract<ToThread, { t: "run" }>): Record<Key, ThreadPart[]> | undefined {
+function withLocalDeps(msg: RunTask): Record<Key, ThreadPart[]> | undefined {
   if (!msg.local) return msg.deps;
   const deps = { ...msg.deps };
   for (const key of msg.local) {
@@ -154,7 +153,7 @@ function withLocalDeps(msg: Extract<ToThread, { t: "run" }>): Record<Key, Thread
   return deps;
 }
 
-async function run(msg: Extract<ToThread, { t: "run" }>): Promise<void> {
+async function run(msg: RunTask): Promise<void> {
   // A result of an earlier run of this key must not stand in for this run's.
   recent.delete(msg.key);
   try {
@@ -363,6 +362,9 @@ function handle(msg: ToThread): void {
     case "run":
       if (msg.actor) return void run(msg); // creating an actor never waits behind tasks
       taskQueue.push(msg);
+      return void runQueued();
+    case "runs":
+      for (const task of unpackRuns(msg)) taskQueue.push(task);
       return void runQueued();
     case "runfn":
       return void runFunction(msg);

@@ -5,9 +5,9 @@
 import { Worker as Thread } from "node:worker_threads";
 import { CommError } from "../errors.js";
 import type { ActorStats } from "../protocol/messages.js";
-import type { FromThread, ThreadConfig, ThreadDone, ToThread } from "./thread-protocol.js";
+import { packRuns, unpackDones, type FromThread, type ThreadConfig, type ThreadDone, type ToThread } from "./thread-protocol.js";
 
-type Work = Exclude<ToThread, { t: "free" } | { t: "close" }>;
+type Work = Exclude<ToThread, { t: "free" } | { t: "close" } | { t: "runs" }>;
 type WorkBody = Work extends infer W ? (W extends Work ? Omit<W, "id"> : never) : never;
 
 const entryUrl = new URL(import.meta.url.endsWith(".ts") ? "./thread-main.ts" : "./thread-main.js", import.meta.url);
@@ -40,12 +40,8 @@ export class RunnerThread {
     thread.on("message", (batch: FromThread[]) => {
       for (const msg of batch) {
         if (msg.t === "stats") onStats?.(msg.actors);
-        if (msg.t !== "done") continue;
-        const resolve = this.#pending.get(msg.id);
-        if (!resolve) continue;
-        this.#pending.delete(msg.id);
-        this.inFlight--;
-        resolve(msg);
+        else if (msg.t === "done") this.#settle(msg);
+        else if (msg.t === "dones") for (const done of unpackDones(msg)) this.#settle(done);
       }
     });
     thread.on("error", (err) => onExit(err));
@@ -58,6 +54,14 @@ export class RunnerThread {
       if (!this.#closed) onExit(err);
     });
     return thread;
+  }
+
+  #settle(done: ThreadDone): void {
+    const resolve = this.#pending.get(done.id);
+    if (!resolve) return;
+    this.#pending.delete(done.id);
+    this.inFlight--;
+    resolve(done);
   }
 
   post(work: WorkBody): Promise<ThreadDone> {
@@ -82,7 +86,7 @@ export class RunnerThread {
       this.#flushQueued = false;
       const batch = this.#outbox;
       this.#outbox = [];
-      thread.postMessage(batch);
+      thread.postMessage(packRuns(batch));
     });
   }
 

@@ -35,7 +35,7 @@ import type { WorkerOptions } from "./options.js";
 import { WorkerState, type WorkerInstruction } from "./state.js";
 import { Store } from "./store.js";
 import { RunnerThread } from "./threads.js";
-import { compactParts, discardParts, partsFromThread, partsToThread, type ThreadConfig, type ThreadDone, type ThreadPart } from "./thread-protocol.js";
+import { compactParts, discardParts, NO_DEPS, partsFromThread, partsToThread, type ThreadConfig, type ThreadDone, type ThreadPart } from "./thread-protocol.js";
 
 const log = createLogger("worker");
 
@@ -325,14 +325,15 @@ export class Worker {
 
   /** `local`: deps the thread computes just before this task and hands it itself. */
   #run(msg: ComputeTask, thread: RunnerThread, local?: Key[]): void {
-    const deps: Record<Key, ThreadPart[]> = {};
-    for (const dep of Object.keys(msg.whoHas)) {
+    let deps = NO_DEPS;
+    for (const dep in msg.whoHas) {
       const p = this.#store.get(dep) ?? this.#handles.get(dep);
-      if (p) deps[dep] = partsToThread(p.parts);
+      if (p) (deps === NO_DEPS ? (deps = {}) : deps)[dep] = partsToThread(p.parts);
     }
     const startMs = Date.now();
     if (!msg.actor) this.#runningOn.set(msg.key, thread);
-    const work = { t: "run" as const, key: msg.key, fn: msg.fn, args: compactParts(msg.args.parts), deps, actor: msg.actor };
+    // Parts as received: the thread connection compacts or packs them when it posts.
+    const work = { t: "run" as const, key: msg.key, fn: msg.fn, args: msg.args.parts, deps, actor: msg.actor };
     void thread.post(local ? { ...work, local } : work).then((done) => {
       const stopMs = Date.now();
       if (this.#runningOn.get(msg.key) === thread) this.#runningOn.delete(msg.key);
