@@ -95,5 +95,9 @@ test("successful small results pack into one dones message; each comes back in b
     [2, [2, 2]],
   ]);
   // Kept in a worker's store for long: a result must not hold the whole batch's buffer.
-  for (const d of done) assert.equal((d.ok && (d.value[0] as Uint8Array)).buffer.byteLength, (d.ok && (d.value[0] as Uint8Array)).byteLength);
+  for (const d of done) {
+    assert.ok(d.ok);
+    const part = d.value[0] as Uint8Array;
+    assert.equal(part.buffer.byteLength, part.byteLength);
+  }
 });
