@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import { connect, promised, type Connection, type ReplyHandler } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
-import { getDataRequest, receiveData } from "../comm/get-data.js";
+import { getDataRequest, receiveData, type Received } from "../comm/get-data.js";
 import { Payload } from "../comm/payload.js";
 import { CommError, LostError } from "../errors.js";
 import type { LocalCluster } from "../cluster/local-cluster.js";
@@ -380,26 +380,26 @@ export class Client {
   }
 
   async #fetchFrom(worker: Address | undefined, keys: Key[], out: Map<Key, unknown>, attempts: number): Promise<void> {
-    let reply: GetDataReply;
+    let got: Received;
     try {
       if (worker === undefined) throw new LostError("no worker holds it");
-      reply = await this.#workerRequest<GetDataReply>(worker, getDataRequest(keys));
+      got = receiveData(keys, await this.#workerRequest<GetDataReply>(worker, getDataRequest(keys)), false);
     } catch (err) {
       if (this.#broken) throw this.#broken;
-      reply = { data: {}, missing: keys };
       if (attempts <= 1) throw new CommError(`could not fetch ${keys[0]} from ${worker}: ${(err as Error).message}`, { cause: err });
+      got = { values: [], missing: keys, again: [], actors: new Set() };
     }
-    const { values, again } = receiveData(reply, false);
+    const { values, missing, again } = got;
     for (const [key, payload] of values) out.set(key, this.#decode(payload));
     if (again.length > 0) await this.#fetchFrom(worker, again, out, attempts);
-    if (reply.missing.length === 0) return;
-    if (attempts <= 1) throw new LostError(`${reply.missing[0]} is no longer held by any worker`);
+    if (missing.length === 0) return;
+    if (attempts <= 1) throw new LostError(`${missing[0]} is no longer held by any worker`);
     // The data moved or is being recomputed: ask the scheduler, then wait for it.
     await new Promise((r) => setTimeout(r, 50));
-    const who = await this.#request<Record<Key, Address[]>>({ op: "who-has", keys: reply.missing });
-    await Promise.all(reply.missing.map((k) => this.#keys.get(k)?.settled));
+    const who = await this.#request<Record<Key, Address[]>>({ op: "who-has", keys: missing });
+    await Promise.all(missing.map((k) => this.#keys.get(k)?.settled));
     const retry = new Map<Address | undefined, Key[]>();
-    for (const key of reply.missing) {
+    for (const key of missing) {
       const rec = this.#keys.get(key);
       if (rec && rec.status !== "finished") throw await this.#errorOf(key);
       const holders = who[key]?.length ? who[key]! : (rec?.workers ?? []);

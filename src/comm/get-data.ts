@@ -1,10 +1,11 @@
 // Fetching values from a worker, for clients and workers alike: on the same
 // host, large parts come as shared segments and are mapped here.
 
+import { ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
 import type { GetData, GetDataReply, Key } from "../protocol/messages.js";
 import { isGone, shmDomain, stopSharing } from "../shm/index.js";
-import { joinShared, type Payload } from "./payload.js";
+import { joinShared, Payload } from "./payload.js";
 
 const log = createLogger("comm");
 
@@ -14,33 +15,51 @@ export function getDataRequest(keys: Key[]): GetData {
   return shm ? { op: "get-data", keys, shm } : { op: "get-data", keys };
 }
 
+export interface Received {
+  values: Array<[Key, Payload]>;
+  /** Keys the worker does not hold (or whose shared segment vanished meanwhile). */
+  missing: Key[];
+  /** Keys to fetch once more as bytes: this process cannot map shared segments after all (another user, limits). */
+  again: Key[];
+  /** Keys that are actors living on that worker: their value is a handle. */
+  actors: Set<Key>;
+}
+
 /**
- * The reply's values with their shared parts mapped (`adopt`: linked under
- * this process's name too, for a worker that keeps them). A key whose segment
- * vanished meanwhile joins `reply.missing`; one this process cannot map at
- * all (another user, limits) stops sharing here and is listed in `again`,
- * to be fetched once more as bytes.
+ * The values a get-data request for `keys` received, with their shared parts
+ * mapped (`adopt`: linked under this process's name too, for a worker that
+ * keeps them). Throws ProtocolError when the reply does not match the request.
  */
-export function receiveData(reply: GetDataReply, adopt: boolean): { values: Array<[Key, Payload]>; again: Key[] } {
-  const values: Array<[Key, Payload]> = [];
-  const again: Key[] = [];
-  for (const [key, payload] of Object.entries(reply.data)) {
-    const shared = reply.shared?.[key];
+export function receiveData(keys: Key[], reply: GetDataReply, adopt: boolean): Received {
+  const r: Received = { values: [], missing: [], again: [], actors: new Set() };
+  if (!Array.isArray(reply?.values) || reply.values.length !== keys.length) {
+    throw new ProtocolError(`a get-data reply must hold one value per requested key (${keys.length}); the worker may run another troupe version`);
+  }
+  for (const i of reply.actors ?? []) if (keys[i] !== undefined) r.actors.add(keys[i]!);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    const payload = reply.values[i];
+    if (payload === null) {
+      r.missing.push(key);
+      continue;
+    }
+    if (!(payload instanceof Payload)) throw new ProtocolError(`a get-data reply holds something other than a value for ${key}`);
+    const shared = reply.shared?.[i];
     if (!shared) {
-      values.push([key, payload]);
+      r.values.push([key, payload]);
       continue;
     }
     try {
-      values.push([key, joinShared(payload, shared, adopt)]);
+      r.values.push([key, joinShared(payload, shared, adopt)]);
     } catch (err) {
       if (isGone(err)) {
-        reply.missing.push(key);
+        r.missing.push(key);
       } else {
         log.warn("cannot map shared segments; values will travel over connections", { key, error: String(err) });
         stopSharing();
-        again.push(key);
+        r.again.push(key);
       }
     }
   }
-  return { values, again };
+  return r;
 }

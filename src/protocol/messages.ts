@@ -322,14 +322,14 @@ export interface GetData {
   /** The requester's shared-memory domain: on the same host, large parts come as shared segments. */
   shm?: string;
 }
+/** The values of the requested keys, by position in the request: no key travels back. */
 export interface GetDataReply {
-  data: Record<Key, Payload>;
-  /** Keys this worker does not hold. */
-  missing: Key[];
-  /** Keys in `data` that are actors living here: their value is a handle, never a copy to keep. */
-  actors?: Key[];
-  /** Parts sent as shared segments (part index → path); `data` has empty placeholders there. */
-  shared?: Record<Key, Record<number, string>>;
+  /** One per requested key; null for a key this worker does not hold. */
+  values: Array<Payload | null>;
+  /** Positions of values that are actors living here: their value is a handle, never a copy to keep. */
+  actors?: number[];
+  /** Parts sent as shared segments, by position (part index → path); the value has empty placeholders there. */
+  shared?: Record<number, Record<number, string>>;
 }
 /** Request → ok: store data on this worker (scatter). */
 export interface PutData {

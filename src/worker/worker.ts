@@ -376,10 +376,9 @@ export class Worker {
   #fetch(holder: Address, keys: Key[]): void {
     this.#peers.request<GetDataReply>(holder, getDataRequest(keys)).then(
       (reply) => {
-        const actors = new Set(reply.actors ?? []);
         const got: Key[] = [];
         const reported: Record<Key, number> = {};
-        const { values, again } = receiveData(reply, true);
+        const { values, missing, again, actors } = receiveData(keys, reply, true);
         for (const [key, payload] of values) {
           got.push(key);
           if (actors.has(key)) {
@@ -389,7 +388,7 @@ export class Worker {
             reported[key] = payload.byteLength;
           } else releaseShared(payload); // a copy we already had: drop the segment it came in
         }
-        this.#apply(this.#state.fetched(holder, keys.filter((k) => !again.includes(k)), got, reported, reply.missing));
+        this.#apply(this.#state.fetched(holder, keys.filter((k) => !again.includes(k)), got, reported, missing));
         if (again.length > 0) this.#fetch(holder, again);
       },
       (err) => {
@@ -447,28 +446,26 @@ export class Worker {
 
   /** Values for a peer or client; one on this host (same shared-memory domain) gets large parts by path. */
   #getData(keys: Key[], domain: string | undefined): GetDataReply {
-    const data: Record<Key, Payload> = {};
-    const missing: Key[] = [];
-    const actors: Key[] = [];
+    if (!Array.isArray(keys)) throw new TypeError("get-data needs an array of keys");
+    const values: Array<Payload | null> = new Array(keys.length);
+    const actors: number[] = [];
     const sameHost = domain !== undefined && domain === shmDomain();
-    let shared: Record<Key, SharedParts> | undefined;
-    for (const key of keys) {
+    let shared: Record<number, SharedParts> | undefined;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
       const p = this.#store.get(key);
-      if (!p) {
-        missing.push(key);
-        continue;
-      }
-      data[key] = p;
-      if (this.#actors.has(key)) actors.push(key);
+      values[i] = p ?? null;
+      if (!p) continue;
+      if (this.#actors.has(key)) actors.push(i);
       else if (sameHost) {
         const split = splitShared(p);
         if (split.shared) {
-          data[key] = split.payload;
-          (shared ??= {})[key] = split.shared;
+          values[i] = split.payload;
+          (shared ??= {})[i] = split.shared;
         }
       }
     }
-    const reply: GetDataReply = { data, missing };
+    const reply: GetDataReply = { values };
     if (actors.length > 0) reply.actors = actors;
     if (shared) reply.shared = shared;
     return reply;

@@ -51,7 +51,7 @@ describe("a worker and code sent by number", () => {
     const peer = await connect(worker.address, { token: "proto", role: "client" });
     try {
       const reply = await peer.request<GetDataReply>({ op: "get-data", keys });
-      return keys.map((k) => deserialize(reply.data[k]!));
+      return reply.values.map((v) => deserialize(v!));
     } finally {
       peer.close();
     }
@@ -84,6 +84,18 @@ describe("a worker and code sent by number", () => {
     assert.equal(report.nbytes.length, report.keys.length);
     assert.equal(report.durationMs.length, report.keys.length);
     assert.ok(report.nbytes.every((n) => n > 0));
+  });
+
+  it("answers get-data by position: each requested key's value in order, null for one it does not hold", async () => {
+    const peer = await connect(worker.address, { token: "proto", role: "client" });
+    try {
+      const reply = await peer.request<GetDataReply>({ op: "get-data", keys: ["many-2", "nobody", "many-1"] });
+      assert.equal(reply.values.length, 3);
+      assert.equal(reply.values[1], null);
+      assert.deepEqual([deserialize(reply.values[0]!), deserialize(reply.values[2]!)], [21, 11]);
+    } finally {
+      peer.close();
+    }
   });
 
   it("fails every task of a compute-tasks message naming unknown code, and a malformed one, and keeps serving", async () => {
