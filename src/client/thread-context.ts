@@ -100,15 +100,17 @@ function connected(what: string): Client {
 /**
  * @internal Runs a decode; if it met a value that needs this thread's client
  * before it was connected, waits for the connection and decodes again
- * (decoding has no side effects, so running it twice is safe).
+ * (decoding has no side effects, so running it twice is safe). Synchronous
+ * when no wait was needed.
  */
-export async function withThreadClient<T>(decode: () => T): Promise<T> {
+export function withThreadClient<T>(decode: () => T): T | Promise<T> {
   try {
     return decode();
   } catch (err) {
     if (!(err instanceof ClientNotReady)) throw err;
-    await getClient().catch(() => undefined);
-    return decode();
+    return getClient()
+      .catch(() => undefined)
+      .then(() => decode());
   }
 }
 

@@ -1,55 +1,64 @@
-// Tasks ready to run, highest priority first, then in arrival order.
-// A binary heap: tens of thousands of queued tasks stay cheap.
+// Tasks ready to run, highest priority first, then in arrival order. Tasks
+// come in few distinct priorities (most in one), so each priority has a FIFO
+// of its own: pushing and popping cost no comparisons, however many wait.
 
-interface Item<T> {
-  priority: number;
-  seq: number;
-  value: T;
+class Fifo<T> {
+  items: T[] = [];
+  head = 0;
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  push(v: T): void {
+    this.items.push(v);
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const v = this.items[this.head]!;
+    this.items[this.head++] = undefined as T; // let it go
+    // Drop the consumed front once it is most of the array.
+    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return v;
+  }
 }
 
 export class ReadyQueue<T> {
-  readonly #heap: Item<T>[] = [];
-  #seq = 0;
+  readonly #byPriority = new Map<number, Fifo<T>>();
+  /** Priorities with tasks waiting, highest first. */
+  #order: number[] = [];
+  #size = 0;
 
   get size(): number {
-    return this.#heap.length;
+    return this.#size;
   }
 
   push(value: T, priority: number): void {
-    const h = this.#heap;
-    h.push({ priority, seq: this.#seq++, value });
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.#before(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
-      i = parent;
+    let q = this.#byPriority.get(priority);
+    if (!q) {
+      this.#byPriority.set(priority, (q = new Fifo()));
+      let i = 0;
+      while (i < this.#order.length && this.#order[i]! > priority) i++;
+      this.#order.splice(i, 0, priority);
     }
+    q.push(value);
+    this.#size++;
   }
 
   pop(): T | undefined {
-    const h = this.#heap;
-    if (h.length === 0) return undefined;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let best = i;
-        if (l < h.length && this.#before(h[l]!, h[best]!)) best = l;
-        if (r < h.length && this.#before(h[r]!, h[best]!)) best = r;
-        if (best === i) break;
-        [h[i], h[best]] = [h[best]!, h[i]!];
-        i = best;
-      }
+    if (this.#size === 0) return undefined;
+    const priority = this.#order[0]!;
+    const q = this.#byPriority.get(priority)!;
+    const v = q.shift()!;
+    this.#size--;
+    if (q.size === 0) {
+      this.#byPriority.delete(priority);
+      this.#order.shift();
     }
-    return top.value;
-  }
-
-  #before(a: Item<T>, b: Item<T>): boolean {
-    return a.priority !== b.priority ? a.priority > b.priority : a.seq < b.seq;
+    return v;
   }
 }

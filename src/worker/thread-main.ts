@@ -6,7 +6,7 @@ import { Payload } from "../comm/payload.js";
 import { closeThreadContext, getClient, initThreadContext, resolverForThread, setLocalActorDispatcher, withThreadClient } from "../client/thread-context.js";
 import { createLogger } from "../log.js";
 import { formatAddress, listen, parseAddress, type Listener } from "../comm/index.js";
-import type { ActorCallFailure, ActorCallReply, ActorCalls, ActorStats, ErrorInfo, Key } from "../protocol/messages.js";
+import type { ActorCallFailure, ActorCallReply, ActorCalls, ActorStats, CodeRef, ErrorInfo, Key } from "../protocol/messages.js";
 import { deserialize, errorInfoOf, errorToInfoAsync, explainSourceError, loadCode, serialize } from "../serialize/index.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
 import { SHARE_MIN_BYTES, share } from "../shm/index.js";
@@ -163,8 +163,11 @@ async function run(msg: RunTask): Promise<void> {
       reply({ t: "done", id: msg.id, ok: false, notRun: true, error: errorInfoOf("Error", `a dependency of ${msg.key} was not computed on this thread`) });
       return;
     }
-    const fn = await loadCode(msg.fn, codeOpts);
-    const args = await withThreadClient(() => decodeArgs(msg.args, deps));
+    // Each await costs a turn of the microtask queue: a quick task waits only where something is pending.
+    const code = codeFor(msg.fn);
+    const fn = code instanceof Promise ? await code : code;
+    const decoded = withThreadClient(() => decodeArgs(msg.args, deps));
+    const args = decoded instanceof Promise ? await decoded : decoded;
     if (msg.actor) {
       const shape = await actors.create(msg.key, fn, args);
       reply({ t: "done", id: msg.id, ok: true, value: [], actor: { ...shape, callAddress } });
@@ -173,11 +176,13 @@ async function run(msg: RunTask): Promise<void> {
     let result: unknown;
     try {
       // Classes run as constructors (delayed(Class)() outside actors).
-      result = isClass(fn) ? Reflect.construct(fn, args) : await (fn as (...a: unknown[]) => unknown)(...args);
+      result = isClass(fn) ? Reflect.construct(fn, args) : (fn as (...a: unknown[]) => unknown)(...args);
+      if (isThenable(result)) result = await result;
     } catch (err) {
       throw explainSourceError(err, msg.fn);
     }
-    const parts = await encodeResult(result);
+    const encoded = serialize(result);
+    const parts = encoded.pending.length === 0 ? encoded.payload.parts : await encodeResult(result);
     remember(msg.key, parts);
     // Batch replies while more tasks are queued behind this one; answer at once when it was the last.
     reply({ t: "done", id: msg.id, ok: true, value: shareLarge(parts) }, taskQueue.length === 0);
@@ -194,8 +199,30 @@ function shareLarge(parts: Uint8Array[]): ThreadPart[] {
   });
 }
 
+const classes = new WeakMap<Function, boolean>();
+
 function isClass(fn: Function): boolean {
-  return /^class[\s{]/.test(Function.prototype.toString.call(fn));
+  let c = classes.get(fn);
+  if (c === undefined) classes.set(fn, (c = /^class[\s{]/.test(Function.prototype.toString.call(fn))));
+  return c;
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === "object" && v !== null && typeof (v as PromiseLike<unknown>).then === "function";
+}
+
+// Code loaded here, by the reference it arrived in: the tasks of one batch
+// share one reference (see unpackRuns), so all but the first skip building
+// the cache key and looking it up.
+const loaded = new WeakMap<CodeRef, Function>();
+
+function codeFor(ref: CodeRef): Function | Promise<Function> {
+  const fn = loaded.get(ref);
+  if (fn) return fn;
+  return loadCode(ref, codeOpts).then((f) => {
+    loaded.set(ref, f);
+    return f;
+  });
 }
 
 // ------------------------------------------------------------ actor calls

@@ -64,13 +64,15 @@ export class RunnerThread {
     resolve(done);
   }
 
-  post(work: WorkBody): Promise<ThreadDone> {
+  /** Posts work; the thread's answer resolves the promise, or goes to `onDone` (no promise: for tasks, the hot path). */
+  post(work: WorkBody): Promise<ThreadDone>;
+  post(work: WorkBody, onDone: (d: ThreadDone) => void): void;
+  post(work: WorkBody, onDone?: (d: ThreadDone) => void): Promise<ThreadDone> | void {
+    if (!onDone) return new Promise<ThreadDone>((resolve) => this.post(work, resolve));
     const id = this.#nextId++;
     this.inFlight++;
-    return new Promise<ThreadDone>((resolve) => {
-      this.#pending.set(id, resolve);
-      this.#send({ ...work, id } as ToThread);
-    });
+    this.#pending.set(id, onDone);
+    this.#send({ ...work, id } as ToThread);
   }
 
   free(keys: string[]): void {

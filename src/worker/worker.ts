@@ -334,7 +334,7 @@ export class Worker {
     if (!msg.actor) this.#runningOn.set(msg.key, thread);
     // Parts as received: the thread connection compacts or packs them when it posts.
     const work = { t: "run" as const, key: msg.key, fn: msg.fn, args: msg.args.parts, deps, actor: msg.actor };
-    void thread.post(local ? { ...work, local } : work).then((done) => {
+    thread.post(local ? { ...work, local } : work, (done) => {
       const stopMs = Date.now();
       if (this.#runningOn.get(msg.key) === thread) this.#runningOn.delete(msg.key);
       if (!done.ok && done.notRun) {
