@@ -11,7 +11,8 @@ export interface PlacementWorker {
   resources: Record<string, number>;
   /** Resources held by processing tasks and living actors. */
   used: Record<string, number>;
-  processing: Set<Key>;
+  /** Tasks assigned to it and not finished. */
+  nprocessing: number;
   actors: Set<Key>;
   /** Heartbeat timed out; about to be removed: take no new work. */
   closing: boolean;
@@ -23,7 +24,7 @@ export interface PlacementRequest {
   allowOtherWorkers?: boolean;
   resources?: Record<string, number>;
   /** Bytes of the task's dependencies already held by each worker. */
-  depBytes: Map<Address, number>;
+  depBytes: ReadonlyMap<Address, number>;
   /** Bytes of all of the task's (non-actor) dependencies. */
   totalDepBytes: number;
   /** Expected run time of the task (its group's mean), for the occupancy cost. */
@@ -90,7 +91,7 @@ export class Placer {
       } else {
         // Tasks: estimated time until the task could finish there: queue wait plus data transfer.
         const threads = Math.max(1, w.nthreads);
-        a = (w.processing.size / threads) * req.durationMs + (req.totalDepBytes - held) / BANDWIDTH_BYTES_PER_MS;
+        a = (w.nprocessing / threads) * req.durationMs + (req.totalDepBytes - held) / BANDWIDTH_BYTES_PER_MS;
         b = 0;
       }
       if (best === undefined || a < bestA || (a === bestA && b < bestB)) {

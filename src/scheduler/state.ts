@@ -72,7 +72,8 @@ interface Task {
 interface WorkerRec extends PlacementWorker {
   name: string;
   incarnation: string;
-  has: Set<Key>;
+  /** Keys it holds (counted, not listed: losing a worker is rare, so it scans the tasks then). */
+  nheld: number;
   lastSeen: number;
   memoryBytes: number;
   actorStats: Record<Key, ActorStats>;
@@ -86,6 +87,8 @@ interface WorkerRec extends PlacementWorker {
 const NONE: Set<never> = new Set();
 /** The same for holders and wanting clients. */
 const NO_ONE = new Few();
+/** Bytes of deps held per worker, for a task without deps. */
+const NO_DEP_BYTES: ReadonlyMap<Address, number> = new Map();
 
 const DEFAULT_DURATION_MS = 10;
 
@@ -150,7 +153,8 @@ export class SchedulerState {
   private readonly tasks = new Map<Key, Task>();
   private readonly workers = new Map<Address, WorkerRec>();
   private workerList: WorkerRec[] = [];
-  private readonly clients = new Map<ClientId, Set<Key>>();
+  /** Known clients (the keys each wants are on the tasks: a client leaving is rare, it scans them then). */
+  private readonly clients = new Set<ClientId>();
   private readonly unrunnable = new Set<Key>();
   private readonly counts = new StateCounts();
   /** Tasks by group (the function's name): progress and mean duration per group. Kept when empty, for the durations. */
@@ -175,7 +179,7 @@ export class SchedulerState {
     }
     switch (event.type) {
       case "client-added":
-        if (!this.clients.has(event.client)) this.clients.set(event.client, new Set());
+        this.clients.add(event.client);
         break;
       case "client-removed":
         this.clientRemoved(event.client);
@@ -251,8 +255,8 @@ export class SchedulerState {
         nthreads: w.nthreads,
         actorThreads: w.actorThreads,
         resources: { ...w.resources },
-        tasksProcessing: w.processing.size,
-        storedKeys: w.has.size,
+        tasksProcessing: w.nprocessing,
+        storedKeys: w.nheld,
         actors,
         memoryBytes: w.memoryBytes,
       };
@@ -302,8 +306,8 @@ export class SchedulerState {
       .map((w, i) => ({ w, i }))
       .sort(
         (a, b) =>
-          a.w.processing.size / Math.max(1, a.w.nthreads) - b.w.processing.size / Math.max(1, b.w.nthreads) ||
-          a.w.has.size - b.w.has.size ||
+          a.w.nprocessing / Math.max(1, a.w.nthreads) - b.w.nprocessing / Math.max(1, b.w.nthreads) ||
+          a.w.nheld - b.w.nheld ||
           a.i - b.i,
       )
       .map((x) => x.w.address);
@@ -355,34 +359,23 @@ export class SchedulerState {
 
   // ------------------------------------------------------------ clients
 
-  private want(client: ClientId, t: Task, keys = this.keysOf(client)): void {
-    keys.add(t.key);
+  private want(client: ClientId, t: Task): void {
+    this.clients.add(client);
     if (t.wantedBy === NO_ONE) t.wantedBy = new Few();
     t.wantedBy.add(client);
   }
 
-  /** The keys a client wants. */
-  private keysOf(client: ClientId): Set<Key> {
-    let s = this.clients.get(client);
-    if (!s) this.clients.set(client, (s = new Set()));
-    return s;
-  }
-
   private unwant(client: ClientId, key: Key): void {
-    this.clients.get(client)?.delete(key);
     const t = this.tasks.get(key);
     if (!t || !t.wantedBy.delete(client)) return;
     this.maybeRelease(t);
   }
 
   private clientRemoved(client: ClientId): void {
-    const keys = this.clients.get(client);
-    this.clients.delete(client);
-    if (!keys) return;
-    for (const key of keys) {
-      const t = this.tasks.get(key);
-      if (t && t.wantedBy.delete(client)) this.maybeRelease(t);
-    }
+    if (!this.clients.delete(client)) return;
+    const wanted: Task[] = [];
+    for (const t of this.tasks.values()) if (t.wantedBy.delete(client)) wanted.push(t);
+    for (const t of wanted) this.maybeRelease(t);
   }
 
   private wantKeys(client: ClientId, keys: Key[]): void {
@@ -494,11 +487,10 @@ export class SchedulerState {
       fresh.push(t);
     }
     for (const t of fresh) this.linkDeps(t);
-    const keys = this.keysOf(client);
     const wantedTasks: Array<Task | undefined> = new Array(wanted.length);
     for (let i = 0; i < wanted.length; i++) {
       const t = (wantedTasks[i] = this.tasks.get(wanted[i]!));
-      if (t) this.want(client, t, keys);
+      if (t) this.want(client, t);
     }
     // Clients still holding a cancelled key that is submitted again see it pending again.
     for (const t of restarted) this.notify(t);
@@ -542,6 +534,8 @@ export class SchedulerState {
   private enterWaiting(t: Task): void {
     this.setState(t, "waiting");
     this.reviveReleasedDeps(t);
+    // Bringing its lineage back may have failed it already (and forgotten it).
+    if (t.forgotten || t.state !== "waiting") return;
     let missing = 0;
     for (const dk of t.spec!.deps) {
       const d = this.tasks.get(dk);
@@ -606,7 +600,10 @@ export class SchedulerState {
       if (top.t !== root) order.push(top.t);
     }
     // Each one's released deps are back by its turn: recompute() goes no deeper.
-    for (const d of order) if (d.state === "released") this.recompute(d);
+    // Recomputing one may fail another (and forget it), or the root itself: then the rest stay released.
+    for (const d of order) if (isPending(root.state) && !d.forgotten && d.state === "released") this.recompute(d);
+    // If the root failed half-way, what came back for it is not needed any more.
+    for (let i = order.length - 1; i >= 0; i--) if (!order[i]!.forgotten) this.maybeRelease(order[i]!);
   }
 
   /**
@@ -631,7 +628,8 @@ export class SchedulerState {
   private place(t: Task): void {
     const spec = t.spec!;
     const o = spec.options;
-    const depBytes = new Map<Address, number>();
+    // Most tasks have no deps: they share one empty map.
+    const depBytes = spec.deps.length === 0 ? (NO_DEP_BYTES as Map<Address, number>) : new Map<Address, number>();
     let total = 0;
     for (const dk of spec.deps) {
       const d = this.tasks.get(dk)!;
@@ -670,7 +668,7 @@ export class SchedulerState {
     this.setState(t, "processing");
     t.processingOn = address;
     t.waitingOn = 0;
-    w.processing.add(t.key);
+    w.nprocessing++;
     this.hold(w, t.spec!.options.resources, 1);
     this.sendCompute(t);
   }
@@ -808,7 +806,7 @@ export class SchedulerState {
     t.processingOn = undefined;
     const w = this.workers.get(a);
     if (!w) return;
-    w.processing.delete(t.key);
+    w.nprocessing--;
     this.hold(w, t.spec!.options.resources, -1);
     if (freeOnWorker) this.out.freeKey(a, t.key);
     if (t.spec!.options.resources) this.resourcesFreed = true;
@@ -821,7 +819,7 @@ export class SchedulerState {
     for (const a of t.who) {
       const w = this.workers.get(a);
       if (!w) continue;
-      w.has.delete(t.key);
+      w.nheld--;
       if (t.actor) {
         w.actors.delete(t.key);
         delete w.actorStats[t.key];
@@ -890,8 +888,10 @@ export class SchedulerState {
     }
     t.nbytes = nbytes;
     if (t.who === NO_ONE) t.who = new Few();
-    t.who.add(address);
-    w.has.add(t.key);
+    if (!t.who.has(address)) {
+      t.who.add(address);
+      w.nheld++;
+    }
     t.error = undefined;
     if (wasMemory) return;
     if (computedOn !== undefined && computedOn !== address) {
@@ -1044,11 +1044,11 @@ export class SchedulerState {
       actorThreads: e.actorThreads,
       resources: { ...e.resources },
       used: {},
-      processing: new Set(),
+      nprocessing: 0,
       actors: new Set(),
       closing: false,
       incarnation: e.incarnation,
-      has: new Set(),
+      nheld: 0,
       lastSeen: now,
       memoryBytes: 0,
       actorStats: {},
@@ -1066,25 +1066,22 @@ export class SchedulerState {
     this.out.dropWorker(address);
     // Data first: tasks rescheduled below must see which of their deps are gone.
     const lostData: Task[] = [];
-    for (const key of w.has) {
-      const t = this.tasks.get(key);
-      if (!t || !t.who.delete(address)) continue;
+    const running: Key[] = [];
+    for (const t of this.tasks.values()) {
+      if (t.state === "processing" && t.processingOn === address) running.push(t.key);
+      if (!t.who.delete(address)) continue;
       if (t.actor) {
-        w.actors.delete(key);
+        w.actors.delete(t.key);
         t.who.clear();
         lostData.push(t);
       } else if (t.who.size === 0) lostData.push(t);
     }
-    w.has.clear();
+    w.nheld = 0;
     w.actors.clear();
-    const running = [...w.processing];
     // Tasks sent ahead were still waiting for deps there: they never ran, so their deaths do not count.
     const ahead = new Set(running.filter((key) => this.missingDeps(this.tasks.get(key)!) > 0));
-    w.processing.clear();
-    for (const key of running) {
-      const t = this.tasks.get(key);
-      if (t) t.processingOn = undefined;
-    }
+    w.nprocessing = 0;
+    for (const key of running) this.tasks.get(key)!.processingOn = undefined;
     // The keys lost their last copy. All leave "memory" before any is recomputed, so that
     // nothing is placed counting on a copy that no longer exists; actors first, so that a
     // recomputed dependent finds them restarting rather than gone.
@@ -1155,7 +1152,7 @@ export class SchedulerState {
       // Late or duplicate: keep what we know, tell the worker to drop what nobody asked for.
       if (t && t.state === "memory" && t.who.has(worker)) return;
       if (t && t.state === "memory" && !t.actor) {
-        this.workers.get(worker)!.has.add(key);
+        this.workers.get(worker)!.nheld++;
         if (t.who === NO_ONE) t.who = new Few();
         t.who.add(worker);
         return;
@@ -1209,9 +1206,11 @@ export class SchedulerState {
 
   private missingData(worker: Address, key: Key, holder: Address): void {
     const t = this.tasks.get(key);
-    if (!t || t.actor) return;
-    if (t.state === "memory" && t.who.delete(holder)) {
-      this.workers.get(holder)?.has.delete(key);
+    if (!t) return;
+    // An actor lives where it lives (its loss is the holder's death): only plain copies are struck off.
+    if (!t.actor && t.state === "memory" && t.who.delete(holder)) {
+      const w = this.workers.get(holder);
+      if (w) w.nheld--;
       if (t.who.size === 0) {
         this.markGone(t);
         this.handleGone(t);
@@ -1269,7 +1268,7 @@ export class SchedulerState {
       if (t.state === "processing") {
         const w = t.processingOn === undefined ? undefined : this.workers.get(t.processingOn);
         if (!w) fail(`${key} processing on unknown worker ${t.processingOn}`);
-        if (!w!.processing.has(key)) fail(`${key} processing on ${t.processingOn} but the worker does not list it`);
+
       } else if (t.processingOn !== undefined) fail(`${key} is ${t.state} but has processingOn`);
       if (t.state === "memory") {
         if (t.who.size === 0) fail(`${key} in memory with no holders`);
@@ -1278,7 +1277,6 @@ export class SchedulerState {
         for (const a of t.who) {
           const w = this.workers.get(a);
           if (!w) fail(`${key} held by unknown worker ${a}`);
-          if (!w!.has.has(key)) fail(`${key} held by ${a} but the worker does not list it`);
           if (t.actor && !w!.actors.has(key)) fail(`actor ${key} on ${a} but not in its actors`);
         }
       } else if (t.who.size > 0) fail(`${key} is ${t.state} but has holders`);
@@ -1309,7 +1307,7 @@ export class SchedulerState {
         if (!d) fail(`${key} lists forgotten dependent ${dk}`);
         if (!d!.spec || !d!.spec.deps.includes(key)) fail(`${key} lists ${dk} as dependent but it does not depend on it`);
       }
-      for (const c of t.wantedBy) if (!this.clients.get(c)?.has(key)) fail(`${key} wanted by ${c} but the client does not list it`);
+      for (const c of t.wantedBy) if (!this.clients.has(c)) fail(`${key} wanted by unknown client ${c}`);
       if (!this.needed(t)) {
         if (t.state !== "released") fail(`${key} is ${t.state} but nobody needs it`);
         else if (!this.keepAsLineage(t)) fail(`${key} released without a lineage reason`);
@@ -1332,10 +1330,6 @@ export class SchedulerState {
     }
     if (groupEntries !== byGroup.size) fail(`group counts cover ${groupEntries} group/state pairs but tasks have ${byGroup.size}`);
     for (const key of this.unrunnable) if (this.tasks.get(key)?.state !== "no-worker") fail(`unrunnable ${key} is not no-worker`);
-    for (const [c, keys] of this.clients) for (const key of keys) {
-      const t = this.tasks.get(key);
-      if (t && !t.wantedBy.has(c)) fail(`client ${c} lists ${key} but the task does not`);
-    }
     if (this.workerList.length !== this.workers.size) fail("worker list and map differ");
     for (const w of this.workerList) {
       if (this.workers.get(w.address) !== w) fail(`worker ${w.address} not in the map`);
@@ -1343,15 +1337,17 @@ export class SchedulerState {
       const add = (r: Record<string, number> | undefined) => {
         if (r) for (const n in r) used[n] = (used[n] ?? 0) + r[n]!;
       };
-      for (const key of w.processing) {
-        const t = this.tasks.get(key);
-        if (!t || t.state !== "processing" || t.processingOn !== w.address) fail(`${w.address} lists ${key} as processing but it is not`);
-        add(t!.spec!.options.resources);
+      let processing = 0;
+      let held = 0;
+      for (const t of this.tasks.values()) {
+        if (t.state === "processing" && t.processingOn === w.address) {
+          processing++;
+          add(t.spec!.options.resources);
+        }
+        if (t.who.has(w.address)) held++;
       }
-      for (const key of w.has) {
-        const t = this.tasks.get(key);
-        if (!t || t.state !== "memory" || !t.who.has(w.address)) fail(`${w.address} lists ${key} as held but it is not`);
-      }
+      if (processing !== w.nprocessing) fail(`${w.address} counts ${w.nprocessing} tasks processing but ${processing} are`);
+      if (held !== w.nheld) fail(`${w.address} counts ${w.nheld} keys held but it holds ${held}`);
       for (const key of w.actors) {
         const t = this.tasks.get(key);
         if (!t || !t.actor || t.state !== "memory") fail(`${w.address} lists actor ${key} but it is not alive`);

@@ -399,6 +399,44 @@ test("missing-data: holder dropped, dependent re-sent with updated whoHas or wai
   assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["y", "w3"]]);
 });
 
+test("missing-data for an actor: the dependent waits for the actor's restart and is sent again, never left hanging", () => {
+  const h = harness();
+  h.worker("w1");
+  h.worker("w2");
+  h.submit([spec("A-1", [], { actor: true, restarts: 1, workers: ["w1"] })]);
+  h.finish("w1", "A-1", 0, { className: "A" });
+  h.submit([spec("use", ["A-1"], { workers: ["w2"] })], ["use"]);
+  assert.equal(h.s.processingOn("use"), "w2");
+  // w1 dies: the actor restarts (w2 only, as w1 is gone); w2 had already failed to fetch its handle from w1.
+  h.ev({ type: "worker-removed", address: "w1", reason: "died" });
+  let out = h.ev({ type: "missing-data", worker: "w2", key: "A-1", holder: "w1" });
+  assert.equal(h.s.taskState("use"), "waiting", "the dependent gave up on the old actor: it waits for the new one");
+  h.worker("w1b");
+  out = h.ev({ type: "worker-added", address: "w1", name: "w1", nthreads: 1, actorThreads: 1, resources: {}, incarnation: "w1-2" });
+  const at = h.s.processingOn("A-1")!;
+  out = h.finish(at, "A-1", 0, { className: "A" });
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address, c.msg.whoHas]), [["use", "w2", { "A-1": [at] }]]);
+});
+
+test("a lineage brought back for a task that fails half-way is left alone from there, and counted right", () => {
+  const h = harness();
+  h.worker("w1");
+  h.worker("w2");
+  // c needs b and a; b needs the scattered s. Everything but a lives on w2; the client holds c and s.
+  h.ev({ type: "update-data", client: "c1", who: { s: ["w2"] }, nbytes: { s: 1 } });
+  h.submit([spec("b", ["s"], { workers: ["w2"] }), spec("a", [], { workers: ["w1"] }), spec("c", ["b", "a"], { workers: ["w2"] })], ["c"]);
+  h.finish("w2", "b");
+  h.finish("w1", "a");
+  h.finish("w2", "c");
+  assert.equal(h.s.taskState("a"), "released");
+  assert.equal(h.s.taskState("b"), "released");
+  // w2 dies: s is lost for good, c is recomputed; b comes back first and fails (its s is lost), which
+  // fails c: a, next in line, must not be brought back for nobody (nor touched once forgotten).
+  h.ev({ type: "worker-removed", address: "w2", reason: "died" }); // the harness checks every count
+  assert.equal(h.s.taskState("c"), "erred");
+  assert.equal(h.s.taskState("a"), undefined, "a is forgotten: nothing depends on it any more");
+});
+
 test("add-keys records replicas; unknown keys are freed on the worker", () => {
   const h = harness();
   h.worker("w1");
