@@ -33,6 +33,12 @@ import { checkSubmitOptions, type ClientOptions, type MapOptions, type SubmitOpt
 
 type Fn = (...args: any[]) => unknown;
 type Cls = new (...args: any[]) => unknown;
+interface TaskBase {
+  options: TaskOptions;
+  group: string;
+  fn: Promise<CodeRef>;
+}
+
 interface PendingTask {
   spec: Omit<TaskSpec, "fn" | "args" | "deps">;
   fn: Promise<CodeRef>;
@@ -157,11 +163,32 @@ export class Client {
   submit(fn: Fn | Cls, args: unknown[] = [], options: SubmitOptions = {}): Future<unknown> {
     this.#checkOpen();
     if (typeof fn !== "function") throw new TypeError(`submit() takes a function or a class, got ${typeof fn}`);
-    if (!Array.isArray(args)) throw new TypeError("submit(fn, args): args must be an array of the function's arguments");
     checkSubmitOptions(options, "submit");
+    return this.#submitOne(this.#taskBase(fn, options), fn, args, options, options.key, "submit(fn, args)");
+  }
+
+  /** What every task of one submit or map shares: its options, code and group, made once. */
+  #taskBase(fn: Fn | Cls, options: SubmitOptions): TaskBase {
+    // Only the options given: every field costs encoding time, 20,000 times over in a map.
+    const taskOptions: TaskOptions = {};
+    if (options.workers !== undefined) taskOptions.workers = [options.workers].flat();
+    if (options.allowOtherWorkers !== undefined) taskOptions.allowOtherWorkers = options.allowOtherWorkers;
+    if (options.resources !== undefined) taskOptions.resources = options.resources;
+    if (options.retries !== undefined) taskOptions.retries = options.retries;
+    if (options.priority !== undefined) taskOptions.priority = options.priority;
+    if (options.actor) {
+      taskOptions.actor = true;
+      taskOptions.allowReconstruction = false;
+    } else if (options.allowReconstruction !== undefined) taskOptions.allowReconstruction = options.allowReconstruction;
+    if (options.restarts !== undefined) taskOptions.restarts = options.restarts;
+    return { options: taskOptions, group: fn.name || "lambda", fn: codeRefOf(fn, { codeRoot: this.#codeRoot }) };
+  }
+
+  #submitOne(base: TaskBase, fn: Fn | Cls, args: unknown, options: SubmitOptions, key: string | undefined, where: string): Future<unknown> {
+    if (!Array.isArray(args)) throw new TypeError(`${where}: args must be an array of the function's arguments`);
     const encoded = serialize(args);
-    const key = options.key ?? (options.pure && !options.actor ? pureKey(fn, encoded) : randomKey(fn.name));
-    this.#enqueue(key, fn, args, encoded, options);
+    key ??= options.pure && !options.actor ? pureKey(fn, encoded) : randomKey(fn.name);
+    this.#enqueue(key, base, args, encoded);
     return this.#newFuture(key, true);
   }
 
@@ -171,10 +198,14 @@ export class Client {
     if (argsList === null || typeof (argsList as Iterable<unknown>)?.[Symbol.iterator] !== "function") {
       throw new TypeError("map(fn, argsList): argsList must be an array of argument arrays");
     }
+    this.#checkOpen();
+    if (typeof fn !== "function") throw new TypeError(`map() takes a function or a class, got ${typeof fn}`);
+    checkSubmitOptions(options, "map");
     const { actors, key, ...rest } = options;
-    return [...argsList].map((args, i) =>
-      this.submit(fn as Fn, args as never, { ...rest, actor: actors, key: key === undefined ? undefined : `${key}-${i}` }),
-    );
+    const each: SubmitOptions = { ...rest, actor: actors };
+    // Options, code and group are shared by every element: checked and made once.
+    const base = this.#taskBase(fn, each);
+    return [...argsList].map((args, i) => this.#submitOne(base, fn, args, each, key === undefined ? undefined : `${key}-${i}`, "map(fn, argsList)"));
   }
 
   /** Run a graph of Delayed nodes; resolves to a Future per node given (R-GRAPH-1). */
@@ -189,7 +220,7 @@ export class Client {
     for (const node of graph) {
       if (this.#keys.get(node.key)) continue; // already submitted by this client
       const actor = actorSet.has(node) || node.options.actor === true;
-      this.#enqueue(node.key, node.fn, node.args, serialize(node.args), { ...node.options, actor }, false);
+      this.#enqueue(node.key, this.#taskBase(node.fn, { ...node.options, actor }), node.args, serialize(node.args), false);
     }
     const futures = roots.map((n) => this.#newFuture(n.key, false));
     return Array.isArray(nodes) ? futures : futures[0]!;
@@ -202,20 +233,8 @@ export class Client {
     return this.compute(nodes as Delayed[]);
   }
 
-  #enqueue(key: Key, fn: Fn | Cls, args: unknown[], encoded: Encoded, options: SubmitOptions, wanted = true): void {
-    // Only the options given: every field costs encoding time, 20,000 times over in a map.
-    const taskOptions: TaskOptions = {};
-    if (options.workers !== undefined) taskOptions.workers = [options.workers].flat();
-    if (options.allowOtherWorkers !== undefined) taskOptions.allowOtherWorkers = options.allowOtherWorkers;
-    if (options.resources !== undefined) taskOptions.resources = options.resources;
-    if (options.retries !== undefined) taskOptions.retries = options.retries;
-    if (options.priority !== undefined) taskOptions.priority = options.priority;
-    if (options.actor) {
-      taskOptions.actor = true;
-      taskOptions.allowReconstruction = false;
-    } else if (options.allowReconstruction !== undefined) taskOptions.allowReconstruction = options.allowReconstruction;
-    if (options.restarts !== undefined) taskOptions.restarts = options.restarts;
-    this.#tasks.push({ spec: { key, options: taskOptions, group: fn.name || "lambda" }, fn: codeRefOf(fn, { codeRoot: this.#codeRoot }), args, encoded });
+  #enqueue(key: Key, base: TaskBase, args: unknown[], encoded: Encoded, wanted = true): void {
+    this.#tasks.push({ spec: { key, options: base.options, group: base.group }, fn: base.fn, args, encoded });
     if (wanted) this.#wanted.push(key);
     this.#scheduleFlush();
   }
@@ -248,7 +267,9 @@ export class Client {
     this.#released = [];
     const previous = this.#flushing;
     this.#flushing = (async () => {
-      const batch = new Set(tasks.map((t) => t.spec.key));
+      // The keys sent together (a graph's nodes need no extra hold): made only if some task has deps.
+      let keysInBatch: Set<Key> | undefined;
+      const batch = () => (keysInBatch ??= new Set(tasks.map((t) => t.spec.key)));
       // The tasks of a map share one code lookup: wait for each distinct one once, then build
       // the specs of tasks whose arguments are ready without a promise each.
       const fns = new Map<Promise<CodeRef>, CodeRef | undefined>();
@@ -272,7 +293,7 @@ export class Client {
   }
 
   /** `batch`: the keys sent together with this task (a graph's nodes need no extra hold). */
-  async #buildSpec(t: PendingTask, batch: ReadonlySet<Key>): Promise<TaskSpec | undefined> {
+  async #buildSpec(t: PendingTask, batch: () => ReadonlySet<Key>): Promise<TaskSpec | undefined> {
     try {
       let encoded = t.encoded;
       // Unfinished ActorFutures in the arguments: the task is sent once they are values.
@@ -287,10 +308,10 @@ export class Client {
     }
   }
 
-  #specOf(t: PendingTask, fn: CodeRef, encoded: Encoded, batch: ReadonlySet<Key>): TaskSpec {
+  #specOf(t: PendingTask, fn: CodeRef, encoded: Encoded, batch: () => ReadonlySet<Key>): TaskSpec {
     const deps =
       encoded.actorKeys.length === 0 ? encoded.futureKeys : [...new Set([...encoded.futureKeys, ...encoded.actorKeys])];
-    for (const dep of deps) if (this.#keys.get(dep) === undefined && !batch.has(dep)) {
+    for (const dep of deps) if (this.#keys.get(dep) === undefined && !batch().has(dep)) {
       // A Future of another client or an already-released key: ask to hold it too.
       this.#wanted.push(dep);
     }
