@@ -26,7 +26,7 @@ import { ActorCaller, type LocalActorDispatcher } from "./actor-caller.js";
 import { actorInfo, createActorHandle, isActorHandle, type Actor } from "./actor-handle.js";
 import { collectGraph, Delayed } from "./delayed.js";
 import { Future, type FutureOwner } from "./future.js";
-import { randomHex, randomKey } from "./keygen.js";
+import { flatKey, randomHex, randomKey } from "./keygen.js";
 import { KeyTable } from "./keys.js";
 import { rebuild, walkFutures, type Args, type Gathered } from "./shapes.js";
 import { checkSubmitOptions, type ClientOptions, type MapOptions, type SubmitOptions } from "./options.js";
@@ -205,7 +205,7 @@ export class Client {
     const each: SubmitOptions = { ...rest, actor: actors };
     // Options, code and group are shared by every element: checked and made once.
     const base = this.#taskBase(fn, each);
-    return [...argsList].map((args, i) => this.#submitOne(base, fn, args, each, key === undefined ? undefined : `${key}-${i}`, "map(fn, argsList)"));
+    return [...argsList].map((args, i) => this.#submitOne(base, fn, args, each, key === undefined ? undefined : flatKey(`${key}-${i}`), "map(fn, argsList)"));
   }
 
   /** Run a graph of Delayed nodes; resolves to a Future per node given (R-GRAPH-1). */
@@ -636,7 +636,7 @@ function isCluster(x: unknown): x is LocalCluster {
 function pureKey(fn: Function, encoded: Encoded): Key {
   const h = createHash("sha1").update(Function.prototype.toString.call(fn));
   for (const p of encoded.payload.parts) h.update(p);
-  return `${fn.name || "lambda"}-${h.digest("hex").slice(0, 16)}`;
+  return flatKey(`${fn.name || "lambda"}-${h.digest("hex").slice(0, 16)}`);
 }
 
 function typeName(v: unknown): string {

@@ -20,7 +20,14 @@ export interface FutureOwner {
 }
 
 // When a Future is garbage collected without release(), its reference goes too.
-const collected = new FinalizationRegistry<{ owner: FutureOwner; key: Key }>(({ owner, key }) => owner.unref(key));
+// One registry per owner, so that what it holds per Future is just the key.
+const registries = new WeakMap<FutureOwner, FinalizationRegistry<Key>>();
+
+function registryOf(owner: FutureOwner): FinalizationRegistry<Key> {
+  let r = registries.get(owner);
+  if (!r) registries.set(owner, (r = new FinalizationRegistry<Key>((key) => owner.unref(key))));
+  return r;
+}
 
 export class Future<T = unknown> implements PromiseLike<T>, Settleable {
   readonly key: Key;
@@ -31,7 +38,7 @@ export class Future<T = unknown> implements PromiseLike<T>, Settleable {
   constructor(owner: FutureOwner, key: Key) {
     this.key = key;
     this.#owner = owner;
-    collected.register(this, { owner, key }, this);
+    registryOf(owner).register(this, key, this);
   }
 
   get status(): KeyStatus {
@@ -65,7 +72,7 @@ export class Future<T = unknown> implements PromiseLike<T>, Settleable {
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    collected.unregister(this);
+    registryOf(this.#owner).unregister(this);
     this.#owner.unref(this.key);
   }
 

@@ -87,6 +87,8 @@ interface WorkerRec extends PlacementWorker {
 const NONE: Set<never> = new Set();
 /** The same for holders and wanting clients. */
 const NO_ONE = new Few();
+/** The holders of the deps of a task without deps. */
+const NO_HOLDERS: Record<Key, Address[]> = Object.freeze({}) as Record<Key, Address[]>;
 /** Bytes of deps held per worker, for a task without deps. */
 const NO_DEP_BYTES: ReadonlyMap<Address, number> = new Map();
 
@@ -678,7 +680,7 @@ export class SchedulerState {
     const spec = t.spec!;
     const o = spec.options;
     const address = t.processingOn!;
-    const whoHas: Record<Key, Address[]> = {};
+    const whoHas: Record<Key, Address[]> = spec.deps.length === 0 ? NO_HOLDERS : {};
     for (const dk of spec.deps) {
       // Actors too: the value of an actor's key is a live handle, fetched from its worker.
       // A dep still processing on the same worker has no holder yet: the worker waits for it.

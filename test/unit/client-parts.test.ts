@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { flatKey, randomKey } from "../../src/client/keygen.js";
 import { ActorCaller } from "../../src/client/actor-caller.js";
 import { ActorFuture } from "../../src/client/actor-future.js";
 import { collectGraph, delayed } from "../../src/client/delayed.js";
@@ -277,4 +278,20 @@ describe("ActorCaller", () => {
     assert.deepEqual(await Promise.all([ok1, ok2]), [1, 2]);
     assert.equal(singles.length, 0);
   });
+});
+
+test("task keys: <name>-<16 hex digits>, unique, for any function name", () => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 5000; i++) {
+    const k = randomKey("noop");
+    assert.match(k, /^noop-[0-9a-f]{16}$/);
+    seen.add(k);
+  }
+  assert.equal(seen.size, 5000);
+  assert.match(randomKey(""), /^lambda-[0-9a-f]{16}$/);
+  assert.match(randomKey("café"), /^café-[0-9a-f]{16}$/);
+  assert.match(randomKey("λ"), /^λ-[0-9a-f]{16}$/, "a name beyond one byte per character still works");
+  assert.match(randomKey("x".repeat(2000)), new RegExp(`^x{2000}-[0-9a-f]{16}$`));
+  assert.equal(flatKey("sum-12"), "sum-12");
+  assert.equal(flatKey("日本-3"), "日本-3");
 });
