@@ -357,7 +357,7 @@ export class Client {
   async #cancelKeys(keys: Key[]): Promise<void> {
     await this.#flush();
     await this.#request({ op: "cancel-keys", keys });
-    await Promise.all(keys.map((k) => this.#keys.get(k)?.settled));
+    await this.#keys.allSettled(keys);
   }
 
   #errorOf(key: Key): Promise<Error> {
@@ -381,7 +381,7 @@ export class Client {
   async #gatherKeys(keys: Key[]): Promise<Map<Key, unknown>> {
     await this.#flush();
     const out = new Map<Key, unknown>();
-    await Promise.all(keys.map((k) => this.#keys.get(k)?.settled));
+    await this.#keys.allSettled(keys);
     const byWorker = new Map<Address, Key[]>();
     for (const key of keys) {
       const rec = this.#keys.get(key);
@@ -418,7 +418,7 @@ export class Client {
     // The data moved or is being recomputed: ask the scheduler, then wait for it.
     await new Promise((r) => setTimeout(r, 50));
     const who = await this.#request<Record<Key, Address[]>>({ op: "who-has", keys: missing });
-    await Promise.all(missing.map((k) => this.#keys.get(k)?.settled));
+    await this.#keys.allSettled(missing);
     const retry = new Map<Address | undefined, Key[]>();
     for (const key of missing) {
       const rec = this.#keys.get(key);

@@ -17,6 +17,8 @@ export class KeyRecord {
   decodedError?: Promise<Error>;
   #settled: Promise<void> | undefined;
   #resolve: (() => void) | undefined;
+  /** Called once it settles (see KeyTable.allSettled): no promise per key. */
+  #waiters: Array<() => void> | undefined;
   #isSettled = false;
 
   constructor(readonly key: Key) {}
@@ -27,11 +29,24 @@ export class KeyRecord {
     return (this.#settled ??= new Promise<void>((r) => (this.#resolve = r)));
   }
 
+  get isSettled(): boolean {
+    return this.#isSettled;
+  }
+
+  /** Calls `fn` once the key settles or is forgotten (at once if it has). */
+  onSettled(fn: () => void): void {
+    if (this.#isSettled) fn();
+    else (this.#waiters ??= []).push(fn);
+  }
+
   resolveSettled(): void {
     this.#isSettled = true;
     this.#resolve?.();
     this.#resolve = undefined;
     this.#settled = undefined;
+    const waiters = this.#waiters;
+    this.#waiters = undefined;
+    if (waiters) for (const fn of waiters) fn();
   }
 
   /** Pending again (being recomputed): waits from now on wait for the next outcome. */
@@ -45,6 +60,22 @@ export class KeyTable {
 
   get(key: Key): KeyRecord | undefined {
     return this.#records.get(key);
+  }
+
+  /** Resolves once every one of these keys has settled or been forgotten (one promise, however many keys). */
+  allSettled(keys: readonly Key[]): Promise<void> {
+    let left = 0;
+    let done!: () => void;
+    const one = () => {
+      if (--left === 0) done();
+    };
+    for (const key of keys) {
+      const rec = this.#records.get(key);
+      if (!rec || rec.isSettled) continue;
+      left++;
+      rec.onSettled(one);
+    }
+    return left === 0 ? RESOLVED : new Promise<void>((r) => (done = r));
   }
 
   /** Add one reference; returns true when the key is new to this client. */

@@ -38,11 +38,12 @@ export function receiveData(keys: Key[], reply: GetDataReply, adopt: boolean): R
   for (const i of reply.actors ?? []) if (keys[i] !== undefined) r.actors.add(keys[i]!);
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
-    const payload = reply.values[i];
-    if (payload === null) {
+    const v = reply.values[i];
+    if (v === null) {
       r.missing.push(key);
       continue;
     }
+    const payload = v instanceof Uint8Array ? new Payload([v]) : v;
     if (!(payload instanceof Payload)) throw new ProtocolError(`a get-data reply holds something other than a value for ${key}`);
     const shared = reply.shared?.[i];
     if (!shared) {

@@ -324,8 +324,12 @@ export interface GetData {
 }
 /** The values of the requested keys, by position in the request: no key travels back. */
 export interface GetDataReply {
-  /** One per requested key; null for a key this worker does not hold. */
-  values: Array<Payload | null>;
+  /**
+   * One per requested key; null for a key this worker does not hold. A value
+   * of one part travels as that part's bytes alone (most values are small):
+   * no Payload wrapper to encode and decode per value.
+   */
+  values: Array<Payload | Uint8Array | null>;
   /** Positions of values that are actors living here: their value is a handle, never a copy to keep. */
   actors?: number[];
   /** Parts sent as shared segments, by position (part index → path); the value has empty placeholders there. */

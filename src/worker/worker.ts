@@ -5,7 +5,7 @@
 
 import { randomBytes } from "node:crypto";
 import { cpus, hostname } from "node:os";
-import { connect, formatAddress, isWildcardHost, listen, malformedColumns, parseAddress, type Connection, type Listener } from "../comm/index.js";
+import { connect, formatAddress, isWildcardHost, listen, malformedColumns, OOB_THRESHOLD_BYTES, parseAddress, type Connection, type Listener } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
 import { getDataRequest, receiveData } from "../comm/get-data.js";
 import { Payload, releaseShared, splitShared, type SharedParts } from "../comm/payload.js";
@@ -447,23 +447,28 @@ export class Worker {
   /** Values for a peer or client; one on this host (same shared-memory domain) gets large parts by path. */
   #getData(keys: Key[], domain: string | undefined): GetDataReply {
     if (!Array.isArray(keys)) throw new TypeError("get-data needs an array of keys");
-    const values: Array<Payload | null> = new Array(keys.length);
+    const values: GetDataReply["values"] = new Array(keys.length);
     const actors: number[] = [];
     const sameHost = domain !== undefined && domain === shmDomain();
     let shared: Record<number, SharedParts> | undefined;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
       const p = this.#store.get(key);
-      values[i] = p ?? null;
-      if (!p) continue;
+      if (!p) {
+        values[i] = null;
+        continue;
+      }
+      let out = p;
       if (this.#actors.has(key)) actors.push(i);
       else if (sameHost) {
         const split = splitShared(p);
         if (split.shared) {
-          values[i] = split.payload;
+          out = split.payload;
           (shared ??= {})[i] = split.shared;
         }
       }
+      // One part travels as its bytes alone; large parts stay out of band inside a Payload.
+      values[i] = out.parts.length === 1 && out.parts[0]!.byteLength < OOB_THRESHOLD_BYTES ? out.parts[0]! : out;
     }
     const reply: GetDataReply = { values };
     if (actors.length > 0) reply.actors = actors;

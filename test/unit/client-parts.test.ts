@@ -295,3 +295,21 @@ test("task keys: <name>-<16 hex digits>, unique, for any function name", () => {
   assert.equal(flatKey("sum-12"), "sum-12");
   assert.equal(flatKey("日本-3"), "日本-3");
 });
+
+test("allSettled waits for every pending key (a forgotten one counts as settled), at once when none is pending", async () => {
+  const t = new KeyTable();
+  for (const k of ["a", "b", "c"]) t.ref(k);
+  t.update("c", "finished", { workers: ["w"] });
+  let done = false;
+  const all = t.allSettled(["a", "b", "c", "unknown"]).then(() => (done = true));
+  await new Promise((r) => setImmediate(r));
+  t.update("a", "error", {});
+  await new Promise((r) => setImmediate(r));
+  assert.equal(done, false, "b is still pending");
+  t.forget("b");
+  await all;
+  assert.equal(done, true);
+  let immediate = false;
+  await t.allSettled(["a", "c"]).then(() => (immediate = true));
+  assert.equal(immediate, true);
+});

@@ -9,8 +9,8 @@ import { ProtocolError } from "../../src/errors.js";
 
 const p = (b: number) => new Payload([new Uint8Array([b])]);
 
-test("values come back by the position of their key; null is a key the worker does not hold", () => {
-  const r = receiveData(["a", "b", "c"], { values: [p(1), null, p(3)], actors: [2] }, false);
+test("values come back by the position of their key (one part as its bytes alone); null is a key the worker does not hold", () => {
+  const r = receiveData(["a", "b", "c"], { values: [p(1), null, new Uint8Array([3])], actors: [2] }, false);
   assert.deepEqual(r.values.map(([k, v]) => [k, v.parts[0]![0]]), [["a", 1], ["c", 3]]);
   assert.deepEqual(r.missing, ["b"]);
   assert.deepEqual([...r.actors], ["c"]);
