@@ -402,14 +402,17 @@ export class Client {
 
   async #fetchFrom(worker: Address | undefined, keys: Key[], out: Map<Key, unknown>, attempts: number): Promise<void> {
     let got: Received;
+    let reply: GetDataReply | undefined;
     try {
       if (worker === undefined) throw new LostError("no worker holds it");
-      got = receiveData(keys, await this.#workerRequest<GetDataReply>(worker, getDataRequest(keys)), false);
+      reply = await this.#workerRequest<GetDataReply>(worker, getDataRequest(keys));
     } catch (err) {
       if (this.#broken) throw this.#broken;
       if (attempts <= 1) throw new CommError(`could not fetch ${keys[0]} from ${worker}: ${(err as Error).message}`, { cause: err });
-      got = { values: [], missing: keys, again: [], actors: new Set() };
     }
+    // A reply that does not answer the request is a bug to report (ProtocolError), not data to look for elsewhere.
+    if (reply) got = receiveData(keys, reply, false);
+    else got = { values: [], missing: keys, again: [], actors: new Set() };
     const { values, missing, again } = got;
     for (const [key, payload] of values) out.set(key, this.#decode(payload));
     if (again.length > 0) await this.#fetchFrom(worker, again, out, attempts);

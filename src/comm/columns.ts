@@ -4,10 +4,20 @@
 
 import { Payload } from "./payload.js";
 
-type Column = "string" | "number" | "payload";
+/** "number": finite; "size": finite and not negative. */
+type Column = "string" | "number" | "size" | "payload";
 
 function fits(v: unknown, kind: Column): boolean {
-  return kind === "payload" ? v instanceof Payload : typeof v === kind;
+  switch (kind) {
+    case "string":
+      return typeof v === "string";
+    case "number":
+      return typeof v === "number" && Number.isFinite(v);
+    case "size":
+      return typeof v === "number" && Number.isFinite(v) && v >= 0;
+    case "payload":
+      return v instanceof Payload;
+  }
 }
 
 /**

@@ -35,16 +35,20 @@ export function receiveData(keys: Key[], reply: GetDataReply, adopt: boolean): R
   if (!Array.isArray(reply?.values) || reply.values.length !== keys.length) {
     throw new ProtocolError(`a get-data reply must hold one value per requested key (${keys.length}); the worker may run another troupe version`);
   }
+  // Checked whole before anything is mapped: a bad reply leaves no segment linked behind.
+  const payloads = reply.values.map((v, i) => {
+    if (v === null || v instanceof Payload) return v;
+    if (v instanceof Uint8Array) return new Payload([v]);
+    throw new ProtocolError(`a get-data reply holds something other than a value for ${keys[i]}`);
+  });
   for (const i of reply.actors ?? []) if (keys[i] !== undefined) r.actors.add(keys[i]!);
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
-    const v = reply.values[i];
-    if (v === null) {
+    const payload = payloads[i];
+    if (payload === null || payload === undefined) {
       r.missing.push(key);
       continue;
     }
-    const payload = v instanceof Uint8Array ? new Payload([v]) : v;
-    if (!(payload instanceof Payload)) throw new ProtocolError(`a get-data reply holds something other than a value for ${key}`);
     const shared = reply.shared?.[i];
     if (!shared) {
       r.values.push([key, payload]);

@@ -311,6 +311,8 @@ export interface RunFunction {
 
 /** A compute-task whose code went earlier on the same connection: `fn` is that message's `fnId`. */
 export type ComputeTaskByRef = Omit<ComputeTask, "fn" | "fnId"> & { fn: number };
+/** The whoHas of a task without dependencies: one shared, frozen record. */
+export const NO_HOLDERS: Readonly<Record<Key, Address[]>> = Object.freeze({});
 export type SchedulerToWorker = ComputeTask | ComputeTaskByRef | ComputeTasks | FreeKeys | RunFunction;
 
 // ---------------------------------------------------------------- anyone → worker (direct)

@@ -24,6 +24,7 @@ import type {
   WhereIsActorReply,
   WorkerInfo,
 } from "../protocol/messages.js";
+import { NO_HOLDERS } from "../protocol/messages.js";
 import { errorInfoOf } from "../serialize/errors.js";
 import type { ClientId, Instruction, SchedulerEvent } from "./events.js";
 import { Few } from "./few.js";
@@ -87,8 +88,6 @@ interface WorkerRec extends PlacementWorker {
 const NONE: Set<never> = new Set();
 /** The same for holders and wanting clients. */
 const NO_ONE = new Few();
-/** The holders of the deps of a task without deps. */
-const NO_HOLDERS: Record<Key, Address[]> = Object.freeze({}) as Record<Key, Address[]>;
 /** Bytes of deps held per worker, for a task without deps. */
 const NO_DEP_BYTES: ReadonlyMap<Address, number> = new Map();
 
@@ -680,7 +679,7 @@ export class SchedulerState {
     const spec = t.spec!;
     const o = spec.options;
     const address = t.processingOn!;
-    const whoHas: Record<Key, Address[]> = spec.deps.length === 0 ? NO_HOLDERS : {};
+    const whoHas: Record<Key, Address[]> = spec.deps.length === 0 ? (NO_HOLDERS as Record<Key, Address[]>) : {};
     for (const dk of spec.deps) {
       // Actors too: the value of an actor's key is a live handle, fetched from its worker.
       // A dep still processing on the same worker has no holder yet: the worker waits for it.
@@ -1270,7 +1269,6 @@ export class SchedulerState {
       if (t.state === "processing") {
         const w = t.processingOn === undefined ? undefined : this.workers.get(t.processingOn);
         if (!w) fail(`${key} processing on unknown worker ${t.processingOn}`);
-
       } else if (t.processingOn !== undefined) fail(`${key} is ${t.state} but has processingOn`);
       if (t.state === "memory") {
         if (t.who.size === 0) fail(`${key} in memory with no holders`);

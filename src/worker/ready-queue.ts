@@ -1,6 +1,7 @@
-// Tasks ready to run, highest priority first, then in arrival order. Tasks
-// come in few distinct priorities (most in one), so each priority has a FIFO
-// of its own: pushing and popping cost no comparisons, however many wait.
+// Tasks ready to run, highest priority first, then in arrival order. Each
+// priority has a FIFO of its own, and the priorities with tasks waiting form
+// a small heap: with the usual one or few priorities a push or pop costs no
+// comparison at all, and a task per priority still costs only O(log n).
 
 class Fifo<T> {
   items: T[] = [];
@@ -27,10 +28,48 @@ class Fifo<T> {
   }
 }
 
+/** A max-heap of numbers. */
+class Heap {
+  readonly #a: number[] = [];
+
+  get top(): number | undefined {
+    return this.#a[0];
+  }
+
+  push(x: number): void {
+    const a = this.#a;
+    let i = a.length;
+    a.push(x);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (a[parent]! >= x) break;
+      a[i] = a[parent]!;
+      i = parent;
+    }
+    a[i] = x;
+  }
+
+  pop(): void {
+    const a = this.#a;
+    const last = a.pop()!;
+    if (a.length === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= a.length) break;
+      const r = l + 1;
+      const c = r < a.length && a[r]! > a[l]! ? r : l;
+      if (a[c]! <= last) break;
+      a[i] = a[c]!;
+      i = c;
+    }
+    a[i] = last;
+  }
+}
+
 export class ReadyQueue<T> {
   readonly #byPriority = new Map<number, Fifo<T>>();
-  /** Priorities with tasks waiting, highest first. */
-  #order: number[] = [];
+  readonly #priorities = new Heap();
   #size = 0;
 
   get size(): number {
@@ -41,9 +80,7 @@ export class ReadyQueue<T> {
     let q = this.#byPriority.get(priority);
     if (!q) {
       this.#byPriority.set(priority, (q = new Fifo()));
-      let i = 0;
-      while (i < this.#order.length && this.#order[i]! > priority) i++;
-      this.#order.splice(i, 0, priority);
+      this.#priorities.push(priority);
     }
     q.push(value);
     this.#size++;
@@ -51,13 +88,13 @@ export class ReadyQueue<T> {
 
   pop(): T | undefined {
     if (this.#size === 0) return undefined;
-    const priority = this.#order[0]!;
+    const priority = this.#priorities.top!;
     const q = this.#byPriority.get(priority)!;
     const v = q.shift()!;
     this.#size--;
     if (q.size === 0) {
       this.#byPriority.delete(priority);
-      this.#order.shift();
+      this.#priorities.pop();
     }
     return v;
   }

@@ -2,7 +2,7 @@
 // never on the thread that serves the worker's connections.
 
 import { parentPort, workerData } from "node:worker_threads";
-import { Payload } from "../comm/payload.js";
+import { copyBytes, Payload } from "../comm/payload.js";
 import { closeThreadContext, getClient, initThreadContext, resolverForThread, setLocalActorDispatcher, withThreadClient } from "../client/thread-context.js";
 import { createLogger } from "../log.js";
 import { formatAddress, listen, parseAddress, type Listener } from "../comm/index.js";
@@ -32,28 +32,34 @@ const REPLY_BATCH_MAX = 64;
 // flush at the end of the current batch of messages (latency); tasks at the
 // end of the turn, so a run of quick tasks answers in one message.
 let replies: FromThread[] = [];
+let moved: ArrayBuffer[] = [];
 let soon = false;
 let later = false;
 
 function flush(): void {
   if (replies.length === 0) return;
   const batch = packDones(replies);
+  const transfer = moved;
   replies = [];
-  // Parts of answers that did not pack travel on their own: compacted, large ones moved.
-  const moved: ArrayBuffer[] = [];
-  for (const msg of batch) {
-    if (msg.t !== "done" || !msg.ok) continue;
-    msg.value = msg.value.map((p) => {
-      if (!(p instanceof Uint8Array)) return p;
-      const own = compactPart(p);
-      if (own.byteLength >= OWN_BUFFER_MIN && own.buffer instanceof ArrayBuffer) moved.push(own.buffer);
-      return own;
-    });
-  }
-  port.postMessage(batch, moved);
+  moved = [];
+  port.postMessage(batch, transfer);
+}
+
+/**
+ * A result part as it will travel, taken now: a task may return a view of a
+ * buffer it reuses, and the batch leaves only after the tasks behind it ran.
+ * Later parts are binary the task returned (user memory): large ones are
+ * copied, then moved. The first part is the encoder's own bytes.
+ */
+function ownPart(p: ThreadPart, index: number): ThreadPart {
+  if (!(p instanceof Uint8Array)) return p;
+  const own = index === 0 || p.byteLength < OWN_BUFFER_MIN ? compactPart(p) : copyBytes(p);
+  if (own.byteLength >= OWN_BUFFER_MIN && own.buffer instanceof ArrayBuffer) moved.push(own.buffer);
+  return own;
 }
 
 function reply(msg: FromThread, urgent = true): void {
+  if (msg.t === "done" && msg.ok) msg.value = msg.value.map((p, i) => ownPart(p, i));
   replies.push(msg);
   // A long run of queued tasks never yields to the event loop: answer every so often anyway.
   if (replies.length >= REPLY_BATCH_MAX) urgent = true;
@@ -176,8 +182,11 @@ async function run(msg: RunTask): Promise<void> {
     let result: unknown;
     try {
       // Classes run as constructors (delayed(Class)() outside actors).
-      result = isClass(fn) ? Reflect.construct(fn, args) : (fn as (...a: unknown[]) => unknown)(...args);
-      if (isThenable(result)) result = await result;
+      if (isClass(fn)) result = Reflect.construct(fn, args);
+      else {
+        result = (fn as (...a: unknown[]) => unknown)(...args);
+        if (isThenable(result)) result = await result;
+      }
     } catch (err) {
       throw explainSourceError(err, msg.fn);
     }

@@ -168,7 +168,7 @@ export function packRuns(batch: ToThread[]): ToThread[] {
     let j = i + 1;
     if (columnable(m)) while (j < batch.length && columnable(batch[j]!) && (batch[j] as RunTask).fn === m.fn) j++;
     if (j - i < 2) {
-      // (Tasks are posted with their parts as received; other work comes compacted.)
+      // Tasks come with their parts as received and are compacted here; other work comes compacted.
       out.push(m.t === "run" ? { ...m, args: compactParts(m.args) } : m);
       i++;
       continue;

@@ -1,14 +1,18 @@
 // The worker's task threads and actor threads, seen from its main thread:
-// post work, get a promise of the outcome. Messages to and from a thread go
-// in batches (one postMessage per turn), which matters for pipelined calls.
+// post work, get its outcome (in a callback, or a promise). Messages to and
+// from a thread go in batches (one postMessage per turn), which matters for
+// pipelined calls.
 
 import { Worker as Thread } from "node:worker_threads";
 import { CommError } from "../errors.js";
+import { createLogger } from "../log.js";
 import type { ActorStats } from "../protocol/messages.js";
 import { packRuns, unpackDones, type FromThread, type ThreadConfig, type ThreadDone, type ToThread } from "./thread-protocol.js";
 
 type Work = Exclude<ToThread, { t: "free" } | { t: "close" } | { t: "runs" }>;
 type WorkBody = Work extends infer W ? (W extends Work ? Omit<W, "id"> : never) : never;
+
+const log = createLogger("worker");
 
 const entryUrl = new URL(import.meta.url.endsWith(".ts") ? "./thread-main.ts" : "./thread-main.js", import.meta.url);
 
@@ -47,21 +51,35 @@ export class RunnerThread {
     thread.on("error", (err) => onExit(err));
     thread.on("exit", (code) => {
       const err = new CommError(`a ${config.kind} thread exited (code ${code})`);
-      for (const resolve of this.#pending.values()) {
-        resolve({ t: "done", id: 0, ok: false, error: { name: err.name, message: err.message, stack: err.stack ?? "" } });
-      }
+      const orphans = [...this.#pending.values()];
       this.#pending.clear();
+      this.inFlight = 0;
+      // The worker reacts to the exit first (it shuts down, and its tasks are rescheduled
+      // elsewhere); only then do the callers hear that their work is gone.
       if (!this.#closed) onExit(err);
+      const lost: ThreadDone = { t: "done", id: 0, ok: false, error: { name: err.name, message: err.message, stack: err.stack ?? "" } };
+      queueMicrotask(() => {
+        for (const onDone of orphans) this.#deliver(onDone, lost);
+      });
     });
     return thread;
   }
 
   #settle(done: ThreadDone): void {
-    const resolve = this.#pending.get(done.id);
-    if (!resolve) return;
+    const onDone = this.#pending.get(done.id);
+    if (!onDone) return;
     this.#pending.delete(done.id);
     this.inFlight--;
-    resolve(done);
+    this.#deliver(onDone, done);
+  }
+
+  /** One caller's failure must not keep the answers after it in the batch from theirs. */
+  #deliver(onDone: (d: ThreadDone) => void, done: ThreadDone): void {
+    try {
+      onDone(done);
+    } catch (err) {
+      log.error("handling a thread's answer failed", { error: String((err as Error)?.stack ?? err) });
+    }
   }
 
   /** Posts work; the thread's answer resolves the promise, or goes to `onDone` (no promise: for tasks, the hot path). */

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { cpus, hostname } from "node:os";
 import { connect, formatAddress, isWildcardHost, listen, malformedColumns, OOB_THRESHOLD_BYTES, parseAddress, type Connection, type Listener } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
-import { getDataRequest, receiveData } from "../comm/get-data.js";
+import { getDataRequest, receiveData, type Received } from "../comm/get-data.js";
 import { Payload, releaseShared, splitShared, type SharedParts } from "../comm/payload.js";
 import { ConfigError } from "../errors.js";
 import { createLogger } from "../log.js";
@@ -30,6 +30,7 @@ import type {
   TasksFinished,
   WorkerToScheduler,
 } from "../protocol/messages.js";
+import { NO_HOLDERS } from "../protocol/messages.js";
 import { errorInfoOf, serialize, TO_REF } from "../serialize/index.js";
 import type { WorkerOptions } from "./options.js";
 import { WorkerState, type WorkerInstruction } from "./state.js";
@@ -43,8 +44,7 @@ const log = createLogger("worker");
 const TASKS_AHEAD = 16;
 /** Most finished tasks reported in one message. */
 const MAX_REPORTED = 1024;
-/** The holders of no dependencies: shared by every task that has none. */
-const NO_HOLDERS: Record<Key, Address[]> = Object.freeze({}) as Record<Key, Address[]>;
+
 
 interface ActorHere {
   thread: RunnerThread;
@@ -266,7 +266,7 @@ export class Worker {
         this.#toScheduler({ op: "task-erred", key, error: errorInfoOf("ProtocolError", `the scheduler named code ${msg.fn} for ${key} without sending it first`) });
         continue;
       }
-      this.#compute({ op: "compute-task", key, fn, args: msg.args[i]!, whoHas: NO_HOLDERS, actor: false, priority: msg.priority[i]! });
+      this.#compute({ op: "compute-task", key, fn, args: msg.args[i]!, whoHas: NO_HOLDERS as Record<Key, Address[]>, actor: false, priority: msg.priority[i]! });
     }
   }
 
@@ -378,7 +378,15 @@ export class Worker {
       (reply) => {
         const got: Key[] = [];
         const reported: Record<Key, number> = {};
-        const { values, missing, again, actors } = receiveData(keys, reply, true);
+        let received: Received;
+        try {
+          received = receiveData(keys, reply, true);
+        } catch (err) {
+          // A peer answering nonsense holds nothing we can use: as if the fetch had failed.
+          log.warn("a peer's get-data reply was malformed", { holder, error: String(err) });
+          return this.#apply(this.#state.fetched(holder, keys, [], {}, keys));
+        }
+        const { values, missing, again, actors } = received;
         for (const [key, payload] of values) {
           got.push(key);
           if (actors.has(key)) {

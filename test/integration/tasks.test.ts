@@ -22,7 +22,7 @@ import {
   TimeoutError,
   wait,
 } from "../../src/index.js";
-import { add, bytes, failWith, identity, sleep, sum, submitInside, ValidationError, whereAmI } from "../fixtures/tasks.js";
+import { add, bytes, failWith, filledView, filledWhole, identity, sleep, sum, submitInside, ValidationError, whereAmI } from "../fixtures/tasks.js";
 import { countRun, failUntil, okThenFail, pid, placed, sizeAndPlace, stepOrFail } from "../fixtures/tasks-extra.js";
 import { useCluster, waitFor, withCluster } from "../helpers/cluster.js";
 
@@ -115,6 +115,16 @@ describe("tasks and futures", () => {
     assert.equal(fs.length, 3);
     assert.deepEqual(await h.client.gather(fs), [3, 7, 11]);
     assert.equal(await h.client.submit(sleep, [1]), 1);
+  });
+
+  it("a result is the bytes the task returned, even a view of a buffer the next task refills", async () => {
+    // Quick tasks on one thread answer together once several have run: each answer must already be its own.
+    const fs = h.client.map(filledView, [1, 2, 3, 4, 5, 6].map((x) => [x] as [number]), { workers: A });
+    const got = await h.client.gather(fs);
+    assert.deepEqual(got.map((b) => [b.byteLength, b[0], b[b.byteLength - 1]]), [1, 2, 3, 4, 5, 6].map((x) => [100_000, x, x]));
+    // The whole buffer, returned again and again: each result is a copy, and the task keeps its buffer.
+    const whole = await h.client.gather(h.client.map(filledWhole, [7, 8, 9].map((x) => [x] as [number]), { workers: A }));
+    assert.deepEqual(whole.map((b) => [b.byteLength, b[0], b[b.byteLength - 1]]), [7, 8, 9].map((x) => [256 * 1024, x, x]));
   });
 
   it("map with a key option names each task <key>-<i>", async () => {

@@ -33,3 +33,25 @@ test("a long run pushed and popped in waves keeps its order (and its memory in c
   assert.deepEqual(out, Array.from({ length: next }, (_, i) => i));
   assert.equal(q.pop(), undefined);
 });
+
+test("many distinct priorities come out highest first, arrival order within each", () => {
+  const q = new ReadyQueue<[number, number]>();
+  let seed = 7;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const pushed: Array<[number, number]> = [];
+  for (let i = 0; i < 20_000; i++) {
+    const item: [number, number] = [Math.floor(rand() * 5000) - 2500, i];
+    pushed.push(item);
+    q.push(item, item[0]);
+    // Interleave some pops: what comes out is always the best waiting.
+    if (i % 7 === 0) {
+      const best = q.pop()!;
+      pushed.splice(pushed.indexOf(best), 1);
+      for (const other of pushed) assert.ok(other[0] < best[0] || (other[0] === best[0] && other[1] > best[1]));
+    }
+  }
+  const expected = [...pushed].sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  const out: Array<[number, number]> = [];
+  for (let v = q.pop(); v !== undefined; v = q.pop()) out.push(v);
+  assert.deepEqual(out, expected);
+});
