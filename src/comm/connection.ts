@@ -57,6 +57,17 @@ export interface ReplyHandler {
   fail(err: Error): void;
 }
 
+/** A promise, or anything else with a then(). */
+export function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && typeof v === "object" && typeof (v as PromiseLike<unknown>).then === "function";
+}
+
+/** Passes `value` to `ok` now, or once it settles if it is a promise (a rejection goes to `fail`). */
+export function whenSettled(value: unknown, ok: (v: unknown) => void, fail: (err: unknown) => void): void {
+  if (isThenable(value)) value.then(ok, fail);
+  else ok(value);
+}
+
 /** A handler-based request as a promise: `send` passes the handler on. */
 export function promised<T>(send: (handler: ReplyHandler) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => send({ ok: resolve as (v: unknown) => void, fail: reject }));
@@ -359,14 +370,11 @@ export class WireConnection implements Connection {
       this.replyError(rid, err);
       return;
     }
-    if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
-      (result as PromiseLike<unknown>).then(
-        (value) => this.replyOk(rid, value),
-        (err) => this.replyError(rid, err),
-      );
-    } else {
-      this.replyOk(rid, result);
-    }
+    whenSettled(
+      result,
+      (value) => this.replyOk(rid, value),
+      (err) => this.replyError(rid, err),
+    );
   }
 
   private handleGroup(first: number, n: number, msg: Message): void {
@@ -460,13 +468,11 @@ export function answerGroup(
     return;
   }
   for (let i = 0; i < n; i++) {
-    const r = out[i];
-    if (r !== null && typeof r === "object" && typeof (r as PromiseLike<unknown>).then === "function") {
-      (r as PromiseLike<unknown>).then(
-        (v) => ok(i, v),
-        (e) => fail(i, e),
-      );
-    } else ok(i, r);
+    whenSettled(
+      out[i],
+      (v) => ok(i, v),
+      (e) => fail(i, e),
+    );
   }
 }
 

@@ -14,7 +14,7 @@ export {
   type WireEntry,
   type ErrorReply,
 } from "./frames.js";
-export { promised, type Connection, type ReplyHandler, type Role } from "./connection.js";
+export { isThenable, promised, type Connection, type ReplyHandler, type Role } from "./connection.js";
 export { connect, DEFAULT_CONNECT_TIMEOUT_MS, type ConnectOptions } from "./connect.js";
 export { listen, DEFAULT_HANDSHAKE_TIMEOUT_MS, type Listener, type ListenOptions } from "./listen.js";
 export { connectionPair } from "./pair.js";

@@ -6,7 +6,7 @@
 import { CommError, TimeoutError } from "../errors.js";
 import { createLogger } from "../log.js";
 import type { Message } from "../protocol/messages.js";
-import { answerGroup, type Connection, type ReplyHandler, type Role } from "./connection.js";
+import { answerGroup, whenSettled, type Connection, type ReplyHandler, type Role } from "./connection.js";
 
 const log = createLogger("comm");
 
@@ -145,9 +145,7 @@ class LocalConnection implements Connection {
       fail(err);
       return;
     }
-    if (out !== null && typeof out === "object" && typeof (out as PromiseLike<unknown>).then === "function") {
-      (out as PromiseLike<unknown>).then(ok, fail);
-    } else ok(out);
+    whenSettled(out, ok, fail);
   }
 
   #serveGroup(first: number, n: number, msg: Message): void {

@@ -5,7 +5,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { copyBytes, Payload } from "../comm/payload.js";
 import { closeThreadContext, getClient, initThreadContext, resolverForThread, setLocalActorDispatcher, withThreadClient } from "../client/thread-context.js";
 import { createLogger } from "../log.js";
-import { formatAddress, listen, parseAddress, type Listener } from "../comm/index.js";
+import { formatAddress, isThenable, listen, parseAddress, type Listener } from "../comm/index.js";
 import type { ActorCallFailure, ActorCallReply, ActorCalls, ActorStats, CodeRef, ErrorInfo, Key } from "../protocol/messages.js";
 import { deserialize, errorInfoOf, errorToInfoAsync, explainSourceError, loadCode, serialize } from "../serialize/index.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
@@ -78,13 +78,19 @@ function reply(msg: FromThread, urgent = true): void {
   }
 }
 
-async function encodeResult(value: unknown): Promise<Uint8Array[]> {
-  let encoded = serialize(value);
-  while (encoded.pending.length > 0) {
-    await Promise.all(encoded.pending);
-    encoded = serialize(value);
+/** A value's parts: at once, unless it holds ActorFutures still running (then once they are values). */
+function encodeResult(value: unknown): Uint8Array[] | Promise<Uint8Array[]> {
+  const encoded = serialize(value);
+  return encoded.pending.length === 0 ? encoded.payload.parts : encodeWhenSettled(value, encoded.pending);
+}
+
+async function encodeWhenSettled(value: unknown, pending: Promise<unknown>[]): Promise<Uint8Array[]> {
+  for (;;) {
+    await Promise.all(pending);
+    const encoded = serialize(value);
+    if (encoded.pending.length === 0) return encoded.payload.parts;
+    pending = encoded.pending;
   }
-  return encoded.payload.parts;
 }
 
 /** A task or function failed: answer with the error as it crosses the wire. */
@@ -190,8 +196,8 @@ async function run(msg: RunTask): Promise<void> {
     } catch (err) {
       throw explainSourceError(err, msg.fn);
     }
-    const encoded = serialize(result);
-    const parts = encoded.pending.length === 0 ? encoded.payload.parts : await encodeResult(result);
+    const encoded = encodeResult(result);
+    const parts = encoded instanceof Promise ? await encoded : encoded;
     remember(msg.key, parts);
     // Batch replies while more tasks are queued behind this one; answer at once when it was the last.
     reply({ t: "done", id: msg.id, ok: true, value: shareLarge(parts) }, taskQueue.length === 0);
@@ -214,10 +220,6 @@ function isClass(fn: Function): boolean {
   let c = classes.get(fn);
   if (c === undefined) classes.set(fn, (c = /^class[\s{]/.test(Function.prototype.toString.call(fn))));
   return c;
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return typeof v === "object" && v !== null && typeof (v as PromiseLike<unknown>).then === "function";
 }
 
 // Code loaded here, by the reference it arrived in: the tasks of one batch
@@ -273,21 +275,16 @@ function invokeCall(key: Key, kind: "call" | "get", name: string, args: Uint8Arr
     if (err instanceof MissingActorError) stats.delete(key);
     return errorReply(err, err instanceof MissingActorError).then((r) => called(st, t0, r));
   }
-  if (typeof out === "object" && out !== null && typeof (out as PromiseLike<unknown>).then === "function") {
-    return Promise.resolve(out)
-      .then(async (v): Promise<ActorCallReply> => new Payload(await encodeResult(v)))
-      .catch((err) => errorReply(err))
-      .then((r) => called(st, t0, r));
-  }
   // Fast path: a sync method's result is encoded and answered right away.
+  let parts: Uint8Array[] | Promise<Uint8Array[]>;
   try {
-    const encoded = serialize(out);
-    if (encoded.pending.length === 0) return called(st, t0, encoded.payload);
+    parts = isThenable(out) ? Promise.resolve(out).then(encodeResult) : encodeResult(out);
   } catch (err) {
     return errorReply(err).then((r) => called(st, t0, r));
   }
-  return encodeResult(out)
-    .then((parts): ActorCallReply => new Payload(parts))
+  if (!(parts instanceof Promise)) return called(st, t0, new Payload(parts));
+  return parts
+    .then((p): ActorCallReply => new Payload(p))
     .catch((err) => errorReply(err))
     .then((r) => called(st, t0, r));
 }
