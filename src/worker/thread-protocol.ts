@@ -158,26 +158,45 @@ function partAt(bytes: Uint8Array, ends: Uint32Array, i: number): Uint8Array {
 }
 
 /**
+ * `batch` with each run of two or more consecutive items that `fits` takes
+ * (each with the one before, by `joins`) replaced by `pack(run)`, and each
+ * other item by `single(item)`.
+ */
+function packConsecutive<T, R extends T>(
+  batch: T[],
+  fits: (m: T) => m is R,
+  joins: (prev: R, next: R) => boolean,
+  pack: (run: R[]) => T,
+  single: (m: T) => T,
+): T[] {
+  const out: T[] = [];
+  for (let i = 0; i < batch.length; ) {
+    let j = i;
+    while (j < batch.length && fits(batch[j]!) && (j === i || joins(batch[j - 1] as R, batch[j] as R))) j++;
+    if (j - i < 2) {
+      out.push(single(batch[i]!));
+      i++;
+    } else {
+      out.push(pack(batch.slice(i, j) as R[]));
+      i = j;
+    }
+  }
+  return out;
+}
+
+/**
  * A batch ready to post to a thread: consecutive plain tasks of one function
  * become one `runs` message; everything else goes as it is, its parts compacted.
  */
 export function packRuns(batch: ToThread[]): ToThread[] {
-  const out: ToThread[] = [];
-  for (let i = 0; i < batch.length; ) {
-    const m = batch[i]!;
-    let j = i + 1;
-    if (columnable(m)) while (j < batch.length && columnable(batch[j]!) && (batch[j] as RunTask).fn === m.fn) j++;
-    if (j - i < 2) {
-      // Tasks come with their parts as received and are compacted here; other work comes compacted.
-      out.push(m.t === "run" ? { ...m, args: compactParts(m.args) } : m);
-      i++;
-      continue;
-    }
-    const run = batch.slice(i, j) as RunTask[];
-    out.push({ t: "runs", ids: run.map((r) => r.id), keys: run.map((r) => r.key), fn: run[0]!.fn, ...join(run.map((r) => r.args[0]!)) });
-    i = j;
-  }
-  return out;
+  return packConsecutive(
+    batch,
+    columnable,
+    (prev, next) => prev.fn === next.fn,
+    (run) => ({ t: "runs", ids: run.map((r) => r.id), keys: run.map((r) => r.key), fn: run[0]!.fn, ...join(run.map((r) => r.args[0]!)) }),
+    // Tasks come with their parts as received and are compacted here; other work comes compacted.
+    (m) => (m.t === "run" ? { ...m, args: compactParts(m.args) } : m),
+  );
 }
 
 /** The tasks of a `runs` message, one `run` each; their argument bytes are views of the message's buffer. */
@@ -185,23 +204,21 @@ export function unpackRuns(m: RunTasks): RunTask[] {
   return m.ids.map((id, i) => ({ t: "run", id, key: m.keys[i]!, fn: m.fn, args: [partAt(m.bytes, m.ends, i)], deps: NO_DEPS, actor: false }));
 }
 
+type Success = Extract<FromThread, { t: "done"; ok: true }>;
+
+function smallSuccess(m: FromThread): m is Success {
+  return m.t === "done" && m.ok && m.actor === undefined && smallPart(m.value);
+}
+
 /** Replies ready to post: consecutive successes of one small part become one `dones` message. */
 export function packDones(batch: FromThread[]): FromThread[] {
-  const out: FromThread[] = [];
-  const small = (m: FromThread): m is Extract<FromThread, { t: "done"; ok: true }> => m.t === "done" && m.ok && m.actor === undefined && smallPart(m.value);
-  for (let i = 0; i < batch.length; ) {
-    let j = i;
-    while (j < batch.length && small(batch[j]!)) j++;
-    if (j - i < 2) {
-      out.push(batch[i]!);
-      i++;
-      continue;
-    }
-    const run = batch.slice(i, j) as Array<Extract<FromThread, { t: "done"; ok: true }>>;
-    out.push({ t: "dones", ids: run.map((r) => r.id), ...join(run.map((r) => r.value[0] as Uint8Array)) });
-    i = j;
-  }
-  return out;
+  return packConsecutive(
+    batch,
+    smallSuccess,
+    () => true,
+    (run) => ({ t: "dones", ids: run.map((r) => r.id), ...join(run.map((r) => r.value[0] as Uint8Array)) }),
+    (m) => m,
+  );
 }
 
 /** The answers in a `dones` message, each result copied into bytes of its own (it may be kept long). */
