@@ -24,16 +24,18 @@ function fits(v: unknown, kind: Column): boolean {
  * Why `msg`'s parallel arrays are malformed (not arrays, lengths that differ,
  * an element of the wrong kind), or undefined when they are well formed.
  */
-export function malformedColumns(msg: Record<string, unknown>, columns: Record<string, Column>): string | undefined {
+export function malformedColumns(msg: object, columns: Record<string, Column>): string | undefined {
+  const fields = msg as Record<string, unknown>;
+  const op = String(fields.op);
   let length: number | undefined;
   for (const name in columns) {
-    const col = msg[name];
-    if (!Array.isArray(col)) return `${String(msg.op)}: "${name}" is not an array`;
+    const col = fields[name];
+    if (!Array.isArray(col)) return `${op}: "${name}" is not an array`;
     if (length === undefined) length = col.length;
-    else if (col.length !== length) return `${String(msg.op)}: "${name}" has ${col.length} entries, expected ${length}`;
+    else if (col.length !== length) return `${op}: "${name}" has ${col.length} entries, expected ${length}`;
     const kind = columns[name]!;
     for (let i = 0; i < col.length; i++) {
-      if (!fits(col[i], kind)) return `${String(msg.op)}: "${name}"[${i}] is not a ${kind}`;
+      if (!fits(col[i], kind)) return `${op}: "${name}"[${i}] is not a ${kind}`;
     }
   }
   return undefined;

@@ -229,7 +229,7 @@ export class Scheduler {
         case "task-finished":
           return this.#handle({ type: "task-finished", worker, key: msg.key, nbytes: msg.nbytes, actor: msg.actor, startMs: msg.startMs, stopMs: msg.stopMs });
         case "tasks-finished": {
-          const bad = malformedColumns(msg as unknown as Record<string, unknown>, { keys: "string", nbytes: "size", durationMs: "number" });
+          const bad = malformedColumns(msg, { keys: "string", nbytes: "size", durationMs: "number" });
           if (bad) {
             // A worker that reports nonsense cannot be trusted with tasks: its work is rescheduled elsewhere.
             log.error("closing a worker that sent a malformed message", { worker, error: bad });

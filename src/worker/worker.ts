@@ -45,7 +45,6 @@ const TASKS_AHEAD = 16;
 /** Most finished tasks reported in one message. */
 const MAX_REPORTED = 1024;
 
-
 interface ActorHere {
   thread: RunnerThread;
   /** Reported by its thread, which counts every call, direct or forwarded. */
@@ -234,9 +233,7 @@ export class Worker {
           return this.#compute(full);
         }
         const fn = this.#code.get(msg.fn);
-        if (fn) return this.#compute({ ...msg, fn });
-        const error = errorInfoOf("ProtocolError", `the scheduler named code ${msg.fn} for ${msg.key} without sending it first`);
-        return this.#toScheduler({ op: "task-erred", key: msg.key, error });
+        return fn ? this.#compute({ ...msg, fn }) : this.#codeNotSent(msg.fn, msg.key);
       }
       case "compute-tasks":
         return this.#computeMany(msg);
@@ -247,11 +244,17 @@ export class Worker {
     }
   }
 
+  /** A task named code by a number this connection never gave it: it cannot run. */
+  #codeNotSent(fn: number, key: Key): void {
+    const error = errorInfoOf("ProtocolError", `the scheduler named code ${fn} for ${key} without sending it first`);
+    this.#toScheduler({ op: "task-erred", key, error });
+  }
+
   // ------------------------------------------------------------ tasks
 
   /** Plain tasks sent together: each becomes a compute-task of its own here. */
   #computeMany(msg: ComputeTasks): void {
-    const bad = malformedColumns(msg as unknown as Record<string, unknown>, { keys: "string", args: "payload", priority: "number" });
+    const bad = malformedColumns(msg, { keys: "string", args: "payload", priority: "number" });
     if (bad) {
       // Nothing in it can be trusted to run; report the keys that can be named.
       log.error("malformed compute-tasks from the scheduler", { error: bad });
@@ -262,11 +265,8 @@ export class Worker {
     const fn = this.#code.get(msg.fn);
     for (let i = 0; i < msg.keys.length; i++) {
       const key = msg.keys[i]!;
-      if (!fn) {
-        this.#toScheduler({ op: "task-erred", key, error: errorInfoOf("ProtocolError", `the scheduler named code ${msg.fn} for ${key} without sending it first`) });
-        continue;
-      }
-      this.#compute({ op: "compute-task", key, fn, args: msg.args[i]!, whoHas: NO_HOLDERS as Record<Key, Address[]>, actor: false, priority: msg.priority[i]! });
+      if (fn) this.#compute({ op: "compute-task", key, fn, args: msg.args[i]!, whoHas: NO_HOLDERS as Record<Key, Address[]>, actor: false, priority: msg.priority[i]! });
+      else this.#codeNotSent(msg.fn, key);
     }
   }
 
