@@ -71,15 +71,21 @@ export class StateCounts {
 
 /** The tasks of one function: their counts by state and how long they took. */
 export class TaskGroup extends StateCounts {
-  durationTotalMs = 0;
-  finished = 0;
+  #durationTotalMs = 0;
+  #finished = 0;
 
   constructor(readonly name: string) {
     super();
   }
 
+  /** One of its tasks finished after running this long. */
+  finishedIn(durationMs: number): void {
+    this.#durationTotalMs += durationMs;
+    this.#finished++;
+  }
+
   /** Mean duration of finished tasks, or `fallback` before the first. */
   meanDurationMs(fallback: number): number {
-    return this.finished > 0 ? this.durationTotalMs / this.finished : fallback;
+    return this.#finished > 0 ? this.#durationTotalMs / this.#finished : fallback;
   }
 }

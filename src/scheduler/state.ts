@@ -1067,9 +1067,9 @@ export class SchedulerState {
     this.out.dropWorker(address);
     // Data first: tasks rescheduled below must see which of their deps are gone.
     const lostData: Task[] = [];
-    const running: Key[] = [];
+    const running: Task[] = [];
     for (const t of this.tasks.values()) {
-      if (t.state === "processing" && t.processingOn === address) running.push(t.key);
+      if (t.state === "processing" && t.processingOn === address) running.push(t);
       if (!t.who.delete(address)) continue;
       if (t.actor) {
         w.actors.delete(t.key);
@@ -1080,20 +1080,19 @@ export class SchedulerState {
     w.nheld = 0;
     w.actors.clear();
     // Tasks sent ahead were still waiting for deps there: they never ran, so their deaths do not count.
-    const ahead = new Set(running.filter((key) => this.missingDeps(this.tasks.get(key)!) > 0));
+    const ahead = new Set(running.filter((t) => this.missingDeps(t) > 0));
     w.nprocessing = 0;
-    for (const key of running) this.tasks.get(key)!.processingOn = undefined;
+    for (const t of running) t.processingOn = undefined;
     // The keys lost their last copy. All leave "memory" before any is recomputed, so that
     // nothing is placed counting on a copy that no longer exists; actors first, so that a
     // recomputed dependent finds them restarting rather than gone.
     for (const t of lostData) this.markGone(t);
     for (const t of lostData) if (t.actor) this.handleGone(t);
     for (const t of lostData) if (!t.actor) this.handleGone(t);
-    for (const key of running) {
-      const t = this.tasks.get(key);
+    for (const t of running) {
       // Skip tasks released, or already re-placed, while lost keys were handled above.
-      if (!t || t.state !== "processing" || t.processingOn !== undefined) continue;
-      if (!ahead.has(key)) t.deaths++;
+      if (t.forgotten || t.state !== "processing" || t.processingOn !== undefined) continue;
+      if (!ahead.has(t)) t.deaths++;
       if (t.deaths >= this.maxWorkerDeaths) {
         this.setState(t, "waiting"); // not processing any more; fail() propagates from here
         this.fail(
@@ -1161,10 +1160,7 @@ export class SchedulerState {
       this.out.freeKey(worker, key);
       return;
     }
-    if (t.spec && durationMs >= 0) {
-      t.group.durationTotalMs += durationMs;
-      t.group.finished++;
-    }
+    if (t.spec && durationMs >= 0) t.group.finishedIn(durationMs);
     if (t.actor) {
       t.meta = {
         key,
