@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import { connect, promised, type Connection, type ReplyHandler } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
-import { getDataRequest, receiveData, type Received } from "../comm/get-data.js";
+import { getDataRequest, receiveData } from "../comm/get-data.js";
 import { Payload } from "../comm/payload.js";
 import { CommError, LostError } from "../errors.js";
 import type { LocalCluster } from "../cluster/local-cluster.js";
@@ -401,7 +401,6 @@ export class Client {
   }
 
   async #fetchFrom(worker: Address | undefined, keys: Key[], out: Map<Key, unknown>, attempts: number): Promise<void> {
-    let got: Received;
     let reply: GetDataReply | undefined;
     try {
       if (worker === undefined) throw new LostError("no worker holds it");
@@ -411,9 +410,7 @@ export class Client {
       if (attempts <= 1) throw new CommError(`could not fetch ${keys[0]} from ${worker}: ${(err as Error).message}`, { cause: err });
     }
     // A reply that does not answer the request is a bug to report (ProtocolError), not data to look for elsewhere.
-    if (reply) got = receiveData(keys, reply, false);
-    else got = { values: [], missing: keys, again: [], actors: new Set() };
-    const { values, missing, again } = got;
+    const { values, missing, again } = reply ? receiveData(keys, reply, false) : { values: [], missing: keys, again: [] };
     for (const [key, payload] of values) out.set(key, this.#decode(payload));
     if (again.length > 0) await this.#fetchFrom(worker, again, out, attempts);
     if (missing.length === 0) return;

@@ -16,8 +16,7 @@ export class KeyRecord {
   actor?: ActorMeta;
   decodedError?: Promise<Error>;
   #settled: Promise<void> | undefined;
-  #resolve: (() => void) | undefined;
-  /** Called once it settles (see KeyTable.allSettled): no promise per key. */
+  /** Called once it settles: the `settled` promise, and KeyTable.allSettled without a promise per key. */
   #waiters: Array<() => void> | undefined;
   #isSettled = false;
 
@@ -26,7 +25,7 @@ export class KeyRecord {
   /** Resolves once the key settles or is forgotten. Made on first use: a map's keys are mostly waited on all at once. */
   get settled(): Promise<void> {
     if (this.#isSettled) return RESOLVED;
-    return (this.#settled ??= new Promise<void>((r) => (this.#resolve = r)));
+    return (this.#settled ??= new Promise<void>((r) => this.onSettled(r)));
   }
 
   get isSettled(): boolean {
@@ -41,8 +40,6 @@ export class KeyRecord {
 
   resolveSettled(): void {
     this.#isSettled = true;
-    this.#resolve?.();
-    this.#resolve = undefined;
     this.#settled = undefined;
     const waiters = this.#waiters;
     this.#waiters = undefined;
