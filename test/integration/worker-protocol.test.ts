@@ -122,12 +122,28 @@ describe("a worker and code sent by number", () => {
   });
 });
 
+/**
+ * A scheduler with a scripted worker registered at tcp://127.0.0.1:9 and a
+ * client over TCP; all closed after `fn`, even when it fails.
+ */
+async function withScriptedWorker(token: string, fn: (fake: Connection, client: Client) => Promise<void>): Promise<void> {
+  const scheduler = await Scheduler.start({ token });
+  const fake = await connect(scheduler.address, { token, role: "worker" });
+  const client = await Client.connect(scheduler.address, { token });
+  try {
+    fake.onRequest = () => null;
+    await fake.request({ op: "register-worker", address: "tcp://127.0.0.1:9", name: "fake", nthreads: 1, actorThreads: 1, resources: {}, incarnation: token });
+    await fn(fake, client);
+  } finally {
+    await client.close();
+    fake.close();
+    await scheduler.close();
+  }
+}
+
 describe("the scheduler and code sent by number", () => {
   it("sends a function in full once per worker, then by number, also for a client over TCP", async () => {
-    const scheduler = await Scheduler.start({ token: "proto2" });
-    const fake = await connect(scheduler.address, { token: "proto2", role: "worker" });
-    const client = await Client.connect(scheduler.address, { token: "proto2" });
-    try {
+    await withScriptedWorker("proto2", async (fake, client) => {
       const computes: Array<ComputeTask | ComputeTaskByRef> = [];
       const batches: ComputeTasks[] = [];
       fake.onMessage = (msg) => {
@@ -137,7 +153,6 @@ describe("the scheduler and code sent by number", () => {
           msg.keys.forEach((key, i) => computes.push({ op: "compute-task", key, fn: msg.fn, args: msg.args[i]!, whoHas: {}, actor: false, priority: msg.priority[i]! }));
         }
       };
-      await fake.request({ op: "register-worker", address: "tcp://127.0.0.1:9", name: "fake", nthreads: 1, actorThreads: 1, resources: {}, incarnation: "x" });
       // Decoded from the socket, each task's code is its own object: numbering goes by content.
       client.map(add, [[1, 1], [2, 2], [3, 3]]);
       await waitFor(() => computes.length === 3, "three compute-tasks at the fake worker");
@@ -149,27 +164,18 @@ describe("the scheduler and code sent by number", () => {
       // Plain tasks of one submit after the first travel together.
       assert.equal(batches.length, 1);
       assert.equal(batches[0]!.keys.length, 2);
-    } finally {
-      await client.close();
-      fake.close();
-      await scheduler.close();
-    }
+    });
   });
 });
 
 describe("the scheduler and a worker reporting finished tasks", () => {
   it("takes finished tasks reported together, and closes a worker whose report is malformed", async () => {
-    const scheduler = await Scheduler.start({ token: "proto3" });
-    const fake = await connect(scheduler.address, { token: "proto3", role: "worker" });
-    const client = await Client.connect(scheduler.address, { token: "proto3" });
-    try {
+    await withScriptedWorker("proto3", async (fake, client) => {
       const keys: string[] = [];
       fake.onMessage = (msg) => {
         if (msg.op === "compute-task") keys.push(msg.key);
         if (msg.op === "compute-tasks") keys.push(...msg.keys);
       };
-      fake.onRequest = () => null;
-      await fake.request({ op: "register-worker", address: "tcp://127.0.0.1:9", name: "fake", nthreads: 1, actorThreads: 1, resources: {}, incarnation: "y" });
       const futures = client.map(add, [[1, 1], [2, 2], [3, 3], [4, 4]]);
       await waitFor(() => keys.length === 4, "four tasks at the fake worker");
       fake.send({ op: "tasks-finished", keys: keys.slice(0, 2), nbytes: [8, 8], durationMs: [1, 1] });
@@ -179,10 +185,6 @@ describe("the scheduler and a worker reporting finished tasks", () => {
       fake.send({ op: "tasks-finished", keys: keys.slice(2), nbytes: [8], durationMs: [1, 1] } as Message);
       await fake.closed;
       await waitFor(async () => Object.keys((await client.schedulerInfo()).workers).length === 0, "the worker removed");
-    } finally {
-      await client.close();
-      fake.close();
-      await scheduler.close();
-    }
+    });
   });
 });
