@@ -5,7 +5,8 @@ import { ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
 import type { GetData, GetDataReply, Key } from "../protocol/messages.js";
 import { isGone, shmDomain, stopSharing } from "../shm/index.js";
-import { joinShared, Payload } from "./payload.js";
+import type { Part } from "../shm/index.js";
+import { adoptShared, joinShared, Payload } from "./payload.js";
 
 const log = createLogger("comm");
 
@@ -15,8 +16,8 @@ export function getDataRequest(keys: Key[]): GetData {
   return shm ? { op: "get-data", keys, shm } : { op: "get-data", keys };
 }
 
-export interface Received {
-  values: Array<[Key, Payload]>;
+export interface Received<P extends Part = Uint8Array> {
+  values: Array<[Key, Payload<P>]>;
   /** Keys the worker does not hold (or whose shared segment vanished meanwhile). */
   missing: Key[];
   /** Keys to fetch once more as bytes: this process cannot map shared segments after all (another user, limits). */
@@ -27,11 +28,14 @@ export interface Received {
 
 /**
  * The values a get-data request for `keys` received, with their shared parts
- * mapped (`adopt`: linked under this process's name too, for a worker that
- * keeps them). Throws ProtocolError when the reply does not match the request.
+ * mapped, or (`adopt`, for a worker that keeps them) linked under this
+ * process's name and left unmapped. Throws ProtocolError when the reply does
+ * not match the request.
  */
-export function receiveData(keys: Key[], reply: GetDataReply, adopt: boolean): Received {
-  const r: Received = { values: [], missing: [], again: [], actors: new Set() };
+export function receiveData(keys: Key[], reply: GetDataReply, adopt: true): Received<Part>;
+export function receiveData(keys: Key[], reply: GetDataReply, adopt: false): Received;
+export function receiveData(keys: Key[], reply: GetDataReply, adopt: boolean): Received<Part> {
+  const r: Received<Part> = { values: [], missing: [], again: [], actors: new Set() };
   if (!Array.isArray(reply?.values) || reply.values.length !== keys.length) {
     throw new ProtocolError(`a get-data reply must hold one value per requested key (${keys.length}); the worker may run another troupe version`);
   }
@@ -55,7 +59,7 @@ export function receiveData(keys: Key[], reply: GetDataReply, adopt: boolean): R
       continue;
     }
     try {
-      r.values.push([key, joinShared(payload, shared, adopt)]);
+      r.values.push([key, adopt ? adoptShared(payload, shared) : joinShared(payload, shared)]);
     } catch (err) {
       if (isGone(err)) {
         r.missing.push(key);

@@ -2,13 +2,15 @@
 // /dev/shm, mapped rather than copied: a worker hands a peer (or a client, or
 // its own threads) a path, and the reader maps the same pages. Readers map
 // copy-on-write, so a task that modifies its argument changes only its copy.
+// Only where the bytes are read is a segment mapped: a worker's main thread
+// holds them by path (Segment) and hands the path on.
 //
 // Each process owns the segments it names or adopts and removes them when
 // their value is released, and at exit; segments of processes that died
 // without cleaning up are swept when a worker starts. Without the native
 // addon, or without /dev/shm, nothing is shared and data travels by socket.
 
-import { existsSync, linkSync, readdirSync, readFileSync, readlinkSync, statSync, unlink, unlinkSync } from "node:fs";
+import { existsSync, linkSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, unlink, unlinkSync } from "node:fs";
 import { createRequire } from "node:module";
 import { isMainThread, threadId } from "node:worker_threads";
 import { randomBytes } from "node:crypto";
@@ -19,6 +21,20 @@ interface Native {
   /** An existing segment, mapped copy-on-write. */
   map(path: string): ArrayBuffer;
 }
+
+/**
+ * A shared segment held by path, not mapped. A worker's main thread passes
+ * large values on (to its threads, to peers on its host) without mapping
+ * them: every mapping of a large buffer costs the mapping thread a full
+ * garbage collection, because V8 counts its size as memory to reclaim.
+ */
+export interface Segment {
+  readonly shm: string;
+  readonly byteLength: number;
+}
+
+/** A payload part as a worker holds it: bytes, or a segment mapped only where its bytes are read. */
+export type Part = Uint8Array | Segment;
 
 /** Parts at least this large travel as shared segments between processes of one host. */
 export const SHARE_MIN_BYTES = 1 << 20;
@@ -95,8 +111,9 @@ const pathOf = new WeakMap<ArrayBufferLike, string>();
 /** Segments this process removes when released or at exit. */
 const owned = new Set<string>();
 
-/** The segment a part is a whole view of, if any. */
-export function sharedPathOf(part: Uint8Array): string | undefined {
+/** The segment a part is (or is a whole view of), if any. */
+export function sharedPathOf(part: Part): string | undefined {
+  if (!(part instanceof Uint8Array)) return part.shm;
   // Size first: `.buffer` of a small typed array makes V8 move its bytes off the heap.
   if (part.byteLength < SHARE_MIN_BYTES || part.byteOffset !== 0 || part.byteLength !== part.buffer.byteLength) return undefined;
   return pathOf.get(part.buffer);
@@ -117,6 +134,11 @@ export function share(part: Uint8Array): string | undefined {
     return undefined; // full or unavailable: the part is copied instead
   }
   return path;
+}
+
+/** A part's bytes: a segment is mapped (copy-on-write) here. */
+export function bytesOf(part: Part): Uint8Array {
+  return part instanceof Uint8Array ? part : mapShared(part.shm);
 }
 
 /** Maps a segment copy-on-write. Throws (code ENOENT) when it is gone. */
@@ -143,24 +165,27 @@ export function own(path: string): void {
 }
 
 /**
- * Takes a segment another process owns: links it under a name of this
- * process (so it outlives the giver's copy), then maps it.
+ * Takes a segment another process owns, without mapping it: links it under a
+ * name of this process, so it outlives the giver's copy. Throws (code ENOENT)
+ * when it is gone.
  */
-export function adoptShared(path: string): Uint8Array {
+export function adoptSegment(path: string): Segment {
   checkPath(path);
   const mine = newPath();
   linkSync(path, mine);
   own(mine);
   try {
-    return mapShared(mine);
+    const st = lstatSync(mine); // the link itself: a symbolic link is not a segment
+    if (!st.isFile() || st.uid !== process.getuid?.()) throw Object.assign(new Error(`not a segment of this user: ${path}`), { code: "EACCES" });
+    return { shm: mine, byteLength: st.size };
   } catch (err) {
     release(mine);
     throw err;
   }
 }
 
-/** Removes an owned segment (mappings already made stay valid). Takes a path or a shared view. */
-export function release(partOrPath: Uint8Array | string): void {
+/** Removes an owned segment (mappings already made stay valid). Takes a path, a segment or a shared view. */
+export function release(partOrPath: Part | string): void {
   const path = typeof partOrPath === "string" ? partOrPath : sharedPathOf(partOrPath);
   if (path === undefined || !owned.delete(path)) return;
   unlink(path, () => {});

@@ -1,11 +1,13 @@
 // Results held by this worker, as the bytes they travel as: serialized once
 // where produced, then sent to any number of peers without re-encoding.
+// Large parts stay in their shared segments, unmapped here.
 
 import { releaseShared, type Payload } from "../comm/payload.js";
 import type { Key } from "../protocol/messages.js";
+import type { Part } from "../shm/index.js";
 
 export class Store {
-  readonly #data = new Map<Key, Payload>();
+  readonly #data = new Map<Key, Payload<Part>>();
   #bytes = 0;
 
   get size(): number {
@@ -21,11 +23,11 @@ export class Store {
     return this.#data.has(key);
   }
 
-  get(key: Key): Payload | undefined {
+  get(key: Key): Payload<Part> | undefined {
     return this.#data.get(key);
   }
 
-  set(key: Key, value: Payload): void {
+  set(key: Key, value: Payload<Part>): void {
     this.delete(key);
     this.#data.set(key, value);
     this.#bytes += value.byteLength;

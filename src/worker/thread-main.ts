@@ -10,7 +10,7 @@ import type { ActorCallFailure, ActorCallReply, ActorCalls, ActorStats, CodeRef,
 import { deserialize, errorInfoOf, errorToInfoAsync, explainSourceError, loadCode, serialize } from "../serialize/index.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
 import { SHARE_MIN_BYTES, share } from "../shm/index.js";
-import { compactPart, NO_DEPS, packDones, partsFromThread, unpackRuns, type FromThread, type RunTask, type ThreadConfig, type ThreadPart, type ToThread } from "./thread-protocol.js";
+import { compactPart, NO_DEPS, packDones, partsToRead, unpackRuns, type FromThread, type RunTask, type ThreadConfig, type ThreadPart, type ToThread } from "./thread-protocol.js";
 
 const config = workerData as ThreadConfig;
 const port = parentPort!;
@@ -116,7 +116,7 @@ function decodeArgs(parts: Uint8Array[], deps: Record<Key, ThreadPart[]>): unkno
   if (deps !== NO_DEPS) {
     // Futures among the arguments become the values of the task's dependencies.
     const values = new Map<Key, unknown>();
-    for (const key of Object.keys(deps)) values.set(key, deserialize(new Payload(partsFromThread(deps[key]!, false)), threadResolver));
+    for (const key of Object.keys(deps)) values.set(key, deserialize(new Payload(partsToRead(deps[key]!)), threadResolver));
     if (values.size > 0) resolve = { ...threadResolver, future: (key) => (values.has(key) ? values.get(key) : threadResolver.future!(key)) };
   }
   const args = deserialize(new Payload(parts), resolve);
@@ -210,7 +210,7 @@ async function run(msg: RunTask): Promise<void> {
 function shareLarge(parts: Uint8Array[]): ThreadPart[] {
   return parts.map((p) => {
     const shm = p.byteLength >= SHARE_MIN_BYTES ? share(p) : undefined;
-    return shm === undefined ? p : { shm };
+    return shm === undefined ? p : { shm, byteLength: p.byteLength };
   });
 }
 

@@ -6,10 +6,10 @@
 
 import type { ActorCall, ActorStats, CodeRef, ErrorInfo, Key } from "../protocol/messages.js";
 import { copyBytes } from "../comm/payload.js";
-import { mapShared, own, release, sharedPathOf } from "../shm/index.js";
+import { bytesOf, own, release, sharedPathOf, type Part } from "../shm/index.js";
 
-/** A payload part between threads: bytes, or a shared segment the other side maps. */
-export type ThreadPart = Uint8Array | { shm: string };
+/** A payload part between threads: bytes, or a shared segment the reading side maps. */
+export type ThreadPart = Part;
 
 /** What a thread needs to know about the process it lives in. */
 export interface ThreadConfig {
@@ -94,23 +94,23 @@ export function compactParts(parts: Uint8Array[]): Uint8Array[] {
 export type ThreadDone = Extract<FromThread, { t: "done" }>;
 
 /** Parts for a thread: shared segments by path (the thread maps them), the rest compacted. */
-export function partsToThread(parts: Uint8Array[]): ThreadPart[] {
+export function partsToThread(parts: Part[]): ThreadPart[] {
   return parts.map((p) => {
+    if (!(p instanceof Uint8Array)) return p;
     const shm = sharedPathOf(p);
-    return shm === undefined ? compactPart(p) : { shm };
+    return shm === undefined ? compactPart(p) : { shm, byteLength: p.byteLength };
   });
 }
 
-/**
- * Parts from a thread or from the main thread, shared ones mapped. `owner`:
- * segments a thread created now belong to this (main) thread.
- */
-export function partsFromThread(parts: ThreadPart[], owner: boolean): Uint8Array[] {
-  return parts.map((p) => {
-    if (p instanceof Uint8Array) return p;
-    if (owner) own(p.shm); // before mapping: a failed map must still remove the segment
-    return mapShared(p.shm);
-  });
+/** Parts a thread made, as the main thread holds them: the segments it created now belong to the main thread, unmapped. */
+export function partsFromThread(parts: ThreadPart[]): Part[] {
+  for (const p of parts) if (!(p instanceof Uint8Array)) own(p.shm);
+  return parts;
+}
+
+/** Parts to read here, shared ones mapped. */
+export function partsToRead(parts: ThreadPart[]): Uint8Array[] {
+  return parts.map(bytesOf);
 }
 
 /** Removes the segments a thread created for parts nobody will keep. */

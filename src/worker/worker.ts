@@ -8,10 +8,10 @@ import { cpus, hostname } from "node:os";
 import { connect, formatAddress, isWildcardHost, listen, malformedColumns, OOB_THRESHOLD_BYTES, parseAddress, type Connection, type Listener } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
 import { getDataRequest, receiveData, type Received } from "../comm/get-data.js";
-import { Payload, releaseShared, splitShared, type SharedParts } from "../comm/payload.js";
+import { mappedPayload, Payload, releaseShared, splitShared, type SharedParts } from "../comm/payload.js";
 import { ConfigError } from "../errors.js";
 import { createLogger } from "../log.js";
-import { shmDomain, sweepStale } from "../shm/index.js";
+import { shmDomain, sweepStale, type Part } from "../shm/index.js";
 import type {
   ActorCall,
   ActorCallReply,
@@ -60,7 +60,7 @@ export class Worker {
   readonly #opts: WorkerOptions;
   readonly #store = new Store();
   /** Actor handles fetched from peers (never reported: the actor lives elsewhere). */
-  readonly #handles = new Map<Key, Payload>();
+  readonly #handles = new Map<Key, Payload<Part>>();
   #state!: WorkerState;
   readonly #actors = new Map<Key, ActorHere>();
   #taskThreads: RunnerThread[] = [];
@@ -356,15 +356,7 @@ export class Worker {
         this.#store.set(msg.key, actorRefPayload(meta));
         this.#toScheduler({ op: "task-finished", key: msg.key, nbytes: 0, actor: meta, startMs, stopMs });
       } else {
-        let payload: Payload;
-        try {
-          payload = resultOf(done);
-        } catch (err) {
-          discardParts(done.value);
-          const error = errorInfoOf("Error", `the result of ${msg.key} could not be mapped on its worker: ${(err as Error)?.message ?? err}`);
-          this.#toScheduler({ op: "task-erred", key: msg.key, error });
-          return this.#dispatch();
-        }
+        const payload = resultOf(done);
         this.#store.set(msg.key, payload);
         this.#taskFinished(msg.key, payload.byteLength, stopMs - startMs);
       }
@@ -378,7 +370,7 @@ export class Worker {
       (reply) => {
         const got: Key[] = [];
         const reported: Record<Key, number> = {};
-        let received: Received;
+        let received: Received<Part>;
         try {
           received = receiveData(keys, reply, true);
         } catch (err) {
@@ -447,7 +439,7 @@ export class Worker {
       return { ok: false, missing: true, error: errorInfoOf("ActorLostError", `the worker at ${this.#address} holds no actor ${msg.key}`) };
     }
     return actor.thread.post({ t: "call", key: msg.key, kind: msg.kind, name: msg.name, args: compactParts(msg.args.parts) }).then((done): ActorCallReply => {
-      if (done.ok) return resultOf(done);
+      if (done.ok) return mappedPayload(resultOf(done));
       return done.missing ? { ok: false, error: done.error, missing: true } : { ok: false, error: done.error };
     });
   }
@@ -466,15 +458,13 @@ export class Worker {
         values[i] = null;
         continue;
       }
-      let out = p;
-      if (this.#actors.has(key)) actors.push(i);
-      else if (sameHost) {
+      let out: Payload;
+      if (sameHost) {
         const split = splitShared(p);
-        if (split.shared) {
-          out = split.payload;
-          (shared ??= {})[i] = split.shared;
-        }
-      }
+        out = split.payload;
+        if (split.shared) (shared ??= {})[i] = split.shared;
+      } else out = mappedPayload(p); // bytes for a peer that cannot map: the value travels over the connection
+      if (this.#actors.has(key)) actors.push(i);
       // One part travels as its bytes alone; large parts stay out of band inside a Payload.
       values[i] = out.parts.length === 1 && out.parts[0]!.byteLength < OOB_THRESHOLD_BYTES ? out.parts[0]! : out;
     }
@@ -528,14 +518,14 @@ function actorRefPayload(meta: Omit<ActorMeta, "incarnation">): Payload {
   return serialize(ref).payload;
 }
 
-/** A thread's successful answer as a payload held here (segments the thread made become this thread's). */
-function resultOf(done: Extract<ThreadDone, { ok: true }>): Payload {
-  return new Payload(partsFromThread(done.value, true));
+/** A thread's successful answer as a payload held here (segments the thread made become this thread's, unmapped). */
+function resultOf(done: Extract<ThreadDone, { ok: true }>): Payload<Part> {
+  return new Payload(partsFromThread(done.value));
 }
 
 /** A thread's answer, as the reply to the request that caused it. */
 function replyOf(done: ThreadDone): RunFunctionReply {
-  return done.ok ? { ok: true, value: resultOf(done) } : { ok: false, error: done.error };
+  return done.ok ? { ok: true, value: mappedPayload(resultOf(done)) } : { ok: false, error: done.error };
 }
 
 function positiveInt(n: number, what: string): number {

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
 import { describe, it } from "node:test";
-import { shmDomain } from "../../src/shm/index.js";
+import { shmDomain, stopSharing } from "../../src/shm/index.js";
 import { bytes, checksum } from "../fixtures/tasks.js";
 import { pid, scribble, slowBytes } from "../fixtures/tasks-extra.js";
 import { useCluster, waitFor, withCluster } from "../helpers/cluster.js";
@@ -79,6 +79,20 @@ describe("shared memory between processes of one host", { skip }, () => {
     const replacement = await h.cluster.addWorker();
     await waitFor(() => segmentsOf([victim!]).length === 0, "the dead worker's segment to be swept");
     await h.cluster.stopWorker(replacement, { graceful: true });
+  });
+
+  // Last: this process stops sharing for good.
+  it("a requester that cannot map a worker's segment gets its bytes over the connection", async () => {
+    const [A, B] = h.cluster.workerAddresses();
+    const data = h.client.submit(bytes, [4 * MB], { workers: A! });
+    const expected = checksum(bytes(4 * MB));
+    // B now holds its copy as a segment too: whichever the client asks maps it to send the bytes.
+    assert.equal(await h.client.submit(checksum, [data], { workers: B! }), expected);
+    stopSharing();
+    const local = await data;
+    assert.equal(local.byteLength, 4 * MB);
+    assert.equal(checksum(local), expected);
+    data.release();
   });
 });
 

@@ -79,7 +79,7 @@ test("successful small results pack into one dones message; each comes back in b
     { t: "done", id: 2, ok: true, value: [new Uint8Array([2, 2])] },
     { t: "done", id: 3, ok: false, error: { name: "Error", message: "boom", stack: "" } },
     { t: "done", id: 4, ok: true, value: [new Uint8Array([4])], actor: { className: "A", methods: [], attributes: [] } },
-    { t: "done", id: 5, ok: true, value: [{ shm: "/x" }] },
+    { t: "done", id: 5, ok: true, value: [{ shm: "/x", byteLength: 1 << 20 }] },
     { t: "done", id: 6, ok: true, value: [new Uint8Array([6])] },
     { t: "done", id: 7, ok: true, value: [new Uint8Array([7])] },
     { t: "done", id: 8, ok: true, value: [new Uint8Array([8])] },
