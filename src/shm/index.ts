@@ -10,14 +10,12 @@
 // without cleaning up are swept when a worker starts. Without the native
 // addon, or without /dev/shm, nothing is shared and data travels by socket.
 
-import { existsSync, linkSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, unlink, unlinkSync } from "node:fs";
+import { closeSync, existsSync, linkSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, unlink, unlinkSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
 import { isMainThread, threadId } from "node:worker_threads";
 import { randomBytes } from "node:crypto";
 
 interface Native {
-  /** A new segment of `size` bytes, mapped shared and writable (to fill it). */
-  create(path: string, size: number): ArrayBuffer;
   /** An existing segment, mapped copy-on-write. */
   map(path: string): ArrayBuffer;
 }
@@ -125,15 +123,20 @@ export function sharedPathOf(part: Part): string | undefined {
  * process's main thread, which owns it from then on (`own`).
  */
 export function share(part: Uint8Array): string | undefined {
-  const n = load();
-  if (!n || part.byteLength < SHARE_MIN_BYTES) return undefined;
+  if (!load() || part.byteLength < SHARE_MIN_BYTES) return undefined;
   const path = newPath();
+  let fd: number | undefined;
   try {
-    new Uint8Array(n.create(path, part.byteLength)).set(part);
+    // write(2), not a shared mapping to copy into: half the time (no page faults), and a full tmpfs fails here rather than with SIGBUS.
+    fd = openSync(path, "wx", 0o600);
+    for (let at = 0; at < part.byteLength; ) at += writeSync(fd, part, at, part.byteLength - at);
+    return path;
   } catch {
+    if (fd !== undefined) rmSync(path, { force: true });
     return undefined; // full or unavailable: the part is copied instead
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
-  return path;
 }
 
 /** A part's bytes: a segment is mapped (copy-on-write) here. */
