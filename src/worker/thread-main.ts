@@ -186,6 +186,7 @@ async function run(msg: RunTask): Promise<void> {
       return;
     }
     let result: unknown;
+    const started = performance.now();
     try {
       // Classes run as constructors (delayed(Class)() outside actors).
       if (isClass(fn)) result = Reflect.construct(fn, args);
@@ -196,11 +197,13 @@ async function run(msg: RunTask): Promise<void> {
     } catch (err) {
       throw explainSourceError(err, msg.fn);
     }
+    // The task's own time, not its wait in the queue: the scheduler places work by it, the worker posts ahead by it.
+    const ms = performance.now() - started;
     const encoded = encodeResult(result);
     const parts = encoded instanceof Promise ? await encoded : encoded;
     remember(msg.key, parts);
     // Batch replies while more tasks are queued behind this one; answer at once when it was the last.
-    reply({ t: "done", id: msg.id, ok: true, value: shareLarge(parts) }, taskQueue.length === 0);
+    reply({ t: "done", id: msg.id, ok: true, value: shareLarge(parts), ms }, taskQueue.length === 0);
   } catch (err) {
     await fail(msg.id, err);
   }

@@ -66,16 +66,18 @@ export interface ActorShape {
   callAddress?: string;
 }
 
-/** Successful results of one small part each: result i is bytes[ends[i-1] .. ends[i]). */
+/** Successful results of one small part each: result i is bytes[ends[i-1] .. ends[i]), its task ran ms[i]. */
 export interface TasksDone {
   t: "dones";
   ids: number[];
   bytes: Uint8Array;
   ends: Uint32Array;
+  ms: Float64Array;
 }
 
 export type FromThread =
-  | { t: "done"; id: number; ok: true; value: ThreadPart[]; actor?: ActorShape }
+  /** `ms`: how long a task ran (not for actor calls). */
+  | { t: "done"; id: number; ok: true; value: ThreadPart[]; actor?: ActorShape; ms?: number }
   | TasksDone
   | { t: "done"; id: number; ok: false; error: ErrorInfo; missing?: boolean; notRun?: boolean }
   | { t: "stats"; actors: Record<Key, ActorStats> }
@@ -216,12 +218,12 @@ export function packDones(batch: FromThread[]): FromThread[] {
     batch,
     smallSuccess,
     () => true,
-    (run) => ({ t: "dones", ids: run.map((r) => r.id), ...join(run.map((r) => r.value[0] as Uint8Array)) }),
+    (run) => ({ t: "dones", ids: run.map((r) => r.id), ...join(run.map((r) => r.value[0] as Uint8Array)), ms: Float64Array.from(run, (r) => r.ms ?? 0) }),
     (m) => m,
   );
 }
 
 /** The answers in a `dones` message, each result copied into bytes of its own (it may be kept long). */
 export function unpackDones(m: TasksDone): ThreadDone[] {
-  return m.ids.map((id, i) => ({ t: "done", id, ok: true, value: [copyBytes(partAt(m.bytes, m.ends, i))] }));
+  return m.ids.map((id, i) => ({ t: "done", id, ok: true, value: [copyBytes(partAt(m.bytes, m.ends, i))], ms: m.ms[i] }));
 }

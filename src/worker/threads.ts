@@ -14,6 +14,16 @@ type WorkBody = Work extends infer W ? (W extends Work ? Omit<W, "id"> : never) 
 
 const log = createLogger("worker");
 
+/**
+ * Tasks kept posted to a task thread: about AHEAD_MS of work at the mean run
+ * time of its recent tasks, at least 2 (the thread never waits for the main
+ * thread between tasks) and at most MAX_AHEAD. Quick tasks then cross in large
+ * batches (a post and a wake-up per batch, not per few tasks), while long ones
+ * stay in the worker's queue, where priorities and the scheduler still reach them.
+ */
+const AHEAD_MS = 4;
+const MAX_AHEAD = 256;
+
 const entryUrl = new URL(import.meta.url.endsWith(".ts") ? "./thread-main.ts" : "./thread-main.js", import.meta.url);
 
 export class RunnerThread {
@@ -26,6 +36,8 @@ export class RunnerThread {
   #flushQueued = false;
   /** Work posted and not yet answered. */
   inFlight = 0;
+  /** Moving mean of how long its tasks ran, as the thread measured them. */
+  #meanTaskMs = AHEAD_MS / 16;
 
   /** `lazy`: the thread starts with its first piece of work rather than now. */
   constructor(config: ThreadConfig, onExit: (err: Error) => void, onStats?: (actors: Record<string, ActorStats>) => void, lazy = false) {
@@ -65,11 +77,17 @@ export class RunnerThread {
     return thread;
   }
 
+  /** How many tasks to keep posted to this thread (see AHEAD_MS). */
+  get ahead(): number {
+    return Math.max(2, Math.min(MAX_AHEAD, Math.ceil(AHEAD_MS / this.#meanTaskMs)));
+  }
+
   #settle(done: ThreadDone): void {
     const onDone = this.#pending.get(done.id);
     if (!onDone) return;
     this.#pending.delete(done.id);
     this.inFlight--;
+    if (done.ok && done.ms !== undefined) this.#meanTaskMs += (done.ms - this.#meanTaskMs) / 16;
     this.#deliver(onDone, done);
   }
 

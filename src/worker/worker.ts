@@ -40,8 +40,6 @@ import { compactParts, discardParts, NO_DEPS, partsFromThread, partsToThread, ty
 
 const log = createLogger("worker");
 
-/** Tasks posted to a task thread before it finishes the one it runs: hides the hop between threads. */
-const TASKS_AHEAD = 16;
 /** Most finished tasks reported in one message. */
 const MAX_REPORTED = 1024;
 
@@ -315,7 +313,8 @@ export class Worker {
 
   #dispatch(): void {
     for (const thread of this.#taskThreads) {
-      while (thread.inFlight < TASKS_AHEAD) {
+      const ahead = thread.ahead;
+      while (thread.inFlight < ahead) {
         const msg = this.#state.nextTask();
         if (!msg) return;
         this.#run(msg, thread);
@@ -358,7 +357,7 @@ export class Worker {
       } else {
         const payload = resultOf(done);
         this.#store.set(msg.key, payload);
-        this.#taskFinished(msg.key, payload.byteLength, stopMs - startMs);
+        this.#taskFinished(msg.key, payload.byteLength, done.ms ?? stopMs - startMs);
       }
       this.#apply(this.#state.stored(msg.key));
     });

@@ -88,6 +88,18 @@ describe("a worker and code sent by number", () => {
     assert.ok(report.nbytes.every((n) => n > 0));
   });
 
+  it("reports how long each task ran, not how long it waited behind the others", async () => {
+    const busy = { kind: "source" as const, source: "(ms) => { const end = Date.now() + ms; while (Date.now() < end); return ms; }", name: "busy", isClass: false };
+    conn!.send({ ...base, key: "busy-0", fn: busy, fnId: 9, args: serialize([40]).payload } satisfies ComputeTask);
+    const keys = ["busy-1", "busy-2", "busy-3"];
+    conn!.send({ op: "compute-tasks", fn: 9, keys, args: keys.map(() => serialize([40]).payload), priority: [0, 0, 0] } satisfies ComputeTasks);
+    for (const k of keys) await outcome(k);
+    // One task thread runs them in turn: the last finished ~160 ms after it arrived, yet ran ~40.
+    const durations = received.flatMap((m) => (m.op === "tasks-finished" ? m.durationMs.filter((_, i) => m.keys[i]!.startsWith("busy-")) : []));
+    assert.equal(durations.length, 4);
+    for (const ms of durations) assert.ok(ms >= 39 && ms < 75, `a 40 ms task reported ${ms} ms`);
+  });
+
   it("answers get-data by position: each requested key's value in order, null for one it does not hold", async () => {
     const peer = await connect(worker.address, { token: "proto", role: "client" });
     try {
