@@ -197,7 +197,10 @@ export function packRuns(batch: ToThread[]): ToThread[] {
     (prev, next) => prev.fn === next.fn,
     (run) => ({ t: "runs", ids: run.map((r) => r.id), keys: run.map((r) => r.key), fn: run[0]!.fn, ...join(run.map((r) => r.args[0]!)) }),
     // Tasks come with their parts as received and are compacted here; other work comes compacted.
-    (m) => (m.t === "run" ? { ...m, args: compactParts(m.args) } : m),
+    (m) => {
+      if (m.t === "run") m.args = compactParts(m.args);
+      return m;
+    },
   );
 }
 

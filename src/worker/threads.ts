@@ -108,7 +108,11 @@ export class RunnerThread {
     const id = this.#nextId++;
     this.inFlight++;
     this.#pending.set(id, onDone);
-    this.#send({ ...work, id } as ToThread);
+    // The work becomes the message. Not `{ ...work, id }`: optimized code gives
+    // every spread copy a map of its own, and each later read of it misses its cache.
+    const msg = work as Work;
+    msg.id = id;
+    this.#send(msg);
   }
 
   free(keys: string[]): void {

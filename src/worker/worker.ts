@@ -331,9 +331,8 @@ export class Worker {
     }
     const startMs = Date.now();
     if (!msg.actor) this.#runningOn.set(msg.key, thread);
-    // Parts as received: the thread connection compacts or packs them when it posts.
-    const work = { t: "run" as const, key: msg.key, fn: msg.fn, args: msg.args.parts, deps, actor: msg.actor };
-    thread.post(local ? { ...work, local } : work, (done) => {
+    // Parts as received: the thread connection compacts or packs them when it posts. One shape, with or without `local`.
+    thread.post({ t: "run", key: msg.key, fn: msg.fn, args: msg.args.parts, deps, actor: msg.actor, local }, (done) => {
       const stopMs = Date.now();
       if (this.#runningOn.get(msg.key) === thread) this.#runningOn.delete(msg.key);
       if (!done.ok && done.notRun) {
