@@ -117,7 +117,8 @@ function decodeArgs(parts: Uint8Array[], deps: Record<Key, ThreadPart[]>): unkno
     // Futures among the arguments become the values of the task's dependencies.
     const values = new Map<Key, unknown>();
     for (const key of Object.keys(deps)) values.set(key, deserialize(new Payload(partsToRead(deps[key]!)), threadResolver));
-    if (values.size > 0) resolve = { ...threadResolver, future: (key) => (values.has(key) ? values.get(key) : threadResolver.future!(key)) };
+    // A literal, not a spread of threadResolver: spread copies made by optimized code each get a map of their own.
+    if (values.size > 0) resolve = { actor: threadResolver.actor, future: (key) => (values.has(key) ? values.get(key) : threadResolver.future!(key)) };
   }
   const args = deserialize(new Payload(parts), resolve);
   if (!Array.isArray(args)) throw new TypeError("task arguments must be an array");
