@@ -6,6 +6,7 @@ import { CommError, ProtocolError, RemoteError, TimeoutError, TROUPE_ERRORS, typ
 import { createLogger } from "../log.js";
 import type { Message } from "../protocol/messages.js";
 import { BatchDecoder, encodeBatch, type ErrorReply, type ErrorReplyInfo, messageWeight, unitEnd, type WireEntry } from "./frames.js";
+import { PendingReplies } from "./pending.js";
 import type { Transport } from "./transport.js";
 
 const log = createLogger("comm");
@@ -35,7 +36,8 @@ export interface Connection {
   /**
    * Send one message that stands for `handlers.length` requests (a request
    * group). The peer's onRequest answers it with an array of as many
-   * outcomes (values or promises); each goes to its handler on its own.
+   * outcomes (values or promises); each goes to its handler on its own. The
+   * connection keeps `handlers` (and empties it as replies arrive).
    */
   callGroup(msg: Message, handlers: ReplyHandler[]): void;
   /** Idempotent. Queued messages are still written; pending requests reject with CommError. */
@@ -71,12 +73,6 @@ export function whenSettled(value: unknown, ok: (v: unknown) => void, fail: (err
 /** A handler-based request as a promise: `send` passes the handler on. */
 export function promised<T>(send: (handler: ReplyHandler) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => send({ ok: resolve as (v: unknown) => void, fail: reject }));
-}
-
-interface Pending {
-  handler: ReplyHandler;
-  op: string;
-  timer: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -115,7 +111,7 @@ export class WireConnection implements Connection {
   /** Requests and messages queued: a group counts as many as it stands for. */
   private queuedWeight = 0;
   private flushScheduled = false;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new PendingReplies();
   private nextRid = 1;
   private readonly decoder = new BatchDecoder();
   // Batches that arrive between the handshake and the owner installing its
@@ -162,10 +158,9 @@ export class WireConnection implements Connection {
     return new Promise<T>((resolve, reject) => {
       const rid = this.sendRequest(msg, { ok: resolve as (v: unknown) => void, fail: reject });
       if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
-        this.pending.get(rid)!.timer = setTimeout(() => {
-          this.pending.delete(rid);
-          reject(new TimeoutError(`No reply to "${msg.op}" from ${this.peer} within ${timeoutMs} ms; the peer may be overloaded or gone`));
-        }, Math.max(0, timeoutMs));
+        this.pending.expire(rid, Math.max(0, timeoutMs), () =>
+          reject(new TimeoutError(`No reply to "${msg.op}" from ${this.peer} within ${timeoutMs} ms; the peer may be overloaded or gone`)),
+        );
       }
     });
   }
@@ -188,7 +183,7 @@ export class WireConnection implements Connection {
     }
     const first = this.nextRid;
     this.nextRid += handlers.length;
-    for (let i = 0; i < handlers.length; i++) this.pending.set(first + i, { handler: handlers[i]!, op: msg.op, timer: undefined });
+    this.pending.addGroup(first, msg.op, handlers);
     this.enqueue([first, handlers.length], msg, handlers.length);
   }
 
@@ -198,7 +193,7 @@ export class WireConnection implements Connection {
 
   private sendRequest(msg: Message, handler: ReplyHandler): number {
     const rid = this.nextRid++;
-    this.pending.set(rid, { handler, op: msg.op, timer: undefined });
+    this.pending.add(rid, msg.op, handler);
     this.enqueue(rid, msg);
     return rid;
   }
@@ -288,11 +283,8 @@ export class WireConnection implements Connection {
 
   /** A request that could not be encoded fails on this side. */
   private failPending(rid: number, why: string): void {
-    const p = this.pending.get(rid);
-    if (!p) return;
-    this.pending.delete(rid);
-    if (p.timer) clearTimeout(p.timer);
-    p.handler.fail(new ProtocolError(`Could not encode the "${p.op}" request: ${why}`));
+    const handler = this.pending.take(rid);
+    handler?.fail(new ProtocolError(`Could not encode the "${this.pending.lastOp}" request: ${why}`));
   }
 
   // ------------------------------------------------------------ receiving
@@ -396,19 +388,18 @@ export class WireConnection implements Connection {
   }
 
   private handleReply(rid: number, ok: boolean, outcome: unknown): void {
-    const p = this.pending.get(rid);
-    if (p === undefined) {
+    const handler = this.pending.take(rid);
+    if (handler === undefined) {
       log.debug("Ignored a reply to an unknown or timed-out request", { peer: this.peer, rid });
       return;
     }
-    this.pending.delete(rid);
-    if (p.timer) clearTimeout(p.timer);
+    const op = this.pending.lastOp;
     try {
-      if (ok) p.handler.ok(outcome);
-      else p.handler.fail(errorFromInfo(outcome as ErrorReplyInfo));
+      if (ok) handler.ok(outcome);
+      else handler.fail(errorFromInfo(outcome as ErrorReplyInfo));
     } catch (err) {
       // Whatever a peer answered, it must not take this process down.
-      log.error(`The reply handler of a "${p.op}" request threw: ${err instanceof Error ? err.stack : String(err)}`, { peer: this.peer });
+      log.error(`The reply handler of a "${op}" request threw: ${err instanceof Error ? err.stack : String(err)}`, { peer: this.peer });
     }
   }
 
@@ -430,11 +421,7 @@ export class WireConnection implements Connection {
     this.closeReason = reason;
     this.closeKind = kind;
     this.held = null;
-    for (const [, p] of this.pending) {
-      if (p.timer) clearTimeout(p.timer);
-      p.handler.fail(new CommError(`Connection to ${this.peer} closed before the reply to "${p.op}" arrived (${reason})`));
-    }
-    this.pending.clear();
+    this.pending.failAll((op) => new CommError(`Connection to ${this.peer} closed before the reply to "${op}" arrived (${reason})`));
     if (this.onClose) {
       try {
         this.onClose(reason);

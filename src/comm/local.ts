@@ -7,6 +7,7 @@ import { CommError, TimeoutError } from "../errors.js";
 import { createLogger } from "../log.js";
 import type { Message } from "../protocol/messages.js";
 import { answerGroup, whenSettled, type Connection, type ReplyHandler, type Role } from "./connection.js";
+import { PendingReplies } from "./pending.js";
 
 const log = createLogger("comm");
 
@@ -16,11 +17,6 @@ type Entry =
   | { kind: "group"; first: number; n: number; msg: Message }
   | { kind: "reply"; rid: number; ok: true; value: unknown }
   | { kind: "reply"; rid: number; ok: false; error: unknown };
-
-interface Pending {
-  handler: ReplyHandler;
-  timer?: NodeJS.Timeout;
-}
 
 class LocalConnection implements Connection {
   readonly peer = "in-process";
@@ -36,7 +32,7 @@ class LocalConnection implements Connection {
   #queue: Entry[] = [];
   #scheduled = false;
   #nextRid = 1;
-  readonly #pending = new Map<number, Pending>();
+  readonly #pending = new PendingReplies();
 
   constructor(readonly role: Role) {
     this.closed = new Promise((r) => (this.#resolveClosed = r));
@@ -55,10 +51,7 @@ class LocalConnection implements Connection {
     return new Promise<T>((resolve, reject) => {
       const rid = this.#sendRequest(msg, { ok: resolve as (v: unknown) => void, fail: reject });
       if (opts?.timeoutMs !== undefined) {
-        this.#pending.get(rid)!.timer = setTimeout(() => {
-          this.#pending.delete(rid);
-          reject(new TimeoutError(`No reply to "${msg.op}" within ${opts.timeoutMs} ms`));
-        }, opts.timeoutMs);
+        this.#pending.expire(rid, opts.timeoutMs, () => reject(new TimeoutError(`No reply to "${msg.op}" within ${opts.timeoutMs} ms`)));
       }
     });
   }
@@ -81,7 +74,7 @@ class LocalConnection implements Connection {
     }
     const first = this.#nextRid;
     this.#nextRid += handlers.length;
-    handlers.forEach((handler, i) => this.#pending.set(first + i, { handler }));
+    this.#pending.addGroup(first, msg.op, handlers);
     this.#enqueue({ kind: "group", first, n: handlers.length, msg });
   }
 
@@ -91,7 +84,7 @@ class LocalConnection implements Connection {
 
   #sendRequest(msg: Message, handler: ReplyHandler): number {
     const rid = this.#nextRid++;
-    this.#pending.set(rid, { handler });
+    this.#pending.add(rid, msg.op, handler);
     this.#enqueue({ kind: "req", rid, msg });
     return rid;
   }
@@ -125,12 +118,10 @@ class LocalConnection implements Connection {
       else if (e.kind === "req") this.#serve(e.rid, e.msg);
       else if (e.kind === "group") this.#serveGroup(e.first, e.n, e.msg);
       else {
-        const p = this.#pending.get(e.rid);
-        if (!p) continue;
-        this.#pending.delete(e.rid);
-        if (p.timer) clearTimeout(p.timer);
-        if (e.ok) p.handler.ok(e.value);
-        else p.handler.fail(e.error as Error);
+        const handler = this.#pending.take(e.rid);
+        if (handler === undefined) continue;
+        if (e.ok) handler.ok(e.value);
+        else handler.fail(e.error as Error);
       }
     }
   }
@@ -170,11 +161,7 @@ class LocalConnection implements Connection {
     if (!this.#open) return;
     this.#open = false;
     this.#queue = [];
-    for (const p of this.#pending.values()) {
-      if (p.timer) clearTimeout(p.timer);
-      p.handler.fail(new CommError(`The connection closed before a reply arrived (${reason})`));
-    }
-    this.#pending.clear();
+    this.#pending.failAll((op) => new CommError(`The connection closed before the reply to "${op}" arrived (${reason})`));
     this.onClose?.(reason);
     this.#resolveClosed();
   }

@@ -15,11 +15,13 @@ import {
   Payload,
   type Connection,
   type Listener,
+  type ReplyHandler,
   type TlsOptions,
 } from "../../src/comm/index.js";
 import { AuthError, CancelledError, CommError, ConfigError, RemoteError, TimeoutError } from "../../src/errors.js";
 import { PROTOCOL_VERSION, type Message } from "../../src/protocol/messages.js";
 import { WireConnection } from "../../src/comm/connection.js";
+import { PendingReplies } from "../../src/comm/pending.js";
 import { makePki, NO_OPENSSL, type Pem } from "../helpers/pki.js";
 import { checkRequestGroups } from "../helpers/request-groups.js";
 
@@ -407,4 +409,36 @@ test("comm - listening on a port already in use fails with CommError", async () 
   const { listener } = await server();
   const { port } = parseAddress(listener.address);
   await assert.rejects(listen({ port, token: "x", onConnection: () => {} }), (err: Error) => err instanceof CommError && /Could not listen on 127\.0\.0\.1:\d+/.test(err.message));
+});
+
+test("pending replies: each request's handler is taken once, groups in any order; closing fails the rest in send order", async () => {
+  const table = new PendingReplies();
+  const seen: string[] = [];
+  const handler = (name: string): ReplyHandler => ({ ok: () => seen.push(`ok ${name}`), fail: (e) => seen.push(`fail ${name}: ${e.message}`) });
+  table.add(1, "one", handler("1"));
+  table.addGroup(2, "many", [handler("2"), handler("3"), handler("4")]);
+  table.add(5, "five", handler("5"));
+  table.addGroup(6, "more", [handler("6"), handler("7")]);
+  table.add(8, "eight", handler("8"));
+
+  table.take(3)!.ok(undefined);
+  assert.equal(table.lastOp, "many");
+  table.take(7)!.ok(undefined);
+  assert.equal(table.lastOp, "more");
+  assert.equal(table.take(3), undefined, "a request is answered once");
+  assert.equal(table.take(9), undefined, "an unknown id has no handler");
+  assert.equal(table.take(0), undefined);
+  table.take(5)!.ok(undefined);
+  assert.equal(table.lastOp, "five");
+
+  let expired = false;
+  table.add(9, "late", handler("9"));
+  table.expire(9, 1, () => (expired = true));
+  for (let i = 0; i < 200 && !expired; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(expired);
+  assert.equal(table.take(9), undefined, "an expired request is gone");
+
+  table.failAll((op) => new Error(op));
+  assert.deepEqual(seen, ["ok 3", "ok 7", "ok 5", "fail 1: one", "fail 2: many", "fail 4: many", "fail 6: more", "fail 8: eight"]);
+  assert.equal(table.take(1), undefined, "nothing waits after closing");
 });
