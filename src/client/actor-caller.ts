@@ -51,8 +51,8 @@ export interface ActorRecord {
   /** Calls waiting behind an unfinished ActorFuture argument, in call order. */
   queue: QueuedCall[];
   draining: boolean;
-  /** Calls sent and not answered, with when they were first sent. */
-  inflight: Map<ActorFuture<unknown>, number>;
+  /** Calls sent and not answered. */
+  inflight: Inflight;
   checking: boolean;
   /** Calls made in this turn, not yet handed to the connection: they leave as one group. */
   group: SentCall[];
@@ -92,9 +92,9 @@ export class ActorCaller {
       let any = false;
       const now = Date.now();
       for (const rec of this.#records.values()) {
-        if (rec.inflight.size === 0) continue;
+        const oldest = rec.inflight.oldestSentMs();
+        if (oldest === undefined) continue;
         any = true;
-        const oldest = Math.min(...rec.inflight.values());
         if (now - oldest > WATCH_AFTER_MS && !rec.checking) void this.#check(rec);
       }
       if (!any) {
@@ -131,7 +131,7 @@ export class ActorCaller {
   record(meta: ActorMeta): ActorRecord {
     let rec = this.#records.get(meta.key);
     if (!rec) {
-      rec = { meta, queue: [], draining: false, inflight: new Map(), checking: false, group: [], groupParts: 0, groupQueued: false };
+      rec = { meta, queue: [], draining: false, inflight: new Inflight(), checking: false, group: [], groupParts: 0, groupQueued: false };
       this.#records.set(meta.key, rec);
     } else if (meta.incarnation > rec.meta.incarnation) {
       rec.meta = meta;
@@ -145,8 +145,7 @@ export class ActorCaller {
     const rec = this.#records.get(key);
     if (!rec) return;
     rec.lost = err;
-    for (const future of rec.inflight.keys()) future._reject(err);
-    rec.inflight.clear();
+    for (const call of rec.inflight.clear()) call.future._reject(err);
     this.#forget(rec.meta);
   }
 
@@ -268,7 +267,7 @@ export class ActorCaller {
 
   /** The call is on its way: watched until answered. */
   #track(call: SentCall): void {
-    call.rec.inflight.set(call.future, call.firstTryMs);
+    call.rec.inflight.add(call, Date.now());
     this.#watchInflight();
   }
 
@@ -281,7 +280,7 @@ export class ActorCaller {
 
   /** @internal The worker answered a call. */
   _answered(c: SentCall, raw: unknown): void {
-    c.rec.inflight.delete(c.future);
+    c.rec.inflight.remove(c);
     const reply = raw as ActorCallReply;
     if (reply instanceof Payload) {
       try {
@@ -301,7 +300,7 @@ export class ActorCaller {
 
   /** @internal The call got no answer: its connection failed (the actor may have moved), or it was refused. */
   _unanswered(c: SentCall, err: Error): void {
-    c.rec.inflight.delete(c.future);
+    c.rec.inflight.remove(c);
     if (err instanceof CommError) void this.#relocate(c, err);
     else c.future._reject(err); // e.g. the call could not be encoded, or the peer refused it: asking again would not help
   }
@@ -351,6 +350,12 @@ function isFailure(x: unknown): x is ActorCallFailure {
 
 /** One call on its way: what it asks, and where its reply goes. */
 class SentCall implements ReplyHandler {
+  // Its place in its actor's in-flight list (see Inflight).
+  prev: SentCall | undefined = undefined;
+  next: SentCall | undefined = undefined;
+  listed = false;
+  sentMs = 0;
+
   constructor(
     readonly caller: ActorCaller,
     readonly rec: ActorRecord,
@@ -372,5 +377,53 @@ class SentCall implements ReplyHandler {
 
   fail(err: Error): void {
     this.caller._unanswered(this, err);
+  }
+}
+
+/**
+ * The calls to one actor that are sent and not answered, oldest send first: a
+ * list threaded through the calls themselves, so that the many calls a
+ * pipelining caller has in flight cost no hash entry each.
+ */
+class Inflight {
+  #head: SentCall | undefined;
+  #tail: SentCall | undefined;
+
+  add(call: SentCall, nowMs: number): void {
+    if (call.listed) this.remove(call);
+    call.listed = true;
+    call.sentMs = nowMs;
+    call.prev = this.#tail;
+    call.next = undefined;
+    if (this.#tail) this.#tail.next = call;
+    else this.#head = call;
+    this.#tail = call;
+  }
+
+  remove(call: SentCall): void {
+    if (!call.listed) return;
+    call.listed = false;
+    if (call.prev) call.prev.next = call.next;
+    else this.#head = call.next;
+    if (call.next) call.next.prev = call.prev;
+    else this.#tail = call.prev;
+    call.prev = call.next = undefined;
+  }
+
+  /** When the longest-waiting call was sent; undefined when none waits. */
+  oldestSentMs(): number | undefined {
+    return this.#head?.sentMs;
+  }
+
+  /** Empty the list; gives the calls it held. */
+  clear(): SentCall[] {
+    const calls: SentCall[] = [];
+    for (let c = this.#head; c; c = c.next) calls.push(c);
+    for (const c of calls) {
+      c.listed = false;
+      c.prev = c.next = undefined;
+    }
+    this.#head = this.#tail = undefined;
+    return calls;
   }
 }

@@ -18,7 +18,8 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
   // The promise exists only once someone awaits: a call nobody awaits costs
   // no promise.
   #promise: Promise<T> | undefined;
-  #settle: { resolve: (v: T) => void; reject: (e: unknown) => void } | undefined;
+  #resolve: ((v: T) => void) | undefined;
+  #reject: ((e: unknown) => void) | undefined;
 
   /** @internal Created by actor handles; users never construct one. */
   constructor(className: string, method: string) {
@@ -31,8 +32,8 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
     if (this.#state !== "pending") return;
     this.#state = "finished";
     this.#value = value;
-    this.#settle?.resolve(value);
-    this.#settle = undefined;
+    this.#resolve?.(value);
+    this.#resolve = this.#reject = undefined;
   }
 
   /** @internal */
@@ -40,15 +41,20 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
     if (this.#state !== "pending") return;
     this.#state = "error";
     this.#error = err;
-    this.#settle?.reject(err);
-    this.#settle = undefined;
+    this.#reject?.(err);
+    this.#resolve = this.#reject = undefined;
   }
 
   #getPromise(): Promise<T> {
     if (!this.#promise) {
       if (this.#state === "finished") this.#promise = Promise.resolve(this.#value as T);
       else if (this.#state === "error") this.#promise = Promise.reject(this.#error);
-      else this.#promise = new Promise<T>((resolve, reject) => (this.#settle = { resolve, reject }));
+      else {
+        this.#promise = new Promise<T>((resolve, reject) => {
+          this.#resolve = resolve;
+          this.#reject = reject;
+        });
+      }
     }
     return this.#promise;
   }

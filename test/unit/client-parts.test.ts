@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { flatKey, randomKey } from "../../src/client/keygen.js";
-import { ActorCaller } from "../../src/client/actor-caller.js";
+import { ActorCaller, type ActorLocation } from "../../src/client/actor-caller.js";
 import { ActorFuture } from "../../src/client/actor-future.js";
 import { collectGraph, delayed } from "../../src/client/delayed.js";
 import { KeyTable } from "../../src/client/keys.js";
@@ -13,7 +13,7 @@ import { SETTLED } from "../../src/client/settle.js";
 import { asCompleted, wait } from "../../src/client/wait.js";
 import { MAX_FRAME_BYTES, type ReplyHandler } from "../../src/comm/index.js";
 import type { Payload } from "../../src/comm/payload.js";
-import { ProtocolError, TimeoutError } from "../../src/errors.js";
+import { ActorLostError, ProtocolError, TimeoutError } from "../../src/errors.js";
 import type { ActorCalls, Message } from "../../src/protocol/messages.js";
 import { deserialize, serialize } from "../../src/serialize/index.js";
 import { ReadyQueue } from "../../src/worker/ready-queue.js";
@@ -213,13 +213,13 @@ describe("ActorCaller", () => {
   const meta = { key: "Counter-1", className: "Counter", workerAddress: "tcp://127.0.0.1:1", callAddress: "tcp://127.0.0.1:2", incarnation: 0, methods: ["increment", "add"], attributes: ["n"] };
 
   /** A caller whose transport records what is sent; nothing travels. */
-  function harness() {
+  function harness(locate: () => Promise<ActorLocation> = async () => ({ ...meta })) {
     const singles: Array<{ msg: Message; handler: ReplyHandler }> = [];
     const groups: Array<{ msg: Message; handlers: ReplyHandler[] }> = [];
     const caller = new ActorCaller({
       call: (_address, msg, handler) => void singles.push({ msg, handler }),
       callGroup: (_address, msg, handlers) => void groups.push({ msg, handlers }),
-      locate: async () => ({ ...meta }),
+      locate,
       decode: (p) => deserialize(p),
       decodeError: async (info) => new Error(info.message),
       connectTimeoutMs: 1000,
@@ -277,6 +277,29 @@ describe("ActorCaller", () => {
     groups[0]!.handlers.forEach((h, i) => h.ok(serialize(i + 1).payload));
     assert.deepEqual(await Promise.all([ok1, ok2]), [1, 2]);
     assert.equal(singles.length, 0);
+  });
+
+  test("with many calls unanswered for long, the caller asks where the actor is, and fails them all when it is lost", async () => {
+    let asked = 0;
+    const { caller, rec, groups } = harness(async () => {
+      asked++;
+      return { error: { name: "ActorLostError", message: "Worker holding Actor was lost", stack: "" } };
+    });
+    const n = 300_000; // far more than a function call can take as arguments
+    const futures = Array.from({ length: n }, () => caller.call(rec, "call", "increment", []));
+    await Promise.resolve();
+    assert.equal(groups.reduce((s, g) => s + g.handlers.length, 0), n);
+    let done = false;
+    const all = Promise.allSettled(futures).finally(() => (done = true));
+    // The caller's watch timer does not keep a process alive: wait here, with a bound.
+    for (let i = 0; i < 200 && !done; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(done, "the calls were still waiting after 10 s");
+    const settled = await all;
+    assert.ok(asked >= 1);
+    assert.ok(settled.every((o) => o.status === "rejected" && o.reason instanceof ActorLostError), "every call failed as lost");
+    // A reply arriving after the loss changes nothing.
+    groups[0]!.handlers[0]!.ok(serialize(1).payload);
+    await assert.rejects(futures[0]!.result(), ActorLostError);
   });
 });
 
