@@ -72,7 +72,8 @@ def main():
         r["idle_worker_rss_mb"] = statistics.median(mems)
 
         counter = client.submit(Counter, actor=True).result()
-        for _ in range(200):
+        # Warm up with as many calls as troupe.
+        for _ in range(5000):
             counter.increment().result()
 
         def rt():

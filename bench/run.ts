@@ -53,7 +53,9 @@ async function troupeFigures(): Promise<Record<string, number>> {
     r.idle_worker_rss_mb = median(Object.values(idle.workers).map((w) => w.memoryBytes / 1e6));
 
     const counter = await client.submit(Counter, [], { actor: true });
-    for (let i = 0; i < 200; i++) await counter.increment(); // warm up
+    // Warm up, on both systems: a fresh process's first few thousand calls run while V8
+    // compiles the code on their path on the same two cores (docs/performance.md).
+    for (let i = 0; i < 5000; i++) await counter.increment();
 
     const rt = async () => {
       const lat: number[] = [];
