@@ -22,7 +22,7 @@ export type ActorLocation = ActorMeta | { error: ErrorInfo } | { pending: true }
 export interface ActorTransport {
   /** Send a request to a worker (directly, or through the scheduler's proxy); the outcome goes to `handler`. */
   call(address: Address, msg: Message, handler: ReplyHandler): void;
-  /** Send a request group straight to an actor thread's endpoint (absent: calls go one by one). */
+  /** Send a request group straight to an actor thread's endpoint (absent: calls go one by one). Keeps `handlers`. */
   callGroup?(address: Address, msg: Message, handlers: ReplyHandler[]): void;
   /** Ask the scheduler where an actor lives now. */
   locate(key: Key): Promise<ActorLocation>;
@@ -265,7 +265,7 @@ export class ActorCaller {
     }
   }
 
-  /** The call is on its way: watched until answered. */
+  /** The call is on its way: watched until answered, from this send on (a call sent again after its actor moved starts over). */
   #track(call: SentCall): void {
     call.rec.inflight.add(call, Date.now());
     this.#watchInflight();

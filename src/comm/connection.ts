@@ -37,7 +37,8 @@ export interface Connection {
    * Send one message that stands for `handlers.length` requests (a request
    * group). The peer's onRequest answers it with an array of as many
    * outcomes (values or promises); each goes to its handler on its own. The
-   * connection keeps `handlers` (and empties it as replies arrive).
+   * connection keeps `handlers` and clears each slot as its reply arrives:
+   * the caller must not change or reuse the array.
    */
   callGroup(msg: Message, handlers: ReplyHandler[]): void;
   /** Idempotent. Queued messages are still written; pending requests reject with CommError. */

@@ -3,7 +3,10 @@
 // thousands of calls a pipelining caller has in flight cost no object or
 // hash entry each, only a slot in an array that already exists.
 
+import { createLogger } from "../log.js";
 import type { ReplyHandler } from "./connection.js";
+
+const log = createLogger("comm");
 
 interface Single {
   handler: ReplyHandler;
@@ -91,7 +94,7 @@ export class PendingReplies {
     let si = 0;
     for (const g of groups) {
       for (; si < singles.length && singles[si]![0] < g.first; si++) failSingle(singles[si]![1], error);
-      for (const h of g.handlers) h?.fail(error(g.op));
+      for (const h of g.handlers) if (h) failOne(h, g.op, error);
     }
     for (; si < singles.length; si++) failSingle(singles[si]![1], error);
   }
@@ -99,5 +102,14 @@ export class PendingReplies {
 
 function failSingle(s: Single, error: (op: string) => Error): void {
   if (s.timer) clearTimeout(s.timer);
-  s.handler.fail(error(s.op));
+  failOne(s.handler, s.op, error);
+}
+
+/** One handler that throws must not keep the others from learning of the close. */
+function failOne(handler: ReplyHandler, op: string, error: (op: string) => Error): void {
+  try {
+    handler.fail(error(op));
+  } catch (err) {
+    log.error(`The reply handler of a "${op}" request threw: ${err instanceof Error ? err.stack : String(err)}`);
+  }
 }

@@ -50,7 +50,7 @@ export class WorkerPool {
     this.#send(address, { msg, handler });
   }
 
-  /** A request group: one message standing for one request per handler (see Connection.callGroup). */
+  /** A request group: one message standing for one request per handler (see Connection.callGroup; the array is kept). */
   callGroup(address: Address, msg: Message, handlers: ReplyHandler[]): void {
     if (handlers.length > 0) this.#send(address, { msg, handler: handlers });
   }

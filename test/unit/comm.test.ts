@@ -442,3 +442,21 @@ test("pending replies: each request's handler is taken once, groups in any order
   assert.deepEqual(seen, ["ok 3", "ok 7", "ok 5", "fail 1: one", "fail 2: many", "fail 4: many", "fail 6: more", "fail 8: eight"]);
   assert.equal(table.take(1), undefined, "nothing waits after closing");
 });
+
+test("pending replies: groups that finish out of order leave the others waiting; one throwing handler does not stop a close", () => {
+  const table = new PendingReplies();
+  const got: number[] = [];
+  const group = (first: number, n: number) => Array.from({ length: n }, (_, i): ReplyHandler => ({ ok: () => got.push(first + i), fail: () => got.push(-(first + i)) }));
+  // Ids 1-3, 4-5, 6-8, 9-10: finish the third group first, then the second, then the last.
+  for (const [first, n] of [[1, 3], [4, 2], [6, 3], [9, 2]] as const) table.addGroup(first, `g${first}`, group(first, n));
+  for (const rid of [7, 6, 8, 5, 4, 10, 9]) table.take(rid)!.ok(undefined);
+  assert.equal(table.take(6), undefined);
+  // The first group still finds its handlers after every later one is gone.
+  table.take(2)!.ok(undefined);
+  assert.equal(table.lastOp, "g1");
+  assert.deepEqual(got, [7, 6, 8, 5, 4, 10, 9, 2]);
+
+  table.addGroup(11, "g11", [{ ok() {}, fail: () => { throw new Error("a handler that throws"); } }, ...group(12, 1)]);
+  table.failAll(() => new Error("closed"));
+  assert.deepEqual(got.slice(8), [-1, -3, -12], "every handler still waiting learns of the close, in send order");
+});
