@@ -130,12 +130,19 @@ function decodeArgs(parts: Uint8Array[], deps: Record<Key, ThreadPart[]>): unkno
 const taskQueue: RunTask[] = [];
 let taskRunning = false;
 
+/** When the running task started, for the main thread to see (ThreadConfig.taskSince). */
+const taskSince = config.taskSince ? new Float64Array(config.taskSince) : new Float64Array(1);
+
 async function runQueued(): Promise<void> {
   if (taskRunning) return;
   taskRunning = true;
   try {
-    for (let msg = taskQueue.shift(); msg; msg = taskQueue.shift()) await run(msg);
+    for (let msg = taskQueue.shift(); msg; msg = taskQueue.shift()) {
+      taskSince[0] = Date.now();
+      await run(msg);
+    }
   } finally {
+    taskSince[0] = 0;
     taskRunning = false;
   }
 }
@@ -187,6 +194,9 @@ async function run(msg: RunTask): Promise<void> {
       return;
     }
     let result: unknown;
+    // The function's own run time, as Dask measures a task's: not its wait in the queue, nor decoding
+    // and encoding (where one busy moment of the machine would count for a quick task). The
+    // scheduler places work by it, the worker posts ahead by it.
     const started = performance.now();
     try {
       // Classes run as constructors (delayed(Class)() outside actors).
@@ -198,7 +208,6 @@ async function run(msg: RunTask): Promise<void> {
     } catch (err) {
       throw explainSourceError(err, msg.fn);
     }
-    // The task's own time, not its wait in the queue: the scheduler places work by it, the worker posts ahead by it.
     const ms = performance.now() - started;
     const encoded = encodeResult(result);
     const parts = encoded instanceof Promise ? await encoded : encoded;

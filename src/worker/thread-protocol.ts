@@ -25,6 +25,12 @@ export interface ThreadConfig {
   contactHost: string;
   insecure?: boolean;
   worker: { address: string; name: string; nthreads: number; resources: Record<string, number> };
+  /**
+   * One Float64 the thread sets to Date.now() when it starts a task and to 0
+   * when it has none: the main thread sees a long task as it runs, however
+   * busy the main thread itself has been.
+   */
+  taskSince?: SharedArrayBuffer;
 }
 
 export interface RunTask {
@@ -221,12 +227,13 @@ export function packDones(batch: FromThread[]): FromThread[] {
     batch,
     smallSuccess,
     () => true,
-    (run) => ({ t: "dones", ids: run.map((r) => r.id), ...join(run.map((r) => r.value[0] as Uint8Array)), ms: Float64Array.from(run, (r) => r.ms ?? 0) }),
+    (run) => ({ t: "dones", ids: run.map((r) => r.id), ...join(run.map((r) => r.value[0] as Uint8Array)), ms: Float64Array.from(run, (r) => r.ms ?? NaN) }),
     (m) => m,
   );
 }
 
 /** The answers in a `dones` message, each result copied into bytes of its own (it may be kept long). */
 export function unpackDones(m: TasksDone): ThreadDone[] {
-  return m.ids.map((id, i) => ({ t: "done", id, ok: true, value: [copyBytes(partAt(m.bytes, m.ends, i))], ms: m.ms[i] }));
+  // NaN: an answer without a time (not a task's).
+  return m.ids.map((id, i) => ({ t: "done", id, ok: true, value: [copyBytes(partAt(m.bytes, m.ends, i))], ms: Number.isNaN(m.ms[i]) ? undefined : m.ms[i] }));
 }

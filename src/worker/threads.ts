@@ -23,6 +23,12 @@ const log = createLogger("worker");
  */
 const AHEAD_MS = 4;
 const MAX_AHEAD = 256;
+/**
+ * A thread whose current task has run this long (or several of its mean task
+ * times, if longer) is on a long task: nothing more is posted to it, since
+ * whatever is posted waits behind that task.
+ */
+const LONG_TASK_MS = 5;
 
 const entryUrl = new URL(import.meta.url.endsWith(".ts") ? "./thread-main.ts" : "./thread-main.js", import.meta.url);
 
@@ -38,9 +44,12 @@ export class RunnerThread {
   inFlight = 0;
   /** Moving mean of how long its tasks ran, as the thread measured them. */
   #meanTaskMs = AHEAD_MS / 16;
+  /** When the thread's current task started (Date.now()), 0 when it has none: written by the thread. */
+  readonly #taskSince = new Float64Array(new SharedArrayBuffer(8));
 
   /** `lazy`: the thread starts with its first piece of work rather than now. */
   constructor(config: ThreadConfig, onExit: (err: Error) => void, onStats?: (actors: Record<string, ActorStats>) => void, lazy = false) {
+    config = { ...config, taskSince: this.#taskSince.buffer as SharedArrayBuffer };
     this.#start = () => this.#spawn(config, onExit, onStats);
     if (!lazy) this.#thread = this.#start();
   }
@@ -80,6 +89,14 @@ export class RunnerThread {
   /** How many tasks to keep posted to this thread (see AHEAD_MS). */
   get ahead(): number {
     return Math.max(2, Math.min(MAX_AHEAD, Math.ceil(AHEAD_MS / this.#meanTaskMs)));
+  }
+
+  /** Whether to post another task here now: below `ahead`, and not busy with a long task (see LONG_TASK_MS). */
+  hasRoom(nowMs: number): boolean {
+    if (this.inFlight === 0) return true;
+    const since = this.#taskSince[0]!;
+    if (since > 0 && nowMs - since > Math.max(LONG_TASK_MS, 4 * this.#meanTaskMs)) return false;
+    return this.inFlight < this.ahead;
   }
 
   #settle(done: ThreadDone): void {

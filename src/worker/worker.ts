@@ -311,14 +311,20 @@ export class Worker {
     return best;
   }
 
+  /**
+   * Keeps the task threads fed, one task at a time to the least loaded thread
+   * with room: idle threads first, and nothing queued behind a long task while
+   * another thread could take it.
+   */
   #dispatch(): void {
-    for (const thread of this.#taskThreads) {
-      const ahead = thread.ahead;
-      while (thread.inFlight < ahead) {
-        const msg = this.#state.nextTask();
-        if (!msg) return;
-        this.#run(msg, thread);
-      }
+    const now = Date.now();
+    for (;;) {
+      let best: RunnerThread | undefined;
+      for (const t of this.#taskThreads) if ((best === undefined || t.inFlight < best.inFlight) && t.hasRoom(now)) best = t;
+      if (best === undefined) return;
+      const msg = this.#state.nextTask();
+      if (!msg) return;
+      this.#run(msg, best);
     }
   }
 

@@ -14,43 +14,69 @@ import { waitFor } from "../helpers/cluster.js";
 
 const asPayload = (v: Payload | Uint8Array | null): Payload => (v instanceof Uint8Array ? new Payload([v]) : v!);
 
-describe("a worker and code sent by number", () => {
-  let listener: Listener;
-  let worker: Worker;
-  let conn: Connection | undefined;
-  const received: Message[] = [];
+interface Scripted {
+  listener: Listener;
+  worker: Worker;
+  /** The worker's connection to the scripted scheduler. */
+  conn: Connection;
+  /** Every message the worker sent the scheduler. */
+  received: Message[];
+}
 
+/** A real worker of `nthreads` task threads, registered with a scheduler whose part the test plays. */
+async function scriptedScheduler(nthreads: number): Promise<Scripted> {
+  const received: Message[] = [];
+  let conn: Connection | undefined;
+  const listener = await listen({
+    token: "proto",
+    onConnection: (c) => {
+      conn = c;
+      c.onRequest = (msg) => {
+        if (msg.op !== "register-worker") throw new TypeError(`unexpected ${msg.op}`);
+        return null;
+      };
+      c.onMessage = (msg) => received.push(msg);
+    },
+  });
+  try {
+    const worker = await Worker.start({ scheduler: listener.address, token: "proto", name: "scripted", nthreads });
+    return { listener, worker, conn: conn!, received };
+  } catch (err) {
+    await listener.close();
+    throw err;
+  }
+}
+
+/** "task-finished" or "task-erred" for a key, whether it was reported alone or with others. */
+function outcomeIn(received: Message[], key: string): { op: string; error?: { message: string } } | undefined {
+  for (const m of received) {
+    if (m.op === "tasks-finished" && m.keys.includes(key)) return { op: "task-finished" };
+    if ((m.op === "task-finished" || m.op === "task-erred") && m.key === key) return m as { op: string; error?: { message: string } };
+  }
+  return undefined;
+}
+
+/** The run times the worker reported for these keys. */
+function durationsOf(received: Message[], keys: string[]): number[] {
+  return received.flatMap((m) => (m.op === "tasks-finished" ? m.durationMs.filter((_, i) => keys.includes(m.keys[i]!)) : []));
+}
+
+const busy = { kind: "source" as const, source: "(ms) => { const end = Date.now() + ms; while (Date.now() < end); return ms; }", name: "busy", isClass: false };
+
+describe("a worker and code sent by number", () => {
+  let s: Scripted;
   before(async () => {
-    listener = await listen({
-      token: "proto",
-      onConnection: (c) => {
-        conn = c;
-        c.onRequest = (msg) => {
-          if (msg.op !== "register-worker") throw new TypeError(`unexpected ${msg.op}`);
-          return null;
-        };
-        c.onMessage = (msg) => received.push(msg);
-      },
-    });
-    worker = await Worker.start({ scheduler: listener.address, token: "proto", name: "scripted", nthreads: 1 });
+    s = await scriptedScheduler(1);
   });
   after(async () => {
-    await worker?.close();
-    await listener?.close();
+    await s?.worker.close();
+    await s?.listener.close();
   });
 
   const base = { op: "compute-task" as const, whoHas: {}, actor: false, priority: 0 };
-  /** "task-finished" or "task-erred" for a key, whether it was reported alone or with others. */
-  const outcomeOf = (key: string): { op: string; error?: { message: string } } | undefined => {
-    for (const m of received) {
-      if (m.op === "tasks-finished" && m.keys.includes(key)) return { op: "task-finished" };
-      if ((m.op === "task-finished" || m.op === "task-erred") && m.key === key) return m as { op: string; error?: { message: string } };
-    }
-    return undefined;
-  };
-  const outcome = async (key: string) => (await waitFor(() => outcomeOf(key), `an outcome for ${key}`))!;
+  const outcome = async (key: string) => (await waitFor(() => outcomeIn(s.received, key), `an outcome for ${key}`))!;
   const valuesOf = async (keys: string[]): Promise<unknown[]> => {
-    const peer = await connect(worker.address, { token: "proto", role: "client" });
+    const peer = await connect(s.worker.address, { token: "proto", role: "client" });
     try {
       const reply = await peer.request<GetDataReply>({ op: "get-data", keys });
       return reply.values.map((v) => deserialize(asPayload(v)));
@@ -61,13 +87,13 @@ describe("a worker and code sent by number", () => {
   const inc = { kind: "source" as const, source: "(x) => x + 1", name: "inc", isClass: false };
 
   it("fails a task that names code it never received, with a message saying so, and runs the next", async () => {
-    conn!.send({ ...base, key: "unknown-1", fn: 41, args: serialize([1]).payload } satisfies ComputeTaskByRef);
+    s.conn.send({ ...base, key: "unknown-1", fn: 41, args: serialize([1]).payload } satisfies ComputeTaskByRef);
     const erred = await outcome("unknown-1");
     assert.equal(erred.op, "task-erred");
     assert.match((erred as { error: { message: string } }).error.message, /code 41 .* without sending it first/);
 
-    conn!.send({ ...base, key: "full-1", fn: inc, fnId: 7, args: serialize([1]).payload } satisfies ComputeTask);
-    conn!.send({ ...base, key: "byref-1", fn: 7, args: serialize([2]).payload } satisfies ComputeTaskByRef);
+    s.conn.send({ ...base, key: "full-1", fn: inc, fnId: 7, args: serialize([1]).payload } satisfies ComputeTask);
+    s.conn.send({ ...base, key: "byref-1", fn: 7, args: serialize([2]).payload } satisfies ComputeTaskByRef);
     assert.equal((await outcome("full-1")).op, "task-finished");
     assert.equal((await outcome("byref-1")).op, "task-finished");
     // The numbered task ran the code sent with the full one.
@@ -75,13 +101,13 @@ describe("a worker and code sent by number", () => {
   });
 
   it("runs each task of a compute-tasks message and reports them together", async () => {
-    conn!.send({ ...base, key: "full-2", fn: inc, fnId: 8, args: serialize([0]).payload } satisfies ComputeTask);
+    s.conn.send({ ...base, key: "full-2", fn: inc, fnId: 8, args: serialize([0]).payload } satisfies ComputeTask);
     const keys = ["many-1", "many-2", "many-3"];
-    conn!.send({ op: "compute-tasks", fn: 8, keys, args: [10, 20, 30].map((x) => serialize([x]).payload), priority: [0, 0, 0] } satisfies ComputeTasks);
+    s.conn.send({ op: "compute-tasks", fn: 8, keys, args: [10, 20, 30].map((x) => serialize([x]).payload), priority: [0, 0, 0] } satisfies ComputeTasks);
     for (const k of keys) assert.equal((await outcome(k)).op, "task-finished");
     assert.deepEqual(await valuesOf(keys), [11, 21, 31]);
     // Reported in parallel arrays: a key, its size and its duration.
-    const report = received.find((m) => m.op === "tasks-finished" && m.keys.includes("many-1"));
+    const report = s.received.find((m) => m.op === "tasks-finished" && m.keys.includes("many-1"));
     assert.ok(report && report.op === "tasks-finished");
     assert.equal(report.nbytes.length, report.keys.length);
     assert.equal(report.durationMs.length, report.keys.length);
@@ -89,16 +115,15 @@ describe("a worker and code sent by number", () => {
   });
 
   it("reports how long each task ran, not how long it waited behind the others", async () => {
-    const busy = { kind: "source" as const, source: "(ms) => { const end = Date.now() + ms; while (Date.now() < end); return ms; }", name: "busy", isClass: false };
     const start = performance.now();
-    conn!.send({ ...base, key: "busy-0", fn: busy, fnId: 9, args: serialize([40]).payload } satisfies ComputeTask);
+    s.conn.send({ ...base, key: "busy-0", fn: busy, fnId: 9, args: serialize([40]).payload } satisfies ComputeTask);
     const keys = ["busy-1", "busy-2", "busy-3"];
-    conn!.send({ op: "compute-tasks", fn: 9, keys, args: keys.map(() => serialize([40]).payload), priority: [0, 0, 0] } satisfies ComputeTasks);
+    s.conn.send({ op: "compute-tasks", fn: 9, keys, args: keys.map(() => serialize([40]).payload), priority: [0, 0, 0] } satisfies ComputeTasks);
     for (const k of keys) await outcome(k);
     const span = performance.now() - start;
     // One task thread runs them in turn: the last finished ~160 ms after it arrived, yet ran ~40.
     // Runs in turn fit in the time they all took; times that counted the wait would add up to ~2.5 times as much.
-    const durations = received.flatMap((m) => (m.op === "tasks-finished" ? m.durationMs.filter((_, i) => m.keys[i]!.startsWith("busy-")) : []));
+    const durations = durationsOf(s.received, ["busy-0", ...keys]);
     assert.equal(durations.length, 4);
     for (const ms of durations) assert.ok(ms >= 39, `a 40 ms task reported ${ms} ms`);
     const sum = durations.reduce((a, b) => a + b, 0);
@@ -106,7 +131,7 @@ describe("a worker and code sent by number", () => {
   });
 
   it("answers get-data by position: each requested key's value in order, null for one it does not hold", async () => {
-    const peer = await connect(worker.address, { token: "proto", role: "client" });
+    const peer = await connect(s.worker.address, { token: "proto", role: "client" });
     try {
       const reply = await peer.request<GetDataReply>({ op: "get-data", keys: ["many-2", "nobody", "many-1"] });
       assert.equal(reply.values.length, 3);
@@ -120,22 +145,67 @@ describe("a worker and code sent by number", () => {
   });
 
   it("fails every task of a compute-tasks message naming unknown code, and a malformed one, and keeps serving", async () => {
-    conn!.send({ op: "compute-tasks", fn: 99, keys: ["nocode-1", "nocode-2"], args: [serialize([1]).payload, serialize([2]).payload], priority: [0, 0] } satisfies ComputeTasks);
+    s.conn.send({ op: "compute-tasks", fn: 99, keys: ["nocode-1", "nocode-2"], args: [serialize([1]).payload, serialize([2]).payload], priority: [0, 0] } satisfies ComputeTasks);
     for (const k of ["nocode-1", "nocode-2"]) {
       const o = await outcome(k);
       assert.equal(o.op, "task-erred");
       assert.match(o.error!.message, /code 99 .* without sending it first/);
     }
     // Three keys, two arguments: nothing runs, each named key fails with what was wrong.
-    conn!.send({ op: "compute-tasks", fn: 8, keys: ["short-1", "short-2", "short-3"], args: [serialize([1]).payload, serialize([2]).payload], priority: [0, 0, 0] } satisfies ComputeTasks);
+    s.conn.send({ op: "compute-tasks", fn: 8, keys: ["short-1", "short-2", "short-3"], args: [serialize([1]).payload, serialize([2]).payload], priority: [0, 0, 0] } satisfies ComputeTasks);
     for (const k of ["short-1", "short-2", "short-3"]) {
       const o = await outcome(k);
       assert.equal(o.op, "task-erred");
       assert.match(o.error!.message, /"args" has 2 entries, expected 3/);
     }
-    conn!.send({ op: "compute-tasks", fn: 8, keys: ["after-1"], args: [serialize([5]).payload], priority: [0] } satisfies ComputeTasks);
+    s.conn.send({ op: "compute-tasks", fn: 8, keys: ["after-1"], args: [serialize([5]).payload], priority: [0] } satisfies ComputeTasks);
     assert.equal((await outcome("after-1")).op, "task-finished");
     assert.deepEqual(await valuesOf(["after-1"]), [6]);
+  });
+});
+
+describe("a worker of two task threads", () => {
+  let s: Scripted;
+  before(async () => {
+    s = await scriptedScheduler(2);
+  });
+  after(async () => {
+    await s?.worker.close();
+    await s?.listener.close();
+  });
+  const base = { op: "compute-task" as const, whoHas: {}, actor: false, priority: 0 };
+  const outcome = async (key: string) => (await waitFor(() => outcomeIn(s.received, key), `an outcome for ${key}`, 20_000))!;
+
+  it("gives a task to an idle thread rather than queueing it behind a running one", async () => {
+    s.conn.send({ ...base, key: "long-1", fn: busy, fnId: 1, args: serialize([1500]).payload } satisfies ComputeTask);
+    s.conn.send({ ...base, key: "quick-1", fn: 1, args: serialize([0]).payload } satisfies ComputeTaskByRef);
+    await outcome("quick-1");
+    assert.equal(outcomeIn(s.received, "long-1"), undefined, "the quick task waited for the long one");
+    await outcome("long-1");
+  });
+
+  it("posts nothing more to a thread busy with a long task; quick tasks quickly raise how many are posted, and spread", async () => {
+    // Quick tasks first: the threads learn that tasks are short and take many at a time.
+    const warm = Array.from({ length: 2000 }, (_, i) => `warm-${i}`);
+    s.conn.send({ op: "compute-tasks", fn: 1, keys: warm, args: warm.map(() => serialize([0]).payload), priority: warm.map(() => 0) } satisfies ComputeTasks);
+    for (const k of warm) await outcome(k);
+    s.conn.send({ ...base, key: "long-2", fn: 1, args: serialize([1500]).payload } satisfies ComputeTaskByRef);
+    // Once a thread has answered nothing for a while, it is known to be busy with something long.
+    await new Promise((r) => setTimeout(r, 100));
+    const quick = Array.from({ length: 20 }, (_, i) => `quick-2-${i}`);
+    s.conn.send({ op: "compute-tasks", fn: 1, keys: quick, args: quick.map(() => serialize([1]).payload), priority: quick.map(() => 0) } satisfies ComputeTasks);
+    for (const k of quick) await outcome(k);
+    assert.equal(outcomeIn(s.received, "long-2"), undefined, "a quick task waited for the long one");
+    await outcome("long-2");
+    // Long tasks right after quick ones go to both threads, not all behind one another on the first:
+    // some ran at the same time, so their times add up to more than the time they all took.
+    const longs = ["long-3", "long-4", "long-5", "long-6"];
+    const start = performance.now();
+    s.conn.send({ op: "compute-tasks", fn: 1, keys: longs, args: longs.map(() => serialize([300]).payload), priority: longs.map(() => 0) } satisfies ComputeTasks);
+    for (const k of longs) await outcome(k);
+    const span = performance.now() - start;
+    const sum = durationsOf(s.received, longs).reduce((a, b) => a + b, 0);
+    assert.ok(sum > span, `the long tasks ran one after another (${sum.toFixed(0)} ms of tasks in ${span.toFixed(0)} ms)`);
   });
 });
 
