@@ -139,6 +139,16 @@ export function share(part: Uint8Array): string | undefined {
   }
 }
 
+/**
+ * Whether every segment a value is held in is still there. Files under
+ * /dev/shm can be removed behind a process's back (by an administrator, or
+ * by the system when the user's last session ends).
+ */
+export function segmentsPresent(parts: readonly Part[]): boolean {
+  for (const p of parts) if (!(p instanceof Uint8Array) && !existsSync(p.shm)) return false;
+  return true;
+}
+
 /** A part's bytes: a segment is mapped (copy-on-write) here. */
 export function bytesOf(part: Part): Uint8Array {
   return part instanceof Uint8Array ? part : mapShared(part.shm);

@@ -11,7 +11,7 @@ import { getDataRequest, receiveData, type Received } from "../comm/get-data.js"
 import { mappedPayload, Payload, releaseShared, splitShared, type SharedParts } from "../comm/payload.js";
 import { ConfigError } from "../errors.js";
 import { createLogger } from "../log.js";
-import { shmDomain, sweepStale, type Part } from "../shm/index.js";
+import { isGone, segmentsPresent, shmDomain, sweepStale, type Part } from "../shm/index.js";
 import type {
   ActorCall,
   ActorCallReply,
@@ -402,6 +402,17 @@ export class Worker {
     );
   }
 
+  /**
+   * A value's segment was removed behind this process's back: the value is
+   * gone here. The scheduler hears it as missing data, strikes this worker
+   * off its holders and has it made again if it is still wanted.
+   */
+  #lost(key: Key): void {
+    log.warn("a value's shared segment was removed from /dev/shm by something else; reporting the value lost here", { key });
+    this.#free([key]);
+    this.#toScheduler({ op: "missing-data", key, worker: this.address });
+  }
+
   #free(keys: Key[]): void {
     this.#state.free(keys);
     const actorsByThread = new Map<RunnerThread, Key[]>();
@@ -458,7 +469,8 @@ export class Worker {
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
       const p = this.#store.get(key);
-      if (!p) {
+      if (!p || !segmentsPresent(p.parts)) {
+        if (p) this.#lost(key);
         values[i] = null;
         continue;
       }
@@ -467,7 +479,16 @@ export class Worker {
         const split = splitShared(p);
         out = split.payload;
         if (split.shared) (shared ??= {})[i] = split.shared;
-      } else out = mappedPayload(p); // bytes for a peer that cannot map: the value travels over the connection
+      } else {
+        try {
+          out = mappedPayload(p); // bytes for a peer that cannot map: the value travels over the connection
+        } catch (err) {
+          if (!isGone(err)) throw err;
+          this.#lost(key);
+          values[i] = null;
+          continue;
+        }
+      }
       if (this.#actors.has(key)) actors.push(i);
       // One part travels as its bytes alone; large parts stay out of band inside a Payload.
       values[i] = out.parts.length === 1 && out.parts[0]!.byteLength < OOB_THRESHOLD_BYTES ? out.parts[0]! : out;

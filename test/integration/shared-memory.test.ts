@@ -2,7 +2,7 @@
 // /dev/shm: content intact, copies isolated, nothing left behind.
 
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
 import { describe, it } from "node:test";
 import { shmDomain, stopSharing } from "../../src/shm/index.js";
 import { bytes, checksum } from "../fixtures/tasks.js";
@@ -79,6 +79,27 @@ describe("shared memory between processes of one host", { skip }, () => {
     const replacement = await h.cluster.addWorker();
     await waitFor(() => segmentsOf([victim!]).length === 0, "the dead worker's segment to be swept");
     await h.cluster.stopWorker(replacement, { graceful: true });
+  });
+
+  it("a value whose segment was removed behind the worker's back is made again, and the worker keeps serving", async () => {
+    const [A] = h.cluster.workerAddresses();
+    const pids = await workerPids();
+    const kept = h.client.submit(bytes, [4 * MB], { workers: A! });
+    await kept.exception();
+    const before = new Set(segmentsOf(pids));
+    const removed = h.client.submit(bytes, [4 * MB + 1], { workers: A! });
+    await removed.exception();
+    const its = segmentsOf(pids).filter((n) => !before.has(n));
+    assert.equal(its.length, 1);
+    rmSync(`/dev/shm/${its[0]}`);
+    const [a, b] = await h.client.gather([kept, removed]);
+    assert.equal(checksum(a), checksum(bytes(4 * MB)));
+    assert.equal(b.byteLength, 4 * MB + 1);
+    assert.equal(checksum(b), checksum(bytes(4 * MB + 1)));
+    assert.equal(await h.client.submit(checksum, [kept], { workers: A! }), checksum(bytes(4 * MB)));
+    kept.release();
+    removed.release();
+    await waitFor(() => segmentsOf(pids).length === 0, "the segments to be removed once the keys are released");
   });
 
   // Last: this process stops sharing for good.
