@@ -9,7 +9,7 @@ import { formatAddress, isThenable, listen, parseAddress, type Listener } from "
 import type { ActorCallFailure, ActorCallReply, ActorCalls, ActorStats, CodeRef, ErrorInfo, Key } from "../protocol/messages.js";
 import { deserialize, errorInfoOf, errorToInfoAsync, explainSourceError, loadCode, serialize } from "../serialize/index.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
-import { SHARE_MIN_BYTES, share } from "../shm/index.js";
+import { isGone, SHARE_MIN_BYTES, share } from "../shm/index.js";
 import { compactPart, NO_DEPS, packDones, partsToRead, unpackRuns, type FromThread, type RunTask, type ThreadConfig, type ThreadPart, type ToThread } from "./thread-protocol.js";
 
 const config = workerData as ThreadConfig;
@@ -111,12 +111,27 @@ function isNoArgs(head: Uint8Array): boolean {
   return true;
 }
 
+/** A dep's shared segment was removed from outside: the task does not run, the worker reports the dep lost. */
+class DepGone extends Error {
+  constructor(readonly key: Key) {
+    super(`the shared segment of ${key} was removed`);
+  }
+}
+
 function decodeArgs(parts: Uint8Array[], deps: Record<Key, ThreadPart[]>): unknown[] {
   let resolve = threadResolver;
   if (deps !== NO_DEPS) {
     // Futures among the arguments become the values of the task's dependencies.
     const values = new Map<Key, unknown>();
-    for (const key of Object.keys(deps)) values.set(key, deserialize(new Payload(partsToRead(deps[key]!)), threadResolver));
+    for (const key of Object.keys(deps)) {
+      let parts: Uint8Array[];
+      try {
+        parts = partsToRead(deps[key]!);
+      } catch (err) {
+        throw isGone(err) ? new DepGone(key) : err;
+      }
+      values.set(key, deserialize(new Payload(parts), threadResolver));
+    }
     // A literal, not a spread of threadResolver: spread copies made by optimized code each get a map of their own.
     if (values.size > 0) resolve = { actor: threadResolver.actor, future: (key) => (values.has(key) ? values.get(key) : threadResolver.future!(key)) };
   }
@@ -215,7 +230,8 @@ async function run(msg: RunTask): Promise<void> {
     // Batch replies while more tasks are queued behind this one; answer at once when it was the last.
     reply({ t: "done", id: msg.id, ok: true, value: shareLarge(parts), ms }, taskQueue.length === 0);
   } catch (err) {
-    await fail(msg.id, err);
+    if (err instanceof DepGone) reply({ t: "done", id: msg.id, ok: false, notRun: true, gone: [err.key], error: errorInfoOf("Error", err.message) });
+    else await fail(msg.id, err);
   }
 }
 

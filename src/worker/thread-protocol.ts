@@ -85,7 +85,8 @@ export type FromThread =
   /** `ms`: how long a task ran (not for actor calls). */
   | { t: "done"; id: number; ok: true; value: ThreadPart[]; actor?: ActorShape; ms?: number }
   | TasksDone
-  | { t: "done"; id: number; ok: false; error: ErrorInfo; missing?: boolean; notRun?: boolean }
+  /** `notRun`: the task did not start and waits again; `gone`: because these deps' segments were removed from outside. */
+  | { t: "done"; id: number; ok: false; error: ErrorInfo; missing?: boolean; notRun?: boolean; gone?: Key[] }
   | { t: "stats"; actors: Record<Key, ActorStats> }
   | { t: "closed" };
 

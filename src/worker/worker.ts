@@ -342,7 +342,8 @@ export class Worker {
       const stopMs = Date.now();
       if (this.#runningOn.get(msg.key) === thread) this.#runningOn.delete(msg.key);
       if (!done.ok && done.notRun) {
-        log.debug("a task started early did not run (its dep failed there); it waits for its deps", { key: msg.key });
+        log.debug("a task did not run (a dep failed on its thread, or is gone); it waits for its deps", { key: msg.key });
+        for (const dep of done.gone ?? []) if (this.#store.get(dep)) this.#lost(dep);
         return this.#apply(this.#state.requeue(msg.key, msg));
       }
       if (!this.#state.finished(msg.key, msg)) {

@@ -81,7 +81,7 @@ describe("shared memory between processes of one host", { skip }, () => {
     await h.cluster.stopWorker(replacement, { graceful: true });
   });
 
-  it("a value whose segment was removed behind the worker's back is made again, and the worker keeps serving", async () => {
+  it("a value whose segment was removed behind the worker's back is made again, for the client and for a task", async () => {
     const [A] = h.cluster.workerAddresses();
     const pids = await workerPids();
     const kept = h.client.submit(bytes, [4 * MB], { workers: A! });
@@ -97,8 +97,15 @@ describe("shared memory between processes of one host", { skip }, () => {
     assert.equal(b.byteLength, 4 * MB + 1);
     assert.equal(checksum(b), checksum(bytes(4 * MB + 1)));
     assert.equal(await h.client.submit(checksum, [kept], { workers: A! }), checksum(bytes(4 * MB)));
+    // A task on the holder itself, whose argument's segment is gone, waits for it to be made again.
+    const before2 = new Set(segmentsOf(pids));
+    const input = h.client.submit(bytes, [4 * MB + 2], { workers: A! });
+    await input.exception();
+    for (const n of segmentsOf(pids).filter((n) => !before2.has(n))) rmSync(`/dev/shm/${n}`);
+    assert.equal(await h.client.submit(checksum, [input], { workers: A! }), checksum(bytes(4 * MB + 2)));
     kept.release();
     removed.release();
+    input.release();
     await waitFor(() => segmentsOf(pids).length === 0, "the segments to be removed once the keys are released");
   });
 
