@@ -63,18 +63,43 @@ function durationsOf(received: Message[], keys: string[]): number[] {
 
 const busy = { kind: "source" as const, source: "(ms) => { const end = Date.now() + ms; while (Date.now() < end); return ms; }", name: "busy", isClass: false };
 
-describe("a worker and code sent by number", () => {
-  let s: Scripted;
+/** A scripted scheduler and its worker for the tests of one suite: started before them, closed after. */
+function useScriptedScheduler(nthreads: number): Scripted {
+  let current: Scripted | undefined;
   before(async () => {
-    s = await scriptedScheduler(1);
+    current = await scriptedScheduler(nthreads);
   });
   after(async () => {
-    await s?.worker.close();
-    await s?.listener.close();
+    await current?.worker.close();
+    await current?.listener.close();
   });
+  const get = (): Scripted => current ?? assert.fail("the scripted scheduler did not start");
+  return {
+    get listener() {
+      return get().listener;
+    },
+    get worker() {
+      return get().worker;
+    },
+    get conn() {
+      return get().conn;
+    },
+    get received() {
+      return get().received;
+    },
+  };
+}
 
-  const base = { op: "compute-task" as const, whoHas: {}, actor: false, priority: 0 };
-  const outcome = async (key: string) => (await waitFor(() => outcomeIn(s.received, key), `an outcome for ${key}`))!;
+/** The outcome the worker reported for a key, once it has. */
+async function outcomeOf(s: Scripted, key: string, timeoutMs?: number): Promise<{ op: string; error?: { message: string } }> {
+  return (await waitFor(() => outcomeIn(s.received, key), `an outcome for ${key}`, timeoutMs))!;
+}
+
+const base = { op: "compute-task" as const, whoHas: {}, actor: false, priority: 0 };
+
+describe("a worker and code sent by number", () => {
+  const s = useScriptedScheduler(1);
+  const outcome = (key: string) => outcomeOf(s, key);
   const valuesOf = async (keys: string[]): Promise<unknown[]> => {
     const peer = await connect(s.worker.address, { token: "proto", role: "client" });
     try {
@@ -165,16 +190,8 @@ describe("a worker and code sent by number", () => {
 });
 
 describe("a worker of two task threads", () => {
-  let s: Scripted;
-  before(async () => {
-    s = await scriptedScheduler(2);
-  });
-  after(async () => {
-    await s?.worker.close();
-    await s?.listener.close();
-  });
-  const base = { op: "compute-task" as const, whoHas: {}, actor: false, priority: 0 };
-  const outcome = async (key: string) => (await waitFor(() => outcomeIn(s.received, key), `an outcome for ${key}`, 20_000))!;
+  const s = useScriptedScheduler(2);
+  const outcome = (key: string) => outcomeOf(s, key, 20_000);
 
   it("gives a task to an idle thread rather than queueing it behind a running one", async () => {
     s.conn.send({ ...base, key: "long-1", fn: busy, fnId: 1, args: serialize([1500]).payload } satisfies ComputeTask);
