@@ -1217,7 +1217,7 @@ export class SchedulerState {
     for (const dk of [...t.dependents]) {
       const d = this.tasks.get(dk);
       if (!d || d.state !== "processing" || d.processingOn !== worker) continue;
-      this.recall(d, false);
+      this.recall(d, true); // the worker forgets it too: it may be placed elsewhere, and must not run twice
       this.enterWaiting(d);
     }
   }

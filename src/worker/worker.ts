@@ -334,6 +334,11 @@ export class Worker {
     for (const dep in msg.whoHas) {
       const p = this.#store.get(dep) ?? this.#handles.get(dep);
       if (p) (deps === NO_DEPS ? (deps = {}) : deps)[dep] = partsToThread(p.parts);
+      else if (!local?.includes(dep)) {
+        // Lost here since the task became ready (its segment was removed from outside): it waits for it again.
+        this.#apply(this.#state.requeue(msg.key, msg));
+        return;
+      }
     }
     const startMs = Date.now();
     if (!msg.actor) this.#runningOn.set(msg.key, thread);
@@ -343,7 +348,11 @@ export class Worker {
       if (this.#runningOn.get(msg.key) === thread) this.#runningOn.delete(msg.key);
       if (!done.ok && done.notRun) {
         log.debug("a task did not run (a dep failed on its thread, or is gone); it waits for its deps", { key: msg.key });
-        for (const dep of done.gone ?? []) if (this.#store.get(dep)) this.#lost(dep);
+        for (const dep of done.gone ?? []) {
+          // Not a value stored again since this task was posted (its new segment is there).
+          const p = this.#store.get(dep);
+          if (p && !segmentsPresent(p.parts)) this.#lost(dep);
+        }
         return this.#apply(this.#state.requeue(msg.key, msg));
       }
       if (!this.#state.finished(msg.key, msg)) {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readdirSync, rmSync } from "node:fs";
 import { describe, it } from "node:test";
 import { shmDomain, stopSharing } from "../../src/shm/index.js";
-import { bytes, checksum } from "../fixtures/tasks.js";
+import { bytes, checksum, sleep } from "../fixtures/tasks.js";
 import { pid, scribble, slowBytes } from "../fixtures/tasks-extra.js";
 import { useCluster, waitFor, withCluster } from "../helpers/cluster.js";
 
@@ -107,6 +107,26 @@ describe("shared memory between processes of one host", { skip }, () => {
     removed.release();
     input.release();
     await waitFor(() => segmentsOf(pids).length === 0, "the segments to be removed once the keys are released");
+  });
+
+  it("a task waiting on the holder behind a long one, whose argument's segment is removed, gets the value made again", async () => {
+    const pids = await workerPids();
+    const before = new Set(segmentsOf(pids));
+    // Made anywhere, so that it can be made again on the other worker while this one is busy.
+    const input = h.client.submit(bytes, [4 * MB + 3]);
+    await input.exception();
+    const A = (await h.client.whoHas([input]))[input.key]![0]!;
+    const its = segmentsOf(pids).filter((n) => !before.has(n));
+    // The task waits in the worker while its only thread sleeps; then the holder learns its value is gone.
+    const long = h.client.submit(sleep, [1000], { workers: A, pure: false });
+    await new Promise((r) => setTimeout(r, 100));
+    const task = h.client.submit(checksum, [input], { workers: A });
+    for (const n of its) rmSync(`/dev/shm/${n}`);
+    assert.equal(checksum(await input), checksum(bytes(4 * MB + 3)));
+    assert.equal(await task, checksum(bytes(4 * MB + 3)), "the task ran on the value, not on a stand-in for it");
+    await long;
+    input.release();
+    task.release();
   });
 
   // Last: this process stops sharing for good.
