@@ -4,12 +4,16 @@
 // together (tasks-finished), and what each side does with malformed ones.
 
 import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { connect, listen, Payload, type Connection, type Listener } from "../../src/comm/index.js";
 import type { ComputeTask, ComputeTaskByRef, ComputeTasks, GetDataReply, Message } from "../../src/protocol/messages.js";
-import { deserialize, serialize } from "../../src/serialize/index.js";
+import { codeRefOf, deserialize, serialize } from "../../src/serialize/index.js";
 import { Client, Scheduler, Worker } from "../../src/index.js";
 import { add } from "../fixtures/tasks.js";
+import { markThenBusy } from "../fixtures/tasks-extra.js";
 import { waitFor } from "../helpers/cluster.js";
 
 const asPayload = (v: Payload | Uint8Array | null): Payload => (v instanceof Uint8Array ? new Payload([v]) : v!);
@@ -201,14 +205,18 @@ describe("a worker of two task threads", () => {
     await outcome("long-1");
   });
 
-  it("posts nothing more to a thread busy with a long task; quick tasks quickly raise how many are posted, and spread", async () => {
+  it("posts nothing more to a thread busy with a long task; quick tasks quickly raise how many are posted, and spread", async (t) => {
     // Quick tasks first: the threads learn that tasks are short and take many at a time.
     const warm = Array.from({ length: 2000 }, (_, i) => `warm-${i}`);
     s.conn.send({ op: "compute-tasks", fn: 1, keys: warm, args: warm.map(() => serialize([0]).payload), priority: warm.map(() => 0) } satisfies ComputeTasks);
     for (const k of warm) await outcome(k);
-    s.conn.send({ ...base, key: "long-2", fn: 1, args: serialize([1500]).payload } satisfies ComputeTaskByRef);
-    // Once a thread has answered nothing for a while, it is known to be busy with something long.
-    await new Promise((r) => setTimeout(r, 100));
+    const dir = mkdtempSync(join(tmpdir(), "troupe-proto-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const started = join(dir, "started");
+    s.conn.send({ ...base, key: "long-2", fn: await codeRefOf(markThenBusy), args: serialize([started, 1500]).payload } satisfies ComputeTask);
+    // Once its task has run for a few ms, a thread is known to be busy with something long.
+    await waitFor(() => existsSync(started), "the long task to start");
+    await new Promise((r) => setTimeout(r, 20));
     const quick = Array.from({ length: 20 }, (_, i) => `quick-2-${i}`);
     s.conn.send({ op: "compute-tasks", fn: 1, keys: quick, args: quick.map(() => serialize([1]).payload), priority: quick.map(() => 0) } satisfies ComputeTasks);
     for (const k of quick) await outcome(k);
