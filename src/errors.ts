@@ -39,7 +39,7 @@ export class CancelledError extends TroupeError {
   override readonly code = "ERR_TROUPE_CANCELLED";
 }
 
-/** A result is gone: the worker holding it died and it cannot be recomputed. */
+/** A result is gone (its worker died, or its data was removed there) and it cannot be recomputed. */
 export class LostError extends TroupeError {
   override readonly code = "ERR_TROUPE_LOST";
 }

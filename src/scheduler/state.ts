@@ -614,7 +614,7 @@ export class SchedulerState {
   private recompute(t: Task): boolean {
     if (isPending(t.state)) return true;
     if (!t.spec || t.actor || t.spec.options.allowReconstruction === false) {
-      this.lose(t, errorInfoOf("LostError", `the worker holding ${t.key} died and it cannot be recomputed (${!t.spec ? "scattered data has no lineage" : t.actor ? "actors are not recomputed" : "allowReconstruction is false"})`));
+      this.lose(t, errorInfoOf("LostError", `the last copy of ${t.key} is gone (its worker died, or its data was removed there) and it cannot be recomputed (${!t.spec ? "scattered data has no lineage" : t.actor ? "actors are not recomputed" : "allowReconstruction is false"})`));
       return false;
     }
     this.setState(t, "waiting");
