@@ -210,7 +210,7 @@ export class ActorCaller {
   }
 
   #addToGroup(rec: ActorRecord, call: SentCall): void {
-    this.#track(call);
+    this.#track(call, call.firstTryMs);
     rec.group.push(call);
     rec.groupParts += call.args.parts.length;
     if (rec.group.length >= GROUP_MAX || rec.groupParts >= GROUP_MAX_PARTS) this.#sendGroup(rec);
@@ -227,7 +227,7 @@ export class ActorCaller {
     rec.groupParts = 0;
     if (calls.length === 0) return;
     if (calls.length === 1 || !this.#grouped(rec.meta)) {
-      for (const c of calls) this.#send(c);
+      for (const c of calls) this.#transmit(c); // tracked when added to the group
       return;
     }
     const names: string[] = new Array(calls.length);
@@ -266,8 +266,8 @@ export class ActorCaller {
   }
 
   /** The call is on its way: watched until answered, from this send on (a call sent again after its actor moved starts over). */
-  #track(call: SentCall): void {
-    call.rec.inflight.add(call, Date.now());
+  #track(call: SentCall, nowMs = Date.now()): void {
+    call.rec.inflight.add(call, nowMs);
     this.#watchInflight();
   }
 
@@ -275,6 +275,10 @@ export class ActorCaller {
   #send(call: SentCall): void {
     if (call.future.done()) return; // failed meanwhile (the actor was lost)
     this.#track(call);
+    this.#transmit(call);
+  }
+
+  #transmit(call: SentCall): void {
     this.#transport.call(this.#target(call.rec.meta), call.message(), call);
   }
 
