@@ -478,27 +478,13 @@ export class Worker {
     let shared: Record<number, SharedParts> | undefined;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
-      const p = this.#store.get(key);
-      if (!p || !segmentsPresent(p.parts)) {
-        if (p) this.#lost(key);
+      const leaving = this.#outgoing(key, sameHost);
+      if (!leaving) {
         values[i] = null;
         continue;
       }
-      let out: Payload;
-      if (sameHost) {
-        const split = splitShared(p);
-        out = split.payload;
-        if (split.shared) (shared ??= {})[i] = split.shared;
-      } else {
-        try {
-          out = mappedPayload(p); // bytes for a peer that cannot map: the value travels over the connection
-        } catch (err) {
-          if (!isGone(err)) throw err;
-          this.#lost(key);
-          values[i] = null;
-          continue;
-        }
-      }
+      const out = leaving.payload;
+      if (leaving.shared) (shared ??= {})[i] = leaving.shared;
       if (this.#actors.has(key)) actors.push(i);
       // One part travels as its bytes alone; large parts stay out of band inside a Payload.
       values[i] = out.parts.length === 1 && out.parts[0]!.byteLength < OOB_THRESHOLD_BYTES ? out.parts[0]! : out;
@@ -507,6 +493,25 @@ export class Worker {
     if (actors.length > 0) reply.actors = actors;
     if (shared) reply.shared = shared;
     return reply;
+  }
+
+  /**
+   * A held value as it leaves for a requester: by path for one on this host,
+   * as bytes for one that cannot map. Undefined when it is not held, or its
+   * segment turned out to be gone (the value is then reported lost).
+   */
+  #outgoing(key: Key, sameHost: boolean): { payload: Payload; shared?: SharedParts } | undefined {
+    const p = this.#store.get(key);
+    if (!p) return undefined;
+    try {
+      // A requester on this host maps the segments itself: they must still be there.
+      if (!sameHost) return { payload: mappedPayload(p) };
+      if (segmentsPresent(p.parts)) return splitShared(p);
+    } catch (err) {
+      if (!isGone(err)) throw err;
+    }
+    this.#lost(key);
+    return undefined;
   }
 
   #putData(msg: PutData): null {
