@@ -51,7 +51,16 @@ export class ActorLostError extends TroupeError {
 
 /** A task was running on too many workers that died while running it. */
 export class KilledWorkerError extends TroupeError {
-  override readonly code = "ERR_TROUPE_KILLED_WORKER";
+  override readonly code: string = "ERR_TROUPE_KILLED_WORKER";
+}
+
+/**
+ * A task or actor ran out of the memory its worker allows (its thread's heap
+ * bound, or the worker's memory limit). It is a KilledWorkerError: the thread
+ * or worker running it was stopped because of it.
+ */
+export class WorkerMemoryError extends KilledWorkerError {
+  override readonly code = "ERR_TROUPE_WORKER_MEMORY";
 }
 
 /** A function or class could not be resolved on the worker. */
@@ -90,6 +99,7 @@ export const TROUPE_ERRORS: Record<string, new (message: string) => TroupeError>
   LostError,
   ActorLostError,
   KilledWorkerError,
+  WorkerMemoryError,
   CodeShippingError,
   ConfigError,
 };

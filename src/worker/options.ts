@@ -24,4 +24,9 @@ export interface WorkerOptions {
   connectTimeoutMs?: number;
   /** Allow listening on a non-loopback address without a token. */
   insecure?: boolean;
+  /**
+   * Bytes (or a size such as "4GiB") this worker may use (R-FAIL-7); default:
+   * the machine's memory divided by the workers on it.
+   */
+  memoryLimit?: number | string;
 }
