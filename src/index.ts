@@ -10,7 +10,7 @@ export { actorInfo, type Actor, type ActorInfo } from "./client/actor-handle.js"
 export { delayed, Delayed } from "./client/delayed.js";
 export { wait, asCompleted, type WaitOptions } from "./client/wait.js";
 export { progress, type ProgressOptions } from "./client/progress.js";
-export { getClient, getWorker, type WorkerInfo } from "./client/thread-context.js";
+export { currentSignal, getClient, getWorker, type WorkerInfo } from "./client/thread-context.js";
 export { LocalCluster, type LocalClusterOptions, type AddWorkerOptions } from "./cluster/local-cluster.js";
 export { Scheduler, type SchedulerOptions } from "./scheduler/server.js";
 export { Worker, type WorkerOptions } from "./worker/index.js";

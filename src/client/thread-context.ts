@@ -1,6 +1,7 @@
 // What user code running on a worker thread can reach: getClient() and
 // getWorker() (R-TASK-9), and live Actor handles arriving in its arguments.
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { ConfigError } from "../errors.js";
 import type { ActorMeta, Key } from "../protocol/messages.js";
 import type { Resolver } from "../serialize/index.js";
@@ -48,6 +49,38 @@ function context(what: string): ThreadContext {
   const ctx = slot[SLOT];
   if (!ctx) throw new ConfigError(`${what} works only inside a task or an actor method running on a troupe worker`);
   return ctx;
+}
+
+/**
+ * The piece of work (a task, an actor call) that code on a worker thread runs
+ * for. It follows the work's own asynchronous continuations, so a fault in
+ * them (an unhandled rejection, a throw in a timer) is charged to the work
+ * that caused it, and `currentSignal()` finds its signal.
+ */
+export interface WorkContext {
+  /** "task f-1a2b", "Counter.add on actor Counter-3c4d": for messages. */
+  readonly what: string;
+  readonly controller: AbortController;
+}
+
+const STORAGE = Symbol.for("troupe.workStorage");
+const storageSlot = globalThis as unknown as Record<symbol, AsyncLocalStorage<WorkContext> | undefined>;
+
+/** @internal The storage every copy of this module on a thread shares. */
+export function workStorage(): AsyncLocalStorage<WorkContext> {
+  return (storageSlot[STORAGE] ??= new AsyncLocalStorage<WorkContext>());
+}
+
+/**
+ * The AbortSignal of the task or actor call running this code: it aborts
+ * when the work is cancelled, released, or its `timeout` passes. Code that
+ * loops or waits for long should watch it; a task still running a while
+ * after its signal aborted is stopped by force.
+ */
+export function currentSignal(): AbortSignal {
+  const work = storageSlot[STORAGE]?.getStore();
+  if (!work) throw new ConfigError("currentSignal() works only inside a task or an actor method running on a troupe worker");
+  return work.controller.signal;
 }
 
 /** The worker running the current task or actor method. */

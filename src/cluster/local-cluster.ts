@@ -9,6 +9,7 @@ import { CommError, ConfigError } from "../errors.js";
 import { Scheduler } from "../scheduler/server.js";
 import { prepareCodeLookup } from "../serialize/index.js";
 import type { WorkerOptions } from "../worker/options.js";
+import { defaultMemoryLimit, parseBytes } from "../worker/memory-limit.js";
 import { defaultWorkerCount } from "../worker/worker.js";
 
 export interface LocalClusterOptions {
@@ -21,6 +22,10 @@ export interface LocalClusterOptions {
   codeRoot?: string;
   /** How long a worker may take to start, ms (default 30000). */
   startTimeout?: number;
+  /** Bytes (or a size such as "4GiB") each worker may use; default: the machine's memory divided by the workers. */
+  memoryLimit?: number | string;
+  /** How long a cancelled task may run on after its signal aborted before its thread is stopped, ms (default 1000). */
+  cancelGraceMs?: number;
 }
 
 export interface AddWorkerOptions {
@@ -98,6 +103,8 @@ export class LocalCluster {
       name: options.name ?? `worker-${this.#count++}`,
       port: options.port,
       codeRoot: this.#opts.codeRoot ?? process.cwd(),
+      memoryLimit: parseBytes(this.#opts.memoryLimit ?? defaultMemoryLimit(this.#opts.workers ?? defaultWorkerCount())),
+      cancelGraceMs: this.#opts.cancelGraceMs,
     };
     const child = fork(workerMain, [], {
       env: { ...process.env, TROUPE_WORKER_CONFIG: JSON.stringify(config) },

@@ -41,6 +41,12 @@ export interface Connection {
    * the caller must not change or reuse the array.
    */
   callGroup(msg: Message, handlers: ReplyHandler[]): void;
+  /**
+   * Write what is queued now rather than at the end of the turn: for a sender
+   * that queues its last messages of a turn from inside a setImmediate, whose
+   * end-of-turn write would otherwise wait a whole loop iteration.
+   */
+  flush(): void;
   /** Idempotent. Queued messages are still written; pending requests reject with CommError. */
   close(reason?: string): void;
   /** Resolves (never rejects) once closed for any reason. */
@@ -233,7 +239,7 @@ export class WireConnection implements Connection {
     }
   }
 
-  private flush(): void {
+  flush(): void {
     this.flushScheduled = false;
     const entries = this.queue;
     if (entries.length === 0) return;

@@ -91,7 +91,7 @@ class LocalConnection implements Connection {
 
   close(reason = "closed by the owner"): void {
     if (!this.#open) return;
-    this.#flush(); // what was sent before closing still arrives
+    this.flush(); // what was sent before closing still arrives
     this.#finish(`closed locally: ${reason}`);
     this.other.#finish("the peer closed the connection");
   }
@@ -100,10 +100,10 @@ class LocalConnection implements Connection {
     this.#queue.push(e);
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(() => this.#flush());
+    setImmediate(() => this.flush());
   }
 
-  #flush(): void {
+  flush(): void {
     this.#scheduled = false;
     const batch = this.#queue;
     if (batch.length === 0) return;

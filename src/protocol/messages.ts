@@ -218,11 +218,39 @@ export interface RegisterWorker {
   resources: Record<string, number>;
   /** Random id of this process incarnation (a restart at the same address is a new worker). */
   incarnation: string;
+  /** Bytes the worker may use (R-FAIL-7). */
+  memoryLimit?: number;
+  /** How many times the worker's supervisor restarted it before this start. */
+  restarts?: number;
 }
+/** The reply to RegisterWorker. */
+export interface RegisterWorkerReply {
+  /** A worker silent this long is removed: a worker's tasks start only while it surely is not (its lease). */
+  heartbeatTimeoutMs: number;
+}
+/** Request → null: the reply renews the worker's lease (see RegisterWorkerReply). */
 export interface Heartbeat {
   op: "heartbeat";
   memoryBytes: number;
   actors: Record<Key, ActorStats>;
+  /** Bytes of values spilled to disk. */
+  spilledBytes?: number;
+}
+/**
+ * How the worker takes work: "paused" above its memory's pause threshold (no
+ * new tasks go to it), "running" again below it, "restarting" just before it
+ * exits to be restarted by its supervisor (its memory went past the limit).
+ */
+export interface WorkerStatus {
+  op: "worker-status";
+  status: "running" | "paused" | "restarting";
+  reason?: string;
+}
+/** Actors that lived on a thread of this worker that died: gone, with their state. */
+export interface ActorsLost {
+  op: "actors-lost";
+  keys: Key[];
+  error: ErrorInfo;
 }
 export interface ActorStats {
   calls: number;
@@ -267,7 +295,7 @@ export interface AddKeys {
   nbytes: Record<Key, number>;
 }
 
-export type WorkerToScheduler = RegisterWorker | Heartbeat | TaskFinished | TasksFinished | TaskErred | MissingData | AddKeys;
+export type WorkerToScheduler = RegisterWorker | Heartbeat | TaskFinished | TasksFinished | TaskErred | MissingData | AddKeys | WorkerStatus | ActorsLost;
 
 // ---------------------------------------------------------------- scheduler → worker
 
@@ -302,6 +330,11 @@ export interface FreeKeys {
   op: "free-keys";
   keys: Key[];
 }
+/** Request → null once none of these tasks runs here any more (a cancel waits for its tasks to stop). */
+export interface AwaitStopped {
+  op: "await-stopped";
+  keys: Key[];
+}
 /** Request → Payload: run a function once on this worker (client.run). */
 export interface RunFunction {
   op: "run-function";
@@ -313,7 +346,7 @@ export interface RunFunction {
 export type ComputeTaskByRef = Omit<ComputeTask, "fn" | "fnId"> & { fn: number };
 /** The whoHas of a task without dependencies: one shared, frozen record. */
 export const NO_HOLDERS: Readonly<Record<Key, Address[]>> = Object.freeze({});
-export type SchedulerToWorker = ComputeTask | ComputeTaskByRef | ComputeTasks | FreeKeys | RunFunction;
+export type SchedulerToWorker = ComputeTask | ComputeTaskByRef | ComputeTasks | FreeKeys | RunFunction | AwaitStopped;
 
 // ---------------------------------------------------------------- anyone → worker (direct)
 
@@ -403,6 +436,16 @@ export interface WorkerInfo {
   storedKeys: number;
   actors: Record<Key, ActorStats & { className: string }>;
   memoryBytes: number;
+  /** Bytes the worker may use; above 60 % of it values spill, above 80 % it pauses, above 95 % it is restarted. */
+  memoryLimit: number;
+  /** Bytes of values it holds spilled to disk. */
+  spilledBytes: number;
+  /** "paused": above its memory's pause threshold, it takes no new tasks. */
+  status: "running" | "paused";
+  /** How many times it paused for memory. */
+  pauses: number;
+  /** How many times its supervisor restarted it (a restarted worker is a new worker with this count). */
+  restarts: number;
 }
 export interface SchedulerInfo {
   address: Address;

@@ -14,8 +14,10 @@ export interface PlacementWorker {
   /** Tasks assigned to it and not finished. */
   nprocessing: number;
   actors: Set<Key>;
-  /** Heartbeat timed out; about to be removed: take no new work. */
+  /** Heartbeat timed out, or about to restart: take no new work. */
   closing: boolean;
+  /** Above its memory's pause threshold: take no new work until it is below again. */
+  paused: boolean;
 }
 
 export interface PlacementRequest {
@@ -77,7 +79,7 @@ export class Placer {
     let bestB = 0;
     for (let i = 0; i < n; i++) {
       const w = workers[(i + this.rr) % n]!;
-      if (w.closing) continue;
+      if (w.closing || w.paused) continue;
       if (only && !only.has(w.address)) continue;
       if (!resourcesFree(w, req.resources)) continue;
       const held = req.depBytes.get(w.address) ?? 0;

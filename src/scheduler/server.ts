@@ -7,7 +7,7 @@ import { listen, localConnection, malformedColumns, type Connection, type Listen
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
 import { CommError, ConfigError } from "../errors.js";
 import { createLogger } from "../log.js";
-import type { Address, Message, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
+import type { Address, Key, Message, RegisterWorkerReply, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
 import { SchedulerState } from "./state.js";
 import { WorkerSender } from "./to-worker.js";
@@ -39,9 +39,12 @@ export class Scheduler {
   #tick?: NodeJS.Timeout;
   #closing?: Promise<void>;
 
+  readonly #heartbeatTimeoutMs: number;
+
   private constructor(opts: SchedulerOptions) {
     // Heartbeats come every second: three missed ones mean the worker is gone (R-FAIL-1: within 5 s).
-    this.#state = new SchedulerState({ heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? 3000 });
+    this.#heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 3000;
+    this.#state = new SchedulerState({ heartbeatTimeoutMs: this.#heartbeatTimeoutMs });
   }
 
   static async start(opts: SchedulerOptions = {}): Promise<Scheduler> {
@@ -161,10 +164,11 @@ export class Scheduler {
       case "release-keys":
       case "want-keys":
       case "update-data":
-      case "cancel-keys":
         // Sent as requests when the client needs to know they were applied.
         this.#fromClient(client, msg);
         return null;
+      case "cancel-keys":
+        return this.#cancel(client, msg.keys);
       case "who-has":
         return this.#state.whoHas(msg.keys);
       case "scheduler-info":
@@ -183,6 +187,28 @@ export class Scheduler {
       default:
         throw new TypeError(`the scheduler does not serve "${msg.op}" requests`);
     }
+  }
+
+  /**
+   * Cancels keys, and answers once the tasks among them that were running
+   * are no longer running anywhere (a task that ignores its abort is stopped
+   * by force after its worker's grace period, R-TASK-13).
+   */
+  async #cancel(client: string, keys: Key[]): Promise<null> {
+    const running = new Map<Address, Key[]>();
+    for (const key of keys) {
+      const on = this.#state.taskState(key) === "processing" ? this.#state.processingOn(key) : undefined;
+      if (on !== undefined) running.set(on, [...(running.get(on) ?? []), key]);
+    }
+    this.#fromClient(client, { op: "cancel-keys", keys });
+    await Promise.all(
+      [...running].map(([address, ks]) => {
+        const conn = this.#workers.get(address);
+        // Sent after the free-keys that stops them; a worker that goes away stops them too.
+        return conn?.request({ op: "await-stopped", keys: ks }).catch(() => undefined);
+      }),
+    );
+    return null;
   }
 
   async #runOnWorkers(fn: unknown, args: unknown): Promise<Record<Address, RunFunctionReply>> {
@@ -213,10 +239,18 @@ export class Scheduler {
         this.#handle({ type: "worker-removed", address, reason: "replaced by a new worker at the same address" });
       }
       this.#workers.set(address, conn);
-      const { name, nthreads, actorThreads, resources, incarnation } = msg;
-      this.#handle({ type: "worker-added", address, name, nthreads, actorThreads, resources, incarnation });
+      const { name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts } = msg;
+      this.#handle({ type: "worker-added", address, name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts });
       log.info("worker joined", { address, name });
-      return null;
+      conn.onRequest = (req) => {
+        if (req.op !== "heartbeat") throw new TypeError(`a worker does not send "${req.op}" requests to the scheduler`);
+        if (this.#workers.get(address!) === conn) {
+          this.#handle({ type: "heartbeat", worker: address!, memoryBytes: req.memoryBytes, actors: req.actors, spilledBytes: req.spilledBytes });
+        }
+        // The reply renews the worker's lease: it starts tasks only while the scheduler surely counts it in.
+        return null;
+      };
+      return { heartbeatTimeoutMs: this.#heartbeatTimeoutMs } satisfies RegisterWorkerReply;
     };
     conn.onMessage = (msg) => {
       if (!address) return log.warn("message from an unregistered worker", { op: msg.op });
@@ -224,8 +258,11 @@ export class Scheduler {
       if (this.#workers.get(address) !== conn) return;
       const worker = address;
       switch (msg.op) {
-        case "heartbeat":
-          return this.#handle({ type: "heartbeat", worker, memoryBytes: msg.memoryBytes, actors: msg.actors });
+        case "worker-status":
+          if (msg.status !== "running") log.info(msg.status === "paused" ? "worker paused: its memory is above the pause threshold" : "worker restarting: its memory passed the limit", { worker, reason: msg.reason });
+          return this.#handle({ type: "worker-status", worker, status: msg.status, reason: msg.reason });
+        case "actors-lost":
+          return this.#handle({ type: "actors-lost", worker, keys: msg.keys, error: msg.error });
         case "task-finished":
           return this.#handle({ type: "task-finished", worker, key: msg.key, nbytes: msg.nbytes, actor: msg.actor, startMs: msg.startMs, stopMs: msg.stopMs });
         case "tasks-finished": {

@@ -63,6 +63,8 @@ interface Task {
   nbytes: number;
   retriesLeft: number;
   deaths: number;
+  /** Of its deaths, those of workers restarted because their memory passed the limit. */
+  memoryDeaths: number;
   restartsLeft: number;
   /** For actors: bumped each time the actor is re-created after its worker died. */
   incarnation: number;
@@ -77,6 +79,12 @@ interface WorkerRec extends PlacementWorker {
   nheld: number;
   lastSeen: number;
   memoryBytes: number;
+  memoryLimit: number;
+  spilledBytes: number;
+  pauses: number;
+  restarts: number;
+  /** It said it is about to restart because its memory passed the limit: its running tasks die of that. */
+  restartingForMemory: boolean;
   actorStats: Record<Key, ActorStats>;
 }
 
@@ -224,9 +232,16 @@ export class SchedulerState {
       case "heartbeat": {
         const w = this.workers.get(event.worker)!;
         w.memoryBytes = event.memoryBytes;
+        w.spilledBytes = event.spilledBytes ?? 0;
         w.actorStats = event.actors;
         break;
       }
+      case "worker-status":
+        this.workerStatus(event.worker, event.status);
+        break;
+      case "actors-lost":
+        this.actorsLost(event.worker, event.keys, event.error);
+        break;
       case "tick":
         this.tick(now);
         break;
@@ -260,6 +275,11 @@ export class SchedulerState {
         storedKeys: w.nheld,
         actors,
         memoryBytes: w.memoryBytes,
+        memoryLimit: w.memoryLimit,
+        spilledBytes: w.spilledBytes,
+        status: w.paused ? "paused" : "running",
+        pauses: w.pauses,
+        restarts: w.restarts,
       };
     }
     const c = (s: TaskStateName) => this.counts.get(s);
@@ -443,6 +463,7 @@ export class SchedulerState {
       nbytes: 0,
       retriesLeft: o?.retries ?? 0,
       deaths: 0,
+      memoryDeaths: 0,
       restartsLeft: o?.restarts ?? 0,
       incarnation: 0,
       meta: undefined,
@@ -481,6 +502,7 @@ export class SchedulerState {
         t.retriesLeft = spec.options.retries ?? 0;
         t.restartsLeft = spec.options.restarts ?? 0;
         t.deaths = 0;
+        t.memoryDeaths = 0;
         t.error = undefined;
         this.setState(t, "waiting");
         restarted.push(t);
@@ -1048,10 +1070,16 @@ export class SchedulerState {
       nprocessing: 0,
       actors: new Set(),
       closing: false,
+      paused: false,
       incarnation: e.incarnation,
       nheld: 0,
       lastSeen: now,
       memoryBytes: 0,
+      memoryLimit: e.memoryLimit ?? 0,
+      spilledBytes: 0,
+      pauses: 0,
+      restarts: e.restarts ?? 0,
+      restartingForMemory: false,
       actorStats: {},
     };
     this.workers.set(e.address, w);
@@ -1092,15 +1120,23 @@ export class SchedulerState {
     for (const t of running) {
       // Skip tasks released, or already re-placed, while lost keys were handled above.
       if (t.forgotten || t.state !== "processing" || t.processingOn !== undefined) continue;
-      if (!ahead.has(t)) t.deaths++;
+      if (!ahead.has(t)) {
+        t.deaths++;
+        if (w.restartingForMemory) t.memoryDeaths++;
+      }
       if (t.deaths >= this.maxWorkerDeaths) {
         this.setState(t, "waiting"); // not processing any more; fail() propagates from here
         this.fail(
           t,
-          errorInfoOf(
-            "KilledWorkerError",
-            `task ${t.key} was running on ${t.deaths} workers that died; it is not retried again. Check the workers' logs: the task may crash or exhaust its worker.`,
-          ),
+          t.memoryDeaths > 0
+            ? errorInfoOf(
+                "WorkerMemoryError",
+                `task ${t.key} was running on ${t.deaths} workers that died, ${t.memoryDeaths} of them restarted because their memory passed the limit (${w.memoryLimit} bytes); it is not retried again. Keep less in memory at once, or give workers a larger memoryLimit.`,
+              )
+            : errorInfoOf(
+                "KilledWorkerError",
+                `task ${t.key} was running on ${t.deaths} workers that died; it is not retried again. Check the workers' logs: the task may crash or exhaust its worker.`,
+              ),
         );
       } else {
         this.enterWaiting(t);
@@ -1116,8 +1152,36 @@ export class SchedulerState {
     this.depLeftMemory(t);
   }
 
+  private workerStatus(address: Address, status: "running" | "paused" | "restarting"): void {
+    const w = this.workers.get(address)!;
+    if (status === "restarting") {
+      // Its supervisor stops it in a moment: nothing new goes to it, and its running tasks die of its memory.
+      w.restartingForMemory = true;
+      w.closing = true;
+      return;
+    }
+    const paused = status === "paused";
+    if (paused === w.paused) return;
+    w.paused = paused;
+    if (paused) w.pauses++;
+    else this.retryUnrunnable(false);
+  }
+
+  /** Actors that lived on a thread of `address` that died: each is re-created (restarts) or lost. */
+  private actorsLost(address: Address, keys: Key[], error: ErrorInfo): void {
+    const gone: Task[] = [];
+    for (const key of keys) {
+      const t = this.tasks.get(key);
+      if (!t || !t.actor || t.state !== "memory" || !t.who.has(address)) continue;
+      this.dropHolders(t, false);
+      this.markGone(t);
+      gone.push(t);
+    }
+    for (const t of gone) this.handleGone(t, error);
+  }
+
   /** After markGone: restart, recompute, lose or release the key. */
-  private handleGone(t: Task): void {
+  private handleGone(t: Task, actorError?: ErrorInfo): void {
     // Handling an earlier lost key may already have recomputed or forgotten this one.
     if (t.forgotten || t.state !== "released") return;
     if (!this.needed(t)) {
@@ -1133,7 +1197,7 @@ export class SchedulerState {
         this.notify(t); // pending
         this.enterWaiting(t);
       } else {
-        this.lose(t, errorInfoOf("ActorLostError", ACTOR_LOST_MESSAGE));
+        this.lose(t, actorError ?? errorInfoOf("ActorLostError", ACTOR_LOST_MESSAGE));
       }
       return;
     }

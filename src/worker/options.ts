@@ -29,4 +29,8 @@ export interface WorkerOptions {
    * the machine's memory divided by the workers on it.
    */
   memoryLimit?: number | string;
+  /** How long a cancelled or released task may run on after its signal aborted, before its thread is stopped (default 1000). */
+  cancelGraceMs?: number;
+  /** How many times this worker's supervisor restarted it before (reported to the scheduler). */
+  restarts?: number;
 }

@@ -17,7 +17,8 @@ async function main(): Promise<void> {
   // The parent went away: nothing will ever stop us otherwise.
   process.on("disconnect", stop);
   await worker.closed;
-  process.exit(0);
+  // Non-zero after a fault: a supervisor restarts the worker only then.
+  process.exit(worker.fault === undefined ? 0 : 1);
 }
 
 main().catch((err) => {

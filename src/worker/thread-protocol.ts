@@ -31,6 +31,30 @@ export interface ThreadConfig {
    * busy the main thread itself has been.
    */
   taskSince?: SharedArrayBuffer;
+  /** Task claims (see CLAIM_SLOTS): who runs a posted task, this thread or nobody. */
+  claims?: SharedArrayBuffer;
+  /**
+   * One Float64 shared by every thread of the worker: until when (Date.now())
+   * the scheduler surely still counts the worker as a member. A thread starts
+   * no queued task past it (0: no lease, tasks always start).
+   */
+  lease?: SharedArrayBuffer;
+}
+
+/**
+ * Slots of a thread's claims array. Posting a task stores its id in slot
+ * `id % CLAIM_SLOTS`; the thread swaps it for -id when it starts the task,
+ * and the main thread swaps it for 0 to take the task back. Both swaps are
+ * compare-and-swaps, so exactly one side wins: a task taken back never runs,
+ * even from a thread that is stuck in a long task and reads its messages
+ * late. Ids never repeat within a slot while a task is in flight (the main
+ * thread keeps fewer than CLAIM_SLOTS claimed tasks posted), so a stale
+ * message never matches a later task's claim.
+ */
+export const CLAIM_SLOTS = 1 << 16;
+
+export function claimSlot(id: number): number {
+  return id & (CLAIM_SLOTS - 1);
 }
 
 export interface RunTask {
@@ -61,6 +85,8 @@ export type ToThread =
   | { t: "call"; id: number; key: Key; kind: ActorCall["kind"]; name: string; args: Uint8Array[] }
   | { t: "runfn"; id: number; fn: CodeRef; args: Uint8Array[] }
   | { t: "free"; keys: Key[] }
+  /** Abort the signals of these works (cancelled or released while running). */
+  | { t: "abort"; ids: number[]; reason: string }
   | { t: "close" };
 
 /** The shape of an actor, reported when it is created. */
@@ -86,8 +112,20 @@ export type FromThread =
   | { t: "done"; id: number; ok: true; value: ThreadPart[]; actor?: ActorShape; ms?: number }
   | TasksDone
   /** `notRun`: the task did not start and waits again; `gone`: because these deps' segments were removed from outside. */
-  | { t: "done"; id: number; ok: false; error: ErrorInfo; missing?: boolean; notRun?: boolean; gone?: Key[] }
+  | {
+      t: "done";
+      id: number;
+      ok: false;
+      error: ErrorInfo;
+      missing?: boolean;
+      notRun?: boolean;
+      gone?: Key[];
+      /** Set by the main thread when the thread running the work ended without answering it. */
+      died?: "memory" | "stopped" | "broken" | "exited";
+    }
   | { t: "stats"; actors: Record<Key, ActorStats> }
+  /** User code broke this thread (a fault in a task that was still running): terminate and replace it. */
+  | { t: "broken"; reason: string }
   | { t: "closed" };
 
 /**

@@ -26,6 +26,8 @@ import type {
   Key,
   Message,
   PutData,
+  ErrorInfo,
+  RegisterWorkerReply,
   RunFunction,
   TasksFinished,
   WorkerToScheduler,
@@ -35,13 +37,17 @@ import { errorInfoOf, serialize, TO_REF } from "../serialize/index.js";
 import type { WorkerOptions } from "./options.js";
 import { WorkerState, type WorkerInstruction } from "./state.js";
 import { Store } from "./store.js";
-import { RunnerThread } from "./threads.js";
-import { compactParts, discardParts, NO_DEPS, partsFromThread, partsToThread, type ThreadConfig, type ThreadDone, type ThreadPart } from "./thread-protocol.js";
+import { RunnerThread, type ThreadDeath } from "./threads.js";
+import { TaskThreads } from "./task-threads.js";
+import { defaultMemoryLimit, parseBytes, threadHeapMb } from "./memory-limit.js";
+import { compactParts, discardParts, NO_DEPS, partsFromThread, partsToThread, type ThreadConfig, type ThreadDone } from "./thread-protocol.js";
 
 const log = createLogger("worker");
 
 /** Most finished tasks reported in one message. */
 const MAX_REPORTED = 1024;
+/** How long a cancelled or released task may run on after its signal aborted, before its thread is stopped (R-TASK-13). */
+export const DEFAULT_CANCEL_GRACE_MS = 1000;
 
 interface ActorHere {
   thread: RunnerThread;
@@ -61,12 +67,24 @@ export class Worker {
   readonly #handles = new Map<Key, Payload<Part>>();
   #state!: WorkerState;
   readonly #actors = new Map<Key, ActorHere>();
-  #taskThreads: RunnerThread[] = [];
+  #tasks = new TaskThreads([]);
   /** Code the scheduler sent, by the number later compute-tasks name it with. */
   readonly #code = new Map<number, CodeRef>();
-  /** Tasks posted to a task thread and not answered yet. */
-  readonly #runningOn = new Map<Key, RunnerThread>();
   #actorThreadPool: RunnerThread[] = [];
+  /** Bytes this worker may use (R-FAIL-7). */
+  readonly memoryLimit: number;
+  readonly #cancelGraceMs: number;
+  /**
+   * Until when (Date.now()) the scheduler surely still counts this worker in:
+   * the time a heartbeat that it answered was sent, plus its heartbeat
+   * timeout. Shared with the threads, which start no queued task past it: a
+   * worker the scheduler removed (it stopped answering, e.g. a stopped
+   * process that resumes) never runs tasks the scheduler gave to others.
+   */
+  readonly #lease = new Float64Array(new SharedArrayBuffer(8));
+  #heartbeatTimeoutMs = 0;
+  /** Why the worker stopped, when a fault stopped it (its process then exits non-zero). */
+  #fault: string | undefined;
   #listener?: Listener;
   #scheduler?: Connection;
   #peers: WorkerPool;
@@ -82,6 +100,8 @@ export class Worker {
     this.actorThreads = positiveInt(opts.actorThreads ?? 1, "actorThreads");
     this.resources = { ...(opts.resources ?? {}) };
     this.name = opts.name ?? `${hostname()}-${process.pid}`;
+    this.memoryLimit = opts.memoryLimit === undefined ? defaultMemoryLimit() : parseBytes(opts.memoryLimit);
+    this.#cancelGraceMs = opts.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS;
     this.#peers = new WorkerPool({
       token: opts.token ?? "",
       connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
@@ -138,13 +158,10 @@ export class Worker {
       contactHost,
       insecure: opts.insecure,
       worker: { address: this.#address, name: this.name, nthreads: this.nthreads, resources: this.resources },
+      lease: this.#lease.buffer as SharedArrayBuffer,
     });
-    const onThreadExit = (err: Error) => {
-      if (this.#closing) return;
-      log.error("a worker thread died; shutting the worker down", { error: String(err) });
-      void this.close();
-    };
-    this.#taskThreads = Array.from({ length: this.nthreads }, (_, i) => new RunnerThread(threadConfig("task", i), onThreadExit));
+    const heapMb = threadHeapMb(this.memoryLimit);
+    this.#tasks = new TaskThreads(Array.from({ length: this.nthreads }, (_, i) => new RunnerThread(threadConfig("task", i), {}, { heapMb })));
     const onStats = (actors: Record<Key, ActorStats>) => {
       for (const [key, st] of Object.entries(actors)) {
         const a = this.#actors.get(key);
@@ -152,7 +169,14 @@ export class Worker {
       }
     };
     // Actor threads start with their first actor: a worker that never hosts one never pays for them.
-    this.#actorThreadPool = Array.from({ length: this.actorThreads }, (_, i) => new RunnerThread(threadConfig("actor", i), onThreadExit, onStats, true));
+    this.#actorThreadPool = Array.from({ length: this.actorThreads }, (_, i) => {
+      const thread: RunnerThread = new RunnerThread(
+        threadConfig("actor", i),
+        { onStats, onDeath: (cause, detail) => this.#actorThreadDied(thread, cause, detail) },
+        { lazy: true, heapMb },
+      );
+      return thread;
+    });
 
     const conn = await connect(opts.scheduler, {
       token: opts.token ?? "",
@@ -164,12 +188,15 @@ export class Worker {
     conn.onMessage = (msg) => this.#fromScheduler(msg);
     conn.onRequest = (msg) => this.#request(msg);
     void conn.closed.then(() => {
-      if (!this.#closing) {
-        log.warn("lost the scheduler connection; shutting down", { scheduler: opts.scheduler });
-        void this.close();
-      }
+      if (this.#closing) return;
+      // Removed by the scheduler, or it is gone: the tasks queued here were (or will be) given to
+      // others. None of them may start now; the process ends, and its supervisor starts a new worker.
+      const dropped = this.#tasks.retractAll();
+      log.warn("lost the scheduler connection; stopping without running the tasks queued here", { scheduler: opts.scheduler, dropped: dropped.length });
+      void this.close(`lost the connection to the scheduler at ${opts.scheduler}`);
     });
-    await conn.request({
+    const sentAt = Date.now();
+    const reply = await conn.request<RegisterWorkerReply | null>({
       op: "register-worker",
       address: this.#address,
       name: this.name,
@@ -177,10 +204,34 @@ export class Worker {
       actorThreads: this.actorThreads,
       resources: this.resources,
       incarnation: randomBytes(8).toString("hex"),
+      memoryLimit: this.memoryLimit,
+      ...(opts.restarts ? { restarts: opts.restarts } : {}),
     });
+    this.#heartbeatTimeoutMs = reply?.heartbeatTimeoutMs ?? 0;
+    this.#renewLease(sentAt);
     const every = opts.heartbeatIntervalMs ?? 1000;
     this.#heartbeat = setInterval(() => this.#sendHeartbeat(), every);
     this.#heartbeat.unref();
+  }
+
+  /** The scheduler answered something sent at `sentAt`: it counts this worker in until then plus its timeout. */
+  #renewLease(sentAt: number): void {
+    if (this.#heartbeatTimeoutMs <= 0) return;
+    const until = sentAt + this.#heartbeatTimeoutMs;
+    if (until <= this.#lease[0]!) return;
+    const lapsed = !this.#leaseHolds();
+    this.#lease[0] = until;
+    if (lapsed) this.#dispatch();
+  }
+
+  #leaseHolds(): boolean {
+    const until = this.#lease[0]!;
+    return until === 0 || Date.now() <= until;
+  }
+
+  /** Why the worker stopped, if a fault stopped it; undefined after a requested stop. */
+  get fault(): string | undefined {
+    return this.#fault;
   }
 
   // ------------------------------------------------------------ scheduler
@@ -219,7 +270,14 @@ export class Worker {
   #sendHeartbeat(): void {
     const actors: Record<Key, ActorStats> = {};
     for (const [key, a] of this.#actors) actors[key] = a.stats;
-    this.#toScheduler({ op: "heartbeat", memoryBytes: process.memoryUsage().rss, actors });
+    this.#reportFinished();
+    const conn = this.#scheduler;
+    if (!conn?.isOpen) return;
+    const sentAt = Date.now();
+    conn.request({ op: "heartbeat", memoryBytes: process.memoryUsage.rss(), actors }).then(
+      () => this.#renewLease(sentAt),
+      () => undefined, // the connection's close says what happened
+    );
   }
 
   #fromScheduler(msg: Message): void {
@@ -284,10 +342,11 @@ export class Worker {
     if (!missing || missing.size === 0) return;
     let thread: RunnerThread | undefined;
     for (const dep of missing) {
-      const on = this.#runningOn.get(dep);
+      const on = this.#tasks.threadOf(dep);
       if (!on || (thread && on !== thread)) return;
       thread = on;
     }
+    if (!thread!.canClaimMore) return;
     const local = [...missing];
     const msg = this.#state.startEarly(key);
     if (msg) this.#run(msg, thread!, local);
@@ -317,10 +376,10 @@ export class Worker {
    * another thread could take it.
    */
   #dispatch(): void {
+    if (!this.#leaseHolds()) return; // taken up again when the lease is renewed
     const now = Date.now();
     for (;;) {
-      let best: RunnerThread | undefined;
-      for (const t of this.#taskThreads) if ((best === undefined || t.inFlight < best.inFlight) && t.hasRoom(now)) best = t;
+      const best = this.#tasks.pick(now);
       if (best === undefined) return;
       const msg = this.#state.nextTask();
       if (!msg) return;
@@ -341,11 +400,10 @@ export class Worker {
       }
     }
     const startMs = Date.now();
-    if (!msg.actor) this.#runningOn.set(msg.key, thread);
     // Parts as received: the thread connection compacts or packs them when it posts. One shape, with or without `local`.
-    thread.post({ t: "run", key: msg.key, fn: msg.fn, args: msg.args.parts, deps, actor: msg.actor, local }, (done) => {
+    const work = { t: "run" as const, key: msg.key, fn: msg.fn, args: msg.args.parts, deps, actor: msg.actor, local };
+    const onDone = (done: ThreadDone) => {
       const stopMs = Date.now();
-      if (this.#runningOn.get(msg.key) === thread) this.#runningOn.delete(msg.key);
       if (!done.ok && done.notRun) {
         log.debug("a task did not run (a dep failed on its thread, or is gone); it waits for its deps", { key: msg.key });
         for (const dep of done.gone ?? []) {
@@ -360,7 +418,7 @@ export class Worker {
         return this.#dispatch();
       }
       if (!done.ok) {
-        this.#toScheduler({ op: "task-erred", key: msg.key, error: done.error });
+        this.#toScheduler({ op: "task-erred", key: msg.key, error: done.died ? this.#deathError(msg.key, done.died, done.error.message) : done.error });
         return this.#dispatch();
       }
       if (msg.actor && done.actor) {
@@ -375,7 +433,37 @@ export class Worker {
         this.#taskFinished(msg.key, payload.byteLength, done.ms ?? stopMs - startMs);
       }
       this.#apply(this.#state.stored(msg.key));
-    });
+    };
+    if (msg.actor) thread.post(work, onDone);
+    else this.#tasks.post(msg.key, thread, work, onDone);
+  }
+
+  /** Why a task failed when the thread running it ended without an answer. */
+  #deathError(key: Key, died: ThreadDeath, detail: string): ErrorInfo {
+    if (died === "memory") {
+      return errorInfoOf(
+        "WorkerMemoryError",
+        `task ${key} ran out of memory: ${detail} (half of this worker's memory limit of ${formatBytes(this.memoryLimit)}); ` +
+          "its thread was replaced and the worker carries on. Keep less in memory at once, or give workers a larger memoryLimit.",
+      );
+    }
+    if (died === "stopped") return errorInfoOf("CancelledError", `task ${key} was stopped: ${detail}`);
+    return errorInfoOf("Error", `task ${key} did not finish: ${detail}`);
+  }
+
+  /** An actor thread died (out of memory, or a fault it could not contain): its actors are gone. */
+  #actorThreadDied(thread: RunnerThread, cause: ThreadDeath, detail: string): void {
+    const keys: Key[] = [];
+    for (const [key, a] of this.#actors) if (a.thread === thread) keys.push(key);
+    if (keys.length === 0) return;
+    for (const key of keys) {
+      this.#actors.delete(key);
+      this.#store.delete(key);
+    }
+    this.#state.free(keys);
+    const why = cause === "memory" ? `ran out of memory: ${detail} (half of this worker's memory limit of ${formatBytes(this.memoryLimit)})` : `ended: ${detail}`;
+    log.warn("an actor thread ended; its actors are lost", { actors: keys.length, cause, detail });
+    this.#toScheduler({ op: "actors-lost", keys, error: errorInfoOf("ActorLostError", `The thread holding these actors on ${this.#address} ${why}`) });
   }
 
   /** One get-data request to a peer for dependencies it holds. */
@@ -427,6 +515,8 @@ export class Worker {
     this.#state.free(keys);
     const actorsByThread = new Map<RunnerThread, Key[]>();
     for (const key of keys) {
+      // Not started: it never runs. Running: its signal aborts; if it runs on, its thread is replaced.
+      this.#tasks.stop(key, "it was cancelled or released", this.#cancelGraceMs);
       this.#store.delete(key);
       this.#handles.delete(key);
       const actor = this.#actors.get(key);
@@ -452,6 +542,8 @@ export class Worker {
         return this.#putData(msg);
       case "run-function":
         return this.#runFunction(msg);
+      case "await-stopped":
+        return this.#tasks.whenStopped(msg.keys).then(() => null);
       default:
         throw new TypeError(`a worker does not serve "${msg.op}" requests`);
     }
@@ -528,7 +620,7 @@ export class Worker {
   }
 
   async #runFunction(msg: RunFunction): Promise<RunFunctionReply> {
-    const thread = this.#taskThreads.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+    const thread = this.#tasks.threads.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
     return replyOf(await thread.post({ t: "runfn", fn: msg.fn, args: compactParts(msg.args.parts) }));
   }
 
@@ -539,13 +631,15 @@ export class Worker {
     return this.#store.size;
   }
 
-  close(): Promise<void> {
+  /** Stop the worker; `fault`: why, when a fault stops it (see `fault`). */
+  close(fault?: string): Promise<void> {
+    if (!this.#closing && fault !== undefined) this.#fault = fault;
     this.#closing ??= (async () => {
       clearInterval(this.#heartbeat);
       this.#scheduler?.close("worker closing");
       await this.#listener?.close();
       await this.#peers.close();
-      await Promise.all([...this.#taskThreads, ...this.#actorThreadPool].map((t) => t.close()));
+      await Promise.all([this.#tasks.close(), ...this.#actorThreadPool.map((t) => t.close())]);
       this.#store.clear();
       this.#closedResolve();
     })();
@@ -566,6 +660,10 @@ function resultOf(done: Extract<ThreadDone, { ok: true }>): Payload<Part> {
 /** A thread's answer, as the reply to the request that caused it. */
 function replyOf(done: ThreadDone): RunFunctionReply {
   return done.ok ? { ok: true, value: mappedPayload(resultOf(done)) } : { ok: false, error: done.error };
+}
+
+function formatBytes(n: number): string {
+  return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${Math.round(n / 2 ** 20)} MiB`;
 }
 
 function positiveInt(n: number, what: string): number {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { connect as netConnect } from "node:net";
 import { describe, test } from "node:test";
 import { AuthError, Client, CommError, KilledWorkerError, LocalCluster, LostError, Scheduler } from "../../src/index.js";
-import { crash, double, exitThread, hang, pid } from "../fixtures/failures.js";
+import { crash, double, hang, pid } from "../fixtures/failures.js";
 import { waitFor, withCluster } from "../helpers/cluster.js";
 
 describe("worker loss", () => {
@@ -58,17 +58,6 @@ describe("worker loss", () => {
       assert.equal(f.status, "error");
       // The survivor still serves.
       assert.equal(await client.submit(double, [5]).result(10_000), 10);
-    });
-  });
-
-  test("a task thread that exits takes its worker down, and the tasks queued behind it run elsewhere", async () => {
-    await withCluster({ workers: 2 }, async ({ cluster, client }) => {
-      const [a] = cluster.workerAddresses();
-      // Submitted together: the doubles are posted to a's thread right behind the task that ends it.
-      void client.submit(exitThread, [], { workers: a! });
-      const fs = client.map(double, [1, 2, 3, 4, 5, 6].map((x) => [x] as [number]), { workers: a!, allowOtherWorkers: true });
-      assert.deepEqual(await client.gather(fs), [2, 4, 6, 8, 10, 12]);
-      await waitFor(async () => !(a! in (await client.schedulerInfo()).workers), "the worker to leave");
     });
   });
 

@@ -1,0 +1,262 @@
+// An actor thread's actors and their calls (R-ACT-5): calls arrive on the
+// thread's own endpoint (direct) or from the worker's main thread (through
+// the worker or the scheduler's proxy), run as Works whose faults fail that
+// call alone, and answer at the end of the turn. Call statistics go to the
+// main thread, which reports them in heartbeats.
+
+import { formatAddress, isThenable, listen, parseAddress, type Connection, type Listener } from "../comm/index.js";
+import { Payload } from "../comm/payload.js";
+import { withThreadClient } from "../client/thread-context.js";
+import type { Logger } from "../log.js";
+import type { ActorCallReply, ActorCalls, ActorStats, CodeRef, Key } from "../protocol/messages.js";
+import { errorToInfo, type CodeOptions } from "../serialize/index.js";
+import { ActorTable, MissingActorError } from "./actor-table.js";
+import { within, type Work } from "./thread-faults.js";
+import type { FromThread, RunTask, ThreadConfig, ToThread } from "./thread-protocol.js";
+import type { EndOfTurn, Replies } from "./thread-turn.js";
+import { decodeArgs, encodeResult, errorReply, isNoArgs, NO_ARGS } from "./thread-values.js";
+import { NO_DEPS } from "./thread-protocol.js";
+
+const STATS_EVERY_MS = 1000;
+
+interface CallStats {
+  calls: number;
+  inFlight: number;
+  totalMs: number;
+  finished: number;
+}
+
+/**
+ * The outcome of a call whose method returned at once: it is answered at the
+ * end of the turn, so that a fault its code left behind (a promise rejection
+ * nobody handles is reported only then) can still fail it.
+ */
+class HeldOutcome implements PromiseLike<ActorCallReply> {
+  settled = false;
+  #ok?: (r: ActorCallReply) => void;
+  constructor(public outcome: ActorCallReply) {}
+
+  then<A = ActorCallReply, B = never>(ok?: ((r: ActorCallReply) => A | PromiseLike<A>) | null): PromiseLike<A | B> {
+    this.#ok = ok as (r: ActorCallReply) => void;
+    return undefined as never; // the connection only needs its callback (whenSettled)
+  }
+
+  settle(): void {
+    this.settled = true;
+    this.#ok?.(this.outcome);
+  }
+}
+
+type CodeLoader = (ref: CodeRef) => Function | Promise<Function>;
+
+export class ActorHost {
+  readonly actors = new ActorTable();
+  readonly #stats = new Map<Key, CallStats>();
+  #statsChanged = false;
+  #held: HeldOutcome[] = [];
+  /** Direct-call connections that answered this turn: written at its end, with the held outcomes. */
+  readonly #touched = new Set<Connection>();
+  #endpoint: Listener | undefined;
+  /** Where this thread serves direct calls, once its endpoint is open. */
+  callAddress: string | undefined;
+  readonly #settleHeld = () => {
+    const held = this.#held;
+    this.#held = [];
+    for (const h of held) h.settle();
+    for (const conn of this.#touched) conn.flush();
+    this.#touched.clear();
+  };
+
+  constructor(
+    private readonly config: ThreadConfig,
+    private readonly replies: Replies,
+    private readonly turn: EndOfTurn,
+    private readonly codeFor: CodeLoader,
+    private readonly codeOpts: CodeOptions,
+    private readonly log: Logger,
+    post: (batch: FromThread[]) => void,
+  ) {
+    setInterval(() => {
+      if (!this.#statsChanged) return;
+      this.#statsChanged = false;
+      const out: Record<Key, ActorStats> = {};
+      for (const [key, st] of this.#stats) {
+        if (this.actors.has(key)) out[key] = { calls: st.calls, inFlight: st.inFlight, meanCallMs: st.finished ? st.totalMs / st.finished : 0 };
+        else this.#stats.delete(key);
+      }
+      post([{ t: "stats", actors: out }]);
+    }, STATS_EVERY_MS).unref();
+  }
+
+  /** Create an actor (its constructor is a Work like any call). */
+  async create(msg: RunTask): Promise<void> {
+    let answered = false;
+    const answer = (r: FromThread) => {
+      if (answered) return false;
+      answered = true;
+      this.replies.add(r);
+      return true;
+    };
+    const work: Work = {
+      what: `the constructor of actor ${msg.key}`,
+      controller: new AbortController(),
+      fault: (err) => answer({ t: "done", id: msg.id, ok: false, error: errorToInfo(err, this.codeOpts) }),
+    };
+    try {
+      const fn = await this.codeFor(msg.fn);
+      const args = await withThreadClient(() => decodeArgs(msg.args, msg.deps));
+      const shape = await within(work, () => this.actors.create(msg.key, fn, args));
+      if (!answer({ t: "done", id: msg.id, ok: true, value: [], actor: { ...shape, callAddress: this.callAddress } })) {
+        // A fault failed it first: the instance must not live on unseen.
+        await this.actors.free([msg.key], () => undefined);
+      }
+    } catch (err) {
+      if (!answered) answer({ t: "done", id: msg.id, ok: false, error: (await errorReply(err, this.codeOpts)).error });
+    }
+  }
+
+  /**
+   * Run one call on its actor. Both ways in end here: calls forwarded by the
+   * worker's main thread, and calls arriving on this thread's own endpoint.
+   */
+  invoke(key: Key, kind: "call" | "get", name: string, args: Uint8Array[] | null): ActorCallReply | PromiseLike<ActorCallReply> {
+    let st = this.#stats.get(key);
+    if (!st) this.#stats.set(key, (st = { calls: 0, inFlight: 0, totalMs: 0, finished: 0 }));
+    st.calls++;
+    st.inFlight++;
+    this.#statsChanged = true;
+    const t0 = performance.now();
+    const done = (r: ActorCallReply): ActorCallReply => {
+      st.inFlight--;
+      st.finished++;
+      st.totalMs += performance.now() - t0;
+      return r;
+    };
+    let held: HeldOutcome | undefined;
+    let settle: ((r: ActorCallReply) => boolean) | undefined;
+    const work: Work = {
+      what: `${name}() on actor ${key}`,
+      controller: new AbortController(),
+      fault: (err) => {
+        const failure: ActorCallReply = { ok: false, error: errorToInfo(err, this.codeOpts) };
+        if (held) {
+          if (held.settled) return false;
+          held.outcome = failure;
+          return true;
+        }
+        return settle?.(failure) ?? false;
+      },
+    };
+    let out: unknown;
+    try {
+      out = within(work, () => this.actors.invoke(key, kind, name, decodeCallArgs(args)));
+    } catch (err) {
+      if (err instanceof MissingActorError) this.#stats.delete(key);
+      return errorReply(err, this.codeOpts, err instanceof MissingActorError).then(done);
+    }
+    if (!isThenable(out)) {
+      // Fast path: a sync method's result is encoded now and answered at the end of the turn.
+      let parts: Uint8Array[] | Promise<Uint8Array[]>;
+      try {
+        parts = encodeResult(out);
+      } catch (err) {
+        return errorReply(err, this.codeOpts).then(done);
+      }
+      if (!(parts instanceof Promise)) {
+        held = new HeldOutcome(done(new Payload(parts)));
+        if (this.#held.length === 0) this.turn.queue(this.#settleHeld);
+        this.#held.push(held);
+        return held;
+      }
+      out = parts.then((p) => p); // holds unfinished ActorFutures: answered once they are values
+    }
+    return new Promise<ActorCallReply>((resolve) => {
+      let settled = false;
+      settle = (r) => {
+        if (settled) return false;
+        settled = true;
+        resolve(done(r));
+        return true;
+      };
+      Promise.resolve(out)
+        .then(encodeResult)
+        .then(
+          (p): ActorCallReply => new Payload(p),
+          (err) => errorReply(err, this.codeOpts),
+        )
+        .then(settle);
+    });
+  }
+
+  /** Calls sent as one request group: one outcome per call, in call order (each starts before the next). */
+  invokeGroup(msg: ActorCalls): Array<ActorCallReply | PromiseLike<ActorCallReply>> {
+    const { key, names, gets, args } = msg;
+    if (!Array.isArray(names) || !Array.isArray(gets) || !Array.isArray(args) || args.length !== names.length) {
+      throw new TypeError("a malformed actor-calls message: names, gets and args must be arrays, args as long as names");
+    }
+    const out: Array<ActorCallReply | PromiseLike<ActorCallReply>> = new Array(names.length);
+    let g = 0;
+    for (let i = 0; i < names.length; i++) {
+      const get = gets[g] === i;
+      if (get) g++;
+      const name = names[i];
+      const a = args[i];
+      out[i] =
+        typeof name === "string" && (a === 0 || a instanceof Payload)
+          ? this.invoke(key, get ? "get" : "call", name, a === 0 ? null : a.parts)
+          : errorReply(new TypeError(`actor-calls entry ${i} is malformed (a name and a Payload or 0 were expected)`), this.codeOpts);
+    }
+    return out;
+  }
+
+  /** A call forwarded by the worker's main thread. */
+  call(msg: Extract<ToThread, { t: "call" }>): void {
+    const send = (r: ActorCallReply) =>
+      this.replies.add(r instanceof Payload ? { t: "done", id: msg.id, ok: true, value: r.parts } : { t: "done", id: msg.id, ok: false, error: r.error, missing: r.missing });
+    const r = this.invoke(msg.key, msg.kind, msg.name, msg.args);
+    if (isThenable(r)) r.then(send);
+    else send(r);
+  }
+
+  free(keys: Key[]): Promise<void> {
+    for (const key of keys) this.#stats.delete(key);
+    return this.actors.free(keys, (err, key) => this.log.warn("actor dispose hook failed", { key, error: String(err) }));
+  }
+
+  /** Dispose every actor and stop serving. */
+  async close(): Promise<void> {
+    await this.free(this.actors.keys());
+    await this.#endpoint?.close();
+  }
+
+  /** Serve direct calls on this thread's own endpoint: a call then never waits for the worker's main thread, and costs one hop less. */
+  async openEndpoint(): Promise<void> {
+    const config = this.config;
+    this.#endpoint = await listen({
+      host: config.listenHost,
+      port: 0,
+      token: config.token,
+      tls: config.tls,
+      insecure: config.insecure,
+      onConnection: (conn) => {
+        conn.onRequest = (msg) => {
+          this.#touched.add(conn);
+          if (msg.op === "actor-calls") return this.invokeGroup(msg);
+          if (msg.op !== "actor-call") throw new TypeError(`an actor thread serves only actor calls, not "${msg.op}"`);
+          return this.invoke(msg.key, msg.kind, msg.name, msg.args.parts);
+        };
+        conn.onMessage = (msg) => this.log.warn("unexpected message on an actor endpoint", { op: msg.op });
+      },
+    });
+    const { scheme, port } = parseAddress(this.#endpoint.address);
+    this.callAddress = formatAddress(scheme, config.contactHost, port);
+  }
+}
+
+/** A call's arguments (null: none). The shared encoding of none (the common case) decodes to nothing at all. */
+function decodeCallArgs(parts: Uint8Array[] | null): unknown[] {
+  if (parts === null) return NO_ARGS;
+  const head = parts[0];
+  if (parts.length === 1 && head !== undefined && isNoArgs(head)) return NO_ARGS;
+  return decodeArgs(parts, NO_DEPS);
+}

@@ -1,0 +1,243 @@
+// A task thread's tasks: one runs at a time (a thread is one unit of
+// `nthreads`), taken from the queue the worker's main thread fills a little
+// ahead. Each task is claimed before it starts (the main thread may take back
+// any it has not started), starts only while the worker's lease from the
+// scheduler holds, runs as a Work whose faults fail it alone, and answers at
+// the end of the turn.
+
+import { isThenable } from "../comm/index.js";
+import { withThreadClient } from "../client/thread-context.js";
+import type { CodeRef, Key } from "../protocol/messages.js";
+import { errorInfoOf, errorToInfo, explainSourceError, type CodeOptions } from "../serialize/index.js";
+import { SHARE_MIN_BYTES, share } from "../shm/index.js";
+import { within, type Work } from "./thread-faults.js";
+import { claimSlot, NO_DEPS, unpackRuns, type RunTask, type RunTasks, type ThreadConfig, type ThreadPart, type ToThread } from "./thread-protocol.js";
+import type { Replies } from "./thread-turn.js";
+import { decodeArgs, DepGone, encodeResult, errorReply, isClass, NO_ARGS } from "./thread-values.js";
+
+/** Quick tasks run back to back; every so many the thread yields a turn, so their answers (and faults) are reported. */
+const YIELD_EVERY = 64;
+/** How often a thread whose lease ran out looks again. */
+const LEASE_POLL_MS = 10;
+// Small results of the last tasks run here, encoded: a task posted right
+// behind the one it depends on (a chain) takes its input from here rather
+// than waiting for the main thread to store it and post it back.
+const RECENT_MAX = 32;
+const RECENT_MAX_BYTES = 16 * 1024;
+
+type CodeLoader = (ref: CodeRef) => Function | Promise<Function>;
+
+interface TaskWork extends Work {
+  /** running → answered (its success waits for the end of the turn) → done; or failed. */
+  state: "running" | "answered" | "failed" | "done";
+}
+
+export class TaskRunner {
+  readonly #queue: RunTask[] = [];
+  #draining = false;
+  /** A fault hit a task still running: no further task starts here; the worker replaces this thread. */
+  #broken = false;
+  #sinceYield = 0;
+  readonly #recent = new Map<Key, Uint8Array[]>();
+  /** Works running, by id: what an abort reaches. */
+  readonly #running = new Map<number, Work>();
+  /** When the running task started (ThreadConfig.taskSince), for the main thread to see. */
+  readonly #taskSince: Float64Array;
+  readonly #claims: Int32Array | undefined;
+  readonly #lease: Float64Array | undefined;
+
+  constructor(
+    config: ThreadConfig,
+    private readonly replies: Replies,
+    private readonly codeFor: CodeLoader,
+    private readonly codeOpts: CodeOptions,
+  ) {
+    this.#taskSince = config.taskSince ? new Float64Array(config.taskSince) : new Float64Array(1);
+    this.#claims = config.claims ? new Int32Array(config.claims) : undefined;
+    this.#lease = config.lease ? new Float64Array(config.lease) : undefined;
+  }
+
+  push(msg: RunTask): void {
+    this.#queue.push(msg);
+    void this.#drain();
+  }
+
+  pushRuns(msg: RunTasks): void {
+    for (const task of unpackRuns(msg)) this.#queue.push(task);
+    void this.#drain();
+  }
+
+  /** Abort the signals of these works, if they are running here. */
+  abort(ids: number[], reason: string): void {
+    for (const id of ids) this.#running.get(id)?.controller.abort(new Error(reason));
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      while (!this.#broken) {
+        const msg = this.#queue.shift();
+        if (!msg) break;
+        if (!this.#leaseHolds()) {
+          this.#queue.unshift(msg);
+          await new Promise((r) => setTimeout(r, LEASE_POLL_MS));
+          continue;
+        }
+        if (!this.#claim(msg.id)) continue; // taken back by the main thread
+        this.#taskSince[0] = Date.now();
+        await this.#run(msg);
+        this.#taskSince[0] = 0;
+        if (++this.#sinceYield >= YIELD_EVERY) {
+          this.#sinceYield = 0;
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+    } finally {
+      this.#taskSince[0] = 0;
+      this.#draining = false;
+    }
+  }
+
+  /** Whether the scheduler surely still counts this worker in (see ThreadConfig.lease). */
+  #leaseHolds(): boolean {
+    const until = this.#lease?.[0] ?? 0;
+    return until === 0 || Date.now() <= until;
+  }
+
+  #claim(id: number): boolean {
+    const claims = this.#claims;
+    return claims === undefined || Atomics.compareExchange(claims, claimSlot(id), id, -id) === id;
+  }
+
+  #remember(key: Key, parts: Uint8Array[]): void {
+    // Only results encoded whole into bytes of their own: out-of-band parts are views of user buffers.
+    if (parts.length !== 1 || parts[0]!.byteLength > RECENT_MAX_BYTES) return;
+    this.#recent.set(key, parts);
+    if (this.#recent.size > RECENT_MAX) this.#recent.delete(this.#recent.keys().next().value!);
+  }
+
+  /** The task's deps, with those computed here just before taken from recent results; undefined if one is not there. */
+  #withLocalDeps(msg: RunTask): Record<Key, ThreadPart[]> | undefined {
+    if (!msg.local) return msg.deps;
+    const deps = { ...msg.deps };
+    for (const key of msg.local) {
+      const parts = this.#recent.get(key);
+      if (!parts) return undefined;
+      deps[key] = parts;
+    }
+    return deps;
+  }
+
+  #taskWork(msg: RunTask): TaskWork {
+    const work: TaskWork = {
+      what: `task ${msg.key}`,
+      controller: new AbortController(),
+      state: "running",
+      fault: (err) => {
+        const failed = { t: "done" as const, id: msg.id, ok: false as const, error: errorToInfo(err, this.codeOpts) };
+        if (work.state === "running") {
+          work.state = "failed";
+          this.replies.add(failed);
+          // Its code may still be running, or waiting for ever: the thread is given up.
+          this.#broken = true;
+          this.replies.now({ t: "broken", reason: `${work.what} failed with a fault in its own code and may still be running` });
+          return true;
+        }
+        if (work.state === "answered" && this.replies.replace(msg.id, failed)) {
+          work.state = "failed";
+          return true;
+        }
+        return false;
+      },
+    };
+    return work;
+  }
+
+  async #run(msg: RunTask): Promise<void> {
+    // A result of an earlier run of this key must not stand in for this run's.
+    this.#recent.delete(msg.key);
+    const work = this.#taskWork(msg);
+    this.#running.set(msg.id, work);
+    try {
+      const deps = this.#withLocalDeps(msg);
+      if (!deps) {
+        // The dep failed here, or is no longer among the recent results: the main thread runs it the usual way.
+        work.state = "done";
+        this.replies.add({ t: "done", id: msg.id, ok: false, notRun: true, error: errorInfoOf("Error", `a dependency of ${msg.key} was not computed on this thread`) });
+        return;
+      }
+      // Each await costs a turn of the microtask queue: a quick task waits only where something is pending.
+      const code = this.codeFor(msg.fn);
+      const fn = code instanceof Promise ? await code : code;
+      const decoded = withThreadClient(() => decodeArgs(msg.args, deps));
+      const args = decoded instanceof Promise ? await decoded : decoded;
+      let result: unknown;
+      // The function's own run time, as Dask measures a task's: not its wait in the queue, nor decoding
+      // and encoding (where one busy moment of the machine would count for a quick task). The
+      // scheduler places work by it, the worker posts ahead by it.
+      const started = performance.now();
+      try {
+        // Classes run as constructors (delayed(Class)() outside actors).
+        result = within(work, () => (isClass(fn) ? Reflect.construct(fn, args) : (fn as (...a: unknown[]) => unknown)(...args)));
+        if (isThenable(result)) result = await result;
+      } catch (err) {
+        throw explainSourceError(err, msg.fn);
+      }
+      const ms = performance.now() - started;
+      const encoded = encodeResult(result);
+      const parts = encoded instanceof Promise ? await encoded : encoded;
+      if (work.state !== "running") return; // a fault failed it meanwhile
+      work.state = "answered";
+      this.#remember(msg.key, parts);
+      this.replies.add({ t: "done", id: msg.id, ok: true, value: shareLarge(parts), ms });
+    } catch (err) {
+      if (work.state !== "running") return;
+      work.state = "done";
+      if (err instanceof DepGone) this.replies.add({ t: "done", id: msg.id, ok: false, notRun: true, gone: [err.key], error: errorInfoOf("Error", err.message) });
+      else {
+        const r = await errorReply(err, this.codeOpts);
+        this.replies.add({ t: "done", id: msg.id, ok: false, error: r.error });
+      }
+    } finally {
+      this.#running.delete(msg.id);
+    }
+  }
+
+  /** A function run once outside the task graph (client.run), beside any task. */
+  async runFunction(msg: Extract<ToThread, { t: "runfn" }>): Promise<void> {
+    let settled = false;
+    const answer = (ok: boolean, value: unknown) => {
+      if (settled) return false;
+      settled = true;
+      this.replies.add(ok ? { t: "done", id: msg.id, ok: true, value: value as Uint8Array[] } : { t: "done", id: msg.id, ok: false, error: value as never });
+      return true;
+    };
+    const work: Work = {
+      what: `function ${msg.fn.name || "(anonymous)"} run on every worker`,
+      controller: new AbortController(),
+      fault: (err) => answer(false, errorToInfo(err, this.codeOpts)),
+    };
+    try {
+      const fn = await this.codeFor(msg.fn);
+      const args = await withThreadClient(() => decodeArgs(msg.args, NO_DEPS));
+      let result: unknown;
+      try {
+        result = await within(work, () => (fn as (...a: unknown[]) => unknown)(...(args ?? NO_ARGS)));
+      } catch (err) {
+        throw explainSourceError(err, msg.fn);
+      }
+      answer(true, await encodeResult(result));
+    } catch (err) {
+      if (!settled) answer(false, (await errorReply(err, this.codeOpts)).error);
+    }
+  }
+}
+
+/** Large parts of a task's result go into shared segments: peers and clients on this host map them instead of copying. */
+function shareLarge(parts: Uint8Array[]): ThreadPart[] {
+  return parts.map((p) => {
+    const shm = p.byteLength >= SHARE_MIN_BYTES ? share(p) : undefined;
+    return shm === undefined ? p : { shm, byteLength: p.byteLength };
+  });
+}
