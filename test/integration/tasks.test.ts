@@ -6,9 +6,11 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { inspect } from "node:util";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import {
   asCompleted,
@@ -16,6 +18,7 @@ import {
   CancelledError,
   Client,
   CodeShippingError,
+  CommError,
   delayed,
   Future,
   RemoteError,
@@ -34,6 +37,15 @@ const scratchFile = (): string => join(scratch, `f${scratchCount++}`);
 
 /** A task no worker of the shared cluster can run: stays pending until cancelled. */
 const NEVER = { resources: { NEVER: 1 } };
+
+/** The address of a loopback port where nothing listens (it did a moment ago). */
+async function closedAddress(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return `tcp://127.0.0.1:${port}`;
+}
 
 async function totalStoredKeys(client: Client): Promise<number> {
   const info = await client.schedulerInfo();
@@ -66,6 +78,31 @@ describe("connecting, cluster membership and resources", () => {
     } finally {
       if (saved !== undefined) process.env.TROUPE_TOKEN = saved;
     }
+  });
+
+  it("Client.connect to a port where nothing listens fails at once with CommError naming the address and ECONNREFUSED", async () => {
+    const address = await closedAddress();
+    const t0 = Date.now();
+    await assert.rejects(Client.connect(address, { token: "t", timeout: 20_000 }), (err: Error) => {
+      assert.ok(err instanceof CommError, String(err));
+      assert.ok(err.message.includes(address), err.message);
+      assert.match(err.message, /ECONNREFUSED/);
+      return true;
+    });
+    assert.ok(Date.now() - t0 < 10_000, "it waited for the connect timeout");
+  });
+
+  it("a client prints its scheduler and status (String, util.inspect, console.log)", async () => {
+    const c = await Client.connect(h.cluster.schedulerAddress, { token: h.cluster.token });
+    const open = `<Client: scheduler=${h.cluster.schedulerAddress}, status=open>`;
+    try {
+      assert.equal(String(c), open);
+      assert.equal(inspect(c), open);
+      assert.equal(inspect({ c }), `{ c: ${open} }`);
+    } finally {
+      await c.close();
+    }
+    assert.equal(String(c), `<Client: scheduler=${h.cluster.schedulerAddress}, status=closed>`);
   });
 
   it("a task needing a resource nobody has stays pending, is listed unrunnable, and runs once such a worker joins", { timeout: 40_000 }, async () => {

@@ -335,6 +335,37 @@ test("comm - connect to a closed port fails with CommError within the timeout", 
   assert.ok(Date.now() - t0 < 2000);
 });
 
+/** The address of a loopback port where nothing listens (it did a moment ago). */
+async function closedAddress(): Promise<string> {
+  const l = await listen({ token: "", onConnection: () => {} });
+  await l.close();
+  return l.address;
+}
+
+test("comm - with awaitListener: false a refused connection fails at once, naming the address and ECONNREFUSED", async () => {
+  const address = await closedAddress();
+  const t0 = Date.now();
+  await assert.rejects(connect(address, { token: "", role: "client", timeoutMs: 20_000, awaitListener: false }), (err: Error) => {
+    assert.ok(err instanceof CommError);
+    assert.ok(err.message.includes(address), err.message);
+    assert.match(err.message, /ECONNREFUSED/);
+    return true;
+  });
+  assert.ok(Date.now() - t0 < 10_000, "it waited for the connect timeout");
+});
+
+test("comm - by default a refused connection is retried: a listener that starts later is reached", async () => {
+  const address = await closedAddress();
+  const connecting = connect(address, { token: "t", role: "worker", timeoutMs: 20_000 });
+  // Nothing listens yet: the attempt above, made first, was refused too.
+  await assert.rejects(connect(address, { token: "t", role: "worker", awaitListener: false }), /ECONNREFUSED/);
+  const l = await listen({ port: parseAddress(address).port, token: "t", onConnection: () => {} });
+  listeners.push(l);
+  const conn = await connecting;
+  assert.ok(conn.isOpen);
+  conn.close();
+});
+
 test("comm - listening on a non-loopback host without a token needs insecure", async () => {
   await assert.rejects(listen({ host: "0.0.0.0", token: "", onConnection: () => {} }), (err: Error) => err instanceof ConfigError && /--insecure/.test(err.message));
   const l = await listen({ host: "0.0.0.0", token: "", insecure: true, onConnection: () => {} });
