@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -28,6 +27,7 @@ import {
 import { add, bytes, failWith, filledView, filledWhole, identity, sleep, sum, submitInside, ValidationError, whereAmI } from "../fixtures/tasks.js";
 import { countRun, failUntil, okThenFail, pid, placed, sizeAndPlace, stepOrFail } from "../fixtures/tasks-extra.js";
 import { useCluster, waitFor, withCluster } from "../helpers/cluster.js";
+import { unusedAddress } from "../helpers/ports.js";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), "troupe-tasks-"));
@@ -37,15 +37,6 @@ const scratchFile = (): string => join(scratch, `f${scratchCount++}`);
 
 /** A task no worker of the shared cluster can run: stays pending until cancelled. */
 const NEVER = { resources: { NEVER: 1 } };
-
-/** The address of a loopback port where nothing listens (it did a moment ago). */
-async function closedAddress(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return `tcp://127.0.0.1:${port}`;
-}
 
 async function totalStoredKeys(client: Client): Promise<number> {
   const info = await client.schedulerInfo();
@@ -81,7 +72,7 @@ describe("connecting, cluster membership and resources", () => {
   });
 
   it("Client.connect to a port where nothing listens fails at once with CommError naming the address and ECONNREFUSED", async () => {
-    const address = await closedAddress();
+    const address = await unusedAddress();
     const t0 = Date.now();
     await assert.rejects(Client.connect(address, { token: "t", timeout: 20_000 }), (err: Error) => {
       assert.ok(err instanceof CommError, String(err));
