@@ -2,6 +2,7 @@
 // results straight from the workers holding them, and calls actors directly.
 
 import { createHash } from "node:crypto";
+import { inspect } from "node:util";
 import { connect, promised, type Connection, type ReplyHandler } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
 import { getDataRequest, receiveData } from "../comm/get-data.js";
@@ -139,6 +140,8 @@ export class Client {
           role: "client",
           timeoutMs: this.#timeoutMs,
           tls: this.#opts.tls,
+          // Told where the scheduler is: if nothing listens there, say so at once.
+          awaitListener: false,
         });
     this.#conn.onMessage = (msg) => this.#onMessage(msg);
     this.#conn.onRequest = (msg) => {
@@ -625,6 +628,15 @@ export class Client {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  toString(): string {
+    const status = this.#closing ? "closed" : this.#broken ? "disconnected" : "open";
+    return `<Client: scheduler=${this.#address}, status=${status}>`;
+  }
+
+  [inspect.custom](): string {
+    return this.toString();
   }
 }
 

@@ -1,6 +1,8 @@
-// Open a connection: TCP or TLS, then the handshake. Connection refusals are
-// retried with backoff until the deadline, so a worker may start before its
-// scheduler is listening.
+// Open a connection: TCP or TLS, then the handshake. Failures that may pass
+// are retried with backoff until the deadline. Whether "nothing listens there"
+// is one of them depends on the caller: a worker may start before its
+// scheduler, while a client told where its scheduler is should learn at once
+// that nothing is there.
 
 import * as net from "node:net";
 import * as tls from "node:tls";
@@ -20,19 +22,27 @@ export interface ConnectOptions {
   /** Required for tls:// addresses. */
   tls?: TlsOptions;
   /**
-   * Retry refused or reset connections until the timeout (default true: the
-   * listener may be starting). False for peers that should already be up,
-   * so that a dead one is reported at once.
+   * Retry failures that may pass until the timeout (default true). False for
+   * peers that should already be up, so that a dead one is reported at once.
    */
   retry?: boolean;
+  /**
+   * Count "nothing listens there" (refused; host or network unreachable)
+   * among the failures that may pass, as the listener may still be starting.
+   * Default true; false reports it at once while still retrying resets and
+   * DNS hiccups.
+   */
+  awaitListener?: boolean;
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const FIRST_RETRY_DELAY_MS = 20;
 const MAX_RETRY_DELAY_MS = 500;
 
-/** Socket errors that may go away if we try again (the listener is starting, or restarting). */
-const RETRYABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT", "EPIPE", "EAI_AGAIN"]);
+/** Socket errors that may go away if we try again: the peer was busy, or the network hiccuped. */
+const TRANSIENT_CODES = new Set(["ECONNRESET", "ETIMEDOUT", "EPIPE", "EAI_AGAIN"]);
+/** Socket errors meaning nothing listens there (yet): worth waiting for only while the listener may be starting. */
+const NO_LISTENER_CODES = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH"]);
 
 class AttemptFailed extends Error {
   constructor(
@@ -88,8 +98,9 @@ function attempt(address: string, tlsOpts: TlsOptions | null, host: string, port
       settle(new AttemptFailed(conn ? "connected, but no handshake reply arrived" : "the connection attempt timed out", true));
     }, timeoutMs);
     const onEarlyError = (err: NodeJS.ErrnoException) => {
-      const retryable = err.code !== undefined && RETRYABLE_CODES.has(err.code);
-      settle(new AttemptFailed(err.code === "ENOTFOUND" ? `host "${host}" not found` : err.message, retryable));
+      const code = err.code ?? "";
+      const retryable = TRANSIENT_CODES.has(code) || (opts.awaitListener !== false && NO_LISTENER_CODES.has(code));
+      settle(new AttemptFailed(describeSocketError(err, host), retryable));
     };
     socket.once("error", onEarlyError);
     socket.once(tlsOpts ? "secureConnect" : "connect", () => {
@@ -127,4 +138,15 @@ function attempt(address: string, tlsOpts: TlsOptions | null, host: string, port
     (c as WireConnection).onClose = undefined;
     return c;
   });
+}
+
+function describeSocketError(err: NodeJS.ErrnoException, host: string): string {
+  switch (err.code) {
+    case "ENOTFOUND":
+      return `host "${host}" not found`;
+    case "ECONNREFUSED":
+      return "connection refused (ECONNREFUSED): nothing listens there; check the address, and that the scheduler or worker is running";
+    default:
+      return err.message;
+  }
 }

@@ -27,7 +27,7 @@ export function checkHello(msg: Message, expectedToken: string): string | null {
   }
   if (typeof h.role !== "string" || !ROLES.has(h.role)) return `unknown role ${JSON.stringify(h.role)} in hello`;
   if (typeof h.token !== "string" || !tokensMatch(expectedToken, h.token)) {
-    return "wrong or missing token; use the cluster's token (the token option, or --token-file)";
+    return "wrong or missing token; use the cluster's token (the token option, --token-file, or TROUPE_TOKEN)";
   }
   return null;
 }

@@ -98,7 +98,10 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
   }
 
   await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error) => reject(new CommError(`Could not listen on ${host}:${port}: ${err.message}`, { cause: err }));
+    const onError = (err: NodeJS.ErrnoException) => {
+      const why = err.code === "EADDRINUSE" ? "the port is already in use (EADDRINUSE); stop what listens there, or choose another port (0 picks a free one)" : err.message;
+      reject(new CommError(`Could not listen on ${host}:${port}: ${why}`, { cause: err }));
+    };
     server.once("error", onError);
     server.listen(port, host, () => {
       server.off("error", onError);

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { listen, localConnection, malformedColumns, type Connection, type Listener, type TlsOptions } from "../comm/index.js";
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
-import { CommError, ConfigError } from "../errors.js";
+import { CommError } from "../errors.js";
 import { createLogger } from "../log.js";
 import type { Address, Key, Message, RegisterWorkerReply, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
@@ -65,7 +65,7 @@ export class Scheduler {
       } catch (err) {
         if (!opts.dashboardOptional) {
           await s.#listener.close();
-          throw new ConfigError(`cannot serve the dashboard on port ${opts.dashboardPort}: ${(err as Error).message}; pick another with --dashboard-port (0 for any free port)`);
+          throw new CommError(`Could not serve the dashboard on port ${opts.dashboardPort}: ${(err as Error).message}; pick another with --dashboard-port (0 for any free port)`, { cause: err });
         }
         log.warn("dashboard not started: its port is taken", { port: opts.dashboardPort, error: String(err) });
       }

@@ -1,8 +1,10 @@
-// The `troupe` command (R-PKG-3, R-SEC-2): help, bad flags, the refusal to
-// open an unauthenticated port, and a real cluster built from the command line.
+// The `troupe` command (R-PKG-3, R-PKG-5, R-SEC-2): help, version, bad flags,
+// one-line errors, the refusal to open an unauthenticated port, and a real
+// cluster built from the command line.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect, createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -10,13 +12,47 @@ import { Client, type Actor } from "../../src/index.js";
 import { Counter } from "../fixtures/actors.js";
 import { add } from "../fixtures/tasks.js";
 import { waitFor } from "../helpers/cluster.js";
-import { ProcGroup, requireBuilt, runCli } from "../helpers/procs.js";
+import { unusedAddress } from "../helpers/ports.js";
+import { ProcGroup, ROOT, requireBuilt, runCli, type CliResult } from "../helpers/procs.js";
 
 const T = { timeout: 60_000 };
 const SCHEDULER_LINE = /troupe scheduler at ((?:tcp|tls):\/\/\S+)/;
 const WORKER_LINE = /troupe worker (\S+) at ((?:tcp|tls):\/\/\S+)/;
 
 before(requireBuilt);
+
+/** Whether something accepts TCP connections on a loopback port. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+/** A failure troupe explains: exit status `status`, nothing on stdout, one line "troupe: …" on stderr matching `message`. */
+function assertOneLineError(r: CliResult, status: number, message: RegExp): void {
+  assert.equal(r.status, status, `exit code; stderr: ${r.stderr}`);
+  assert.equal(r.stdout, "");
+  const lines = r.stderr.split("\n").filter((l) => l !== "");
+  assert.equal(lines.length, 1, `expected one line on stderr, got:\n${r.stderr}`);
+  assert.match(lines[0]!, /^troupe: /);
+  assert.match(lines[0]!, message);
+}
+
+describe("troupe --version", () => {
+  const version = (JSON.parse(readFileSync(`${ROOT}/package.json`, "utf8")) as { version: string }).version;
+  for (const flag of ["--version", "-v", "version"]) {
+    test(`troupe ${flag} prints the package version`, () => {
+      const r = runCli([flag]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout.trim(), version);
+    });
+  }
+});
 
 describe("troupe --help", () => {
   const cases: [string[], RegExp][] = [
@@ -57,16 +93,46 @@ describe("bad flags: one line on stderr, exit code 2", () => {
     [["run"], /script/],
   ];
   for (const [args, message] of cases) {
-    test(`troupe ${args.join(" ")}`, () => {
-      const r = runCli(args);
-      assert.equal(r.status, 2, `exit code; stderr: ${r.stderr}`);
-      assert.equal(r.stdout, "");
-      const lines = r.stderr.split("\n").filter((l) => l !== "");
-      assert.equal(lines.length, 1, `expected one line on stderr, got:\n${r.stderr}`);
-      assert.match(lines[0]!, /^troupe: /);
-      assert.match(lines[0]!, message);
-    });
+    test(`troupe ${args.join(" ")}`, () => assertOneLineError(runCli(args), 2, message));
   }
+});
+
+describe("errors while running: one line on stderr, exit code 1", () => {
+  const procs = new ProcGroup();
+  after(() => procs.killAll());
+
+  test("a scheduler port in use", T, async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const port = String((taken.address() as AddressInfo).port);
+    try {
+      assertOneLineError(runCli(["scheduler", "--port", port, "--dashboard-port", "0"]), 1, new RegExp(`${port}.*EADDRINUSE`));
+      assertOneLineError(runCli(["scheduler", "--port", "0", "--dashboard-port", port]), 1, /dashboard.*EADDRINUSE.*--dashboard-port/);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  });
+
+  test("troupe run against a scheduler address where nothing listens", T, async () => {
+    const address = await unusedAddress();
+    const p = procs.cli("run", ["run", "test/fixtures/cli-script.ts", "--scheduler", address], { env: { TROUPE_TOKEN: "t" } });
+    await p.waitExit(30_000);
+    assertOneLineError({ status: p.exitCode, stdout: p.stdout, stderr: p.stderr }, 1, new RegExp(`${address.replace(/[/.]/g, "\\$&")}.*ECONNREFUSED`));
+  });
+
+  test("a worker started before its scheduler waits for it", T, async () => {
+    const address = await unusedAddress();
+    const workerPort = (await unusedAddress()).split(":").at(-1)!;
+    const w = procs.cli("worker", ["worker", address, "--port", workerPort], { env: { TROUPE_TOKEN: "" } });
+    // A worker listens for peers, then connects to its scheduler: once its port
+    // answers, it is trying a scheduler that is not there yet.
+    await waitFor(() => accepts(Number(workerPort)), "the worker to listen", 15_000);
+    assert.ok(w.running && !WORKER_LINE.test(w.stdout), `stdout: ${w.stdout} stderr: ${w.stderr}`);
+    const s = procs.cli("scheduler", ["scheduler", "--port", address.split(":").at(-1)!, "--dashboard-port", "0"], { env: { TROUPE_TOKEN: "" } });
+    await s.line(SCHEDULER_LINE);
+    await w.line(WORKER_LINE);
+    assert.ok(w.running, `stderr: ${w.stderr}`);
+  });
 });
 
 describe("R-SEC-2: no open port without a token", () => {
@@ -163,6 +229,32 @@ describe("a cluster started from the command line", () => {
     assert.equal(out.workers, 2, "it used the given scheduler, not an embedded cluster");
     assert.deepEqual(out.args, ["one", "--two"]);
     assert.match(out.resolved, /\/dist\/index\.js$/, '"troupe" resolves to the built package');
+  });
+
+  test("troupe run --token-file, before or after the script (the README's form)", T, async () => {
+    for (const args of [
+      ["run", "--token-file", tokenFile, "test/fixtures/cli-script.ts", "--scheduler", address],
+      ["run", "test/fixtures/cli-script.ts", "--scheduler", address, "--token-file", tokenFile],
+    ]) {
+      const p = procs.cli("run", args, { env: { TROUPE_TOKEN: undefined, TROUPE_SCHEDULER: undefined } });
+      await p.waitExit(45_000);
+      assert.equal(p.exitCode, 0, `${args.join(" ")}: stderr: ${p.stderr}`);
+      const out = JSON.parse(p.stdout.trim().split("\n").at(-1)!) as { product: number; workers: number; args: string[] };
+      assert.equal(out.product, 42);
+      assert.equal(out.workers, 2, "it used the given scheduler, not an embedded cluster");
+      assert.deepEqual(out.args, [], "troupe's own flags do not reach the script");
+    }
+  });
+
+  test("a wrong token: one line on stderr and exit code 1, for a worker and for troupe run", T, async () => {
+    const wrongFile = join(dir, "wrong-token");
+    writeFileSync(wrongFile, "not-the-token\n");
+    const w = procs.cli("worker", ["worker", address, "--token-file", wrongFile]);
+    await w.waitExit(30_000);
+    assertOneLineError({ status: w.exitCode, stdout: w.stdout, stderr: w.stderr }, 1, /refused: wrong or missing token/);
+    const r = procs.cli("run", ["run", "test/fixtures/cli-script.ts", "--scheduler", address, "--token-file", wrongFile], { env: { TROUPE_TOKEN: undefined } });
+    await r.waitExit(30_000);
+    assertOneLineError({ status: r.exitCode, stdout: r.stdout, stderr: r.stderr }, 1, /refused: wrong or missing token/);
   });
 
   test("troupe run with TROUPE_SCHEDULER in the environment", T, async () => {

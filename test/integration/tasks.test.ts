@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { inspect } from "node:util";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import {
   asCompleted,
@@ -16,6 +17,7 @@ import {
   CancelledError,
   Client,
   CodeShippingError,
+  CommError,
   delayed,
   Future,
   RemoteError,
@@ -25,6 +27,7 @@ import {
 import { add, bytes, failWith, filledView, filledWhole, identity, sleep, sum, submitInside, ValidationError, whereAmI } from "../fixtures/tasks.js";
 import { countRun, failUntil, okThenFail, pid, placed, sizeAndPlace, stepOrFail } from "../fixtures/tasks-extra.js";
 import { useCluster, waitFor, withCluster } from "../helpers/cluster.js";
+import { unusedAddress } from "../helpers/ports.js";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), "troupe-tasks-"));
@@ -66,6 +69,31 @@ describe("connecting, cluster membership and resources", () => {
     } finally {
       if (saved !== undefined) process.env.TROUPE_TOKEN = saved;
     }
+  });
+
+  it("Client.connect to a port where nothing listens fails at once with CommError naming the address and ECONNREFUSED", async () => {
+    const address = await unusedAddress();
+    const t0 = Date.now();
+    await assert.rejects(Client.connect(address, { token: "t", timeout: 20_000 }), (err: Error) => {
+      assert.ok(err instanceof CommError, String(err));
+      assert.ok(err.message.includes(address), err.message);
+      assert.match(err.message, /ECONNREFUSED/);
+      return true;
+    });
+    assert.ok(Date.now() - t0 < 10_000, "it waited for the connect timeout");
+  });
+
+  it("a client prints its scheduler and status (String, util.inspect, console.log)", async () => {
+    const c = await Client.connect(h.cluster.schedulerAddress, { token: h.cluster.token });
+    const open = `<Client: scheduler=${h.cluster.schedulerAddress}, status=open>`;
+    try {
+      assert.equal(String(c), open);
+      assert.equal(inspect(c), open);
+      assert.equal(inspect({ c }), `{ c: ${open} }`);
+    } finally {
+      await c.close();
+    }
+    assert.equal(String(c), `<Client: scheduler=${h.cluster.schedulerAddress}, status=closed>`);
   });
 
   it("a task needing a resource nobody has stays pending, is listed unrunnable, and runs once such a worker joins", { timeout: 40_000 }, async () => {

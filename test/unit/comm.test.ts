@@ -23,6 +23,7 @@ import { PROTOCOL_VERSION, type Message } from "../../src/protocol/messages.js";
 import { WireConnection } from "../../src/comm/connection.js";
 import { PendingReplies } from "../../src/comm/pending.js";
 import { makePki, NO_OPENSSL, type Pem } from "../helpers/pki.js";
+import { unusedAddress } from "../helpers/ports.js";
 import { checkRequestGroups } from "../helpers/request-groups.js";
 
 const listeners: Listener[] = [];
@@ -333,6 +334,30 @@ test("comm - connect to a closed port fails with CommError within the timeout", 
     return true;
   });
   assert.ok(Date.now() - t0 < 2000);
+});
+
+test("comm - with awaitListener: false a refused connection fails at once, naming the address and ECONNREFUSED", async () => {
+  const address = await unusedAddress();
+  const t0 = Date.now();
+  await assert.rejects(connect(address, { token: "", role: "client", timeoutMs: 20_000, awaitListener: false }), (err: Error) => {
+    assert.ok(err instanceof CommError);
+    assert.ok(err.message.includes(address), err.message);
+    assert.match(err.message, /ECONNREFUSED/);
+    return true;
+  });
+  assert.ok(Date.now() - t0 < 10_000, "it waited for the connect timeout");
+});
+
+test("comm - by default a refused connection is retried: a listener that starts later is reached", async () => {
+  const address = await unusedAddress();
+  const connecting = connect(address, { token: "t", role: "worker", timeoutMs: 20_000 });
+  // Nothing listens yet: the attempt above, made first, was refused too.
+  await assert.rejects(connect(address, { token: "t", role: "worker", awaitListener: false }), /ECONNREFUSED/);
+  const l = await listen({ port: parseAddress(address).port, token: "t", onConnection: () => {} });
+  listeners.push(l);
+  const conn = await connecting;
+  assert.ok(conn.isOpen);
+  conn.close();
 });
 
 test("comm - listening on a non-loopback host without a token needs insecure", async () => {

@@ -1,0 +1,44 @@
+// `troupe scheduler`: serve a scheduler (and its dashboard) until stopped.
+
+import { hostname } from "node:os";
+import { formatAddress, isWildcardHost, parseAddress } from "../comm/index.js";
+import { Scheduler } from "../scheduler/server.js";
+import { int, parse, SERVER_OPTIONS, tls, token, type Options } from "./args.js";
+import { stopOnSignals } from "./signals.js";
+
+export const SCHEDULER_USAGE = `Usage: troupe scheduler [options]
+
+  --host H               interface to listen on (default 127.0.0.1)
+  --port P               port (default 8786; 0 picks a free one)
+  --dashboard-port P     dashboard port (default 8787; 0 picks a free one)
+  --token-file F         file holding the cluster token (or set TROUPE_TOKEN)
+  --tls-cert F --tls-key F --tls-ca F
+                         serve tls:// with mutual TLS
+  --insecure             allow a non-loopback address without a token`;
+
+const OPTIONS: Options = {
+  ...SERVER_OPTIONS,
+  host: { type: "string" },
+  port: { type: "string" },
+  "dashboard-port": { type: "string" },
+};
+
+export async function schedulerCommand(args: string[]): Promise<void> {
+  const { values } = parse(args, OPTIONS, []);
+  if (values.help) return void console.log(SCHEDULER_USAGE);
+  const s = await Scheduler.start({
+    host: (values.host as string | undefined) ?? "127.0.0.1",
+    port: int(values.port, "port") ?? 8786,
+    token: token(values),
+    tls: tls(values),
+    insecure: Boolean(values.insecure),
+    dashboardPort: int(values["dashboard-port"], "dashboard-port") ?? 8787,
+    // The default dashboard port may be taken; one asked for must be served.
+    dashboardOptional: values["dashboard-port"] === undefined,
+  });
+  const { scheme, host, port } = parseAddress(s.address);
+  // A wildcard is where it listens, not an address others can use: name this host instead.
+  console.log(`troupe scheduler at ${isWildcardHost(host) ? formatAddress(scheme, hostname(), port) : s.address}`);
+  if (s.dashboardUrl) console.log(`dashboard at ${s.dashboardUrl}`);
+  stopOnSignals(() => s.close());
+}

@@ -1,0 +1,63 @@
+// `troupe worker <scheduler-address>`: serve a worker until stopped or its
+// scheduler goes away. A flag is three entries: OPTIONS, the usage text, and
+// its field in workerOptions().
+
+import { resolve } from "node:path";
+import { Worker, type WorkerOptions } from "../worker/index.js";
+import { int, parse, resources, SERVER_OPTIONS, tls, token, type Options, type Values } from "./args.js";
+import { stopOnSignals } from "./signals.js";
+
+export const WORKER_USAGE = `Usage: troupe worker <scheduler-address> [options]
+
+  --nthreads N           task threads (default 1)
+  --actor-threads N      actor threads (default 1)
+  --resources R          resources, e.g. GPU=2,MEM=8e9
+  --name NAME            worker name
+  --host H --port P      where to listen for peers (default 127.0.0.1, any port)
+  --contact-host H       host name others use to reach this worker
+  --code-root DIR        directory shipped module paths resolve against (default: cwd)
+  --token-file F         file holding the cluster token (or set TROUPE_TOKEN)
+  --tls-cert F --tls-key F --tls-ca F
+                         use tls:// with mutual TLS
+  --insecure             allow a non-loopback address without a token
+
+A worker started before its scheduler waits for it (up to 10 s).`;
+
+const OPTIONS: Options = {
+  ...SERVER_OPTIONS,
+  nthreads: { type: "string" },
+  "actor-threads": { type: "string" },
+  resources: { type: "string" },
+  name: { type: "string" },
+  host: { type: "string" },
+  port: { type: "string" },
+  "contact-host": { type: "string" },
+  "code-root": { type: "string" },
+};
+
+function workerOptions(scheduler: string, values: Values): WorkerOptions {
+  return {
+    scheduler,
+    token: token(values),
+    tls: tls(values),
+    insecure: Boolean(values.insecure),
+    nthreads: int(values.nthreads, "nthreads", 1),
+    actorThreads: int(values["actor-threads"], "actor-threads", 1),
+    resources: resources(values.resources),
+    name: values.name as string | undefined,
+    host: values.host as string | undefined,
+    port: int(values.port, "port"),
+    contactHost: values["contact-host"] as string | undefined,
+    codeRoot: values["code-root"] ? resolve(values["code-root"] as string) : undefined,
+  };
+}
+
+export async function workerCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, OPTIONS, ["scheduler address"]);
+  if (values.help) return void console.log(WORKER_USAGE);
+  const w = await Worker.start(workerOptions(positionals[0]!, values));
+  console.log(`troupe worker ${w.name} at ${w.address}`);
+  stopOnSignals(() => w.close());
+  await w.closed;
+  process.exit(0);
+}
