@@ -31,6 +31,8 @@ export interface WorkerOptions {
   memoryLimit?: number | string;
   /** How long a cancelled or released task may run on after its signal aborted, before its thread is stopped (default 1000). */
   cancelGraceMs?: number;
+  /** Where values spilled to disk go (a directory of its own is made inside; default: the system's temporary directory). */
+  localDirectory?: string;
   /** How many times this worker's supervisor restarted it before (reported to the scheduler). */
   restarts?: number;
 }

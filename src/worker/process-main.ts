@@ -16,6 +16,10 @@ async function main(): Promise<void> {
   process.on("SIGINT", stop);
   // The parent went away: nothing will ever stop us otherwise.
   process.on("disconnect", stop);
+  // The supervisor measured our memory past the limit: say why to the scheduler before it restarts us.
+  process.on("message", (m: { type?: string; rssBytes?: number }) => {
+    if (m?.type === "memory-restart") void worker.stopForMemory(m.rssBytes ?? 0);
+  });
   await worker.closed;
   // Non-zero after a fault: a supervisor restarts the worker only then.
   process.exit(worker.fault === undefined ? 0 : 1);

@@ -39,6 +39,7 @@ import { WorkerState, type WorkerInstruction } from "./state.js";
 import { Store } from "./store.js";
 import { RunnerThread, type ThreadDeath } from "./threads.js";
 import { TaskThreads } from "./task-threads.js";
+import { MemoryMonitor } from "./memory.js";
 import { defaultMemoryLimit, parseBytes, threadHeapMb } from "./memory-limit.js";
 import { compactParts, discardParts, NO_DEPS, partsFromThread, partsToThread, type ThreadConfig, type ThreadDone } from "./thread-protocol.js";
 
@@ -62,7 +63,8 @@ export class Worker {
   readonly resources: Record<string, number>;
   #address = "";
   readonly #opts: WorkerOptions;
-  readonly #store = new Store();
+  readonly #store: Store;
+  #memory: MemoryMonitor | undefined;
   /** Actor handles fetched from peers (never reported: the actor lives elsewhere). */
   readonly #handles = new Map<Key, Payload<Part>>();
   #state!: WorkerState;
@@ -102,6 +104,7 @@ export class Worker {
     this.name = opts.name ?? `${hostname()}-${process.pid}`;
     this.memoryLimit = opts.memoryLimit === undefined ? defaultMemoryLimit() : parseBytes(opts.memoryLimit);
     this.#cancelGraceMs = opts.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS;
+    this.#store = new Store(opts.localDirectory);
     this.#peers = new WorkerPool({
       token: opts.token ?? "",
       connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
@@ -212,6 +215,26 @@ export class Worker {
     const every = opts.heartbeatIntervalMs ?? 1000;
     this.#heartbeat = setInterval(() => this.#sendHeartbeat(), every);
     this.#heartbeat.unref();
+    this.#memory = new MemoryMonitor(this.memoryLimit, this.#store, {
+      keep: (key) => this.#actors.has(key),
+      onPause: (paused) => {
+        this.#toScheduler({ op: "worker-status", status: paused ? "paused" : "running" });
+        if (!paused) this.#dispatch();
+      },
+    }, log);
+    this.#memory.start();
+  }
+
+  /**
+   * Its supervisor is about to restart this worker: its memory passed the
+   * limit. Tell the scheduler why (the tasks running here die of it), then stop.
+   */
+  stopForMemory(usedBytes: number): Promise<void> {
+    const reason = `memory ${formatBytes(usedBytes)} passed 95 % of the limit of ${formatBytes(this.memoryLimit)}`;
+    log.warn("restarting: memory passed the limit", { usedBytes, limitBytes: this.memoryLimit });
+    this.#toScheduler({ op: "worker-status", status: "restarting", reason });
+    this.#scheduler?.flush();
+    return this.close(reason);
   }
 
   /** The scheduler answered something sent at `sentAt`: it counts this worker in until then plus its timeout. */
@@ -274,7 +297,8 @@ export class Worker {
     const conn = this.#scheduler;
     if (!conn?.isOpen) return;
     const sentAt = Date.now();
-    conn.request({ op: "heartbeat", memoryBytes: process.memoryUsage.rss(), actors }).then(
+    const memoryBytes = this.#memory?.used() ?? process.memoryUsage.rss();
+    conn.request({ op: "heartbeat", memoryBytes, actors, spilledBytes: this.#store.spilledBytes }).then(
       () => this.#renewLease(sentAt),
       () => undefined, // the connection's close says what happened
     );
@@ -376,7 +400,8 @@ export class Worker {
    * another thread could take it.
    */
   #dispatch(): void {
-    if (!this.#leaseHolds()) return; // taken up again when the lease is renewed
+    // Taken up again when the lease is renewed, or memory is below the pause threshold again.
+    if (!this.#leaseHolds() || this.#memory?.paused) return;
     const now = Date.now();
     for (;;) {
       const best = this.#tasks.pick(now);
@@ -636,6 +661,7 @@ export class Worker {
     if (!this.#closing && fault !== undefined) this.#fault = fault;
     this.#closing ??= (async () => {
       clearInterval(this.#heartbeat);
+      this.#memory?.stop();
       this.#scheduler?.close("worker closing");
       await this.#listener?.close();
       await this.#peers.close();

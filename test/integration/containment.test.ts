@@ -17,6 +17,8 @@ import {
   forgetRejection,
   forgetRejectionThenWait,
   pid,
+  randomBlob,
+  sha256,
   spinForever,
   throwFromTimer,
   waitForAbort,
@@ -107,6 +109,23 @@ describe("containment - memory", () => {
       assert.ok(answered > 1, "the actor answered while the task allocated");
       assert.equal(await actor.pid(), before, "the same worker process");
       assert.equal(await client.submit(double, [21]).result(20_000), 42);
+    });
+  });
+});
+
+describe("memory - spilling", () => {
+  test("above 60 % of the limit the largest values spill to disk, and come back byte-identical", async () => {
+    await withCluster({ workers: 1, memoryLimit: "400MB" }, async ({ client }) => {
+      const blobs = client.map(randomBlob, Array.from({ length: 10 }, () => [16 * 2 ** 20] as [number]));
+      const hashes = await client.gather(blobs.map((b) => client.submit(sha256, [b])));
+      const info = await waitFor(async () => {
+        const w = Object.values((await client.schedulerInfo()).workers)[0]!;
+        return w.spilledBytes > 0 ? w : undefined;
+      }, "values to spill to disk", 20_000);
+      assert.equal(info.memoryLimit, 400e6);
+      // Read back on the worker (a task taking them) and by the client: the same bytes.
+      assert.deepEqual(await client.gather(blobs.map((b) => client.submit(sha256, [b]))), hashes);
+      assert.deepEqual((await client.gather(blobs)).map((b) => sha256(b)), hashes);
     });
   });
 });

@@ -366,6 +366,57 @@ test("KilledWorkerError after the task's third worker dies", () => {
   assert.match(m.error!.message, /task bad was running on 3 workers that died/);
 });
 
+test("memory: a task whose workers restart for memory fails with WorkerMemoryError", () => {
+  const h = harness();
+  let out: Instruction[] = [];
+  h.submit([spec("hog")]);
+  for (let i = 1; i <= 3; i++) {
+    out = h.worker(`w${i}`);
+    assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["hog", `w${i}`]]);
+    h.ev({ type: "worker-status", worker: `w${i}`, status: "restarting", reason: "memory" });
+    out = h.ev({ type: "worker-removed", address: `w${i}`, reason: "restarting" });
+  }
+  const m = states(out)[0]!;
+  assert.equal(m.status, "error");
+  assert.equal(m.error!.name, "WorkerMemoryError");
+  assert.match(m.error!.message, /3 of them restarted because their memory passed the limit/);
+});
+
+test("memory: a paused worker gets no new tasks until it runs again", () => {
+  const h = harness();
+  h.worker("w1");
+  h.ev({ type: "worker-status", worker: "w1", status: "paused" });
+  let out = h.submit([spec("a")]);
+  assert.deepEqual(computes(out), []);
+  assert.equal(h.s.taskState("a"), "no-worker");
+  assert.equal(h.s.info().workers.w1!.status, "paused");
+  assert.equal(h.s.info().workers.w1!.pauses, 1);
+  out = h.ev({ type: "worker-status", worker: "w1", status: "running" });
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["a", "w1"]]);
+  // A second worker takes what the paused one cannot.
+  h.worker("w2");
+  h.ev({ type: "worker-status", worker: "w1", status: "paused" });
+  out = h.submit([spec("b")]);
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["b", "w2"]]);
+  assert.equal(h.s.info().workers.w1!.pauses, 2);
+});
+
+test("actors-lost: a lost actor is re-created while it has restarts, then lost with the worker's reason", () => {
+  const h = harness();
+  h.worker("w1");
+  h.submit([spec("A-1", [], { actor: true, restarts: 1 })]);
+  h.finish("w1", "A-1", 0, { className: "A" });
+  const error = { name: "ActorLostError", message: "the thread holding it ran out of memory", stack: "" };
+  let out = h.ev({ type: "actors-lost", worker: "w1", keys: ["A-1"], error });
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["A-1", "w1"]]);
+  h.finish("w1", "A-1", 0, { className: "A" });
+  out = h.ev({ type: "actors-lost", worker: "w1", keys: ["A-1"], error });
+  const m = states(out).find((x) => x.key === "A-1")!;
+  assert.equal(m.status, "lost");
+  assert.equal(m.error!.message, "the thread holding it ran out of memory");
+  assert.equal(h.s.info().workers.w1!.actors["A-1"], undefined);
+});
+
 test("duplicate and late task-finished", () => {
   const h = harness();
   h.worker("w1");
