@@ -54,6 +54,8 @@ export interface SimStats {
   finished: number;
   workerDeaths: number;
   actorRestarts: number;
+  /** Tasks a busy worker gave up to an idle one. */
+  stolen: number;
   maxTasks: number;
 }
 
@@ -65,7 +67,7 @@ export function runSimulation(opts: SimOptions): SimStats {
   const int = (n: number) => Math.floor(rnd() * n);
   const pick = <T>(xs: readonly T[]): T | undefined => (xs.length === 0 ? undefined : xs[int(xs.length)]);
   const s = new SchedulerState({ heartbeatTimeoutMs: 5000, maxWorkerDeaths: 3 });
-  const stats: SimStats = { steps: 0, events: 0, computeTasks: 0, sentAhead: 0, finished: 0, workerDeaths: 0, actorRestarts: 0, maxTasks: 0 };
+  const stats: SimStats = { steps: 0, events: 0, computeTasks: 0, sentAhead: 0, finished: 0, workerDeaths: 0, actorRestarts: 0, stolen: 0, maxTasks: 0 };
   let now = 0;
   let step = 0;
   let nextKey = 0;
@@ -214,6 +216,18 @@ export function runSimulation(opts: SimOptions): SimStats {
         w.computing.delete(k);
         w.waiting.delete(k);
       }
+    } else if (msg.op === "steal-request") {
+      // A task not started yet is given up (it never runs here); one that started is kept.
+      const released: Key[] = [];
+      const kept: Key[] = [];
+      for (const k of msg.keys) {
+        if (w.computing.has(k) && !w.computing.get(k) && rnd() < 0.6) {
+          w.computing.delete(k);
+          released.push(k);
+          stats.stolen++;
+        } else kept.push(k);
+      }
+      w.up.push({ type: "steal-response", worker: w.address, released, kept });
     } else if (msg.op === "compute-task") {
       if (w.holds.has(msg.key)) {
         w.up.push(finishedEvent(w, msg.key, msg.actor));
@@ -427,7 +441,7 @@ export function runSimulation(opts: SimOptions): SimStats {
       for (const w of all) {
         if (w.alive && !w.hung && now - w.lastHeartbeat > 1000) {
           w.lastHeartbeat = now;
-          w.up.push({ type: "heartbeat", worker: w.address, memoryBytes: w.holds.size * 100, actors: {} });
+          w.up.push({ type: "heartbeat", worker: w.address, memoryBytes: w.holds.size * 100, actors: {}, busyMs: w.computing.size > 0 && rnd() < 0.5 ? int(2000) : 0 });
         }
       }
       feed({ type: "tick" });
@@ -454,7 +468,7 @@ export function runSimulation(opts: SimOptions): SimStats {
     if (i % 200 === 0) {
       // Hung workers are found by the heartbeat timeout.
       now += 6000;
-      for (const w of workers.values()) if (w.alive && !w.hung) w.up.push({ type: "heartbeat", worker: w.address, memoryBytes: 0, actors: {} });
+      for (const w of workers.values()) if (w.alive && !w.hung) w.up.push({ type: "heartbeat", worker: w.address, memoryBytes: 0, actors: {}, busyMs: w.computing.size > 0 && rnd() < 0.5 ? int(2000) : 0 });
       for (const w of workers.values()) while (w.alive && !w.hung && w.up.length > 0) deliverUp(w);
       feed({ type: "tick" });
     }

@@ -106,6 +106,8 @@ const OPS: Record<Message["op"], true> = {
   "worker-status": true,
   "actors-lost": true,
   "await-stopped": true,
+  "steal-request": true,
+  "steal-response": true,
   "compute-task": true,
   "compute-tasks": true,
   "free-keys": true,

@@ -235,6 +235,8 @@ export interface Heartbeat {
   actors: Record<Key, ActorStats>;
   /** Bytes of values spilled to disk. */
   spilledBytes?: number;
+  /** How long its least busy task thread has been running its current task, ms (0: one is free). */
+  busyMs?: number;
 }
 /**
  * How the worker takes work: "paused" above its memory's pause threshold (no
@@ -295,7 +297,24 @@ export interface AddKeys {
   nbytes: Record<Key, number>;
 }
 
-export type WorkerToScheduler = RegisterWorker | Heartbeat | TaskFinished | TasksFinished | TaskErred | MissingData | AddKeys | WorkerStatus | ActorsLost;
+/** The answer to a StealRequest: tasks the worker gave up (they will never run there), and those it keeps (started, or unknown). */
+export interface StealResponse {
+  op: "steal-response";
+  released: Key[];
+  kept: Key[];
+}
+
+export type WorkerToScheduler =
+  | RegisterWorker
+  | Heartbeat
+  | TaskFinished
+  | TasksFinished
+  | TaskErred
+  | MissingData
+  | AddKeys
+  | WorkerStatus
+  | ActorsLost
+  | StealResponse;
 
 // ---------------------------------------------------------------- scheduler → worker
 
@@ -330,6 +349,14 @@ export interface FreeKeys {
   op: "free-keys";
   keys: Key[];
 }
+/**
+ * Give up these tasks if they have not started here: an idle worker takes
+ * them (work stealing, R-FAIL-8). Answered with a StealResponse.
+ */
+export interface StealRequest {
+  op: "steal-request";
+  keys: Key[];
+}
 /** Request → null once none of these tasks runs here any more (a cancel waits for its tasks to stop). */
 export interface AwaitStopped {
   op: "await-stopped";
@@ -346,7 +373,7 @@ export interface RunFunction {
 export type ComputeTaskByRef = Omit<ComputeTask, "fn" | "fnId"> & { fn: number };
 /** The whoHas of a task without dependencies: one shared, frozen record. */
 export const NO_HOLDERS: Readonly<Record<Key, Address[]>> = Object.freeze({});
-export type SchedulerToWorker = ComputeTask | ComputeTaskByRef | ComputeTasks | FreeKeys | RunFunction | AwaitStopped;
+export type SchedulerToWorker = ComputeTask | ComputeTaskByRef | ComputeTasks | FreeKeys | RunFunction | AwaitStopped | StealRequest;
 
 // ---------------------------------------------------------------- anyone → worker (direct)
 

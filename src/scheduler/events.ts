@@ -44,9 +44,11 @@ export type SchedulerEvent =
   /** `worker` could not get `key` from `holder`. */
   | { type: "missing-data"; worker: Address; key: Key; holder: Address }
   | { type: "add-keys"; worker: Address; keys: Key[]; nbytes: Record<Key, number> }
-  | { type: "heartbeat"; worker: Address; memoryBytes: number; actors: Record<Key, ActorStats>; spilledBytes?: number }
+  | { type: "heartbeat"; worker: Address; memoryBytes: number; actors: Record<Key, ActorStats>; spilledBytes?: number; busyMs?: number }
   /** The worker paused (memory above its pause threshold), runs again, or is about to restart for memory. */
   | { type: "worker-status"; worker: Address; status: "running" | "paused" | "restarting"; reason?: string }
+  /** The worker gave up these stolen tasks (they never run there) and kept the others. */
+  | { type: "steal-response"; worker: Address; released: Key[]; kept: Key[] }
   /** Actors that lived on a thread of the worker that died. */
   | { type: "actors-lost"; worker: Address; keys: Key[]; error: ErrorInfo }
   /** Periodic (the server sends one about every 500 ms). */

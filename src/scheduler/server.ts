@@ -245,7 +245,7 @@ export class Scheduler {
       conn.onRequest = (req) => {
         if (req.op !== "heartbeat") throw new TypeError(`a worker does not send "${req.op}" requests to the scheduler`);
         if (this.#workers.get(address!) === conn) {
-          this.#handle({ type: "heartbeat", worker: address!, memoryBytes: req.memoryBytes, actors: req.actors, spilledBytes: req.spilledBytes });
+          this.#handle({ type: "heartbeat", worker: address!, memoryBytes: req.memoryBytes, actors: req.actors, spilledBytes: req.spilledBytes, busyMs: req.busyMs });
         }
         // The reply renews the worker's lease: it starts tasks only while the scheduler surely counts it in.
         return null;
@@ -263,6 +263,8 @@ export class Scheduler {
           return this.#handle({ type: "worker-status", worker, status: msg.status, reason: msg.reason });
         case "actors-lost":
           return this.#handle({ type: "actors-lost", worker, keys: msg.keys, error: msg.error });
+        case "steal-response":
+          return this.#handle({ type: "steal-response", worker, released: msg.released, kept: msg.kept });
         case "task-finished":
           return this.#handle({ type: "task-finished", worker, key: msg.key, nbytes: msg.nbytes, actor: msg.actor, startMs: msg.startMs, stopMs: msg.stopMs });
         case "tasks-finished": {

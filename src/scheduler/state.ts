@@ -29,7 +29,8 @@ import { errorInfoOf } from "../serialize/errors.js";
 import type { ClientId, Instruction, SchedulerEvent } from "./events.js";
 import { Few } from "./few.js";
 import { isFinal, isPending, StateCounts, TASK_STATES, TaskGroup, type TaskStateName } from "./groups.js";
-import { hasResources, Placer, type PlacementWorker } from "./placement.js";
+import { hasResources, Placer, resourcesFree } from "./placement.js";
+import { busyWorkers, idleWorkers, planSteals, type StealCandidate, type StealWorker } from "./stealing.js";
 
 export type { ClientId, Instruction, SchedulerEvent } from "./events.js";
 export type { TaskStateName } from "./groups.js";
@@ -60,6 +61,8 @@ interface Task {
   wantedBy: Few;
   who: Few;
   processingOn: Address | undefined;
+  /** While processing: asked back from its worker, to go to this one (work stealing). */
+  stealTo: Address | undefined;
   nbytes: number;
   retriesLeft: number;
   deaths: number;
@@ -72,7 +75,7 @@ interface Task {
   error: ErrorInfo | undefined;
 }
 
-interface WorkerRec extends PlacementWorker {
+interface WorkerRec extends StealWorker {
   name: string;
   incarnation: string;
   /** Keys it holds (counted, not listed: losing a worker is rare, so it scans the tasks then). */
@@ -109,6 +112,8 @@ class Outbox {
   readonly compute = new Map<Address, Map<Key, Instruction>>();
   readonly free = new Map<Address, Set<Key>>();
   readonly clients = new Map<ClientId, Map<Key, KeyState>>();
+  /** Steal requests, after the computes. */
+  steals: Instruction[] = [];
   closes: Instruction[] = [];
 
   freeKey(address: Address, key: Key): void {
@@ -128,6 +133,7 @@ class Outbox {
   dropWorker(address: Address): void {
     this.compute.delete(address);
     this.free.delete(address);
+    this.steals = this.steals.filter((i) => i.to !== "worker" || i.address !== address);
   }
 
   keyState(client: ClientId, msg: KeyState): void {
@@ -144,6 +150,7 @@ class Outbox {
     for (const [address, keys] of this.free) out.push({ to: "worker", address, msg: { op: "free-keys", keys: [...keys] } });
     for (const m of this.compute.values()) for (const ins of m.values()) out.push(ins);
     for (const [client, m] of this.clients) for (const msg of m.values()) out.push({ to: "client", client, msg });
+    out.push(...this.steals);
     out.push(...this.closes);
     return out;
   }
@@ -154,6 +161,7 @@ class Outbox {
     if (this.compute.size > 0) this.compute.clear();
     if (this.free.size > 0) this.free.clear();
     if (this.clients.size > 0) this.clients.clear();
+    if (this.steals.length > 0) this.steals = [];
     if (this.closes.length > 0) this.closes = [];
   }
 }
@@ -216,9 +224,14 @@ export class SchedulerState {
         break;
       case "task-finished":
         this.taskFinished(event.worker, event.key, event.nbytes, event.actor, event.stopMs - event.startMs);
+        this.balanceIfIdle(event.worker);
         break;
       case "tasks-finished":
         for (let i = 0; i < event.keys.length; i++) this.taskFinished(event.worker, event.keys[i]!, event.nbytes[i]!, undefined, event.durationMs[i]!);
+        this.balanceIfIdle(event.worker);
+        break;
+      case "steal-response":
+        this.stealResponse(event.worker, event.released, event.kept);
         break;
       case "task-erred":
         this.taskErred(event.worker, event.key, event.error);
@@ -233,6 +246,7 @@ export class SchedulerState {
         const w = this.workers.get(event.worker)!;
         w.memoryBytes = event.memoryBytes;
         w.spilledBytes = event.spilledBytes ?? 0;
+        w.busyMs = event.busyMs ?? 0;
         w.actorStats = event.actors;
         break;
       }
@@ -244,6 +258,7 @@ export class SchedulerState {
         break;
       case "tick":
         this.tick(now);
+        this.balance();
         break;
     }
     this.afterResourcesFreed();
@@ -460,6 +475,7 @@ export class SchedulerState {
       wantedBy: NO_ONE,
       who: NO_ONE,
       processingOn: undefined,
+      stealTo: undefined,
       nbytes: 0,
       retriesLeft: o?.retries ?? 0,
       deaths: 0,
@@ -827,6 +843,7 @@ export class SchedulerState {
     const a = t.processingOn;
     if (a === undefined) return;
     t.processingOn = undefined;
+    t.stealTo = undefined;
     const w = this.workers.get(a);
     if (!w) return;
     w.nprocessing--;
@@ -1080,6 +1097,8 @@ export class SchedulerState {
       pauses: 0,
       restarts: e.restarts ?? 0,
       restartingForMemory: false,
+      stealsPending: 0,
+      busyMs: 0,
       actorStats: {},
     };
     this.workers.set(e.address, w);
@@ -1110,7 +1129,10 @@ export class SchedulerState {
     // Tasks sent ahead were still waiting for deps there: they never ran, so their deaths do not count.
     const ahead = new Set(running.filter((t) => this.missingDeps(t) > 0));
     w.nprocessing = 0;
-    for (const t of running) t.processingOn = undefined;
+    for (const t of running) {
+      t.processingOn = undefined;
+      t.stealTo = undefined;
+    }
     // The keys lost their last copy. All leave "memory" before any is recomputed, so that
     // nothing is placed counting on a copy that no longer exists; actors first, so that a
     // recomputed dependent finds them restarting rather than gone.
@@ -1300,6 +1322,93 @@ export class SchedulerState {
     }
   }
 
+  // ------------------------------------------------------------ work stealing
+
+  /** A worker that just finished work and has a free thread takes queued work from busy ones. */
+  private balanceIfIdle(address: Address): void {
+    const w = this.workers.get(address);
+    if (w && w.nprocessing < w.nthreads) this.balance();
+  }
+
+  /** Asks busy workers for tasks they have not started, for idle workers to run (R-FAIL-8). */
+  private balance(): void {
+    const idle = idleWorkers(this.workerList);
+    if (idle.length === 0) return;
+    const busy = busyWorkers(this.workerList);
+    if (busy.length === 0) return;
+    const victims = new Set(busy.map((w) => w.address));
+    const byVictim = new Map<Address, StealCandidate[]>();
+    for (const t of this.tasks.values()) {
+      if (t.state !== "processing" || !victims.has(t.processingOn!) || !this.stealable(t)) continue;
+      let list = byVictim.get(t.processingOn!);
+      if (!list) byVictim.set(t.processingOn!, (list = []));
+      list.push(this.stealCandidate(t));
+    }
+    for (const [victim, moves] of planSteals(idle, byVictim, this.workers)) {
+      for (const { key, to } of moves) this.tasks.get(key)!.stealTo = to;
+      this.workers.get(victim)!.stealsPending++;
+      this.out.steals.push({ to: "worker", address: victim, msg: { op: "steal-request", keys: moves.map((m) => m.key) } });
+    }
+  }
+
+  /** Plain tasks placed with their deps in memory, restricted to no single worker, and with nothing sent ahead behind them. */
+  private stealable(t: Task): boolean {
+    if (t.actor || !t.spec || t.stealTo !== undefined) return false;
+    const o = t.spec.options;
+    if (o.workers && o.workers.length > 0 && !o.allowOtherWorkers) return false;
+    if (this.missingDeps(t) > 0) return false;
+    for (const dk of t.dependents) {
+      const d = this.tasks.get(dk);
+      if (d && d.state === "processing" && d.processingOn === t.processingOn) return false;
+    }
+    return true;
+  }
+
+  private stealCandidate(t: Task): StealCandidate {
+    const o = t.spec!.options;
+    const depBytes = new Map<Address, number>();
+    let total = 0;
+    for (const dk of t.spec!.deps) {
+      const d = this.tasks.get(dk)!;
+      if (d.actor) continue;
+      total += d.nbytes;
+      for (const a of d.who) depBytes.set(a, (depBytes.get(a) ?? 0) + d.nbytes);
+    }
+    return {
+      key: t.key,
+      on: t.processingOn!,
+      durationMs: t.group.meanDurationMs(DEFAULT_DURATION_MS),
+      resources: o.resources,
+      allowed: o.workers && o.workers.length > 0 && !o.allowOtherWorkers ? new Set(o.workers) : undefined,
+      depBytes,
+      totalDepBytes: total,
+    };
+  }
+
+  /** The busy worker gave up `released` (they never run there): each goes to the worker that asked for it. */
+  private stealResponse(victim: Address, released: Key[], kept: Key[]): void {
+    const v = this.workers.get(victim)!;
+    v.stealsPending = Math.max(0, v.stealsPending - 1);
+    for (const key of kept) {
+      const t = this.tasks.get(key);
+      if (t && t.processingOn === victim) t.stealTo = undefined;
+    }
+    for (const key of released) {
+      const t = this.tasks.get(key);
+      // Finished, cancelled or moved meanwhile: the worker's answer is stale for it.
+      if (!t || t.state !== "processing" || t.processingOn !== victim) continue;
+      const to = t.stealTo;
+      this.unassign(t, false); // the victim has dropped it already
+      const thief = to === undefined ? undefined : this.workers.get(to);
+      if (thief && !thief.closing && !thief.paused && resourcesFree(thief, t.spec!.options.resources) && this.missingDeps(t) === 0) this.assign(t, thief.address);
+      else {
+        this.setState(t, "waiting");
+        t.waitingOn = 0;
+        this.enterWaiting(t);
+      }
+    }
+  }
+
   private tick(now: number): void {
     for (const w of this.workerList) {
       if (!w.closing && now - w.lastSeen > this.heartbeatTimeoutMs) {
@@ -1330,6 +1439,7 @@ export class SchedulerState {
         const w = t.processingOn === undefined ? undefined : this.workers.get(t.processingOn);
         if (!w) fail(`${key} processing on unknown worker ${t.processingOn}`);
       } else if (t.processingOn !== undefined) fail(`${key} is ${t.state} but has processingOn`);
+      if (t.stealTo !== undefined && t.state !== "processing") fail(`${key} is ${t.state} but is being stolen`);
       if (t.state === "memory") {
         if (t.who.size === 0) fail(`${key} in memory with no holders`);
         if (t.actor && t.who.size !== 1) fail(`actor ${key} held by ${t.who.size} workers`);

@@ -92,6 +92,12 @@ export class WorkerState {
     return rec.msg;
   }
 
+  /** The message of a task handed to a thread (undefined otherwise). */
+  runningMsg(key: Key): ComputeTask | undefined {
+    const rec = this.#tasks.get(key);
+    return rec && rec.state === "running" ? rec.msg : undefined;
+  }
+
   /** A task started early did not run (its dep failed on that thread): it waits for its deps again. */
   requeue(key: Key, msg: ComputeTask): WorkerInstruction[] {
     const out: WorkerInstruction[] = [];
@@ -152,6 +158,18 @@ export class WorkerState {
       this.#arrived(key, out);
     }
     return out;
+  }
+
+  /** Whether a task is known here and not yet handed to a thread (it can be given up at no cost). */
+  notStarted(key: Key): boolean {
+    const rec = this.#tasks.get(key);
+    return rec !== undefined && !rec.msg.actor && rec.state !== "running";
+  }
+
+  /** Whether a task is known here and handed to a thread. */
+  handedToThread(key: Key): boolean {
+    const rec = this.#tasks.get(key);
+    return rec !== undefined && !rec.msg.actor && rec.state === "running";
   }
 
   /** Forget keys: drop their values and any queued or running work for them. */

@@ -78,6 +78,38 @@ export class TaskThreads {
     return false;
   }
 
+  /** Takes back a task its thread has not started: it never runs there (false when it has started, or is not posted). */
+  retract(key: Key): boolean {
+    const entry = this.#posted.get(key);
+    if (!entry || !entry.thread.retract(entry.id)) return false;
+    this.#ended(key, entry);
+    return true;
+  }
+
+  /**
+   * Tasks posted behind a task that has run long on its thread, taken back
+   * so that another thread (or worker) can run them now.
+   */
+  retractBehindLongTasks(nowMs: number): Key[] {
+    const stuck = new Set(this.threads.filter((t) => t.inFlight > 1 && t.busyWithLongTask(nowMs)));
+    if (stuck.size === 0) return [];
+    const taken: Key[] = [];
+    for (const [key, entry] of [...this.#posted]) {
+      if (stuck.has(entry.thread) && entry.thread.retract(entry.id)) {
+        this.#ended(key, entry);
+        taken.push(key);
+      }
+    }
+    return taken;
+  }
+
+  /** How long the least busy thread has run its current task (0 when one is free). */
+  busyMs(nowMs: number): number {
+    let least = Infinity;
+    for (const t of this.threads) least = Math.min(least, t.runningFor(nowMs));
+    return least === Infinity ? 0 : least;
+  }
+
   /** Takes back every task no thread has started; returns their keys. */
   retractAll(): Key[] {
     const taken: Key[] = [];

@@ -187,6 +187,12 @@ export class RunnerThread {
     return this.inFlight < this.ahead;
   }
 
+  /** How long the task running here has run (0 when none). */
+  runningFor(nowMs: number): number {
+    const since = this.#taskSince[0]!;
+    return since > 0 ? Math.max(0, nowMs - since) : 0;
+  }
+
   /** Whether the task running here has run well beyond this thread's usual task time. */
   busyWithLongTask(nowMs: number): boolean {
     const since = this.#taskSince[0]!;

@@ -49,6 +49,8 @@ const log = createLogger("worker");
 const MAX_REPORTED = 1024;
 /** How long a cancelled or released task may run on after its signal aborted, before its thread is stopped (R-TASK-13). */
 export const DEFAULT_CANCEL_GRACE_MS = 1000;
+/** How often tasks queued on a thread behind a long task are taken back for others. */
+const UNSTICK_EVERY_MS = 100;
 
 interface ActorHere {
   thread: RunnerThread;
@@ -91,6 +93,7 @@ export class Worker {
   #scheduler?: Connection;
   #peers: WorkerPool;
   #heartbeat?: NodeJS.Timeout;
+  #unstickTimer?: NodeJS.Timeout;
   #closing?: Promise<void>;
   #closedResolve!: () => void;
   /** Resolves once the worker has shut down (closed, or lost its scheduler). */
@@ -215,6 +218,8 @@ export class Worker {
     const every = opts.heartbeatIntervalMs ?? 1000;
     this.#heartbeat = setInterval(() => this.#sendHeartbeat(), every);
     this.#heartbeat.unref();
+    this.#unstickTimer = setInterval(() => this.#unstick(), UNSTICK_EVERY_MS);
+    this.#unstickTimer.unref();
     this.#memory = new MemoryMonitor(this.memoryLimit, this.#store, {
       keep: (key) => this.#actors.has(key),
       onPause: (paused) => {
@@ -298,7 +303,8 @@ export class Worker {
     if (!conn?.isOpen) return;
     const sentAt = Date.now();
     const memoryBytes = this.#memory?.used() ?? process.memoryUsage.rss();
-    conn.request({ op: "heartbeat", memoryBytes, actors, spilledBytes: this.#store.spilledBytes }).then(
+    const busyMs = this.#tasks.busyMs(sentAt);
+    conn.request({ op: "heartbeat", memoryBytes, actors, spilledBytes: this.#store.spilledBytes, busyMs }).then(
       () => this.#renewLease(sentAt),
       () => undefined, // the connection's close says what happened
     );
@@ -319,9 +325,36 @@ export class Worker {
         return this.#computeMany(msg);
       case "free-keys":
         return this.#free(msg.keys);
+      case "steal-request":
+        return this.#giveUp(msg.keys);
       default:
         log.warn("unexpected message from the scheduler", { op: msg.op });
     }
+  }
+
+  /** Another worker is idle: give up the tasks asked for that have not started here (work stealing). */
+  #giveUp(keys: Key[]): void {
+    const released: Key[] = [];
+    const kept: Key[] = [];
+    for (const key of keys) {
+      if (this.#state.notStarted(key) || (this.#state.handedToThread(key) && this.#tasks.retract(key))) {
+        this.#state.free([key]);
+        released.push(key);
+      } else kept.push(key);
+    }
+    this.#toScheduler({ op: "steal-response", released, kept });
+  }
+
+  /** Tasks stuck behind a long task on one thread go back to the queue, for another thread or worker. */
+  #unstick(): void {
+    const taken = this.#tasks.retractBehindLongTasks(Date.now());
+    if (taken.length === 0) return;
+    const woken: WorkerInstruction[] = [];
+    for (const key of taken) {
+      const msg = this.#state.runningMsg(key);
+      if (msg) woken.push(...this.#state.requeue(key, msg));
+    }
+    this.#apply(woken);
   }
 
   /** A task named code by a number this connection never gave it: it cannot run. */
@@ -661,6 +694,7 @@ export class Worker {
     if (!this.#closing && fault !== undefined) this.#fault = fault;
     this.#closing ??= (async () => {
       clearInterval(this.#heartbeat);
+      clearInterval(this.#unstickTimer);
       this.#memory?.stop();
       this.#scheduler?.close("worker closing");
       await this.#listener?.close();
