@@ -435,7 +435,7 @@ function handle(msg: ToThread): void {
       return void actors.free(msg.keys, (err, key) => log.warn("actor dispose hook failed", { key, error: String(err) }));
     case "close":
       return void actors
-        .free(actors.keys(), (err, key) => log.warn("actor dispose hook failed", { key, error: String(err) }))
+        .freeAll((err, key) => log.warn("actor dispose hook failed", { key, error: String(err) }))
         .then(() => Promise.all([closeThreadContext(), endpoint?.close()]))
         .finally(() => {
           port.postMessage([{ t: "closed" }] satisfies FromThread[]);
