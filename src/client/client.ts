@@ -88,6 +88,7 @@ export class Client {
       local,
       forget: (address) => this.#pool.forget(address),
       direct: opts.directToWorkers !== false,
+      holds: (key) => this.#keys.get(key) !== undefined,
     });
   }
 
@@ -339,8 +340,23 @@ export class Client {
     },
   };
 
-  /** This client no longer holds key: tell the scheduler with the next flush. */
+  /**
+   * This client no longer holds key: tell the scheduler with the next flush,
+   * and for an actor, once our calls to it have settled (R-ACT-9b). The
+   * release goes to the scheduler while calls go to the worker: sent at once,
+   * it could overtake them.
+   */
   #tellReleased(key: Key): void {
+    if (this.#closing || this.#broken) return;
+    const calls = this.#caller.release(key);
+    if (!calls) return this.#sendRelease(key);
+    void calls.then(() => {
+      // Held again meanwhile (a handle to it arrived anew): that hold's own release tells.
+      if (this.#keys.get(key) === undefined) this.#sendRelease(key);
+    });
+  }
+
+  #sendRelease(key: Key): void {
     if (this.#closing || this.#broken) return;
     this.#released.push(key);
     this.#scheduleFlush();
@@ -553,7 +569,7 @@ export class Client {
     if (msg.op !== "key-state") return;
     const rec = this.#keys.update(msg.key, msg.status, msg);
     if (!rec) return;
-    if (msg.actor) this.#caller.record(msg.actor);
+    if (msg.actor) this.#caller.update(msg.actor);
     if (msg.status === "lost" && rec.actor) {
       void this.#errorOf(msg.key).then((err) => this.#caller.markLost(msg.key, err));
     }
@@ -576,6 +592,11 @@ export class Client {
   /** @internal A Future for a key that arrived inside a value. */
   _futureFor<T>(key: Key): Future<T> {
     return this.#newFuture<T>(key, false);
+  }
+
+  /** @internal How many actors this client keeps call records for: none once released and their calls settled. */
+  get _actorRecordCount(): number {
+    return this.#caller.size;
   }
 
   /** @internal A handle held on a worker thread: weak, never keeps the actor alive. */
