@@ -268,9 +268,6 @@ export class Client {
     this.#released = [];
     const previous = this.#flushing;
     this.#flushing = (async () => {
-      // The keys sent together (a graph's nodes need no extra hold): made only if some task has deps.
-      let keysInBatch: Set<Key> | undefined;
-      const batch = () => (keysInBatch ??= new Set(tasks.map((t) => t.spec.key)));
       // The tasks of a map share one code lookup: wait for each distinct one once, then build
       // the specs of tasks whose arguments are ready without a promise each.
       const fns = new Map<Promise<CodeRef>, CodeRef | undefined>();
@@ -279,9 +276,9 @@ export class Client {
       let waits = false;
       const built = tasks.map((t) => {
         const fn = fns.get(t.fn);
-        if (fn !== undefined && t.encoded.pending.length === 0) return this.#specOf(t, fn, t.encoded, batch);
+        if (fn !== undefined && t.encoded.pending.length === 0) return this.#specOf(t, fn, t.encoded);
         waits = true; // arguments still pending, or the code lookup failed (the task fails locally)
-        return this.#buildSpec(t, batch);
+        return this.#buildSpec(t);
       });
       const specs = waits ? await Promise.all(built) : (built as Array<TaskSpec | undefined>);
       await previous;
@@ -293,8 +290,7 @@ export class Client {
     return this.#flushing;
   }
 
-  /** `batch`: the keys sent together with this task (a graph's nodes need no extra hold). */
-  async #buildSpec(t: PendingTask, batch: () => ReadonlySet<Key>): Promise<TaskSpec | undefined> {
+  async #buildSpec(t: PendingTask): Promise<TaskSpec | undefined> {
     try {
       let encoded = t.encoded;
       // Unfinished ActorFutures in the arguments: the task is sent once they are values.
@@ -302,20 +298,22 @@ export class Client {
         await Promise.all(encoded.pending);
         encoded = serialize(t.args);
       }
-      return this.#specOf(t, await t.fn, encoded, batch);
+      return this.#specOf(t, await t.fn, encoded);
     } catch (err) {
       this.#failLocally(t.spec.key, err);
       return undefined;
     }
   }
 
-  #specOf(t: PendingTask, fn: CodeRef, encoded: Encoded, batch: () => ReadonlySet<Key>): TaskSpec {
+  /**
+   * The task as the scheduler takes it. A pending task holds its deps there
+   * itself: a dep this client does not hold (another client's Future, a weak
+   * handle on a worker thread, a key it released) is not wanted for it, or it
+   * would outlive the release of everyone who held it.
+   */
+  #specOf(t: PendingTask, fn: CodeRef, encoded: Encoded): TaskSpec {
     const deps =
       encoded.actorKeys.length === 0 ? encoded.futureKeys : [...new Set([...encoded.futureKeys, ...encoded.actorKeys])];
-    for (const dep of deps) if (this.#keys.get(dep) === undefined && !batch().has(dep)) {
-      // A Future of another client or an already-released key: ask to hold it too.
-      this.#wanted.push(dep);
-    }
     const { key, options, group } = t.spec;
     return { key, fn, args: encoded.payload, deps, options, group };
   }
