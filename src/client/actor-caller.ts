@@ -149,8 +149,19 @@ export class ActorCaller {
   record(meta: ActorMeta): ActorRecord {
     const rec = this.#records.get(meta.key);
     if (!rec) return this.#newRecord(meta);
-    this.update(meta);
+    this.#merge(rec, meta);
     return rec;
+  }
+
+  /**
+   * The scheduler reported where an actor the owner holds lives. Listed at
+   * once, so that a loss reported later fails calls through handles made
+   * after it at once too.
+   */
+  update(meta: ActorMeta): void {
+    const rec = this.#records.get(meta.key);
+    if (rec) this.#merge(rec, meta);
+    else this.#list(this.#newRecord(meta));
   }
 
   #newRecord(meta: ActorMeta): ActorRecord {
@@ -171,10 +182,9 @@ export class ActorCaller {
     return rec;
   }
 
-  /** The scheduler reported where the actor lives: a newer incarnation replaces what we knew. */
-  update(meta: ActorMeta): void {
-    const rec = this.#records.get(meta.key);
-    if (rec && meta.incarnation > rec.meta.incarnation) {
+  /** A newer incarnation (the actor was re-created) replaces what we knew. */
+  #merge(rec: ActorRecord, meta: ActorMeta): void {
+    if (meta.incarnation > rec.meta.incarnation) {
       rec.meta = meta;
       rec.lost = undefined;
     }
@@ -183,7 +193,13 @@ export class ActorCaller {
   /** The listed record a call through a handle holding `rec` goes to. */
   #live(rec: ActorRecord): ActorRecord {
     if (rec.listed) return rec;
-    if (this.#records.has(rec.meta.key)) return this.record(rec.meta);
+    const current = this.#records.get(rec.meta.key);
+    if (!current) return this.#list(rec);
+    this.#merge(current, rec.meta);
+    return current;
+  }
+
+  #list(rec: ActorRecord): ActorRecord {
     rec.listed = true;
     this.#records.set(rec.meta.key, rec);
     return rec;

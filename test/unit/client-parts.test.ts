@@ -367,6 +367,20 @@ describe("ActorCaller: lifetime", () => {
     assert.equal(caller.size, 0, "the record went with the last call");
   });
 
+  test("actor caller - a held actor reported lost fails calls through later handles at once; its record goes with the release", async () => {
+    const { caller, held, sent } = harness();
+    held.add("Counter-1");
+    caller.update(metaOf("Counter-1"));
+    caller.markLost("Counter-1", new ActorLostError("Worker holding Actor was lost"));
+    const call = caller.call(caller.record(metaOf("Counter-1")), "call", "increment", []);
+    await assert.rejects(call.result(1000), /was lost/);
+    await turn();
+    assert.equal(sent.length, 0, "nothing was sent to the lost worker");
+    held.delete("Counter-1");
+    assert.equal(caller.release("Counter-1"), undefined);
+    assert.equal(caller.size, 0);
+  });
+
   test("actor caller - records are kept while the actor is held or called: 2,000 actors called and released leave none", async () => {
     const { caller, held, sent } = harness();
     const n = 2000;
