@@ -1,11 +1,13 @@
 // Sends actor calls straight to the worker holding the actor (R-ACT-4) and
 // turns replies into ActorFuture outcomes. Follows an actor that was
 // re-created elsewhere (restarts) and reports one that is gone (R-ACT-11).
+// Counts each actor's calls until they settle, so that its owner releases it
+// only after them (R-ACT-9b) and forgets what it knew of it.
 
 import { checkFrameSize, type ReplyHandler } from "../comm/index.js";
 import { Payload } from "../comm/payload.js";
 import { ActorLostError, CommError, ProtocolError } from "../errors.js";
-import type { ActorCallFailure, ActorCallReply, ActorMeta, Address, ErrorInfo, Key, Message } from "../protocol/messages.js";
+import type { ActorCallFailure, ActorCallReply, ActorMeta, Address, ErrorInfo, Key, Message, WhereIsActorReply } from "../protocol/messages.js";
 import { serialize } from "../serialize/index.js";
 import { ActorFuture } from "./actor-future.js";
 
@@ -16,7 +18,7 @@ export type LocalActorDispatcher = (
   args: unknown[],
 ) => Promise<unknown> | undefined;
 
-export type ActorLocation = ActorMeta | { error: ErrorInfo } | { pending: true };
+export type ActorLocation = WhereIsActorReply;
 
 /** What the caller needs from its owner (a Client, or a worker thread's context). */
 export interface ActorTransport {
@@ -35,6 +37,8 @@ export interface ActorTransport {
   forget?(address: Address): void;
   /** Calls may go to an actor thread's own endpoint (false: through the worker, e.g. via the scheduler's proxy). */
   direct: boolean;
+  /** Whether the owner holds the actor (its Future, or a handle that keeps it alive): its record stays while it does. */
+  holds(key: Key): boolean;
 }
 
 interface QueuedCall {
@@ -44,7 +48,12 @@ interface QueuedCall {
   args: unknown[];
 }
 
-/** One per actor key per caller: every handle to that actor shares it, so a relocation is seen by all. */
+/**
+ * One per actor key per caller: every handle to that actor shares it, so a
+ * relocation is seen by all. Listed in the caller's table while the owner
+ * holds the actor or calls to it are outstanding; a handle that outlives
+ * that lists it again on its next call.
+ */
 export interface ActorRecord {
   meta: ActorMeta;
   lost?: Error;
@@ -59,6 +68,13 @@ export interface ActorRecord {
   /** Payload parts of the calls in `group`: a group's parts travel in one batch, which has a limit. */
   groupParts: number;
   groupQueued: boolean;
+  /** Calls made and not settled, wherever they are: queued, grouped, sent, or being relocated. */
+  outstanding: number;
+  /** Settles one outstanding call: made once per record, so that a call costs no closure. */
+  settle: () => void;
+  /** Woken once no call is outstanding: the owner's release of the actor waits for them. */
+  idleWaiters: Array<() => void> | undefined;
+  listed: boolean;
 }
 
 const RELOCATE_POLL_MS = 100;
@@ -110,7 +126,8 @@ export class ActorCaller {
     try {
       const where = await this.#transport.locate(rec.meta.key);
       if ("error" in where) {
-        this.markLost(rec.meta.key, await this.#lostError(where.error));
+        // A released actor is let go only after the calls already running on it: those still get answers.
+        if (!where.released) this.markLost(rec.meta.key, await this.#lostError(where.error));
       } else if (!("pending" in where) && (where.incarnation > rec.meta.incarnation || where.workerAddress !== rec.meta.workerAddress)) {
         const old = rec.meta;
         rec.meta = where;
@@ -128,16 +145,99 @@ export class ActorCaller {
     return err instanceof ActorLostError ? err : new ActorLostError("Worker holding Actor was lost", { cause: err });
   }
 
+  /** The record for a new handle: the one in use, or a new one, listed on its first call. */
   record(meta: ActorMeta): ActorRecord {
-    let rec = this.#records.get(meta.key);
-    if (!rec) {
-      rec = { meta, queue: [], draining: false, inflight: new Inflight(), checking: false, group: [], groupParts: 0, groupQueued: false };
-      this.#records.set(meta.key, rec);
-    } else if (meta.incarnation > rec.meta.incarnation) {
+    const rec = this.#records.get(meta.key);
+    if (!rec) return this.#newRecord(meta);
+    this.#merge(rec, meta);
+    return rec;
+  }
+
+  /**
+   * The scheduler reported where an actor the owner holds lives. Listed at
+   * once, so that a loss reported later fails calls through handles made
+   * after it at once too.
+   */
+  update(meta: ActorMeta): void {
+    const rec = this.#records.get(meta.key);
+    if (rec) this.#merge(rec, meta);
+    else this.#list(this.#newRecord(meta));
+  }
+
+  #newRecord(meta: ActorMeta): ActorRecord {
+    const rec: ActorRecord = {
+      meta,
+      queue: [],
+      draining: false,
+      inflight: new Inflight(),
+      checking: false,
+      group: [],
+      groupParts: 0,
+      groupQueued: false,
+      outstanding: 0,
+      settle: () => this.#settled(rec),
+      idleWaiters: undefined,
+      listed: false,
+    };
+    return rec;
+  }
+
+  /** A newer incarnation (the actor was re-created) replaces what we knew. */
+  #merge(rec: ActorRecord, meta: ActorMeta): void {
+    if (meta.incarnation > rec.meta.incarnation) {
       rec.meta = meta;
       rec.lost = undefined;
     }
+  }
+
+  /** The listed record a call through a handle holding `rec` goes to. */
+  #live(rec: ActorRecord): ActorRecord {
+    if (rec.listed) return rec;
+    const current = this.#records.get(rec.meta.key);
+    if (!current) return this.#list(rec);
+    this.#merge(current, rec.meta);
+    return current;
+  }
+
+  #list(rec: ActorRecord): ActorRecord {
+    rec.listed = true;
+    this.#records.set(rec.meta.key, rec);
     return rec;
+  }
+
+  #settled(rec: ActorRecord): void {
+    if (--rec.outstanding > 0) return;
+    if (!this.#transport.holds(rec.meta.key)) this.#unlist(rec);
+    const waiters = rec.idleWaiters;
+    rec.idleWaiters = undefined;
+    if (waiters) for (const wake of waiters) wake();
+  }
+
+  #unlist(rec: ActorRecord): void {
+    if (!rec.listed) return;
+    rec.listed = false;
+    this.#records.delete(rec.meta.key);
+  }
+
+  /**
+   * The owner let go of the actor: undefined when no call to it is
+   * outstanding (its record is forgotten now), else a promise of the moment
+   * the last one settles. The owner tells the scheduler only then, so that
+   * every call already made finishes (R-ACT-9b).
+   */
+  release(key: Key): Promise<void> | undefined {
+    const rec = this.#records.get(key);
+    if (!rec) return undefined;
+    if (rec.outstanding === 0) {
+      this.#unlist(rec);
+      return undefined;
+    }
+    return new Promise<void>((wake) => (rec.idleWaiters ??= []).push(wake));
+  }
+
+  /** @internal How many actors this caller keeps records for. */
+  get size(): number {
+    return this.#records.size;
   }
 
   /** The scheduler told us the actor is gone: fail calls in flight and every later call at once. */
@@ -159,8 +259,10 @@ export class ActorCaller {
     return this.#transport.direct && meta.callAddress ? meta.callAddress : meta.workerAddress;
   }
 
-  call<T>(rec: ActorRecord, kind: "call" | "get", name: string, args: unknown[]): ActorFuture<T> {
-    const future = new ActorFuture<T>(rec.meta.className, name);
+  call<T>(handleRecord: ActorRecord, kind: "call" | "get", name: string, args: unknown[]): ActorFuture<T> {
+    const rec = this.#live(handleRecord);
+    rec.outstanding++;
+    const future = new ActorFuture<T>(rec.meta.className, name, rec.settle);
     const f = future as ActorFuture<unknown>;
     // A call queues only behind earlier calls still waiting for an argument.
     if (rec.queue.length > 0 || !this.#dispatch(rec, f, kind, name, args)) {

@@ -20,11 +20,14 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
   #promise: Promise<T> | undefined;
   #resolve: ((v: T) => void) | undefined;
   #reject: ((e: unknown) => void) | undefined;
+  /** Told once the call has an outcome: its caller counts the calls still outstanding. */
+  readonly #onSettled: (() => void) | undefined;
 
   /** @internal Created by actor handles; users never construct one. */
-  constructor(className: string, method: string) {
+  constructor(className: string, method: string, onSettled?: () => void) {
     this.#className = className;
     this.#method = method;
+    this.#onSettled = onSettled;
   }
 
   /** @internal */
@@ -34,6 +37,7 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
     this.#value = value;
     this.#resolve?.(value);
     this.#resolve = this.#reject = undefined;
+    this.#onSettled?.();
   }
 
   /** @internal */
@@ -43,6 +47,7 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
     this.#error = err;
     this.#reject?.(err);
     this.#resolve = this.#reject = undefined;
+    this.#onSettled?.();
   }
 
   #getPromise(): Promise<T> {

@@ -89,6 +89,7 @@ export class Client {
       local,
       forget: (address) => this.#pool.forget(address),
       direct: opts.directToWorkers !== false,
+      holds: (key) => this.#keys.get(key) !== undefined,
     });
   }
 
@@ -270,9 +271,6 @@ export class Client {
     this.#released = [];
     const previous = this.#flushing;
     this.#flushing = (async () => {
-      // The keys sent together (a graph's nodes need no extra hold): made only if some task has deps.
-      let keysInBatch: Set<Key> | undefined;
-      const batch = () => (keysInBatch ??= new Set(tasks.map((t) => t.spec.key)));
       // The tasks of a map share one code lookup: wait for each distinct one once, then build
       // the specs of tasks whose arguments are ready without a promise each.
       const fns = new Map<Promise<CodeRef>, CodeRef | undefined>();
@@ -281,9 +279,9 @@ export class Client {
       let waits = false;
       const built = tasks.map((t) => {
         const fn = fns.get(t.fn);
-        if (fn !== undefined && t.encoded.pending.length === 0) return this.#specOf(t, fn, t.encoded, batch);
+        if (fn !== undefined && t.encoded.pending.length === 0) return this.#specOf(t, fn, t.encoded);
         waits = true; // arguments still pending, or the code lookup failed (the task fails locally)
-        return this.#buildSpec(t, batch);
+        return this.#buildSpec(t);
       });
       const specs = waits ? await Promise.all(built) : (built as Array<TaskSpec | undefined>);
       await previous;
@@ -295,8 +293,7 @@ export class Client {
     return this.#flushing;
   }
 
-  /** `batch`: the keys sent together with this task (a graph's nodes need no extra hold). */
-  async #buildSpec(t: PendingTask, batch: () => ReadonlySet<Key>): Promise<TaskSpec | undefined> {
+  async #buildSpec(t: PendingTask): Promise<TaskSpec | undefined> {
     try {
       let encoded = t.encoded;
       // Unfinished ActorFutures in the arguments: the task is sent once they are values.
@@ -304,20 +301,22 @@ export class Client {
         await Promise.all(encoded.pending);
         encoded = serialize(t.args);
       }
-      return this.#specOf(t, await t.fn, encoded, batch);
+      return this.#specOf(t, await t.fn, encoded);
     } catch (err) {
       this.#failLocally(t.spec.key, err);
       return undefined;
     }
   }
 
-  #specOf(t: PendingTask, fn: CodeRef, encoded: Encoded, batch: () => ReadonlySet<Key>): TaskSpec {
+  /**
+   * The task as the scheduler takes it. A pending task holds its deps there
+   * itself: a dep this client does not hold (another client's Future, a weak
+   * handle on a worker thread, a key it released) is not wanted for it, or it
+   * would outlive the release of everyone who held it.
+   */
+  #specOf(t: PendingTask, fn: CodeRef, encoded: Encoded): TaskSpec {
     const deps =
       encoded.actorKeys.length === 0 ? encoded.futureKeys : [...new Set([...encoded.futureKeys, ...encoded.actorKeys])];
-    for (const dep of deps) if (this.#keys.get(dep) === undefined && !batch().has(dep)) {
-      // A Future of another client or an already-released key: ask to hold it too.
-      this.#wanted.push(dep);
-    }
     const { key, options, group } = t.spec;
     return { key, fn, args: encoded.payload, deps, options, group };
   }
@@ -342,8 +341,23 @@ export class Client {
     },
   };
 
-  /** This client no longer holds key: tell the scheduler with the next flush. */
+  /**
+   * This client no longer holds key: tell the scheduler with the next flush,
+   * and for an actor, once our calls to it have settled (R-ACT-9b). The
+   * release goes to the scheduler while calls go to the worker: sent at once,
+   * it could overtake them.
+   */
   #tellReleased(key: Key): void {
+    if (this.#closing || this.#broken) return;
+    const calls = this.#caller.release(key);
+    if (!calls) return this.#sendRelease(key);
+    void calls.then(() => {
+      // Held again meanwhile (a handle to it arrived anew): that hold's own release tells.
+      if (this.#keys.get(key) === undefined) this.#sendRelease(key);
+    });
+  }
+
+  #sendRelease(key: Key): void {
     if (this.#closing || this.#broken) return;
     this.#released.push(key);
     this.#scheduleFlush();
@@ -556,7 +570,7 @@ export class Client {
     if (msg.op !== "key-state") return;
     const rec = this.#keys.update(msg.key, msg.status, msg);
     if (!rec) return;
-    if (msg.actor) this.#caller.record(msg.actor);
+    if (msg.actor) this.#caller.update(msg.actor);
     if (msg.status === "lost" && rec.actor) {
       void this.#errorOf(msg.key).then((err) => this.#caller.markLost(msg.key, err));
     }
@@ -579,6 +593,11 @@ export class Client {
   /** @internal A Future for a key that arrived inside a value. */
   _futureFor<T>(key: Key): Future<T> {
     return this.#newFuture<T>(key, false);
+  }
+
+  /** @internal How many actors this client keeps call records for: none once released and their calls settled. */
+  get _actorRecordCount(): number {
+    return this.#caller.size;
   }
 
   /** @internal A handle held on a worker thread: weak, never keeps the actor alive. */

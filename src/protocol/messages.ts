@@ -444,8 +444,8 @@ export interface ActorCalls {
 /** The reply to ActorCall: the value itself (no wrapper: calls are the hottest path), or why there is none. */
 export type ActorCallReply = Payload | ActorCallFailure;
 
-/** The reply to WhereIsActor. */
-export type WhereIsActorReply = ActorMeta | { error: ErrorInfo } | { pending: true };
+/** The reply to WhereIsActor. `released`: no client holds it any more (it is not lost: calls already running on it finish). */
+export type WhereIsActorReply = ActorMeta | { error: ErrorInfo; released?: true } | { pending: true };
 
 /** The reply to RunFunction. */
 export type RunFunctionReply = { ok: true; value: Payload } | { ok: false; error: ErrorInfo };

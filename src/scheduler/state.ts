@@ -360,6 +360,7 @@ export class SchedulerState {
           "ActorLostError",
           `Actor ${key} was released: no client holds a reference to it any more. Keep a reference (its Future or handle) for as long as you call it.`,
         ),
+        released: true,
       };
     }
     switch (t.state) {

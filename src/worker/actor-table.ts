@@ -1,15 +1,28 @@
 // The actors living on one actor thread: created with `new`, called by name,
-// disposed when released (R-ACT-5, R-ACT-6, R-ACT-9).
+// disposed when released, once the calls running on them have ended
+// (R-ACT-5, R-ACT-6, R-ACT-9b).
 
+import { isThenable } from "../comm/index.js";
 import type { Key } from "../protocol/messages.js";
 import type { ActorShape } from "./thread-protocol.js";
 
 /** Raised when a call names an actor this thread does not hold (released, or never here). */
 export class MissingActorError extends Error {}
 
+type Report = (err: unknown, key: Key) => void;
+
 interface Entry {
   instance: Record<string, unknown>;
   className: string;
+  /** Calls that returned a promise and have not settled: an async method awaiting. */
+  running: number;
+  /** Counts one running call down: made once per actor, so that a call costs no closure. */
+  ended: () => void;
+  /** Released: takes no new call, and is disposed once `running` is 0. */
+  releasing: boolean;
+  /** Wakes the release waiting for the running calls. */
+  drained: (() => void) | undefined;
+  disposed: boolean;
 }
 
 /** Methods, accessors and own fields at construction time: what `name in handle` reflects. */
@@ -36,15 +49,28 @@ export function shapeOf(instance: object, className: string): ActorShape {
 export class ActorTable {
   readonly #actors = new Map<Key, Entry>();
 
+  /** Whether calls to key are taken here (a released actor finishing its calls takes no more). */
   has(key: Key): boolean {
-    return this.#actors.has(key);
+    const entry = this.#actors.get(key);
+    return entry !== undefined && !entry.releasing;
   }
 
   async create(key: Key, cls: Function, args: unknown[]): Promise<ActorShape> {
     if (typeof cls !== "function") throw new TypeError(`an actor must be created from a class, got ${typeof cls}`);
     const instance = Reflect.construct(cls, args) as Record<string, unknown>;
     const className = cls.name || "Actor";
-    this.#actors.set(key, { instance, className });
+    const entry: Entry = {
+      instance,
+      className,
+      running: 0,
+      ended: () => {
+        if (--entry.running === 0) entry.drained?.();
+      },
+      releasing: false,
+      drained: undefined,
+      disposed: false,
+    };
+    this.#actors.set(key, entry);
     return shapeOf(instance, className);
   }
 
@@ -54,8 +80,18 @@ export class ActorTable {
    */
   invoke(key: Key, kind: "call" | "get", name: string, args: unknown[]): unknown {
     const entry = this.#actors.get(key);
-    if (!entry) throw new MissingActorError(`this worker holds no actor ${key}`);
-    if (kind === "get") return entry.instance[name];
+    if (!entry || entry.releasing) throw new MissingActorError(`this worker holds no actor ${key}`);
+    const out = kind === "get" ? entry.instance[name] : this.#apply(entry, name, args);
+    if (!isThenable(out)) return out;
+    // Counted until it settles. The caller gets the promise watched here, so a
+    // user's thenable is asked for its outcome once.
+    const running = Promise.resolve(out);
+    entry.running++;
+    running.then(entry.ended, entry.ended);
+    return running;
+  }
+
+  #apply(entry: Entry, name: string, args: unknown[]): unknown {
     const method = entry.instance[name];
     if (typeof method !== "function") {
       throw new TypeError(`${entry.className}.${name} is not a method (it is ${typeof method})`);
@@ -63,25 +99,43 @@ export class ActorTable {
     return (method as (...a: unknown[]) => unknown).apply(entry.instance, args);
   }
 
-  /** Forget actors and run their dispose hooks; errors in hooks are reported, not thrown. */
-  async free(keys: Key[], report: (err: unknown, key: Key) => void): Promise<void> {
-    for (const key of keys) {
-      const entry = this.#actors.get(key);
-      if (!entry) continue;
-      this.#actors.delete(key);
-      const inst = entry.instance as Record<symbol, unknown>;
-      try {
-        const asyncDispose = (Symbol as { asyncDispose?: symbol }).asyncDispose;
-        const dispose = (Symbol as { dispose?: symbol }).dispose;
-        if (asyncDispose && typeof inst[asyncDispose] === "function") await (inst[asyncDispose] as () => unknown).call(inst);
-        else if (dispose && typeof inst[dispose] === "function") (inst[dispose] as () => unknown).call(inst);
-      } catch (err) {
-        report(err, key);
-      }
-    }
+  /**
+   * Let actors go: each takes no new call at once, and is forgotten and
+   * disposed once the calls running on it have ended (a release must not cut
+   * off an async method that is awaiting). Errors in hooks are reported, not thrown.
+   */
+  async free(keys: Key[], report: Report): Promise<void> {
+    await Promise.all(keys.map((key) => this.#release(key, report)));
   }
 
-  keys(): Key[] {
-    return [...this.#actors.keys()];
+  async #release(key: Key, report: Report): Promise<void> {
+    const entry = this.#actors.get(key);
+    if (!entry || entry.releasing) return;
+    entry.releasing = true;
+    if (entry.running > 0) await new Promise<void>((r) => (entry.drained = r));
+    if (this.#actors.get(key) === entry) this.#actors.delete(key);
+    await dispose(entry, key, report);
+  }
+
+  /** Dispose of every actor now, calls running or not: the thread is stopping. */
+  async freeAll(report: Report): Promise<void> {
+    const all = [...this.#actors];
+    this.#actors.clear();
+    for (const [key, entry] of all) await dispose(entry, key, report);
+  }
+}
+
+/** Runs an actor's dispose hook, once. */
+async function dispose(entry: Entry, key: Key, report: Report): Promise<void> {
+  if (entry.disposed) return;
+  entry.disposed = true;
+  const inst = entry.instance as Record<symbol, unknown>;
+  try {
+    const asyncDispose = (Symbol as { asyncDispose?: symbol }).asyncDispose;
+    const disposeSync = (Symbol as { dispose?: symbol }).dispose;
+    if (asyncDispose && typeof inst[asyncDispose] === "function") await (inst[asyncDispose] as () => unknown).call(inst);
+    else if (disposeSync && typeof inst[disposeSync] === "function") (inst[disposeSync] as () => unknown).call(inst);
+  } catch (err) {
+    report(err, key);
   }
 }

@@ -223,9 +223,9 @@ export class ActorHost {
     return this.actors.free(keys, (err, key) => this.log.warn("actor dispose hook failed", { key, error: String(err) }));
   }
 
-  /** Dispose every actor and stop serving. */
+  /** Dispose of every actor now (the thread is stopping) and stop serving. */
   async close(): Promise<void> {
-    await this.free(this.actors.keys());
+    await this.actors.freeAll((err, key) => this.log.warn("actor dispose hook failed", { key, error: String(err) }));
     await this.#endpoint?.close();
   }
 

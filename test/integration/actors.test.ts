@@ -6,8 +6,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { inspect } from "node:util";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import {
   ActorFuture,
   ActorLostError,
@@ -35,17 +33,12 @@ import {
 } from "../fixtures/actors-extra.js";
 import { add, identity, ValidationError } from "../fixtures/tasks.js";
 import { useCluster, waitFor } from "../helpers/cluster.js";
+import { forceGc } from "../helpers/gc.js";
 
 /** Every test is bounded: a hang fails that test instead of the whole file. */
 const T = { timeout: 30_000 };
 
 type ActorStatsSeen = Awaited<ReturnType<Client["schedulerInfo"]>>["workers"][string]["actors"][string];
-
-/** A way to force garbage collection without --expose-gc on the command line. */
-function forceGc(): () => void {
-  setFlagsFromString("--expose-gc");
-  return runInNewContext("gc") as () => void;
-}
 
 const HANDLE_TEXT = /^<Actor: Counter, key=Counter-[0-9a-f]+>$/;
 

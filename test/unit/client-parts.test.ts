@@ -214,6 +214,7 @@ describe("ActorCaller", () => {
 
   /** A caller whose transport records what is sent; nothing travels. */
   function harness(locate: () => Promise<ActorLocation> = async () => ({ ...meta })) {
+    const held = new Set<string>();
     const singles: Array<{ msg: Message; handler: ReplyHandler }> = [];
     const groups: Array<{ msg: Message; handlers: ReplyHandler[] }> = [];
     const caller = new ActorCaller({
@@ -224,8 +225,9 @@ describe("ActorCaller", () => {
       decodeError: async (info) => new Error(info.message),
       connectTimeoutMs: 1000,
       direct: true,
+      holds: (key) => held.has(key),
     });
-    return { caller, rec: caller.record(meta), singles, groups };
+    return { caller, rec: caller.record(meta), singles, groups, held };
   }
 
   test("calls of one turn leave as one group, in call order; a call alone leaves on its own", async () => {
@@ -300,6 +302,109 @@ describe("ActorCaller", () => {
     // A reply arriving after the loss changes nothing.
     groups[0]!.handlers[0]!.ok(serialize(1).payload);
     await assert.rejects(futures[0]!.result(), ActorLostError);
+  });
+});
+
+describe("ActorCaller: lifetime", () => {
+  const metaOf = (key: string) => ({ key, className: "Counter", workerAddress: "tcp://127.0.0.1:1", callAddress: "tcp://127.0.0.1:2", incarnation: 0, methods: ["increment", "add", "nap"], attributes: ["n"] });
+
+  function harness(locate: () => Promise<ActorLocation> = async () => ({ ...metaOf("Counter-1") })) {
+    const held = new Set<string>();
+    const sent: ReplyHandler[] = [];
+    const caller = new ActorCaller({
+      call: (_address, _msg, handler) => void sent.push(handler),
+      callGroup: (_address, _msg, handlers) => void sent.push(...handlers),
+      locate,
+      decode: (p) => deserialize(p),
+      decodeError: async (info) => new ActorLostError(info.message),
+      connectTimeoutMs: 1000,
+      direct: true,
+      holds: (key) => held.has(key),
+    });
+    return { caller, held, sent };
+  }
+
+  const turn = () => new Promise((r) => setImmediate(r));
+  async function until(check: () => boolean, what: string): Promise<void> {
+    for (let i = 0; i < 400 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(check(), `timed out waiting for ${what}`);
+  }
+
+  test("actor caller - a release waits for every call made before it: queued behind an argument, grouped, sent, relocated", async () => {
+    const { caller, held, sent } = harness();
+    held.add("Counter-1");
+    const rec = caller.record(metaOf("Counter-1"));
+    const arg = new ActorFuture<number>("Other", "slow");
+    const answered = caller.call(rec, "call", "increment", []);
+    await turn();
+    const relocated = caller.call(rec, "call", "increment", []);
+    await turn();
+    const queued = caller.call(rec, "call", "add", [arg]); // waits for its argument
+    const grouped = caller.call(rec, "call", "increment", []); // behind it, in call order
+    held.delete("Counter-1");
+    let released = false;
+    const release = caller.release("Counter-1");
+    assert.ok(release, "calls are outstanding: the release waits");
+    void release.then(() => (released = true));
+    sent[0]!.ok(serialize(1).payload);
+    sent[1]!.ok({ ok: false, missing: true, error: { name: "ActorLostError", message: "not here", stack: "" } });
+    assert.equal(await answered, 1);
+    assert.equal(released, false, "a call being relocated is still outstanding");
+    await until(() => sent.length === 3, "the relocated call to be sent again");
+    sent[2]!.ok(serialize(2).payload); // the relocated call, sent again
+    assert.equal(await relocated, 2);
+    assert.equal(released, false, "calls queued behind an argument are still outstanding");
+    arg._resolve(5);
+    await until(() => sent.length === 5, "the queued calls to be sent");
+    sent[3]!.ok(serialize(7).payload);
+    await turn();
+    assert.equal(released, false, "the last call is still outstanding");
+    assert.equal(caller.size, 1);
+    sent[4]!.ok(serialize(8).payload);
+    assert.deepEqual(await Promise.all([queued, grouped]), [7, 8]);
+    await turn();
+    assert.equal(released, true);
+    assert.equal(caller.size, 0, "the record went with the last call");
+  });
+
+  test("actor caller - a held actor reported lost fails calls through later handles at once; its record goes with the release", async () => {
+    const { caller, held, sent } = harness();
+    held.add("Counter-1");
+    caller.update(metaOf("Counter-1"));
+    caller.markLost("Counter-1", new ActorLostError("Worker holding Actor was lost"));
+    const call = caller.call(caller.record(metaOf("Counter-1")), "call", "increment", []);
+    await assert.rejects(call.result(1000), /was lost/);
+    await turn();
+    assert.equal(sent.length, 0, "nothing was sent to the lost worker");
+    held.delete("Counter-1");
+    assert.equal(caller.release("Counter-1"), undefined);
+    assert.equal(caller.size, 0);
+  });
+
+  test("actor caller - records are kept while the actor is held or called: 2,000 actors called and released leave none", async () => {
+    const { caller, held, sent } = harness();
+    const n = 2000;
+    const recs = Array.from({ length: n }, (_, i) => caller.record(metaOf(`Counter-${i}`)));
+    assert.equal(caller.size, 0, "a handle never called costs the caller nothing");
+    for (let i = 0; i < n; i++) held.add(`Counter-${i}`);
+    const calls = recs.map((rec) => caller.call(rec, "call", "increment", []));
+    await turn();
+    assert.equal(caller.size, n);
+    for (const h of sent) h.ok(serialize(1).payload);
+    await Promise.all(calls);
+    assert.equal(caller.size, n, "held actors keep their records");
+    for (let i = 0; i < n; i++) {
+      held.delete(`Counter-${i}`);
+      assert.equal(caller.release(`Counter-${i}`), undefined, "no call outstanding: released at once");
+    }
+    assert.equal(caller.size, 0);
+    // Weak handles (never held): a call lists the record again, and it goes once answered.
+    const weak = caller.call(recs[0]!, "call", "increment", []);
+    await turn();
+    assert.equal(caller.size, 1);
+    sent[n]!.ok(serialize(2).payload);
+    assert.equal(await weak, 2);
+    assert.equal(caller.size, 0);
   });
 });
 

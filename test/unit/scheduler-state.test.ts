@@ -274,6 +274,36 @@ test("task depending on an actor: told where the actor lives (its handle is fetc
   assert.deepEqual(computes(out)[0]!.msg.whoHas, { "A-1": ["w1"] });
 });
 
+test("actor released while tasks depending on it are pending: freed once the last has finished, then where-is-actor says released", () => {
+  const h = harness();
+  h.worker("w1");
+  h.worker("w2");
+  h.ev({ type: "client-added", client: "c2" });
+  // A-1 is released while still being created, A-2 once alive; each has a dependent waiting on other data too.
+  h.submit([spec("A-1", [], { actor: true, workers: ["w1"] }), spec("A-2", [], { actor: true, workers: ["w1"] })]);
+  h.finish("w1", "A-2", 0, { className: "A" });
+  h.submit([spec("x", [], { workers: ["w2"] }), spec("use-1", ["A-1", "x"], { workers: ["w2"] }), spec("use-2", ["A-2", "x"], { workers: ["w2"] })], ["use-1", "use-2"]);
+  // A second client holds the first dependent too: only its finishing matters, not who holds its result.
+  h.submit([], ["use-1"], "c2");
+  let out = h.ev({ type: "release-keys", client: "c1", keys: ["A-1", "A-2"] });
+  assert.deepEqual(frees(out), [], "pending dependents hold both actors");
+  h.finish("w1", "A-1", 0, { className: "A" });
+  assert.ok("workerAddress" in h.s.actorLocation("A-1"), "still alive for its dependent");
+  h.finish("w2", "x");
+  out = h.finish("w2", "use-1");
+  assert.deepEqual(frees(out), [{ address: "w1", keys: ["A-1"] }]);
+  out = h.ev({ type: "task-erred", worker: "w2", key: "use-2", error: { name: "Error", message: "boom", stack: "" } });
+  const byWorker = frees(out).sort((a, b) => a.address.localeCompare(b.address));
+  assert.deepEqual(byWorker, [{ address: "w1", keys: ["A-2"] }, { address: "w2", keys: ["use-2", "x"] }]);
+  for (const key of ["A-1", "A-2"]) {
+    const gone = h.s.actorLocation(key);
+    assert.ok("error" in gone && gone.released === true, `${key} is released, not lost`);
+  }
+  h.ev({ type: "release-keys", client: "c1", keys: ["use-1", "use-2"] });
+  h.ev({ type: "release-keys", client: "c2", keys: ["use-1"] });
+  assert.equal(h.s.size, 0, "nothing is left behind");
+});
+
 test("worker death: processing task rescheduled elsewhere", () => {
   const h = harness();
   h.worker("w1");
