@@ -6,6 +6,7 @@ import { inspect } from "node:util";
 import { TimeoutError } from "../errors.js";
 import { TO_REF } from "../serialize/index.js";
 import { SETTLED, withTimeout, type Settleable } from "./settle.js";
+import { waitingForResults } from "./thread-context.js";
 
 type State = "pending" | "finished" | "error";
 
@@ -69,6 +70,7 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
   }
 
   result(timeoutMs?: number): Promise<T> {
+    if (this.#state === "pending") waitingForResults();
     return withTimeout(this.#getPromise(), timeoutMs, () =>
       new TimeoutError(`actor call ${this.#className}.${this.#method} did not finish within ${timeoutMs} ms; the call is still running`),
     );
@@ -78,10 +80,12 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
     onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
+    if (this.#state === "pending") waitingForResults();
     return this.#getPromise().then(onfulfilled, onrejected);
   }
 
   [SETTLED](): Promise<void> {
+    if (this.#state === "pending") waitingForResults();
     return this.#getPromise().then(() => undefined, () => undefined);
   }
 

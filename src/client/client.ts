@@ -28,6 +28,7 @@ import { actorInfo, createActorHandle, isActorHandle, type Actor } from "./actor
 import { collectGraph, Delayed } from "./delayed.js";
 import { Future, type FutureOwner } from "./future.js";
 import { flatKey, randomHex, randomKey } from "./keygen.js";
+import { waitingForResults } from "./thread-context.js";
 import { KeyTable } from "./keys.js";
 import { rebuild, walkFutures, type Args, type Gathered } from "./shapes.js";
 import { checkSubmitOptions, type ClientOptions, type MapOptions, type SubmitOptions } from "./options.js";
@@ -450,6 +451,7 @@ export class Client {
   /** Values for a Future, or an array/object (nested) of Futures and ActorFutures, in the same shape. */
   async gather<T>(x: T): Promise<Gathered<T>> {
     this.#checkOpen();
+    waitingForResults();
     const keys = new Set<Key>();
     const others: PromiseLike<unknown>[] = [];
     walkFutures(x, (f) => (f instanceof Future ? keys.add(f.key) : others.push(f)));

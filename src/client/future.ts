@@ -7,6 +7,7 @@ import { TimeoutError } from "../errors.js";
 import type { Key, KeyStatus } from "../protocol/messages.js";
 import { TO_REF } from "../serialize/index.js";
 import { SETTLED, withTimeout, type Settleable } from "./settle.js";
+import { waitingForResults } from "./thread-context.js";
 
 /** What a Future needs from the client that owns it. */
 export interface FutureOwner {
@@ -51,6 +52,7 @@ export class Future<T = unknown> implements PromiseLike<T>, Settleable {
 
   /** The value, fetched from the worker holding it; rejects with the task's error. */
   result(timeoutMs?: number): Promise<T> {
+    waitingForResults();
     // Whoever awaits the value holds this Future through the promise, so the
     // key is not released (by garbage collection) while its value is on the way.
     const value = (this.#owner.value(this.key) as Promise<T>).finally(() => this.#released);
@@ -61,6 +63,7 @@ export class Future<T = unknown> implements PromiseLike<T>, Settleable {
 
   /** The task's error, or undefined if it succeeded. Waits for the task to finish. */
   exception(): Promise<Error | undefined> {
+    waitingForResults();
     return this.#owner.error(this.key).finally(() => this.#released);
   }
 
@@ -89,6 +92,7 @@ export class Future<T = unknown> implements PromiseLike<T>, Settleable {
   }
 
   [SETTLED](): Promise<void> {
+    waitingForResults();
     return this.#owner.settled(this.key).finally(() => this.#released);
   }
 

@@ -61,6 +61,12 @@ export interface WorkContext {
   /** "task f-1a2b", "Counter.add on actor Counter-3c4d": for messages. */
   readonly what: string;
   readonly controller: AbortController;
+  /**
+   * A task gives its thread slot to other tasks while it waits for results
+   * of other tasks or actor calls (Dask's secede, done for the user): tasks
+   * that wait on tasks never deadlock the cluster. Absent for actor calls.
+   */
+  secede?(): void;
 }
 
 const STORAGE = Symbol.for("troupe.workStorage");
@@ -81,6 +87,14 @@ export function currentSignal(): AbortSignal {
   const work = storageSlot[STORAGE]?.getStore();
   if (!work) throw new ConfigError("currentSignal() works only inside a task or an actor method running on a troupe worker");
   return work.controller.signal;
+}
+
+/**
+ * Called where client code starts waiting for a remote result: on a worker
+ * thread, the task running this code gives its slot to other tasks.
+ */
+export function waitingForResults(): void {
+  storageSlot[STORAGE]?.getStore()?.secede?.();
 }
 
 /** The worker running the current task or actor method. */

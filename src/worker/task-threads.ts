@@ -24,7 +24,7 @@ export class TaskThreads {
   /** The thread to post the next task to: the least loaded with room, or none. */
   pick(nowMs: number): RunnerThread | undefined {
     let best: RunnerThread | undefined;
-    for (const t of this.threads) if ((best === undefined || t.inFlight < best.inFlight) && t.hasRoom(nowMs)) best = t;
+    for (const t of this.threads) if ((best === undefined || t.load < best.load) && t.hasRoom(nowMs)) best = t;
     return best;
   }
 
@@ -72,7 +72,7 @@ export class TaskThreads {
     entry.thread.abort([entry.id], reason);
     entry.thread.prepareReplacement();
     entry.grace = setTimeout(() => {
-      if (this.#posted.get(key) === entry) entry.thread.stop(`task ${key} was still running ${graceMs} ms after ${reason}`);
+      if (this.#posted.get(key) === entry) entry.thread.stop(`task ${key} was still running ${graceMs} ms after ${reason}`, entry.id);
     }, graceMs);
     entry.grace.unref();
     return false;
@@ -91,7 +91,7 @@ export class TaskThreads {
    * so that another thread (or worker) can run them now.
    */
   retractBehindLongTasks(nowMs: number): Key[] {
-    const stuck = new Set(this.threads.filter((t) => t.inFlight > 1 && t.busyWithLongTask(nowMs)));
+    const stuck = new Set(this.threads.filter((t) => t.load > 1 && t.busyWithLongTask(nowMs)));
     if (stuck.size === 0) return [];
     const taken: Key[] = [];
     for (const [key, entry] of [...this.#posted]) {

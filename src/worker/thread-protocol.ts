@@ -124,6 +124,8 @@ export type FromThread =
       died?: "memory" | "stopped" | "broken" | "exited";
     }
   | { t: "stats"; actors: Record<Key, ActorStats> }
+  /** The task waits for other tasks' results: its slot is free for other tasks meanwhile (it still answers later). */
+  | { t: "seceded"; id: number }
   /** User code broke this thread (a fault in a task that was still running): terminate and replace it. */
   | { t: "broken"; reason: string }
   | { t: "closed" };

@@ -30,6 +30,8 @@ type CodeLoader = (ref: CodeRef) => Function | Promise<Function>;
 interface TaskWork extends Work {
   /** running → answered (its success waits for the end of the turn) → done; or failed. */
   state: "running" | "answered" | "failed" | "done";
+  /** Resolves when it secedes: the thread then moves on to the next task while it waits. */
+  seceded: Promise<void>;
 }
 
 export class TaskRunner {
@@ -86,7 +88,9 @@ export class TaskRunner {
         }
         if (!this.#claim(msg.id)) continue; // taken back by the main thread
         this.#taskSince[0] = Date.now();
-        await this.#run(msg);
+        const work = this.#taskWork(msg);
+        // A task that waits for other tasks' results gives up its turn: the next one starts.
+        await Promise.race([this.#run(msg, work), work.seceded]);
         this.#taskSince[0] = 0;
         if (++this.#sinceYield >= YIELD_EVERY) {
           this.#sinceYield = 0;
@@ -130,10 +134,18 @@ export class TaskRunner {
   }
 
   #taskWork(msg: RunTask): TaskWork {
+    let seceded!: () => void;
     const work: TaskWork = {
       what: `task ${msg.key}`,
       controller: new AbortController(),
       state: "running",
+      seceded: new Promise<void>((r) => (seceded = r)),
+      secede: () => {
+        if (work.secede === undefined || work.state !== "running") return;
+        work.secede = undefined;
+        seceded();
+        this.replies.add({ t: "seceded", id: msg.id });
+      },
       fault: (err) => {
         const failed = { t: "done" as const, id: msg.id, ok: false as const, error: errorToInfo(err, this.codeOpts) };
         if (work.state === "running") {
@@ -154,10 +166,9 @@ export class TaskRunner {
     return work;
   }
 
-  async #run(msg: RunTask): Promise<void> {
+  async #run(msg: RunTask, work: TaskWork): Promise<void> {
     // A result of an earlier run of this key must not stand in for this run's.
     this.#recent.delete(msg.key);
-    const work = this.#taskWork(msg);
     this.#running.set(msg.id, work);
     try {
       const deps = this.#withLocalDeps(msg);

@@ -66,6 +66,10 @@ export class RunnerThread {
   #stopping: { cause: ThreadDeath; detail: string } | undefined;
   /** Work posted and not yet answered. */
   inFlight = 0;
+  /** Tasks among them waiting for other tasks' results: they hold no slot meanwhile. */
+  readonly #seceded = new Set<number>();
+  /** Why the thread is being stopped, and for which task (see stop()). */
+  #stopTarget: number | undefined;
   /** Moving mean of how long its tasks ran, as the thread measured them. */
   #meanTaskMs = AHEAD_MS / 16;
   /** When the thread's current task started (Date.now()), 0 when it has none: written by the thread. */
@@ -100,7 +104,9 @@ export class RunnerThread {
         if (msg.t === "stats") this.#events.onStats?.(msg.actors);
         else if (msg.t === "done") this.#settle(msg);
         else if (msg.t === "dones") for (const done of unpackDones(msg)) this.#settle(done);
-        else if (msg.t === "broken" && this.#thread === thread) this.#stop(thread, "broken", msg.reason);
+        else if (msg.t === "seceded") {
+          if (this.#pending.has(msg.id)) this.#seceded.add(msg.id);
+        } else if (msg.t === "broken" && this.#thread === thread) this.#stop(thread, "broken", msg.reason);
       }
     });
     thread.on("error", (err) => {
@@ -112,6 +118,8 @@ export class RunnerThread {
       if (this.#thread !== thread) return;
       this.#thread = undefined;
       if (this.#closed) return this.#failPending({ cause: "exited", detail: `its ${config.kind} thread stopped with the worker` });
+      const target = this.#stopTarget;
+      this.#stopTarget = undefined;
       const why = this.#stopping ?? (outOfMemory
         ? { cause: "memory" as const, detail: `its thread's heap reached its bound of ${this.#heapMb} MiB` }
         : { cause: "exited" as const, detail: `its ${config.kind} thread exited (code ${code})` });
@@ -120,7 +128,7 @@ export class RunnerThread {
       // Task threads come back at once (a worker keeps its slots); an actor thread with its next actor.
       if (config.kind === "task" || this.#outbox.length > 0) this.#thread = this.#takeStandby() ?? this.#spawn();
       this.#events.onDeath?.(why.cause, why.detail);
-      this.#failPending(why);
+      this.#failPending(why, target);
       this.#flush(); // work posted while it was being stopped
     });
     return thread;
@@ -131,18 +139,22 @@ export class RunnerThread {
    * task it never started is handed back unrun, anything else failed with
    * why its thread ended.
    */
-  #failPending(why: { cause: ThreadDeath; detail: string }): void {
+  #failPending(why: { cause: ThreadDeath; detail: string }, target?: number): void {
     // Work still in the outbox never reached the thread that died: it goes to the next one.
     const unsent = new Set<number>();
     for (const m of this.#outbox) if ("id" in m) unsent.add(m.id);
     const orphans = [...this.#pending].filter(([id]) => !unsent.has(id));
     for (const [id] of orphans) this.#pending.delete(id);
     this.inFlight = this.#pending.size;
+    this.#seceded.clear();
     this.#taskSince[0] = 0;
     const error = { name: why.cause === "memory" ? "WorkerMemoryError" : "Error", message: why.detail, stack: "" };
+    // Tasks that were running beside the one a stop or a fault was about (tasks waiting for
+    // results give their turn to others) run again elsewhere: they did nothing wrong.
+    const innocent = (id: number) => (why.cause === "stopped" && id !== target) || why.cause === "broken";
     for (const [id, onDone] of orphans) {
       const slot = claimSlot(id);
-      const notRun = this.#claims[slot] === id;
+      const notRun = this.#claims[slot] === id || (this.#claims[slot] === -id && innocent(id));
       if (this.#claims[slot] === id || this.#claims[slot] === -id) this.#claims[slot] = 0;
       this.#deliver(onDone, notRun ? { t: "done", id, ok: false, notRun: true, error } : { t: "done", id, ok: false, error, died: why.cause });
     }
@@ -170,9 +182,11 @@ export class RunnerThread {
     if (!this.#standby && !this.#closed) this.#standby = this.#spawn();
   }
 
-  /** Stop the thread by force, e.g. a task that ignored its abort signal; it is replaced. */
-  stop(detail: string): void {
-    if (this.#thread) this.#stop(this.#thread, "stopped", detail);
+  /** Stop the thread by force because of the task posted as `id` (it ignored its abort signal); the thread is replaced. */
+  stop(detail: string, id: number): void {
+    if (!this.#thread || this.#stopping) return;
+    this.#stopTarget = id;
+    this.#stop(this.#thread, "stopped", detail);
   }
 
   /** How many tasks to keep posted to this thread (see AHEAD_MS). */
@@ -182,9 +196,15 @@ export class RunnerThread {
 
   /** Whether to post another task here now: below `ahead`, and not busy with a long task (see LONG_TASK_MS). */
   hasRoom(nowMs: number): boolean {
-    if (this.inFlight === 0) return true;
+    const load = this.load;
+    if (load === 0) return true;
     if (this.busyWithLongTask(nowMs)) return false;
-    return this.inFlight < this.ahead;
+    return load < this.ahead;
+  }
+
+  /** Works in flight that hold a slot (not those waiting for other tasks' results). */
+  get load(): number {
+    return this.inFlight - this.#seceded.size;
   }
 
   /** How long the task running here has run (0 when none). */
@@ -217,6 +237,7 @@ export class RunnerThread {
   retract(id: number): boolean {
     if (Atomics.compareExchange(this.#claims, claimSlot(id), id, 0) !== id) return false;
     if (this.#pending.delete(id)) this.inFlight--;
+    this.#seceded.delete(id);
     return true;
   }
 
@@ -224,6 +245,7 @@ export class RunnerThread {
     const onDone = this.#pending.get(done.id);
     if (!onDone) return;
     this.#pending.delete(done.id);
+    this.#seceded.delete(done.id);
     const slot = claimSlot(done.id);
     if (this.#claims[slot] === -done.id) this.#claims[slot] = 0;
     this.inFlight--;
