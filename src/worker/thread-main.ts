@@ -7,7 +7,8 @@ import { closeThreadContext, getClient, initThreadContext, resolverForThread, se
 import { createLogger } from "../log.js";
 import { formatAddress, isThenable, listen, parseAddress, type Listener } from "../comm/index.js";
 import type { ActorCallFailure, ActorCallReply, ActorCalls, ActorStats, CodeRef, ErrorInfo, Key } from "../protocol/messages.js";
-import { deserialize, errorInfoOf, errorToInfoAsync, explainSourceError, loadCode, serialize } from "../serialize/index.js";
+import { ClassesPending, deserialize, errorInfoOf, errorToInfoAsync, explainSourceError, loadClasses, loadCode, serialize } from "../serialize/index.js";
+import { CallTurns } from "./call-turns.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
 import { isGone, SHARE_MIN_BYTES, share } from "../shm/index.js";
 import { compactPart, NO_DEPS, packDones, partsToRead, unpackRuns, type FromThread, type RunTask, type ThreadConfig, type ThreadPart, type ToThread } from "./thread-protocol.js";
@@ -80,14 +81,14 @@ function reply(msg: FromThread, urgent = true): void {
 
 /** A value's parts: at once, unless it holds ActorFutures still running (then once they are values). */
 function encodeResult(value: unknown): Uint8Array[] | Promise<Uint8Array[]> {
-  const encoded = serialize(value);
+  const encoded = serialize(value, codeOpts);
   return encoded.pending.length === 0 ? encoded.payload.parts : encodeWhenSettled(value, encoded.pending);
 }
 
 async function encodeWhenSettled(value: unknown, pending: Promise<unknown>[]): Promise<Uint8Array[]> {
   for (;;) {
     await Promise.all(pending);
-    const encoded = serialize(value);
+    const encoded = serialize(value, codeOpts);
     if (encoded.pending.length === 0) return encoded.payload.parts;
     pending = encoded.pending;
   }
@@ -286,11 +287,14 @@ async function errorReply(err: unknown, missing = false): Promise<ActorCallFailu
   return missing ? { ok: false, error, missing } : { ok: false, error };
 }
 
+const turns = new CallTurns();
+
 /**
  * Run one call on its actor. Both ways in end here: calls forwarded by the
  * worker's main thread, and calls arriving on this thread's own endpoint.
  */
-function invokeCall(key: Key, kind: "call" | "get", name: string, args: Uint8Array[] | null): ActorCallReply | Promise<ActorCallReply> {
+function invokeCall(key: Key, kind: "call" | "get", name: string, args: Uint8Array[] | null, inTurn = false): ActorCallReply | Promise<ActorCallReply> {
+  if (turns.held && !inTurn) return turns.later(() => invokeCall(key, kind, name, args, true));
   let st = stats.get(key);
   if (!st) stats.set(key, (st = { calls: 0, inFlight: 0, totalMs: 0, finished: 0 }));
   st.calls++;
@@ -301,6 +305,12 @@ function invokeCall(key: Key, kind: "call" | "get", name: string, args: Uint8Arr
   try {
     out = actors.invoke(key, kind, name, decodeCallArgs(args));
   } catch (err) {
+    if (err instanceof ClassesPending) {
+      // Counted when it runs, once its classes are loaded.
+      st.calls--;
+      st.inFlight--;
+      return turns.later(() => invokeCall(key, kind, name, args, true), loadClasses(err.refs, codeOpts));
+    }
     if (err instanceof MissingActorError) stats.delete(key);
     return errorReply(err, err instanceof MissingActorError).then((r) => called(st, t0, r));
   }
