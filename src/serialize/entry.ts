@@ -19,9 +19,11 @@ interface EntryLoad {
   file: string;
   /** The module's namespace, handed over by the hook before its first statement runs (ES modules). */
   ns?: Record<string, unknown>;
-  /** Imported as a dependency of another module rather than by loadEntry. */
+  /** Imported as a dependency of another module rather than by importEntry. */
   indirect: boolean;
-  parked(): void;
+  /** Reached a connect (then the script never runs further). */
+  parked: boolean;
+  onPark(): void;
 }
 
 interface EntryState {
@@ -32,6 +34,8 @@ interface EntryState {
   readonly loads: Map<string, EntryLoad>;
   /** Imports of other modules in flight: an entry parking under one of them makes it fail (see parkIfEntry). */
   readonly importing: Set<(err: Error) => void>;
+  /** Entry scripts imported here that have not reached a connect yet. */
+  running: number;
   /** Tells the loader hook about an entry file (registered on first need). */
   tell?: (file: string) => Promise<void>;
   argv?: string;
@@ -48,6 +52,7 @@ const state = (slot[SLOT] ??= {
   files: new Set<string>(),
   loads: new Map<string, EntryLoad>(),
   importing: new Set<(err: Error) => void>(),
+  running: 0,
 }) as EntryState;
 
 /** Whether `file` is the script this process runs. */
@@ -69,7 +74,7 @@ export function isEntryFile(file: string): boolean {
 // The hook runs on Node's loader thread; it learns entry files over a port
 // and acknowledges each, so that an import never overtakes the news.
 const HOOK_SOURCE = `
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 const files = new Set();
 export function initialize({ port }) {
   port.on("message", ({ id, file }) => { files.add(file); port.postMessage(id); });
@@ -110,7 +115,8 @@ function startHook(): (file: string) => Promise<void> {
   let load = state.loads.get(url);
   if (load === undefined) {
     // Another module imports the entry script: its code still must not run past its connect.
-    load = { url, file: fileURLToPath(url), indirect: true, parked: () => undefined };
+    load = { url, file: fileURLToPath(url), indirect: true, parked: false, onPark: () => undefined };
+    state.running++;
   }
   load.ns = ns;
   // The rest of the script's evaluation, and everything it starts, runs in this context.
@@ -129,16 +135,21 @@ export async function importEntry(file: string, query: string): Promise<Record<s
   const url = pathToFileURL(file).href + query;
   state.files.add(file);
   await (state.tell ??= startHook())(file);
-  let parked!: () => void;
-  const parkedAt = new Promise<void>((resolve) => (parked = resolve));
-  const load: EntryLoad = { url, file, indirect: false, parked };
+  let onPark!: () => void;
+  const parkedAt = new Promise<void>((resolve) => (onPark = resolve));
+  const load: EntryLoad = { url, file, indirect: false, parked: false, onPark };
   state.loads.set(url, load);
+  state.running++;
   const imported = state.als.run(load, () => import(url) as Promise<Record<string, unknown>>);
   // Once parked, the import never settles; if the script throws later, nobody is waiting for it.
   imported.catch(() => undefined);
   try {
     await Promise.race([imported, parkedAt]);
     return load.ns ?? (await imported);
+  } catch (err) {
+    // It threw before reaching a connect: it will not reach one.
+    if (!load.parked) parked(load);
+    throw err;
   } finally {
     state.loads.delete(url);
   }
@@ -176,6 +187,13 @@ export function parkIfEntry<T>(): Promise<T> | undefined {
     );
     for (const fail of state.importing) fail(err);
   }
-  load.parked();
+  if (!load.parked) parked(load);
   return new Promise<T>(() => undefined);
+}
+
+function parked(load: EntryLoad): void {
+  load.parked = true;
+  load.onPark();
+  // Telling contexts apart costs every promise of the thread (async hooks): only while a script may still connect.
+  if (--state.running === 0) state.als.disable();
 }
