@@ -70,8 +70,8 @@ function isTypeScript(file: string): boolean {
 
 interface Located {
   file: string;
-  /** The URL the defining module was loaded from (its version). */
-  url: string;
+  /** Content hash of the version of the module that defines it. */
+  hash: string;
   export: string;
   /** Refs already built, by code root. */
   refs: Map<string, ModuleRef>;
@@ -83,7 +83,7 @@ function moduleRefAt(fn: Function, loc: Located, codeRoot: string): ModuleRef {
   if (ref !== undefined) return ref;
   const rel = path.relative(codeRoot, loc.file);
   const module = rel === "" || rel.startsWith("..") || path.isAbsolute(rel) ? "" : rel.split(path.sep).join("/");
-  ref = { kind: "module", module, url: pathToFileURL(loc.file).href, export: loc.export, hash: hashOf(loc.url), name: fn.name };
+  ref = { kind: "module", module, url: pathToFileURL(loc.file).href, export: loc.export, hash: loc.hash, name: fn.name };
   if (isEntryFile(loc.file)) ref.entry = true;
   loc.refs.set(codeRoot, ref);
   known.set(refKey(ref), fn);
@@ -131,21 +131,43 @@ async function computeCodeRef(fn: Function, codeRoot: string): Promise<CodeRef> 
   return ref;
 }
 
-function definingScript(fn: Function): { url: string; file: string } | undefined {
+interface Script {
+  url: string;
+  file: string;
+  /** The CommonJS module defining it, when it is one of those loaded now. */
+  cjs?: NodeJS.Module;
+}
+
+function definingScript(fn: Function): Script | undefined {
   let url = scriptUrlOf(fn);
-  if (url.startsWith("/")) url = pathToFileURL(url).href; // CommonJS scripts report a path
+  if (url.startsWith("/")) url = pathToFileURL(url).href; // CommonJS scripts may report a path
   if (!url.startsWith("file:")) return undefined;
   const file = fileURLToPath(url.replace(/[?#].*$/, ""));
-  return existsSync(file) ? { url, file } : undefined;
+  if (!existsSync(file)) return undefined;
+  // Every version of a CommonJS file has the same URL: the one in require's cache is the latest.
+  const cjs = require.cache[file];
+  return cjs !== undefined && findExport({ default: cjs.exports }, fn) !== undefined ? { url, file, cjs } : { url, file };
+}
+
+const cjsHashes = new WeakMap<NodeJS.Module, string>();
+
+function locatedAt(script: Script, exp: string): Located {
+  let hash: string;
+  if (script.cjs === undefined) hash = hashOf(script.url);
+  else {
+    hash = cjsHashes.get(script.cjs) ?? diskHash(script.file);
+    cjsHashes.set(script.cjs, hash);
+  }
+  return { file: script.file, hash, export: exp, refs: new Map() };
 }
 
 async function locate(fn: Function): Promise<Located | undefined> {
   const script = definingScript(fn);
   if (script === undefined) return undefined;
-  const mod = await importSoon(script.url);
-  if (mod !== undefined) namespaces.set(script.url, mod);
+  const mod = script.cjs !== undefined ? { default: script.cjs.exports } : await importSoon(script.url);
+  if (mod !== undefined && script.cjs === undefined) namespaces.set(script.url, mod);
   const exp = mod !== undefined ? findExport(mod, fn) : exportedByText(script.file, fn.name);
-  return exp === undefined ? undefined : { ...script, export: exp, refs: new Map() };
+  return exp === undefined ? undefined : locatedAt(script, exp);
 }
 
 /**
@@ -165,10 +187,9 @@ export function classRefOf(cls: Function, codeRoot = process.cwd()): ModuleRef |
 function locateSync(cls: Function): Located | undefined {
   const script = definingScript(cls);
   if (script === undefined) return undefined;
-  const cjs = (require.cache[script.file] as { exports?: unknown } | undefined)?.exports;
-  const mod = namespaces.get(script.url) ?? (cjs !== undefined ? { default: cjs } : undefined);
+  const mod = script.cjs !== undefined ? { default: script.cjs.exports } : namespaces.get(script.url);
   const exp = mod !== undefined ? findExport(mod, cls) : exportedByText(script.file, cls.name);
-  return exp === undefined ? undefined : { ...script, export: exp, refs: new Map() };
+  return exp === undefined ? undefined : locatedAt(script, exp);
 }
 
 // ------------------------------------------------------------------ loading
@@ -259,8 +280,11 @@ function remember(loaded: Loaded, ref: ModuleRef, cacheKey: string, codeRoot: st
   known.set(knownKey, loaded.fn);
   refCache.set(loaded.fn, ref);
   if (!located.get(loaded.fn)) {
-    located.set(loaded.fn, { file: loaded.file, url: loaded.url, export: ref.export, refs: new Map([[codeRoot, ref]]) });
+    located.set(loaded.fn, { file: loaded.file, hash: loaded.hash, export: ref.export, refs: new Map([[codeRoot, ref]]) });
   }
+  // The version loaded here is the one in require's cache, if the file is CommonJS.
+  const cjs = require.cache[loaded.file];
+  if (cjs !== undefined && !cjsHashes.has(cjs)) cjsHashes.set(cjs, loaded.hash);
   let byHash = versions.get(loaded.file);
   if (byHash === undefined) versions.set(loaded.file, (byHash = new Map()));
   let v = byHash.get(loaded.hash);
