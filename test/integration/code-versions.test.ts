@@ -26,8 +26,11 @@ async function writeAndImport<T>(file: string, text: string): Promise<T> {
 }
 
 type VersionFn = () => [number, number];
+// The version lives outside the function: shipped by source, it would not be found.
 const versionModule = (n: number, ts = false) =>
-  ts ? `export function version(): [number, number] { return [${n}, process.pid]; }\n` : `export function version() { return [${n}, process.pid]; }\n`;
+  ts
+    ? `const N: number = ${n};\nexport function version(): [number, number] { return [N, process.pid]; }\n`
+    : `const N = ${n};\nexport function version() { return [N, process.pid]; }\n`;
 
 describe("code versions - one running cluster", () => {
   // One task thread: every version of a module is loaded by the same thread.
@@ -36,7 +39,7 @@ describe("code versions - one running cluster", () => {
   for (const [ext, text] of [
     ["mjs", (n: number) => versionModule(n)],
     ["ts", (n: number) => versionModule(n, true)],
-    ["cjs", (n: number) => `exports.version = function version() { return [${n}, process.pid]; };\n`],
+    ["cjs", (n: number) => `const N = ${n};\nexports.version = function version() { return [N, process.pid]; };\n`],
   ] as const) {
     it(`code versions - an edited .${ext} module is used by the next submission, by the same worker`, async () => {
       const file = join(dir, `edited.${ext}`);
