@@ -231,7 +231,7 @@ async function loadModule(ref: ModuleRef, codeRoot: string): Promise<Loaded> {
     hash = onDisk;
     url = loadedUrl(file, hash) ?? pathToFileURL(file).href + claimVersion(file, hash);
   }
-  if (isTypeScript(file) || ref.entry) await ensureTypeScript();
+  if (isTypeScript(file)) await ensureTypeScript();
   let mod: Record<string, unknown> | undefined;
   try {
     if (!ref.entry) mod = await importModule(url);

@@ -126,8 +126,9 @@ function startHook(): (file: string) => Promise<void> {
 /**
  * Import an entry script on a worker (`query` selects a version, see
  * versions.ts). Resolves with its namespace once its top-level code has
- * parked at a connect (or finished); rejects if it threw. TypeScript must
- * already be importable: the hook wraps what tsx returns.
+ * parked at a connect (or finished); rejects if it threw. A TypeScript
+ * script must already be importable; whichever of tsx and the hook was
+ * registered first, the handoff ends up in the compiled module.
  */
 export async function importEntry(file: string, query: string): Promise<Record<string, unknown>> {
   // The loader names modules by their real path: so must the handoff.
