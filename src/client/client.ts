@@ -21,7 +21,7 @@ import type {
   TaskSpec,
   WhereIsActorReply,
 } from "../protocol/messages.js";
-import { codeRefOf, decodeWithClasses, deserialize, infoToError, parkIfEntry, serialize, type Encoded, type Resolver, type SerializeOptions } from "../serialize/index.js";
+import { codeRefOf, codeVersionOf, decodeWithClasses, deserialize, infoToError, parkIfEntry, serialize, type Encoded, type Resolver, type SerializeOptions } from "../serialize/index.js";
 import { ActorCaller, type LocalActorDispatcher } from "./actor-caller.js";
 import { actorInfo, createActorHandle, isActorHandle, type Actor } from "./actor-handle.js";
 import { collectGraph, Delayed } from "./delayed.js";
@@ -655,9 +655,9 @@ function isCluster(x: unknown): x is LocalCluster {
   return typeof x === "object" && x !== null && typeof (x as LocalCluster).schedulerAddress === "string";
 }
 
-/** Same function and same arguments, same key: the task runs once. */
+/** Same function (same version of its module) and same arguments, same key: the task runs once. */
 function pureKey(fn: Function, encoded: Encoded): Key {
-  const h = createHash("sha1").update(Function.prototype.toString.call(fn));
+  const h = createHash("sha1").update(Function.prototype.toString.call(fn)).update(codeVersionOf(fn));
   for (const p of encoded.payload.parts) h.update(p);
   return flatKey(`${fn.name || "lambda"}-${h.digest("hex").slice(0, 16)}`);
 }

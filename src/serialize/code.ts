@@ -151,14 +151,40 @@ function definingScript(fn: Function): Script | undefined {
 
 const cjsHashes = new WeakMap<NodeJS.Module, string>();
 
+function versionOf(script: Script): string {
+  if (script.cjs === undefined) return hashOf(script.url);
+  let hash = cjsHashes.get(script.cjs);
+  if (hash === undefined) cjsHashes.set(script.cjs, (hash = diskHash(script.file)));
+  return hash;
+}
+
 function locatedAt(script: Script, exp: string): Located {
-  let hash: string;
-  if (script.cjs === undefined) hash = hashOf(script.url);
-  else {
-    hash = cjsHashes.get(script.cjs) ?? diskHash(script.file);
-    cjsHashes.set(script.cjs, hash);
+  return { file: script.file, hash: versionOf(script), export: exp, refs: new Map() };
+}
+
+const versionHashes = new WeakMap<Function, string>();
+
+/**
+ * The content hash of the version of the file that defines fn ("" when it
+ * is not defined in a file), synchronously: part of a pure task's key, so
+ * that an edited module is not answered from the old version's result.
+ */
+export function codeVersionOf(fn: Function): string {
+  let hash = versionHashes.get(fn);
+  if (hash === undefined) {
+    const loc = located.get(fn);
+    if (loc) hash = loc.hash;
+    else {
+      try {
+        const script = definingScript(fn);
+        hash = script === undefined ? "" : versionOf(script);
+      } catch {
+        hash = ""; // not locatable here (no inspector): the key still depends on the source text
+      }
+    }
+    versionHashes.set(fn, hash);
   }
-  return { file: script.file, hash, export: exp, refs: new Map() };
+  return hash;
 }
 
 async function locate(fn: Function): Promise<Located | undefined> {

@@ -53,6 +53,17 @@ describe("code versions - one running cluster", () => {
     });
   }
 
+  it("code versions - a pure task of an edited module gets a key of its own, and runs the new version", async () => {
+    const file = join(dir, "pure.mjs");
+    const { version: v1 } = await writeAndImport<{ version: VersionFn }>(file, versionModule(1));
+    const first = h.client.submit(v1, [], { pure: true });
+    assert.equal((await first.result(20_000))[0], 1);
+    const { version: v2 } = await writeAndImport<{ version: VersionFn }>(file, versionModule(2));
+    const second = h.client.submit(v2, [], { pure: true });
+    assert.notEqual(second.key, first.key);
+    assert.equal((await second.result(20_000))[0], 2);
+  });
+
   it("code versions - an actor of the old version keeps working beside one of the new, on the same thread", async () => {
     const file = join(dir, "box.mjs");
     const box = (n: number) => `export class Box { version() { return ${n}; } thread() { return globalThis.boxThread ??= Math.random(); } }\n`;
