@@ -32,6 +32,8 @@ interface EntryState {
   readonly files: Set<string>;
   /** Entry imports in flight, by URL. */
   readonly loads: Map<string, EntryLoad>;
+  /** Entry scripts imported here, by URL: importing one again would wait for a script that never ends. */
+  readonly imported: Map<string, Promise<Record<string, unknown>>>;
   /** Imports of other modules in flight: an entry parking under one of them makes it fail (see parkIfEntry). */
   readonly importing: Set<(err: Error) => void>;
   /** Entry scripts imported here that have not reached a connect yet. */
@@ -51,6 +53,7 @@ const state = (slot[SLOT] ??= {
   als: new AsyncLocalStorage<EntryLoad>(),
   files: new Set<string>(),
   loads: new Map<string, EntryLoad>(),
+  imported: new Map<string, Promise<Record<string, unknown>>>(),
   importing: new Set<(err: Error) => void>(),
   running: 0,
 }) as EntryState;
@@ -130,10 +133,20 @@ function startHook(): (file: string) => Promise<void> {
  * script must already be importable; whichever of tsx and the hook was
  * registered first, the handoff ends up in the compiled module.
  */
-export async function importEntry(file: string, query: string): Promise<Record<string, unknown>> {
+export function importEntry(file: string, query: string): Promise<Record<string, unknown>> {
   // The loader names modules by their real path: so must the handoff.
   file = realpath(file);
   const url = pathToFileURL(file).href + query;
+  let p = state.imported.get(url);
+  if (p === undefined) {
+    p = importOnce(url, file);
+    state.imported.set(url, p);
+    // One that failed stays failed, as Node keeps the module's error: a fixed script is a new version.
+  }
+  return p;
+}
+
+async function importOnce(url: string, file: string): Promise<Record<string, unknown>> {
   state.files.add(file);
   await (state.tell ??= startHook())(file);
   let onPark!: () => void;

@@ -48,6 +48,10 @@ export function double(x: number): number {
   return 2 * x;
 }
 
+export function triple(x: number): number {
+  return 3 * x;
+}
+
 export class Counter {
   n = 0;
   add(x: number): number {
@@ -70,8 +74,14 @@ try {
   } catch (err) {
     late = (err as Error).name + ": " + (err as Error).message;
   }
-  const workers = Object.keys((await client.schedulerInfo()).workers).length;
-  console.log("WORKLOAD " + JSON.stringify({ doubled, n, workers, late }));
+  // Each worker thread takes a second export of the script it already imported.
+  const addresses = Object.keys((await client.schedulerInfo()).workers);
+  const pairs = [];
+  for (const w of addresses) {
+    pairs.push([await client.submit(double, [w.length], { workers: w }).result(30_000), await client.submit(triple, [w.length], { workers: w }).result(30_000)]);
+  }
+  const workers = addresses.length;
+  console.log("WORKLOAD " + JSON.stringify({ doubled, n, workers, late, pairs: pairs.every(([d, t]) => d / 2 === t / 3) }));
 } finally {
   await client.close();
 }
@@ -83,7 +93,7 @@ try {
  * Runs the script to its end, counting the worker processes that descend from
  * it meanwhile; stops everything at once if they outnumber its cluster.
  */
-async function runWatched(p: Proc): Promise<{ maxWorkers: number; workload: { doubled: number[]; n: number; workers: number; late: string } }> {
+async function runWatched(p: Proc): Promise<{ maxWorkers: number; workload: { doubled: number[]; n: number; workers: number; late: string; pairs: boolean } }> {
   const size = defaultWorkerCount(); // Client.connect() with no address starts a cluster of this size
   let maxWorkers = 0;
   const deadline = Date.now() + 100_000;
@@ -109,6 +119,7 @@ async function runWatched(p: Proc): Promise<{ maxWorkers: number; workload: { do
 function checkWorkload(r: Awaited<ReturnType<typeof runWatched>>): void {
   assert.deepEqual(r.workload.doubled, [2, 4, 6, 8, 10, 12]);
   assert.equal(r.workload.n, 5);
+  assert.equal(r.workload.pairs, true);
   assert.ok(r.maxWorkers >= 1, "worker processes were seen");
   assert.ok(r.maxWorkers <= r.workload.workers, `${r.maxWorkers} worker processes for a cluster of ${r.workload.workers}`);
   assert.match(r.workload.late, /^CodeShippingError: DeclaredLate is declared after app\.ts calls Client\.connect\(\).*move it to a module of its own$/);
