@@ -208,6 +208,8 @@ export function parkIfEntry<T>(): Promise<T> | undefined {
 function parked(load: EntryLoad): void {
   load.parked = true;
   load.onPark();
+  // Imported by another module: a later import of the script itself takes its exports from here.
+  if (load.indirect && load.ns !== undefined && !state.imported.has(load.url)) state.imported.set(load.url, Promise.resolve(load.ns));
   // Telling contexts apart costs every promise of the thread (async hooks): only while a script may still connect.
   if (--state.running === 0) state.als.disable();
 }
