@@ -28,6 +28,7 @@ export interface ActorTransport {
   callGroup?(address: Address, msg: Message, handlers: ReplyHandler[]): void;
   /** Ask the scheduler where an actor lives now. */
   locate(key: Key): Promise<ActorLocation>;
+  /** A value, or a promise of it when classes must be loaded to decode it. */
   decode(payload: Payload): unknown;
   decodeError(info: ErrorInfo): Promise<Error>;
   connectTimeoutMs: number;
@@ -390,7 +391,10 @@ export class ActorCaller {
     const reply = raw as ActorCallReply;
     if (reply instanceof Payload) {
       try {
-        c.future._resolve(this.#transport.decode(reply));
+        const value = this.#transport.decode(reply);
+        // A promise when the value holds instances of classes whose module is loading.
+        if (value instanceof Promise) value.then((v) => c.future._resolve(v), (err) => c.future._reject(err));
+        else c.future._resolve(value);
       } catch (err) {
         c.future._reject(err);
       }

@@ -22,7 +22,7 @@ import type {
   TaskSpec,
   WhereIsActorReply,
 } from "../protocol/messages.js";
-import { codeRefOf, deserialize, infoToError, serialize, type Encoded, type Resolver } from "../serialize/index.js";
+import { codeRefOf, codeVersionOf, decodeWithClasses, deserialize, infoToError, parkIfEntry, serialize, type Encoded, type Resolver, type SerializeOptions } from "../serialize/index.js";
 import { ActorCaller, type LocalActorDispatcher } from "./actor-caller.js";
 import { actorInfo, createActorHandle, isActorHandle, type Actor } from "./actor-handle.js";
 import { collectGraph, Delayed } from "./delayed.js";
@@ -31,6 +31,7 @@ import { flatKey, randomHex, randomKey } from "./keygen.js";
 import { waitingForResults } from "./thread-context.js";
 import { KeyTable } from "./keys.js";
 import { rebuild, walkFutures, type Args, type Gathered } from "./shapes.js";
+import { getClient, onWorkerThread } from "./thread-context.js";
 import { checkSubmitOptions, type ClientOptions, type MapOptions, type SubmitOptions } from "./options.js";
 
 type Fn = (...args: any[]) => unknown;
@@ -65,6 +66,9 @@ export class Client {
   #closing?: Promise<void>;
   /** Clients on worker threads hold actors weakly (R-ACT-9). */
   #weakHandles = false;
+  /** A worker thread's client, shared by its tasks: only the thread closes it. */
+  #shared = false;
+  readonly #encodeOpts: SerializeOptions;
   /** Set when the scheduler lives in this process: connect without a socket. */
   #connectLocal?: () => Connection;
   // Outbox: everything submitted in one event-loop turn goes as one update-graph.
@@ -78,6 +82,7 @@ export class Client {
     this.#address = address;
     this.#opts = opts;
     this.#codeRoot = opts.codeRoot ?? process.cwd();
+    this.#encodeOpts = { codeRoot: this.#codeRoot };
     this.#timeoutMs = opts.timeout ?? 10_000;
     this.#pool = new WorkerPool({ token: opts.token ?? "", connectTimeoutMs: this.#timeoutMs, tls: opts.tls, role: "client" });
     this.#caller = new ActorCaller({
@@ -96,12 +101,18 @@ export class Client {
 
   /**
    * Connect to a scheduler: with no target, to TROUPE_SCHEDULER when set, else
-   * to a new LocalCluster owned by this client (closed with it).
+   * to a new LocalCluster owned by this client (closed with it). On a worker,
+   * with no target, the worker's own client (as getClient()); and while a
+   * worker imports the script a client runs, never: that script's work runs
+   * only where it was started (R-CODE-6).
    */
   static async connect(target?: string | LocalCluster, opts: ClientOptions = {}): Promise<Client> {
+    const parked = parkIfEntry<Client>();
+    if (parked !== undefined) return parked;
     if (target !== undefined && typeof target !== "string" && !isCluster(target)) {
       throw new TypeError("Client.connect() takes a scheduler address, a LocalCluster, or nothing");
     }
+    if (target === undefined && onWorkerThread()) return getClient();
     let cluster: LocalCluster | undefined;
     let owned = false;
     if (target === undefined && process.env.TROUPE_SCHEDULER) target = process.env.TROUPE_SCHEDULER;
@@ -130,6 +141,7 @@ export class Client {
   static async _forThread(address: string, opts: ClientOptions, local: LocalActorDispatcher): Promise<Client> {
     const client = new Client(address, opts, local);
     client.#weakHandles = true;
+    client.#shared = true;
     await client.#open();
     return client;
   }
@@ -191,7 +203,7 @@ export class Client {
 
   #submitOne(base: TaskBase, fn: Fn | Cls, args: unknown, options: SubmitOptions, key: string | undefined, where: string): Future<unknown> {
     if (!Array.isArray(args)) throw new TypeError(`${where}: args must be an array of the function's arguments`);
-    const encoded = serialize(args);
+    const encoded = serialize(args, this.#encodeOpts);
     key ??= options.pure && !options.actor ? pureKey(fn, encoded) : randomKey(fn.name);
     this.#enqueue(key, base, args, encoded);
     return this.#newFuture(key, true);
@@ -225,7 +237,7 @@ export class Client {
     for (const node of graph) {
       if (this.#keys.get(node.key)) continue; // already submitted by this client
       const actor = actorSet.has(node) || node.options.actor === true;
-      this.#enqueue(node.key, this.#taskBase(node.fn, { ...node.options, actor }), node.args, serialize(node.args), false);
+      this.#enqueue(node.key, this.#taskBase(node.fn, { ...node.options, actor }), node.args, serialize(node.args, this.#encodeOpts), false);
     }
     const futures = roots.map((n) => this.#newFuture(n.key, false));
     return Array.isArray(nodes) ? futures : futures[0]!;
@@ -300,7 +312,7 @@ export class Client {
       // Unfinished ActorFutures in the arguments: the task is sent once they are values.
       while (encoded.pending.length > 0) {
         await Promise.all(encoded.pending);
-        encoded = serialize(t.args);
+        encoded = serialize(t.args, this.#encodeOpts);
       }
       return this.#specOf(t, await t.fn, encoded);
     } catch (err) {
@@ -429,7 +441,10 @@ export class Client {
     }
     // A reply that does not answer the request is a bug to report (ProtocolError), not data to look for elsewhere.
     const { values, missing, again } = reply ? receiveData(keys, reply, false) : { values: [], missing: keys, again: [] };
-    for (const [key, payload] of values) out.set(key, this.#decode(payload));
+    for (const [key, payload] of values) {
+      const value = this.#decode(payload);
+      out.set(key, value instanceof Promise ? await value : value);
+    }
     if (again.length > 0) await this.#fetchFrom(worker, again, out, attempts);
     if (missing.length === 0) return;
     if (attempts <= 1) throw new LostError(`${missing[0]} is no longer held by any worker`);
@@ -476,7 +491,7 @@ export class Client {
     this.#checkOpen();
     const values = Array.isArray(data) ? data : [data];
     const encoded = values.map((v, i) => {
-      const enc = serialize(v);
+      const enc = serialize(v, this.#encodeOpts);
       if (enc.pending.length > 0 || enc.futureKeys.length > 0 || enc.actorKeys.length > 0) {
         throw new TypeError(`scatter() takes plain data; value ${i} holds Futures or Actor handles (pass those to submit instead)`);
       }
@@ -542,7 +557,7 @@ export class Client {
   /** Run fn once on every worker, outside the task graph (R-TASK-10). */
   async run<F extends Fn>(fn: F, args: Args<Parameters<F>> | unknown[] = []): Promise<Record<Address, Awaited<ReturnType<F>>>> {
     this.#checkOpen();
-    const encoded = serialize(args);
+    const encoded = serialize(args, this.#encodeOpts);
     const replies = await this.#request<Record<Address, RunFunctionReply>>({
       op: "run-on-workers",
       fn: await codeRefOf(fn, { codeRoot: this.#codeRoot }),
@@ -551,7 +566,7 @@ export class Client {
     const out: Record<Address, unknown> = {};
     for (const [address, reply] of Object.entries(replies)) {
       if (!reply.ok) throw await infoToError(reply.error, { codeRoot: this.#codeRoot });
-      out[address] = this.#decode(reply.value);
+      out[address] = await this.#decode(reply.value);
     }
     return out as Record<Address, Awaited<ReturnType<F>>>;
   }
@@ -578,8 +593,9 @@ export class Client {
     }
   }
 
+  /** A value; a promise of it when it holds instances of classes whose module must be loaded first. */
   #decode(payload: Payload): unknown {
-    return deserialize(payload, this.#resolver);
+    return decodeWithClasses(() => deserialize(payload, this.#resolver), this.#encodeOpts);
   }
 
   readonly #resolver: Resolver = {
@@ -631,7 +647,14 @@ export class Client {
     if (this.#broken) throw this.#broken;
   }
 
+  /** Closes the client (on a worker, the shared client of its thread stays open: the worker closes it). */
   close(): Promise<void> {
+    if (this.#shared) return Promise.resolve();
+    return this._closeNow();
+  }
+
+  /** @internal Closes even a worker thread's shared client. */
+  _closeNow(): Promise<void> {
     this.#closing ??= (async () => {
       try {
         if (this.#conn?.isOpen) await this.#flush();
@@ -665,9 +688,9 @@ function isCluster(x: unknown): x is LocalCluster {
   return typeof x === "object" && x !== null && typeof (x as LocalCluster).schedulerAddress === "string";
 }
 
-/** Same function and same arguments, same key: the task runs once. */
+/** Same function (same version of its module) and same arguments, same key: the task runs once. */
 function pureKey(fn: Function, encoded: Encoded): Key {
-  const h = createHash("sha1").update(Function.prototype.toString.call(fn));
+  const h = createHash("sha1").update(Function.prototype.toString.call(fn)).update(codeVersionOf(fn));
   for (const p of encoded.payload.parts) h.update(p);
   return flatKey(`${fn.name || "lambda"}-${h.digest("hex").slice(0, 16)}`);
 }

@@ -4,7 +4,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { ConfigError } from "../errors.js";
 import type { ActorMeta, Key } from "../protocol/messages.js";
-import type { Resolver } from "../serialize/index.js";
+import { ClassesPending, loadClasses, type Resolver } from "../serialize/index.js";
 import type { LocalActorDispatcher } from "./actor-caller.js";
 import type { Client } from "./client.js";
 
@@ -43,6 +43,11 @@ export function initThreadContext(ctx: Omit<ThreadContext, "client" | "connectin
 export function setLocalActorDispatcher(local: LocalActorDispatcher): void {
   const ctx = slot[SLOT];
   if (ctx) ctx.local = local;
+}
+
+/** Whether this code runs on a troupe worker's task or actor thread. */
+export function onWorkerThread(): boolean {
+  return slot[SLOT] !== undefined;
 }
 
 function context(what: string): ThreadContext {
@@ -146,14 +151,17 @@ function connected(what: string): Client {
 
 /**
  * @internal Runs a decode; if it met a value that needs this thread's client
- * before it was connected, waits for the connection and decodes again
- * (decoding has no side effects, so running it twice is safe). Synchronous
- * when no wait was needed.
+ * before it was connected, or instances of classes whose module is not
+ * loaded here yet, waits for them and decodes again (decoding has no side
+ * effects, so running it twice is safe). Synchronous when no wait was needed.
  */
 export function withThreadClient<T>(decode: () => T): T | Promise<T> {
   try {
     return decode();
   } catch (err) {
+    if (err instanceof ClassesPending) {
+      return loadClasses(err.refs, { codeRoot: context("decoding").codeRoot }).then(() => withThreadClient(decode));
+    }
     if (!(err instanceof ClientNotReady)) throw err;
     return getClient()
       .catch(() => undefined)
@@ -165,5 +173,5 @@ export function withThreadClient<T>(decode: () => T): T | Promise<T> {
 export async function closeThreadContext(): Promise<void> {
   const ctx = slot[SLOT];
   const client = ctx?.client ?? (await ctx?.connecting?.catch(() => undefined));
-  await client?.close();
+  await client?._closeNow();
 }

@@ -7,7 +7,8 @@ import { fileURLToPath } from "node:url";
 import type { Connection } from "../comm/index.js";
 import { CommError, ConfigError } from "../errors.js";
 import { Scheduler } from "../scheduler/server.js";
-import { prepareCodeLookup } from "../serialize/index.js";
+import { onWorkerThread } from "../client/thread-context.js";
+import { parkIfEntry, prepareCodeLookup } from "../serialize/index.js";
 import type { WorkerOptions } from "../worker/options.js";
 import { defaultMemoryLimit, parseBytes } from "../worker/memory-limit.js";
 import { defaultWorkerCount } from "../worker/worker.js";
@@ -55,6 +56,15 @@ export class LocalCluster {
   }
 
   static async start(opts: LocalClusterOptions = {}): Promise<LocalCluster> {
+    // A worker importing the script a client runs: the script's work stops here (R-CODE-6).
+    const parked = parkIfEntry<LocalCluster>();
+    if (parked !== undefined) return parked;
+    if (onWorkerThread()) {
+      throw new ConfigError(
+        "LocalCluster.start() was called on a troupe worker; a worker never starts a cluster of its own: " +
+          "use getClient() (or Client.connect() with no address) to reach the cluster it belongs to",
+      );
+    }
     const n = opts.workers ?? defaultWorkerCount();
     if (!Number.isInteger(n) || n < 0) throw new ConfigError(`workers must be a non-negative integer, got ${String(n)}`);
     const token = opts.token ?? randomBytes(24).toString("hex");

@@ -31,6 +31,11 @@ export type CodeRef =
       hash: string;
       /** The function or class name, for messages. */
       name: string;
+      /**
+       * Defined in the script the sender's process runs (or a client ran): a
+       * worker imports it so that the script's own work stops at its connect.
+       */
+      entry?: boolean;
     }
   | { kind: "source"; source: string; name: string; isClass: boolean };
 

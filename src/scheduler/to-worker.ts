@@ -15,7 +15,7 @@ const MAX_ARG_BYTES = 1024 * 1024;
 
 /** What makes two code references the same code. */
 function codeContent(ref: CodeRef): string {
-  return ref.kind === "module" ? `m\0${ref.url}\0${ref.export}\0${ref.hash}\0${ref.module}` : `s\0${ref.isClass}\0${ref.name}\0${ref.source}`;
+  return ref.kind === "module" ? `m\0${ref.url}\0${ref.export}\0${ref.hash}\0${ref.module}\0${ref.entry === true}` : `s\0${ref.isClass}\0${ref.name}\0${ref.source}`;
 }
 
 interface Numbering {

@@ -6,6 +6,7 @@ import { inspect } from "node:util";
 import { RemoteError, TROUPE_ERRORS } from "../errors.js";
 import type { CodeRef, ErrorInfo } from "../protocol/messages.js";
 import { cachedCodeRef, codeRefOf, loadCode, loadedCode, type CodeOptions } from "./code.js";
+import { decodeWithClasses } from "./classes.js";
 import { deserialize, serialize } from "./values.js";
 
 type ModuleRef = CodeRef & { kind: "module" };
@@ -133,7 +134,8 @@ function finish(err: Error, info: ErrorInfo): Error {
   }
   if (info.props !== undefined) {
     try {
-      const props = deserialize(info.props) as Record<string, unknown>;
+      // Synchronous: classes not loaded yet leave plain objects (infoToError loads them first).
+      const props = deserialize(info.props, undefined, true) as Record<string, unknown>;
       for (const k of Object.keys(props)) define(err, k, props[k], k !== "cause");
     } catch {
       // Props are extras: an error must still arrive when they cannot be decoded.
@@ -172,6 +174,8 @@ export function infoToErrorSync(info: ErrorInfo): Error {
 
 /** Decode an ErrorInfo, importing the error's class when it names one this side can import. */
 export async function infoToError(info: ErrorInfo, opts?: CodeOptions): Promise<Error> {
+  const props = info.props;
+  if (props !== undefined) await Promise.resolve(decodeWithClasses(() => deserialize(props), opts)).catch(() => undefined);
   if (info.classRef !== undefined) {
     try {
       return fromClass(await loadCode(info.classRef as ModuleRef, opts), info);

@@ -7,8 +7,10 @@
 // method, not by class, which its extensions cannot do.
 //
 // Documented choices:
-// - Class instances that are not refs travel as plain objects of their own
-//   enumerable string-keyed properties (their prototype is not shipped).
+// - Class instances travel as their own enumerable string-keyed properties
+//   and a reference to their class, which must be exported from a module:
+//   the receiver restores them onto its prototype without calling the
+//   constructor (see classes.ts). Private #fields do not travel.
 // - Null-prototype objects come back with a null prototype.
 // - Sparse arrays come back dense (holes become undefined).
 // - A Buffer comes back as a Buffer, other typed arrays as their own type.
@@ -21,6 +23,8 @@
 import { copyBytes, Payload } from "../comm/payload.js";
 import { ProtocolError } from "../errors.js";
 import type { ActorMeta, Key } from "../protocol/messages.js";
+import { ClassesPending, classTagOf, decodedClass, type ClassTag, type DecodedClass } from "./classes.js";
+import type { ModuleRef } from "./code.js";
 import { errorBaseInfo, errorExtras, infoToErrorSync } from "./errors.js";
 
 /** Objects with this method serialize as the reference it returns (Futures, ActorFutures, Actor handles). */
@@ -55,6 +59,8 @@ export interface Resolver {
 export interface SerializeOptions {
   /** Name of the root in error messages; default "args" for arrays, "value" otherwise. */
   root?: string;
+  /** Directory module paths of classes are relative to; default process.cwd(). */
+  codeRoot?: string;
 }
 
 /** Binary at least this large travels as its own Payload part, never copied. */
@@ -86,7 +92,13 @@ const enum T {
   Future,
   Actor,
   BackRef,
+  Instance,
 }
+
+// How an Instance names its class, the first time a payload meets it.
+const CLASS_UNEXPORTED = 0;
+const CLASS_MODULE = 1;
+const CLASS_ENTRY = 2;
 
 // Binary kinds, by constructor. Buffer is checked before Uint8Array.
 const BIN_CTORS = [
@@ -142,6 +154,9 @@ class Writer {
   pending: Promise<unknown>[] = NONE;
   seen: Map<object, number> | null = null;
   nextId = 0;
+  /** Classes of the instances written so far, numbered in order. */
+  classes: Map<Function, number> | null = null;
+  codeRoot: string | undefined;
 
   constructor(buf: Uint8Array, view: DataView) {
     this.buf = buf;
@@ -333,7 +348,36 @@ class Writer {
     if (o instanceof WeakMap || o instanceof WeakSet || o instanceof WeakRef) {
       throw new PathError("is weak", (path) => new TypeError(`${path} is a ${o.constructor.name}, which cannot be serialized`));
     }
-    return this.plain(o, T.Object);
+    return this.instance(o, proto as object);
+  }
+
+  instance(o: object, proto: object): void {
+    const cls = (proto as { constructor?: unknown }).constructor;
+    // Objects of another realm, or made from a plain object as prototype, are plain.
+    if (typeof cls !== "function" || cls === Object || Object.getPrototypeOf(proto) === null) return this.plain(o, T.Object);
+    this.byte(T.Instance);
+    const id = this.classes?.get(cls);
+    if (id !== undefined) this.uvar(id);
+    else {
+      this.classes ??= new Map();
+      this.uvar(this.classes.size);
+      this.classes.set(cls, this.classes.size);
+      this.classTag(classTagOf(cls, this.codeRoot));
+    }
+    this.fields(o);
+  }
+
+  classTag(tag: ClassTag): void {
+    if (tag.kind === "unexported") {
+      this.byte(CLASS_UNEXPORTED);
+      return this.str(tag.name);
+    }
+    this.byte(tag.entry ? CLASS_ENTRY : CLASS_MODULE);
+    this.str(tag.name);
+    this.str(tag.module);
+    this.str(tag.url);
+    this.str(tag.export);
+    this.str(tag.hash);
   }
 
   array(a: unknown[]): void {
@@ -349,8 +393,12 @@ class Writer {
   }
 
   plain(o: object, tag: T): void {
-    const keys = Object.keys(o);
     this.byte(tag);
+    this.fields(o);
+  }
+
+  fields(o: object): void {
+    const keys = Object.keys(o);
     this.uvar(keys.length);
     let k = "";
     try {
@@ -443,6 +491,7 @@ export function serialize(value: unknown, opts?: SerializeOptions): Encoded {
   const own = scratch;
   scratch = null;
   const w = own !== null ? new Writer(own, scratchView) : fresh();
+  w.codeRoot = opts?.codeRoot;
   try {
     w.buf[w.pos++] = FORMAT_VERSION;
     w.value(value);
@@ -474,6 +523,10 @@ const textDecoder = new TextDecoder();
 class Reader {
   pos = 1;
   refs: unknown[] = [];
+  /** Classes of the instances read so far, by number. */
+  classes: DecodedClass[] | null = null;
+  /** Classes met whose module is not loaded here yet: the decode ends with ClassesPending. */
+  missing: ModuleRef[] | null = null;
   #view: DataView | undefined;
 
   constructor(
@@ -650,6 +703,24 @@ class Reader {
         if (id >= this.refs.length) throw truncated();
         return this.refs[id];
       }
+      case T.Instance: {
+        const id = this.uvar();
+        this.classes ??= [];
+        if (id === this.classes.length) this.classes.push(this.classOf());
+        else if (id > this.classes.length) throw truncated();
+        const cls = this.classes[id]!;
+        const o: Record<string, unknown> = cls.proto === undefined ? {} : Object.create(cls.proto);
+        this.refs.push(o);
+        const n = this.uvar();
+        for (let i = 0; i < n; i++) {
+          const k = this.ustr();
+          const v = this.value();
+          // A field named like an accessor of the class (or __proto__) is the object's own, as it was.
+          if (k === "__proto__" || cls.accessors?.has(k)) Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+          else o[k] = v;
+        }
+        return o;
+      }
       default:
         throw tag === undefined ? truncated() : new ProtocolError(`unknown value tag ${tag} in a payload; is the sender running the same troupe version?`);
     }
@@ -658,6 +729,21 @@ class Reader {
   /** A string where only a string can be: its tag still says short or long form. */
   ustr(): string {
     return this.str(this.buf[this.pos++] === T.Str32);
+  }
+
+  classOf(): DecodedClass {
+    const how = this.buf[this.pos++];
+    const name = this.ustr();
+    let tag: ClassTag;
+    if (how === CLASS_UNEXPORTED) tag = { kind: "unexported", name };
+    else if (how === CLASS_MODULE || how === CLASS_ENTRY) {
+      tag = { kind: "module", name, module: this.ustr(), url: this.ustr(), export: this.ustr(), hash: this.ustr() };
+      if (how === CLASS_ENTRY) tag.entry = true;
+    } else throw how === undefined ? truncated() : new ProtocolError(`unknown class tag ${how} in a payload; is the sender running the same troupe version?`);
+    const cls = decodedClass(tag);
+    if (cls !== undefined) return cls;
+    (this.missing ??= []).push(tag as ModuleRef);
+    return { proto: undefined, accessors: undefined };
   }
 }
 
@@ -695,8 +781,13 @@ function applyErrorProps(err: Error, props: Record<string, unknown>): void {
   }
 }
 
-/** Decode a payload made by serialize. Refs become what `resolve` makes of them. */
-export function deserialize(payload: Payload, resolve?: Resolver): unknown {
+/**
+ * Decode a payload made by serialize. Refs become what `resolve` makes of
+ * them. Throws ClassesPending when it holds instances of classes whose module
+ * is not loaded here yet (decodeWithClasses loads them and decodes again),
+ * unless `missingClassesPlain`: then those instances are plain objects.
+ */
+export function deserialize(payload: Payload, resolve?: Resolver, missingClassesPlain = false): unknown {
   const head = payload.parts[0];
   if (head === undefined || head.byteLength === 0) throw new ProtocolError("an empty payload was received; it carries no value");
   if (head[0] !== FORMAT_VERSION) {
@@ -705,5 +796,6 @@ export function deserialize(payload: Payload, resolve?: Resolver): unknown {
   const r = new Reader(head, payload.parts, resolve);
   const v = r.value();
   if (r.pos !== head.byteLength) throw truncated();
+  if (r.missing !== null && !missingClassesPlain) throw new ClassesPending(r.missing);
   return v;
 }

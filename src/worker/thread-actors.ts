@@ -9,7 +9,8 @@ import { Payload } from "../comm/payload.js";
 import { withThreadClient } from "../client/thread-context.js";
 import type { Logger } from "../log.js";
 import type { ActorCallReply, ActorCalls, ActorStats, CodeRef, Key } from "../protocol/messages.js";
-import { errorToInfo, type CodeOptions } from "../serialize/index.js";
+import { ClassesPending, errorToInfo, loadClasses, type CodeOptions } from "../serialize/index.js";
+import { CallTurns } from "./call-turns.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
 import { within, type Work } from "./thread-faults.js";
 import type { FromThread, RunTask, ThreadConfig, ToThread } from "./thread-protocol.js";
@@ -51,6 +52,8 @@ type CodeLoader = (ref: CodeRef) => Function | Promise<Function>;
 
 export class ActorHost {
   readonly actors = new ActorTable();
+  /** Calls start in arrival order, even when one waits for its arguments' classes to load. */
+  readonly #turns = new CallTurns();
   readonly #stats = new Map<Key, CallStats>();
   #statsChanged = false;
   #held: HeldOutcome[] = [];
@@ -119,7 +122,8 @@ export class ActorHost {
    * Run one call on its actor. Both ways in end here: calls forwarded by the
    * worker's main thread, and calls arriving on this thread's own endpoint.
    */
-  invoke(key: Key, kind: "call" | "get", name: string, args: Uint8Array[] | null): ActorCallReply | PromiseLike<ActorCallReply> {
+  invoke(key: Key, kind: "call" | "get", name: string, args: Uint8Array[] | null, inTurn = false): ActorCallReply | PromiseLike<ActorCallReply> {
+    if (this.#turns.held && !inTurn) return this.#turns.later(() => this.invoke(key, kind, name, args, true));
     let st = this.#stats.get(key);
     if (!st) this.#stats.set(key, (st = { calls: 0, inFlight: 0, totalMs: 0, finished: 0 }));
     st.calls++;
@@ -151,6 +155,12 @@ export class ActorHost {
     try {
       out = within(work, () => this.actors.invoke(key, kind, name, decodeCallArgs(args)));
     } catch (err) {
+      if (err instanceof ClassesPending) {
+        // Counted when it runs, once its classes are loaded; the calls behind it wait their turn.
+        st.calls--;
+        st.inFlight--;
+        return this.#turns.later(() => this.invoke(key, kind, name, args, true), loadClasses(err.refs, this.codeOpts));
+      }
       if (err instanceof MissingActorError) this.#stats.delete(key);
       return errorReply(err, this.codeOpts, err instanceof MissingActorError).then(done);
     }
@@ -158,7 +168,7 @@ export class ActorHost {
       // Fast path: a sync method's result is encoded now and answered at the end of the turn.
       let parts: Uint8Array[] | Promise<Uint8Array[]>;
       try {
-        parts = encodeResult(out);
+        parts = encodeResult(out, this.codeOpts);
       } catch (err) {
         return errorReply(err, this.codeOpts).then(done);
       }
@@ -179,7 +189,7 @@ export class ActorHost {
         return true;
       };
       Promise.resolve(out)
-        .then(encodeResult)
+        .then((v) => encodeResult(v, this.codeOpts))
         .then(
           (p): ActorCallReply => new Payload(p),
           (err) => errorReply(err, this.codeOpts),

@@ -196,7 +196,7 @@ export class TaskRunner {
         throw explainSourceError(err, msg.fn);
       }
       const ms = performance.now() - started;
-      const encoded = encodeResult(result);
+      const encoded = encodeResult(result, this.codeOpts);
       const parts = encoded instanceof Promise ? await encoded : encoded;
       if (work.state !== "running") return; // a fault failed it meanwhile
       work.state = "answered";
@@ -238,7 +238,7 @@ export class TaskRunner {
       } catch (err) {
         throw explainSourceError(err, msg.fn);
       }
-      answer(true, await encodeResult(result));
+      answer(true, await encodeResult(result, this.codeOpts));
     } catch (err) {
       if (!settled) answer(false, (await errorReply(err, this.codeOpts)).error);
     }

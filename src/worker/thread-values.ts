@@ -52,15 +52,15 @@ export function decodeArgs(parts: Uint8Array[], deps: Record<Key, ThreadPart[]>)
 }
 
 /** A value's parts: at once, unless it holds ActorFutures still running (then once they are values). */
-export function encodeResult(value: unknown): Uint8Array[] | Promise<Uint8Array[]> {
-  const encoded = serialize(value);
-  return encoded.pending.length === 0 ? encoded.payload.parts : encodeWhenSettled(value, encoded.pending);
+export function encodeResult(value: unknown, codeOpts: CodeOptions): Uint8Array[] | Promise<Uint8Array[]> {
+  const encoded = serialize(value, codeOpts);
+  return encoded.pending.length === 0 ? encoded.payload.parts : encodeWhenSettled(value, encoded.pending, codeOpts);
 }
 
-async function encodeWhenSettled(value: unknown, pending: Promise<unknown>[]): Promise<Uint8Array[]> {
+async function encodeWhenSettled(value: unknown, pending: Promise<unknown>[], codeOpts: CodeOptions): Promise<Uint8Array[]> {
   for (;;) {
     await Promise.all(pending);
-    const encoded = serialize(value);
+    const encoded = serialize(value, codeOpts);
     if (encoded.pending.length === 0) return encoded.payload.parts;
     pending = encoded.pending;
   }

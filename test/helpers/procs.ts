@@ -2,7 +2,7 @@
 // process goes into a group the test kills in `after`, pass or fail.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -115,10 +115,53 @@ export class ProcGroup {
     return p;
   }
 
+  /** Start `node ...args` (a script run directly, not through the command). */
+  node(label: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Proc {
+    const child = spawn(process.execPath, args, {
+      cwd: opts.cwd ?? ROOT,
+      env: { ...process.env, TROUPE_LOG: process.env.TROUPE_CHILD_LOG ?? "error", ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const p = new Proc(child, label);
+    this.procs.push(p);
+    return p;
+  }
+
   async killAll(): Promise<void> {
     await Promise.all(this.procs.map((p) => p.kill()));
     if (process.env.TROUPE_CHILD_LOG) {
       for (const p of this.procs) process.stderr.write(`----- ${p.label} (pid ${p.pid})\n${p.stdout}${p.stderr}\n`);
     }
   }
+}
+
+/** Pids of the processes descending from `root` (Linux /proc), with their command lines. */
+export function descendants(root: number): Map<number, string> {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync("/proc")) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    // The command name may hold spaces and parentheses: the parent pid is the 2nd field after its last ")".
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+  }
+  const out = new Map<number, string>();
+  const todo = [...(children.get(root) ?? [])];
+  for (let pid = todo.pop(); pid !== undefined; pid = todo.pop()) {
+    let cmd = "";
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
+    } catch {
+      // gone meanwhile
+    }
+    out.set(pid, cmd);
+    todo.push(...(children.get(pid) ?? []));
+  }
+  return out;
 }

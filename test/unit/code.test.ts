@@ -116,7 +116,7 @@ describe("code - loadCode failures", () => {
     const ref: CodeRef = { kind: "module", module: "mod.ts", url: pathToFileURL(file).href, export: "f", hash: "0".repeat(64), name: "f" };
     await assert.rejects(loadCode(ref, { codeRoot: temp }), (err: unknown) => {
       assert.ok(err instanceof CodeShippingError);
-      assert.match(err.message, /^f: module .*mod\.ts differs between client and worker \(content hash mismatch\); deploy the same code to workers$/);
+      assert.match(err.message, /^f: module .*mod\.ts differs between client and worker \(content hash mismatch\); deploy the same code to workers \(.*run it again\)$/);
       return true;
     });
   });
