@@ -12,7 +12,7 @@ import type { ActorCallReply, ActorCalls, ActorStats, CodeRef, Key } from "../pr
 import { ClassesPending, errorToInfo, loadClasses, type CodeOptions } from "../serialize/index.js";
 import { CallTurns } from "./call-turns.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
-import { within, type Work } from "./thread-faults.js";
+import { within, Work } from "./thread-faults.js";
 import type { FromThread, RunTask, ThreadConfig, ToThread } from "./thread-protocol.js";
 import type { EndOfTurn, Replies } from "./thread-turn.js";
 import { decodeArgs, encodeResult, errorReply, isNoArgs, NO_ARGS } from "./thread-values.js";
@@ -28,23 +28,77 @@ interface CallStats {
 }
 
 /**
- * The outcome of a call whose method returned at once: it is answered at the
- * end of the turn, so that a fault its code left behind (a promise rejection
- * nobody handles is reported only then) can still fail it.
+ * One actor call: the Work its code runs as, and the thenable its outcome
+ * reaches the connection (or the main thread) through. A call whose method
+ * returned at once is answered at the end of the turn, so that a fault its
+ * code left behind (a promise rejection nobody handles is reported only
+ * then) can still fail it; one still running is answered when it ends, or
+ * at once when a fault fails it.
  */
-class HeldOutcome implements PromiseLike<ActorCallReply> {
-  settled = false;
-  #ok?: (r: ActorCallReply) => void;
-  constructor(public outcome: ActorCallReply) {}
+class CallWork extends Work implements PromiseLike<ActorCallReply> {
+  #outcome: ActorCallReply | undefined;
+  #answered = false;
+  #ok: ((r: ActorCallReply) => void) | undefined;
+  readonly #t0 = performance.now();
+
+  constructor(
+    private readonly host: ActorHost,
+    readonly key: Key,
+    readonly name: string,
+    private readonly stats: CallStats,
+  ) {
+    super();
+  }
+
+  get what(): string {
+    return `${this.name}() on actor ${this.key}`;
+  }
 
   then<A = ActorCallReply, B = never>(ok?: ((r: ActorCallReply) => A | PromiseLike<A>) | null): PromiseLike<A | B> {
     this.#ok = ok as (r: ActorCallReply) => void;
-    return undefined as never; // the connection only needs its callback (whenSettled)
+    if (this.#answered) this.#ok(this.#outcome!);
+    return undefined as never; // callers only need their callback (whenSettled)
   }
 
-  settle(): void {
-    this.settled = true;
-    this.#ok?.(this.outcome);
+  /** The outcome, to be answered at the end of the turn (see settleHeld). */
+  hold(outcome: ActorCallReply): this {
+    this.#outcome = outcome;
+    return this;
+  }
+
+  /** Answer now with what is held (a fault may have replaced it). */
+  settleHeld(): void {
+    this.settle(this.#outcome!);
+  }
+
+  settle(outcome: ActorCallReply): boolean {
+    if (this.#answered) return false;
+    this.#answered = true;
+    this.#outcome = outcome;
+    const st = this.stats;
+    st.inFlight--;
+    st.finished++;
+    st.totalMs += performance.now() - this.#t0;
+    this.#ok?.(outcome);
+    return true;
+  }
+
+  fault(err: Error): boolean {
+    if (this.#answered) return false;
+    const failure: ActorCallReply = { ok: false, error: errorToInfo(err, this.host.codeOpts) };
+    // Held for the end of the turn: it fails instead. Still running: it fails now.
+    if (this.#outcome !== undefined) this.#outcome = failure;
+    else this.settle(failure);
+    return true;
+  }
+}
+
+class ConstructorWork extends Work {
+  constructor(
+    readonly what: string,
+    readonly fault: (err: Error) => boolean,
+  ) {
+    super();
   }
 }
 
@@ -56,7 +110,7 @@ export class ActorHost {
   readonly #turns = new CallTurns();
   readonly #stats = new Map<Key, CallStats>();
   #statsChanged = false;
-  #held: HeldOutcome[] = [];
+  #held: CallWork[] = [];
   /** Direct-call connections that answered this turn: written at its end, with the held outcomes. */
   readonly #touched = new Set<Connection>();
   #endpoint: Listener | undefined;
@@ -65,7 +119,7 @@ export class ActorHost {
   readonly #settleHeld = () => {
     const held = this.#held;
     this.#held = [];
-    for (const h of held) h.settle();
+    for (const h of held) h.settleHeld();
     for (const conn of this.#touched) conn.flush();
     this.#touched.clear();
   };
@@ -75,7 +129,7 @@ export class ActorHost {
     private readonly replies: Replies,
     private readonly turn: EndOfTurn,
     private readonly codeFor: CodeLoader,
-    private readonly codeOpts: CodeOptions,
+    readonly codeOpts: CodeOptions,
     private readonly log: Logger,
     post: (batch: FromThread[]) => void,
   ) {
@@ -100,11 +154,7 @@ export class ActorHost {
       this.replies.add(r);
       return true;
     };
-    const work: Work = {
-      what: `the constructor of actor ${msg.key}`,
-      controller: new AbortController(),
-      fault: (err) => answer({ t: "done", id: msg.id, ok: false, error: errorToInfo(err, this.codeOpts) }),
-    };
+    const work = new ConstructorWork(`the constructor of actor ${msg.key}`, (err) => answer({ t: "done", id: msg.id, ok: false, error: errorToInfo(err, this.codeOpts) }));
     try {
       const fn = await this.codeFor(msg.fn);
       const args = await withThreadClient(() => decodeArgs(msg.args, msg.deps));
@@ -129,28 +179,7 @@ export class ActorHost {
     st.calls++;
     st.inFlight++;
     this.#statsChanged = true;
-    const t0 = performance.now();
-    const done = (r: ActorCallReply): ActorCallReply => {
-      st.inFlight--;
-      st.finished++;
-      st.totalMs += performance.now() - t0;
-      return r;
-    };
-    let held: HeldOutcome | undefined;
-    let settle: ((r: ActorCallReply) => boolean) | undefined;
-    const work: Work = {
-      what: `${name}() on actor ${key}`,
-      controller: new AbortController(),
-      fault: (err) => {
-        const failure: ActorCallReply = { ok: false, error: errorToInfo(err, this.codeOpts) };
-        if (held) {
-          if (held.settled) return false;
-          held.outcome = failure;
-          return true;
-        }
-        return settle?.(failure) ?? false;
-      },
-    };
+    const work = new CallWork(this, key, name, st);
     let out: unknown;
     try {
       out = within(work, () => this.actors.invoke(key, kind, name, decodeCallArgs(args)));
@@ -162,40 +191,34 @@ export class ActorHost {
         return this.#turns.later(() => this.invoke(key, kind, name, args, true), loadClasses(err.refs, this.codeOpts));
       }
       if (err instanceof MissingActorError) this.#stats.delete(key);
-      return errorReply(err, this.codeOpts, err instanceof MissingActorError).then(done);
+      void errorReply(err, this.codeOpts, err instanceof MissingActorError).then((r) => work.settle(r));
+      return work;
     }
-    if (!isThenable(out)) {
+    let encoded: Promise<Uint8Array[]>;
+    if (isThenable(out)) encoded = Promise.resolve(out).then((v) => encodeResult(v, this.codeOpts));
+    else {
       // Fast path: a sync method's result is encoded now and answered at the end of the turn.
       let parts: Uint8Array[] | Promise<Uint8Array[]>;
       try {
         parts = encodeResult(out, this.codeOpts);
       } catch (err) {
-        return errorReply(err, this.codeOpts).then(done);
+        void errorReply(err, this.codeOpts).then((r) => work.settle(r));
+        return work;
       }
       if (!(parts instanceof Promise)) {
-        held = new HeldOutcome(done(new Payload(parts)));
         if (this.#held.length === 0) this.turn.queue(this.#settleHeld);
-        this.#held.push(held);
-        return held;
+        this.#held.push(work.hold(new Payload(parts)));
+        return work;
       }
-      out = parts.then((p) => p); // holds unfinished ActorFutures: answered once they are values
+      encoded = parts; // holds unfinished ActorFutures: answered once they are values
     }
-    return new Promise<ActorCallReply>((resolve) => {
-      let settled = false;
-      settle = (r) => {
-        if (settled) return false;
-        settled = true;
-        resolve(done(r));
-        return true;
-      };
-      Promise.resolve(out)
-        .then((v) => encodeResult(v, this.codeOpts))
-        .then(
-          (p): ActorCallReply => new Payload(p),
-          (err) => errorReply(err, this.codeOpts),
-        )
-        .then(settle);
-    });
+    encoded
+      .then(
+        (p): ActorCallReply => new Payload(p),
+        (err) => errorReply(err, this.codeOpts),
+      )
+      .then((r) => work.settle(r));
+    return work;
   }
 
   /** Calls sent as one request group: one outcome per call, in call order (each starts before the next). */

@@ -10,9 +10,18 @@ import type { Logger } from "../log.js";
 import { workStorage, type WorkContext } from "../client/thread-context.js";
 
 /** A task, an actor call or a function run on the thread. */
-export interface Work extends WorkContext {
+export abstract class Work implements WorkContext {
+  #controller: AbortController | undefined;
+
+  abstract get what(): string;
+
+  /** Made on first use: most works never look at their signal. */
+  get controller(): AbortController {
+    return (this.#controller ??= new AbortController());
+  }
+
   /** Fail it because of a fault in its code; false when it is too late (its answer has left). */
-  fault(err: Error): boolean;
+  abstract fault(err: Error): boolean;
 }
 
 export const storage = workStorage();

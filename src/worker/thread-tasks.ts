@@ -10,7 +10,7 @@ import { withThreadClient } from "../client/thread-context.js";
 import type { CodeRef, Key } from "../protocol/messages.js";
 import { errorInfoOf, errorToInfo, explainSourceError, type CodeOptions } from "../serialize/index.js";
 import { SHARE_MIN_BYTES, share } from "../shm/index.js";
-import { within, type Work } from "./thread-faults.js";
+import { within, Work } from "./thread-faults.js";
 import { claimSlot, NO_DEPS, unpackRuns, type RunTask, type RunTasks, type ThreadConfig, type ThreadPart, type ToThread } from "./thread-protocol.js";
 import type { Replies } from "./thread-turn.js";
 import { decodeArgs, DepGone, encodeResult, errorReply, isClass, NO_ARGS } from "./thread-values.js";
@@ -27,16 +27,47 @@ const RECENT_MAX_BYTES = 16 * 1024;
 
 type CodeLoader = (ref: CodeRef) => Function | Promise<Function>;
 
-interface TaskWork extends Work {
+class TaskWork extends Work {
   /** running → answered (its success waits for the end of the turn) → done; or failed. */
-  state: "running" | "answered" | "failed" | "done";
-  /** Resolves when it secedes: the thread then moves on to the next task while it waits. */
-  seceded: Promise<void>;
+  state: "running" | "answered" | "failed" | "done" = "running";
+  /** It waits for other tasks' results and holds no turn of the thread meanwhile. */
+  seceded = false;
+
+  constructor(
+    private readonly runner: TaskRunner,
+    readonly msg: RunTask,
+  ) {
+    super();
+  }
+
+  get what(): string {
+    return `task ${this.msg.key}`;
+  }
+
+  fault(err: Error): boolean {
+    return this.runner.faulted(this, err);
+  }
+
+  secede(): void {
+    this.runner.seceded(this);
+  }
+}
+
+class FunctionWork extends Work {
+  constructor(
+    readonly what: string,
+    readonly fault: (err: Error) => boolean,
+  ) {
+    super();
+  }
 }
 
 export class TaskRunner {
   readonly #queue: RunTask[] = [];
-  #draining = false;
+  /** The task holding the thread's turn (one at a time; a task that secedes gives it up). */
+  #current: TaskWork | undefined;
+  #pumping = false;
+  #resumeLater = false;
   /** A fault hit a task still running: no further task starts here; the worker replaces this thread. */
   #broken = false;
   #sinceYield = 0;
@@ -61,12 +92,12 @@ export class TaskRunner {
 
   push(msg: RunTask): void {
     this.#queue.push(msg);
-    void this.#drain();
+    this.#pump();
   }
 
   pushRuns(msg: RunTasks): void {
     for (const task of unpackRuns(msg)) this.#queue.push(task);
-    void this.#drain();
+    this.#pump();
   }
 
   /** Abort the signals of these works, if they are running here. */
@@ -74,33 +105,61 @@ export class TaskRunner {
     for (const id of ids) this.#running.get(id)?.controller.abort(new Error(reason));
   }
 
-  async #drain(): Promise<void> {
-    if (this.#draining) return;
-    this.#draining = true;
+  /**
+   * Starts queued tasks one at a time: the next when the current one ends or
+   * secedes. Quick tasks run back to back without a promise between them;
+   * every YIELD_EVERY the thread yields a turn so their answers (and any
+   * faults they left) are reported.
+   */
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
     try {
-      while (!this.#broken) {
-        const msg = this.#queue.shift();
-        if (!msg) break;
+      while (this.#current === undefined && !this.#broken && this.#queue.length > 0 && !this.#resumeLater) {
         if (!this.#leaseHolds()) {
-          this.#queue.unshift(msg);
-          await new Promise((r) => setTimeout(r, LEASE_POLL_MS));
-          continue;
+          this.#resumeLater = true;
+          setTimeout(() => {
+            this.#resumeLater = false;
+            this.#pump();
+          }, LEASE_POLL_MS);
+          return;
         }
-        if (!this.#claim(msg.id)) continue; // taken back by the main thread
-        this.#taskSince[0] = Date.now();
-        const work = this.#taskWork(msg);
-        // A task that waits for other tasks' results gives up its turn: the next one starts.
-        await Promise.race([this.#run(msg, work), work.seceded]);
-        this.#taskSince[0] = 0;
-        if (++this.#sinceYield >= YIELD_EVERY) {
+        if (this.#sinceYield >= YIELD_EVERY) {
           this.#sinceYield = 0;
-          await new Promise((r) => setImmediate(r));
+          this.#resumeLater = true;
+          setImmediate(() => {
+            this.#resumeLater = false;
+            this.#pump();
+          });
+          return;
         }
+        const msg = this.#queue.shift()!;
+        if (!this.#claim(msg.id)) continue; // taken back by the main thread
+        this.#sinceYield++;
+        const work = new TaskWork(this, msg);
+        this.#current = work;
+        this.#taskSince[0] = Date.now();
+        void this.#run(msg, work);
       }
     } finally {
-      this.#taskSince[0] = 0;
-      this.#draining = false;
+      this.#pumping = false;
     }
+  }
+
+  /** The task no longer holds the thread's turn (it ended, or secedes): the next may start. */
+  #endTurn(work: TaskWork): void {
+    if (this.#current !== work) return;
+    this.#current = undefined;
+    this.#taskSince[0] = 0;
+    this.#pump();
+  }
+
+  /** A task waits for other tasks' results: the thread starts the next one meanwhile. */
+  seceded(work: TaskWork): void {
+    if (work.seceded || work.state !== "running") return;
+    work.seceded = true;
+    this.replies.add({ t: "seceded", id: work.msg.id });
+    this.#endTurn(work);
   }
 
   /** Whether the scheduler surely still counts this worker in (see ThreadConfig.lease). */
@@ -133,37 +192,22 @@ export class TaskRunner {
     return deps;
   }
 
-  #taskWork(msg: RunTask): TaskWork {
-    let seceded!: () => void;
-    const work: TaskWork = {
-      what: `task ${msg.key}`,
-      controller: new AbortController(),
-      state: "running",
-      seceded: new Promise<void>((r) => (seceded = r)),
-      secede: () => {
-        if (work.secede === undefined || work.state !== "running") return;
-        work.secede = undefined;
-        seceded();
-        this.replies.add({ t: "seceded", id: msg.id });
-      },
-      fault: (err) => {
-        const failed = { t: "done" as const, id: msg.id, ok: false as const, error: errorToInfo(err, this.codeOpts) };
-        if (work.state === "running") {
-          work.state = "failed";
-          this.replies.add(failed);
-          // Its code may still be running, or waiting for ever: the thread is given up.
-          this.#broken = true;
-          this.replies.now({ t: "broken", reason: `${work.what} failed with a fault in its own code and may still be running` });
-          return true;
-        }
-        if (work.state === "answered" && this.replies.replace(msg.id, failed)) {
-          work.state = "failed";
-          return true;
-        }
-        return false;
-      },
-    };
-    return work;
+  /** A fault in a task's own code (thread-faults.ts). */
+  faulted(work: TaskWork, err: Error): boolean {
+    const failed = { t: "done" as const, id: work.msg.id, ok: false as const, error: errorToInfo(err, this.codeOpts) };
+    if (work.state === "running") {
+      work.state = "failed";
+      this.replies.add(failed);
+      // Its code may still be running, or waiting for ever: the thread is given up.
+      this.#broken = true;
+      this.replies.now({ t: "broken", reason: `${work.what} failed with a fault in its own code and may still be running` });
+      return true;
+    }
+    if (work.state === "answered" && this.replies.replace(work.msg.id, failed)) {
+      work.state = "failed";
+      return true;
+    }
+    return false;
   }
 
   async #run(msg: RunTask, work: TaskWork): Promise<void> {
@@ -212,6 +256,7 @@ export class TaskRunner {
       }
     } finally {
       this.#running.delete(msg.id);
+      this.#endTurn(work);
     }
   }
 
@@ -224,11 +269,7 @@ export class TaskRunner {
       this.replies.add(ok ? { t: "done", id: msg.id, ok: true, value: value as Uint8Array[] } : { t: "done", id: msg.id, ok: false, error: value as never });
       return true;
     };
-    const work: Work = {
-      what: `function ${msg.fn.name || "(anonymous)"} run on every worker`,
-      controller: new AbortController(),
-      fault: (err) => answer(false, errorToInfo(err, this.codeOpts)),
-    };
+    const work = new FunctionWork(`function ${msg.fn.name || "(anonymous)"} run on every worker`, (err) => answer(false, errorToInfo(err, this.codeOpts)));
     try {
       const fn = await this.codeFor(msg.fn);
       const args = await withThreadClient(() => decodeArgs(msg.args, NO_DEPS));
