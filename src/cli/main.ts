@@ -10,7 +10,10 @@ import { hostname } from "node:os";
 import { formatAddress, isWildcardHost, parseAddress, type TlsOptions } from "../comm/index.js";
 import { ConfigError } from "../errors.js";
 import { Scheduler } from "../scheduler/server.js";
+import { defaultMemoryLimit, parseBytes } from "../worker/memory-limit.js";
+import type { WorkerOptions } from "../worker/options.js";
 import { Worker } from "../worker/worker.js";
+import { runNanny } from "./nanny.js";
 
 const HELP: Record<string, string> = {
   main: `Usage: troupe <command> [options]
@@ -39,6 +42,9 @@ Run "troupe <command> --help" for a command's options.`,
   --host H --port P      where to listen for peers (default 127.0.0.1, any port)
   --contact-host H       host name others use to reach this worker
   --code-root DIR        directory shipped module paths resolve against (default: cwd)
+  --memory-limit SIZE    memory the worker may use, e.g. 4GiB (default: the machine's);
+                         above 95% of it the worker is restarted
+  --no-nanny             run the worker in this process, with no supervisor to restart it
   --token-file F         file holding the cluster token (or set TROUPE_TOKEN)
   --tls-cert F --tls-key F --tls-ca F
                          use tls:// with mutual TLS
@@ -151,11 +157,14 @@ async function worker(args: string[]): Promise<void> {
       port: { type: "string" },
       "contact-host": { type: "string" },
       "code-root": { type: "string" },
+      "memory-limit": { type: "string" },
+      "no-nanny": { type: "boolean" },
     },
     1,
   );
   if (values.help) return void console.log(HELP.worker);
-  const w = await Worker.start({
+  const memoryLimit = values["memory-limit"] === undefined ? defaultMemoryLimit() : parseBytes(values["memory-limit"] as string, "--memory-limit");
+  const options: WorkerOptions & { memoryLimit: number } = {
     scheduler: positionals[0]!,
     token: token(values),
     tls: tls(values),
@@ -168,11 +177,15 @@ async function worker(args: string[]): Promise<void> {
     port: int(values.port, "port"),
     contactHost: values["contact-host"] as string | undefined,
     codeRoot: values["code-root"] ? resolve(values["code-root"] as string) : undefined,
-  });
+    memoryLimit,
+  };
+  if (!values["no-nanny"]) return runNanny(options);
+  const w = await Worker.start(options);
   console.log(`troupe worker ${w.name} at ${w.address}`);
   onSignals(() => w.close());
-  await w.closed;
-  process.exit(0);
+  // Non-zero after a fault (lost its scheduler): whatever supervises this process restarts it.
+  const { fault } = await w.closed;
+  process.exit(fault ? 1 : 0);
 }
 
 async function run(args: string[]): Promise<void> {

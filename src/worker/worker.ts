@@ -43,6 +43,12 @@ const log = createLogger("worker");
 /** Most finished tasks reported in one message. */
 const MAX_REPORTED = 1024;
 
+/** How a worker ended. */
+export interface WorkerExit {
+  /** Why it stopped when nobody asked it to (lost its scheduler, a thread crashed): its process exits non-zero. */
+  fault?: string;
+}
+
 interface ActorHere {
   thread: RunnerThread;
   /** Reported by its thread, which counts every call, direct or forwarded. */
@@ -72,9 +78,9 @@ export class Worker {
   #peers: WorkerPool;
   #heartbeat?: NodeJS.Timeout;
   #closing?: Promise<void>;
-  #closedResolve!: () => void;
-  /** Resolves once the worker has shut down (closed, or lost its scheduler). */
-  readonly closed = new Promise<void>((r) => (this.#closedResolve = r));
+  #closedResolve!: (exit: WorkerExit) => void;
+  /** Resolves once the worker has shut down: asked to, or because of a fault. */
+  readonly closed = new Promise<WorkerExit>((r) => (this.#closedResolve = r));
 
   private constructor(opts: WorkerOptions) {
     this.#opts = opts;
@@ -142,7 +148,7 @@ export class Worker {
     const onThreadExit = (err: Error) => {
       if (this.#closing) return;
       log.error("a worker thread died; shutting the worker down", { error: String(err) });
-      void this.close();
+      void this.close(`a worker thread died: ${String(err)}`);
     };
     this.#taskThreads = Array.from({ length: this.nthreads }, (_, i) => new RunnerThread(threadConfig("task", i), onThreadExit));
     const onStats = (actors: Record<Key, ActorStats>) => {
@@ -166,7 +172,7 @@ export class Worker {
     void conn.closed.then(() => {
       if (!this.#closing) {
         log.warn("lost the scheduler connection; shutting down", { scheduler: opts.scheduler });
-        void this.close();
+        void this.close(`lost the connection to the scheduler at ${opts.scheduler}`);
       }
     });
     await conn.request({
@@ -539,7 +545,8 @@ export class Worker {
     return this.#store.size;
   }
 
-  close(): Promise<void> {
+  /** Shut down; `fault` says why when nobody asked for it (the first call's reason stands). */
+  close(fault?: string): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#heartbeat);
       this.#scheduler?.close("worker closing");
@@ -547,7 +554,7 @@ export class Worker {
       await this.#peers.close();
       await Promise.all([...this.#taskThreads, ...this.#actorThreadPool].map((t) => t.close()));
       this.#store.clear();
-      this.#closedResolve();
+      this.#closedResolve(fault === undefined ? {} : { fault });
     })();
     return this.#closing;
   }
