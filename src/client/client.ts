@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { connect, promised, type Connection, type ReplyHandler } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
 import { getDataRequest, receiveData } from "../comm/get-data.js";
+import { holdWhile } from "../comm/keep-alive.js";
 import { Payload } from "../comm/payload.js";
 import { CommError, LostError } from "../errors.js";
 import type { LocalCluster } from "../cluster/local-cluster.js";
@@ -266,7 +267,8 @@ export class Client {
     this.#wanted = [];
     this.#released = [];
     const previous = this.#flushing;
-    this.#flushing = (async () => {
+    // Until it is sent, what was submitted keeps the process alive (R-PKG-6): a fireAndForget task must reach the scheduler.
+    this.#flushing = holdWhile((async () => {
       // The keys sent together (a graph's nodes need no extra hold): made only if some task has deps.
       let keysInBatch: Set<Key> | undefined;
       const batch = () => (keysInBatch ??= new Set(tasks.map((t) => t.spec.key)));
@@ -288,7 +290,7 @@ export class Client {
       const ok = specs.filter((s): s is TaskSpec => s !== undefined);
       if (ok.length > 0 || wanted.length > 0) this.#conn.send({ op: "update-graph", tasks: ok, wanted });
       if (released.length > 0) this.#conn.send({ op: "release-keys", keys: released });
-    })();
+    })());
     return this.#flushing;
   }
 
@@ -321,16 +323,18 @@ export class Client {
 
   // ------------------------------------------------------------ what Futures ask of their client
 
+  // Whatever a Future's user awaits keeps the process alive until it settles (R-PKG-6).
   readonly #owner: FutureOwner = {
     status: (key) => this.#keys.get(key)?.status ?? "lost",
-    settled: async (key) => {
-      await this.#keys.get(key)?.settled;
+    settled: (key) => {
+      const rec = this.#keys.get(key);
+      return !rec || rec.isSettled ? Promise.resolve() : holdWhile(rec.settled);
     },
     value: async (key) => (await this.#gatherKeys([key])).get(key),
     error: async (key) => {
       const rec = this.#keys.get(key);
       if (!rec) return new LostError(`${key} was released by this client`);
-      await rec.settled;
+      if (!rec.isSettled) await holdWhile(rec.settled);
       return rec.status === "finished" ? undefined : this.#errorOf(key);
     },
     cancel: (keys) => this.#cancelKeys(keys),
@@ -357,7 +361,7 @@ export class Client {
   async #cancelKeys(keys: Key[]): Promise<void> {
     await this.#flush();
     await this.#request({ op: "cancel-keys", keys });
-    await this.#keys.allSettled(keys);
+    await holdWhile(this.#keys.allSettled(keys));
   }
 
   #errorOf(key: Key): Promise<Error> {
@@ -381,7 +385,7 @@ export class Client {
   async #gatherKeys(keys: Key[]): Promise<Map<Key, unknown>> {
     await this.#flush();
     const out = new Map<Key, unknown>();
-    await this.#keys.allSettled(keys);
+    await holdWhile(this.#keys.allSettled(keys));
     const byWorker = new Map<Address, Key[]>();
     for (const key of keys) {
       const rec = this.#keys.get(key);
@@ -418,7 +422,7 @@ export class Client {
     // The data moved or is being recomputed: ask the scheduler, then wait for it.
     await new Promise((r) => setTimeout(r, 50));
     const who = await this.#request<Record<Key, Address[]>>({ op: "who-has", keys: missing });
-    await this.#keys.allSettled(missing);
+    await holdWhile(this.#keys.allSettled(missing));
     const retry = new Map<Address | undefined, Key[]>();
     for (const key of missing) {
       const rec = this.#keys.get(key);
@@ -468,14 +472,14 @@ export class Client {
     const futures = keys.map((k) => new Future(this.#owner, k));
     // Later flushes wait for this one, so graphs using the data come after it.
     const previous = this.#flushing;
-    this.#flushing = (async () => {
+    this.#flushing = holdWhile((async () => {
       try {
         await this.#place(keys, encoded, options);
       } catch (err) {
         for (const key of keys) this.#failLocally(key, err);
       }
       await previous;
-    })();
+    })());
     return Array.isArray(data) ? futures : futures[0]!;
   }
 
@@ -608,7 +612,8 @@ export class Client {
   }
 
   close(): Promise<void> {
-    this.#closing ??= (async () => {
+    // A connection closing holds nothing by itself: the caller waits for this, so the process stays up until it is done.
+    this.#closing ??= holdWhile((async () => {
       try {
         if (this.#conn?.isOpen) await this.#flush();
       } catch {
@@ -619,7 +624,7 @@ export class Client {
       await this.#pool.close();
       this.#keys.failPending(new CommError("the client was closed before this result arrived"));
       await this.#cluster?.close();
-    })();
+    })());
     return this.#closing;
   }
 

@@ -71,7 +71,8 @@ export class LocalCluster {
     if (!Number.isInteger(n) || n < 0) throw new ConfigError(`workers must be a non-negative integer, got ${String(n)}`);
     const memoryLimit = opts.memoryLimit === undefined ? defaultMemoryLimit(n) : parseBytes(opts.memoryLimit);
     const token = opts.token ?? randomBytes(24).toString("hex");
-    const scheduler = await Scheduler.start({ host: "127.0.0.1", port: 0, token });
+    // Only what its user waits for keeps the process alive (R-PKG-6): not the cluster's listener, nor its workers.
+    const scheduler = await Scheduler.start({ host: "127.0.0.1", port: 0, token, holdProcess: false });
     const cluster = new LocalCluster(scheduler, opts, token, memoryLimit);
     try {
       const started = Promise.all(Array.from({ length: n }, () => cluster.addWorker()));

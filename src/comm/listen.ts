@@ -29,6 +29,8 @@ export interface ListenOptions {
   onConnection: (conn: Connection) => void;
   /** Allow an empty token on a non-loopback host. */
   insecure?: boolean;
+  /** Whether listening keeps the process alive (default true; false for a cluster embedded in a script). */
+  holdProcess?: boolean;
 }
 
 export interface Listener {
@@ -106,6 +108,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
     });
   });
   server.on("error", (err) => log.error(`Listener error: ${err.message}`, { host }));
+  if (opts.holdProcess === false) server.unref();
 
   const bound = server.address() as net.AddressInfo;
   const address = formatAddress(opts.tls ? "tls" : "tcp", host, bound.port);

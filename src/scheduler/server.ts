@@ -27,6 +27,8 @@ export interface SchedulerOptions {
   dashboardPort?: number;
   /** When the dashboard's port is taken, go on without it (a warning) instead of failing. */
   dashboardOptional?: boolean;
+  /** Whether its listeners keep the process alive (default true; false when embedded in a script, R-PKG-6). */
+  holdProcess?: boolean;
 }
 
 export class Scheduler {
@@ -52,13 +54,14 @@ export class Scheduler {
       token: opts.token ?? "",
       tls: opts.tls,
       insecure: opts.insecure,
+      holdProcess: opts.holdProcess,
       onConnection: (conn) => s.#accept(conn),
     });
     // The check runs after the poll phase: if this process was busy for a
     // while, messages already waiting in sockets (heartbeats) count first.
     if (opts.dashboardPort !== undefined) {
       try {
-        s.#dashboard = await startDashboard(() => s.info(), { host: opts.host ?? "127.0.0.1", port: opts.dashboardPort });
+        s.#dashboard = await startDashboard(() => s.info(), { host: opts.host ?? "127.0.0.1", port: opts.dashboardPort, holdProcess: opts.holdProcess });
       } catch (err) {
         if (!opts.dashboardOptional) {
           await s.#listener.close();
