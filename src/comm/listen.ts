@@ -9,6 +9,7 @@ import type { Message } from "../protocol/messages.js";
 import { formatAddress, isLoopbackHost } from "./address.js";
 import { WireConnection, type Connection } from "./connection.js";
 import { checkHello, type HelloRole } from "./handshake.js";
+import { holdWhile } from "./keep-alive.js";
 import { tlsServerOptions, type TlsOptions } from "./tls.js";
 import { socketTransport } from "./transport.js";
 
@@ -122,7 +123,8 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
         c.close("the listener is closing");
         return c.closed;
       });
-      closing = Promise.all([serverClosed, ...all]).then(() => undefined);
+      // Whoever awaits this must see it through, though neither the server nor its connections hold the process.
+      closing = holdWhile(Promise.all([serverClosed, ...all]).then(() => undefined));
       return closing;
     },
   };
