@@ -5,6 +5,7 @@ export { Client } from "./client/client.js";
 export type { Args, Gathered } from "./client/shapes.js";
 export type { ClientOptions, SubmitOptions, MapOptions } from "./client/options.js";
 export { Future } from "./client/future.js";
+export { fireAndForget } from "./client/fire-and-forget.js";
 export { ActorFuture } from "./client/actor-future.js";
 export { actorInfo, type Actor, type ActorInfo } from "./client/actor-handle.js";
 export { delayed, Delayed } from "./client/delayed.js";

@@ -7,7 +7,7 @@ import { WorkerPool } from "../comm/pool.js";
 import { getDataRequest, receiveData } from "../comm/get-data.js";
 import { holdWhile } from "../comm/keep-alive.js";
 import { Payload } from "../comm/payload.js";
-import { CommError, LostError } from "../errors.js";
+import { CommError, ConfigError, LostError, TimeoutError } from "../errors.js";
 import type { LocalCluster } from "../cluster/local-cluster.js";
 import type {
   ActorMeta,
@@ -48,6 +48,8 @@ interface PendingTask {
 }
 
 const GET_DATA_ATTEMPTS = 3;
+/** How long client.restart() waits for the workers to come back, by default. */
+const DEFAULT_RESTART_TIMEOUT_MS = 60_000;
 
 export class Client {
   readonly #address: string;
@@ -70,6 +72,7 @@ export class Client {
   #tasks: PendingTask[] = [];
   #wanted: Key[] = [];
   #released: Key[] = [];
+  #fired: Key[] = [];
   #flushScheduled = false;
   #flushing: Promise<void> = Promise.resolve();
 
@@ -263,9 +266,11 @@ export class Client {
     const tasks = this.#tasks;
     const wanted = this.#wanted;
     const released = this.#released;
+    const fired = this.#fired;
     this.#tasks = [];
     this.#wanted = [];
     this.#released = [];
+    this.#fired = [];
     const previous = this.#flushing;
     // Until it is sent, what was submitted keeps the process alive (R-PKG-6): a fireAndForget task must reach the scheduler.
     this.#flushing = holdWhile((async () => {
@@ -289,6 +294,7 @@ export class Client {
       if (!this.#conn.isOpen) return;
       const ok = specs.filter((s): s is TaskSpec => s !== undefined);
       if (ok.length > 0 || wanted.length > 0) this.#conn.send({ op: "update-graph", tasks: ok, wanted });
+      if (fired.length > 0) this.#conn.send({ op: "fire-and-forget", keys: fired });
       if (released.length > 0) this.#conn.send({ op: "release-keys", keys: released });
     })());
     return this.#flushing;
@@ -340,6 +346,12 @@ export class Client {
     cancel: (keys) => this.#cancelKeys(keys),
     unref: (key) => {
       if (this.#keys.unref(key)) this.#tellReleased(key);
+    },
+    fireAndForget: (keys) => {
+      this.#checkOpen();
+      // After the graph that defines them: both leave with the next flush, in that order.
+      this.#fired.push(...keys);
+      this.#scheduleFlush();
     },
   };
 
@@ -545,6 +557,35 @@ export class Client {
     return this.#request<SchedulerInfo>({ op: "scheduler-info" });
   }
 
+  /**
+   * Restart every worker (R-TASK-12): every result and actor is dropped and
+   * every Future of the cluster becomes cancelled; resolves once as many
+   * workers as before are back (TimeoutError after `timeout`, default 60 s).
+   * Workers without a supervisor (`troupe worker --no-nanny`) leave instead,
+   * to be started again by whatever runs them.
+   */
+  async restart(options: { timeout?: number } = {}): Promise<void> {
+    this.#checkOpen();
+    const timeoutMs = checkTimeout(options.timeout, "restart") ?? DEFAULT_RESTART_TIMEOUT_MS;
+    await this.#flush();
+    const count = await this.#request<number>({ op: "restart-workers" });
+    const back = await this.#request<number>({ op: "wait-for-workers", count, timeoutMs });
+    if (back < count) {
+      throw new TimeoutError(
+        `only ${back} of the ${count} workers came back within ${timeoutMs} ms of the restart; workers without a supervisor (--no-nanny) are not restarted by troupe: start them again, or pass a longer timeout`,
+      );
+    }
+  }
+
+  /** Resolves once at least `n` workers are connected to the scheduler; TimeoutError after `timeout` ms, if given. */
+  async waitForWorkers(n: number, options: { timeout?: number } = {}): Promise<void> {
+    this.#checkOpen();
+    if (!Number.isInteger(n) || n < 0) throw new ConfigError(`waitForWorkers(n): n must be a non-negative integer, got ${String(n)}`);
+    const timeoutMs = checkTimeout(options.timeout, "waitForWorkers");
+    const have = await this.#request<number>({ op: "wait-for-workers", count: n, timeoutMs });
+    if (have < n) throw new TimeoutError(`only ${have} of ${n} workers were connected after ${timeoutMs} ms; start more workers or wait longer`);
+  }
+
   async whoHas(futures?: Future | Future[]): Promise<Record<Key, Address[]>> {
     const keys = futures === undefined ? this.#keys.keys() : [futures].flat().map((f) => f.key);
     await this.#flush();
@@ -558,7 +599,7 @@ export class Client {
     const rec = this.#keys.update(msg.key, msg.status, msg);
     if (!rec) return;
     if (msg.actor) this.#caller.record(msg.actor);
-    if (msg.status === "lost" && rec.actor) {
+    if ((msg.status === "lost" || msg.status === "cancelled") && rec.actor) {
       void this.#errorOf(msg.key).then((err) => this.#caller.markLost(msg.key, err));
     }
   }
@@ -631,6 +672,12 @@ export class Client {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+function checkTimeout(timeout: unknown, where: string): number | undefined {
+  if (timeout === undefined) return undefined;
+  if (typeof timeout !== "number" || !(timeout >= 0)) throw new ConfigError(`${where}(): timeout must be a non-negative number of milliseconds, got ${String(timeout)}`);
+  return timeout;
 }
 
 function isCluster(x: unknown): x is LocalCluster {

@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   // The parent went away: nothing will ever stop us otherwise.
   process.on("disconnect", stop);
   const { fault } = await worker.closed;
-  if (fault) log.error("worker stopped because of a fault", { fault });
+  if (fault) log.warn("worker stopped because of a fault", { fault });
   process.exit(fault ? 1 : 0);
 }
 

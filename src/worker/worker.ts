@@ -243,6 +243,10 @@ export class Worker {
         return this.#computeMany(msg);
       case "free-keys":
         return this.#free(msg.keys);
+      case "restart":
+        // Exiting non-zero has the supervisor start a fresh worker; without one, the worker just leaves.
+        log.info("restarting at a client's request");
+        return void this.close("restart requested by a client");
       default:
         log.warn("unexpected message from the scheduler", { op: msg.op });
     }
