@@ -203,7 +203,7 @@ export class Supervisor {
       this.#opts.onStopped?.();
       return;
     }
-    const delayMs = Math.max(0, MIN_RESTART_INTERVAL_MS - (Date.now() - this.#lastStartMs));
+    const delayMs = restartDelayMs(0, Date.now() - this.#lastStartMs);
     log.warn("worker exited; starting a new one", { name: this.name, address, exit: describeExit(code, signal), inMs: delayMs });
     this.#scheduleStart(delayMs);
   }
@@ -211,8 +211,7 @@ export class Supervisor {
   /** A restart attempt failed before the worker was ready: try again, waiting longer each time. */
   #startFailed(why: string): void {
     this.#failedStarts++;
-    const intervalMs = Math.min(MAX_RESTART_INTERVAL_MS, MIN_RESTART_INTERVAL_MS * 2 ** this.#failedStarts);
-    const delayMs = Math.max(0, intervalMs - (Date.now() - this.#lastStartMs));
+    const delayMs = restartDelayMs(this.#failedStarts, Date.now() - this.#lastStartMs);
     this.#state = "waiting";
     log.warn("a new worker could not start; trying again", { name: this.name, why, attempts: this.#failedStarts, inMs: delayMs });
     this.#scheduleStart(delayMs);
@@ -271,6 +270,16 @@ export class Supervisor {
       if (isRunning(child)) child.kill("SIGKILL");
     }, MEMORY_KILL_AFTER_MS).unref();
   }
+}
+
+/**
+ * How long to wait before starting a worker again: its starts are at least
+ * MIN_RESTART_INTERVAL_MS apart, and twice as far apart after each start in a
+ * row that failed, up to MAX_RESTART_INTERVAL_MS.
+ */
+export function restartDelayMs(failedStarts: number, sinceLastStartMs: number): number {
+  const intervalMs = Math.min(MAX_RESTART_INTERVAL_MS, MIN_RESTART_INTERVAL_MS * 2 ** failedStarts);
+  return Math.max(0, intervalMs - sinceLastStartMs);
 }
 
 /** Resident memory of a process, from /proc (Linux); undefined where there is none, or once it has exited. */

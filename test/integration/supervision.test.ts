@@ -80,6 +80,25 @@ describe("supervision in a LocalCluster", () => {
     });
   });
 
+  test("supervision - a worker whose new process cannot start is tried again, with backoff, until one can", T, async () => {
+    await withCluster({ workers: 1 }, async ({ cluster, client }) => {
+      const [victim] = Object.values(await workerPids(client));
+      const nodeArgs = process.env.TROUPE_WORKER_NODE_ARGS;
+      // From now on a new worker process fails before it is ready.
+      process.env.TROUPE_WORKER_NODE_ARGS = `--import ${join(tmpdir(), "troupe-no-such-module.mjs")}`;
+      try {
+        process.kill(victim!, "SIGKILL");
+        await waitFor(() => cluster.workerRestarts()["worker-0"]!.restarts >= 2, "two failed starts", 20_000);
+        assert.deepEqual(cluster.workerAddresses(), []);
+      } finally {
+        if (nodeArgs === undefined) delete process.env.TROUPE_WORKER_NODE_ARGS;
+        else process.env.TROUPE_WORKER_NODE_ARGS = nodeArgs;
+      }
+      await waitFor(() => cluster.workerAddresses().length === 1, "a start that works", 40_000);
+      assert.equal(await client.submit(double, [2]).result(20_000), 4);
+    });
+  });
+
   test("supervision - a worker above 95% of its memory limit is restarted", T, async () => {
     // A worker process starts at about 120 MB; the task holds 300 MB more, outside the V8 heap.
     await withCluster({ workers: 1, memoryLimit: "400MiB" }, async ({ cluster, client }) => {
