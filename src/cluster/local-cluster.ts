@@ -1,5 +1,6 @@
-// A scheduler in this process and workers as child processes (R-CONN-2):
-// the embedded cluster behind Client.connect(), tests and benchmarks.
+// A scheduler in this process and workers as child processes (R-CONN-2),
+// each under a Supervisor that restarts it (R-FAIL-5): the embedded cluster
+// behind Client.connect(), tests and benchmarks.
 
 import { randomBytes } from "node:crypto";
 import type { Connection } from "../comm/index.js";

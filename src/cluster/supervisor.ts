@@ -5,6 +5,7 @@
 // workers) and by `troupe worker` (the nanny process).
 
 import { fork, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { CommError } from "../errors.js";
@@ -42,8 +43,6 @@ export interface SupervisorOptions {
   holdProcess: boolean;
   /** A worker process is up (the first one, or a restarted one) at `address`. */
   onUp?: (address: string) => void;
-  /** The worker at `address` is gone (it exited, or is being restarted). */
-  onDown?: (address: string) => void;
   /** The worker exited 0 on its own (someone asked it to stop): the supervisor stops too. */
   onStopped?: () => void;
 }
@@ -86,11 +85,6 @@ export class Supervisor {
   /** The running worker's address; undefined while it is (re)starting or stopped. */
   get address(): string | undefined {
     return this.#state === "running" ? this.#address : undefined;
-  }
-
-  /** The running worker's process id. */
-  get pid(): number | undefined {
-    return this.#state === "running" ? this.#child?.pid : undefined;
   }
 
   /**
@@ -195,7 +189,6 @@ export class Supervisor {
     const address = this.#address;
     if (this.#state === "stopping" || this.#state === "stopped") return;
     this.#state = "waiting";
-    if (address) this.#opts.onDown?.(address);
     if (code === 0) {
       // A worker exits 0 only when asked to stop (a signal, or retirement): that request stands.
       log.info("worker stopped", { name: this.name, address });
@@ -236,6 +229,10 @@ export class Supervisor {
     const limitBytes = this.#opts.config.memoryLimit;
     const pid = child.pid;
     if (!pid || !(limitBytes > 0)) return;
+    if (!HAS_PROC) {
+      warnNoProcOnce();
+      return;
+    }
     let reading = false;
     this.#memoryTimer = setInterval(() => {
       if (reading) return;
@@ -282,7 +279,16 @@ export function restartDelayMs(failedStarts: number, sinceLastStartMs: number): 
   return Math.max(0, intervalMs - sinceLastStartMs);
 }
 
-/** Resident memory of a process, from /proc (Linux); undefined where there is none, or once it has exited. */
+const HAS_PROC = existsSync("/proc/self/status");
+let warnedNoProc = false;
+
+function warnNoProcOnce(): void {
+  if (warnedNoProc) return;
+  warnedNoProc = true;
+  log.warn("this system has no /proc: workers' memory is not watched, and none is restarted for exceeding its memory limit");
+}
+
+/** Resident memory of a process, from /proc (Linux); undefined once it has exited. */
 async function residentBytes(pid: number): Promise<number | undefined> {
   let status: string;
   try {
