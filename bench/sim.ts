@@ -372,6 +372,10 @@ export function runSimulation(opts: SimOptions): SimStats {
       c.seen.clear();
       feed({ type: "client-removed", client: id });
       addClient(id);
+    } else if (r < 0.95) {
+      // The scheduler holds it until it is done, whatever the client does next.
+      const k = pick(wants);
+      if (k !== undefined) feed({ type: "fire-and-forget", keys: [k] });
     }
   }
 
@@ -476,7 +480,7 @@ export function runSimulation(opts: SimOptions): SimStats {
     checkWorld();
   }
   // After draining, only tasks that no worker may run (strict restrictions) and their dependents may wait.
-  const tasks = (s as unknown as { tasks: Map<Key, { spec?: TaskSpec; state: string; processingOn?: string; waitingOn: number }> }).tasks;
+  const tasks = (s as unknown as { tasks: Map<Key, { spec?: TaskSpec; state: string; processingOn?: string; waitingOn: number; wantedBy: { has(c: string): boolean } }> }).tasks;
   const stuckOk = (k: Key, depth = 0): boolean => {
     const t = tasks.get(k);
     if (!t || depth > 1000) return false;
@@ -490,6 +494,8 @@ export function runSimulation(opts: SimOptions): SimStats {
     if (t.state !== "waiting") return false;
     return (t.spec?.deps ?? []).every((d) => tasks.get(d)?.state === "memory" || stuckOk(d, depth + 1));
   };
+  // A fired-and-forgotten key is let go of once done: only one that cannot run may still be held.
+  for (const [k, t] of tasks) if (t.wantedBy.has("fire-and-forget") && !stuckOk(k)) fail(`${k} is still held for fireAndForget after draining (${t.state})`);
   for (const c of clients.values()) {
     for (const k of c.wants) {
       const t = tasks.get(k)!;

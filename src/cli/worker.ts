@@ -4,7 +4,9 @@
 
 import { resolve } from "node:path";
 import { Worker, type WorkerOptions } from "../worker/index.js";
-import { int, parse, resources, SERVER_OPTIONS, tls, token, type Options, type Values } from "./args.js";
+import { defaultMemoryLimit, parseBytes } from "../worker/memory-limit.js";
+import { int, parse, resources, SERVER_OPTIONS, tls, token, UsageError, type Options, type Values } from "./args.js";
+import { runNanny } from "./nanny.js";
 import { stopOnSignals } from "./signals.js";
 
 export const WORKER_USAGE = `Usage: troupe worker <scheduler-address> [options]
@@ -16,6 +18,10 @@ export const WORKER_USAGE = `Usage: troupe worker <scheduler-address> [options]
   --host H --port P      where to listen for peers (default 127.0.0.1, any port)
   --contact-host H       host name others use to reach this worker
   --code-root DIR        directory shipped module paths resolve against (default: cwd)
+  --memory-limit SIZE    memory the worker may use, e.g. 4GiB (default: the machine's);
+                         above 60% values spill to disk, above 80% it pauses,
+                         above 95% it is restarted
+  --no-nanny             run the worker in this process, with no supervisor to restart it
   --token-file F         file holding the cluster token (or set TROUPE_TOKEN)
   --tls-cert F --tls-key F --tls-ca F
                          use tls:// with mutual TLS
@@ -33,9 +39,11 @@ const OPTIONS: Options = {
   port: { type: "string" },
   "contact-host": { type: "string" },
   "code-root": { type: "string" },
+  "memory-limit": { type: "string" },
+  "no-nanny": { type: "boolean" },
 };
 
-function workerOptions(scheduler: string, values: Values): WorkerOptions {
+function workerOptions(scheduler: string, values: Values): WorkerOptions & { memoryLimit: number } {
   return {
     scheduler,
     token: token(values),
@@ -49,15 +57,28 @@ function workerOptions(scheduler: string, values: Values): WorkerOptions {
     port: int(values.port, "port"),
     contactHost: values["contact-host"] as string | undefined,
     codeRoot: values["code-root"] ? resolve(values["code-root"] as string) : undefined,
+    memoryLimit: memoryLimit(values["memory-limit"]),
   };
+}
+
+function memoryLimit(value: unknown): number {
+  if (value === undefined) return defaultMemoryLimit();
+  try {
+    return parseBytes(String(value), "--memory-limit");
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 export async function workerCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, OPTIONS, ["scheduler address"]);
   if (values.help) return void console.log(WORKER_USAGE);
-  const w = await Worker.start(workerOptions(positionals[0]!, values));
+  const options = workerOptions(positionals[0]!, values);
+  if (!values["no-nanny"]) return runNanny(options);
+  const w = await Worker.start(options);
   console.log(`troupe worker ${w.name} at ${w.address}`);
   stopOnSignals(() => w.close());
-  await w.closed;
-  process.exit(0);
+  // Non-zero after a fault (it lost its scheduler): whatever supervises this process restarts it.
+  const { fault } = await w.closed;
+  process.exit(fault ? 1 : 0);
 }

@@ -6,8 +6,9 @@ import { inspect } from "node:util";
 import { connect, promised, type Connection, type ReplyHandler } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
 import { getDataRequest, receiveData } from "../comm/get-data.js";
+import { holdWhile } from "../comm/keep-alive.js";
 import { Payload } from "../comm/payload.js";
-import { CommError, LostError } from "../errors.js";
+import { CommError, ConfigError, LostError, TimeoutError } from "../errors.js";
 import type { LocalCluster } from "../cluster/local-cluster.js";
 import type {
   ActorMeta,
@@ -50,6 +51,8 @@ interface PendingTask {
 }
 
 const GET_DATA_ATTEMPTS = 3;
+/** How long client.restart() waits for the workers to come back, by default. */
+const DEFAULT_RESTART_TIMEOUT_MS = 60_000;
 
 export class Client {
   readonly #address: string;
@@ -75,6 +78,7 @@ export class Client {
   #tasks: PendingTask[] = [];
   #wanted: Key[] = [];
   #released: Key[] = [];
+  #fired: Key[] = [];
   #flushScheduled = false;
   #flushing: Promise<void> = Promise.resolve();
 
@@ -279,11 +283,14 @@ export class Client {
     const tasks = this.#tasks;
     const wanted = this.#wanted;
     const released = this.#released;
+    const fired = this.#fired;
     this.#tasks = [];
     this.#wanted = [];
     this.#released = [];
+    this.#fired = [];
     const previous = this.#flushing;
-    this.#flushing = (async () => {
+    // Until it is sent, what was submitted keeps the process alive (R-PKG-6): a fireAndForget task must reach the scheduler.
+    this.#flushing = holdWhile((async () => {
       // The tasks of a map share one code lookup: wait for each distinct one once, then build
       // the specs of tasks whose arguments are ready without a promise each.
       const fns = new Map<Promise<CodeRef>, CodeRef | undefined>();
@@ -301,8 +308,9 @@ export class Client {
       if (!this.#conn.isOpen) return;
       const ok = specs.filter((s): s is TaskSpec => s !== undefined);
       if (ok.length > 0 || wanted.length > 0) this.#conn.send({ op: "update-graph", tasks: ok, wanted });
+      if (fired.length > 0) this.#conn.send({ op: "fire-and-forget", keys: fired });
       if (released.length > 0) this.#conn.send({ op: "release-keys", keys: released });
-    })();
+    })());
     return this.#flushing;
   }
 
@@ -336,21 +344,29 @@ export class Client {
 
   // ------------------------------------------------------------ what Futures ask of their client
 
+  // Whatever a Future's user awaits keeps the process alive until it settles (R-PKG-6).
   readonly #owner: FutureOwner = {
     status: (key) => this.#keys.get(key)?.status ?? "lost",
-    settled: async (key) => {
-      await this.#keys.get(key)?.settled;
+    settled: (key) => {
+      const rec = this.#keys.get(key);
+      return !rec || rec.isSettled ? Promise.resolve() : holdWhile(rec.settled);
     },
     value: async (key) => (await this.#gatherKeys([key])).get(key),
     error: async (key) => {
       const rec = this.#keys.get(key);
       if (!rec) return new LostError(`${key} was released by this client`);
-      await rec.settled;
+      if (!rec.isSettled) await holdWhile(rec.settled);
       return rec.status === "finished" ? undefined : this.#errorOf(key);
     },
     cancel: (keys) => this.#cancelKeys(keys),
     unref: (key) => {
       if (this.#keys.unref(key)) this.#tellReleased(key);
+    },
+    fireAndForget: (keys) => {
+      this.#checkOpen();
+      // After the graph that defines them: both leave with the next flush, in that order.
+      this.#fired.push(...keys);
+      this.#scheduleFlush();
     },
   };
 
@@ -387,7 +403,7 @@ export class Client {
   async #cancelKeys(keys: Key[]): Promise<void> {
     await this.#flush();
     await this.#request({ op: "cancel-keys", keys });
-    await this.#keys.allSettled(keys);
+    await holdWhile(this.#keys.allSettled(keys));
   }
 
   #errorOf(key: Key): Promise<Error> {
@@ -411,7 +427,7 @@ export class Client {
   async #gatherKeys(keys: Key[]): Promise<Map<Key, unknown>> {
     await this.#flush();
     const out = new Map<Key, unknown>();
-    await this.#keys.allSettled(keys);
+    await holdWhile(this.#keys.allSettled(keys));
     const byWorker = new Map<Address, Key[]>();
     for (const key of keys) {
       const rec = this.#keys.get(key);
@@ -451,7 +467,7 @@ export class Client {
     // The data moved or is being recomputed: ask the scheduler, then wait for it.
     await new Promise((r) => setTimeout(r, 50));
     const who = await this.#request<Record<Key, Address[]>>({ op: "who-has", keys: missing });
-    await this.#keys.allSettled(missing);
+    await holdWhile(this.#keys.allSettled(missing));
     const retry = new Map<Address | undefined, Key[]>();
     for (const key of missing) {
       const rec = this.#keys.get(key);
@@ -502,14 +518,14 @@ export class Client {
     const futures = keys.map((k) => new Future(this.#owner, k));
     // Later flushes wait for this one, so graphs using the data come after it.
     const previous = this.#flushing;
-    this.#flushing = (async () => {
+    this.#flushing = holdWhile((async () => {
       try {
         await this.#place(keys, encoded, options);
       } catch (err) {
         for (const key of keys) this.#failLocally(key, err);
       }
       await previous;
-    })();
+    })());
     return Array.isArray(data) ? futures : futures[0]!;
   }
 
@@ -575,6 +591,35 @@ export class Client {
     return this.#request<SchedulerInfo>({ op: "scheduler-info" });
   }
 
+  /**
+   * Restart every worker (R-TASK-12): every result and actor is dropped and
+   * every Future of the cluster becomes cancelled; resolves once as many
+   * workers as before are back (TimeoutError after `timeout`, default 60 s).
+   * Workers without a supervisor (`troupe worker --no-nanny`) leave instead,
+   * to be started again by whatever runs them.
+   */
+  async restart(options: { timeout?: number } = {}): Promise<void> {
+    this.#checkOpen();
+    const timeoutMs = checkTimeout(options.timeout, "restart") ?? DEFAULT_RESTART_TIMEOUT_MS;
+    await this.#flush();
+    const count = await this.#request<number>({ op: "restart-workers" });
+    const back = await this.#request<number>({ op: "wait-for-workers", count, timeoutMs });
+    if (back < count) {
+      throw new TimeoutError(
+        `only ${back} of the ${count} workers came back within ${timeoutMs} ms of the restart; workers without a supervisor (--no-nanny) are not restarted by troupe: start them again, or pass a longer timeout`,
+      );
+    }
+  }
+
+  /** Resolves once at least `n` workers are connected to the scheduler; TimeoutError after `timeout` ms, if given. */
+  async waitForWorkers(n: number, options: { timeout?: number } = {}): Promise<void> {
+    this.#checkOpen();
+    if (!Number.isInteger(n) || n < 0) throw new ConfigError(`waitForWorkers(n): n must be a non-negative integer, got ${String(n)}`);
+    const timeoutMs = checkTimeout(options.timeout, "waitForWorkers");
+    const have = await this.#request<number>({ op: "wait-for-workers", count: n, timeoutMs });
+    if (have < n) throw new TimeoutError(`only ${have} of ${n} workers were connected after ${timeoutMs} ms; start more workers or wait longer`);
+  }
+
   async whoHas(futures?: Future | Future[]): Promise<Record<Key, Address[]>> {
     const keys = futures === undefined ? this.#keys.keys() : [futures].flat().map((f) => f.key);
     await this.#flush();
@@ -588,7 +633,7 @@ export class Client {
     const rec = this.#keys.update(msg.key, msg.status, msg);
     if (!rec) return;
     if (msg.actor) this.#caller.update(msg.actor);
-    if (msg.status === "lost" && rec.actor) {
+    if ((msg.status === "lost" || msg.status === "cancelled") && rec.actor) {
       void this.#errorOf(msg.key).then((err) => this.#caller.markLost(msg.key, err));
     }
   }
@@ -655,7 +700,8 @@ export class Client {
 
   /** @internal Closes even a worker thread's shared client. */
   _closeNow(): Promise<void> {
-    this.#closing ??= (async () => {
+    // A connection closing holds nothing by itself: the caller waits for this, so the process stays up until it is done.
+    this.#closing ??= holdWhile((async () => {
       try {
         if (this.#conn?.isOpen) await this.#flush();
       } catch {
@@ -666,7 +712,7 @@ export class Client {
       await this.#pool.close();
       this.#keys.failPending(new CommError("the client was closed before this result arrived"));
       await this.#cluster?.close();
-    })();
+    })());
     return this.#closing;
   }
 
@@ -682,6 +728,12 @@ export class Client {
   [inspect.custom](): string {
     return this.toString();
   }
+}
+
+function checkTimeout(timeout: unknown, where: string): number | undefined {
+  if (timeout === undefined) return undefined;
+  if (typeof timeout !== "number" || !(timeout >= 0)) throw new ConfigError(`${where}(): timeout must be a non-negative number of milliseconds, got ${String(timeout)}`);
+  return timeout;
 }
 
 function isCluster(x: unknown): x is LocalCluster {

@@ -18,6 +18,8 @@ export interface FutureOwner {
   cancel(keys: Key[]): Promise<void>;
   /** Drop one reference to key. */
   unref(key: Key): void;
+  /** Have the scheduler run these keys to completion whoever holds them. */
+  fireAndForget(keys: Key[]): void;
 }
 
 // When a Future is garbage collected without release(), its reference goes too.
@@ -82,6 +84,11 @@ export class Future<T = unknown> implements PromiseLike<T>, Settleable {
   /** @internal */
   get released(): boolean {
     return this.#released;
+  }
+
+  /** @internal See fireAndForget(). */
+  _fireAndForget(): void {
+    this.#owner.fireAndForget([this.key]);
   }
 
   then<R1 = T, R2 = never>(

@@ -1,17 +1,16 @@
-// A scheduler in this process and workers as child processes (R-CONN-2):
-// the embedded cluster behind Client.connect(), tests and benchmarks.
+// A scheduler in this process and workers as child processes (R-CONN-2),
+// each under a Supervisor that restarts it (R-FAIL-5): the embedded cluster
+// behind Client.connect(), tests and benchmarks.
 
-import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { fileURLToPath } from "node:url";
 import type { Connection } from "../comm/index.js";
 import { CommError, ConfigError } from "../errors.js";
 import { Scheduler } from "../scheduler/server.js";
 import { onWorkerThread } from "../client/thread-context.js";
 import { parkIfEntry, prepareCodeLookup } from "../serialize/index.js";
-import type { WorkerOptions } from "../worker/options.js";
 import { defaultMemoryLimit, parseBytes } from "../worker/memory-limit.js";
 import { defaultWorkerCount } from "../worker/worker.js";
+import { Supervisor } from "./supervisor.js";
 
 export interface LocalClusterOptions {
   workers?: number;
@@ -23,7 +22,10 @@ export interface LocalClusterOptions {
   codeRoot?: string;
   /** How long a worker may take to start, ms (default 30000). */
   startTimeout?: number;
-  /** Bytes (or a size such as "4GiB") each worker may use; default: the machine's memory divided by the workers. */
+  /**
+   * Memory each worker may use: bytes, or a size such as "4GiB" (default: the
+   * machine's memory divided by `workers`). Above 95 % of it the worker is restarted.
+   */
   memoryLimit?: number | string;
   /** How long a cancelled task may run on after its signal aborted before its thread is stopped, ms (default 1000). */
   cancelGraceMs?: number;
@@ -36,23 +38,36 @@ export interface AddWorkerOptions {
   name?: string;
   /** Port to listen on (default: any free one); a crashed worker can come back at its old address. */
   port?: number;
+  /** Bytes, or a size such as "4GiB" (default: the cluster's `memoryLimit`). */
+  memoryLimit?: number | string;
 }
 
-const isSource = import.meta.url.endsWith(".ts");
-const workerMain = fileURLToPath(new URL(isSource ? "../worker/process-main.ts" : "../worker/process-main.js", import.meta.url));
+/** How often a worker of the cluster was started again, and how many of those restarts its memory caused. */
+export interface WorkerRestarts {
+  restarts: number;
+  memoryRestarts: number;
+}
 
 export class LocalCluster {
   readonly token: string;
   readonly #scheduler: Scheduler;
   readonly #opts: LocalClusterOptions;
-  readonly #procs = new Map<string, ChildProcess>();
+  readonly #memoryLimit: number;
+  /** One per worker added and not stopped, by worker name; restarted workers keep theirs. */
+  readonly #workers = new Map<string, Supervisor>();
   #count = 0;
   #closing?: Promise<void>;
+  /** When this process exits, however it exits, its workers go too (R-PKG-6). */
+  readonly #onProcessExit = () => {
+    for (const s of this.#workers.values()) s.stopNow();
+  };
 
-  private constructor(scheduler: Scheduler, opts: LocalClusterOptions, token: string) {
+  private constructor(scheduler: Scheduler, opts: LocalClusterOptions, token: string, memoryLimit: number) {
     this.#scheduler = scheduler;
     this.#opts = opts;
     this.token = token;
+    this.#memoryLimit = memoryLimit;
+    process.on("exit", this.#onProcessExit);
   }
 
   static async start(opts: LocalClusterOptions = {}): Promise<LocalCluster> {
@@ -67,9 +82,11 @@ export class LocalCluster {
     }
     const n = opts.workers ?? defaultWorkerCount();
     if (!Number.isInteger(n) || n < 0) throw new ConfigError(`workers must be a non-negative integer, got ${String(n)}`);
+    const memoryLimit = opts.memoryLimit === undefined ? defaultMemoryLimit(n) : parseBytes(opts.memoryLimit);
     const token = opts.token ?? randomBytes(24).toString("hex");
-    const scheduler = await Scheduler.start({ host: "127.0.0.1", port: 0, token });
-    const cluster = new LocalCluster(scheduler, opts, token);
+    // Only what its user waits for keeps the process alive (R-PKG-6): not the cluster's listener, nor its workers.
+    const scheduler = await Scheduler.start({ host: "127.0.0.1", port: 0, token, holdProcess: false });
+    const cluster = new LocalCluster(scheduler, opts, token, memoryLimit);
     try {
       const started = Promise.all(Array.from({ length: n }, () => cluster.addWorker()));
       // This process has little to do while the workers boot: get the first submit's code lookup out of the way.
@@ -97,72 +114,72 @@ export class LocalCluster {
     return this.#scheduler.connectLocal();
   }
 
+  /** The addresses of the workers up now (a worker being restarted is not listed until it is back). */
   workerAddresses(): string[] {
-    return [...this.#procs.keys()];
+    const out: string[] = [];
+    for (const s of this.#workers.values()) if (s.address) out.push(s.address);
+    return out;
   }
 
-  /** Start one more worker process; resolves to its address once it has joined. */
-  addWorker(options: AddWorkerOptions = {}): Promise<string> {
-    if (this.#closing) return Promise.reject(new CommError("the cluster is closed"));
-    const config: WorkerOptions = {
-      scheduler: this.#scheduler.address,
-      token: this.token,
-      nthreads: options.nthreads ?? this.#opts.threadsPerWorker ?? 1,
-      actorThreads: options.actorThreads ?? this.#opts.actorThreads ?? 1,
-      resources: options.resources ?? this.#opts.resources,
-      name: options.name ?? `worker-${this.#count++}`,
-      port: options.port,
-      codeRoot: this.#opts.codeRoot ?? process.cwd(),
-      memoryLimit: parseBytes(this.#opts.memoryLimit ?? defaultMemoryLimit(this.#opts.workers ?? defaultWorkerCount())),
-      cancelGraceMs: this.#opts.cancelGraceMs,
-    };
-    const child = fork(workerMain, [], {
-      env: { ...process.env, TROUPE_WORKER_CONFIG: JSON.stringify(config) },
-      // TROUPE_WORKER_NODE_ARGS: extra node flags for worker processes (e.g. --cpu-prof when profiling).
-      execArgv: [...(isSource ? ["--import", "tsx"] : []), ...(process.env.TROUPE_WORKER_NODE_ARGS?.split(" ").filter(Boolean) ?? [])],
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    });
-    const timeoutMs = this.#opts.startTimeout ?? 30_000;
-    return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        reject(new CommError(`worker ${config.name} did not start within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const onExit = (code: number | null) => {
-        clearTimeout(timer);
-        reject(new CommError(`worker ${config.name} exited during startup (code ${code}); see its log above`));
-      };
-      child.once("exit", onExit);
-      child.on("message", (m: { type: string; address?: string; error?: string }) => {
-        if (m.type === "failed") return; // the exit that follows rejects
-        if (m.type !== "ready" || !m.address) return;
-        clearTimeout(timer);
-        child.off("exit", onExit);
-        const address = m.address;
-        this.#procs.set(address, child);
-        child.once("exit", () => {
-          if (this.#procs.get(address) === child) this.#procs.delete(address);
-        });
-        // The IPC channel must not keep the parent alive.
-        child.channel?.unref();
-        resolve(address);
-      });
-    });
+  /** Restarts of each worker so far, by worker name. */
+  workerRestarts(): Record<string, WorkerRestarts> {
+    const out: Record<string, WorkerRestarts> = {};
+    for (const [name, s] of this.#workers) out[name] = { restarts: s.restarts, memoryRestarts: s.memoryRestarts };
+    return out;
   }
 
-  /** Stop one worker: gracefully (SIGTERM, its actors disposed) or by SIGKILL to simulate a crash. */
+  /**
+   * Start one more worker process; resolves to its address once it has
+   * joined. From then on the cluster restarts it whenever it exits without
+   * being stopped (R-FAIL-5).
+   */
+  async addWorker(options: AddWorkerOptions = {}): Promise<string> {
+    if (this.#closing) throw new CommError("the cluster is closed");
+    const name = options.name ?? `worker-${this.#count++}`;
+    if (this.#workers.has(name)) throw new ConfigError(`the cluster already has a worker named ${name}; give another name`);
+    const supervisor = new Supervisor({
+      config: {
+        scheduler: this.#scheduler.address,
+        token: this.token,
+        nthreads: options.nthreads ?? this.#opts.threadsPerWorker ?? 1,
+        actorThreads: options.actorThreads ?? this.#opts.actorThreads ?? 1,
+        resources: options.resources ?? this.#opts.resources,
+        name,
+        port: options.port,
+        codeRoot: this.#opts.codeRoot ?? process.cwd(),
+        memoryLimit: options.memoryLimit === undefined ? this.#memoryLimit : parseBytes(options.memoryLimit),
+        cancelGraceMs: this.#opts.cancelGraceMs,
+      },
+      startTimeoutMs: this.#opts.startTimeout,
+      holdProcess: false,
+      // A worker that exits 0 on its own was asked to stop by someone else: it is no longer the cluster's.
+      onStopped: () => {
+        if (this.#workers.get(name) === supervisor) this.#workers.delete(name);
+      },
+    });
+    this.#workers.set(name, supervisor);
+    try {
+      return await supervisor.start();
+    } catch (err) {
+      this.#workers.delete(name);
+      throw err;
+    }
+  }
+
+  /** Stop one worker, for good: gracefully (SIGTERM, its actors disposed) or by SIGKILL to simulate a crash. */
   async stopWorker(address: string, options: { graceful?: boolean } = {}): Promise<void> {
-    const child = this.#procs.get(address);
-    if (!child) throw new ConfigError(`no worker of this cluster at ${address}; workerAddresses() lists them`);
-    this.#procs.delete(address);
-    await stopProcess(child, options.graceful ?? true);
+    const entry = [...this.#workers].find(([, s]) => s.address === address);
+    if (!entry) throw new ConfigError(`no worker of this cluster at ${address}; workerAddresses() lists them`);
+    this.#workers.delete(entry[0]);
+    await entry[1].stop(options.graceful ?? true);
   }
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      const procs = [...this.#procs.values()];
-      this.#procs.clear();
-      await Promise.all(procs.map((p) => stopProcess(p, true)));
+      const workers = [...this.#workers.values()];
+      this.#workers.clear();
+      await Promise.all(workers.map((s) => s.stop(true)));
+      process.off("exit", this.#onProcessExit);
       await this.#scheduler.close();
     })();
     return this.#closing;
@@ -171,20 +188,4 @@ export class LocalCluster {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-const GRACE_MS = 5000;
-
-/** SIGTERM then, if it lingers, SIGKILL; resolves once the process is gone. */
-function stopProcess(child: ChildProcess, graceful: boolean): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), graceful ? GRACE_MS : 0);
-    if (graceful) child.kill("SIGTERM");
-    else child.kill("SIGKILL");
-  });
 }

@@ -6,6 +6,7 @@ import { CommError, ProtocolError, RemoteError, TimeoutError, TROUPE_ERRORS, typ
 import { createLogger } from "../log.js";
 import type { Message } from "../protocol/messages.js";
 import { BatchDecoder, encodeBatch, type ErrorReply, type ErrorReplyInfo, messageWeight, unitEnd, type WireEntry } from "./frames.js";
+import { hold, release } from "./keep-alive.js";
 import { PendingReplies } from "./pending.js";
 import type { Transport } from "./transport.js";
 
@@ -210,6 +211,7 @@ export class WireConnection implements Connection {
     if (this.flushScheduled) this.flush();
     // finish() first: the transport may report its own close synchronously.
     this.finish(`closed locally: ${reason}`, "local");
+    this.#holdUntilClosed();
     this.transport.end();
   }
 
@@ -218,7 +220,14 @@ export class WireConnection implements Connection {
     if (this.state === State.Closed) return;
     log.warn(`Closing connection: ${why}`, { peer: this.peer });
     this.finish(`protocol error: ${why}`, "protocol");
+    this.#holdUntilClosed();
     this.transport.destroy();
+  }
+
+  /** A close this side started is seen through (its last bytes written, `closed` resolved) before the process may exit. */
+  #holdUntilClosed(): void {
+    hold();
+    void this.closed.then(release);
   }
 
   // ------------------------------------------------------------ sending

@@ -9,6 +9,7 @@ import type { Message } from "../protocol/messages.js";
 import { formatAddress, isLoopbackHost } from "./address.js";
 import { WireConnection, type Connection } from "./connection.js";
 import { checkHello, type HelloRole } from "./handshake.js";
+import { holdWhile } from "./keep-alive.js";
 import { tlsServerOptions, type TlsOptions } from "./tls.js";
 import { socketTransport } from "./transport.js";
 
@@ -29,6 +30,8 @@ export interface ListenOptions {
   onConnection: (conn: Connection) => void;
   /** Allow an empty token on a non-loopback host. */
   insecure?: boolean;
+  /** Whether listening keeps the process alive (default true; false for a cluster embedded in a script). */
+  holdProcess?: boolean;
 }
 
 export interface Listener {
@@ -109,6 +112,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
     });
   });
   server.on("error", (err) => log.error(`Listener error: ${err.message}`, { host }));
+  if (opts.holdProcess === false) server.unref();
 
   const bound = server.address() as net.AddressInfo;
   const address = formatAddress(opts.tls ? "tls" : "tcp", host, bound.port);
@@ -122,7 +126,8 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
         c.close("the listener is closing");
         return c.closed;
       });
-      closing = Promise.all([serverClosed, ...all]).then(() => undefined);
+      // Whoever awaits this must see it through, though neither the server nor its connections hold the process.
+      closing = holdWhile(Promise.all([serverClosed, ...all]).then(() => undefined));
       return closing;
     },
   };

@@ -1,10 +1,12 @@
 // Requests sent and not yet answered, by request id, for both kinds of
 // connection. A request group keeps its caller's array of handlers: the
 // thousands of calls a pipelining caller has in flight cost no object or
-// hash entry each, only a slot in an array that already exists.
+// hash entry each, only a slot in an array that already exists. While any
+// request waits for its reply, the process stays alive (keep-alive.ts).
 
 import { createLogger } from "../log.js";
 import type { ReplyHandler } from "./connection.js";
+import { hold, release } from "./keep-alive.js";
 
 const log = createLogger("comm");
 
@@ -28,14 +30,25 @@ export class PendingReplies {
   #groups: Group[] = [];
   /** The op of the request `take` last returned a handler for (for messages about it). */
   lastOp = "";
+  /** Requests waiting, groups counted by their requests: one keep-alive hold while above zero. */
+  #waiting = 0;
 
   add(rid: number, op: string, handler: ReplyHandler): void {
+    if (this.#waiting++ === 0) hold();
     this.#single.set(rid, { handler, op, timer: undefined });
   }
 
   /** Ids first … first + handlers.length − 1. The array is kept (and emptied as replies arrive). */
   addGroup(first: number, op: string, handlers: ReplyHandler[]): void {
+    if (handlers.length === 0) return;
+    if (this.#waiting === 0) hold();
+    this.#waiting += handlers.length;
     this.#groups.push({ first, handlers, op, left: handlers.length });
+  }
+
+  /** A handler leaves the table. */
+  #answered(): void {
+    if (--this.#waiting === 0) release();
   }
 
   /** Fail a single request after `ms` unless it is answered first. */
@@ -51,6 +64,7 @@ export class PendingReplies {
       this.#single.delete(rid);
       if (s.timer) clearTimeout(s.timer);
       this.lastOp = s.op;
+      this.#answered();
       return s.handler;
     }
     const gi = this.#groupOf(rid);
@@ -64,6 +78,7 @@ export class PendingReplies {
       else this.#groups.splice(gi, 1);
     }
     this.lastOp = g.op;
+    this.#answered();
     return handler;
   }
 
@@ -91,6 +106,10 @@ export class PendingReplies {
     const groups = this.#groups;
     this.#single.clear();
     this.#groups = [];
+    if (this.#waiting > 0) {
+      this.#waiting = 0;
+      release();
+    }
     let si = 0;
     for (const g of groups) {
       for (; si < singles.length && singles[si]![0] < g.first; si++) failSingle(singles[si]![1], error);

@@ -49,6 +49,8 @@ export function socketTransport(socket: Socket): Transport {
     onClose: () => {},
   };
   socket.setNoDelay(true);
+  // A connection keeps nothing alive by itself: its pending requests do (keep-alive.ts), and listeners.
+  socket.unref();
   socket.on("data", (chunk: Buffer) => t.onData(chunk));
   socket.on("error", (err) => {
     error = err;

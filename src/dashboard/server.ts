@@ -13,7 +13,8 @@ export interface Dashboard {
   close(): Promise<void>;
 }
 
-export function startDashboard(info: () => SchedulerInfo, opts: { host: string; port: number }): Promise<Dashboard> {
+/** `holdProcess: false`: neither the server nor a browser's open connection keeps the process alive. */
+export function startDashboard(info: () => SchedulerInfo, opts: { host: string; port: number; holdProcess?: boolean }): Promise<Dashboard> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     const send = (status: number, type: string, body: string) => {
@@ -26,6 +27,10 @@ export function startDashboard(info: () => SchedulerInfo, opts: { host: string; 
     if (path === "/metrics") return send(200, "text/plain; version=0.0.4", prometheusText(info()));
     send(404, "text/plain", "not found: try /, /api/info or /metrics\n");
   });
+  if (opts.holdProcess === false) {
+    server.unref();
+    server.on("connection", (socket) => socket.unref());
+  }
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host, () => {

@@ -163,6 +163,31 @@ export interface WhereIsActor {
   op: "where-is-actor";
   key: Key;
 }
+/**
+ * Run these keys to completion even once no client holds them
+ * (fireAndForget): the scheduler holds them itself until they finish, fail
+ * or are cancelled.
+ */
+export interface FireAndForget {
+  op: "fire-and-forget";
+  keys: Key[];
+}
+/**
+ * Request → number: restart every worker (client.restart()). Every task is
+ * cancelled and every worker told to restart and forgotten at once; the reply
+ * is how many workers there were. Workers with a supervisor come back as new
+ * workers; the others leave.
+ */
+export interface RestartWorkers {
+  op: "restart-workers";
+}
+/** Request → number of workers connected, once there are at least `count`, or once `timeoutMs` has passed. */
+export interface WaitForWorkers {
+  op: "wait-for-workers";
+  count: number;
+  /** Absent: no bound. */
+  timeoutMs?: number;
+}
 
 export type ClientToScheduler =
   | RegisterClient
@@ -176,7 +201,10 @@ export type ClientToScheduler =
   | UpdateData
   | RunOnWorkers
   | Proxy
-  | WhereIsActor;
+  | WhereIsActor
+  | FireAndForget
+  | RestartWorkers
+  | WaitForWorkers;
 
 // ---------------------------------------------------------------- scheduler → client
 
@@ -367,6 +395,14 @@ export interface AwaitStopped {
   op: "await-stopped";
   keys: Key[];
 }
+/**
+ * Stop now and exit non-zero (client.restart()): the worker's supervisor
+ * starts a fresh one, and a worker without one just leaves. The scheduler has
+ * already forgotten this worker; it closes the connection itself.
+ */
+export interface RestartWorker {
+  op: "restart";
+}
 /** Request → Payload: run a function once on this worker (client.run). */
 export interface RunFunction {
   op: "run-function";
@@ -378,7 +414,7 @@ export interface RunFunction {
 export type ComputeTaskByRef = Omit<ComputeTask, "fn" | "fnId"> & { fn: number };
 /** The whoHas of a task without dependencies: one shared, frozen record. */
 export const NO_HOLDERS: Readonly<Record<Key, Address[]>> = Object.freeze({});
-export type SchedulerToWorker = ComputeTask | ComputeTaskByRef | ComputeTasks | FreeKeys | RunFunction | AwaitStopped | StealRequest;
+export type SchedulerToWorker = ComputeTask | ComputeTaskByRef | ComputeTasks | FreeKeys | RunFunction | AwaitStopped | StealRequest | RestartWorker;
 
 // ---------------------------------------------------------------- anyone → worker (direct)
 

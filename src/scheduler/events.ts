@@ -25,6 +25,10 @@ export type SchedulerEvent =
   | { type: "release-keys"; client: ClientId; keys: Key[] }
   | { type: "want-keys"; client: ClientId; keys: Key[] }
   | { type: "cancel-keys"; client: ClientId; keys: Key[] }
+  /** The scheduler holds these keys until they are done, whoever else lets go (fireAndForget). */
+  | { type: "fire-and-forget"; keys: Key[] }
+  /** client.restart(): every task is cancelled, every worker forgotten (each comes back as a new one, or not at all). */
+  | { type: "restart" }
   /** Scattered data: the client put it on these workers, and wants it. */
   | { type: "update-data"; client: ClientId; who: Record<Key, Address[]>; nbytes: Record<Key, number> }
   | ({ type: "worker-added" } & Omit<RegisterWorker, "op">)

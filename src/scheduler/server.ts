@@ -14,6 +14,16 @@ import { WorkerSender } from "./to-worker.js";
 
 const log = createLogger("scheduler");
 
+/** A worker told to restart closes its connection itself; one that has not after this long is closed. */
+const RESTART_CLOSE_AFTER_MS = 5000;
+
+/** A client waiting for enough workers to connect. */
+interface WorkerWaiter {
+  client: string;
+  count: number;
+  done: () => void;
+}
+
 export interface SchedulerOptions {
   host?: string;
   port?: number;
@@ -27,6 +37,8 @@ export interface SchedulerOptions {
   dashboardPort?: number;
   /** When the dashboard's port is taken, go on without it (a warning) instead of failing. */
   dashboardOptional?: boolean;
+  /** Whether its listeners keep the process alive (default true; false when embedded in a script, R-PKG-6). */
+  holdProcess?: boolean;
 }
 
 export class Scheduler {
@@ -34,6 +46,7 @@ export class Scheduler {
   readonly #clients = new Map<string, Connection>();
   readonly #workers = new Map<Address, Connection>();
   readonly #toWorkers = new WorkerSender();
+  readonly #workerWaiters = new Set<WorkerWaiter>();
   #listener!: Listener;
   #dashboard?: Dashboard;
   #tick?: NodeJS.Timeout;
@@ -55,13 +68,14 @@ export class Scheduler {
       token: opts.token ?? "",
       tls: opts.tls,
       insecure: opts.insecure,
+      holdProcess: opts.holdProcess,
       onConnection: (conn) => s.#accept(conn),
     });
     // The check runs after the poll phase: if this process was busy for a
     // while, messages already waiting in sockets (heartbeats) count first.
     if (opts.dashboardPort !== undefined) {
       try {
-        s.#dashboard = await startDashboard(() => s.info(), { host: opts.host ?? "127.0.0.1", port: opts.dashboardPort });
+        s.#dashboard = await startDashboard(() => s.info(), { host: opts.host ?? "127.0.0.1", port: opts.dashboardPort, holdProcess: opts.holdProcess });
       } catch (err) {
         if (!opts.dashboardOptional) {
           await s.#listener.close();
@@ -135,6 +149,7 @@ export class Scheduler {
     conn.onRequest = (msg) => this.#clientRequest(client, msg);
     void conn.closed.then(() => {
       this.#clients.delete(client);
+      for (const w of this.#workerWaiters) if (w.client === client) w.done();
       this.#handle({ type: "client-removed", client });
     });
   }
@@ -151,6 +166,8 @@ export class Scheduler {
         return this.#handle({ type: "update-data", client, who: msg.who, nbytes: msg.nbytes });
       case "cancel-keys":
         return this.#handle({ type: "cancel-keys", client, keys: msg.keys });
+      case "fire-and-forget":
+        return this.#handle({ type: "fire-and-forget", keys: msg.keys });
       default:
         log.warn("unexpected message from a client", { op: msg.op });
     }
@@ -164,6 +181,7 @@ export class Scheduler {
       case "release-keys":
       case "want-keys":
       case "update-data":
+      case "fire-and-forget":
         // Sent as requests when the client needs to know they were applied.
         this.#fromClient(client, msg);
         return null;
@@ -184,6 +202,10 @@ export class Scheduler {
       }
       case "run-on-workers":
         return this.#runOnWorkers(msg.fn, msg.args);
+      case "restart-workers":
+        return this.#restartWorkers();
+      case "wait-for-workers":
+        return this.#waitForWorkers(client, msg.count, msg.timeoutMs);
       default:
         throw new TypeError(`the scheduler does not serve "${msg.op}" requests`);
     }
@@ -209,6 +231,44 @@ export class Scheduler {
       }),
     );
     return null;
+  }
+
+  /**
+   * client.restart(): every task is cancelled, and every worker told to
+   * restart and forgotten at once, so that any worker joining from now on is
+   * a new one. Returns how many workers there were.
+   */
+  #restartWorkers(): number {
+    const workers = [...this.#workers.values()];
+    this.#workers.clear();
+    log.info("restarting every worker at a client's request", { workers: workers.length });
+    this.#handle({ type: "restart" });
+    for (const conn of workers) {
+      conn.send({ op: "restart" });
+      setTimeout(() => conn.close("the cluster restarted"), RESTART_CLOSE_AFTER_MS).unref();
+    }
+    return workers.length;
+  }
+
+  /** Resolves to the number of workers connected once there are `count`, or when `timeoutMs` has passed. */
+  #waitForWorkers(client: string, count: number, timeoutMs: number | undefined): number | Promise<number> {
+    if (!Number.isInteger(count) || count < 0) throw new TypeError(`wait-for-workers needs a count of workers, got ${String(count)}`);
+    if (this.#workers.size >= count) return this.#workers.size;
+    return new Promise<number>((resolve) => {
+      const waiter: WorkerWaiter = {
+        client,
+        count,
+        done: () => {
+          clearTimeout(timer);
+          this.#workerWaiters.delete(waiter);
+          resolve(this.#workers.size);
+        },
+      };
+      // Beyond what a timer can count, as good as no bound.
+      const timer = typeof timeoutMs === "number" && timeoutMs < 2 ** 31 ? setTimeout(waiter.done, Math.max(0, timeoutMs)) : undefined;
+      timer?.unref();
+      this.#workerWaiters.add(waiter);
+    });
   }
 
   async #runOnWorkers(fn: unknown, args: unknown): Promise<Record<Address, RunFunctionReply>> {
@@ -242,6 +302,7 @@ export class Scheduler {
       const { name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts } = msg;
       this.#handle({ type: "worker-added", address, name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts });
       log.info("worker joined", { address, name });
+      for (const w of this.#workerWaiters) if (this.#workers.size >= w.count) w.done();
       conn.onRequest = (req) => {
         if (req.op !== "heartbeat") throw new TypeError(`a worker does not send "${req.op}" requests to the scheduler`);
         if (this.#workers.get(address!) === conn) {
@@ -298,6 +359,7 @@ export class Scheduler {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#tick);
+      for (const w of this.#workerWaiters) w.done();
       for (const conn of [...this.#clients.values(), ...this.#workers.values()]) conn.close("scheduler closing");
       await Promise.all([this.#listener?.close(), this.#dashboard?.close()]);
     })();

@@ -107,6 +107,9 @@ const DEFAULT_DURATION_MS = 10;
 
 const ACTOR_LOST_MESSAGE = "Worker holding Actor was lost";
 
+/** The wanter of keys given to fireAndForget: the scheduler itself, until each is done. */
+const FIRE_AND_FORGET: ClientId = "fire-and-forget";
+
 /** Collects one event's output and merges it per destination. */
 class Outbox {
   readonly compute = new Map<Address, Map<Key, Instruction>>();
@@ -181,6 +184,9 @@ export class SchedulerState {
   private readonly maxWorkerDeaths: number;
   private readonly out = new Outbox();
 
+  /** Fired-and-forgotten keys that reached a final state in this event: the scheduler lets go of them after it. */
+  private fired: Task[] = [];
+
   constructor(opts: SchedulerStateOptions = {}) {
     this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 5000;
     this.maxWorkerDeaths = opts.maxWorkerDeaths ?? 3;
@@ -212,6 +218,15 @@ export class SchedulerState {
         break;
       case "cancel-keys":
         this.cancelKeys(event.keys);
+        break;
+      case "fire-and-forget":
+        for (const key of event.keys) {
+          const t = this.tasks.get(key);
+          if (t && isPending(t.state)) this.want(FIRE_AND_FORGET, t);
+        }
+        break;
+      case "restart":
+        this.restart();
         break;
       case "update-data":
         this.updateData(event.client, event.who, event.nbytes);
@@ -262,6 +277,7 @@ export class SchedulerState {
         break;
     }
     this.afterResourcesFreed();
+    if (this.fired.length > 0) this.releaseFired();
     return this.out.flush();
   }
 
@@ -456,7 +472,17 @@ export class SchedulerState {
   private notify(t: Task): void {
     if (t.wantedBy.size === 0) return;
     const msg = this.keyState(t);
-    for (const c of t.wantedBy) this.out.keyState(c, msg);
+    for (const c of t.wantedBy) {
+      if (c !== FIRE_AND_FORGET) this.out.keyState(c, msg);
+      else if (msg.status !== "pending") this.fired.push(t);
+    }
+  }
+
+  /** Fired-and-forgotten keys that are done: nobody else may want them any more. */
+  private releaseFired(): void {
+    const done = this.fired;
+    this.fired = [];
+    for (const t of done) if (!t.forgotten && t.wantedBy.delete(FIRE_AND_FORGET)) this.maybeRelease(t);
   }
 
   // ------------------------------------------------------------ graph
@@ -1067,6 +1093,16 @@ export class SchedulerState {
       if (t.actor) continue;
       for (const a of live) this.toMemory(t, a, nbytes[key] ?? t.nbytes);
     }
+  }
+
+  /**
+   * client.restart(): every task is cancelled (clients holding one see it so)
+   * and every worker forgotten; the server tells them to restart.
+   */
+  private restart(): void {
+    const error = errorInfoOf("CancelledError", "the cluster was restarted (client.restart()), dropping every task, result and actor; submit it again");
+    for (const t of [...this.tasks.values()]) if (!t.forgotten && t.state !== "cancelled") this.finalize(t, "cancelled", error);
+    for (const w of [...this.workerList]) this.workerRemoved(w.address);
   }
 
   // ------------------------------------------------------------ worker events

@@ -1,2 +1,2 @@
-export { Worker } from "./worker.js";
+export { Worker, type WorkerExit } from "./worker.js";
 export type { WorkerOptions } from "./options.js";

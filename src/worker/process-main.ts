@@ -1,5 +1,7 @@
-// Entry of a worker process started by LocalCluster: options come in the
-// TROUPE_WORKER_CONFIG environment variable, readiness goes back over IPC.
+// Entry of a worker process started by a supervisor (LocalCluster, or the
+// `troupe worker` nanny): options come in the TROUPE_WORKER_CONFIG
+// environment variable, readiness goes back over IPC. Exit status: 0 when
+// asked to stop, 1 after a fault (the supervisor then starts a new worker).
 
 import { createLogger } from "../log.js";
 import type { WorkerOptions } from "./options.js";
@@ -7,11 +9,18 @@ import { Worker } from "./worker.js";
 
 const log = createLogger("worker");
 
+/** A stop that takes longer than this (a stuck actor's dispose hook) ends the process anyway. */
+const STOP_DEADLINE_MS = 10_000;
+
 async function main(): Promise<void> {
   const opts = JSON.parse(process.env.TROUPE_WORKER_CONFIG ?? "{}") as WorkerOptions;
   const worker = await Worker.start(opts);
   process.send?.({ type: "ready", address: worker.address, name: worker.name });
-  const stop = () => void worker.close();
+  const stop = () => {
+    // Nobody may be left to SIGKILL us if this hangs (the parent is gone).
+    setTimeout(() => process.exit(0), STOP_DEADLINE_MS).unref();
+    void worker.close();
+  };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
   // The parent went away: nothing will ever stop us otherwise.
@@ -20,13 +29,15 @@ async function main(): Promise<void> {
   process.on("message", (m: { type?: string; rssBytes?: number }) => {
     if (m?.type === "memory-restart") void worker.stopForMemory(m.rssBytes ?? 0);
   });
-  await worker.closed;
-  // Non-zero after a fault: a supervisor restarts the worker only then.
-  process.exit(worker.fault === undefined ? 0 : 1);
+  const { fault } = await worker.closed;
+  if (fault) log.warn("worker stopped because of a fault", { fault });
+  process.exit(fault ? 1 : 0);
 }
 
 main().catch((err) => {
-  log.error("worker failed to start", { error: String(err?.stack ?? err) });
+  // A supervisor reports the error itself, on one line; the stack is for debugging.
+  if (process.send) log.debug("worker failed to start", { error: String(err?.stack ?? err) });
+  else log.error("worker failed to start", { error: String(err?.stack ?? err) });
   process.send?.({ type: "failed", error: String(err?.message ?? err) });
   process.exit(1);
 });

@@ -52,6 +52,12 @@ export const DEFAULT_CANCEL_GRACE_MS = 1000;
 /** How often tasks queued on a thread behind a long task are taken back for others. */
 const UNSTICK_EVERY_MS = 100;
 
+/** How a worker ended. */
+export interface WorkerExit {
+  /** Why it stopped when nobody asked it to (lost its scheduler, a thread crashed): its process exits non-zero. */
+  fault?: string;
+}
+
 interface ActorHere {
   thread: RunnerThread;
   /** Reported by its thread, which counts every call, direct or forwarded. */
@@ -95,9 +101,9 @@ export class Worker {
   #heartbeat?: NodeJS.Timeout;
   #unstickTimer?: NodeJS.Timeout;
   #closing?: Promise<void>;
-  #closedResolve!: () => void;
-  /** Resolves once the worker has shut down (closed, or lost its scheduler). */
-  readonly closed = new Promise<void>((r) => (this.#closedResolve = r));
+  #closedResolve!: (exit: WorkerExit) => void;
+  /** Resolves once the worker has shut down: asked to, or because of a fault. */
+  readonly closed = new Promise<WorkerExit>((r) => (this.#closedResolve = r));
 
   private constructor(opts: WorkerOptions) {
     this.#opts = opts;
@@ -327,6 +333,10 @@ export class Worker {
         return this.#free(msg.keys);
       case "steal-request":
         return this.#giveUp(msg.keys);
+      case "restart":
+        // Exiting non-zero has the supervisor start a fresh worker; without one, the worker just leaves.
+        log.info("restarting at a client's request");
+        return void this.close("restart requested by a client");
       default:
         log.warn("unexpected message from the scheduler", { op: msg.op });
     }
@@ -689,7 +699,7 @@ export class Worker {
     return this.#store.size;
   }
 
-  /** Stop the worker; `fault`: why, when a fault stops it (see `fault`). */
+  /** Shut down; `fault` says why when nobody asked for it (the first call's reason stands, see `fault`). */
   close(fault?: string): Promise<void> {
     if (!this.#closing && fault !== undefined) this.#fault = fault;
     this.#closing ??= (async () => {
@@ -701,7 +711,7 @@ export class Worker {
       await this.#peers.close();
       await Promise.all([this.#tasks.close(), ...this.#actorThreadPool.map((t) => t.close())]);
       this.#store.clear();
-      this.#closedResolve();
+      this.#closedResolve(this.#fault === undefined ? {} : { fault: this.#fault });
     })();
     return this.#closing;
   }

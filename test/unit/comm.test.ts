@@ -115,7 +115,15 @@ test("comm - a request group: each outcome reaches its own handler, a slow one h
 
 test("comm - entries that encode alone but not together leave in separate batches", () => {
   const writes: number[] = [];
-  const transport = { peer: "fake", write: (chunks: Uint8Array[]) => void writes.push(chunks.length), end() {}, destroy() {}, onData() {}, onClose() {} };
+  // Like every transport, it reports its close once it has ended.
+  const transport = {
+    peer: "fake",
+    write: (chunks: Uint8Array[]) => void writes.push(chunks.length),
+    end: () => transport.onClose("ended"),
+    destroy() {},
+    onData(_chunk: Uint8Array) {},
+    onClose(_reason: string) {},
+  };
   const conn = new WireConnection(transport);
   // Each message carries 40,000 out-of-band parts: one batch may carry 65,536.
   const block = new Uint8Array(OOB_THRESHOLD_BYTES);

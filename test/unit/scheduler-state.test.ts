@@ -773,3 +773,57 @@ test("Few: one member inline, a set from the second, back to none", () => {
   assert.equal(f.delete("z"), true);
   assert.equal(f.size, 0);
 });
+
+test("fire-and-forget: the scheduler holds a task its client let go of until it is done, then lets it go", () => {
+  const h = harness();
+  h.worker("w1");
+  h.submit([spec("a"), spec("b", ["a"])], ["b"]);
+  h.ev({ type: "fire-and-forget", keys: ["b"] });
+  h.ev({ type: "client-removed", client: "c1" });
+  assert.equal(h.s.taskState("a"), "processing", "its dependency still runs");
+  let out = h.finish("w1", "a");
+  assert.deepEqual(states(out, "fire-and-forget"), [], "nobody is told of it");
+  out = h.finish("w1", "b");
+  assert.deepEqual(frees(out), [{ address: "w1", keys: ["a", "b"] }]);
+  assert.equal(h.s.size, 0);
+  // A key that is already done is not held.
+  h.ev({ type: "client-added", client: "c2" });
+  h.submit([spec("c")], ["c"], "c2");
+  h.finish("w1", "c");
+  h.ev({ type: "fire-and-forget", keys: ["c", "unknown"] });
+  h.ev({ type: "client-removed", client: "c2" });
+  assert.equal(h.s.size, 0);
+});
+
+test("fire-and-forget: a failed task is let go of too", () => {
+  const h = harness();
+  h.worker("w1");
+  h.submit([spec("a")]);
+  h.ev({ type: "fire-and-forget", keys: ["a"] });
+  h.ev({ type: "client-removed", client: "c1" });
+  h.ev({ type: "task-erred", worker: "w1", key: "a", error: { name: "Error", message: "x", stack: "" } });
+  assert.equal(h.s.size, 0);
+});
+
+test("restart: every task cancelled for the clients holding it, every worker forgotten", () => {
+  const h = harness();
+  h.worker("w1");
+  h.worker("w2");
+  h.submit([spec("a", [], { workers: ["w1"] }), spec("b", ["a"]), spec("Counter-1", [], { actor: true })], ["a", "b", "Counter-1"]);
+  h.submit([spec("c", [], { resources: { GPU: 1 } })], ["c"]);
+  h.finish("w1", "a");
+  h.finish("w2", "Counter-1", 0, { className: "Counter" });
+  const out = h.ev({ type: "restart" });
+  assert.deepEqual(
+    states(out).map((m) => [m.key, m.status, m.error?.name]).sort(),
+    [["Counter-1", "cancelled", "CancelledError"], ["a", "cancelled", "CancelledError"], ["b", "cancelled", "CancelledError"], ["c", "cancelled", "CancelledError"]],
+  );
+  assert.deepEqual(h.s.workerAddresses(), []);
+  assert.deepEqual(frees(out), [], "the workers are gone: nothing is sent to them");
+  // A new worker joins empty; a key submitted again runs again.
+  h.worker("w3");
+  const again = h.submit([spec("a")]);
+  assert.deepEqual(computes(again).map((c) => [c.msg.key, c.address]), [["a", "w3"]]);
+  h.ev({ type: "client-removed", client: "c1" });
+  assert.equal(h.s.taskState("c"), undefined);
+});
