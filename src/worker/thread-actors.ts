@@ -12,7 +12,7 @@ import type { ActorCallReply, ActorCalls, ActorStats, CodeRef, Key } from "../pr
 import { ClassesPending, errorToInfo, loadClasses, type CodeOptions } from "../serialize/index.js";
 import { CallTurns } from "./call-turns.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
-import { within, Work } from "./thread-faults.js";
+import { promiseCount, within, Work } from "./thread-faults.js";
 import type { FromThread, RunTask, ThreadConfig, ToThread } from "./thread-protocol.js";
 import type { EndOfTurn, Replies } from "./thread-turn.js";
 import { decodeArgs, encodeResult, errorReply, isNoArgs, NO_ARGS } from "./thread-values.js";
@@ -30,10 +30,11 @@ interface CallStats {
 /**
  * One actor call: the Work its code runs as, and the thenable its outcome
  * reaches the connection (or the main thread) through. A call whose method
- * returned at once is answered at the end of the turn, so that a fault its
- * code left behind (a promise rejection nobody handles is reported only
- * then) can still fail it; one still running is answered when it ends, or
- * at once when a fault fails it.
+ * returned at once, having made promises, is answered at the end of the
+ * turn, so that a fault its code left behind (a promise rejection nobody
+ * handles is reported only then) can still fail it; one that made none is
+ * answered at once; one still running is answered when it ends, or at once
+ * when a fault fails it.
  */
 class CallWork extends Work implements PromiseLike<ActorCallReply> {
   #outcome: ActorCallReply | undefined;
@@ -180,6 +181,7 @@ export class ActorHost {
     st.inFlight++;
     this.#statsChanged = true;
     const work = new CallWork(this, key, name, st);
+    const made = promiseCount();
     let out: unknown;
     try {
       out = within(work, () => this.actors.invoke(key, kind, name, decodeCallArgs(args)));
@@ -206,8 +208,12 @@ export class ActorHost {
         return work;
       }
       if (!(parts instanceof Promise)) {
-        if (this.#held.length === 0) this.turn.queue(this.#settleHeld);
-        this.#held.push(work.hold(new Payload(parts)));
+        // A method that made no promise left none rejected: its answer goes at once.
+        if (promiseCount() === made) work.settle(new Payload(parts));
+        else {
+          if (this.#held.length === 0) this.turn.queue(this.#settleHeld);
+          this.#held.push(work.hold(new Payload(parts)));
+        }
         return work;
       }
       encoded = parts; // holds unfinished ActorFutures: answered once they are values

@@ -6,6 +6,7 @@
 // continuations, and Node reports both kinds of fault in the context of the
 // code that caused them) and fails that work alone.
 
+import { promiseHooks } from "node:v8";
 import type { Logger } from "../log.js";
 import { workStorage, type WorkContext } from "../client/thread-context.js";
 
@@ -51,6 +52,17 @@ export class ExitCalled extends Error {
   }
 }
 
+let promisesMade = 0;
+
+/**
+ * How many promises code on this thread has made so far. Code that made
+ * none cannot have left a rejection unhandled: its answer need not wait for
+ * the end of the turn (where Node reports such rejections).
+ */
+export function promiseCount(): number {
+  return promisesMade;
+}
+
 /** Installs the handlers on this thread: faults go to their work, or to the log when none can be found. */
 export function containFaults(log: Logger): void {
   const charge = (reason: unknown, kind: string) => {
@@ -63,6 +75,9 @@ export function containFaults(log: Logger): void {
       log.warn(`${work.what} ${kind} after it had finished; its result stands`, { error: describe(reason) });
     }
   };
+  promiseHooks.onInit(() => {
+    promisesMade++;
+  });
   process.on("unhandledRejection", (reason) => charge(reason, "left a promise rejection unhandled (a missing await?)"));
   process.on("uncaughtException", (err) => charge(err, "threw from a timer or callback"));
   process.exit = ((code?: unknown) => {
