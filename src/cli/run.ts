@@ -1,8 +1,9 @@
 // `troupe run <script> [args…]`: run a user script, TypeScript allowed, whose
 // Client.connect() finds its cluster through TROUPE_SCHEDULER/TROUPE_TOKEN.
 
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { ConfigError } from "../errors.js";
 import { pathToFileURL } from "node:url";
 import { HELP_OPTION, parse, token, TOKEN_OPTION, UsageError, type Options } from "./args.js";
 
@@ -49,6 +50,36 @@ function split(args: string[]): { own: string[]; script?: string; scriptArgs: st
   return { own, script, scriptArgs };
 }
 
+/**
+ * A `.ts` script in a CommonJS package (no `"type": "module"`, which `npm
+ * init` leaves out) is compiled as CommonJS: no top-level await, and troupe,
+ * an ES module, cannot be required. Say so before it fails obscurely.
+ */
+function checkModuleFormat(path: string): void {
+  if (!/\.tsx?$/.test(path)) return;
+  const pkg = nearestPackageJson(dirname(path));
+  if (!pkg || pkg.type === "module") return;
+  throw new ConfigError(
+    `${basename(path)} is TypeScript in a CommonJS package (${pkg.file} has no "type": "module"), so it would be compiled ` +
+      `as CommonJS, where top-level await and importing troupe fail: add "type": "module" to that package.json ` +
+      `(npm pkg set type=module), or name the script ${basename(path).replace(/\.tsx?$/, ".mts")}`,
+  );
+}
+
+function nearestPackageJson(dir: string): { file: string; type?: string } | undefined {
+  for (let d = dir; ; d = dirname(d)) {
+    const file = join(d, "package.json");
+    if (existsSync(file)) {
+      try {
+        return { file, type: (JSON.parse(readFileSync(file, "utf8")) as { type?: string }).type };
+      } catch {
+        return undefined; // not ours to judge
+      }
+    }
+    if (dirname(d) === d) return undefined;
+  }
+}
+
 export async function runCommand(args: string[]): Promise<void> {
   const { own, script, scriptArgs } = split(args);
   const { values } = parse(own, OPTIONS, []);
@@ -58,6 +89,7 @@ export async function runCommand(args: string[]): Promise<void> {
   if (!existsSync(path)) throw new UsageError(`no script at ${path}`);
   if (typeof values.scheduler === "string") process.env.TROUPE_SCHEDULER = values.scheduler;
   if (values["token-file"] !== undefined) process.env.TROUPE_TOKEN = token(values);
+  checkModuleFormat(path);
   process.argv = [process.argv[0]!, path, ...scriptArgs];
   if (/\.[cm]?ts$/.test(path)) (await import("tsx/esm/api")).register();
   try {

@@ -97,6 +97,19 @@ describe("bad flags: one line on stderr, exit code 2", () => {
   }
 });
 
+describe("troupe run on TypeScript in a CommonJS package", () => {
+  test("says to add \"type\": \"module\" (or use .mts), in one line", () => {
+    const dir = mkdtempSync(join(tmpdir(), "troupe-cjs-"));
+    try {
+      writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "app", type: "commonjs" }));
+      writeFileSync(join(dir, "main.ts"), "const x = await Promise.resolve(1);\nconsole.log(x);\n");
+      assertOneLineError(runCli(["run", join(dir, "main.ts")]), 2, /main\.ts is TypeScript in a CommonJS package.*"type": "module".*main\.mts/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("errors while running: one line on stderr, exit code 1", () => {
   const procs = new ProcGroup();
   after(() => procs.killAll());
