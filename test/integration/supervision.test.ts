@@ -103,7 +103,8 @@ describe("supervision in a LocalCluster", () => {
     // A worker process starts at about 120 MB; the task holds 300 MB more, outside the V8 heap.
     await withCluster({ workers: 1, memoryLimit: "400MiB" }, async ({ cluster, client }) => {
       const [first] = Object.values(await workerPids(client));
-      const hog = client.submit(hoard, [300]);
+      // Not held: once its worker is gone, nothing recomputes it on the next one.
+      void client.submit(hoard, [300]);
       await waitFor(() => cluster.workerRestarts()["worker-0"]?.memoryRestarts === 1, "a restart for memory", 30_000);
       await waitFor(async () => {
         const now = Object.values(await workerPids(client));
@@ -112,7 +113,6 @@ describe("supervision in a LocalCluster", () => {
       assert.ok(!alive(first!), "the old process is gone");
       const info = await client.schedulerInfo();
       assert.ok(Object.values(info.workers).every((w) => w.restarts >= 1), "schedulerInfo counts the restart");
-      assert.equal(await hog, 300);
       assert.equal(await client.submit(double, [21]).result(20_000), 42);
     });
   });
