@@ -4,7 +4,7 @@
 
 import { CommError, ProtocolError, RemoteError, TimeoutError, TROUPE_ERRORS, type TroupeError } from "../errors.js";
 import { createLogger } from "../log.js";
-import type { Message } from "../protocol/messages.js";
+import type { Message, ReplyTo } from "../protocol/messages.js";
 import { BatchDecoder, encodeBatch, type ErrorReply, type ErrorReplyInfo, unitEnd, type WireEntry } from "./frames.js";
 import { hold, release } from "./keep-alive.js";
 import { PendingReplies } from "./pending.js";
@@ -46,8 +46,8 @@ export interface Connection {
   weigh?: (msg: Message) => number;
   /** Queue a message; what is queued in one event-loop turn goes out as one batch (several when it is long). */
   send(msg: Message): void;
-  /** Send a request; rejects CommError if the connection closes first, TimeoutError after timeoutMs. */
-  request<T = unknown>(msg: Message, opts?: { timeoutMs?: number }): Promise<T>;
+  /** Send a request; resolves to its reply (typed by its op), rejects CommError if the connection closes first, TimeoutError after timeoutMs. */
+  request<M extends Message>(msg: M, opts?: { timeoutMs?: number }): Promise<ReplyTo<M>>;
   /** Send a request whose outcome goes to `handler` (no promise: for hot paths such as actor calls). */
   call(msg: Message, handler: ReplyHandler): void;
   /**
@@ -178,10 +178,10 @@ export class WireConnection implements Connection {
     this.enqueue(msg, undefined, this.weigh?.(msg) ?? 1);
   }
 
-  request<T = unknown>(msg: Message, opts?: { timeoutMs?: number }): Promise<T> {
+  request<M extends Message>(msg: M, opts?: { timeoutMs?: number }): Promise<ReplyTo<M>> {
     if (this.state === State.Closed) return Promise.reject(this.closedError(msg));
     const timeoutMs = opts?.timeoutMs;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<ReplyTo<M>>((resolve, reject) => {
       const rid = this.sendRequest(msg, { ok: resolve as (v: unknown) => void, fail: reject });
       if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
         this.pending.expire(rid, Math.max(0, timeoutMs), () =>

@@ -7,7 +7,7 @@ import { listen, localConnection, type Connection, type Listener, type TlsOption
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
 import { CommError } from "../errors.js";
 import { createLogger } from "../log.js";
-import type { Address, Key, Message, RegisterWorkerReply, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
+import type { Address, Key, Message, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
 import { accepting, messageWeight } from "../protocol/schemas.js";
 import { SchedulerState } from "./state.js";
@@ -282,7 +282,7 @@ export class Scheduler {
     await Promise.all(
       [...this.#workers].map(async ([address, conn]) => {
         try {
-          out[address] = await conn.request<RunFunctionReply>({ op: "run-function", fn, args } as Message);
+          out[address] = await conn.request({ op: "run-function", fn, args } as RunFunction);
         } catch (err) {
           const e = err as Error;
           out[address] = { ok: false, error: { name: e.name, message: e.message, stack: e.stack ?? "" } };

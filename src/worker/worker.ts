@@ -27,7 +27,6 @@ import type {
   Message,
   PutData,
   ErrorInfo,
-  RegisterWorkerReply,
   RunFunction,
   TasksFinished,
   WorkerToScheduler,
@@ -213,7 +212,7 @@ export class Worker {
       void this.close(`lost the connection to the scheduler at ${opts.scheduler}`);
     });
     const sentAt = Date.now();
-    const reply = await conn.request<RegisterWorkerReply | null>({
+    const reply = await conn.request({
       op: "register-worker",
       address: this.#address,
       name: this.name,
@@ -224,7 +223,7 @@ export class Worker {
       memoryLimit: this.memoryLimit,
       ...(opts.restarts ? { restarts: opts.restarts } : {}),
     });
-    this.#heartbeatTimeoutMs = reply?.heartbeatTimeoutMs ?? 0;
+    this.#heartbeatTimeoutMs = reply.heartbeatTimeoutMs;
     this.#renewLease(sentAt);
     const every = opts.heartbeatIntervalMs ?? 1000;
     this.#heartbeat = setInterval(() => this.#sendHeartbeat(), every);
@@ -532,7 +531,7 @@ export class Worker {
 
   /** One get-data request to a peer for dependencies it holds. */
   #fetch(holder: Address, keys: Key[]): void {
-    this.#peers.request<GetDataReply>(holder, getDataRequest(keys)).then(
+    this.#peers.request(holder, getDataRequest(keys)).then(
       (reply) => {
         const got: Key[] = [];
         const reported: Record<Key, number> = {};
