@@ -9,6 +9,7 @@ import { ACTOR_LOST_MESSAGE } from "./workers.js";
 
 export function info(tb: Tables): Omit<SchedulerInfo, "address"> {
   const workers: Record<Address, WorkerInfo> = {};
+  let queued = 0;
   for (const w of tb.workerList) {
     const actors: WorkerInfo["actors"] = {};
     for (const key of w.actors) {
@@ -21,6 +22,8 @@ export function info(tb: Tables): Omit<SchedulerInfo, "address"> {
         meanCallMs: s?.meanCallMs ?? 0,
       };
     }
+    // Processing there beyond its threads: waiting in its queue (what work stealing moves).
+    queued += Math.max(0, w.nprocessing - w.nthreads);
     workers[w.address] = {
       name: w.name,
       nthreads: w.nthreads,
@@ -51,7 +54,7 @@ export function info(tb: Tables): Omit<SchedulerInfo, "address"> {
       erred: c("erred"),
       lost: c("lost"),
       "no-worker": c("no-worker"),
-      queued: 0,
+      queued,
     },
   };
 }

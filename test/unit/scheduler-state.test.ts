@@ -588,6 +588,21 @@ test("info(): workers, actors with stats, unrunnable, counts", () => {
   assert.deepEqual(h.s.workerAddresses(), ["w1"]);
 });
 
+test("info(): tasks processing on a worker beyond its threads count as queued", () => {
+  const h = harness();
+  h.worker("w1", 1);
+  h.worker("w2", 2);
+  h.submit([spec("a", [], { workers: ["w1"] }), spec("b", [], { workers: ["w1"] }), spec("c", [], { workers: ["w1"] })]);
+  assert.equal(h.s.info().tasks.processing, 3);
+  assert.equal(h.s.info().tasks.queued, 2, "two wait behind w1's one thread");
+  h.finish("w1", "a");
+  assert.equal(h.s.info().tasks.queued, 1);
+  // Tasks chained behind their deps wait in the worker's queue too: three on w2's two threads.
+  h.submit([spec("x"), spec("y", ["x"]), spec("z", ["y"])], ["z"]);
+  assert.deepEqual(["x", "y", "z"].map((k) => h.s.processingOn(k)), ["w2", "w2", "w2"]);
+  assert.equal(h.s.info().tasks.queued, 2);
+});
+
 test("transitions: a change the table forbids throws InvalidTransition naming the key and both states", () => {
   const tb = new Tables({});
   const t = tb.newTask("k", spec("k"));
