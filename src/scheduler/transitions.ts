@@ -27,7 +27,6 @@ export const TRANSITIONS: Table = {
     processing: "a worker able to run it joined, or resources came free",
     memory: "its data turned up before it ran",
     released: "nobody needs it any more",
-    erred: "a dep failed",
     lost: "scattered onto workers that are all gone",
     cancelled: "cancelled, or a dep was; the cluster restarted",
   },
