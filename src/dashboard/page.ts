@@ -20,9 +20,12 @@ const row = (cells, head) => "<tr>" + cells.map((c) => head ? "<th>" + esc(c) + 
 async function refresh() {
   const info = await (await fetch("api/info")).json();
   document.getElementById("addr").textContent = info.address;
-  const total = Object.values(info.tasks).reduce((a, b) => a + b, 0) || 1;
-  document.getElementById("tasks").innerHTML = row(["state", "tasks", ""], true) + Object.entries(info.tasks).map(([s, n]) =>
-    row([s, n]).replace("</tr>", '<td><span class="bar" style="width:' + Math.round(200 * n / total) + 'px"></span></td></tr>')).join("") + row(["unrunnable", info.unrunnable.length]);
+  // Queued tasks are processing ones waiting behind their worker's busy threads: not a state of their own.
+  const { queued, ...byState } = info.tasks;
+  const total = Object.values(byState).reduce((a, b) => a + b, 0) || 1;
+  document.getElementById("tasks").innerHTML = row(["state", "tasks", ""], true) + Object.entries(byState).map(([s, n]) =>
+    row([s, n]).replace("</tr>", '<td><span class="bar" style="width:' + Math.round(200 * n / total) + 'px"></span></td></tr>')).join("") +
+    row(["queued on workers (of processing)", queued]) + row(["unrunnable", info.unrunnable.length]);
   document.getElementById("groups").innerHTML = row(["group", "done", "in memory", "processing", "waiting", "erred", ""], true) +
     Object.entries(info.groups).map(([g, c]) => {
       const n = Object.values(c).reduce((a, b) => a + b, 0) || 1;

@@ -65,8 +65,8 @@ export interface RunTask {
   args: Uint8Array[];
   deps: Record<Key, ThreadPart[]>;
   actor: boolean;
-  /** Deps this thread computed just before: it takes them from its recent results. */
-  local?: Key[];
+  /** Deps this thread computed just before (the chain): it takes them from its chain results. */
+  chained?: Key[];
 }
 
 /** Plain tasks of one function with one small argument part each: task i's is bytes[ends[i-1] .. ends[i]). */
@@ -188,7 +188,7 @@ function smallPart(parts: ThreadPart[]): parts is [Uint8Array] {
 }
 
 function columnable(m: ToThread): m is RunTask {
-  return m.t === "run" && !m.actor && m.local === undefined && m.deps === NO_DEPS && smallPart(m.args);
+  return m.t === "run" && !m.actor && m.chained === undefined && m.deps === NO_DEPS && smallPart(m.args);
 }
 
 /** One buffer holding every part, and where each ends. */

@@ -391,15 +391,16 @@ export class Worker {
   #compute(msg: ComputeTask): void {
     if (this.#actors.has(msg.key)) return; // a duplicate of a finished actor creation
     this.#apply(this.#state.compute(msg));
-    this.#startEarly(msg.key);
+    this.#startChained(msg.key);
   }
 
   /**
-   * A task waiting only for deps that are running on one task thread goes to
-   * that thread now, right behind them: the thread feeds it their results
-   * itself, so a chain runs without a round trip through this thread per link.
+   * The chain (scheduler/chain.ts): a task waiting only for deps that are
+   * running on one task thread goes to that thread now, right behind them: the
+   * thread feeds it their results itself, so a chain runs without a round trip
+   * through this thread per link.
    */
-  #startEarly(key: Key): void {
+  #startChained(key: Key): void {
     const missing = this.#state.missingOf(key);
     if (!missing || missing.size === 0) return;
     let thread: RunnerThread | undefined;
@@ -409,9 +410,9 @@ export class Worker {
       thread = on;
     }
     if (!thread!.canClaimMore) return;
-    const local = [...missing];
-    const msg = this.#state.startEarly(key);
-    if (msg) this.#run(msg, thread!, local);
+    const chained = [...missing];
+    const msg = this.#state.startChained(key);
+    if (msg) this.#run(msg, thread!, chained);
   }
 
   /** Carry out what the state machine decided, then keep the task threads busy. */
@@ -450,21 +451,21 @@ export class Worker {
     }
   }
 
-  /** `local`: deps the thread computes just before this task and hands it itself. */
-  #run(msg: ComputeTask, thread: RunnerThread, local?: Key[]): void {
+  /** `chained`: deps the thread computes just before this task and hands it itself. */
+  #run(msg: ComputeTask, thread: RunnerThread, chained?: Key[]): void {
     let deps = NO_DEPS;
     for (const dep in msg.whoHas) {
       const p = this.#store.get(dep) ?? this.#handles.get(dep);
       if (p) (deps === NO_DEPS ? (deps = {}) : deps)[dep] = partsToThread(p.parts);
-      else if (!local?.includes(dep)) {
+      else if (!chained?.includes(dep)) {
         // Lost here since the task became ready (its segment was removed from outside): it waits for it again.
         this.#apply(this.#state.requeue(msg.key, msg));
         return;
       }
     }
     const startMs = Date.now();
-    // Parts as received: the thread connection compacts or packs them when it posts. One shape, with or without `local`.
-    const work = { t: "run" as const, key: msg.key, fn: msg.fn, args: msg.args.parts, deps, actor: msg.actor, local };
+    // Parts as received: the thread connection compacts or packs them when it posts. One shape, with or without `chained`.
+    const work = { t: "run" as const, key: msg.key, fn: msg.fn, args: msg.args.parts, deps, actor: msg.actor, chained };
     const onDone = (done: ThreadDone) => {
       const stopMs = Date.now();
       if (!done.ok && done.notRun) {
