@@ -9,7 +9,7 @@
 // The unit suite runs a short version of the same simulation.
 
 import { pathToFileURL } from "node:url";
-import { Payload } from "../src/comm/payload.js";
+import { Payload } from "../src/protocol/payload.js";
 import type { Address, Key, KeyStatus, SchedulerToWorker, TaskOptions, TaskSpec } from "../src/protocol/messages.js";
 import { SchedulerState, type ClientId, type Instruction, type SchedulerEvent } from "../src/scheduler/state.js";
 import { mulberry32 } from "../test/helpers/prng.js";

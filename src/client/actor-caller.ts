@@ -5,7 +5,7 @@
 // only after them (R-ACT-9b) and forgets what it knew of it.
 
 import { checkFrameSize, type ReplyHandler } from "../comm/index.js";
-import { Payload } from "../comm/payload.js";
+import { Payload } from "../protocol/payload.js";
 import { ActorLostError, CommError, ProtocolError } from "../errors.js";
 import type { ActorCallFailure, ActorCallReply, ActorMeta, Address, ErrorInfo, Key, Message, WhereIsActorReply } from "../protocol/messages.js";
 import { serialize } from "../serialize/index.js";

@@ -5,9 +5,9 @@ import { createHash } from "node:crypto";
 import { inspect } from "node:util";
 import { connect, promised, type Connection, type ReplyHandler } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
-import { getDataRequest, receiveData } from "../comm/get-data.js";
+import { getDataRequest, receiveData } from "../transfer/get-data.js";
 import { holdWhile } from "../comm/keep-alive.js";
-import { Payload } from "../comm/payload.js";
+import { Payload } from "../protocol/payload.js";
 import { CommError, ConfigError, LostError, TimeoutError } from "../errors.js";
 import type { LocalCluster } from "../cluster/local-cluster.js";
 import type {

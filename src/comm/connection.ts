@@ -4,8 +4,8 @@
 
 import { CommError, ProtocolError, RemoteError, TimeoutError, TROUPE_ERRORS, type TroupeError } from "../errors.js";
 import { createLogger } from "../log.js";
-import type { Message, ReplyTo } from "../protocol/messages.js";
-import { BatchDecoder, encodeBatch, type ErrorReply, type ErrorReplyInfo, unitEnd, type WireEntry } from "./frames.js";
+import type { ErrorInfo, Message, ReplyTo } from "../protocol/messages.js";
+import { BatchDecoder, encodeBatch, type ErrorReply, unitEnd, type WireEntry } from "./frames.js";
 import { hold, release } from "./keep-alive.js";
 import { PendingReplies } from "./pending.js";
 import type { Transport } from "./transport.js";
@@ -444,7 +444,7 @@ export class WireConnection implements Connection {
     }
     try {
       if (ok) handler.ok(outcome);
-      else handler.fail(errorFromInfo(outcome as ErrorReplyInfo));
+      else handler.fail(errorFromInfo(outcome as ErrorInfo));
     } catch (err) {
       // Whatever a peer answered, it must not take this process down.
       log.error(`The reply handler of a "${op}" request threw: ${err instanceof Error ? err.stack : String(err)}`, { peer: this.peer });
@@ -512,9 +512,9 @@ export function answerGroup(
 }
 
 /** An error as it goes into an error reply. */
-export function errorInfo(err: unknown): ErrorReplyInfo {
+export function errorInfo(err: unknown): ErrorInfo {
   if (err instanceof Error) {
-    const info: ErrorReplyInfo = { name: err.name, message: err.message, stack: err.stack ?? "" };
+    const info: ErrorInfo = { name: err.name, message: err.message, stack: err.stack ?? "" };
     const code = (err as { code?: unknown }).code;
     if (typeof code === "string") info.code = code;
     return info;
@@ -523,7 +523,7 @@ export function errorInfo(err: unknown): ErrorReplyInfo {
 }
 
 /** The error an error reply stands for: a troupe error class when the name is one, else RemoteError. */
-export function errorFromInfo(info: ErrorReplyInfo): Error {
+export function errorFromInfo(info: ErrorInfo): Error {
   const Cls = Object.prototype.hasOwnProperty.call(TROUPE_ERRORS, info.name) ? TROUPE_ERRORS[info.name] : undefined;
   const err: TroupeError = Cls ? new Cls(info.message) : new RemoteError(info.name, info.message);
   if (typeof info.stack === "string" && info.stack.length > 0) err.stack = info.stack;

@@ -5,9 +5,9 @@
 import { randomBytes } from "node:crypto";
 import { listen, localConnection, type Connection, type Listener, type TlsOptions } from "../comm/index.js";
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
-import { CommError } from "../errors.js";
+import { CommError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
-import type { Address, Key, Message, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
+import type { Address, ClientToScheduler, Key, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
 import { accepting, messageWeight } from "../protocol/schemas.js";
 import { SchedulerState } from "./state.js";
@@ -151,8 +151,9 @@ export class Scheduler {
     const client = randomBytes(8).toString("hex");
     this.#clients.set(client, conn);
     this.#handle({ type: "client-added", client });
-    conn.onMessage = (msg) => this.#fromClient(client, msg);
-    conn.onRequest = (msg) => this.#clientRequest(client, msg);
+    // The schema let through only what a client sends.
+    conn.onMessage = (msg) => this.#fromClient(client, msg as ClientToScheduler);
+    conn.onRequest = (msg) => this.#clientRequest(client, msg as ClientToScheduler);
     void conn.closed.then(() => {
       this.#clients.delete(client);
       for (const w of this.#workerWaiters) if (w.client === client) w.done();
@@ -160,7 +161,7 @@ export class Scheduler {
     });
   }
 
-  #fromClient(client: string, msg: Message): void {
+  #fromClient(client: string, msg: ClientToScheduler): void {
     switch (msg.op) {
       case "update-graph":
         return this.#handle({ type: "update-graph", client, tasks: msg.tasks, wanted: msg.wanted });
@@ -179,7 +180,7 @@ export class Scheduler {
     }
   }
 
-  #clientRequest(client: string, msg: Message): unknown {
+  #clientRequest(client: string, msg: ClientToScheduler): unknown {
     switch (msg.op) {
       case "register-client":
         return null;
@@ -213,7 +214,8 @@ export class Scheduler {
       case "wait-for-workers":
         return this.#waitForWorkers(client, msg.count, msg.timeoutMs);
       default:
-        throw new TypeError(`the scheduler does not serve "${msg.op}" requests`);
+        // Past the schema only if the schema and this switch disagree: a bug.
+        throw new ProtocolError(`the scheduler does not serve "${(msg as { op: string }).op}" requests`);
     }
   }
 

@@ -5,7 +5,7 @@
 // per batch, not one of each per task (~10 → ~3 µs per task, both threads).
 
 import type { ActorCall, ActorStats, CodeRef, ErrorInfo, Key } from "../protocol/messages.js";
-import { copyBytes } from "../comm/payload.js";
+import { copyBytes } from "../protocol/payload.js";
 import { bytesOf, own, release, sharedPathOf, type Part } from "../shm/index.js";
 
 /** A payload part between threads: bytes, or a shared segment the reading side maps. */

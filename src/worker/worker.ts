@@ -7,9 +7,10 @@ import { randomBytes } from "node:crypto";
 import { cpus, hostname } from "node:os";
 import { connect, formatAddress, isWildcardHost, listen, OOB_THRESHOLD_BYTES, parseAddress, type Connection, type Listener } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
-import { getDataRequest, receiveData, type Received } from "../comm/get-data.js";
-import { mappedPayload, Payload, releaseShared, splitShared, type SharedParts } from "../comm/payload.js";
-import { ConfigError } from "../errors.js";
+import { getDataRequest, receiveData, type Received } from "../transfer/get-data.js";
+import { Payload } from "../protocol/payload.js";
+import { mappedPayload, releaseShared, splitShared, type SharedParts } from "../transfer/shared.js";
+import { ConfigError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { isGone, segmentsPresent, shmDomain, sweepStale, type Part } from "../shm/index.js";
 import type {
@@ -24,7 +25,9 @@ import type {
   ComputeTasks,
   GetDataReply,
   Key,
-  Message,
+  AwaitStopped,
+  SchedulerToWorker,
+  WorkerRequest,
   PutData,
   ErrorInfo,
   RunFunction,
@@ -151,8 +154,8 @@ export class Worker {
       insecure: opts.insecure,
       onConnection: (conn) => {
         conn.schema = accepting("worker");
-        conn.onRequest = (msg) => this.#request(msg);
-        conn.onMessage = (msg) => log.warn("unexpected message from a peer", { op: msg.op, peer: conn.peer });
+        // The schemas let through only what peers and the scheduler send.
+        conn.onRequest = (msg) => this.#request(msg as WorkerRequest);
       },
     });
     const listening = parseAddress(this.#listener.address);
@@ -201,8 +204,8 @@ export class Worker {
     this.#scheduler = conn;
     conn.schema = accepting("worker-from-scheduler");
     conn.weigh = messageWeight;
-    conn.onMessage = (msg) => this.#fromScheduler(msg);
-    conn.onRequest = (msg) => this.#request(msg);
+    conn.onMessage = (msg) => this.#fromScheduler(msg as SchedulerToWorker);
+    conn.onRequest = (msg) => this.#request(msg as WorkerRequest | AwaitStopped);
     void conn.closed.then(() => {
       if (this.#closing) return;
       // Removed by the scheduler, or it is gone: the tasks queued here were (or will be) given to
@@ -320,7 +323,7 @@ export class Worker {
     );
   }
 
-  #fromScheduler(msg: Message): void {
+  #fromScheduler(msg: SchedulerToWorker): void {
     switch (msg.op) {
       case "compute-task":
         if (msg.fnId !== undefined) this.#code.set(msg.fnId, msg.fn);
@@ -341,7 +344,7 @@ export class Worker {
         log.info("restarting at a client's request");
         return void this.close("restart requested by a client");
       default:
-        log.warn("unexpected message from the scheduler", { op: msg.op });
+        log.warn("unexpected message from the scheduler", { op: (msg as { op: string }).op });
     }
   }
 
@@ -596,7 +599,7 @@ export class Worker {
 
   // ------------------------------------------------------------ direct requests
 
-  #request(msg: Message): unknown {
+  #request(msg: WorkerRequest | AwaitStopped): unknown {
     switch (msg.op) {
       case "actor-call":
         return this.#actorCall(msg);
@@ -609,7 +612,7 @@ export class Worker {
       case "await-stopped":
         return this.#tasks.whenStopped(msg.keys).then(() => null);
       default:
-        throw new TypeError(`a worker does not serve "${msg.op}" requests`);
+        throw new ProtocolError(`a worker does not serve "${(msg as { op: string }).op}" requests`);
     }
   }
 

@@ -12,7 +12,7 @@ import { checkSubmitOptions } from "../../src/client/options.js";
 import { SETTLED } from "../../src/client/settle.js";
 import { asCompleted, wait } from "../../src/client/wait.js";
 import { MAX_FRAME_BYTES, type ReplyHandler } from "../../src/comm/index.js";
-import type { Payload } from "../../src/comm/payload.js";
+import type { Payload } from "../../src/protocol/payload.js";
 import { ActorLostError, ProtocolError, TimeoutError } from "../../src/errors.js";
 import type { ActorCalls, Message } from "../../src/protocol/messages.js";
 import { deserialize, serialize } from "../../src/serialize/index.js";

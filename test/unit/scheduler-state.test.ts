@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Payload } from "../../src/comm/payload.js";
+import { Payload } from "../../src/protocol/payload.js";
 import type { ComputeTask, KeyState, TaskOptions, TaskSpec } from "../../src/protocol/messages.js";
 import { Few } from "../../src/scheduler/few.js";
 import { InvalidTransition, SchedulerState, TRANSITIONS, type Instruction, type SchedulerEvent } from "../../src/scheduler/state.js";

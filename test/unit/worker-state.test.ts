@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Payload } from "../../src/comm/payload.js";
+import { Payload } from "../../src/protocol/payload.js";
 import type { ComputeTask } from "../../src/protocol/messages.js";
 import { WorkerState, type WorkerInstruction } from "../../src/worker/state.js";
 import { compactPart } from "../../src/worker/thread-protocol.js";
