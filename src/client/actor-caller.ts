@@ -92,6 +92,12 @@ export interface ActorRecord {
 }
 
 const RELOCATE_POLL_MS = 100;
+/**
+ * Calls waiting at the bound leave once the calls in flight are down to this
+ * share of it: sent a few at a time as replies trickle in, they would reach
+ * the actor in small batches, each answered in a small batch, and stay small.
+ */
+const RESUME_AT = 0.75;
 /** Most calls in one group: a long loop of calls still reaches the actor in pieces it can start on. */
 const GROUP_MAX = 256;
 /** Most payload parts in one group, far below the most out-of-band frames one batch may carry. */
@@ -107,12 +113,16 @@ export class ActorCaller {
   readonly #transport: ActorTransport;
   readonly #maxCalls: number;
   readonly #maxBytes: number;
+  readonly #resumeCalls: number;
+  readonly #resumeBytes: number;
   #watch?: NodeJS.Timeout;
 
   constructor(transport: ActorTransport, limits: PendingCallLimits = DEFAULT_PENDING_CALL_LIMITS) {
     this.#transport = transport;
     this.#maxCalls = limits.calls;
     this.#maxBytes = limits.bytes;
+    this.#resumeCalls = Math.floor(limits.calls * RESUME_AT);
+    this.#resumeBytes = Math.floor(limits.bytes * RESUME_AT);
   }
 
   /**
@@ -229,7 +239,7 @@ export class ActorCaller {
     if (future._sentBytes >= 0) {
       rec.sentCalls--;
       rec.sentBytes -= future._sentBytes;
-      if (rec.queue.length > 0) this.#pump(rec);
+      if (rec.queue.length > 0 && rec.sentCalls <= this.#resumeCalls && rec.sentBytes <= this.#resumeBytes) this.#pump(rec);
     }
     if (--rec.outstanding > 0) return;
     if (!this.#transport.holds(rec.meta.key)) this.#unlist(rec);

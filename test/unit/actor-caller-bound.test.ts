@@ -75,6 +75,24 @@ describe("actor calls in flight are bounded", () => {
     assert.deepEqual(await Promise.all(futures), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
+  test("actor caller - at the bound, waiting calls leave in batches once a quarter of the calls in flight are answered, not one per reply", async () => {
+    const { caller, rec, sent, answer } = harness({ calls: 8, bytes: Infinity });
+    const futures = Array.from({ length: 20 }, (_, i) => caller.call<number>(rec, "call", "echo", [i]));
+    await turn();
+    assert.equal(sent.length, 8);
+    answer(0);
+    await turn();
+    assert.equal(sent.length, 8, "7 in flight: still waiting");
+    answer(1);
+    await turn();
+    assert.equal(sent.length, 10, "6 in flight: two leave together, up to the bound");
+    for (let i = 2; i < 20; i++) {
+      answer(i);
+      await turn();
+    }
+    assert.deepEqual(await Promise.all(futures), Array.from({ length: 20 }, (_, i) => i));
+  });
+
   test("actor caller - the bytes of arguments in flight are bounded too; a call larger than the bound still leaves on its own", async () => {
     const { caller, rec, sent, answer } = harness({ calls: 100, bytes: 25_000 });
     const kib10 = new Uint8Array(10_240);
@@ -83,8 +101,11 @@ describe("actor calls in flight are bounded", () => {
     assert.equal(sent.length, 3, "0, 10 and 20 KiB in flight are below 25,000 bytes; 30 KiB is not");
     answer(0);
     await turn();
+    assert.equal(sent.length, 3, "20 KiB in flight: above three quarters of the bound, nothing leaves yet");
+    answer(1);
+    await turn();
     assert.equal(sent.length, 4);
-    for (const i of [1, 2, 3]) answer(i);
+    for (const i of [2, 3]) answer(i);
     await Promise.all(small);
     const huge = caller.call(rec, "call", "echo", [new Uint8Array(100_000)]);
     const after = caller.call(rec, "call", "echo", [1]);
@@ -127,9 +148,8 @@ describe("actor calls in flight are bounded", () => {
     // Encoded at call time, they would hold 20,000 × 10 KiB = 200 MiB.
     assert.ok(grown < 20 * 2 ** 20, `waiting calls hold ${(grown / 2 ** 20).toFixed(1)} MiB of buffers`);
     assert.equal(sent.length, 10);
-    for (let i = 0; sent.length < 20_000 || i < sent.length; i++) {
-      answer(i);
-      if (i % 10 === 9) await turn();
+    for (let answered = 0; answered < 20_000; await turn()) {
+      for (const upTo = sent.length; answered < upTo; answered++) answer(answered);
     }
     assert.equal((await Promise.all(futures)).length, 20_000);
   });
