@@ -4,7 +4,8 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { LocalCluster } from "../../src/index.js";
+import { Client, ConfigError, LocalCluster } from "../../src/index.js";
+import { Counter } from "../fixtures/actors.js";
 import { ProcGroup } from "../helpers/procs.js";
 
 const CALLS = 200_000;
@@ -19,6 +20,22 @@ describe("actor calls in flight are bounded", () => {
   after(async () => {
     await procs.killAll();
     await cluster?.close();
+  });
+
+  test("actor calls - with a small maxPendingCalls, 500 calls made at once still run in call order and all succeed", async () => {
+    const client = await Client.connect(cluster, { maxPendingCalls: 3 });
+    try {
+      const counter = await client.submit(Counter, [], { actor: true });
+      const calls = Array.from({ length: 500 }, (_, i) => (i % 2 ? counter.increment() : counter.add(1)));
+      assert.deepEqual(await Promise.all(calls), Array.from({ length: 500 }, (_, i) => i + 1));
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("actor calls - a bad maxPendingCalls is a ConfigError before anything starts", async () => {
+    await assert.rejects(Client.connect(undefined, { maxPendingCalls: 0 }), (e) => e instanceof ConfigError && /maxPendingCalls/.test(e.message));
+    await assert.rejects(Client.connect(cluster, { maxPendingCalls: { calls: 10, bytes: -1 } }), ConfigError);
   });
 
   test("actor calls - 200,000 calls of 10 KiB from one client all succeed, and the client stays below 500 MB", { timeout: 240_000 }, async (t) => {
