@@ -34,7 +34,7 @@ import { waitingForResults } from "./thread-context.js";
 import { KeyTable } from "./keys.js";
 import { rebuild, walkFutures, type Args, type Gathered } from "./shapes.js";
 import { getClient, onWorkerThread } from "./thread-context.js";
-import { checkSubmitOptions, type ClientOptions, type MapOptions, type SubmitOptions } from "./options.js";
+import { checkSubmitOptions, pendingCallLimits, type ClientOptions, type MapOptions, type SubmitOptions } from "./options.js";
 
 type Fn = (...args: any[]) => unknown;
 type Cls = new (...args: any[]) => unknown;
@@ -101,7 +101,7 @@ export class Client {
       forget: (address) => this.#pool.forget(address),
       direct: opts.directToWorkers !== false,
       holds: (key) => this.#keys.get(key) !== undefined,
-    });
+    }, pendingCallLimits(opts.maxPendingCalls));
   }
 
   /**
@@ -117,6 +117,7 @@ export class Client {
     if (target !== undefined && typeof target !== "string" && !isCluster(target)) {
       throw new TypeError("Client.connect() takes a scheduler address, a LocalCluster, or nothing");
     }
+    pendingCallLimits(opts.maxPendingCalls); // a bad option fails before a cluster is started for it
     if (target === undefined && onWorkerThread()) return getClient();
     let cluster: LocalCluster | undefined;
     let owned = false;

@@ -1,6 +1,7 @@
 // Options of the client API (R-CONN-3, R-TASK-2).
 
 import type { TlsOptions } from "../comm/index.js";
+import { ConfigError } from "../errors.js";
 
 export interface SubmitOptions {
   key?: string;
@@ -30,6 +31,41 @@ export interface ClientOptions {
   tls?: TlsOptions;
   /** Directory module paths are expressed relative to (default: cwd). */
   codeRoot?: string;
+  /**
+   * Most actor calls from this client in flight to one actor: a count, or
+   * `{ calls, bytes }` to bound the bytes of their encoded arguments too
+   * (default 10,000 calls or 64 MiB, whichever comes first; `Infinity` for no
+   * bound). A call past it is still returned at once, and is sent, in call
+   * order, as earlier calls finish.
+   */
+  maxPendingCalls?: number | { calls?: number; bytes?: number };
+}
+
+/** A caller's bound on calls in flight to one actor (R-FLOW-2). */
+export interface PendingCallLimits {
+  calls: number;
+  bytes: number;
+}
+
+export const DEFAULT_PENDING_CALL_LIMITS: Readonly<PendingCallLimits> = { calls: 10_000, bytes: 64 * 1024 * 1024 };
+
+/** The bound `maxPendingCalls` asks for, checked. */
+export function pendingCallLimits(option: ClientOptions["maxPendingCalls"]): PendingCallLimits {
+  const given = typeof option === "number" ? { calls: option } : option;
+  if (given === undefined) return { ...DEFAULT_PENDING_CALL_LIMITS };
+  if (typeof given !== "object" || given === null) {
+    throw new ConfigError(`maxPendingCalls must be a number of calls or { calls, bytes }, got ${JSON.stringify(option)}`);
+  }
+  const limits = { ...DEFAULT_PENDING_CALL_LIMITS };
+  for (const [name, value] of Object.entries(given)) {
+    if (name !== "calls" && name !== "bytes") throw new ConfigError(`maxPendingCalls: unknown field "${name}" (it takes calls and bytes)`);
+    if (value === undefined) continue;
+    if (!(value === Infinity || (Number.isInteger(value) && value >= 1))) {
+      throw new ConfigError(`maxPendingCalls.${name} must be an integer ≥ 1 (or Infinity for no bound), got ${String(value)}`);
+    }
+    limits[name] = value as number;
+  }
+  return limits;
 }
 
 const SUBMIT_KEYS = new Set(["key", "pure", "workers", "allowOtherWorkers", "resources", "retries", "priority", "actor", "allowReconstruction", "restarts", "actors"]);

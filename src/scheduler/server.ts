@@ -76,7 +76,7 @@ export class Scheduler {
     // while, messages already waiting in sockets (heartbeats) count first.
     if (opts.dashboardPort !== undefined) {
       try {
-        s.#dashboard = await startDashboard(() => s.info(), { host: opts.host ?? "127.0.0.1", port: opts.dashboardPort, holdProcess: opts.holdProcess });
+        s.#dashboard = await startDashboard(() => s.info(), { host: opts.host ?? "127.0.0.1", port: opts.dashboardPort, token: opts.token, holdProcess: opts.holdProcess });
       } catch (err) {
         if (!opts.dashboardOptional) {
           await s.#listener.close();
