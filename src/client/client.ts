@@ -34,7 +34,7 @@ import { waitingForResults } from "./thread-context.js";
 import { KeyTable } from "./keys.js";
 import { rebuild, walkFutures, type Args, type Gathered } from "./shapes.js";
 import { getClient, onWorkerThread } from "./thread-context.js";
-import { checkSubmitOptions, pendingCallLimits, type ClientOptions, type MapOptions, type SubmitOptions } from "./options.js";
+import { checkSubmitOptions, DEFAULT_SCHEDULER_TIMEOUT_MS, pendingCallLimits, type ClientOptions, type MapOptions, type SubmitOptions } from "./options.js";
 
 type Fn = (...args: any[]) => unknown;
 type Cls = new (...args: any[]) => unknown;
@@ -67,6 +67,14 @@ export class Client {
   #conn!: Connection;
   #cluster?: LocalCluster;
   #broken?: Error;
+  /** This client, to the scheduler: the same across reconnections. */
+  readonly #id = randomHex();
+  /** The scheduler process this client registered with (a rejoin tells it whether it restarted). */
+  #schedulerId: string | undefined;
+  /** Set while reconnecting to the scheduler after losing it. */
+  #rejoining: Promise<void> | undefined;
+  /** Specs sent and not finished (and of actors while held): what a restarted scheduler is told again. */
+  readonly #sent = new Map<Key, TaskSpec>();
   #closing?: Promise<void>;
   /** Clients on worker threads hold actors weakly (R-ACT-9). */
   #weakHandles = false;
@@ -153,7 +161,7 @@ export class Client {
   }
 
   async #open(): Promise<void> {
-    this.#conn = this.#connectLocal
+    const conn = this.#connectLocal
       ? this.#connectLocal()
       : await connect(this.#address, {
           token: this.#opts.token ?? "",
@@ -163,17 +171,56 @@ export class Client {
           // Told where the scheduler is: if nothing listens there, say so at once.
           awaitListener: false,
         });
-    this.#conn.schema = accepting("client");
-    this.#conn.onMessage = (msg) => this.#onMessage(msg);
-    this.#conn.onRequest = (msg) => {
+    conn.schema = accepting("client");
+    conn.onMessage = (msg) => this.#onMessage(msg);
+    conn.onRequest = (msg) => {
       throw new TypeError(`a client does not serve "${msg.op}" requests`);
     };
-    void this.#conn.closed.then(() => {
-      if (this.#closing) return;
-      this.#broken = new CommError(`lost the connection to the scheduler at ${this.#address}; results not yet received are unavailable, connect again`);
-      this.#keys.failPending(this.#broken);
-    });
-    await this.#conn.request({ op: "register-client", clientId: randomHex() });
+    void conn.closed.then(() => this.#schedulerLost(conn));
+    const rejoin =
+      this.#schedulerId === undefined
+        ? undefined
+        : { schedulerId: this.#schedulerId, tasks: [...this.#sent.values()], wanted: this.#keys.keys(), actors: this.#keys.actorIncarnations() };
+    const reply = await conn.request({ op: "register-client", clientId: this.#id, ...(rejoin ? { rejoin } : {}) });
+    this.#conn = conn;
+    this.#schedulerId = reply.schedulerId;
+  }
+
+  /**
+   * The scheduler connection closed without this client closing it: the
+   * scheduler went away, or the link broke. Futures stay pending while the
+   * client tries, for `schedulerTimeout`, to reach a scheduler at the same
+   * address again; one started there rebuilds its state from what this client
+   * holds and still wants (R-FAIL-9). Actor calls go on meanwhile: they never
+   * pass through the scheduler.
+   */
+  #schedulerLost(conn: Connection): void {
+    if (this.#closing || conn !== this.#conn || this.#rejoining) return;
+    // An embedded scheduler closes only with its cluster: nothing to come back to.
+    if (this.#connectLocal) return this.#giveUp(new CommError(`lost the connection to the scheduler at ${this.#address}; results not yet received are unavailable, connect again`));
+    this.#rejoining = this.#rejoin().finally(() => (this.#rejoining = undefined));
+  }
+
+  async #rejoin(): Promise<void> {
+    const timeoutMs = this.#opts.schedulerTimeout ?? DEFAULT_SCHEDULER_TIMEOUT_MS;
+    const deadline = Date.now() + timeoutMs;
+    for (let delayMs = 100; !this.#closing; delayMs = Math.min(2 * delayMs, 1000)) {
+      try {
+        await this.#open();
+        void this.#flush(); // what was submitted meanwhile
+        return;
+      } catch (err) {
+        if (Date.now() + delayMs >= deadline) {
+          return this.#giveUp(new CommError(`lost the connection to the scheduler at ${this.#address} and could not reach it again within ${timeoutMs} ms; results not yet received are unavailable, connect again`, { cause: err }));
+        }
+      }
+      await new Promise((r) => setTimeout(r, delayMs).unref());
+    }
+  }
+
+  #giveUp(err: CommError): void {
+    this.#broken = err;
+    this.#keys.failPending(err);
   }
 
   get schedulerAddress(): string {
@@ -308,8 +355,10 @@ export class Client {
       });
       const specs = waits ? await Promise.all(built) : (built as Array<TaskSpec | undefined>);
       await previous;
-      if (!this.#conn.isOpen) return;
       const ok = specs.filter((s): s is TaskSpec => s !== undefined);
+      // Kept until they finish: a scheduler started after this one went away hears them again.
+      for (const s of ok) this.#sent.set(s.key, s);
+      if (!this.#conn.isOpen) return;
       if (ok.length > 0 || wanted.length > 0) this.#conn.send({ op: "update-graph", tasks: ok, wanted });
       if (fired.length > 0) this.#conn.send({ op: "fire-and-forget", keys: fired });
       if (released.length > 0) this.#conn.send({ op: "release-keys", keys: released });
@@ -390,6 +439,7 @@ export class Client {
   }
 
   #sendRelease(key: Key): void {
+    this.#sent.delete(key);
     if (this.#closing || this.#broken) return;
     this.#released.push(key);
     this.#scheduleFlush();
@@ -631,6 +681,8 @@ export class Client {
   #onMessage(msg: Message): void {
     if (msg.op !== "key-state") return;
     const rec = this.#keys.update(msg.key, msg.status, msg);
+    // An actor's spec is kept while it lives (a restarted scheduler needs it to restart the actor).
+    if (msg.status !== "pending" && !(msg.status === "finished" && msg.actor)) this.#sent.delete(msg.key);
     if (!rec) return;
     if (msg.actor) this.#caller.update(msg.actor);
     if ((msg.status === "lost" || msg.status === "cancelled") && rec.actor) {
@@ -681,10 +733,22 @@ export class Client {
     } else this.#pool.call(address, msg, handler);
   }
 
-  #request<M extends Message>(msg: M): Promise<ReplyTo<M>> {
-    if (this.#broken) return Promise.reject(this.#broken);
-    if (!this.#conn?.isOpen) return Promise.reject(new CommError("the client is closed; connect a new one"));
-    return this.#conn.request(msg);
+  /** A request to the scheduler; one made or cut off while the client rejoins it is sent again once it has. */
+  async #request<M extends Message>(msg: M): Promise<ReplyTo<M>> {
+    for (;;) {
+      if (this.#rejoining) await this.#rejoining;
+      if (this.#broken) throw this.#broken;
+      const conn = this.#conn;
+      if (!conn?.isOpen && this.#closing) throw new CommError("the client is closed; connect a new one");
+      try {
+        return await conn.request(msg);
+      } catch (err) {
+        // Cut off by the connection closing: sent again on the next one, if there is one.
+        if (conn.isOpen || this.#closing || this.#broken || !(err instanceof CommError)) throw err;
+        await holdWhile(new Promise((r) => setImmediate(r)));
+        if (!this.#rejoining) throw err;
+      }
+    }
   }
 
   #checkOpen(): void {

@@ -39,7 +39,17 @@ export interface ClientOptions {
    * order, as earlier calls finish.
    */
   maxPendingCalls?: number | { calls?: number; bytes?: number };
+  /**
+   * How long, ms, to try to reach the scheduler again after losing it, before
+   * failing pending Futures with CommError (default 60000). A scheduler started
+   * again at its address meanwhile rebuilds its state from what this client
+   * holds and still wants (R-FAIL-9).
+   */
+  schedulerTimeout?: number;
 }
+
+/** How long a client tries to reach its scheduler again after losing it. */
+export const DEFAULT_SCHEDULER_TIMEOUT_MS = 60_000;
 
 /** A caller's bound on calls in flight to one actor (R-FLOW-2). */
 export interface PendingCallLimits {

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { CommError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { RESTART_FRACTION } from "../worker/memory-limit.js";
-import type { WorkerOptions } from "../worker/options.js";
+import { EXIT_SCHEDULER_GONE, type WorkerOptions } from "../worker/options.js";
 
 const log = createLogger("supervisor");
 
@@ -43,8 +43,12 @@ export interface SupervisorOptions {
   holdProcess: boolean;
   /** A worker process is up (the first one, or a restarted one) at `address`. */
   onUp?: (address: string) => void;
-  /** The worker exited 0 on its own (someone asked it to stop): the supervisor stops too. */
-  onStopped?: () => void;
+  /**
+   * The worker stopped for good by itself: it exited 0 (someone asked it to
+   * stop), or EXIT_SCHEDULER_GONE (no scheduler to serve); the supervisor
+   * stops too. `code` is its exit status.
+   */
+  onStopped?: (code: number) => void;
 }
 
 /** Messages a worker process sends its supervisor over IPC. */
@@ -193,7 +197,14 @@ export class Supervisor {
       // A worker exits 0 only when asked to stop (a signal, or retirement): that request stands.
       log.info("worker stopped", { name: this.name, address });
       this.#state = "stopped";
-      this.#opts.onStopped?.();
+      this.#opts.onStopped?.(code);
+      return;
+    }
+    if (code === EXIT_SCHEDULER_GONE) {
+      // No scheduler to serve: starting another worker would only fail the same way.
+      log.warn("worker gave up on its scheduler; not starting another", { name: this.name, address });
+      this.#state = "stopped";
+      this.#opts.onStopped?.(code);
       return;
     }
     const delayMs = restartDelayMs(0, Date.now() - this.#lastStartMs);

@@ -2,6 +2,13 @@
 
 import type { TlsOptions } from "../comm/index.js";
 
+/**
+ * The exit status of a worker process that gave up on its scheduler (it could
+ * not reach one for `schedulerTimeout`): its supervisor stops too, rather than
+ * start workers with nobody to serve.
+ */
+export const EXIT_SCHEDULER_GONE = 3;
+
 export interface WorkerOptions {
   /** The scheduler's address, "tcp://host:port" or "tls://host:port". */
   scheduler: string;
@@ -31,6 +38,12 @@ export interface WorkerOptions {
   memoryLimit?: number | string;
   /** How long a cancelled or released task may run on after its signal aborted, before its thread is stopped (default 1000). */
   cancelGraceMs?: number;
+  /**
+   * How long, ms, to try to reach the scheduler again after losing it before
+   * giving up (default 60000): a scheduler started again at its address
+   * rebuilds its state from this worker's report (R-FAIL-9).
+   */
+  schedulerTimeout?: number;
   /** Where values spilled to disk go (a directory of its own is made inside; default: the system's temporary directory). */
   localDirectory?: string;
   /** How many times this worker's supervisor restarted it before (reported to the scheduler). */

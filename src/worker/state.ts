@@ -173,6 +173,23 @@ export class WorkerState {
     return rec !== undefined && !rec.msg.actor && rec.state === "running";
   }
 
+  /** Tasks handed to a thread and not finished: actors being created among them. */
+  runningKeys(): Key[] {
+    const keys: Key[] = [];
+    for (const [key, rec] of this.#tasks) if (rec.state === "running") keys.push(key);
+    return keys;
+  }
+
+  /**
+   * Forgets every task not handed to a thread (waiting for its deps, or
+   * ready): its scheduler is gone, and the next one sends again what it wants.
+   */
+  forgetQueued(): void {
+    const queued: Key[] = [];
+    for (const [key, rec] of this.#tasks) if (rec.state !== "running") queued.push(key);
+    this.free(queued);
+  }
+
   /** Forget keys: drop their values and any queued or running work for them. */
   free(keys: Key[]): void {
     for (const key of keys) {

@@ -45,6 +45,12 @@ export class Store {
     return this.#spilledBytes;
   }
 
+  /** Every key held, in memory or on disk, with its size. */
+  *sizes(): IterableIterator<[Key, number]> {
+    for (const [key, v] of this.#data) yield [key, v.byteLength];
+    for (const [key, s] of this.#spilled) yield [key, s.byteLength];
+  }
+
   has(key: Key): boolean {
     return this.#data.has(key) || this.#spilled.has(key);
   }
