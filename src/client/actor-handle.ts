@@ -2,6 +2,7 @@
 // calls and whose attributes read remotely, each returning an ActorFuture.
 
 import { inspect } from "node:util";
+import { ConfigError } from "../errors.js";
 import type { ActorMeta } from "../protocol/messages.js";
 import { TO_REF } from "../serialize/index.js";
 import type { ActorFuture } from "./actor-future.js";
@@ -105,7 +106,7 @@ export function handleAnchor(handle: object): unknown {
 /** Where an actor lives and what it offers. */
 export function actorInfo(handle: Actor<unknown> | object): ActorInfo {
   const state = states.get(handle as object);
-  if (!state) throw new TypeError("actorInfo() takes an Actor handle (the value of a Future created with { actor: true })");
+  if (!state) throw new ConfigError("actorInfo() takes an Actor handle (the value of a Future created with { actor: true })");
   const m = state.record.meta;
   return { key: m.key, className: m.className, workerAddress: m.workerAddress, methods: [...m.methods], attributes: [...m.attributes] };
 }

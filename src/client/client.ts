@@ -8,7 +8,7 @@ import { WorkerPool } from "../comm/pool.js";
 import { getDataRequest, receiveData } from "../comm/get-data.js";
 import { holdWhile } from "../comm/keep-alive.js";
 import { Payload } from "../comm/payload.js";
-import { CommError, ConfigError, LostError, TimeoutError } from "../errors.js";
+import { CommError, ConfigError, LostError, ProtocolError, TimeoutError } from "../errors.js";
 import type { LocalCluster } from "../cluster/local-cluster.js";
 import type {
   ActorMeta,
@@ -114,7 +114,7 @@ export class Client {
     const parked = parkIfEntry<Client>();
     if (parked !== undefined) return parked;
     if (target !== undefined && typeof target !== "string" && !isCluster(target)) {
-      throw new TypeError("Client.connect() takes a scheduler address, a LocalCluster, or nothing");
+      throw new ConfigError(`Client.connect() takes a scheduler address ("tcp://host:port"), a LocalCluster, or nothing; got ${typeof target}`);
     }
     if (target === undefined && onWorkerThread()) return getClient();
     let cluster: LocalCluster | undefined;
@@ -163,7 +163,7 @@ export class Client {
         });
     this.#conn.onMessage = (msg) => this.#onMessage(msg);
     this.#conn.onRequest = (msg) => {
-      throw new TypeError(`a client does not serve "${msg.op}" requests`);
+      throw new ProtocolError(`a client does not serve "${msg.op}" requests`);
     };
     void this.#conn.closed.then(() => {
       if (this.#closing) return;
@@ -183,7 +183,7 @@ export class Client {
   submit<F extends Fn>(fn: F, args?: Args<Parameters<F>>, options?: SubmitOptions): Future<Awaited<ReturnType<F>>>;
   submit(fn: Fn | Cls, args: unknown[] = [], options: SubmitOptions = {}): Future<unknown> {
     this.#checkOpen();
-    if (typeof fn !== "function") throw new TypeError(`submit() takes a function or a class, got ${typeof fn}`);
+    if (typeof fn !== "function") throw new ConfigError(`submit() takes a function or a class, got ${typeof fn}`);
     checkSubmitOptions(options, "submit");
     return this.#submitOne(this.#taskBase(fn, options), fn, args, options, options.key, "submit(fn, args)");
   }
@@ -206,7 +206,7 @@ export class Client {
   }
 
   #submitOne(base: TaskBase, fn: Fn | Cls, args: unknown, options: SubmitOptions, key: string | undefined, where: string): Future<unknown> {
-    if (!Array.isArray(args)) throw new TypeError(`${where}: args must be an array of the function's arguments`);
+    if (!Array.isArray(args)) throw new ConfigError(`${where}: args must be an array of the function's arguments, got ${typeof args}`);
     const encoded = serialize(args, this.#encodeOpts);
     key ??= options.pure && !options.actor ? pureKey(fn, encoded) : randomKey(fn.name);
     this.#enqueue(key, base, args, encoded);
@@ -217,10 +217,10 @@ export class Client {
   map<F extends Fn>(fn: F, argsList: Iterable<Args<Parameters<F>>>, options?: MapOptions): Future<Awaited<ReturnType<F>>>[];
   map(fn: Fn | Cls, argsList: Iterable<unknown[]>, options: MapOptions = {}): Future<unknown>[] {
     if (argsList === null || typeof (argsList as Iterable<unknown>)?.[Symbol.iterator] !== "function") {
-      throw new TypeError("map(fn, argsList): argsList must be an array of argument arrays");
+      throw new ConfigError("map(fn, argsList): argsList must be an array of argument arrays");
     }
     this.#checkOpen();
-    if (typeof fn !== "function") throw new TypeError(`map() takes a function or a class, got ${typeof fn}`);
+    if (typeof fn !== "function") throw new ConfigError(`map() takes a function or a class, got ${typeof fn}`);
     checkSubmitOptions(options, "map");
     const { actors, key, ...rest } = options;
     const each: SubmitOptions = { ...rest, actor: actors };
@@ -235,7 +235,7 @@ export class Client {
   compute(nodes: Delayed | Delayed[], options: { actors?: Delayed | Delayed[] | true } = {}): Future<unknown> | Future<unknown>[] {
     this.#checkOpen();
     const roots = Array.isArray(nodes) ? nodes : [nodes];
-    for (const n of roots) if (!(n instanceof Delayed)) throw new TypeError("compute() takes Delayed nodes built with delayed(fn)(...args)");
+    for (const n of roots) if (!(n instanceof Delayed)) throw new ConfigError("compute() takes Delayed nodes built with delayed(fn)(...args)");
     const actorSet = new Set<Delayed>(options.actors === true ? roots : options.actors ? [options.actors].flat() : []);
     const graph = collectGraph(roots);
     for (const node of graph) {
@@ -509,7 +509,7 @@ export class Client {
     const encoded = values.map((v, i) => {
       const enc = serialize(v, this.#encodeOpts);
       if (enc.pending.length > 0 || enc.futureKeys.length > 0 || enc.actorKeys.length > 0) {
-        throw new TypeError(`scatter() takes plain data; value ${i} holds Futures or Actor handles (pass those to submit instead)`);
+        throw new ConfigError(`scatter() takes plain data; value ${i} holds Futures or Actor handles (pass those to submit instead)`);
       }
       return enc.payload;
     });
@@ -563,7 +563,7 @@ export class Client {
       let key: Key;
       if (item instanceof Future) key = item.key;
       else if (isActorHandle(item)) key = actorInfo(item).key;
-      else throw new TypeError("release() takes Futures or Actor handles");
+      else throw new ConfigError("release() takes Futures or Actor handles");
       if (this.#keys.forget(key)) this.#tellReleased(key);
     }
   }

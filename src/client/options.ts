@@ -1,6 +1,7 @@
 // Options of the client API (R-CONN-3, R-TASK-2).
 
 import type { TlsOptions } from "../comm/index.js";
+import { ConfigError } from "../errors.js";
 
 export interface SubmitOptions {
   key?: string;
@@ -37,9 +38,9 @@ const SUBMIT_KEYS = new Set(["key", "pure", "workers", "allowOtherWorkers", "res
 /** Reject misspelt or mistyped options early, with the name of the culprit. */
 export function checkSubmitOptions(opts: object, where: string): void {
   for (const [name, value] of Object.entries(opts)) {
-    if (!SUBMIT_KEYS.has(name)) throw new TypeError(`${where}: unknown option "${name}"`);
+    if (!SUBMIT_KEYS.has(name)) throw new ConfigError(`${where}: unknown option "${name}"`);
     if (value === undefined) continue;
-    const bad = (what: string) => new TypeError(`${where}: option ${name} must be ${what}, got ${JSON.stringify(value)}`);
+    const bad = (what: string) => new ConfigError(`${where}: option ${name} must be ${what}, got ${JSON.stringify(value)}`);
     switch (name) {
       case "key":
         if (typeof value !== "string" || value === "") throw bad("a non-empty string");

@@ -2,6 +2,7 @@
 // Quiet when stdout is not a terminal.
 
 import cliProgress from "cli-progress";
+import { ConfigError } from "../errors.js";
 import { isSettleable, SETTLED, type Settleable } from "./settle.js";
 
 export interface ProgressOptions {
@@ -14,7 +15,7 @@ export interface ProgressOptions {
 /** Resolves once every future has finished (successfully or not); never rejects for their errors. */
 export async function progress(futures: Iterable<Settleable>, options: ProgressOptions = {}): Promise<void> {
   const list = [...futures];
-  for (const f of list) if (!isSettleable(f)) throw new TypeError("progress() takes Futures and ActorFutures");
+  for (const f of list) if (!isSettleable(f)) throw new ConfigError("progress() takes Futures and ActorFutures");
   const stream = options.stream ?? process.stdout;
   const bar = new cliProgress.SingleBar(
     {

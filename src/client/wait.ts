@@ -1,6 +1,6 @@
 // Waiting on many futures at once (R-TASK-6); Futures and ActorFutures mix.
 
-import { TimeoutError } from "../errors.js";
+import { ConfigError, TimeoutError } from "../errors.js";
 import { isSettleable, SETTLED, type Settleable } from "./settle.js";
 
 export interface WaitOptions {
@@ -10,7 +10,7 @@ export interface WaitOptions {
 
 function settleables<T>(futures: Iterable<T>, where: string): T[] {
   const list = [...futures];
-  for (const f of list) if (!isSettleable(f)) throw new TypeError(`${where} takes Futures and ActorFutures`);
+  for (const f of list) if (!isSettleable(f)) throw new ConfigError(`${where} takes Futures and ActorFutures`);
   return list;
 }
 
@@ -18,7 +18,7 @@ function settleables<T>(futures: Iterable<T>, where: string): T[] {
 export async function wait<T extends Settleable>(futures: Iterable<T>, options: WaitOptions = {}): Promise<{ done: Set<T>; notDone: Set<T> }> {
   const list = settleables(futures, "wait()");
   const mode = options.returnWhen ?? "ALL_COMPLETED";
-  if (mode !== "ALL_COMPLETED" && mode !== "FIRST_COMPLETED") throw new TypeError(`wait(): returnWhen must be "ALL_COMPLETED" or "FIRST_COMPLETED", got ${String(mode)}`);
+  if (mode !== "ALL_COMPLETED" && mode !== "FIRST_COMPLETED") throw new ConfigError(`wait(): returnWhen must be "ALL_COMPLETED" or "FIRST_COMPLETED", got ${String(mode)}`);
   const settled = list.map((f) => f[SETTLED]());
   const all = mode === "ALL_COMPLETED" ? Promise.all(settled) : list.length ? Promise.race(settled) : Promise.resolve();
   if (options.timeout !== undefined) {

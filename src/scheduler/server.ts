@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { listen, localConnection, malformedColumns, type Connection, type Listener, type TlsOptions } from "../comm/index.js";
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
-import { CommError } from "../errors.js";
+import { CommError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
 import type { Address, Key, Message, RegisterWorkerReply, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
@@ -207,7 +207,7 @@ export class Scheduler {
       case "wait-for-workers":
         return this.#waitForWorkers(client, msg.count, msg.timeoutMs);
       default:
-        throw new TypeError(`the scheduler does not serve "${msg.op}" requests`);
+        throw new ProtocolError(`the scheduler does not serve "${msg.op}" requests`);
     }
   }
 
@@ -252,7 +252,7 @@ export class Scheduler {
 
   /** Resolves to the number of workers connected once there are `count`, or when `timeoutMs` has passed. */
   #waitForWorkers(client: string, count: number, timeoutMs: number | undefined): number | Promise<number> {
-    if (!Number.isInteger(count) || count < 0) throw new TypeError(`wait-for-workers needs a count of workers, got ${String(count)}`);
+    if (!Number.isInteger(count) || count < 0) throw new ProtocolError(`wait-for-workers needs a count of workers, got ${String(count)}`);
     if (this.#workers.size >= count) return this.#workers.size;
     return new Promise<number>((resolve) => {
       const waiter: WorkerWaiter = {
@@ -289,7 +289,7 @@ export class Scheduler {
   #acceptWorker(conn: Connection): void {
     let address: Address | undefined;
     conn.onRequest = (msg) => {
-      if (msg.op !== "register-worker") throw new TypeError(`a worker must register first, got "${msg.op}"`);
+      if (msg.op !== "register-worker") throw new ProtocolError(`a worker must register first, got "${msg.op}"`);
       address = msg.address;
       const old = this.#workers.get(address);
       if (old) {
@@ -304,7 +304,7 @@ export class Scheduler {
       log.info("worker joined", { address, name });
       for (const w of this.#workerWaiters) if (this.#workers.size >= w.count) w.done();
       conn.onRequest = (req) => {
-        if (req.op !== "heartbeat") throw new TypeError(`a worker does not send "${req.op}" requests to the scheduler`);
+        if (req.op !== "heartbeat") throw new ProtocolError(`a worker does not send "${req.op}" requests to the scheduler`);
         if (this.#workers.get(address!) === conn) {
           this.#handle({ type: "heartbeat", worker: address!, memoryBytes: req.memoryBytes, actors: req.actors, spilledBytes: req.spilledBytes, busyMs: req.busyMs });
         }

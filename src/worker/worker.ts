@@ -9,7 +9,7 @@ import { connect, formatAddress, isWildcardHost, listen, malformedColumns, OOB_T
 import { WorkerPool } from "../comm/pool.js";
 import { getDataRequest, receiveData, type Received } from "../comm/get-data.js";
 import { mappedPayload, Payload, releaseShared, splitShared, type SharedParts } from "../comm/payload.js";
-import { ConfigError } from "../errors.js";
+import { ConfigError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { isGone, segmentsPresent, shmDomain, sweepStale, type Part } from "../shm/index.js";
 import type {
@@ -613,7 +613,7 @@ export class Worker {
       case "await-stopped":
         return this.#tasks.whenStopped(msg.keys).then(() => null);
       default:
-        throw new TypeError(`a worker does not serve "${msg.op}" requests`);
+        throw new ProtocolError(`a worker does not serve "${msg.op}" requests`);
     }
   }
 
@@ -631,7 +631,7 @@ export class Worker {
 
   /** Values for a peer or client; one on this host (same shared-memory domain) gets large parts by path. */
   #getData(keys: Key[], domain: string | undefined): GetDataReply {
-    if (!Array.isArray(keys)) throw new TypeError("get-data needs an array of keys");
+    if (!Array.isArray(keys)) throw new ProtocolError("get-data needs an array of keys");
     const values: GetDataReply["values"] = new Array(keys.length);
     const actors: number[] = [];
     const sameHost = domain !== undefined && domain === shmDomain();
