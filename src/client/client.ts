@@ -33,7 +33,17 @@ import { waitingForResults } from "./thread-context.js";
 import { KeyTable } from "./keys.js";
 import { rebuild, walkFutures, type Args, type Gathered } from "./shapes.js";
 import { getClient, onWorkerThread } from "./thread-context.js";
-import { checkSubmitOptions, type ClientOptions, type MapOptions, type SubmitOptions } from "./options.js";
+import {
+  checkMapOptions,
+  checkScatterOptions,
+  checkSubmitOptions,
+  resolveClientOptions,
+  type ClientOptions,
+  type MapOptions,
+  type ResolvedClientOptions,
+  type ScatterOptions,
+  type SubmitOptions,
+} from "./options.js";
 
 type Fn = (...args: any[]) => unknown;
 type Cls = new (...args: any[]) => unknown;
@@ -56,7 +66,7 @@ const DEFAULT_RESTART_TIMEOUT_MS = 60_000;
 
 export class Client {
   readonly #address: string;
-  readonly #opts: ClientOptions;
+  readonly #opts: ResolvedClientOptions & { token: string };
   readonly #codeRoot: string;
   /** Connect timeout, ms: for the scheduler, workers, and reaching an actor's worker. */
   readonly #timeoutMs: number;
@@ -82,13 +92,13 @@ export class Client {
   #flushScheduled = false;
   #flushing: Promise<void> = Promise.resolve();
 
-  private constructor(address: string, opts: ClientOptions, local?: LocalActorDispatcher) {
+  private constructor(address: string, opts: ResolvedClientOptions & { token: string }, local?: LocalActorDispatcher) {
     this.#address = address;
     this.#opts = opts;
-    this.#codeRoot = opts.codeRoot ?? process.cwd();
+    this.#codeRoot = opts.codeRoot;
     this.#encodeOpts = { codeRoot: this.#codeRoot };
-    this.#timeoutMs = opts.timeout ?? 10_000;
-    this.#pool = new WorkerPool({ token: opts.token ?? "", connectTimeoutMs: this.#timeoutMs, tls: opts.tls, role: "client" });
+    this.#timeoutMs = opts.timeout;
+    this.#pool = new WorkerPool({ token: opts.token, connectTimeoutMs: this.#timeoutMs, tls: opts.tls, role: "client" });
     this.#caller = new ActorCaller({
       call: (address, msg, handler) => this.#workerCall(address, msg, handler),
       callGroup: (address, msg, handlers) => this.#pool.callGroup(address, msg, handlers),
@@ -98,7 +108,7 @@ export class Client {
       connectTimeoutMs: this.#timeoutMs,
       local,
       forget: (address) => this.#pool.forget(address),
-      direct: opts.directToWorkers !== false,
+      direct: opts.directToWorkers,
       holds: (key) => this.#keys.get(key) !== undefined,
     });
   }
@@ -110,9 +120,10 @@ export class Client {
    * worker imports the script a client runs, never: that script's work runs
    * only where it was started (R-CODE-6).
    */
-  static async connect(target?: string | LocalCluster, opts: ClientOptions = {}): Promise<Client> {
+  static async connect(target?: string | LocalCluster, options?: ClientOptions): Promise<Client> {
     const parked = parkIfEntry<Client>();
     if (parked !== undefined) return parked;
+    const opts = resolveClientOptions(options);
     if (target !== undefined && typeof target !== "string" && !isCluster(target)) {
       throw new ConfigError(`Client.connect() takes a scheduler address ("tcp://host:port"), a LocalCluster, or nothing; got ${typeof target}`);
     }
@@ -142,8 +153,9 @@ export class Client {
   }
 
   /** @internal A client for code running on a worker thread (getClient()). */
-  static async _forThread(address: string, opts: ClientOptions, local: LocalActorDispatcher): Promise<Client> {
-    const client = new Client(address, opts, local);
+  static async _forThread(address: string, options: ClientOptions, local: LocalActorDispatcher): Promise<Client> {
+    const opts = resolveClientOptions(options);
+    const client = new Client(address, { ...opts, token: opts.token ?? "" }, local);
     client.#weakHandles = true;
     client.#shared = true;
     await client.#open();
@@ -154,7 +166,7 @@ export class Client {
     this.#conn = this.#connectLocal
       ? this.#connectLocal()
       : await connect(this.#address, {
-          token: this.#opts.token ?? "",
+          token: this.#opts.token,
           role: "client",
           timeoutMs: this.#timeoutMs,
           tls: this.#opts.tls,
@@ -181,11 +193,11 @@ export class Client {
 
   submit<C extends Cls>(cls: C, args: Args<ConstructorParameters<C>>, options: SubmitOptions & { actor: true }): Future<Actor<InstanceType<C>>>;
   submit<F extends Fn>(fn: F, args?: Args<Parameters<F>>, options?: SubmitOptions): Future<Awaited<ReturnType<F>>>;
-  submit(fn: Fn | Cls, args: unknown[] = [], options: SubmitOptions = {}): Future<unknown> {
+  submit(fn: Fn | Cls, args: unknown[] = [], options?: SubmitOptions): Future<unknown> {
     this.#checkOpen();
     if (typeof fn !== "function") throw new ConfigError(`submit() takes a function or a class, got ${typeof fn}`);
-    checkSubmitOptions(options, "submit");
-    return this.#submitOne(this.#taskBase(fn, options), fn, args, options, options.key, "submit(fn, args)");
+    const opts = checkSubmitOptions(options, "submit");
+    return this.#submitOne(this.#taskBase(fn, opts), fn, args, opts, opts.key, "submit(fn, args)");
   }
 
   /** What every task of one submit or map shares: its options, code and group, made once. */
@@ -215,14 +227,13 @@ export class Client {
 
   map<C extends Cls>(cls: C, argsList: Args<ConstructorParameters<C>>[], options: MapOptions & { actors: true }): Future<Actor<InstanceType<C>>>[];
   map<F extends Fn>(fn: F, argsList: Iterable<Args<Parameters<F>>>, options?: MapOptions): Future<Awaited<ReturnType<F>>>[];
-  map(fn: Fn | Cls, argsList: Iterable<unknown[]>, options: MapOptions = {}): Future<unknown>[] {
+  map(fn: Fn | Cls, argsList: Iterable<unknown[]>, options?: MapOptions): Future<unknown>[] {
     if (argsList === null || typeof (argsList as Iterable<unknown>)?.[Symbol.iterator] !== "function") {
       throw new ConfigError("map(fn, argsList): argsList must be an array of argument arrays");
     }
     this.#checkOpen();
     if (typeof fn !== "function") throw new ConfigError(`map() takes a function or a class, got ${typeof fn}`);
-    checkSubmitOptions(options, "map");
-    const { actors, key, ...rest } = options;
+    const { actors, key, ...rest } = checkMapOptions(options);
     const each: SubmitOptions = { ...rest, actor: actors };
     // Options, code and group are shared by every element: checked and made once.
     const base = this.#taskBase(fn, each);
@@ -501,10 +512,11 @@ export class Client {
    * value) at once, finished once the data is in place. Work submitted after
    * scatter() reaches the scheduler after the data does.
    */
-  scatter<T>(data: T[], options?: { workers?: string | string[]; broadcast?: boolean }): Future<T>[];
-  scatter<T>(data: T, options?: { workers?: string | string[]; broadcast?: boolean }): Future<T>;
-  scatter(data: unknown, options: { workers?: string | string[]; broadcast?: boolean } = {}): Future<unknown> | Future<unknown>[] {
+  scatter<T>(data: T[], options?: ScatterOptions): Future<T>[];
+  scatter<T>(data: T, options?: ScatterOptions): Future<T>;
+  scatter(data: unknown, options?: ScatterOptions): Future<unknown> | Future<unknown>[] {
     this.#checkOpen();
+    const opts = checkScatterOptions(options);
     const values = Array.isArray(data) ? data : [data];
     const encoded = values.map((v, i) => {
       const enc = serialize(v, this.#encodeOpts);
@@ -520,7 +532,7 @@ export class Client {
     const previous = this.#flushing;
     this.#flushing = holdWhile((async () => {
       try {
-        await this.#place(keys, encoded, options);
+        await this.#place(keys, encoded, opts);
       } catch (err) {
         for (const key of keys) this.#failLocally(key, err);
       }
@@ -529,7 +541,7 @@ export class Client {
     return Array.isArray(data) ? futures : futures[0]!;
   }
 
-  async #place(keys: Key[], payloads: Payload[], options: { workers?: string | string[]; broadcast?: boolean }): Promise<void> {
+  async #place(keys: Key[], payloads: Payload[], options: ScatterOptions): Promise<void> {
     const workers = options.workers === undefined ? undefined : [options.workers].flat();
     const targets = await this.#request<Address[]>({ op: "choose-workers", count: keys.length, workers, broadcast: options.broadcast });
     if (targets.length === 0) throw new CommError("no workers are connected to the scheduler to scatter data to; add workers and scatter again");
@@ -673,7 +685,7 @@ export class Client {
   }
 
   #workerCall(address: Address, msg: Message, handler: ReplyHandler): void {
-    if (this.#opts.directToWorkers === false) {
+    if (!this.#opts.directToWorkers) {
       this.#request({ op: "proxy", to: address, msg: msg as never }).then(
         (v) => handler.ok(v),
         (e) => handler.fail(e),

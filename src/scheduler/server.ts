@@ -3,12 +3,13 @@
 // out. All decisions live in state.ts.
 
 import { randomBytes } from "node:crypto";
-import { listen, localConnection, malformedColumns, type Connection, type Listener, type TlsOptions } from "../comm/index.js";
+import { listen, localConnection, malformedColumns, type Connection, type Listener } from "../comm/index.js";
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
 import { CommError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
 import type { Address, Key, Message, RegisterWorkerReply, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
+import { resolveSchedulerOptions, type SchedulerOptions } from "./options.js";
 import { SchedulerState } from "./state.js";
 import { WorkerSender } from "./to-worker.js";
 
@@ -24,23 +25,6 @@ interface WorkerWaiter {
   done: () => void;
 }
 
-export interface SchedulerOptions {
-  host?: string;
-  port?: number;
-  token?: string;
-  tls?: TlsOptions;
-  /** Allow listening on a non-loopback address without a token. */
-  insecure?: boolean;
-  heartbeatTimeoutMs?: number;
-  tickMs?: number;
-  /** Serve the dashboard on this port (0: any free one). Absent: no dashboard. */
-  dashboardPort?: number;
-  /** When the dashboard's port is taken, go on without it (a warning) instead of failing. */
-  dashboardOptional?: boolean;
-  /** Whether its listeners keep the process alive (default true; false when embedded in a script, R-PKG-6). */
-  holdProcess?: boolean;
-}
-
 export class Scheduler {
   readonly #state: SchedulerState;
   readonly #clients = new Map<string, Connection>();
@@ -54,18 +38,18 @@ export class Scheduler {
 
   readonly #heartbeatTimeoutMs: number;
 
-  private constructor(opts: SchedulerOptions) {
-    // Heartbeats come every second: three missed ones mean the worker is gone (R-FAIL-1: within 5 s).
-    this.#heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 3000;
-    this.#state = new SchedulerState({ heartbeatTimeoutMs: this.#heartbeatTimeoutMs });
+  private constructor(heartbeatTimeoutMs: number) {
+    this.#heartbeatTimeoutMs = heartbeatTimeoutMs;
+    this.#state = new SchedulerState({ heartbeatTimeoutMs });
   }
 
-  static async start(opts: SchedulerOptions = {}): Promise<Scheduler> {
-    const s = new Scheduler(opts);
+  static async start(options?: SchedulerOptions): Promise<Scheduler> {
+    const opts = resolveSchedulerOptions(options);
+    const s = new Scheduler(opts.heartbeatTimeoutMs);
     s.#listener = await listen({
-      host: opts.host ?? "127.0.0.1",
-      port: opts.port ?? 0,
-      token: opts.token ?? "",
+      host: opts.host,
+      port: opts.port,
+      token: opts.token,
       tls: opts.tls,
       insecure: opts.insecure,
       holdProcess: opts.holdProcess,
@@ -75,7 +59,7 @@ export class Scheduler {
     // while, messages already waiting in sockets (heartbeats) count first.
     if (opts.dashboardPort !== undefined) {
       try {
-        s.#dashboard = await startDashboard(() => s.info(), { host: opts.host ?? "127.0.0.1", port: opts.dashboardPort, holdProcess: opts.holdProcess });
+        s.#dashboard = await startDashboard(() => s.info(), { host: opts.host, port: opts.dashboardPort, holdProcess: opts.holdProcess });
       } catch (err) {
         if (!opts.dashboardOptional) {
           await s.#listener.close();
@@ -84,7 +68,7 @@ export class Scheduler {
         log.warn("dashboard not started: its port is taken", { port: opts.dashboardPort, error: String(err) });
       }
     }
-    s.#tick = setInterval(() => setImmediate(() => s.#handle({ type: "tick" })), opts.tickMs ?? 500);
+    s.#tick = setInterval(() => setImmediate(() => s.#handle({ type: "tick" })), opts.tickMs);
     s.#tick.unref();
     return s;
   }

@@ -29,6 +29,7 @@ import { errorInfoOf } from "../serialize/errors.js";
 import type { ClientId, Instruction, SchedulerEvent } from "./events.js";
 import { Few } from "./few.js";
 import { isFinal, isPending, StateCounts, TASK_STATES, TaskGroup, type TaskStateName } from "./groups.js";
+import { DEFAULT_HEARTBEAT_TIMEOUT_MS } from "./options.js";
 import { hasResources, Placer, resourcesFree } from "./placement.js";
 import { busyWorkers, idleWorkers, planSteals, type StealCandidate, type StealWorker } from "./stealing.js";
 
@@ -36,7 +37,7 @@ export type { ClientId, Instruction, SchedulerEvent } from "./events.js";
 export type { TaskStateName } from "./groups.js";
 
 export interface SchedulerStateOptions {
-  /** A worker silent for this long is closed (default 5000). */
+  /** A worker silent for this long is closed (default DEFAULT_HEARTBEAT_TIMEOUT_MS). */
   heartbeatTimeoutMs?: number;
   /** A task running on this many workers that died fails with KilledWorkerError (default 3). */
   maxWorkerDeaths?: number;
@@ -188,7 +189,7 @@ export class SchedulerState {
   private fired: Task[] = [];
 
   constructor(opts: SchedulerStateOptions = {}) {
-    this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 5000;
+    this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
     this.maxWorkerDeaths = opts.maxWorkerDeaths ?? 3;
   }
 

@@ -90,10 +90,10 @@ describe("submit options", () => {
   });
 
   test("names a misspelt or mistyped option", () => {
-    assert.throws(() => checkSubmitOptions({ retry: 1 }, "submit"), /unknown option "retry"/);
+    assert.throws(() => checkSubmitOptions({ retry: 1 } as never, "submit"), /unknown option "retry"/);
     assert.throws(() => checkSubmitOptions({ retries: -1 }, "submit"), /retries must be a non-negative integer/);
-    assert.throws(() => checkSubmitOptions({ resources: { GPU: "1" } }, "submit"), /resources/);
-    assert.throws(() => checkSubmitOptions({ workers: 3 }, "submit"), /workers/);
+    assert.throws(() => checkSubmitOptions({ resources: { GPU: "1" } } as never, "submit"), /resources/);
+    assert.throws(() => checkSubmitOptions({ workers: 3 } as never, "submit"), /workers/);
   });
 });
 
