@@ -349,4 +349,8 @@ export class Scheduler {
     })();
     return this.#closing;
   }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 }

@@ -708,6 +708,10 @@ export class Worker {
     })();
     return this.#closing;
   }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 }
 
 function actorRefPayload(meta: Omit<ActorMeta, "incarnation">): Payload {
