@@ -98,11 +98,6 @@ export function isActorHandle(x: unknown): boolean {
   return typeof x === "object" && x !== null && states.has(x);
 }
 
-/** The anchor given at creation (the Future that keeps the actor alive), if any. */
-export function handleAnchor(handle: object): unknown {
-  return states.get(handle)?.anchor;
-}
-
 /** Where an actor lives and what it offers. */
 export function actorInfo(handle: Actor<unknown> | object): ActorInfo {
   const state = states.get(handle as object);

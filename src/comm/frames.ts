@@ -254,8 +254,6 @@ export class BatchDecoder {
   private oobLens: number[] = [];
   private header: Uint8Array | null = null;
   private oob: Uint8Array[] = [];
-  /** Complete batches decoded so far. */
-  batches = 0;
 
   push(chunk: Uint8Array): void {
     if (chunk.byteLength === 0 || this.state === State.Failed) return;
@@ -319,7 +317,6 @@ export class BatchDecoder {
           this.oobLens = [];
           this.state = State.Prefix;
           const entries = decodeHeader(header, oob, (why) => this.fail(why));
-          this.batches++;
           return entries;
         }
       }

@@ -687,11 +687,6 @@ export class Worker {
 
   // ------------------------------------------------------------ info & shutdown
 
-  /** Keys held in memory here (results and actors). */
-  get storedKeys(): number {
-    return this.#store.size;
-  }
-
   /** Shut down; `fault` says why when nobody asked for it (the first call's reason stands, see `fault`). */
   close(fault?: string): Promise<void> {
     if (!this.#closing && fault !== undefined) this.#fault = fault;
