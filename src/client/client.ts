@@ -29,10 +29,9 @@ import { actorInfo, createActorHandle, isActorHandle, type Actor } from "./actor
 import { collectGraph, Delayed } from "./delayed.js";
 import { Future, type FutureOwner } from "./future.js";
 import { flatKey, randomHex, randomKey } from "./keygen.js";
-import { waitingForResults } from "./thread-context.js";
 import { KeyTable } from "./keys.js";
 import { rebuild, walkFutures, type Args, type Gathered } from "./shapes.js";
-import { getClient, onWorkerThread } from "./thread-context.js";
+import { getClient, onWorkerThread, waitingForResults } from "./thread-context.js";
 import {
   checkMapOptions,
   checkScatterOptions,

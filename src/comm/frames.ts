@@ -22,8 +22,7 @@
 // come back as views over the received bytes. All lengths come first so the
 // decoder can check every limit before buffering any body.
 
-import { Packr } from "msgpackr";
-import { addExtension } from "msgpackr";
+import { addExtension, Packr } from "msgpackr";
 import { ProtocolError } from "../errors.js";
 import type { Message } from "../protocol/messages.js";
 import { Payload } from "./payload.js";

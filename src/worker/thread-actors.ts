@@ -219,7 +219,7 @@ export class ActorHost {
       }
       encoded = parts; // holds unfinished ActorFutures: answered once they are values
     }
-    encoded
+    void encoded
       .then(
         (p): ActorCallReply => new Payload(p),
         (err) => errorReply(err, this.codeOpts),
