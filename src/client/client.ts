@@ -561,7 +561,7 @@ export class Client {
   /** Cancel pending tasks; awaiting them then rejects with CancelledError (R-TASK-8). */
   async cancel(futures: Future | Future[]): Promise<void> {
     this.#checkOpen();
-    await this.#cancelKeys([futures].flat().map((f) => f.key));
+    await this.#cancelKeys(keysOf(futures, "cancel()"));
   }
 
   /**
@@ -632,7 +632,7 @@ export class Client {
   }
 
   async whoHas(futures?: Future | Future[]): Promise<Record<Key, Address[]>> {
-    const keys = futures === undefined ? this.#keys.keys() : [futures].flat().map((f) => f.key);
+    const keys = futures === undefined ? this.#keys.keys() : keysOf(futures, "whoHas()");
     await this.#flush();
     return this.#request<Record<Key, Address[]>>({ op: "who-has", keys });
   }
@@ -745,6 +745,13 @@ function checkTimeout(timeout: unknown, where: string): number | undefined {
   if (timeout === undefined) return undefined;
   if (typeof timeout !== "number" || !(timeout >= 0)) throw new ConfigError(`${where}(): timeout must be a non-negative number of milliseconds, got ${String(timeout)}`);
   return timeout;
+}
+
+function keysOf(futures: Future | Future[], where: string): Key[] {
+  return [futures].flat().map((f: unknown) => {
+    if (!(f instanceof Future)) throw new ConfigError(`${where} takes a Future or an array of Futures`);
+    return f.key;
+  });
 }
 
 function isCluster(x: unknown): x is LocalCluster {

@@ -412,6 +412,8 @@ describe("tasks and futures", () => {
     await assert.rejects(progress([42 as never]), configError(/progress\(\) takes Futures and ActorFutures/));
     await assert.rejects(f.result(-1), configError(/timeout must be a non-negative number/));
     await assert.rejects(c.waitForWorkers(-1), configError(/n must be a non-negative integer/));
+    await assert.rejects(c.cancel([f, "f" as never]), configError(/cancel\(\) takes a Future or an array of Futures/));
+    await assert.rejects(c.whoHas(42 as never), configError(/whoHas\(\) takes a Future/));
     await assert.rejects(Client.connect(42 as never), configError(/Client\.connect\(\) takes a scheduler address/));
     // Refused at the call: the client still works.
     assert.equal(await f, 3);
