@@ -29,6 +29,7 @@ import { actorInfo, createActorHandle, isActorHandle, type Actor } from "./actor
 import { collectGraph, Delayed } from "./delayed.js";
 import { Future, type FutureOwner } from "./future.js";
 import { flatKey, randomHex, randomKey } from "./keygen.js";
+import { accepting } from "../protocol/schemas.js";
 import { KeyTable } from "./keys.js";
 import { rebuild, walkFutures, type Args, type Gathered } from "./shapes.js";
 import { getClient, onWorkerThread, waitingForResults } from "./thread-context.js";
@@ -97,7 +98,7 @@ export class Client {
     this.#codeRoot = opts.codeRoot;
     this.#encodeOpts = { codeRoot: this.#codeRoot };
     this.#timeoutMs = opts.timeout;
-    this.#pool = new WorkerPool({ token: opts.token, connectTimeoutMs: this.#timeoutMs, tls: opts.tls, role: "client" });
+    this.#pool = new WorkerPool({ token: opts.token, connectTimeoutMs: this.#timeoutMs, tls: opts.tls, role: "client", schema: accepting("caller") });
     this.#caller = new ActorCaller({
       call: (address, msg, handler) => this.#workerCall(address, msg, handler),
       callGroup: (address, msg, handlers) => this.#pool.callGroup(address, msg, handlers),
@@ -172,6 +173,7 @@ export class Client {
           // Told where the scheduler is: if nothing listens there, say so at once.
           awaitListener: false,
         });
+    this.#conn.schema = accepting("client");
     this.#conn.onMessage = (msg) => this.#onMessage(msg);
     this.#conn.onRequest = (msg) => {
       throw new ProtocolError(`a client does not serve "${msg.op}" requests`);

@@ -5,7 +5,7 @@
 import { CommError, ProtocolError, RemoteError, TimeoutError, TROUPE_ERRORS, type TroupeError } from "../errors.js";
 import { createLogger } from "../log.js";
 import type { Message } from "../protocol/messages.js";
-import { BatchDecoder, encodeBatch, type ErrorReply, type ErrorReplyInfo, messageWeight, unitEnd, type WireEntry } from "./frames.js";
+import { BatchDecoder, encodeBatch, type ErrorReply, type ErrorReplyInfo, unitEnd, type WireEntry } from "./frames.js";
 import { hold, release } from "./keep-alive.js";
 import { PendingReplies } from "./pending.js";
 import type { Transport } from "./transport.js";
@@ -13,6 +13,18 @@ import type { Transport } from "./transport.js";
 const log = createLogger("comm");
 
 export type Role = "client" | "worker" | "peer" | "scheduler";
+
+/**
+ * What the connection's owner accepts from the peer (protocol/schemas.ts
+ * provides one per side). Checked before any handler sees a message: one that
+ * fails closes the connection, with the reason in the log.
+ */
+export interface WireSchema {
+  /** Why `msg` (a message, a request, or a request group's message when `group`) is not acceptable; undefined when it is. */
+  message(msg: { op: string }, group: boolean): string | undefined;
+  /** Why `value` is not a valid reply to a request of `op`; undefined when it is. */
+  reply(op: string, value: unknown): string | undefined;
+}
 
 export interface Connection {
   /** Remote "host:port", for logs. */
@@ -28,6 +40,10 @@ export interface Connection {
    */
   onRequest: (msg: Message) => unknown;
   onClose?: (reason: string) => void;
+  /** Checks what arrives, once set (with the handlers); nothing is checked without one. */
+  schema?: WireSchema;
+  /** What a message counts for when deciding to write mid-turn (see FLUSH_ENTRIES); 1 when unset. */
+  weigh?: (msg: Message) => number;
   /** Queue a message; what is queued in one event-loop turn goes out as one batch (several when it is long). */
   send(msg: Message): void;
   /** Send a request; rejects CommError if the connection closes first, TimeoutError after timeoutMs. */
@@ -105,6 +121,8 @@ export class WireConnection implements Connection {
     throw new ProtocolError(`This side does not answer "${msg.op}" requests (no request handler is set)`);
   };
   onClose?: (reason: string) => void;
+  schema?: WireSchema;
+  weigh?: (msg: Message) => number;
   readonly closed: Promise<void>;
   /** Header frames written and received: one per batch. */
   batchesSent = 0;
@@ -157,7 +175,7 @@ export class WireConnection implements Connection {
       log.debug("Dropped a message sent on a closed connection", { peer: this.peer, op: msg.op });
       return;
     }
-    this.enqueue(msg, undefined, messageWeight(msg));
+    this.enqueue(msg, undefined, this.weigh?.(msg) ?? 1);
   }
 
   request<T = unknown>(msg: Message, opts?: { timeoutMs?: number }): Promise<T> {
@@ -347,12 +365,17 @@ export class WireConnection implements Connection {
       if (Array.isArray(e)) {
         const msg = batch[++i] as Message;
         if (this.state === State.Handshake) return this.fail(`a "${msg.op}" request group arrived before the handshake completed`);
+        const bad = this.schema?.message(msg, true);
+        if (bad !== undefined) return this.fail(bad);
         this.handleGroup(e[0], e[1], msg);
       } else if (typeof e === "number") {
         const tagged = batch[++i];
         if (this.state === State.Handshake) return this.fail(e > 0 ? `a "${(tagged as Message).op}" request arrived before the handshake completed` : "a reply arrived before the handshake completed");
-        if (e > 0) this.handleRequest(e, tagged as Message);
-        else this.handleReply(-e, true, tagged);
+        if (e > 0) {
+          const bad = this.schema?.message(tagged as Message, false);
+          if (bad !== undefined) return this.fail(bad);
+          this.handleRequest(e, tagged as Message);
+        } else this.handleReply(-e, true, tagged);
       } else if (e.op === "reply") {
         if (this.state === State.Handshake) return this.fail("a reply arrived before the handshake completed");
         this.handleReply(e.rid, false, e.error);
@@ -361,6 +384,8 @@ export class WireConnection implements Connection {
       } else if (e.op === "hello" || e.op === "welcome" || e.op === "refused") {
         return this.fail(`a "${e.op}" message arrived after the handshake`);
       } else {
+        const bad = this.schema?.message(e, false);
+        if (bad !== undefined) return this.fail(bad);
         try {
           this.onMessage(e);
         } catch (err) {
@@ -410,6 +435,13 @@ export class WireConnection implements Connection {
       return;
     }
     const op = this.pending.lastOp;
+    const bad = ok ? this.schema?.reply(op, outcome) : undefined;
+    if (bad !== undefined) {
+      // A peer answering nonsense is closed; the request fails with what was wrong.
+      handler.fail(new ProtocolError(`${this.peer} sent ${bad}`));
+      this.fail(bad);
+      return;
+    }
     try {
       if (ok) handler.ok(outcome);
       else handler.fail(errorFromInfo(outcome as ErrorReplyInfo));

@@ -24,7 +24,7 @@
 
 import { addExtension, Packr } from "msgpackr";
 import { ProtocolError } from "../errors.js";
-import type { Message } from "../protocol/messages.js";
+import { isKnownOp, MAX_GROUP } from "../protocol/schemas.js";
 import { Payload } from "./payload.js";
 
 /** Largest out-of-band frame (one Payload part): 1 GiB. */
@@ -67,72 +67,19 @@ export function unitEnd(entries: readonly WireEntry[], i: number): number {
   return typeof e === "number" || Array.isArray(e) ? i + 2 : i + 1;
 }
 
-/** What a message counts for when a connection decides to write mid-turn: one per task it carries. */
-export function messageWeight(msg: Message): number {
-  return msg.op === "compute-tasks" || msg.op === "tasks-finished" ? msg.keys.length : 1;
-}
-
-/** Most requests one group may stand for. */
-export const MAX_GROUP = 1024;
-/** The only message a request group may carry. */
-const GROUP_OP = "actor-calls";
-
-/** Every op a peer may send; anything else closes the connection. (A record, so a new op must be listed.) */
-const OPS: Record<Message["op"], true> = {
-  hello: true,
-  welcome: true,
-  refused: true,
-  "register-client": true,
-  "update-graph": true,
-  "release-keys": true,
-  "want-keys": true,
-  "cancel-keys": true,
-  "who-has": true,
-  "scheduler-info": true,
-  "choose-workers": true,
-  "update-data": true,
-  "run-on-workers": true,
-  proxy: true,
-  "where-is-actor": true,
-  "fire-and-forget": true,
-  "restart-workers": true,
-  "wait-for-workers": true,
-  "key-state": true,
-  "register-worker": true,
-  heartbeat: true,
-  "task-finished": true,
-  "tasks-finished": true,
-  "task-erred": true,
-  "missing-data": true,
-  "add-keys": true,
-  "worker-status": true,
-  "actors-lost": true,
-  "await-stopped": true,
-  "steal-request": true,
-  "steal-response": true,
-  "compute-task": true,
-  "compute-tasks": true,
-  "free-keys": true,
-  restart: true,
-  "run-function": true,
-  "get-data": true,
-  "put-data": true,
-  "actor-call": true,
-  "actor-calls": true,
-};
-const KNOWN_OPS: ReadonlySet<string> = new Set(Object.keys(OPS));
-
-export function isKnownOp(op: unknown): op is Message["op"] {
-  return typeof op === "string" && KNOWN_OPS.has(op);
-}
-
 // ---------------------------------------------------------------- codec
 
-// msgpackr extensions are process-global and run synchronously inside
-// pack/unpack, so the batch being encoded or decoded is passed through these
-// two variables rather than through the extension's arguments.
-let encodingOob: Uint8Array[] | null = null;
-let decodingOob: Uint8Array[] | null = null;
+// msgpackr extensions are global to the thread and run synchronously inside
+// pack/unpack, so the batch being encoded or decoded is passed through this
+// state rather than through the extension's arguments. Every copy of troupe
+// a thread loads shares it: the extension registered last decodes for all
+// of them, whichever copy's decoder set the frames.
+interface OobState {
+  encoding: Uint8Array[] | null;
+  decoding: Uint8Array[] | null;
+}
+const OOB_STATE = Symbol.for("troupe.payloadFrames");
+const oob = ((globalThis as unknown as Record<symbol, OobState | undefined>)[OOB_STATE] ??= { encoding: null, decoding: null });
 
 addExtension({
   Class: Payload,
@@ -144,10 +91,11 @@ addExtension({
       if (!(part instanceof Uint8Array)) {
         throw new ProtocolError(`Payload part ${i} is a ${typeof part}, not a Uint8Array; serialize the value first`);
       }
-      if (encodingOob !== null && part.byteLength >= OOB_THRESHOLD_BYTES) {
+      const encoding = oob.encoding;
+      if (encoding !== null && part.byteLength >= OOB_THRESHOLD_BYTES) {
         checkFrameSize(part);
-        out[i] = encodingOob.length;
-        encodingOob.push(part);
+        out[i] = encoding.length;
+        encoding.push(part);
       } else {
         out[i] = part;
       }
@@ -160,8 +108,8 @@ addExtension({
     for (let i = 0; i < data.length; i++) {
       const d = data[i];
       if (d instanceof Uint8Array) parts[i] = d;
-      else if (typeof d === "number" && decodingOob !== null && Number.isInteger(d) && d >= 0 && d < decodingOob.length) {
-        parts[i] = decodingOob[d];
+      else if (typeof d === "number" && oob.decoding !== null && Number.isInteger(d) && d >= 0 && d < oob.decoding.length) {
+        parts[i] = oob.decoding[d]!;
       } else throw new ProtocolError("Malformed Payload in message: a part is neither bytes nor a valid out-of-band frame index");
     }
     return new Payload(parts);
@@ -197,26 +145,26 @@ function readU32(buf: Uint8Array, at: number): number {
  * a batch whose header would exceed MAX_HEADER_BYTES is split by the caller.
  */
 export function encodeBatch(entries: readonly WireEntry[]): Uint8Array[] {
-  const oob: Uint8Array[] = [];
-  encodingOob = oob;
+  const frames: Uint8Array[] = [];
+  oob.encoding = frames;
   let header: Uint8Array;
   try {
     header = packr.pack(entries);
   } finally {
-    encodingOob = null;
+    oob.encoding = null;
   }
   if (header.byteLength > MAX_HEADER_BYTES) throw new HeaderTooLargeError(header.byteLength);
-  if (oob.length > MAX_OOB_FRAMES) {
-    throw new ProtocolError(`A batch holds ${oob.length} large Payload parts, above the limit of ${MAX_OOB_FRAMES}; send fewer at once`);
+  if (frames.length > MAX_OOB_FRAMES) {
+    throw new ProtocolError(`A batch holds ${frames.length} large Payload parts, above the limit of ${MAX_OOB_FRAMES}; send fewer at once`);
   }
-  const prefix = 8 + 4 * oob.length;
+  const prefix = 8 + 4 * frames.length;
   const first = new Uint8Array(prefix + header.byteLength);
   writeU32(first, 0, header.byteLength);
-  writeU32(first, 4, oob.length);
-  for (let i = 0; i < oob.length; i++) writeU32(first, 8 + 4 * i, oob[i].byteLength);
+  writeU32(first, 4, frames.length);
+  for (let i = 0; i < frames.length; i++) writeU32(first, 8 + 4 * i, frames[i]!.byteLength);
   first.set(header, prefix);
   const chunks: Uint8Array[] = [first];
-  for (const part of oob) chunks.push(part);
+  for (const part of frames) chunks.push(part);
   return chunks;
 }
 
@@ -368,15 +316,15 @@ export class BatchDecoder {
   }
 }
 
-function decodeHeader(header: Uint8Array, oob: Uint8Array[], fail: (why: string) => never): WireEntry[] {
+function decodeHeader(header: Uint8Array, frames: Uint8Array[], fail: (why: string) => never): WireEntry[] {
   let value: unknown;
-  decodingOob = oob;
+  oob.decoding = frames;
   try {
     value = packr.unpack(header);
   } catch (err) {
     fail(`an undecodable batch header (${err instanceof Error ? err.message : String(err)})`);
   } finally {
-    decodingOob = null;
+    oob.decoding = null;
   }
   if (!Array.isArray(value)) fail("a batch header that is not an array of messages");
   const entries = value as unknown[];
@@ -399,7 +347,7 @@ function decodeHeader(header: Uint8Array, oob: Uint8Array[], fail: (why: string)
         fail("a malformed request group (expected [first id, count])");
       }
       const m = entries[i + 1];
-      if (!isMessageObject(m) || m.op !== GROUP_OP) fail(`a request group not followed by an "${GROUP_OP}" message`);
+      if (!isMessageObject(m) || !isKnownOp(m.op)) fail("a request group not followed by a known message");
       continue;
     }
     if (!isMessageObject(e)) fail(`a message that is not an object (${e === null ? "null" : Array.isArray(e) ? "array" : typeof e})`);

@@ -14,10 +14,9 @@ export {
   type WireEntry,
   type ErrorReply,
 } from "./frames.js";
-export { isThenable, promised, type Connection, type ReplyHandler, type Role } from "./connection.js";
+export { isThenable, promised, type Connection, type ReplyHandler, type Role, type WireSchema } from "./connection.js";
 export { connect, DEFAULT_CONNECT_TIMEOUT_MS, type ConnectOptions } from "./connect.js";
 export { listen, DEFAULT_HANDSHAKE_TIMEOUT_MS, type Listener, type ListenOptions } from "./listen.js";
 export { connectionPair } from "./pair.js";
 export { localConnection } from "./local.js";
 export { Payload } from "./payload.js";
-export { malformedColumns } from "./columns.js";

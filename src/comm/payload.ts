@@ -1,20 +1,11 @@
-// Opaque user data as it travels: produced and read by serialize/, carried by
-// comm/ without looking inside. parts[0] is the encoded value; later parts are
-// large binary buffers kept out of band so they are never copied into a
-// message header (they go to the socket as their own writes).
+// Payloads (protocol/payload.ts) and the shared segments large parts travel
+// in between processes of one host: splitting them off to send by path,
+// mapping or adopting them on arrival.
 
+import { Payload } from "../protocol/payload.js";
 import { adoptSegment, bytesOf, mapShared, release, sharedPathOf, type Part } from "../shm/index.js";
 
-/** `P`: a worker's main thread holds large parts as segments it has not mapped (shm/). */
-export class Payload<P extends Part = Uint8Array> {
-  constructor(readonly parts: P[]) {}
-
-  get byteLength(): number {
-    let n = 0;
-    for (const p of this.parts) n += p.byteLength;
-    return n;
-  }
-}
+export { Payload };
 
 /**
  * A copy of `view` in memory of its own. Not `view.slice()`: bytes read off a

@@ -3,7 +3,7 @@
 // made, even while the connection is still being opened: actor calls from one
 // caller must start in call order (R-ACT-5).
 
-import { connect, promised, type Connection, type ReplyHandler, type TlsOptions } from "./index.js";
+import { connect, promised, type Connection, type ReplyHandler, type TlsOptions, type WireSchema } from "./index.js";
 import { CommError } from "../errors.js";
 import type { Address, Message } from "../protocol/messages.js";
 
@@ -30,6 +30,8 @@ export interface PoolOptions {
   connectTimeoutMs: number;
   tls?: TlsOptions;
   role: "client" | "peer";
+  /** Checks the replies (and refuses any message) from the workers. */
+  schema?: WireSchema;
 }
 
 export class WorkerPool {
@@ -91,6 +93,7 @@ export class WorkerPool {
         }
         entry.conn = conn;
         entry.connecting = undefined;
+        conn.schema = this.#options.schema;
         const queued = entry.queue;
         entry.queue = [];
         for (const q of queued) sendOn(conn, q);

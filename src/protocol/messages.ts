@@ -9,7 +9,7 @@
 // `Payload`: opaque bytes produced by serialize/. Only workers and clients
 // ever decode a Payload; the scheduler passes task arguments through untouched.
 
-import type { Payload } from "../comm/payload.js";
+import type { Payload } from "./payload.js";
 
 export type Key = string;
 /** "tcp://host:port" or "tls://host:port". */
@@ -410,11 +410,14 @@ export interface RunFunction {
   args: Payload;
 }
 
-/** A compute-task whose code went earlier on the same connection: `fn` is that message's `fnId`. */
-export type ComputeTaskByRef = Omit<ComputeTask, "fn" | "fnId"> & { fn: number };
+/** A compute-task whose code went earlier on the same connection, named by the `fnId` that message gave it. */
+export interface ComputeTaskById extends Omit<ComputeTask, "op" | "fn" | "fnId"> {
+  op: "compute-task-by-id";
+  fnId: number;
+}
 /** The whoHas of a task without dependencies: one shared, frozen record. */
 export const NO_HOLDERS: Readonly<Record<Key, Address[]>> = Object.freeze({});
-export type SchedulerToWorker = ComputeTask | ComputeTaskByRef | ComputeTasks | FreeKeys | RunFunction | AwaitStopped | StealRequest | RestartWorker;
+export type SchedulerToWorker = ComputeTask | ComputeTaskById | ComputeTasks | FreeKeys | RunFunction | AwaitStopped | StealRequest | RestartWorker;
 
 // ---------------------------------------------------------------- anyone → worker (direct)
 
@@ -525,6 +528,41 @@ export interface SchedulerInfo {
   tasks: Record<"waiting" | "processing" | "memory" | "erred" | "lost" | "no-worker" | "queued", number>;
 }
 
+// ---------------------------------------------------------------- requests and their replies
+
+/** What each request is answered with: `request()` is typed by it, and replies are checked against it on arrival. */
+export interface Replies {
+  "register-client": null;
+  "update-graph": null;
+  "release-keys": null;
+  "want-keys": null;
+  "update-data": null;
+  "fire-and-forget": null;
+  "cancel-keys": null;
+  "who-has": Record<Key, Address[]>;
+  "scheduler-info": SchedulerInfo;
+  "choose-workers": Address[];
+  "where-is-actor": WhereIsActorReply;
+  /** Whatever the worker answered to the proxied request. */
+  proxy: unknown;
+  "run-on-workers": Record<Address, RunFunctionReply>;
+  "restart-workers": number;
+  "wait-for-workers": number;
+  "register-worker": RegisterWorkerReply;
+  heartbeat: null;
+  "await-stopped": null;
+  "get-data": GetDataReply;
+  "put-data": null;
+  "actor-call": ActorCallReply;
+  /** Each call of the group is answered on its own. */
+  "actor-calls": ActorCallReply;
+  "run-function": RunFunctionReply;
+}
+
+export type RequestOp = keyof Replies;
+/** What a request of this message's op is answered with. */
+export type ReplyTo<M extends { op: string }> = M["op"] extends RequestOp ? Replies[M["op"]] : never;
+
 export type Message =
   | Hello
   | Welcome
@@ -536,4 +574,4 @@ export type Message =
   | WorkerRequest
   | ActorCalls;
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;

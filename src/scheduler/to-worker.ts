@@ -4,7 +4,7 @@
 // (a map of 20,000 elements is a few dozen messages, not 20,000).
 
 import type { Connection } from "../comm/index.js";
-import type { CodeRef, ComputeTask, ComputeTaskByRef, ComputeTasks, SchedulerToWorker } from "../protocol/messages.js";
+import type { CodeRef, ComputeTask, ComputeTaskById, ComputeTasks, SchedulerToWorker } from "../protocol/messages.js";
 
 /** How many distinct functions a worker connection numbers; later ones always travel in full. */
 const MAX_NUMBERED_CODE = 4096;
@@ -33,13 +33,14 @@ export class WorkerSender {
   readonly #collected = new Map<Connection, Collected>();
 
   send(conn: Connection, msg: SchedulerToWorker): void {
-    if (msg.op !== "compute-task" || typeof msg.fn === "number") return this.#sendNow(conn, msg);
-    const task = msg as ComputeTask;
+    if (msg.op !== "compute-task") return this.#sendNow(conn, msg);
+    const task = msg;
     const numbering = this.#numberingOf(conn);
     const id = known(numbering, task.fn);
     if (id === undefined) return this.#sendNow(conn, numberNew(numbering, task));
     if (isPlain(task)) return this.#collect(conn, id, task);
-    this.#sendNow(conn, { ...task, fn: id } satisfies ComputeTaskByRef);
+    const { fn: _code, fnId: _id, ...rest } = task;
+    this.#sendNow(conn, { ...rest, op: "compute-task-by-id", fnId: id } satisfies ComputeTaskById);
   }
 
   /** Sends what was collected: once per scheduler event. */

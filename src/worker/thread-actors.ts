@@ -11,6 +11,7 @@ import { ProtocolError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ActorCallReply, ActorCalls, ActorStats, CodeRef, Key } from "../protocol/messages.js";
 import { ClassesPending, errorToInfo, loadClasses, type CodeOptions } from "../serialize/index.js";
+import { accepting } from "../protocol/schemas.js";
 import { CallTurns } from "./call-turns.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
 import { promiseCount, within, Work } from "./thread-faults.js";
@@ -279,6 +280,7 @@ export class ActorHost {
       tls: config.tls,
       insecure: config.insecure,
       onConnection: (conn) => {
+        conn.schema = accepting("actor-endpoint");
         conn.onRequest = (msg) => {
           this.#touched.add(conn);
           if (msg.op === "actor-calls") return this.invokeGroup(msg);

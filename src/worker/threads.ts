@@ -6,6 +6,7 @@
 
 import { Worker as Thread } from "node:worker_threads";
 import { createLogger } from "../log.js";
+import { Payload } from "../protocol/payload.js";
 import type { ActorStats } from "../protocol/messages.js";
 import { CLAIM_SLOTS, claimSlot, packRuns, unpackDones, type FromThread, type ThreadConfig, type ThreadDone, type ToThread } from "./thread-protocol.js";
 
@@ -244,6 +245,8 @@ export class RunnerThread {
   #settle(done: ThreadDone): void {
     const onDone = this.#pending.get(done.id);
     if (!onDone) return;
+    // Structured clone keeps a Payload's parts but not its class.
+    if (!done.ok && done.error.props) done.error.props = new Payload(done.error.props.parts);
     this.#pending.delete(done.id);
     this.#seceded.delete(done.id);
     const slot = claimSlot(done.id);

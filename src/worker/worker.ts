@@ -5,7 +5,7 @@
 
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { connect, formatAddress, isWildcardHost, listen, malformedColumns, OOB_THRESHOLD_BYTES, parseAddress, type Connection, type Listener } from "../comm/index.js";
+import { connect, formatAddress, isWildcardHost, listen, OOB_THRESHOLD_BYTES, parseAddress, type Connection, type Listener } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
 import { getDataRequest, receiveData, type Received } from "../comm/get-data.js";
 import { mappedPayload, Payload, releaseShared, splitShared, type SharedParts } from "../comm/payload.js";
@@ -38,6 +38,7 @@ import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } 
 import { WorkerState, type WorkerInstruction } from "./state.js";
 import { Store } from "./store.js";
 import { RunnerThread, type ThreadDeath } from "./threads.js";
+import { accepting, messageWeight } from "../protocol/schemas.js";
 import { TaskThreads } from "./task-threads.js";
 import { MemoryMonitor } from "./memory.js";
 import { threadHeapMb } from "./memory-limit.js";
@@ -113,7 +114,7 @@ export class Worker {
     this.memoryLimit = opts.memoryLimit;
     this.#cancelGraceMs = opts.cancelGraceMs;
     this.#store = new Store(opts.localDirectory);
-    this.#peers = new WorkerPool({ token: opts.token, connectTimeoutMs: opts.connectTimeoutMs, tls: opts.tls, role: "peer" });
+    this.#peers = new WorkerPool({ token: opts.token, connectTimeoutMs: opts.connectTimeoutMs, tls: opts.tls, role: "peer", schema: accepting("caller") });
   }
 
   get address(): Address {
@@ -143,6 +144,7 @@ export class Worker {
       tls: opts.tls,
       insecure: opts.insecure,
       onConnection: (conn) => {
+        conn.schema = accepting("worker");
         conn.onRequest = (msg) => this.#request(msg);
         conn.onMessage = (msg) => log.warn("unexpected message from a peer", { op: msg.op, peer: conn.peer });
       },
@@ -191,6 +193,8 @@ export class Worker {
       tls: opts.tls,
     });
     this.#scheduler = conn;
+    conn.schema = accepting("worker-from-scheduler");
+    conn.weigh = messageWeight;
     conn.onMessage = (msg) => this.#fromScheduler(msg);
     conn.onRequest = (msg) => this.#request(msg);
     void conn.closed.then(() => {
@@ -311,14 +315,13 @@ export class Worker {
 
   #fromScheduler(msg: Message): void {
     switch (msg.op) {
-      case "compute-task": {
-        if (typeof msg.fn !== "number") {
-          const full = msg as ComputeTask;
-          if (full.fnId !== undefined) this.#code.set(full.fnId, full.fn);
-          return this.#compute(full);
-        }
-        const fn = this.#code.get(msg.fn);
-        return fn ? this.#compute({ ...msg, fn }) : this.#codeNotSent(msg.fn, msg.key);
+      case "compute-task":
+        if (msg.fnId !== undefined) this.#code.set(msg.fnId, msg.fn);
+        return this.#compute(msg);
+      case "compute-task-by-id": {
+        const fn = this.#code.get(msg.fnId);
+        const { fnId: _id, ...rest } = msg;
+        return fn ? this.#compute({ ...rest, op: "compute-task", fn }) : this.#codeNotSent(msg.fnId, msg.key);
       }
       case "compute-tasks":
         return this.#computeMany(msg);
@@ -370,14 +373,6 @@ export class Worker {
 
   /** Plain tasks sent together: each becomes a compute-task of its own here. */
   #computeMany(msg: ComputeTasks): void {
-    const bad = malformedColumns(msg, { keys: "string", args: "payload", priority: "number" });
-    if (bad) {
-      // Nothing in it can be trusted to run; report the keys that can be named.
-      log.error("malformed compute-tasks from the scheduler", { error: bad });
-      const keys: unknown[] = Array.isArray(msg.keys) ? msg.keys : [];
-      for (const key of keys) if (typeof key === "string") this.#toScheduler({ op: "task-erred", key, error: errorInfoOf("ProtocolError", bad) });
-      return;
-    }
     const fn = this.#code.get(msg.fn);
     for (let i = 0; i < msg.keys.length; i++) {
       const key = msg.keys[i]!;

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { connect, listen, Payload, type Connection, type Listener } from "../../src/comm/index.js";
-import type { ComputeTask, ComputeTaskByRef, ComputeTasks, GetDataReply, Message } from "../../src/protocol/messages.js";
+import type { ComputeTask, ComputeTaskById, ComputeTasks, GetDataReply, Message } from "../../src/protocol/messages.js";
 import { codeRefOf, deserialize, serialize } from "../../src/serialize/index.js";
 import { Client, Scheduler, Worker } from "../../src/index.js";
 import { add } from "../fixtures/tasks.js";
@@ -36,8 +36,9 @@ async function scriptedScheduler(nthreads: number): Promise<Scripted> {
     onConnection: (c) => {
       conn = c;
       c.onRequest = (msg) => {
+        if (msg.op === "heartbeat") return null;
         if (msg.op !== "register-worker") throw new TypeError(`unexpected ${msg.op}`);
-        return null;
+        return { heartbeatTimeoutMs: 60_000 };
       };
       c.onMessage = (msg) => received.push(msg);
     },
@@ -65,6 +66,7 @@ function durationsOf(received: Message[], keys: string[]): number[] {
   return received.flatMap((m) => (m.op === "tasks-finished" ? m.durationMs.filter((_, i) => keys.includes(m.keys[i]!)) : []));
 }
 
+const inc = { kind: "source" as const, source: "(x) => x + 1", name: "inc", isClass: false };
 const busy = { kind: "source" as const, source: "(ms) => { const end = Date.now() + ms; while (Date.now() < end); return ms; }", name: "busy", isClass: false };
 
 /** A scripted scheduler and its worker for the tests of one suite: started before them, closed after. */
@@ -113,16 +115,15 @@ describe("a worker and code sent by number", () => {
       peer.close();
     }
   };
-  const inc = { kind: "source" as const, source: "(x) => x + 1", name: "inc", isClass: false };
 
   it("fails a task that names code it never received, with a message saying so, and runs the next", async () => {
-    s.conn.send({ ...base, key: "unknown-1", fn: 41, args: serialize([1]).payload } satisfies ComputeTaskByRef);
+    s.conn.send({ ...base, op: "compute-task-by-id", key: "unknown-1", fnId: 41, args: serialize([1]).payload } satisfies ComputeTaskById);
     const erred = await outcome("unknown-1");
     assert.equal(erred.op, "task-erred");
     assert.match((erred as { error: { message: string } }).error.message, /code 41 .* without sending it first/);
 
     s.conn.send({ ...base, key: "full-1", fn: inc, fnId: 7, args: serialize([1]).payload } satisfies ComputeTask);
-    s.conn.send({ ...base, key: "byref-1", fn: 7, args: serialize([2]).payload } satisfies ComputeTaskByRef);
+    s.conn.send({ ...base, op: "compute-task-by-id", key: "byref-1", fnId: 7, args: serialize([2]).payload } satisfies ComputeTaskById);
     assert.equal((await outcome("full-1")).op, "task-finished");
     assert.equal((await outcome("byref-1")).op, "task-finished");
     // The numbered task ran the code sent with the full one.
@@ -173,23 +174,31 @@ describe("a worker and code sent by number", () => {
     }
   });
 
-  it("fails every task of a compute-tasks message naming unknown code, and a malformed one, and keeps serving", async () => {
+  it("fails every task of a compute-tasks message naming unknown code, and keeps serving", async () => {
     s.conn.send({ op: "compute-tasks", fn: 99, keys: ["nocode-1", "nocode-2"], args: [serialize([1]).payload, serialize([2]).payload], priority: [0, 0] } satisfies ComputeTasks);
     for (const k of ["nocode-1", "nocode-2"]) {
       const o = await outcome(k);
       assert.equal(o.op, "task-erred");
       assert.match(o.error!.message, /code 99 .* without sending it first/);
     }
-    // Three keys, two arguments: nothing runs, each named key fails with what was wrong.
-    s.conn.send({ op: "compute-tasks", fn: 8, keys: ["short-1", "short-2", "short-3"], args: [serialize([1]).payload, serialize([2]).payload], priority: [0, 0, 0] } satisfies ComputeTasks);
-    for (const k of ["short-1", "short-2", "short-3"]) {
-      const o = await outcome(k);
-      assert.equal(o.op, "task-erred");
-      assert.match(o.error!.message, /"args" has 2 entries, expected 3/);
-    }
     s.conn.send({ op: "compute-tasks", fn: 8, keys: ["after-1"], args: [serialize([5]).payload], priority: [0] } satisfies ComputeTasks);
     assert.equal((await outcome("after-1")).op, "task-finished");
     assert.deepEqual(await valuesOf(["after-1"]), [6]);
+  });
+});
+
+describe("a worker sent a malformed compute-tasks", () => {
+  const s = useScriptedScheduler(1);
+
+  it("runs none of it, closes the connection, and stops with the reason", async () => {
+    s.conn.send({ ...base, key: "full-8", fn: inc, fnId: 8, args: serialize([1]).payload } satisfies ComputeTask);
+    assert.equal((await outcomeOf(s, "full-8")).op, "task-finished");
+    // Three keys, two arguments: nothing in it can be trusted.
+    s.conn.send({ op: "compute-tasks", fn: 8, keys: ["short-1", "short-2", "short-3"], args: [serialize([1]).payload, serialize([2]).payload], priority: [0, 0, 0] } satisfies ComputeTasks);
+    await waitFor(() => !s.conn.isOpen, "the worker to close the connection");
+    const { fault } = await s.worker.closed;
+    assert.match(fault ?? "", /lost the connection to the scheduler/);
+    for (const k of ["short-1", "short-2", "short-3"]) assert.equal(outcomeIn(s.received, k), undefined, `${k} ran`);
   });
 });
 
@@ -199,7 +208,7 @@ describe("a worker of two task threads", () => {
 
   it("gives a task to an idle thread rather than queueing it behind a running one", async () => {
     s.conn.send({ ...base, key: "long-1", fn: busy, fnId: 1, args: serialize([1500]).payload } satisfies ComputeTask);
-    s.conn.send({ ...base, key: "quick-1", fn: 1, args: serialize([0]).payload } satisfies ComputeTaskByRef);
+    s.conn.send({ ...base, op: "compute-task-by-id", key: "quick-1", fnId: 1, args: serialize([0]).payload } satisfies ComputeTaskById);
     await outcome("quick-1");
     assert.equal(outcomeIn(s.received, "long-1"), undefined, "the quick task waited for the long one");
     await outcome("long-1");
@@ -256,23 +265,23 @@ async function withScriptedWorker(token: string, fn: (fake: Connection, client: 
 describe("the scheduler and code sent by number", () => {
   it("sends a function in full once per worker, then by number, also for a client over TCP", async () => {
     await withScriptedWorker("proto2", async (fake, client) => {
-      const computes: Array<ComputeTask | ComputeTaskByRef> = [];
+      const computes: Array<ComputeTask | ComputeTaskById> = [];
       const batches: ComputeTasks[] = [];
       fake.onMessage = (msg) => {
-        if (msg.op === "compute-task") computes.push(msg);
+        if (msg.op === "compute-task" || msg.op === "compute-task-by-id") computes.push(msg);
         if (msg.op === "compute-tasks") {
           batches.push(msg);
-          msg.keys.forEach((key, i) => computes.push({ op: "compute-task", key, fn: msg.fn, args: msg.args[i]!, whoHas: {}, actor: false, priority: msg.priority[i]! }));
+          msg.keys.forEach((key, i) => computes.push({ op: "compute-task-by-id", key, fnId: msg.fn, args: msg.args[i]!, whoHas: {}, actor: false, priority: msg.priority[i]! }));
         }
       };
       // Decoded from the socket, each task's code is its own object: numbering goes by content.
       client.map(add, [[1, 1], [2, 2], [3, 3]]);
       await waitFor(() => computes.length === 3, "three compute-tasks at the fake worker");
-      const full = computes.filter((c) => typeof c.fn !== "number") as ComputeTask[];
+      const full = computes.filter((c): c is ComputeTask => c.op === "compute-task");
       assert.equal(full.length, 1);
       assert.equal((full[0]!.fn as { export?: string }).export, "add");
       assert.ok(full[0]!.fnId !== undefined);
-      assert.deepEqual(computes.filter((c) => typeof c.fn === "number").map((c) => c.fn), [full[0]!.fnId, full[0]!.fnId]);
+      assert.deepEqual(computes.flatMap((c) => (c.op === "compute-task-by-id" ? [c.fnId] : [])), [full[0]!.fnId, full[0]!.fnId]);
       // Plain tasks of one submit after the first travel together.
       assert.equal(batches.length, 1);
       assert.equal(batches[0]!.keys.length, 2);

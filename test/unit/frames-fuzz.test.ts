@@ -95,7 +95,7 @@ test("frames - hand-written frames: limits and malformed headers are protocol er
     ["request group without message", concat(encodeBatch([[4, 2]]))],
     ["request group of zero", concat(encodeBatch([[4, 0], { op: "actor-calls", key: "a", names: [], gets: [], args: [] }]))],
     ["request group too large", concat(encodeBatch([[4, 1e6], { op: "actor-calls", key: "a", names: [], gets: [], args: [] }]))],
-    ["request group of another op", concat(encodeBatch([[4, 2], { op: "get-data", keys: [] }]))],
+    ["request group of an unknown op", concat(encodeBatch([[4, 2], { op: "no-such-op", keys: [] }]))],
     ["request group of three numbers", concat(encodeBatch([[4, 2, 1], { op: "actor-calls", key: "a", names: [], gets: [], args: [] }]))],
     ["request group followed by a reply", concat(encodeBatch([[4, 2], { op: "reply", rid: 1, ok: false, error: { name: "E", message: "m", stack: "" } }]))],
     ["reply id without value", concat(encodeBatch([{ op: "free-keys", keys: [] }, -5]))],

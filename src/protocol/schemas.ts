@@ -1,0 +1,426 @@
+// The schema of every message and reply (R-SEC-6): where data from another
+// process enters, it is checked field by field, with bounds, before anything
+// acts on it; a message that fails closes its connection with the reason.
+// Each schema is typed by its message's interface (messages.ts), so the two
+// cannot drift apart. Which messages a side accepts is part of the schema:
+// a worker does not take `update-graph`, a client does not take `compute-task`.
+
+import {
+  any,
+  arrayOf,
+  bool,
+  both,
+  bytes,
+  int,
+  literal,
+  MAX_NAME,
+  name,
+  num,
+  obj,
+  oneOf,
+  opt,
+  payload,
+  recordOf,
+  sameLength,
+  size,
+  str,
+  type Check,
+} from "./check.js";
+import type {
+  ActorCall,
+  ActorCallFailure,
+  ActorCallReply,
+  ActorCalls,
+  ActorMeta,
+  ActorsLost,
+  ActorStats,
+  AddKeys,
+  AwaitStopped,
+  CancelKeys,
+  ChooseWorkers,
+  CodeRef,
+  ComputeTask,
+  ComputeTaskById,
+  ComputeTasks,
+  ErrorInfo,
+  FireAndForget,
+  FreeKeys,
+  GetData,
+  GetDataReply,
+  GetSchedulerInfo,
+  Heartbeat,
+  KeyState,
+  Message,
+  MissingData,
+  Proxy,
+  PutData,
+  RegisterClient,
+  RegisterWorker,
+  RegisterWorkerReply,
+  ReleaseKeys,
+  Replies,
+  RestartWorker,
+  RestartWorkers,
+  RunFunction,
+  RunFunctionReply,
+  RunOnWorkers,
+  SchedulerInfo,
+  StealRequest,
+  StealResponse,
+  TaskErred,
+  TaskFinished,
+  TaskOptions,
+  TasksFinished,
+  TaskSpec,
+  UpdateData,
+  UpdateGraph,
+  WaitForWorkers,
+  WantKeys,
+  WhereIsActor,
+  WhereIsActorReply,
+  WhoHas,
+  WorkerInfo,
+  WorkerStatus,
+} from "./messages.js";
+
+/** What a message counts for when a connection decides to write mid-turn (comm's `weigh`): one per task it carries. */
+export function messageWeight(msg: Message): number {
+  return msg.op === "compute-tasks" || msg.op === "tasks-finished" ? msg.keys.length : 1;
+}
+
+/** Most requests one request group (actor calls) may stand for. */
+export const MAX_GROUP = 1024;
+/** Most workers one scatter may ask for, and most workers a client may wait for. */
+export const MAX_WORKERS_ASKED = 1 << 20;
+/** Most threads of one kind a worker may declare. */
+export const MAX_THREADS = 4096;
+
+const keys = arrayOf(name);
+const addresses = arrayOf(name);
+const quantities = recordOf(size);
+
+const moduleRef = obj<CodeRef & { kind: "module" }>({
+  kind: literal("module"),
+  module: str(),
+  url: str(),
+  export: name,
+  hash: name,
+  name: name,
+  entry: opt(bool),
+});
+const codeRef: Check<CodeRef> = oneOf(moduleRef, obj<CodeRef & { kind: "source" }>({ kind: literal("source"), source: str(), name: name, isClass: bool }));
+
+const errorInfo = obj<ErrorInfo>({
+  name: name,
+  message: str(),
+  stack: str(),
+  code: opt(name),
+  classRef: opt(moduleRef),
+  props: opt(payload),
+});
+
+const taskOptions = obj<TaskOptions>({
+  workers: opt(addresses),
+  allowOtherWorkers: opt(bool),
+  resources: opt(quantities),
+  retries: opt(int(0)),
+  priority: opt(num),
+  actor: opt(bool),
+  allowReconstruction: opt(bool),
+  restarts: opt(int(0)),
+});
+
+const taskSpec = obj<TaskSpec>({ key: name, fn: codeRef, args: payload, deps: keys, options: taskOptions, group: name });
+
+const actorMeta = obj<ActorMeta>({
+  key: name,
+  className: name,
+  workerAddress: name,
+  methods: arrayOf(name),
+  attributes: arrayOf(name),
+  incarnation: int(0),
+  callAddress: opt(name),
+});
+const actorShape = obj<Omit<ActorMeta, "incarnation">>({
+  key: name,
+  className: name,
+  workerAddress: name,
+  methods: arrayOf(name),
+  attributes: arrayOf(name),
+  callAddress: opt(name),
+});
+const actorStats = obj<ActorStats>({ calls: size, inFlight: size, meanCallMs: size });
+
+const actorCallFailure = obj<ActorCallFailure>({ ok: literal(false), error: errorInfo, missing: opt(bool) });
+const actorCallReply: Check<ActorCallReply> = oneOf(payload, actorCallFailure);
+const runFunctionReply: Check<RunFunctionReply> = oneOf(
+  obj<{ ok: true; value: typeof payload extends Check<infer P> ? P : never }>({ ok: literal(true), value: payload }),
+  obj<{ ok: false; error: ErrorInfo }>({ ok: literal(false), error: errorInfo }),
+);
+
+// ---------------------------------------------------------------- messages
+
+const getData = obj<GetData>({ op: literal("get-data"), keys, shm: opt(name) });
+const putData = obj<PutData>({ op: literal("put-data"), data: recordOf(payload), report: bool });
+const actorCall = obj<ActorCall>({ op: literal("actor-call"), key: name, kind: literal("call", "get"), name: name, args: payload });
+const runFunction = obj<RunFunction>({ op: literal("run-function"), fn: codeRef, args: payload });
+
+/** Every message, by op. */
+const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } = {
+  // client → scheduler
+  "register-client": obj<RegisterClient>({ op: literal("register-client"), clientId: name }),
+  "update-graph": obj<UpdateGraph>({ op: literal("update-graph"), tasks: arrayOf(taskSpec), wanted: keys }),
+  "release-keys": obj<ReleaseKeys>({ op: literal("release-keys"), keys }),
+  "want-keys": obj<WantKeys>({ op: literal("want-keys"), keys }),
+  "cancel-keys": obj<CancelKeys>({ op: literal("cancel-keys"), keys }),
+  "who-has": obj<WhoHas>({ op: literal("who-has"), keys }),
+  "scheduler-info": obj<GetSchedulerInfo>({ op: literal("scheduler-info") }),
+  "choose-workers": obj<ChooseWorkers>({ op: literal("choose-workers"), count: int(0, MAX_WORKERS_ASKED), workers: opt(addresses), broadcast: opt(bool) }),
+  "update-data": obj<UpdateData>({ op: literal("update-data"), who: recordOf(addresses), nbytes: quantities }),
+  "run-on-workers": obj<RunOnWorkers>({ op: literal("run-on-workers"), fn: codeRef, args: payload }),
+  proxy: obj<Proxy>({ op: literal("proxy"), to: name, msg: oneOf(getData, putData, oneOf(actorCall, runFunction)) }),
+  "where-is-actor": obj<WhereIsActor>({ op: literal("where-is-actor"), key: name }),
+  "fire-and-forget": obj<FireAndForget>({ op: literal("fire-and-forget"), keys }),
+  "restart-workers": obj<RestartWorkers>({ op: literal("restart-workers") }),
+  "wait-for-workers": obj<WaitForWorkers>({ op: literal("wait-for-workers"), count: int(0, MAX_WORKERS_ASKED), timeoutMs: opt(size) }),
+  // scheduler → client
+  "key-state": obj<KeyState>({
+    op: literal("key-state"),
+    key: name,
+    status: literal("pending", "finished", "error", "cancelled", "lost"),
+    workers: opt(addresses),
+    error: opt(errorInfo),
+    actor: opt(actorMeta),
+  }),
+  // worker → scheduler
+  "register-worker": obj<RegisterWorker>({
+    op: literal("register-worker"),
+    address: name,
+    name: name,
+    nthreads: int(1, MAX_THREADS),
+    actorThreads: int(0, MAX_THREADS),
+    resources: quantities,
+    incarnation: name,
+    memoryLimit: opt(size),
+    restarts: opt(int(0)),
+  }),
+  heartbeat: obj<Heartbeat>({ op: literal("heartbeat"), memoryBytes: size, actors: recordOf(actorStats), spilledBytes: opt(size), busyMs: opt(size) }),
+  "worker-status": obj<WorkerStatus>({ op: literal("worker-status"), status: literal("running", "paused", "restarting"), reason: opt(str()) }),
+  "actors-lost": obj<ActorsLost>({ op: literal("actors-lost"), keys, error: errorInfo }),
+  "task-finished": obj<TaskFinished>({ op: literal("task-finished"), key: name, nbytes: size, actor: opt(actorShape), startMs: num, stopMs: num }),
+  "tasks-finished": both(
+    obj<TasksFinished>({ op: literal("tasks-finished"), keys, nbytes: arrayOf(size), durationMs: arrayOf(num) }),
+    sameLength("keys", "nbytes", "durationMs"),
+  ),
+  "task-erred": obj<TaskErred>({ op: literal("task-erred"), key: name, error: errorInfo }),
+  "missing-data": obj<MissingData>({ op: literal("missing-data"), key: name, worker: name }),
+  "add-keys": obj<AddKeys>({ op: literal("add-keys"), keys, nbytes: quantities }),
+  "steal-response": obj<StealResponse>({ op: literal("steal-response"), released: keys, kept: keys }),
+  // scheduler → worker
+  "compute-task": obj<ComputeTask>({
+    op: literal("compute-task"),
+    key: name,
+    fn: codeRef,
+    fnId: opt(int(0)),
+    args: payload,
+    whoHas: recordOf(addresses),
+    actor: bool,
+    priority: num,
+    resources: opt(quantities),
+  }),
+  "compute-task-by-id": obj<ComputeTaskById>({
+    op: literal("compute-task-by-id"),
+    key: name,
+    fnId: int(0),
+    args: payload,
+    whoHas: recordOf(addresses),
+    actor: bool,
+    priority: num,
+    resources: opt(quantities),
+  }),
+  "compute-tasks": both(
+    obj<ComputeTasks>({ op: literal("compute-tasks"), fn: int(0), keys, args: arrayOf(payload), priority: arrayOf(num) }),
+    sameLength("keys", "args", "priority"),
+  ),
+  "free-keys": obj<FreeKeys>({ op: literal("free-keys"), keys }),
+  "steal-request": obj<StealRequest>({ op: literal("steal-request"), keys }),
+  "await-stopped": obj<AwaitStopped>({ op: literal("await-stopped"), keys }),
+  restart: obj<RestartWorker>({ op: literal("restart") }),
+  "run-function": runFunction,
+  // anyone → worker
+  "get-data": getData,
+  "put-data": putData,
+  "actor-call": actorCall,
+  "actor-calls": both(
+    obj<ActorCalls>({
+      op: literal("actor-calls"),
+      key: name,
+      names: arrayOf(name, MAX_GROUP),
+      gets: arrayOf(int(0, MAX_GROUP)),
+      args: arrayOf(oneOf(payload, literal(0)), MAX_GROUP),
+    }),
+    sameLength("names", "args"),
+  ),
+};
+
+// ---------------------------------------------------------------- replies
+
+const workerInfo = obj<WorkerInfo>({
+  name: name,
+  nthreads: int(0),
+  actorThreads: int(0),
+  resources: quantities,
+  tasksProcessing: int(0),
+  storedKeys: int(0),
+  actors: recordOf(obj<ActorStats & { className: string }>({ calls: size, inFlight: size, meanCallMs: size, className: name })),
+  memoryBytes: size,
+  memoryLimit: size,
+  spilledBytes: size,
+  status: literal("running", "paused"),
+  pauses: int(0),
+  restarts: int(0),
+});
+
+const REPLIES: { [Op in keyof Replies]: Check<Replies[Op]> } = {
+  "register-client": literal(null),
+  "update-graph": literal(null),
+  "release-keys": literal(null),
+  "want-keys": literal(null),
+  "update-data": literal(null),
+  "fire-and-forget": literal(null),
+  "cancel-keys": literal(null),
+  "who-has": recordOf(addresses),
+  "scheduler-info": obj<SchedulerInfo>({
+    address: name,
+    workers: recordOf(workerInfo),
+    unrunnable: keys,
+    groups: recordOf(recordOf(int(0))) as Check<SchedulerInfo["groups"]>,
+    tasks: recordOf(int(0)) as Check<SchedulerInfo["tasks"]>,
+  }),
+  "choose-workers": addresses,
+  "where-is-actor": oneOf(
+    actorMeta,
+    obj<{ error: ErrorInfo; released?: true }>({ error: errorInfo, released: opt(literal(true)) }),
+    obj<{ pending: true }>({ pending: literal(true) }),
+  ) as Check<WhereIsActorReply>,
+  proxy: any,
+  "run-on-workers": recordOf(runFunctionReply),
+  "restart-workers": int(0),
+  "wait-for-workers": int(0),
+  "register-worker": obj<RegisterWorkerReply>({ heartbeatTimeoutMs: size }),
+  heartbeat: literal(null),
+  "await-stopped": literal(null),
+  "get-data": obj<GetDataReply>({
+    values: arrayOf(oneOf(payload, bytes, literal(null))),
+    actors: opt(arrayOf(int(0))),
+    shared: opt(recordOf(recordOf(str(MAX_NAME)))) as Check<GetDataReply["shared"]>,
+  }),
+  "put-data": literal(null),
+  "actor-call": actorCallReply,
+  "actor-calls": actorCallReply,
+  "run-function": runFunctionReply,
+};
+
+// ---------------------------------------------------------------- who accepts what
+
+/** The ends of troupe's connections, each accepting its own set of messages. */
+export type Side =
+  /** The scheduler, from a client. */
+  | "scheduler-from-client"
+  /** The scheduler, from a worker. */
+  | "scheduler-from-worker"
+  /** A worker, from its scheduler. */
+  | "worker-from-scheduler"
+  /** A worker's listener: peers, clients, the scheduler's proxy. */
+  | "worker"
+  /** An actor thread's own endpoint: direct calls. */
+  | "actor-endpoint"
+  /** A client, from its scheduler. */
+  | "client"
+  /** A connection that only makes requests (to a worker, to an actor endpoint): it takes replies, no messages. */
+  | "caller";
+
+const ACCEPTS: Record<Side, ReadonlyArray<Message["op"]>> = {
+  "scheduler-from-client": [
+    "register-client",
+    "update-graph",
+    "release-keys",
+    "want-keys",
+    "cancel-keys",
+    "who-has",
+    "scheduler-info",
+    "choose-workers",
+    "update-data",
+    "run-on-workers",
+    "proxy",
+    "where-is-actor",
+    "fire-and-forget",
+    "restart-workers",
+    "wait-for-workers",
+  ],
+  "scheduler-from-worker": [
+    "register-worker",
+    "heartbeat",
+    "worker-status",
+    "actors-lost",
+    "task-finished",
+    "tasks-finished",
+    "task-erred",
+    "missing-data",
+    "add-keys",
+    "steal-response",
+  ],
+  "worker-from-scheduler": ["compute-task", "compute-task-by-id", "compute-tasks", "free-keys", "steal-request", "await-stopped", "restart", "run-function", "get-data", "put-data", "actor-call"],
+  worker: ["get-data", "put-data", "actor-call", "run-function"],
+  "actor-endpoint": ["actor-call", "actor-calls"],
+  client: ["key-state"],
+  caller: [],
+};
+
+/** Ops that may stand for a request group. */
+const GROUPS: ReadonlySet<string> = new Set(["actor-calls"]);
+
+/** What a connection's owner hands the connection to check what arrives (comm's WireSchema). */
+export interface Acceptor {
+  /** Why `msg` (a message, a request, or a request group's message when `group`) is not acceptable here; undefined when it is. */
+  message(msg: { op: string }, group: boolean): string | undefined;
+  /** Why `value` is not a valid reply to a request of `op`; undefined when it is. */
+  reply(op: string, value: unknown): string | undefined;
+}
+
+const acceptors = new Map<Side, Acceptor>();
+
+/** The checks of one side of a connection. */
+export function accepting(side: Side): Acceptor {
+  let a = acceptors.get(side);
+  if (a) return a;
+  const ops = new Set<string>(ACCEPTS[side]);
+  a = {
+    message(msg, group) {
+      if (!ops.has(msg.op)) return `"${msg.op}" is not a message this side takes`;
+      if (group && !GROUPS.has(msg.op)) return `"${msg.op}" cannot stand for a request group`;
+      const check = MESSAGES[msg.op as Message["op"]] as Check<unknown> | undefined;
+      const bad = check?.(msg);
+      return bad === undefined ? undefined : `a malformed "${msg.op}": ${bad}`;
+    },
+    reply(op, value) {
+      const check = REPLIES[op as keyof Replies] as Check<unknown> | undefined;
+      if (!check) return undefined;
+      const bad = check(value);
+      return bad === undefined ? undefined : `a malformed reply to "${op}": ${bad}`;
+    },
+  };
+  acceptors.set(side, a);
+  return a;
+}
+
+/** Whether any side takes messages of this op (for decoders that reject unknown ops early). */
+export function isKnownOp(op: unknown): boolean {
+  return typeof op === "string" && (op === "hello" || op === "welcome" || op === "refused" || op in MESSAGES);
+}
+
+/** The schema of one message op, for tests. */
+export function messageSchema(op: Message["op"]): Check<unknown> | undefined {
+  return MESSAGES[op] as Check<unknown> | undefined;
+}
+
