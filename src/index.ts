@@ -3,7 +3,7 @@
 export * from "./errors.js";
 export { Client } from "./client/client.js";
 export type { Args, Gathered } from "./client/shapes.js";
-export type { ClientOptions, SubmitOptions, MapOptions, ScatterOptions } from "./client/options.js";
+export type { ClientOptions, SubmitOptions, MapOptions, ScatterOptions, ComputeOptions, TimeoutOptions } from "./client/options.js";
 export { Future } from "./client/future.js";
 export { fireAndForget } from "./client/fire-and-forget.js";
 export { ActorFuture } from "./client/actor-future.js";

@@ -34,15 +34,19 @@ import { KeyTable } from "./keys.js";
 import { rebuild, walkFutures, type Args, type Gathered } from "./shapes.js";
 import { getClient, onWorkerThread, waitingForResults } from "./thread-context.js";
 import {
+  checkComputeOptions,
   checkMapOptions,
   checkScatterOptions,
   checkSubmitOptions,
+  checkTimeoutOptions,
   resolveClientOptions,
   type ClientOptions,
+  type ComputeOptions,
   type MapOptions,
   type ResolvedClientOptions,
   type ScatterOptions,
   type SubmitOptions,
+  type TimeoutOptions,
 } from "./options.js";
 
 type Fn = (...args: any[]) => unknown;
@@ -52,6 +56,9 @@ interface TaskBase {
   group: string;
   fn: Promise<CodeRef>;
 }
+
+/** A client's options once its token is known. */
+type ClientConfig = ResolvedClientOptions & { token: string };
 
 interface PendingTask {
   spec: Omit<TaskSpec, "fn" | "args" | "deps">;
@@ -66,7 +73,7 @@ const DEFAULT_RESTART_TIMEOUT_MS = 60_000;
 
 export class Client {
   readonly #address: string;
-  readonly #opts: ResolvedClientOptions & { token: string };
+  readonly #opts: ClientConfig;
   readonly #codeRoot: string;
   /** Connect timeout, ms: for the scheduler, workers, and reaching an actor's worker. */
   readonly #timeoutMs: number;
@@ -92,7 +99,7 @@ export class Client {
   #flushScheduled = false;
   #flushing: Promise<void> = Promise.resolve();
 
-  private constructor(address: string, opts: ResolvedClientOptions & { token: string }, local?: LocalActorDispatcher) {
+  private constructor(address: string, opts: ClientConfig, local?: LocalActorDispatcher) {
     this.#address = address;
     this.#opts = opts;
     this.#codeRoot = opts.codeRoot;
@@ -242,13 +249,14 @@ export class Client {
   }
 
   /** Run a graph of Delayed nodes; resolves to a Future per node given (R-GRAPH-1). */
-  compute<T>(node: Delayed<T>, options?: { actors?: Delayed | Delayed[] | true }): Future<T>;
-  compute(nodes: Delayed[], options?: { actors?: Delayed | Delayed[] | true }): Future<unknown>[];
-  compute(nodes: Delayed | Delayed[], options: { actors?: Delayed | Delayed[] | true } = {}): Future<unknown> | Future<unknown>[] {
+  compute<T>(node: Delayed<T>, options?: ComputeOptions): Future<T>;
+  compute(nodes: Delayed[], options?: ComputeOptions): Future<unknown>[];
+  compute(nodes: Delayed | Delayed[], options?: ComputeOptions): Future<unknown> | Future<unknown>[] {
     this.#checkOpen();
+    const { actors } = checkComputeOptions(options);
     const roots = Array.isArray(nodes) ? nodes : [nodes];
     for (const n of roots) if (!(n instanceof Delayed)) throw new ConfigError("compute() takes Delayed nodes built with delayed(fn)(...args)");
-    const actorSet = new Set<Delayed>(options.actors === true ? roots : options.actors ? [options.actors].flat() : []);
+    const actorSet = new Set<Delayed>(actors === true ? roots : actors ? [actors].flat() : []);
     const graph = collectGraph(roots);
     for (const node of graph) {
       if (this.#keys.get(node.key)) continue; // already submitted by this client
@@ -611,9 +619,9 @@ export class Client {
    * Workers without a supervisor (`troupe worker --no-nanny`) leave instead,
    * to be started again by whatever runs them.
    */
-  async restart(options: { timeout?: number } = {}): Promise<void> {
+  async restart(options?: TimeoutOptions): Promise<void> {
     this.#checkOpen();
-    const timeoutMs = checkTimeout(options.timeout, "restart") ?? DEFAULT_RESTART_TIMEOUT_MS;
+    const timeoutMs = checkTimeoutOptions(options, "restart").timeout ?? DEFAULT_RESTART_TIMEOUT_MS;
     await this.#flush();
     const count = await this.#request<number>({ op: "restart-workers" });
     const back = await this.#request<number>({ op: "wait-for-workers", count, timeoutMs });
@@ -625,10 +633,10 @@ export class Client {
   }
 
   /** Resolves once at least `n` workers are connected to the scheduler; TimeoutError after `timeout` ms, if given. */
-  async waitForWorkers(n: number, options: { timeout?: number } = {}): Promise<void> {
+  async waitForWorkers(n: number, options?: TimeoutOptions): Promise<void> {
     this.#checkOpen();
     if (!Number.isInteger(n) || n < 0) throw new ConfigError(`waitForWorkers(n): n must be a non-negative integer, got ${String(n)}`);
-    const timeoutMs = checkTimeout(options.timeout, "waitForWorkers");
+    const timeoutMs = checkTimeoutOptions(options, "waitForWorkers").timeout;
     const have = await this.#request<number>({ op: "wait-for-workers", count: n, timeoutMs });
     if (have < n) throw new TimeoutError(`only ${have} of ${n} workers were connected after ${timeoutMs} ms; start more workers or wait longer`);
   }
@@ -741,12 +749,6 @@ export class Client {
   [inspect.custom](): string {
     return this.toString();
   }
-}
-
-function checkTimeout(timeout: unknown, where: string): number | undefined {
-  if (timeout === undefined) return undefined;
-  if (typeof timeout !== "number" || !(timeout >= 0)) throw new ConfigError(`${where}(): timeout must be a non-negative number of milliseconds, got ${String(timeout)}`);
-  return timeout;
 }
 
 function keysOf(futures: Future | Future[], where: string): Key[] {

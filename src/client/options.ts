@@ -2,7 +2,8 @@
 // defaults, and their validators.
 
 import { DEFAULT_CONNECT_TIMEOUT_MS, type TlsOptions } from "../comm/index.js";
-import { ADDRESSES, BOOLEAN, checkOptions, FINITE, NON_EMPTY_STRING, NON_NEGATIVE_INT, POSITIVE_MS, RESOURCES, STRING, TLS, type Rules } from "../options.js";
+import type { Delayed } from "./delayed.js";
+import { ADDRESSES, BOOLEAN, checkOptions, FINITE, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_MS, POSITIVE_MS, RESOURCES, STRING, TLS, type Rules } from "../options.js";
 
 export interface SubmitOptions {
   key?: string;
@@ -30,6 +31,17 @@ export interface ScatterOptions {
   broadcast?: boolean;
 }
 
+/** Options of waits that take only a bound: restart(), waitForWorkers(). */
+export interface TimeoutOptions {
+  /** ms. */
+  timeout?: number;
+}
+
+export interface ComputeOptions {
+  /** Nodes to run as actors, or true for every node given. */
+  actors?: Delayed | Delayed[] | true;
+}
+
 export interface ClientOptions {
   /** Default: a LocalCluster's own token, else TROUPE_TOKEN. */
   token?: string;
@@ -45,7 +57,10 @@ export interface ClientOptions {
   codeRoot?: string;
 }
 
-/** Every option with its value: given, or the default. The token is left to Client.connect (it depends on the target). */
+/**
+ * Every option with its value: given, or the default. The token is left to
+ * Client.connect: its default depends on what the client connects to.
+ */
 export interface ResolvedClientOptions {
   token: string | undefined;
   directToWorkers: boolean;
@@ -93,6 +108,12 @@ const MAP_RULES: Rules<MapOptions> = { ...SHARED_RULES, actors: BOOLEAN };
 
 const SCATTER_RULES: Rules<ScatterOptions> = { workers: ADDRESSES, broadcast: BOOLEAN };
 
+const TIMEOUT_RULES: Rules<TimeoutOptions> = { timeout: NON_NEGATIVE_MS };
+
+const COMPUTE_RULES: Rules<ComputeOptions> = {
+  actors: { what: "a Delayed node, an array of them, or true", ok: (v) => v === true || (typeof v === "object" && v !== null) },
+};
+
 /** Checks the options of submit() (and delayed()), naming a misspelt or mistyped one. */
 export function checkSubmitOptions(options: SubmitOptions | undefined, where: string): SubmitOptions {
   return checkOptions(options, SUBMIT_RULES, where);
@@ -104,4 +125,12 @@ export function checkMapOptions(options: MapOptions | undefined): MapOptions {
 
 export function checkScatterOptions(options: ScatterOptions | undefined): ScatterOptions {
   return checkOptions(options, SCATTER_RULES, "scatter");
+}
+
+export function checkTimeoutOptions(options: TimeoutOptions | undefined, where: string): TimeoutOptions {
+  return checkOptions(options, TIMEOUT_RULES, where);
+}
+
+export function checkComputeOptions(options: ComputeOptions | undefined): ComputeOptions {
+  return checkOptions(options, COMPUTE_RULES, "compute");
 }

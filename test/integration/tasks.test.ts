@@ -401,6 +401,8 @@ describe("tasks and futures", () => {
       [() => c.map(add, 5 as never), /argsList must be an array of argument arrays/],
       [() => c.map(42 as never, []), /map\(\) takes a function or a class/],
       [() => c.compute(42 as never), /compute\(\) takes Delayed nodes/],
+      [() => c.compute(delayed(add)(1, 2), { actor: true } as never), /compute: unknown option "actor"; did you mean "actors"\?/],
+      [() => asCompleted([f], { withResult: true } as never), /asCompleted: unknown option "withResult"; did you mean "withResults"\?/],
       [() => c.scatter([f]), /scatter\(\) takes plain data; value 0 holds Futures/],
       [() => c.release(42 as never), /release\(\) takes Futures or Actor handles/],
       [() => c.submit(add, [1, (() => 2) as never]), /args\[1\] is a function/],
@@ -409,6 +411,8 @@ describe("tasks and futures", () => {
     for (const [call, message] of cases) assert.throws(call, configError(message), `expected ConfigError matching ${message}`);
     await assert.rejects(wait([42 as never]), configError(/wait\(\) takes Futures and ActorFutures/));
     await assert.rejects(wait([f], { returnWhen: "ANY" as never }), configError(/returnWhen must be "ALL_COMPLETED" or "FIRST_COMPLETED"/));
+    await assert.rejects(wait([f], { timeout: "soon" as never }), configError(/wait: option timeout must be a non-negative number of milliseconds, got "soon"/));
+    await assert.rejects(c.restart({ timeout: -1 }), configError(/restart: option timeout must be a non-negative number/));
     await assert.rejects(progress([42 as never]), configError(/progress\(\) takes Futures and ActorFutures/));
     await assert.rejects(f.result(-1), configError(/timeout must be a non-negative number/));
     await assert.rejects(c.waitForWorkers(-1), configError(/n must be a non-negative integer/));
