@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 // The built package, as users run it (workers then run compiled code too).
 import { Client, delayed, LocalCluster } from "troupe";
 import { SchedulerState } from "../dist/scheduler/state.js";
-import { Payload } from "../dist/comm/payload.js";
+import { Payload } from "../dist/protocol/payload.js";
 import { Counter, inc, makeBytes, noop, size } from "./workloads.js";
 
 interface Figure {

@@ -9,7 +9,7 @@
 // The unit suite runs a short version of the same simulation.
 
 import { pathToFileURL } from "node:url";
-import { Payload } from "../src/comm/payload.js";
+import { Payload } from "../src/protocol/payload.js";
 import type { Address, Key, KeyStatus, SchedulerToWorker, TaskOptions, TaskSpec } from "../src/protocol/messages.js";
 import { SchedulerState, type ClientId, type Instruction, type SchedulerEvent } from "../src/scheduler/state.js";
 import { mulberry32 } from "../test/helpers/prng.js";
@@ -22,7 +22,7 @@ interface SimWorker {
   gpu: boolean;
   holds: Set<Key>;
   computing: Map<Key, boolean /* actor */>;
-  /** Tasks sent ahead, waiting for deps still computing here. */
+  /** Chained tasks, waiting for deps still computing here. */
   waiting: Map<Key, { actor: boolean; deps: Set<Key> }>;
   /** Worker → scheduler, in order (a connection keeps order). */
   up: SchedulerEvent[];
@@ -49,8 +49,8 @@ export interface SimStats {
   steps: number;
   events: number;
   computeTasks: number;
-  /** compute-tasks sent ahead of a dep still processing on the same worker */
-  sentAhead: number;
+  /** compute-tasks chained behind a dep still processing on the same worker */
+  chained: number;
   finished: number;
   workerDeaths: number;
   actorRestarts: number;
@@ -67,7 +67,7 @@ export function runSimulation(opts: SimOptions): SimStats {
   const int = (n: number) => Math.floor(rnd() * n);
   const pick = <T>(xs: readonly T[]): T | undefined => (xs.length === 0 ? undefined : xs[int(xs.length)]);
   const s = new SchedulerState({ heartbeatTimeoutMs: 5000, maxWorkerDeaths: 3 });
-  const stats: SimStats = { steps: 0, events: 0, computeTasks: 0, sentAhead: 0, finished: 0, workerDeaths: 0, actorRestarts: 0, stolen: 0, maxTasks: 0 };
+  const stats: SimStats = { steps: 0, events: 0, computeTasks: 0, chained: 0, finished: 0, workerDeaths: 0, actorRestarts: 0, stolen: 0, maxTasks: 0 };
   let now = 0;
   let step = 0;
   let nextKey = 0;
@@ -124,14 +124,14 @@ export function runSimulation(opts: SimOptions): SimStats {
         if (!registered.has(ins.address)) fail(`${ins.msg.op} sent to removed worker ${ins.address}`);
         if (ins.msg.op === "compute-task") {
           stats.computeTasks++;
-          let ahead = false;
+          let chained = false;
           for (const d in ins.msg.whoHas) {
             if (ins.msg.whoHas[d]!.length > 0) continue;
-            // No holder is right only for a dep still processing on the same worker (the task went ahead).
+            // No holder is right only for a dep still processing on the same worker (the task is chained).
             if (s.processingOn(d) !== ins.address) fail(`${ins.msg.key} sent to ${ins.address} with no holder for ${d} (${s.taskState(d)} on ${s.processingOn(d)})`);
-            ahead = true;
+            chained = true;
           }
-          if (ahead) stats.sentAhead++;
+          if (chained) stats.chained++;
           if (ins.msg.actor && actorAlive.has(ins.msg.key)) fail(`actor ${ins.msg.key} recomputed while alive on ${actorAlive.get(ins.msg.key)}`);
         }
         const w = workers.get(ins.address);
@@ -480,14 +480,14 @@ export function runSimulation(opts: SimOptions): SimStats {
     checkWorld();
   }
   // After draining, only tasks that no worker may run (strict restrictions) and their dependents may wait.
-  const tasks = (s as unknown as { tasks: Map<Key, { spec?: TaskSpec; state: string; processingOn?: string; waitingOn: number; wantedBy: { has(c: string): boolean } }> }).tasks;
+  const tasks = s.tables.tasks;
   const stuckOk = (k: Key, depth = 0): boolean => {
     const t = tasks.get(k);
     if (!t || depth > 1000) return false;
     if (t.state === "no-worker") {
       if (t.spec?.options.workers && !t.spec.options.allowOtherWorkers) return true;
       // Resources held by living actors stay held.
-      const ws = (s as unknown as { workerList: { resources: Record<string, number>; used: Record<string, number> }[] }).workerList;
+      const ws = s.tables.workerList;
       const res = t.spec?.options.resources;
       return !!res && ws.every((w) => Object.keys(res).some((n) => (w.resources[n] ?? 0) - (w.used[n] ?? 0) < res[n]!));
     }

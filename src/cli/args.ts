@@ -1,9 +1,10 @@
 // Argument parsing shared by the commands. A problem with what was typed is a
 // UsageError: one line on stderr and exit code 2.
 
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { TlsOptions } from "../comm/index.js";
+import { AuthError } from "../errors.js";
 
 export class UsageError extends Error {}
 
@@ -39,15 +40,26 @@ export function int(value: unknown, flag: string, min = 0): number | undefined {
   return n;
 }
 
-/** The cluster token: from --token-file when given, else TROUPE_TOKEN, else none. */
+/**
+ * The cluster token: from --token-file when given, else TROUPE_TOKEN, else
+ * none. The token lets its holder run code on the cluster, so a file that
+ * other users may read is refused, as ssh refuses such a key: the command
+ * line is right, the file is not, hence an AuthError (exit status 1).
+ */
 export function token(values: Values): string {
   const file = values["token-file"];
   if (typeof file !== "string") return process.env.TROUPE_TOKEN ?? "";
   let text: string;
+  let mode: number;
   try {
+    mode = statSync(file).mode & 0o777;
     text = readFileSync(file, "utf8").trim();
   } catch (err) {
     throw new UsageError(`cannot read --token-file ${file}: ${(err as Error).message}`);
+  }
+  // Windows has no such permission bits.
+  if (process.platform !== "win32" && (mode & 0o077) !== 0) {
+    throw new AuthError(`--token-file ${file}: permissions ${mode.toString(8).padStart(4, "0")} are too open, other users could read the token; run "chmod 600 ${file}"`);
   }
   if (text === "") throw new UsageError(`--token-file ${file} is empty: write the cluster token in it`);
   return text;

@@ -2,6 +2,8 @@
 
 import { hostname } from "node:os";
 import { formatAddress, isWildcardHost, parseAddress } from "../comm/index.js";
+import { dashboardLink } from "../dashboard/auth.js";
+import { DEFAULT_HOST } from "../options.js";
 import { DEFAULT_DASHBOARD_PORT, DEFAULT_SCHEDULER_PORT } from "../scheduler/options.js";
 import { Scheduler } from "../scheduler/server.js";
 import { int, parse, SERVER_OPTIONS, tls, token, type Options } from "./args.js";
@@ -27,19 +29,22 @@ const OPTIONS: Options = {
 export async function schedulerCommand(args: string[]): Promise<void> {
   const { values } = parse(args, OPTIONS, []);
   if (values.help) return void console.log(SCHEDULER_USAGE);
+  const host = (values.host as string | undefined) ?? DEFAULT_HOST;
+  const secret = token(values);
   const s = await Scheduler.start({
-    host: values.host as string | undefined,
+    host,
     port: int(values.port, "port") ?? DEFAULT_SCHEDULER_PORT,
-    token: token(values),
+    token: secret,
     tls: tls(values),
     insecure: Boolean(values.insecure),
     dashboardPort: int(values["dashboard-port"], "dashboard-port") ?? DEFAULT_DASHBOARD_PORT,
     // The default dashboard port may be taken; one asked for must be served.
     dashboardOptional: values["dashboard-port"] === undefined,
   });
-  const { scheme, host, port } = parseAddress(s.address);
+  const { scheme, host: bound, port } = parseAddress(s.address);
   // A wildcard is where it listens, not an address others can use: name this host instead.
-  console.log(`troupe scheduler at ${isWildcardHost(host) ? formatAddress(scheme, hostname(), port) : s.address}`);
-  if (s.dashboardUrl) console.log(`dashboard at ${s.dashboardUrl}`);
+  console.log(`troupe scheduler at ${isWildcardHost(bound) ? formatAddress(scheme, hostname(), port) : s.address}`);
+  // Beyond loopback the dashboard asks for the token: print the login link that carries it, once.
+  if (s.dashboardUrl) console.log(`dashboard at ${dashboardLink(s.dashboardUrl, host, secret, hostname())}`);
   stopOnSignals(() => s.close());
 }

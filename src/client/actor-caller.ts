@@ -2,14 +2,18 @@
 // turns replies into ActorFuture outcomes. Follows an actor that was
 // re-created elsewhere (restarts) and reports one that is gone (R-ACT-11).
 // Counts each actor's calls until they settle, so that its owner releases it
-// only after them (R-ACT-9b) and forgets what it knew of it.
+// only after them (R-ACT-9b) and forgets what it knew of it. Bounds the calls
+// in flight to each actor (R-FLOW-2): past the bound, calls wait unencoded
+// and leave in order as earlier ones settle.
 
 import { checkFrameSize, type ReplyHandler } from "../comm/index.js";
-import { Payload } from "../comm/payload.js";
+import { Payload } from "../protocol/payload.js";
 import { ActorLostError, CommError, ProtocolError } from "../errors.js";
 import type { ActorCallFailure, ActorCallReply, ActorMeta, Address, ErrorInfo, Key, Message, WhereIsActorReply } from "../protocol/messages.js";
 import { serialize } from "../serialize/index.js";
 import { ActorFuture } from "./actor-future.js";
+import { CallQueue } from "./call-queue.js";
+import { DEFAULT_PENDING_CALL_LIMITS, type PendingCallLimits } from "./options.js";
 
 export type LocalActorDispatcher = (
   key: Key,
@@ -58,9 +62,18 @@ interface QueuedCall {
 export interface ActorRecord {
   meta: ActorMeta;
   lost?: Error;
-  /** Calls waiting behind an unfinished ActorFuture argument, in call order. */
-  queue: QueuedCall[];
-  draining: boolean;
+  /**
+   * Calls not sent yet, in call order: behind an unfinished ActorFuture
+   * argument, or past the bound. They hold their arguments as given and are
+   * encoded only when sent, so that a waiting call's arguments are not held
+   * twice (the same buffer passed to 200,000 calls stays one buffer).
+   */
+  queue: CallQueue<QueuedCall>;
+  /** "running": the queue is being sent from further up the stack; "awaiting": its head waits for an argument. */
+  drain: "idle" | "running" | "awaiting";
+  /** Calls sent and not settled (answered, or being relocated), and the bytes of their encoded arguments. */
+  sentCalls: number;
+  sentBytes: number;
   /** Calls sent and not answered. */
   inflight: Inflight;
   checking: boolean;
@@ -72,13 +85,19 @@ export interface ActorRecord {
   /** Calls made and not settled, wherever they are: queued, grouped, sent, or being relocated. */
   outstanding: number;
   /** Settles one outstanding call: made once per record, so that a call costs no closure. */
-  settle: () => void;
+  settle: (future: ActorFuture<unknown>) => void;
   /** Woken once no call is outstanding: the owner's release of the actor waits for them. */
   idleWaiters: Array<() => void> | undefined;
   listed: boolean;
 }
 
 const RELOCATE_POLL_MS = 100;
+/**
+ * Calls waiting at the bound leave once the calls in flight are down to this
+ * share of it: sent a few at a time as replies trickle in, they would reach
+ * the actor in small batches, each answered in a small batch, and stay small.
+ */
+const RESUME_AT = 0.75;
 /** Most calls in one group: a long loop of calls still reaches the actor in pieces it can start on. */
 const GROUP_MAX = 256;
 /** Most payload parts in one group, far below the most out-of-band frames one batch may carry. */
@@ -92,10 +111,18 @@ const WATCH_AFTER_MS = 1500;
 export class ActorCaller {
   readonly #records = new Map<Key, ActorRecord>();
   readonly #transport: ActorTransport;
+  readonly #maxCalls: number;
+  readonly #maxBytes: number;
+  readonly #resumeCalls: number;
+  readonly #resumeBytes: number;
   #watch?: NodeJS.Timeout;
 
-  constructor(transport: ActorTransport) {
+  constructor(transport: ActorTransport, limits: PendingCallLimits = DEFAULT_PENDING_CALL_LIMITS) {
     this.#transport = transport;
+    this.#maxCalls = limits.calls;
+    this.#maxBytes = limits.bytes;
+    this.#resumeCalls = Math.floor(limits.calls * RESUME_AT);
+    this.#resumeBytes = Math.floor(limits.bytes * RESUME_AT);
   }
 
   /**
@@ -168,15 +195,17 @@ export class ActorCaller {
   #newRecord(meta: ActorMeta): ActorRecord {
     const rec: ActorRecord = {
       meta,
-      queue: [],
-      draining: false,
+      queue: new CallQueue(),
+      drain: "idle",
+      sentCalls: 0,
+      sentBytes: 0,
       inflight: new Inflight(),
       checking: false,
       group: [],
       groupParts: 0,
       groupQueued: false,
       outstanding: 0,
-      settle: () => this.#settled(rec),
+      settle: (future) => this.#settled(rec, future),
       idleWaiters: undefined,
       listed: false,
     };
@@ -206,7 +235,12 @@ export class ActorCaller {
     return rec;
   }
 
-  #settled(rec: ActorRecord): void {
+  #settled(rec: ActorRecord, future: ActorFuture<unknown>): void {
+    if (future._sentBytes >= 0) {
+      rec.sentCalls--;
+      rec.sentBytes -= future._sentBytes;
+      if (rec.queue.length > 0 && rec.sentCalls <= this.#resumeCalls && rec.sentBytes <= this.#resumeBytes) this.#pump(rec);
+    }
     if (--rec.outstanding > 0) return;
     if (!this.#transport.holds(rec.meta.key)) this.#unlist(rec);
     const waiters = rec.idleWaiters;
@@ -247,6 +281,7 @@ export class ActorCaller {
     if (!rec) return;
     rec.lost = err;
     for (const call of rec.inflight.clear()) call.future._reject(err);
+    this.#pump(rec); // calls not sent yet fail now too
     this.#forget(rec.meta);
   }
 
@@ -265,12 +300,16 @@ export class ActorCaller {
     rec.outstanding++;
     const future = new ActorFuture<T>(rec.meta.className, name, rec.settle);
     const f = future as ActorFuture<unknown>;
-    // A call queues only behind earlier calls still waiting for an argument.
-    if (rec.queue.length > 0 || !this.#dispatch(rec, f, kind, name, args)) {
+    // A call waits behind calls already waiting, and while the calls in flight are at the bound.
+    if (rec.queue.length > 0 || this.#full(rec) || !this.#dispatch(rec, f, kind, name, args)) {
       rec.queue.push({ future: f, kind, name, args });
-      void this.#drain(rec);
+      this.#pump(rec);
     }
     return future;
+  }
+
+  #full(rec: ActorRecord): boolean {
+    return rec.sentCalls >= this.#maxCalls || rec.sentBytes >= this.#maxBytes;
   }
 
   /** Send now if possible; false when an argument is still pending. */
@@ -298,7 +337,12 @@ export class ActorCaller {
       if (encoded.pending.length > 0) return false;
       encodedArgs = encoded.payload;
     }
-    const call = new SentCall(this, rec, future, kind, name, encodedArgs, Date.now());
+    // Counted from here until the call settles, wherever it then is (sent, grouped, relocating).
+    const bytes = encodedArgs === NO_ARGS ? 0 : encodedArgs.byteLength;
+    future._sentBytes = bytes;
+    rec.sentCalls++;
+    rec.sentBytes += bytes;
+    const call = new SentCall(this, rec, future, kind, name, args, encodedArgs, Date.now());
     if (this.#grouped(rec.meta)) this.#addToGroup(rec, call);
     else {
       if (rec.group.length > 0) this.#sendGroup(rec); // calls made before still go first
@@ -315,7 +359,7 @@ export class ActorCaller {
   #addToGroup(rec: ActorRecord, call: SentCall): void {
     this.#track(call, call.firstTryMs);
     rec.group.push(call);
-    rec.groupParts += call.args.parts.length;
+    rec.groupParts += call.args!.parts.length;
     if (rec.group.length >= GROUP_MAX || rec.groupParts >= GROUP_MAX_PARTS) this.#sendGroup(rec);
     else if (!rec.groupQueued) {
       rec.groupQueued = true;
@@ -340,32 +384,45 @@ export class ActorCaller {
       const c = calls[i]!;
       names[i] = c.name;
       if (c.kind === "get") gets.push(i);
-      args[i] = c.args === NO_ARGS ? 0 : c.args;
+      args[i] = c.args === NO_ARGS ? 0 : c.args!;
+      c.handedOver(); // the message holds them now
     }
     this.#transport.callGroup!(this.#target(rec.meta), { op: "actor-calls", key: rec.meta.key, names, gets, args }, calls);
   }
 
-  async #drain(rec: ActorRecord): Promise<void> {
-    if (rec.draining) return;
-    rec.draining = true;
+  /**
+   * Send waiting calls in order while the bound allows (all of them, failing,
+   * once the actor is lost). Runs again whenever a sent call settles; a call
+   * settling while it runs (a failed send) leaves the work to this loop.
+   */
+  #pump(rec: ActorRecord): void {
+    if (rec.drain !== "idle") return;
+    rec.drain = "running";
     try {
-      while (rec.queue.length > 0) {
-        const head = rec.queue[0]!;
+      for (let head = rec.queue.peek(); head !== undefined; head = rec.queue.peek()) {
+        if (!rec.lost && this.#full(rec)) return;
         if (!this.#dispatch(rec, head.future, head.kind, head.name, head.args)) {
-          const { pending } = serialize(head.args);
-          try {
-            await Promise.all(pending);
-          } catch (err) {
-            head.future._reject(err);
-            rec.queue.shift();
-          }
-          continue;
+          rec.drain = "awaiting";
+          void this.#awaitArguments(rec, head);
+          return;
         }
         rec.queue.shift();
       }
     } finally {
-      rec.draining = false;
+      if (rec.drain === "running") rec.drain = "idle";
     }
+  }
+
+  /** The queue's head has an unfinished ActorFuture argument: the calls behind it wait for it too, so that calls keep their order. */
+  async #awaitArguments(rec: ActorRecord, head: QueuedCall): Promise<void> {
+    try {
+      await Promise.all(serialize(head.args).pending);
+    } catch (err) {
+      head.future._reject(err);
+      rec.queue.shift();
+    }
+    rec.drain = "idle";
+    this.#pump(rec);
   }
 
   /** The call is on its way: watched until answered, from this send on (a call sent again after its actor moved starts over). */
@@ -377,12 +434,14 @@ export class ActorCaller {
   /** Send one call on its own (also a call sent again after its actor moved). */
   #send(call: SentCall): void {
     if (call.future.done()) return; // failed meanwhile (the actor was lost)
+    if (!call.encodeAgain()) return;
     this.#track(call);
     this.#transmit(call);
   }
 
   #transmit(call: SentCall): void {
     this.#transport.call(this.#target(call.rec.meta), call.message(), call);
+    call.handedOver();
   }
 
   /** @internal The worker answered a call. */
@@ -458,7 +517,13 @@ function isFailure(x: unknown): x is ActorCallFailure {
   return typeof x === "object" && x !== null && (x as ActorCallFailure).ok === false && typeof (x as ActorCallFailure).error === "object" && (x as ActorCallFailure).error !== null;
 }
 
-/** One call on its way: what it asks, and where its reply goes. */
+/**
+ * One call on its way: what it asks, and where its reply goes. Its encoded
+ * arguments are dropped once the message holding them is handed to the
+ * connection, which then holds the only copy until it is written: the calls
+ * in flight cost their bytes once, not twice. A call sent again (its actor
+ * moved) is encoded again from its arguments.
+ */
 class SentCall implements ReplyHandler {
   // Its place in its actor's in-flight list (see Inflight).
   prev: SentCall | undefined = undefined;
@@ -472,13 +537,30 @@ class SentCall implements ReplyHandler {
     readonly future: ActorFuture<unknown>,
     readonly kind: "call" | "get",
     readonly name: string,
-    readonly args: Payload,
+    readonly values: unknown[],
+    public args: Payload | undefined,
     readonly firstTryMs: number,
   ) {}
 
   /** The call as a message of its own. */
   message(): Message {
-    return { op: "actor-call", key: this.rec.meta.key, kind: this.kind, name: this.name, args: this.args };
+    return { op: "actor-call", key: this.rec.meta.key, kind: this.kind, name: this.name, args: this.args! };
+  }
+
+  handedOver(): void {
+    if (this.args !== NO_ARGS) this.args = undefined;
+  }
+
+  /** Encoded arguments for a send; false (the call failed) when they no longer encode. */
+  encodeAgain(): boolean {
+    if (this.args !== undefined) return true;
+    try {
+      this.args = serialize(this.values).payload;
+      return true;
+    } catch (err) {
+      this.future._reject(err);
+      return false;
+    }
   }
 
   ok(value: unknown): void {

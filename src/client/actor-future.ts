@@ -22,10 +22,12 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
   #resolve: ((v: T) => void) | undefined;
   #reject: ((e: unknown) => void) | undefined;
   /** Told once the call has an outcome: its caller counts the calls still outstanding. */
-  readonly #onSettled: (() => void) | undefined;
+  readonly #onSettled: ((future: ActorFuture<any>) => void) | undefined;
+  /** @internal Bytes of the call's encoded arguments once sent, which its caller counts until it settles; -1 before. */
+  _sentBytes = -1;
 
   /** @internal Created by actor handles; users never construct one. */
-  constructor(className: string, method: string, onSettled?: () => void) {
+  constructor(className: string, method: string, onSettled?: (future: ActorFuture<any>) => void) {
     this.#className = className;
     this.#method = method;
     this.#onSettled = onSettled;
@@ -38,7 +40,7 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
     this.#value = value;
     this.#resolve?.(value);
     this.#resolve = this.#reject = undefined;
-    this.#onSettled?.();
+    this.#onSettled?.(this);
   }
 
   /** @internal */
@@ -48,7 +50,7 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
     this.#error = err;
     this.#reject?.(err);
     this.#resolve = this.#reject = undefined;
-    this.#onSettled?.();
+    this.#onSettled?.(this);
   }
 
   #getPromise(): Promise<T> {

@@ -5,9 +5,9 @@ import { createHash } from "node:crypto";
 import { inspect } from "node:util";
 import { connect, promised, type Connection, type ReplyHandler } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
-import { getDataRequest, receiveData } from "../comm/get-data.js";
+import { getDataRequest, receiveData } from "../transfer/get-data.js";
 import { holdWhile } from "../comm/keep-alive.js";
-import { Payload } from "../comm/payload.js";
+import { Payload } from "../protocol/payload.js";
 import { CommError, ConfigError, LostError, ProtocolError, TimeoutError } from "../errors.js";
 import type { LocalCluster } from "../cluster/local-cluster.js";
 import type {
@@ -17,11 +17,11 @@ import type {
   GetDataReply,
   Key,
   Message,
-  RunFunctionReply,
+  ReplyTo,
+  RunOnWorkers,
   SchedulerInfo,
   TaskOptions,
   TaskSpec,
-  WhereIsActorReply,
 } from "../protocol/messages.js";
 import { codeRefOf, codeVersionOf, decodeWithClasses, deserialize, infoToError, parkIfEntry, serialize, type Encoded, type Resolver, type SerializeOptions } from "../serialize/index.js";
 import { ActorCaller, type LocalActorDispatcher } from "./actor-caller.js";
@@ -109,7 +109,7 @@ export class Client {
     this.#caller = new ActorCaller({
       call: (address, msg, handler) => this.#workerCall(address, msg, handler),
       callGroup: (address, msg, handlers) => this.#pool.callGroup(address, msg, handlers),
-      locate: (key) => this.#request<WhereIsActorReply>({ op: "where-is-actor", key }),
+      locate: (key) => this.#request({ op: "where-is-actor", key }),
       decode: (payload) => this.#decode(payload),
       decodeError: (info) => infoToError(info, { codeRoot: this.#codeRoot }),
       connectTimeoutMs: this.#timeoutMs,
@@ -117,7 +117,7 @@ export class Client {
       forget: (address) => this.#pool.forget(address),
       direct: opts.directToWorkers,
       holds: (key) => this.#keys.get(key) !== undefined,
-    });
+    }, opts.maxPendingCalls);
   }
 
   /**
@@ -470,7 +470,7 @@ export class Client {
     let reply: GetDataReply | undefined;
     try {
       if (worker === undefined) throw new LostError("no worker holds it");
-      reply = await this.#workerRequest<GetDataReply>(worker, getDataRequest(keys));
+      reply = await this.#workerRequest(worker, getDataRequest(keys));
     } catch (err) {
       if (this.#broken) throw this.#broken;
       if (attempts <= 1) throw new CommError(`could not fetch ${keys[0]} from ${worker}: ${(err as Error).message}`, { cause: err });
@@ -486,7 +486,7 @@ export class Client {
     if (attempts <= 1) throw new LostError(`${missing[0]} is no longer held by any worker`);
     // The data moved or is being recomputed: ask the scheduler, then wait for it.
     await new Promise((r) => setTimeout(r, 50));
-    const who = await this.#request<Record<Key, Address[]>>({ op: "who-has", keys: missing });
+    const who = await this.#request({ op: "who-has", keys: missing });
     await holdWhile(this.#keys.allSettled(missing));
     const retry = new Map<Address | undefined, Key[]>();
     for (const key of missing) {
@@ -552,7 +552,7 @@ export class Client {
 
   async #place(keys: Key[], payloads: Payload[], options: ScatterOptions): Promise<void> {
     const workers = options.workers === undefined ? undefined : [options.workers].flat();
-    const targets = await this.#request<Address[]>({ op: "choose-workers", count: keys.length, workers, broadcast: options.broadcast });
+    const targets = await this.#request({ op: "choose-workers", count: keys.length, workers, broadcast: options.broadcast });
     if (targets.length === 0) throw new CommError("no workers are connected to the scheduler to scatter data to; add workers and scatter again");
     const perWorker = new Map<Address, Record<Key, Payload>>();
     const who: Record<Key, Address[]> = {};
@@ -595,11 +595,8 @@ export class Client {
   async run<F extends Fn>(fn: F, args: Args<Parameters<F>> | unknown[] = []): Promise<Record<Address, Awaited<ReturnType<F>>>> {
     this.#checkOpen();
     const encoded = serialize(args, this.#encodeOpts);
-    const replies = await this.#request<Record<Address, RunFunctionReply>>({
-      op: "run-on-workers",
-      fn: await codeRefOf(fn, { codeRoot: this.#codeRoot }),
-      args: encoded.payload,
-    });
+    const msg: RunOnWorkers = { op: "run-on-workers", fn: await codeRefOf(fn, { codeRoot: this.#codeRoot }), args: encoded.payload };
+    const replies = await this.#request(msg);
     const out: Record<Address, unknown> = {};
     for (const [address, reply] of Object.entries(replies)) {
       if (!reply.ok) throw await infoToError(reply.error, { codeRoot: this.#codeRoot });
@@ -609,7 +606,7 @@ export class Client {
   }
 
   schedulerInfo(): Promise<SchedulerInfo> {
-    return this.#request<SchedulerInfo>({ op: "scheduler-info" });
+    return this.#request({ op: "scheduler-info" });
   }
 
   /**
@@ -623,8 +620,8 @@ export class Client {
     this.#checkOpen();
     const timeoutMs = checkTimeoutOptions(options, "restart").timeout ?? DEFAULT_RESTART_TIMEOUT_MS;
     await this.#flush();
-    const count = await this.#request<number>({ op: "restart-workers" });
-    const back = await this.#request<number>({ op: "wait-for-workers", count, timeoutMs });
+    const count = await this.#request({ op: "restart-workers" });
+    const back = await this.#request({ op: "wait-for-workers", count, timeoutMs });
     if (back < count) {
       throw new TimeoutError(
         `only ${back} of the ${count} workers came back within ${timeoutMs} ms of the restart; workers without a supervisor (--no-nanny) are not restarted by troupe: start them again, or pass a longer timeout`,
@@ -637,14 +634,14 @@ export class Client {
     this.#checkOpen();
     if (!Number.isInteger(n) || n < 0) throw new ConfigError(`waitForWorkers(n): n must be a non-negative integer, got ${String(n)}`);
     const timeoutMs = checkTimeoutOptions(options, "waitForWorkers").timeout;
-    const have = await this.#request<number>({ op: "wait-for-workers", count: n, timeoutMs });
+    const have = await this.#request({ op: "wait-for-workers", count: n, timeoutMs });
     if (have < n) throw new TimeoutError(`only ${have} of ${n} workers were connected after ${timeoutMs} ms; start more workers or wait longer`);
   }
 
   async whoHas(futures?: Future | Future[]): Promise<Record<Key, Address[]>> {
     const keys = futures === undefined ? this.#keys.keys() : keysOf(futures, "whoHas()");
     await this.#flush();
-    return this.#request<Record<Key, Address[]>>({ op: "who-has", keys });
+    return this.#request({ op: "who-has", keys });
   }
 
   // ------------------------------------------------------------ plumbing
@@ -689,8 +686,8 @@ export class Client {
     return createActorHandle(this.#caller, meta);
   }
 
-  #workerRequest<T = unknown>(address: Address, msg: Message): Promise<T> {
-    return promised<T>((handler) => this.#workerCall(address, msg, handler));
+  #workerRequest<M extends Message>(address: Address, msg: M): Promise<ReplyTo<M>> {
+    return promised<ReplyTo<M>>((handler) => this.#workerCall(address, msg, handler));
   }
 
   #workerCall(address: Address, msg: Message, handler: ReplyHandler): void {
@@ -702,10 +699,10 @@ export class Client {
     } else this.#pool.call(address, msg, handler);
   }
 
-  #request<T>(msg: Message): Promise<T> {
+  #request<M extends Message>(msg: M): Promise<ReplyTo<M>> {
     if (this.#broken) return Promise.reject(this.#broken);
     if (!this.#conn?.isOpen) return Promise.reject(new CommError("the client is closed; connect a new one"));
-    return this.#conn.request<T>(msg);
+    return this.#conn.request(msg);
   }
 
   #checkOpen(): void {

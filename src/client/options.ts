@@ -4,6 +4,7 @@
 import { DEFAULT_CONNECT_TIMEOUT_MS, type TlsOptions } from "../comm/index.js";
 import type { Delayed } from "./delayed.js";
 import { ADDRESSES, BOOLEAN, checkOptions, FINITE, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_MS, POSITIVE_MS, RESOURCES, STRING, TLS, type Rules } from "../options.js";
+import { ConfigError } from "../errors.js";
 
 export interface SubmitOptions {
   key?: string;
@@ -55,6 +56,41 @@ export interface ClientOptions {
   tls?: TlsOptions;
   /** Directory module paths are expressed relative to (default: cwd). */
   codeRoot?: string;
+  /**
+   * Most actor calls from this client in flight to one actor: a count, or
+   * `{ calls, bytes }` to bound the bytes of their encoded arguments too
+   * (default 10,000 calls or 64 MiB, whichever comes first; `Infinity` for no
+   * bound). A call past it is still returned at once, and is sent, in call
+   * order, as earlier calls finish.
+   */
+  maxPendingCalls?: number | { calls?: number; bytes?: number };
+}
+
+/** A caller's bound on calls in flight to one actor (R-FLOW-2). */
+export interface PendingCallLimits {
+  calls: number;
+  bytes: number;
+}
+
+export const DEFAULT_PENDING_CALL_LIMITS: Readonly<PendingCallLimits> = { calls: 10_000, bytes: 64 * 1024 * 1024 };
+
+/** The bound `maxPendingCalls` asks for, checked. */
+export function pendingCallLimits(option: ClientOptions["maxPendingCalls"]): PendingCallLimits {
+  const given = typeof option === "number" ? { calls: option } : option;
+  if (given === undefined) return { ...DEFAULT_PENDING_CALL_LIMITS };
+  if (typeof given !== "object" || given === null) {
+    throw new ConfigError(`maxPendingCalls must be a number of calls or { calls, bytes }, got ${JSON.stringify(option)}`);
+  }
+  const limits = { ...DEFAULT_PENDING_CALL_LIMITS };
+  for (const [name, value] of Object.entries(given)) {
+    if (name !== "calls" && name !== "bytes") throw new ConfigError(`maxPendingCalls: unknown field "${name}" (it takes calls and bytes)`);
+    if (value === undefined) continue;
+    if (!(value === Infinity || (Number.isInteger(value) && value >= 1))) {
+      throw new ConfigError(`maxPendingCalls.${name} must be an integer ≥ 1 (or Infinity for no bound), got ${String(value)}`);
+    }
+    limits[name] = value as number;
+  }
+  return limits;
 }
 
 /**
@@ -67,6 +103,7 @@ export interface ResolvedClientOptions {
   timeout: number;
   tls: TlsOptions | undefined;
   codeRoot: string;
+  maxPendingCalls: PendingCallLimits;
 }
 
 const CLIENT_RULES: Rules<ClientOptions> = {
@@ -75,6 +112,8 @@ const CLIENT_RULES: Rules<ClientOptions> = {
   timeout: POSITIVE_MS,
   tls: TLS,
   codeRoot: NON_EMPTY_STRING,
+  // pendingCallLimits checks the count and each field.
+  maxPendingCalls: { what: "a number of calls or { calls, bytes }", ok: (v) => typeof v === "number" || (typeof v === "object" && v !== null) },
 };
 
 /** Checks a client's options (ConfigError naming the option) and fills in the defaults. */
@@ -86,6 +125,7 @@ export function resolveClientOptions(options?: ClientOptions): ResolvedClientOpt
     timeout: o.timeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
     tls: o.tls,
     codeRoot: o.codeRoot ?? process.cwd(),
+    maxPendingCalls: pendingCallLimits(o.maxPendingCalls),
   };
 }
 

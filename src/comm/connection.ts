@@ -4,8 +4,8 @@
 
 import { CommError, ProtocolError, RemoteError, TimeoutError, TROUPE_ERRORS, type TroupeError } from "../errors.js";
 import { createLogger } from "../log.js";
-import type { Message } from "../protocol/messages.js";
-import { BatchDecoder, encodeBatch, type ErrorReply, type ErrorReplyInfo, unitEnd, type WireEntry } from "./frames.js";
+import type { ErrorInfo, Message, ReplyTo } from "../protocol/messages.js";
+import { BatchDecoder, encodeBatch, type ErrorReply, unitEnd, type WireEntry } from "./frames.js";
 import { hold, release } from "./keep-alive.js";
 import { PendingReplies } from "./pending.js";
 import type { Transport } from "./transport.js";
@@ -46,8 +46,8 @@ export interface Connection {
   weigh?: (msg: Message) => number;
   /** Queue a message; what is queued in one event-loop turn goes out as one batch (several when it is long). */
   send(msg: Message): void;
-  /** Send a request; rejects CommError if the connection closes first, TimeoutError after timeoutMs. */
-  request<T = unknown>(msg: Message, opts?: { timeoutMs?: number }): Promise<T>;
+  /** Send a request; resolves to its reply (typed by its op), rejects CommError if the connection closes first, TimeoutError after timeoutMs. */
+  request<M extends Message>(msg: M, opts?: { timeoutMs?: number }): Promise<ReplyTo<M>>;
   /** Send a request whose outcome goes to `handler` (no promise: for hot paths such as actor calls). */
   call(msg: Message, handler: ReplyHandler): void;
   /**
@@ -178,10 +178,10 @@ export class WireConnection implements Connection {
     this.enqueue(msg, undefined, this.weigh?.(msg) ?? 1);
   }
 
-  request<T = unknown>(msg: Message, opts?: { timeoutMs?: number }): Promise<T> {
+  request<M extends Message>(msg: M, opts?: { timeoutMs?: number }): Promise<ReplyTo<M>> {
     if (this.state === State.Closed) return Promise.reject(this.closedError(msg));
     const timeoutMs = opts?.timeoutMs;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<ReplyTo<M>>((resolve, reject) => {
       const rid = this.sendRequest(msg, { ok: resolve as (v: unknown) => void, fail: reject });
       if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
         this.pending.expire(rid, Math.max(0, timeoutMs), () =>
@@ -444,7 +444,7 @@ export class WireConnection implements Connection {
     }
     try {
       if (ok) handler.ok(outcome);
-      else handler.fail(errorFromInfo(outcome as ErrorReplyInfo));
+      else handler.fail(errorFromInfo(outcome as ErrorInfo));
     } catch (err) {
       // Whatever a peer answered, it must not take this process down.
       log.error(`The reply handler of a "${op}" request threw: ${err instanceof Error ? err.stack : String(err)}`, { peer: this.peer });
@@ -512,9 +512,9 @@ export function answerGroup(
 }
 
 /** An error as it goes into an error reply. */
-export function errorInfo(err: unknown): ErrorReplyInfo {
+export function errorInfo(err: unknown): ErrorInfo {
   if (err instanceof Error) {
-    const info: ErrorReplyInfo = { name: err.name, message: err.message, stack: err.stack ?? "" };
+    const info: ErrorInfo = { name: err.name, message: err.message, stack: err.stack ?? "" };
     const code = (err as { code?: unknown }).code;
     if (typeof code === "string") info.code = code;
     return info;
@@ -523,7 +523,7 @@ export function errorInfo(err: unknown): ErrorReplyInfo {
 }
 
 /** The error an error reply stands for: a troupe error class when the name is one, else RemoteError. */
-export function errorFromInfo(info: ErrorReplyInfo): Error {
+export function errorFromInfo(info: ErrorInfo): Error {
   const Cls = Object.prototype.hasOwnProperty.call(TROUPE_ERRORS, info.name) ? TROUPE_ERRORS[info.name] : undefined;
   const err: TroupeError = Cls ? new Cls(info.message) : new RemoteError(info.name, info.message);
   if (typeof info.stack === "string" && info.stack.length > 0) err.stack = info.stack;

@@ -24,8 +24,9 @@
 
 import { addExtension, Packr } from "msgpackr";
 import { ProtocolError } from "../errors.js";
+import type { ErrorInfo } from "../protocol/messages.js";
 import { isKnownOp, MAX_GROUP } from "../protocol/schemas.js";
-import { Payload } from "./payload.js";
+import { Payload } from "../protocol/payload.js";
 
 /** Largest out-of-band frame (one Payload part): 1 GiB. */
 export const MAX_FRAME_BYTES = 1024 * 1024 * 1024;
@@ -39,19 +40,12 @@ export const OOB_THRESHOLD_BYTES = 64 * 1024;
 /** The msgpack extension type that marks a Payload. */
 const PAYLOAD_EXT = 0x50;
 
-export interface ErrorReplyInfo {
-  name: string;
-  message: string;
-  stack: string;
-  code?: string;
-}
-
-/** A failed reply (a successful one is its negated request id followed by the value). */
+/** A failed reply (a successful one is its negated request id followed by the value); its error as every error crosses the wire. */
 export interface ErrorReply {
   op: "reply";
   rid: number;
   ok: false;
-  error: ErrorReplyInfo;
+  error: ErrorInfo;
 }
 
 /**

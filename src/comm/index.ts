@@ -19,4 +19,4 @@ export { connect, DEFAULT_CONNECT_TIMEOUT_MS, type ConnectOptions } from "./conn
 export { listen, DEFAULT_HANDSHAKE_TIMEOUT_MS, type Listener, type ListenOptions } from "./listen.js";
 export { connectionPair } from "./pair.js";
 export { localConnection } from "./local.js";
-export { Payload } from "./payload.js";
+export { Payload } from "../protocol/payload.js";

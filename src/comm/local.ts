@@ -5,7 +5,7 @@
 
 import { CommError, TimeoutError } from "../errors.js";
 import { createLogger } from "../log.js";
-import type { Message } from "../protocol/messages.js";
+import type { Message, ReplyTo } from "../protocol/messages.js";
 import { answerGroup, whenSettled, type Connection, type ReplyHandler, type Role } from "./connection.js";
 import { PendingReplies } from "./pending.js";
 
@@ -46,9 +46,9 @@ class LocalConnection implements Connection {
     if (this.#open) this.#enqueue({ kind: "msg", msg });
   }
 
-  request<T = unknown>(msg: Message, opts?: { timeoutMs?: number }): Promise<T> {
+  request<M extends Message>(msg: M, opts?: { timeoutMs?: number }): Promise<ReplyTo<M>> {
     if (!this.#open) return Promise.reject(this.#closedError(msg));
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<ReplyTo<M>>((resolve, reject) => {
       const rid = this.#sendRequest(msg, { ok: resolve as (v: unknown) => void, fail: reject });
       if (opts?.timeoutMs !== undefined) {
         this.#pending.expire(rid, opts.timeoutMs, () => reject(new TimeoutError(`No reply to "${msg.op}" within ${opts.timeoutMs} ms`)));

@@ -5,7 +5,7 @@
 
 import { connect, promised, type Connection, type ReplyHandler, type TlsOptions, type WireSchema } from "./index.js";
 import { CommError } from "../errors.js";
-import type { Address, Message } from "../protocol/messages.js";
+import type { Address, Message, ReplyTo } from "../protocol/messages.js";
 
 /** A request made while connecting: one handler, or one per request of a group. */
 interface Queued {
@@ -43,8 +43,8 @@ export class WorkerPool {
     this.#options = options;
   }
 
-  request<T = unknown>(address: Address, msg: Message): Promise<T> {
-    return promised<T>((handler) => this.call(address, msg, handler));
+  request<M extends Message>(address: Address, msg: M): Promise<ReplyTo<M>> {
+    return promised<ReplyTo<M>>((handler) => this.call(address, msg, handler));
   }
 
   /** A request whose outcome goes to `handler` (see Connection.call). */

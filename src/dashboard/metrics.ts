@@ -17,7 +17,10 @@ export function prometheusText(info: SchedulerInfo): string {
   };
   const workers = Object.entries(info.workers);
   metric("troupe_workers", "Workers connected to the scheduler.", "gauge", [[{}, workers.length]]);
-  metric("troupe_tasks", "Tasks by state.", "gauge", Object.entries(info.tasks).map(([state, n]) => [{ state }, n]));
+  // Queued tasks are among the processing ones: a state label of their own would count them twice in a sum.
+  const { queued, ...byState } = info.tasks;
+  metric("troupe_tasks", "Tasks by state.", "gauge", Object.entries(byState).map(([state, n]) => [{ state }, n]));
+  metric("troupe_tasks_queued", "Processing tasks waiting in their worker's queue behind its busy threads.", "gauge", [[{}, queued]]);
   metric(
     "troupe_group_tasks",
     "Tasks by group (function name) and state.",

@@ -15,14 +15,20 @@ th{background:#f4f4f4}.num{text-align:right;font-variant-numeric:tabular-nums}
 <h2>Workers</h2><table id="workers"></table>
 <h2>Actors</h2><table id="actors"></table>
 <script>
+// Arrived by the login link: the cookie now stands for the token, which should not stay in the address bar or history.
+const here = new URL(location.href);
+if (here.searchParams.has("token")) { here.searchParams.delete("token"); history.replaceState(null, "", here); }
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 const row = (cells, head) => "<tr>" + cells.map((c) => head ? "<th>" + esc(c) + "</th>" : "<td" + (typeof c === "number" ? ' class="num"' : "") + ">" + esc(typeof c === "number" ? Math.round(c * 100) / 100 : c) + "</td>").join("") + "</tr>";
 async function refresh() {
   const info = await (await fetch("api/info")).json();
   document.getElementById("addr").textContent = info.address;
-  const total = Object.values(info.tasks).reduce((a, b) => a + b, 0) || 1;
-  document.getElementById("tasks").innerHTML = row(["state", "tasks", ""], true) + Object.entries(info.tasks).map(([s, n]) =>
-    row([s, n]).replace("</tr>", '<td><span class="bar" style="width:' + Math.round(200 * n / total) + 'px"></span></td></tr>')).join("") + row(["unrunnable", info.unrunnable.length]);
+  // Queued tasks are processing ones waiting behind their worker's busy threads: not a state of their own.
+  const { queued, ...byState } = info.tasks;
+  const total = Object.values(byState).reduce((a, b) => a + b, 0) || 1;
+  document.getElementById("tasks").innerHTML = row(["state", "tasks", ""], true) + Object.entries(byState).map(([s, n]) =>
+    row([s, n]).replace("</tr>", '<td><span class="bar" style="width:' + Math.round(200 * n / total) + 'px"></span></td></tr>')).join("") +
+    row(["queued on workers (of processing)", queued]) + row(["unrunnable", info.unrunnable.length]);
   document.getElementById("groups").innerHTML = row(["group", "done", "in memory", "processing", "waiting", "erred", ""], true) +
     Object.entries(info.groups).map(([g, c]) => {
       const n = Object.values(c).reduce((a, b) => a + b, 0) || 1;
@@ -38,3 +44,17 @@ async function refresh() {
 }
 refresh(); setInterval(refresh, 1000);
 </script></body></html>`;
+
+/** What a browser without the token sees instead of the page. */
+export function loginPage(why: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>troupe: log in</title>
+<style>body{font:14px system-ui,sans-serif;margin:1.5em;color:#222;max-width:40em}code{background:#f4f4f4;padding:0 .2em}</style>
+</head><body>
+<h1>troupe dashboard</h1>
+<p>${why.charAt(0).toUpperCase() + why.slice(1)}.</p>
+<p>Open the login link <code>troupe scheduler</code> printed when it started
+(<code>http://HOST:PORT/?token=…</code>); the browser then keeps a cookie for this dashboard.
+Scrapers send <code>Authorization: Bearer &lt;token&gt;</code>.</p>
+</body></html>`;
+}

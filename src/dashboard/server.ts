@@ -1,11 +1,13 @@
 // The scheduler's dashboard (HTTP): a page, the JSON API behind it, and
-// Prometheus metrics at /metrics.
+// Prometheus metrics at /metrics. Beyond loopback, every route needs the
+// cluster token (auth.ts).
 
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { SchedulerInfo } from "../protocol/messages.js";
+import { DashboardGate } from "./auth.js";
 import { prometheusText } from "./metrics.js";
-import { PAGE } from "./page.js";
+import { loginPage, PAGE } from "./page.js";
 
 export interface Dashboard {
   /** http://host:port/ */
@@ -13,20 +15,18 @@ export interface Dashboard {
   close(): Promise<void>;
 }
 
-/** `holdProcess: false`: neither the server nor a browser's open connection keeps the process alive. */
-export function startDashboard(info: () => SchedulerInfo, opts: { host: string; port: number; holdProcess?: boolean }): Promise<Dashboard> {
-  const server: Server = createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
-    const send = (status: number, type: string, body: string) => {
-      res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
-      res.end(body);
-    };
-    if (req.method !== "GET") return send(405, "text/plain", "only GET\n");
-    if (path === "/") return send(200, "text/html; charset=utf-8", PAGE);
-    if (path === "/api/info") return send(200, "application/json", JSON.stringify(info()));
-    if (path === "/metrics") return send(200, "text/plain; version=0.0.4", prometheusText(info()));
-    send(404, "text/plain", "not found: try /, /api/info or /metrics\n");
-  });
+export interface DashboardOptions {
+  host: string;
+  port: number;
+  /** The cluster token: asked of every request when `host` is beyond loopback. */
+  token?: string;
+  /** false: neither the server nor a browser's open connection keeps the process alive. */
+  holdProcess?: boolean;
+}
+
+export function startDashboard(info: () => SchedulerInfo, opts: DashboardOptions): Promise<Dashboard> {
+  const gate = new DashboardGate(opts.host, opts.token ?? "");
+  const server: Server = createServer((req, res) => serve(req, res, gate, info));
   if (opts.holdProcess === false) {
     server.unref();
     server.on("connection", (socket) => socket.unref());
@@ -36,6 +36,7 @@ export function startDashboard(info: () => SchedulerInfo, opts: { host: string; 
     server.listen(opts.port, opts.host, () => {
       server.off("error", reject);
       const { port } = server.address() as AddressInfo;
+      gate.listening(port);
       const host = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
       resolve({
         url: `http://${host}:${port}/`,
@@ -43,4 +44,30 @@ export function startDashboard(info: () => SchedulerInfo, opts: { host: string; 
       });
     });
   });
+}
+
+function serve(req: IncomingMessage, res: ServerResponse, gate: DashboardGate, info: () => SchedulerInfo): void {
+  const raw = req.url ?? "/";
+  const q = raw.indexOf("?");
+  const path = q < 0 ? raw : raw.slice(0, q);
+  const query = new URLSearchParams(q < 0 ? "" : raw.slice(q + 1));
+  const headers: Record<string, string> = { "cache-control": "no-store" };
+  const send = (status: number, type: string, body: string) => {
+    res.writeHead(status, { ...headers, "content-type": type });
+    res.end(body);
+  };
+  // Before anything else, so that no route (nor its 404 or 405) answers without the token.
+  const admission = gate.admit(req, query);
+  if (!admission.ok) {
+    headers["www-authenticate"] = 'Bearer realm="troupe"';
+    const why = admission.wrongToken ? "that token is wrong" : "this dashboard needs the cluster token";
+    if (path === "/") return send(401, "text/html; charset=utf-8", loginPage(why));
+    return send(401, "text/plain", `${why}: send "Authorization: Bearer <token>", or open the login link the scheduler printed (/?token=<token>)\n`);
+  }
+  if (admission.setCookie) headers["set-cookie"] = admission.setCookie;
+  if (req.method !== "GET") return send(405, "text/plain", "only GET\n");
+  if (path === "/") return send(200, "text/html; charset=utf-8", PAGE);
+  if (path === "/api/info") return send(200, "application/json", JSON.stringify(info()));
+  if (path === "/metrics") return send(200, "text/plain; version=0.0.4", prometheusText(info()));
+  send(404, "text/plain", "not found: try /, /api/info or /metrics\n");
 }

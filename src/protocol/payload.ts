@@ -28,4 +28,12 @@ export class Payload<P extends Part = Uint8Array> {
   }
 }
 
+/**
+ * A copy of `view` in memory of its own. Not `view.slice()`: bytes read off a
+ * socket are Buffers, whose slice() is another view on the same memory.
+ */
+export function copyBytes(view: Uint8Array): Uint8Array {
+  return new Uint8Array(view);
+}
+
 Object.defineProperty(Payload.prototype, BRAND, { value: true });

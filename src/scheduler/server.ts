@@ -7,7 +7,7 @@ import { listen, localConnection, type Connection, type Listener } from "../comm
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
 import { CommError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
-import type { Address, Key, Message, RegisterWorkerReply, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
+import type { Address, ClientToScheduler, Key, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
 import { resolveSchedulerOptions, type SchedulerOptions } from "./options.js";
 import { accepting, messageWeight } from "../protocol/schemas.js";
@@ -60,7 +60,7 @@ export class Scheduler {
     // while, messages already waiting in sockets (heartbeats) count first.
     if (opts.dashboardPort !== undefined) {
       try {
-        s.#dashboard = await startDashboard(() => s.info(), { host: opts.host, port: opts.dashboardPort, holdProcess: opts.holdProcess });
+        s.#dashboard = await startDashboard(() => s.info(), { host: opts.host, port: opts.dashboardPort, token: opts.token, holdProcess: opts.holdProcess });
       } catch (err) {
         if (!opts.dashboardOptional) {
           await s.#listener.close();
@@ -135,8 +135,9 @@ export class Scheduler {
     const client = randomBytes(8).toString("hex");
     this.#clients.set(client, conn);
     this.#handle({ type: "client-added", client });
-    conn.onMessage = (msg) => this.#fromClient(client, msg);
-    conn.onRequest = (msg) => this.#clientRequest(client, msg);
+    // The schema let through only what a client sends.
+    conn.onMessage = (msg) => this.#fromClient(client, msg as ClientToScheduler);
+    conn.onRequest = (msg) => this.#clientRequest(client, msg as ClientToScheduler);
     void conn.closed.then(() => {
       this.#clients.delete(client);
       for (const w of this.#workerWaiters) if (w.client === client) w.done();
@@ -144,7 +145,7 @@ export class Scheduler {
     });
   }
 
-  #fromClient(client: string, msg: Message): void {
+  #fromClient(client: string, msg: ClientToScheduler): void {
     switch (msg.op) {
       case "update-graph":
         return this.#handle({ type: "update-graph", client, tasks: msg.tasks, wanted: msg.wanted });
@@ -163,7 +164,7 @@ export class Scheduler {
     }
   }
 
-  #clientRequest(client: string, msg: Message): unknown {
+  #clientRequest(client: string, msg: ClientToScheduler): unknown {
     switch (msg.op) {
       case "register-client":
         return null;
@@ -197,7 +198,8 @@ export class Scheduler {
       case "wait-for-workers":
         return this.#waitForWorkers(client, msg.count, msg.timeoutMs);
       default:
-        throw new ProtocolError(`the scheduler does not serve "${msg.op}" requests`);
+        // Past the schema only if the schema and this switch disagree: a bug.
+        throw new ProtocolError(`the scheduler does not serve "${(msg as { op: string }).op}" requests`);
     }
   }
 
@@ -266,7 +268,7 @@ export class Scheduler {
     await Promise.all(
       [...this.#workers].map(async ([address, conn]) => {
         try {
-          out[address] = await conn.request<RunFunctionReply>({ op: "run-function", fn, args } as Message);
+          out[address] = await conn.request({ op: "run-function", fn, args } as RunFunction);
         } catch (err) {
           const e = err as Error;
           out[address] = { ok: false, error: { name: e.name, message: e.message, stack: e.stack ?? "" } };

@@ -20,7 +20,7 @@
 // - Errors nested in values travel as ErrorInfo and come back through
 //   infoToErrorSync (own class when already loaded here, else RemoteError).
 
-import { copyBytes, Payload } from "../comm/payload.js";
+import { copyBytes, Payload } from "../protocol/payload.js";
 import { ConfigError, ProtocolError } from "../errors.js";
 import type { ActorMeta, Key } from "../protocol/messages.js";
 import { ClassesPending, classTagOf, decodedClass, type ClassTag, type DecodedClass } from "./classes.js";

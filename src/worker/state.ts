@@ -75,11 +75,12 @@ export class WorkerState {
   }
 
   /**
-   * Starts a waiting task now, because the deps it misses are being computed
-   * on the thread it will run on, just before it (the caller checks). It is
-   * then running; `requeue` puts it back if that thread could not run it.
+   * Starts a waiting task now, chained behind the deps it misses: they are
+   * being computed on the thread it will run on, just before it (the caller
+   * checks). It is then running; `requeue` puts it back if that thread could
+   * not run it.
    */
-  startEarly(key: Key): ComputeTask | undefined {
+  startChained(key: Key): ComputeTask | undefined {
     const rec = this.#tasks.get(key);
     if (!rec || rec.state !== "fetching" || rec.msg.actor) return undefined;
     for (const dep of rec.missing) this.#unwait(dep, rec);
@@ -94,7 +95,7 @@ export class WorkerState {
     return rec && rec.state === "running" ? rec.msg : undefined;
   }
 
-  /** A task started early did not run (its dep failed on that thread): it waits for its deps again. */
+  /** A task handed to a thread did not run there (a dep chained before it failed, or it was taken back): it waits for its deps again. */
   requeue(key: Key, msg: ComputeTask): WorkerInstruction[] {
     const out: WorkerInstruction[] = [];
     const rec = this.#tasks.get(key);

@@ -3,7 +3,8 @@
 // Large parts stay in their shared segments, unmapped here. Under memory
 // pressure the largest values move to disk and come back when read.
 
-import { Payload, releaseShared } from "../comm/payload.js";
+import { Payload } from "../protocol/payload.js";
+import { releaseShared } from "../transfer/shared.js";
 import type { Key } from "../protocol/messages.js";
 import type { Part } from "../shm/index.js";
 import { SpillDirectory, type SpilledValue } from "./spill.js";

@@ -5,7 +5,7 @@
 // main thread, which reports them in heartbeats.
 
 import { formatAddress, isThenable, listen, parseAddress, type Connection, type Listener } from "../comm/index.js";
-import { Payload } from "../comm/payload.js";
+import { Payload } from "../protocol/payload.js";
 import { withThreadClient } from "../client/thread-context.js";
 import { ProtocolError } from "../errors.js";
 import type { Logger } from "../log.js";

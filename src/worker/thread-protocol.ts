@@ -5,7 +5,7 @@
 // per batch, not one of each per task (~10 → ~3 µs per task, both threads).
 
 import type { ActorCall, ActorStats, CodeRef, ErrorInfo, Key } from "../protocol/messages.js";
-import { copyBytes } from "../comm/payload.js";
+import { copyBytes } from "../protocol/payload.js";
 import { bytesOf, own, release, sharedPathOf, type Part } from "../shm/index.js";
 
 /** A payload part between threads: bytes, or a shared segment the reading side maps. */
@@ -65,8 +65,8 @@ export interface RunTask {
   args: Uint8Array[];
   deps: Record<Key, ThreadPart[]>;
   actor: boolean;
-  /** Deps this thread computed just before: it takes them from its recent results. */
-  local?: Key[];
+  /** Deps this thread computed just before (the chain): it takes them from its chain results. */
+  chained?: Key[];
 }
 
 /** Plain tasks of one function with one small argument part each: task i's is bytes[ends[i-1] .. ends[i]). */
@@ -188,7 +188,7 @@ function smallPart(parts: ThreadPart[]): parts is [Uint8Array] {
 }
 
 function columnable(m: ToThread): m is RunTask {
-  return m.t === "run" && !m.actor && m.local === undefined && m.deps === NO_DEPS && smallPart(m.args);
+  return m.t === "run" && !m.actor && m.chained === undefined && m.deps === NO_DEPS && smallPart(m.args);
 }
 
 /** One buffer holding every part, and where each ends. */

@@ -19,11 +19,11 @@ import { decodeArgs, DepGone, encodeResult, errorReply, isClass, NO_ARGS } from 
 const YIELD_EVERY = 64;
 /** How often a thread whose lease ran out looks again. */
 const LEASE_POLL_MS = 10;
-// Small results of the last tasks run here, encoded: a task posted right
-// behind the one it depends on (a chain) takes its input from here rather
-// than waiting for the main thread to store it and post it back.
-const RECENT_MAX = 32;
-const RECENT_MAX_BYTES = 16 * 1024;
+// Small results of the last tasks run here, encoded: a task chained right
+// behind the one it depends on takes its input from here rather than waiting
+// for the main thread to store it and post it back.
+const CHAIN_RESULTS_MAX = 32;
+const CHAIN_RESULT_MAX_BYTES = 16 * 1024;
 
 type CodeLoader = (ref: CodeRef) => Function | Promise<Function>;
 
@@ -71,7 +71,7 @@ export class TaskRunner {
   /** A fault hit a task still running: no further task starts here; the worker replaces this thread. */
   #broken = false;
   #sinceYield = 0;
-  readonly #recent = new Map<Key, Uint8Array[]>();
+  readonly #chainResults = new Map<Key, Uint8Array[]>();
   /** Works running, by id: what an abort reaches. */
   readonly #running = new Map<number, Work>();
   /** When the running task started (ThreadConfig.taskSince), for the main thread to see. */
@@ -173,19 +173,19 @@ export class TaskRunner {
     return claims === undefined || Atomics.compareExchange(claims, claimSlot(id), id, -id) === id;
   }
 
-  #remember(key: Key, parts: Uint8Array[]): void {
+  #keepForChain(key: Key, parts: Uint8Array[]): void {
     // Only results encoded whole into bytes of their own: out-of-band parts are views of user buffers.
-    if (parts.length !== 1 || parts[0]!.byteLength > RECENT_MAX_BYTES) return;
-    this.#recent.set(key, parts);
-    if (this.#recent.size > RECENT_MAX) this.#recent.delete(this.#recent.keys().next().value!);
+    if (parts.length !== 1 || parts[0]!.byteLength > CHAIN_RESULT_MAX_BYTES) return;
+    this.#chainResults.set(key, parts);
+    if (this.#chainResults.size > CHAIN_RESULTS_MAX) this.#chainResults.delete(this.#chainResults.keys().next().value!);
   }
 
-  /** The task's deps, with those computed here just before taken from recent results; undefined if one is not there. */
-  #withLocalDeps(msg: RunTask): Record<Key, ThreadPart[]> | undefined {
-    if (!msg.local) return msg.deps;
+  /** The task's deps, with those chained before it here taken from the chain results; undefined if one is not there. */
+  #chainedDeps(msg: RunTask): Record<Key, ThreadPart[]> | undefined {
+    if (!msg.chained) return msg.deps;
     const deps = { ...msg.deps };
-    for (const key of msg.local) {
-      const parts = this.#recent.get(key);
+    for (const key of msg.chained) {
+      const parts = this.#chainResults.get(key);
       if (!parts) return undefined;
       deps[key] = parts;
     }
@@ -212,12 +212,12 @@ export class TaskRunner {
 
   async #run(msg: RunTask, work: TaskWork): Promise<void> {
     // A result of an earlier run of this key must not stand in for this run's.
-    this.#recent.delete(msg.key);
+    this.#chainResults.delete(msg.key);
     this.#running.set(msg.id, work);
     try {
-      const deps = this.#withLocalDeps(msg);
+      const deps = this.#chainedDeps(msg);
       if (!deps) {
-        // The dep failed here, or is no longer among the recent results: the main thread runs it the usual way.
+        // The dep failed here, or is no longer among the chain results: the main thread runs it the usual way.
         work.state = "done";
         this.replies.add({ t: "done", id: msg.id, ok: false, notRun: true, error: errorInfoOf("Error", `a dependency of ${msg.key} was not computed on this thread`) });
         return;
@@ -244,7 +244,7 @@ export class TaskRunner {
       const parts = encoded instanceof Promise ? await encoded : encoded;
       if (work.state !== "running") return; // a fault failed it meanwhile
       work.state = "answered";
-      this.#remember(msg.key, parts);
+      this.#keepForChain(msg.key, parts);
       this.replies.add({ t: "done", id: msg.id, ok: true, value: shareLarge(parts), ms });
     } catch (err) {
       if (work.state !== "running") return;

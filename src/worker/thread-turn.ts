@@ -5,7 +5,7 @@
 // (thread-faults.ts) before its answer has gone.
 
 import type { MessagePort } from "node:worker_threads";
-import { copyBytes } from "../comm/payload.js";
+import { copyBytes } from "../protocol/payload.js";
 import { compactPart, packDones, type FromThread, type ThreadPart } from "./thread-protocol.js";
 
 const OWN_BUFFER_MIN = 64 * 1024;

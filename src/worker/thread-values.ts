@@ -2,7 +2,7 @@
 // (Futures among them become their dependencies' values), results (held back
 // while they contain unfinished ActorFutures), errors as they cross the wire.
 
-import { Payload } from "../comm/payload.js";
+import { Payload } from "../protocol/payload.js";
 import { resolverForThread } from "../client/thread-context.js";
 import { ProtocolError } from "../errors.js";
 import type { ActorCallFailure, ErrorInfo, Key } from "../protocol/messages.js";

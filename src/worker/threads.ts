@@ -220,7 +220,7 @@ export class RunnerThread {
     return since > 0 && nowMs - since > Math.max(LONG_TASK_MS, 4 * this.#meanTaskMs);
   }
 
-  /** Whether more tasks may be posted ahead of their deps (a chain) without running out of claim slots. */
+  /** Whether more tasks may be chained behind their deps here without running out of claim slots. */
   get canClaimMore(): boolean {
     return this.inFlight < MAX_CLAIMED;
   }

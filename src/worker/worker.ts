@@ -7,8 +7,9 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { connect, formatAddress, isWildcardHost, listen, OOB_THRESHOLD_BYTES, parseAddress, type Connection, type Listener } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
-import { getDataRequest, receiveData, type Received } from "../comm/get-data.js";
-import { mappedPayload, Payload, releaseShared, splitShared, type SharedParts } from "../comm/payload.js";
+import { getDataRequest, receiveData, type Received } from "../transfer/get-data.js";
+import { Payload } from "../protocol/payload.js";
+import { mappedPayload, releaseShared, splitShared, type SharedParts } from "../transfer/shared.js";
 import { ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { isGone, segmentsPresent, shmDomain, sweepStale, type Part } from "../shm/index.js";
@@ -24,10 +25,11 @@ import type {
   ComputeTasks,
   GetDataReply,
   Key,
-  Message,
+  AwaitStopped,
+  SchedulerToWorker,
+  WorkerRequest,
   PutData,
   ErrorInfo,
-  RegisterWorkerReply,
   RunFunction,
   TasksFinished,
   WorkerToScheduler,
@@ -145,8 +147,8 @@ export class Worker {
       insecure: opts.insecure,
       onConnection: (conn) => {
         conn.schema = accepting("worker");
-        conn.onRequest = (msg) => this.#request(msg);
-        conn.onMessage = (msg) => log.warn("unexpected message from a peer", { op: msg.op, peer: conn.peer });
+        // The schemas let through only what peers and the scheduler send.
+        conn.onRequest = (msg) => this.#request(msg as WorkerRequest);
       },
     });
     const listening = parseAddress(this.#listener.address);
@@ -195,8 +197,8 @@ export class Worker {
     this.#scheduler = conn;
     conn.schema = accepting("worker-from-scheduler");
     conn.weigh = messageWeight;
-    conn.onMessage = (msg) => this.#fromScheduler(msg);
-    conn.onRequest = (msg) => this.#request(msg);
+    conn.onMessage = (msg) => this.#fromScheduler(msg as SchedulerToWorker);
+    conn.onRequest = (msg) => this.#request(msg as WorkerRequest | AwaitStopped);
     void conn.closed.then(() => {
       if (this.#closing) return;
       // Removed by the scheduler, or it is gone: the tasks queued here were (or will be) given to
@@ -206,7 +208,7 @@ export class Worker {
       void this.close(`lost the connection to the scheduler at ${opts.scheduler}`);
     });
     const sentAt = Date.now();
-    const reply = await conn.request<RegisterWorkerReply | null>({
+    const reply = await conn.request({
       op: "register-worker",
       address: this.#address,
       name: this.name,
@@ -217,7 +219,7 @@ export class Worker {
       memoryLimit: this.memoryLimit,
       ...(opts.restarts ? { restarts: opts.restarts } : {}),
     });
-    this.#heartbeatTimeoutMs = reply?.heartbeatTimeoutMs ?? 0;
+    this.#heartbeatTimeoutMs = reply.heartbeatTimeoutMs;
     this.#renewLease(sentAt);
     this.#heartbeat = setInterval(() => this.#sendHeartbeat(), opts.heartbeatIntervalMs);
     this.#heartbeat.unref();
@@ -313,7 +315,7 @@ export class Worker {
     );
   }
 
-  #fromScheduler(msg: Message): void {
+  #fromScheduler(msg: SchedulerToWorker): void {
     switch (msg.op) {
       case "compute-task":
         if (msg.fnId !== undefined) this.#code.set(msg.fnId, msg.fn);
@@ -334,7 +336,7 @@ export class Worker {
         log.info("restarting at a client's request");
         return void this.close("restart requested by a client");
       default:
-        log.warn("unexpected message from the scheduler", { op: msg.op });
+        log.warn("unexpected message from the scheduler", { op: (msg as { op: string }).op });
     }
   }
 
@@ -384,15 +386,16 @@ export class Worker {
   #compute(msg: ComputeTask): void {
     if (this.#actors.has(msg.key)) return; // a duplicate of a finished actor creation
     this.#apply(this.#state.compute(msg));
-    this.#startEarly(msg.key);
+    this.#startChained(msg.key);
   }
 
   /**
-   * A task waiting only for deps that are running on one task thread goes to
-   * that thread now, right behind them: the thread feeds it their results
-   * itself, so a chain runs without a round trip through this thread per link.
+   * The chain (scheduler/chain.ts): a task waiting only for deps that are
+   * running on one task thread goes to that thread now, right behind them: the
+   * thread feeds it their results itself, so a chain runs without a round trip
+   * through this thread per link.
    */
-  #startEarly(key: Key): void {
+  #startChained(key: Key): void {
     const missing = this.#state.missingOf(key);
     if (!missing || missing.size === 0) return;
     let thread: RunnerThread | undefined;
@@ -402,9 +405,9 @@ export class Worker {
       thread = on;
     }
     if (!thread!.canClaimMore) return;
-    const local = [...missing];
-    const msg = this.#state.startEarly(key);
-    if (msg) this.#run(msg, thread!, local);
+    const chained = [...missing];
+    const msg = this.#state.startChained(key);
+    if (msg) this.#run(msg, thread!, chained);
   }
 
   /** Carry out what the state machine decided, then keep the task threads busy. */
@@ -443,21 +446,21 @@ export class Worker {
     }
   }
 
-  /** `local`: deps the thread computes just before this task and hands it itself. */
-  #run(msg: ComputeTask, thread: RunnerThread, local?: Key[]): void {
+  /** `chained`: deps the thread computes just before this task and hands it itself. */
+  #run(msg: ComputeTask, thread: RunnerThread, chained?: Key[]): void {
     let deps = NO_DEPS;
     for (const dep in msg.whoHas) {
       const p = this.#store.get(dep) ?? this.#handles.get(dep);
       if (p) (deps === NO_DEPS ? (deps = {}) : deps)[dep] = partsToThread(p.parts);
-      else if (!local?.includes(dep)) {
+      else if (!chained?.includes(dep)) {
         // Lost here since the task became ready (its segment was removed from outside): it waits for it again.
         this.#apply(this.#state.requeue(msg.key, msg));
         return;
       }
     }
     const startMs = Date.now();
-    // Parts as received: the thread connection compacts or packs them when it posts. One shape, with or without `local`.
-    const work = { t: "run" as const, key: msg.key, fn: msg.fn, args: msg.args.parts, deps, actor: msg.actor, local };
+    // Parts as received: the thread connection compacts or packs them when it posts. One shape, with or without `chained`.
+    const work = { t: "run" as const, key: msg.key, fn: msg.fn, args: msg.args.parts, deps, actor: msg.actor, chained };
     const onDone = (done: ThreadDone) => {
       const stopMs = Date.now();
       if (!done.ok && done.notRun) {
@@ -524,7 +527,7 @@ export class Worker {
 
   /** One get-data request to a peer for dependencies it holds. */
   #fetch(holder: Address, keys: Key[]): void {
-    this.#peers.request<GetDataReply>(holder, getDataRequest(keys)).then(
+    this.#peers.request(holder, getDataRequest(keys)).then(
       (reply) => {
         const got: Key[] = [];
         const reported: Record<Key, number> = {};
@@ -588,7 +591,7 @@ export class Worker {
 
   // ------------------------------------------------------------ direct requests
 
-  #request(msg: Message): unknown {
+  #request(msg: WorkerRequest | AwaitStopped): unknown {
     switch (msg.op) {
       case "actor-call":
         return this.#actorCall(msg);
@@ -601,7 +604,7 @@ export class Worker {
       case "await-stopped":
         return this.#tasks.whenStopped(msg.keys).then(() => null);
       default:
-        throw new ProtocolError(`a worker does not serve "${msg.op}" requests`);
+        throw new ProtocolError(`a worker does not serve "${(msg as { op: string }).op}" requests`);
     }
   }
 

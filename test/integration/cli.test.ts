@@ -3,9 +3,9 @@
 // cluster built from the command line.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, type AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Client, type Actor } from "../../src/index.js";
@@ -95,6 +95,58 @@ describe("bad flags: one line on stderr, exit code 2", () => {
   for (const [args, message] of cases) {
     test(`troupe ${args.join(" ")}`, () => assertOneLineError(runCli(args), 2, message));
   }
+});
+
+describe("token files and the dashboard's login link (R-SEC-7)", () => {
+  const procs = new ProcGroup();
+  const dir = mkdtempSync(join(tmpdir(), "troupe-token-"));
+  const token = "login-token-" + process.pid;
+  after(async () => {
+    await procs.killAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A token file with exactly `mode` (the umask does not apply to chmod). */
+  function tokenFile(name: string, mode: number): string {
+    const file = join(dir, name);
+    writeFileSync(file, token + "\n");
+    chmodSync(file, mode);
+    return file;
+  }
+
+  test("a token file other users may read is refused, as ssh refuses such keys: one line naming the file and the fix, exit 1", T, () => {
+    for (const mode of [0o644, 0o640, 0o604, 0o620]) {
+      const file = tokenFile(`token-${mode.toString(8)}`, mode);
+      const fix = new RegExp(`${file.replace(/[/.]/g, "\\$&")}.*too open.*chmod 600 ${file.replace(/[/.]/g, "\\$&")}`);
+      assertOneLineError(runCli(["scheduler", "--port", "0", "--dashboard-port", "0", "--token-file", file]), 1, fix);
+    }
+    const open = tokenFile("token-open", 0o644);
+    assertOneLineError(runCli(["worker", "tcp://127.0.0.1:1", "--no-nanny", "--token-file", open]), 1, /chmod 600/);
+    assertOneLineError(runCli(["worker", "tcp://127.0.0.1:1", "--token-file", open]), 1, /chmod 600/);
+    assertOneLineError(runCli(["run", "--token-file", open, "test/fixtures/cli-script.ts"]), 1, /chmod 600/);
+  });
+
+  test("a scheduler whose dashboard listens beyond loopback prints its login link once; on loopback, the plain address", T, async () => {
+    const file = tokenFile("token-private", 0o600);
+    const wide = procs.cli("scheduler 0.0.0.0", ["scheduler", "--host", "0.0.0.0", "--port", "0", "--dashboard-port", "0", "--token-file", file]);
+    const link = new URL((await wide.line(/dashboard at (http:\/\/\S+)/))[1]!);
+    assert.equal(link.hostname, hostname(), "a wildcard bind is named by this host's name");
+    assert.equal(link.searchParams.get("token"), token);
+    assert.equal(wide.stdout.split(token).length, 2, "the token is printed once");
+    // Asked over loopback: the check is about where it listens.
+    const local = (path: string) => `http://127.0.0.1:${link.port}${path}`;
+    assert.equal((await fetch(local("/api/info"))).status, 401);
+    const login = await fetch(local(link.pathname + link.search));
+    assert.equal(login.status, 200);
+    const cookie = login.headers.get("set-cookie")!.split(";")[0]!;
+    assert.equal((await fetch(local("/api/info"), { headers: { cookie } })).status, 200);
+
+    const narrow = procs.cli("scheduler 127.0.0.1", ["scheduler", "--port", "0", "--dashboard-port", "0", "--token-file", file]);
+    const plain = new URL((await narrow.line(/dashboard at (http:\/\/\S+)/))[1]!);
+    assert.equal(plain.search, "", "on loopback the dashboard needs no token, and none is printed");
+    assert.ok(!narrow.stdout.includes(token));
+    assert.equal((await fetch(new URL("api/info", plain))).status, 200);
+  });
 });
 
 describe("troupe run on TypeScript in a CommonJS package", () => {
@@ -187,7 +239,7 @@ describe("a cluster started from the command line", () => {
   const dir = mkdtempSync(join(tmpdir(), "troupe-cli-"));
   const token = "cli-test-token-" + process.pid;
   const tokenFile = join(dir, "token");
-  writeFileSync(tokenFile, token + "\n");
+  writeFileSync(tokenFile, token + "\n", { mode: 0o600 });
   let address = "";
   const workers: string[] = [];
   let client: Client | undefined;
@@ -261,7 +313,7 @@ describe("a cluster started from the command line", () => {
 
   test("a wrong token: one line on stderr and exit code 1, for a worker and for troupe run", T, async () => {
     const wrongFile = join(dir, "wrong-token");
-    writeFileSync(wrongFile, "not-the-token\n");
+    writeFileSync(wrongFile, "not-the-token\n", { mode: 0o600 });
     const w = procs.cli("worker", ["worker", address, "--token-file", wrongFile]);
     await w.waitExit(30_000);
     assertOneLineError({ status: w.exitCode, stdout: w.stdout, stderr: w.stderr }, 1, /refused: wrong or missing token/);

@@ -107,7 +107,7 @@ describe("client.restart() with workers that have no supervisor", () => {
   const dir = mkdtempSync(join(tmpdir(), "troupe-bare-"));
   const tokenFile = join(dir, "token");
   const token = "bare-token-" + process.pid;
-  writeFileSync(tokenFile, token);
+  writeFileSync(tokenFile, token, { mode: 0o600 });
   before(requireBuilt);
   after(async () => {
     await procs.killAll();

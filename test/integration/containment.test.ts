@@ -132,7 +132,7 @@ describe("memory - spilling", () => {
 
 describe("containment - cancelling running tasks", () => {
   test("an endless loop is stopped after the grace period, and its worker runs a new task soon after", async () => {
-    const graceMs = 500;
+    const graceMs = 1000; // the default
     await withCluster({ workers: 1, cancelGraceMs: graceMs }, async ({ client }) => {
       const spin = client.submit(spinForever, []);
       await waitFor(async () => (await client.schedulerInfo()).tasks.processing === 1, "the loop to start");

@@ -46,3 +46,68 @@ describe("dashboard", () => {
     assert.equal((await fetch(new URL("nope", url))).status, 404);
   });
 });
+
+describe("dashboard - beyond loopback it needs the token (R-SEC-7)", () => {
+  const token = "dash-secret-" + process.pid;
+  let scheduler: Scheduler;
+  let base: string;
+  before(async () => {
+    // Where it listens decides, not where a request comes from: bound to every interface, asked over loopback.
+    scheduler = await Scheduler.start({ host: "0.0.0.0", token, dashboardPort: 0 });
+    base = `http://127.0.0.1:${new URL(scheduler.dashboardUrl!).port}/`;
+  });
+  after(() => scheduler?.close());
+
+  const get = (path: string, headers: Record<string, string> = {}) => fetch(new URL(path, base), { headers, redirect: "manual" });
+
+  test("dashboard - without credentials every route answers 401 and no data", async () => {
+    for (const path of ["/", "api/info", "metrics", "nope"]) {
+      const r = await get(path);
+      assert.equal(r.status, 401, path);
+      assert.match(r.headers.get("www-authenticate") ?? "", /^Bearer/);
+      const body = await r.text();
+      assert.ok(!body.includes(scheduler.address.split(":").at(-1)!), `${path} leaks the scheduler's port: ${body}`);
+      assert.doesNotMatch(body, /troupe_workers|"workers"/);
+    }
+    const page = await (await get("/")).text();
+    assert.match(page, /needs the cluster token/);
+    assert.match(page, /\?token=/, "the page says how to log in");
+  });
+
+  test("dashboard - a scraper with Authorization: Bearer gets the API and metrics", async () => {
+    const info = await get("api/info", { authorization: `Bearer ${token}` });
+    assert.equal(info.status, 200);
+    assert.equal(((await info.json()) as { address: string }).address, scheduler.address);
+    const metrics = await get("metrics", { authorization: `Bearer ${token}` });
+    assert.equal(metrics.status, 200);
+    assert.match(await metrics.text(), /^troupe_workers 0$/m);
+  });
+
+  test("dashboard - the login link sets an HttpOnly, SameSite=Strict cookie that then opens every route", async () => {
+    const login = await get(`/?token=${encodeURIComponent(token)}`);
+    assert.equal(login.status, 200);
+    assert.match(await login.text(), /troupe scheduler/);
+    const setCookie = login.headers.get("set-cookie") ?? "";
+    assert.match(setCookie, /HttpOnly/i);
+    assert.match(setCookie, /SameSite=Strict/i);
+    assert.ok(!setCookie.includes(token), "the cookie is not the token itself");
+    const cookie = setCookie.split(";")[0]!;
+    const info = await get("api/info", { cookie });
+    assert.equal(info.status, 200);
+    assert.equal(((await info.json()) as { address: string }).address, scheduler.address);
+    assert.equal((await get("metrics", { cookie: `other=1; ${cookie}` })).status, 200);
+  });
+
+  test("dashboard - a wrong token, bearer or cookie is refused", async () => {
+    const wrong = await get("/?token=not-the-token");
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.headers.get("set-cookie"), null);
+    assert.match(await wrong.text(), /wrong/);
+    assert.equal((await get("api/info?token=not-the-token")).status, 401);
+    assert.equal((await get("api/info", { authorization: "Bearer not-the-token" })).status, 401);
+    assert.equal((await get("api/info", { authorization: `Basic ${Buffer.from(`x:${token}`).toString("base64")}` })).status, 401);
+    const name = (await get(`/?token=${encodeURIComponent(token)}`)).headers.get("set-cookie")!.split("=")[0]!;
+    assert.equal((await get("metrics", { cookie: `${name}=forged` })).status, 401);
+    assert.equal((await get("metrics", { cookie: `${name}=${token}` })).status, 401, "the token is no cookie");
+  });
+});

@@ -127,7 +127,7 @@ describe("scheduler and workers on separate network namespaces", { skip: SKIP },
   const dir = mkdtempSync(join(tmpdir(), "troupe-multihost-"));
   const token = "multihost-token-" + process.pid;
   const tokenFile = join(dir, "token");
-  writeFileSync(tokenFile, token);
+  writeFileSync(tokenFile, token, { mode: 0o600 });
   const address = `tcp://${HOSTS.s.ip}:${SCHEDULER_PORT}`;
   const workerProc: Record<"w1" | "w2", Proc | undefined> = { w1: undefined, w2: undefined };
   const addr = { w1: "", w2: "" };

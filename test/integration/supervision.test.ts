@@ -105,7 +105,7 @@ describe("troupe worker under its nanny, and without", () => {
   const dir = mkdtempSync(join(tmpdir(), "troupe-nanny-"));
   const token = "nanny-test-token-" + process.pid;
   const tokenFile = join(dir, "token");
-  writeFileSync(tokenFile, token + "\n");
+  writeFileSync(tokenFile, token + "\n", { mode: 0o600 });
 
   before(requireBuilt);
   after(async () => {

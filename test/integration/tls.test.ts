@@ -37,7 +37,7 @@ describe("mutual TLS cluster from the command line", { skip: NO_OPENSSL }, () =>
     pki = makePki(dir, "cluster", ["127.0.0.1"]);
     other = makePki(dir, "stranger", ["127.0.0.1"]);
     const tokenFile = join(dir, "token");
-    writeFileSync(tokenFile, token);
+    writeFileSync(tokenFile, token, { mode: 0o600 });
     const tlsFlags = ["--tls-cert", pki.files.cert, "--tls-key", pki.files.key, "--tls-ca", pki.files.ca];
     const s = procs.cli("scheduler", ["scheduler", "--port", "0", "--token-file", tokenFile, ...tlsFlags]);
     address = (await s.line(SCHEDULER_LINE))[1]!;

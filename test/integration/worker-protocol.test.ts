@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { connect, listen, Payload, type Connection, type Listener } from "../../src/comm/index.js";
-import type { ComputeTask, ComputeTaskById, ComputeTasks, GetDataReply, Message } from "../../src/protocol/messages.js";
+import type { ComputeTask, ComputeTaskById, ComputeTasks, Message } from "../../src/protocol/messages.js";
 import { codeRefOf, deserialize, serialize } from "../../src/serialize/index.js";
 import { Client, Scheduler, Worker } from "../../src/index.js";
 import { add } from "../fixtures/tasks.js";
@@ -109,7 +109,7 @@ describe("a worker and code sent by number", () => {
   const valuesOf = async (keys: string[]): Promise<unknown[]> => {
     const peer = await connect(s.worker.address, { token: "proto", role: "client" });
     try {
-      const reply = await peer.request<GetDataReply>({ op: "get-data", keys });
+      const reply = await peer.request({ op: "get-data", keys });
       return reply.values.map((v) => deserialize(asPayload(v)));
     } finally {
       peer.close();
@@ -163,7 +163,7 @@ describe("a worker and code sent by number", () => {
   it("answers get-data by position: each requested key's value in order, null for one it does not hold", async () => {
     const peer = await connect(s.worker.address, { token: "proto", role: "client" });
     try {
-      const reply = await peer.request<GetDataReply>({ op: "get-data", keys: ["many-2", "nobody", "many-1"] });
+      const reply = await peer.request({ op: "get-data", keys: ["many-2", "nobody", "many-1"] });
       assert.equal(reply.values.length, 3);
       assert.equal(reply.values[1], null);
       // Small values travel as their bytes alone.

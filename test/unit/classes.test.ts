@@ -96,7 +96,7 @@ describe("classes - a receiver that has not loaded the class", () => {
           workerData: {
             parts,
             serializeUrl: new URL("../../src/serialize/index.ts", import.meta.url).href,
-            payloadUrl: new URL("../../src/comm/payload.ts", import.meta.url).href,
+            payloadUrl: new URL("../../src/protocol/payload.ts", import.meta.url).href,
             shapesUrl: new URL("../fixtures/shapes.ts", import.meta.url).href,
           },
         });

@@ -26,6 +26,11 @@ import { makePki, NO_OPENSSL, type Pem } from "../helpers/pki.js";
 import { unusedAddress } from "../helpers/ports.js";
 import { checkRequestGroups } from "../helpers/request-groups.js";
 
+/** A request to a test server whose replies are not troupe's: typed by what the test server answers. */
+function ask<T>(conn: Connection, msg: Message): Promise<T> {
+  return conn.request(msg) as Promise<unknown> as Promise<T>;
+}
+
 const listeners: Listener[] = [];
 after(async () => {
   await Promise.all(listeners.map((l) => l.close()));
@@ -100,7 +105,7 @@ test("comm - a reply's value comes back as it was, whatever it looks like; a fai
   const conn = await connect(listener.address, { token: "secret", role: "client" });
   const replies = await Promise.all(values.map((_, i) => conn.request({ op: "who-has", keys: [String(i)] })));
   assert.deepEqual(replies.slice(0, -1), values.slice(0, -1));
-  assert.deepEqual([...(replies.at(-1) as Uint8Array)], [1, 2]);
+  assert.deepEqual([...(replies.at(-1) as unknown as Uint8Array)], [1, 2]);
   await assert.rejects(conn.request({ op: "who-has", keys: ["-1"] }), (err: Error) => err instanceof RemoteError && /no such value/.test(err.message));
   assert.equal(conn.isOpen, true);
   conn.close();
@@ -213,7 +218,7 @@ test("comm - 10,000 pipelined requests resolve in order, onRequest sees no inter
   const ps: Promise<unknown>[] = [];
   for (let i = 0; i < 10_000; i++) {
     ps.push(
-      conn.request<number>({ op: "get-data", keys: [String(i)] }).then((v) => {
+      ask<number>(conn, { op: "get-data", keys: [String(i)] }).then((v) => {
         assert.equal(v, i * 2);
         order.push(i);
       }),
@@ -236,7 +241,7 @@ test("comm - a 10 MB Payload part round-trips byte-exact, out of band", async ()
   assert.equal(chunks.length, 2, "the large part is its own frame");
   assert.equal(chunks[1], big, "the large part is not copied");
   assert.ok(chunks[0].byteLength < 1000);
-  const reply = await conn.request<{ data: Record<string, Payload> }>({ op: "put-data", data: { k: new Payload([small, big]) }, report: false });
+  const reply = await ask<{ data: Record<string, Payload> }>(conn, { op: "put-data", data: { k: new Payload([small, big]) }, report: false });
   const p = reply.data.k;
   assert.ok(p instanceof Payload);
   assert.equal(p.parts.length, 2);
@@ -394,7 +399,7 @@ test("comm - connectionPair has the same request, batching and close semantics",
     return { echo: m, p: new Payload([new Uint8Array(70_000).fill(9)]) };
   };
   a.send({ op: "release-keys", keys: ["1"] });
-  const r = await a.request<{ echo: Message; p: Payload }>({ op: "get-data", keys: ["x"] });
+  const r = await ask<{ echo: Message; p: Payload }>(a, { op: "get-data", keys: ["x"] });
   assert.deepEqual(r.echo, { op: "get-data", keys: ["x"] });
   assert.equal(r.p.parts[0].byteLength, 70_000);
   assert.deepEqual(got, [{ op: "release-keys", keys: ["1"] }]);

@@ -3,8 +3,8 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { receiveData } from "../../src/comm/get-data.js";
-import { Payload } from "../../src/comm/payload.js";
+import { receiveData } from "../../src/transfer/get-data.js";
+import { Payload } from "../../src/protocol/payload.js";
 import { ProtocolError } from "../../src/errors.js";
 
 const p = (b: number) => new Payload([new Uint8Array([b])]);

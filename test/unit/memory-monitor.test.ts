@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Payload } from "../../src/comm/payload.js";
+import { Payload } from "../../src/protocol/payload.js";
 import { createLogger } from "../../src/log.js";
 import { MemoryMonitor } from "../../src/worker/memory.js";
 import { Store } from "../../src/worker/store.js";

@@ -1,9 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Payload } from "../../src/comm/payload.js";
+import { Payload } from "../../src/protocol/payload.js";
 import type { ComputeTask, KeyState, TaskOptions, TaskSpec } from "../../src/protocol/messages.js";
 import { Few } from "../../src/scheduler/few.js";
-import { SchedulerState, type Instruction, type SchedulerEvent } from "../../src/scheduler/state.js";
+import { InvalidTransition, SchedulerState, TRANSITIONS, type Instruction, type SchedulerEvent } from "../../src/scheduler/state.js";
+import { Tables } from "../../src/scheduler/tables.js";
 
 const ARGS = new Payload([]);
 
@@ -63,7 +64,7 @@ test("simple task: placed, computed, client told", () => {
   assert.deepEqual(h.s.whoHas(["a", "zz"]), { a: ["w1"], zz: [] });
 });
 
-test("chain: sent ahead to the worker computing it, intermediates freed as it goes", () => {
+test("chain: chained to the worker computing its dep, intermediates freed as it goes", () => {
   const h = harness();
   h.worker("w1");
   let out = h.submit([spec("a"), spec("b", ["a"]), spec("c", ["b"])], ["c"]);
@@ -587,6 +588,49 @@ test("info(): workers, actors with stats, unrunnable, counts", () => {
   assert.deepEqual(h.s.workerAddresses(), ["w1"]);
 });
 
+test("info(): tasks processing on a worker beyond its threads count as queued", () => {
+  const h = harness();
+  h.worker("w1", 1);
+  h.worker("w2", 2);
+  h.submit([spec("a", [], { workers: ["w1"] }), spec("b", [], { workers: ["w1"] }), spec("c", [], { workers: ["w1"] })]);
+  assert.equal(h.s.info().tasks.processing, 3);
+  assert.equal(h.s.info().tasks.queued, 2, "two wait behind w1's one thread");
+  h.finish("w1", "a");
+  assert.equal(h.s.info().tasks.queued, 1);
+  // Tasks chained behind their deps wait in the worker's queue too: three on w2's two threads.
+  h.submit([spec("x"), spec("y", ["x"]), spec("z", ["y"])], ["z"]);
+  assert.deepEqual(["x", "y", "z"].map((k) => h.s.processingOn(k)), ["w2", "w2", "w2"]);
+  assert.equal(h.s.info().tasks.queued, 2);
+});
+
+test("transitions: a change the table forbids throws InvalidTransition naming the key and both states", () => {
+  const tb = new Tables({});
+  const t = tb.newTask("k", spec("k"));
+  tb.setState(t, "processing");
+  tb.setState(t, "memory");
+  const counts = [tb.counts.get("memory"), tb.counts.get("processing")];
+  assert.throws(
+    () => tb.setState(t, "processing"),
+    (err: unknown) => {
+      assert.ok(err instanceof InvalidTransition);
+      assert.equal(err.name, "InvalidTransition");
+      assert.deepEqual([err.key, err.from, err.to], ["k", "memory", "processing"]);
+      assert.match(err.message, /task k from memory to processing/);
+      assert.match(err.message, /from memory it may go to released, cancelled/);
+      return true;
+    },
+  );
+  assert.equal(t.state, "memory", "a refused change leaves the task as it was");
+  assert.deepEqual([tb.counts.get("memory"), tb.counts.get("processing")], counts);
+  // A key leaves memory only through released (recomputed from there); an outcome is not rerun.
+  for (const [from, to] of [["memory", "waiting"], ["released", "processing"], ["erred", "waiting"], ["lost", "waiting"], ["processing", "no-worker"]] as const) {
+    assert.equal(TRANSITIONS[from][to], undefined, `${from} → ${to}`);
+    const u = tb.newTask(`${from}-${to}`, spec(`${from}-${to}`));
+    u.state = from;
+    assert.throws(() => tb.setState(u, to), InvalidTransition, `${from} → ${to}`);
+  }
+});
+
 test("chooseWorkers: least loaded first, cycling; broadcast; restricted", () => {
   const h = harness();
   h.worker("w1");
@@ -622,7 +666,7 @@ test("worker death losing a key and its dependent: the dependent goes where its 
   assert.deepEqual(states(out).map((m) => [m.key, m.status]).sort(), [["a", "pending"], ["b", "pending"]]);
 });
 
-test("sent ahead: a dep retried elsewhere takes its waiting dependents back", () => {
+test("chain: a dep retried elsewhere takes its chained dependents back", () => {
   const h = harness();
   h.worker("w1");
   h.submit([spec("a", [], { retries: 1 }), spec("b", ["a"])], ["b"]);
@@ -634,7 +678,7 @@ test("sent ahead: a dep retried elsewhere takes its waiting dependents back", ()
   assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["a", "w2"], ["b", "w2"]]);
 });
 
-test("sent ahead: a dep that errs fails its waiting dependents and frees them on the worker", () => {
+test("chain: a dep that errs fails its chained dependents and frees them on the worker", () => {
   const h = harness();
   h.worker("w1");
   h.submit([spec("a"), spec("b", ["a"]), spec("c", ["b"])], ["c"]);
@@ -643,7 +687,7 @@ test("sent ahead: a dep that errs fails its waiting dependents and frees them on
   assert.deepEqual(frees(out), [{ address: "w1", keys: ["a", "b", "c"] }]);
 });
 
-test("sent ahead: a copy of the dep found elsewhere first is fetched instead", () => {
+test("chain: a copy of the dep found elsewhere first is fetched instead", () => {
   const h = harness();
   h.worker("w1");
   h.worker("w2");
@@ -653,7 +697,7 @@ test("sent ahead: a copy of the dep found elsewhere first is fetched instead", (
   assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address, c.msg.whoHas]), [["b", "w1", { a: ["w2"] }]]);
 });
 
-test("sent ahead: only unrestricted plain tasks go ahead", () => {
+test("chain: only unrestricted plain tasks are chained", () => {
   const h = harness();
   h.worker("w1", 4, { resources: { GPU: 1 } });
   const out = h.submit([
@@ -669,7 +713,7 @@ test("sent ahead: only unrestricted plain tasks go ahead", () => {
   assert.equal(h.s.taskState("p"), "processing");
 });
 
-test("sent ahead: not the dependents of a fan-out, which placement spreads once the data exists", () => {
+test("chain: not the dependents of a fan-out, which placement spreads once the data exists", () => {
   const h = harness();
   h.worker("w1");
   h.worker("w2");
@@ -681,7 +725,7 @@ test("sent ahead: not the dependents of a fan-out, which placement spreads once 
   assert.deepEqual(new Set(placed.map((c) => c.address)), new Set(["w1", "w2"]));
 });
 
-test("sent ahead: a task that died waiting for its dep is not blamed for the worker's death", () => {
+test("chain: a task that died waiting for its dep is not blamed for the worker's death", () => {
   const h = harness({ maxWorkerDeaths: 2 });
   h.worker("w1");
   h.submit([spec("a"), spec("b", ["a"])], ["b"]);
@@ -749,7 +793,7 @@ test("recomputing a released lineage 50,000 links deep does not exhaust the stac
   const out = s.handle({ type: "worker-removed", address: "w1", reason: "killed" }, 0);
   s.checkInvariants();
   const sent = computes(out);
-  // The first link runs at once; the others are sent ahead to wait for their dep there.
+  // The first link runs at once; the others are chained to wait for their dep there.
   assert.equal(sent[0]!.msg.key, keys[0]);
   assert.equal(sent.length, N);
   assert.ok(sent.every((c) => c.address === "w2"));

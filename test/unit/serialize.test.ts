@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Payload } from "../../src/comm/payload.js";
+import { Payload } from "../../src/protocol/payload.js";
 import { ProtocolError } from "../../src/errors.js";
 import type { ActorMeta } from "../../src/protocol/messages.js";
 import { deserialize, LARGE_BINARY_BYTES, serialize, TO_REF, type Ref } from "../../src/serialize/index.js";

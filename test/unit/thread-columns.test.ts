@@ -42,13 +42,13 @@ test("consecutive plain tasks of one function pack into one runs message and com
   assert.deepEqual(back[0]!.fn, fn);
 });
 
-test("what must travel as it is: actors, deps, tasks started early, several or large parts, another function, a lone task", () => {
+test("what must travel as it is: actors, deps, chained tasks, several or large parts, another function, a lone task", () => {
   const big = new Uint8Array(5000);
   const batch: ToThread[] = [
     run(1, [1]),
     run(2, [2], { actor: true }),
     run(3, [3], { deps: { d: [new Uint8Array([9])] } }),
-    run(4, [4], { local: ["d"] }),
+    run(4, [4], { chained: ["d"] }),
     { ...run(5, []), args: [new Uint8Array([5]), new Uint8Array([6])] },
     { ...run(6, []), args: [big] },
     run(7, [7]),

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Payload } from "../../src/comm/payload.js";
+import { Payload } from "../../src/protocol/payload.js";
 import type { ComputeTask } from "../../src/protocol/messages.js";
 import { WorkerState, type WorkerInstruction } from "../../src/worker/state.js";
 import { compactPart } from "../../src/worker/thread-protocol.js";
@@ -95,14 +95,14 @@ test("a finished task's duplicate is ignored; actors are created at once", () =>
   assert.equal(s.nextTask(), undefined);
 });
 
-test("a task started early runs right behind its dep; if it cannot, it waits for the dep again", () => {
+test("a chained task runs right behind its dep; if it cannot, it waits for the dep again", () => {
   const s = new WorkerState(SELF);
   const a = task("a");
   s.compute(a);
   assert.equal(s.nextTask(), a); // a is running on some thread
   s.compute(task("b", { a: [] }));
   assert.deepEqual([...s.missingOf("b")!], ["a"]);
-  const b = s.startEarly("b")!;
+  const b = s.startChained("b")!;
   assert.equal(b.key, "b");
   assert.equal(s.missingOf("b"), undefined); // running now, not waiting
   // a's result arriving does not queue b a second time.
@@ -114,13 +114,13 @@ test("a task started early runs right behind its dep; if it cannot, it waits for
   assert.equal(s.nextTask()?.key, "b");
 });
 
-test("a task started early whose dep failed waits until the scheduler frees it", () => {
+test("a chained task whose dep failed waits until the scheduler frees it", () => {
   const s = new WorkerState(SELF);
   const a = task("a");
   s.compute(a);
   s.nextTask();
   s.compute(task("b", { a: [] }));
-  const b = s.startEarly("b")!;
+  const b = s.startChained("b")!;
   s.finished("a", a); // a failed: never stored
   assert.deepEqual(fetches(s.requeue("b", b)), []);
   assert.equal(s.nextTask(), undefined);

@@ -1,14 +1,16 @@
 // Fetching values from a worker, for clients and workers alike: on the same
-// host, large parts come as shared segments and are mapped here.
+// host, large parts come as shared segments and are mapped here. Above comm/
+// (it knows get-data's reply and that some values are actors' handles).
 
 import { ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
 import type { GetData, GetDataReply, Key } from "../protocol/messages.js";
 import { isGone, shmDomain, stopSharing } from "../shm/index.js";
 import type { Part } from "../shm/index.js";
-import { adoptShared, joinShared, Payload } from "./payload.js";
+import { Payload } from "../protocol/payload.js";
+import { adoptShared, joinShared } from "./shared.js";
 
-const log = createLogger("comm");
+const log = createLogger("transfer");
 
 /** A get-data request, asking for shared segments when this process can map them. */
 export function getDataRequest(keys: Key[]): GetData {

@@ -5,16 +5,6 @@
 import { Payload } from "../protocol/payload.js";
 import { adoptSegment, bytesOf, mapShared, release, sharedPathOf, type Part } from "../shm/index.js";
 
-export { Payload };
-
-/**
- * A copy of `view` in memory of its own. Not `view.slice()`: bytes read off a
- * socket are Buffers, whose slice() is another view on the same memory.
- */
-export function copyBytes(view: Uint8Array): Uint8Array {
-  return new Uint8Array(view);
-}
-
 /** Which parts of a payload travel as shared segments: part index → segment path. */
 export type SharedParts = Record<number, string>;
 
