@@ -47,8 +47,15 @@ describe("options - checkOptions", () => {
 });
 
 describe("options - defaults", () => {
-  test("options - a client connects within 10 s, directly to workers, from the working directory", () => {
-    assert.deepEqual(resolveClientOptions(), { token: undefined, directToWorkers: true, timeout: 10_000, tls: undefined, codeRoot: process.cwd() });
+  test("options - a client connects within 10 s, directly to workers, from the working directory, with up to 10,000 calls in flight per actor", () => {
+    assert.deepEqual(resolveClientOptions(), {
+      token: undefined,
+      directToWorkers: true,
+      timeout: 10_000,
+      tls: undefined,
+      codeRoot: process.cwd(),
+      maxPendingCalls: { calls: 10_000, bytes: 64 * 2 ** 20 },
+    });
     assert.equal(DEFAULT_CONNECT_TIMEOUT_MS, 10_000);
   });
 
