@@ -11,7 +11,8 @@ import { fileURLToPath } from "node:url";
 import { CommError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { RESTART_FRACTION } from "../worker/memory-limit.js";
-import { EXIT_SCHEDULER_GONE, type WorkerOptions } from "../worker/options.js";
+import { EXIT_SCHEDULER_GONE, resolveWorkerOptions, type WorkerOptions } from "../worker/options.js";
+import { DEFAULT_START_TIMEOUT_MS } from "./options.js";
 
 const log = createLogger("supervisor");
 
@@ -28,7 +29,6 @@ export const MEMORY_POLL_MS = 200;
 export const MEMORY_KILL_AFTER_MS = 1000;
 /** A requested stop waits this long for the worker to exit before SIGKILL. */
 export const STOP_GRACE_MS = 5000;
-export const DEFAULT_START_TIMEOUT_MS = 30_000;
 
 export interface SupervisorOptions {
   /** The worker's options; `memoryLimit` in bytes. Every process started keeps the name. */
@@ -82,6 +82,8 @@ export class Supervisor {
   memoryRestarts = 0;
 
   constructor(opts: SupervisorOptions) {
+    // Checked here, not only in the child: a bad option is then its caller's ConfigError, not a worker that fails to start.
+    resolveWorkerOptions(opts.config);
     this.#opts = opts;
     this.name = opts.config.name;
   }

@@ -22,8 +22,7 @@
 // come back as views over the received bytes. All lengths come first so the
 // decoder can check every limit before buffering any body.
 
-import { Packr } from "msgpackr";
-import { addExtension } from "msgpackr";
+import { addExtension, Packr } from "msgpackr";
 import { ProtocolError } from "../errors.js";
 import type { ErrorInfo } from "../protocol/messages.js";
 import { isKnownOp, MAX_GROUP } from "../protocol/schemas.js";
@@ -196,8 +195,6 @@ export class BatchDecoder {
   private oobLens: number[] = [];
   private header: Uint8Array | null = null;
   private oob: Uint8Array[] = [];
-  /** Complete batches decoded so far. */
-  batches = 0;
 
   push(chunk: Uint8Array): void {
     if (chunk.byteLength === 0 || this.state === State.Failed) return;
@@ -261,7 +258,6 @@ export class BatchDecoder {
           this.oobLens = [];
           this.state = State.Prefix;
           const entries = decodeHeader(header, oob, (why) => this.fail(why));
-          this.batches++;
           return entries;
         }
       }

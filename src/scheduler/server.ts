@@ -3,12 +3,13 @@
 // out. All decisions live in state.ts.
 
 import { randomBytes } from "node:crypto";
-import { listen, localConnection, type Connection, type Listener, type TlsOptions } from "../comm/index.js";
+import { listen, localConnection, type Connection, type Listener } from "../comm/index.js";
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
 import { CommError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
 import type { Address, ClientToScheduler, Key, RegisterClientReply, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
+import { resolveSchedulerOptions, type ResolvedSchedulerOptions, type SchedulerOptions } from "./options.js";
 import { accepting, messageWeight } from "../protocol/schemas.js";
 import { SchedulerState } from "./state.js";
 import { WorkerSender } from "./to-worker.js";
@@ -23,23 +24,6 @@ interface WorkerWaiter {
   client: string;
   count: number;
   done: () => void;
-}
-
-export interface SchedulerOptions {
-  host?: string;
-  port?: number;
-  token?: string;
-  tls?: TlsOptions;
-  /** Allow listening on a non-loopback address without a token. */
-  insecure?: boolean;
-  heartbeatTimeoutMs?: number;
-  tickMs?: number;
-  /** Serve the dashboard on this port (0: any free one). Absent: no dashboard. */
-  dashboardPort?: number;
-  /** When the dashboard's port is taken, go on without it (a warning) instead of failing. */
-  dashboardOptional?: boolean;
-  /** Whether its listeners keep the process alive (default true; false when embedded in a script, R-PKG-6). */
-  holdProcess?: boolean;
 }
 
 /** The exit status of a scheduler process whose state machine failed. */
@@ -67,19 +51,19 @@ export class Scheduler {
   /** This process: workers and clients rejoining a scheduler tell a restarted one from the one they knew. */
   readonly #id = randomBytes(8).toString("hex");
 
-  private constructor(opts: SchedulerOptions) {
-    // Heartbeats come every second: three missed ones mean the worker is gone (R-FAIL-1: within 5 s).
-    this.#heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 3000;
-    this.#holdProcess = opts.holdProcess !== false;
+  private constructor(opts: ResolvedSchedulerOptions) {
+    this.#heartbeatTimeoutMs = opts.heartbeatTimeoutMs;
+    this.#holdProcess = opts.holdProcess;
     this.#state = new SchedulerState({ heartbeatTimeoutMs: this.#heartbeatTimeoutMs });
   }
 
-  static async start(opts: SchedulerOptions = {}): Promise<Scheduler> {
+  static async start(options?: SchedulerOptions): Promise<Scheduler> {
+    const opts = resolveSchedulerOptions(options);
     const s = new Scheduler(opts);
     s.#listener = await listen({
-      host: opts.host ?? "127.0.0.1",
-      port: opts.port ?? 0,
-      token: opts.token ?? "",
+      host: opts.host,
+      port: opts.port,
+      token: opts.token,
       tls: opts.tls,
       insecure: opts.insecure,
       holdProcess: opts.holdProcess,
@@ -89,7 +73,7 @@ export class Scheduler {
     // while, messages already waiting in sockets (heartbeats) count first.
     if (opts.dashboardPort !== undefined) {
       try {
-        s.#dashboard = await startDashboard(() => s.info(), { host: opts.host ?? "127.0.0.1", port: opts.dashboardPort, token: opts.token, holdProcess: opts.holdProcess });
+        s.#dashboard = await startDashboard(() => s.info(), { host: opts.host, port: opts.dashboardPort, token: opts.token, holdProcess: opts.holdProcess });
       } catch (err) {
         if (!opts.dashboardOptional) {
           await s.#listener.close();
@@ -98,7 +82,7 @@ export class Scheduler {
         log.warn("dashboard not started: its port is taken", { port: opts.dashboardPort, error: String(err) });
       }
     }
-    s.#tick = setInterval(() => setImmediate(() => s.#handle({ type: "tick" })), opts.tickMs ?? 500);
+    s.#tick = setInterval(() => setImmediate(() => s.#handle({ type: "tick" })), opts.tickMs);
     s.#tick.unref();
     return s;
   }
@@ -290,7 +274,7 @@ export class Scheduler {
 
   /** Resolves to the number of workers connected once there are `count`, or when `timeoutMs` has passed. */
   #waitForWorkers(client: string, count: number, timeoutMs: number | undefined): number | Promise<number> {
-    if (!Number.isInteger(count) || count < 0) throw new TypeError(`wait-for-workers needs a count of workers, got ${String(count)}`);
+    if (!Number.isInteger(count) || count < 0) throw new ProtocolError(`wait-for-workers needs a count of workers, got ${String(count)}`);
     if (this.#workers.size >= count) return this.#workers.size;
     return new Promise<number>((resolve) => {
       const waiter: WorkerWaiter = {
@@ -417,5 +401,9 @@ export class Scheduler {
       await Promise.all([this.#listener?.close(), this.#dashboard?.close()]);
     })();
     return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

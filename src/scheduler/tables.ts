@@ -21,12 +21,13 @@ import { Few } from "./few.js";
 import { isPending, StateCounts, TaskGroup, type TaskStateName } from "./groups.js";
 import { RECOVERY } from "./key-state.js";
 import { Outbox } from "./outbox.js";
+import { DEFAULT_HEARTBEAT_TIMEOUT_MS } from "./options.js";
 import { Placer } from "./placement.js";
 import type { StealWorker } from "./stealing.js";
 import { checkTransition } from "./transitions.js";
 
 export interface SchedulerStateOptions {
-  /** A worker silent for this long is closed (default 5000). */
+  /** A worker silent for this long is closed (default DEFAULT_HEARTBEAT_TIMEOUT_MS). */
   heartbeatTimeoutMs?: number;
   /** A task running on this many workers that died fails with KilledWorkerError (default 3). */
   maxWorkerDeaths?: number;
@@ -126,7 +127,7 @@ export class Tables {
   #lastGroup: TaskGroup | undefined;
 
   constructor(opts: SchedulerStateOptions) {
-    this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 5000;
+    this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
     this.maxWorkerDeaths = opts.maxWorkerDeaths ?? 3;
   }
 

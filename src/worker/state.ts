@@ -38,10 +38,6 @@ export class WorkerState {
     this.#random = random;
   }
 
-  holds(key: Key): boolean {
-    return this.#held.has(key);
-  }
-
   /** Tasks ready for a task thread. */
   get readyCount(): number {
     return this.#ready.size;

@@ -26,10 +26,6 @@ export class Store {
     this.#disk = new SpillDirectory(spillParent);
   }
 
-  get size(): number {
-    return this.#data.size + this.#spilled.size;
-  }
-
   /** Bytes of values held in memory (heap or shared segments). */
   get bytes(): number {
     return this.#bytes;

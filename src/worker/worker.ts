@@ -4,13 +4,13 @@
 // itself, so heartbeats and transfers go on while tasks and actors compute.
 
 import { randomBytes } from "node:crypto";
-import { cpus, hostname } from "node:os";
+import { hostname } from "node:os";
 import { connect, formatAddress, isWildcardHost, listen, OOB_THRESHOLD_BYTES, parseAddress, type Connection, type Listener } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
 import { getDataRequest, receiveData, type Received } from "../transfer/get-data.js";
 import { Payload } from "../protocol/payload.js";
 import { mappedPayload, releaseShared, splitShared, type SharedParts } from "../transfer/shared.js";
-import { ConfigError, ProtocolError } from "../errors.js";
+import { ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { isGone, segmentsPresent, shmDomain, sweepStale, type Part } from "../shm/index.js";
 import type {
@@ -37,24 +37,20 @@ import type {
 } from "../protocol/messages.js";
 import { NO_HOLDERS } from "../protocol/messages.js";
 import { errorInfoOf, serialize, TO_REF } from "../serialize/index.js";
-import type { WorkerOptions } from "./options.js";
+import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from "./options.js";
 import { WorkerState, type WorkerInstruction } from "./state.js";
 import { Store } from "./store.js";
 import { RunnerThread, type ThreadDeath } from "./threads.js";
 import { accepting, messageWeight } from "../protocol/schemas.js";
 import { TaskThreads } from "./task-threads.js";
 import { MemoryMonitor } from "./memory.js";
-import { defaultMemoryLimit, parseBytes, threadHeapMb } from "./memory-limit.js";
+import { threadHeapMb } from "./memory-limit.js";
 import { compactParts, discardParts, NO_DEPS, partsFromThread, partsToThread, type ThreadConfig, type ThreadDone } from "./thread-protocol.js";
 
 const log = createLogger("worker");
 
 /** Most finished tasks reported in one message. */
 const MAX_REPORTED = 1024;
-/** How long a cancelled or released task may run on after its signal aborted, before its thread is stopped (R-TASK-13). */
-export const DEFAULT_CANCEL_GRACE_MS = 1000;
-/** How long a worker or client tries to reach its scheduler again before giving up (R-FAIL-9). */
-export const DEFAULT_SCHEDULER_TIMEOUT_MS = 60_000;
 /** How often tasks queued on a thread behind a long task are taken back for others. */
 const UNSTICK_EVERY_MS = 100;
 
@@ -78,7 +74,7 @@ export class Worker {
   readonly actorThreads: number;
   readonly resources: Record<string, number>;
   #address = "";
-  readonly #opts: WorkerOptions;
+  readonly #opts: ResolvedWorkerOptions;
   readonly #store: Store;
   #memory: MemoryMonitor | undefined;
   /** Actor handles fetched from peers (never reported: the actor lives elsewhere). */
@@ -119,23 +115,18 @@ export class Worker {
   /** Resolves once the worker has shut down: asked to, or because of a fault. */
   readonly closed = new Promise<WorkerExit>((r) => (this.#closedResolve = r));
 
-  private constructor(opts: WorkerOptions) {
+  private constructor(options: WorkerOptions) {
+    const opts = resolveWorkerOptions(options);
     this.#opts = opts;
-    this.nthreads = positiveInt(opts.nthreads ?? 1, "nthreads");
-    this.actorThreads = positiveInt(opts.actorThreads ?? 1, "actorThreads");
-    this.resources = { ...(opts.resources ?? {}) };
-    this.name = opts.name ?? `${hostname()}-${process.pid}`;
-    this.memoryLimit = opts.memoryLimit === undefined ? defaultMemoryLimit() : parseBytes(opts.memoryLimit);
-    this.#cancelGraceMs = opts.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS;
-    this.#schedulerTimeoutMs = opts.schedulerTimeout ?? DEFAULT_SCHEDULER_TIMEOUT_MS;
+    this.nthreads = opts.nthreads;
+    this.actorThreads = opts.actorThreads;
+    this.resources = opts.resources;
+    this.name = opts.name;
+    this.memoryLimit = opts.memoryLimit;
+    this.#cancelGraceMs = opts.cancelGraceMs;
+    this.#schedulerTimeoutMs = opts.schedulerTimeout;
     this.#store = new Store(opts.localDirectory);
-    this.#peers = new WorkerPool({
-      token: opts.token ?? "",
-      connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
-      tls: opts.tls,
-      role: "peer",
-      schema: accepting("caller"),
-    });
+    this.#peers = new WorkerPool({ token: opts.token, connectTimeoutMs: opts.connectTimeoutMs, tls: opts.tls, role: "peer", schema: accepting("caller") });
   }
 
   get address(): Address {
@@ -159,9 +150,9 @@ export class Worker {
     sweepStale();
     const scheme = parseAddress(opts.scheduler).scheme;
     this.#listener = await listen({
-      host: opts.host ?? "127.0.0.1",
-      port: opts.port ?? 0,
-      token: opts.token ?? "",
+      host: opts.host,
+      port: opts.port,
+      token: opts.token,
       tls: opts.tls,
       insecure: opts.insecure,
       onConnection: (conn) => {
@@ -179,11 +170,11 @@ export class Worker {
       kind,
       index,
       scheduler: opts.scheduler,
-      token: opts.token ?? "",
+      token: opts.token,
       tls: opts.tls && { cert: String(opts.tls.cert), key: String(opts.tls.key), ca: String(opts.tls.ca) },
-      codeRoot: opts.codeRoot ?? process.cwd(),
-      connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
-      listenHost: opts.host ?? "127.0.0.1",
+      codeRoot: opts.codeRoot,
+      connectTimeoutMs: opts.connectTimeoutMs,
+      listenHost: opts.host,
       contactHost,
       insecure: opts.insecure,
       worker: { address: this.#address, name: this.name, nthreads: this.nthreads, resources: this.resources },
@@ -208,8 +199,7 @@ export class Worker {
     });
 
     await this.#joinScheduler(false);
-    const every = opts.heartbeatIntervalMs ?? 1000;
-    this.#heartbeat = setInterval(() => this.#sendHeartbeat(), every);
+    this.#heartbeat = setInterval(() => this.#sendHeartbeat(), opts.heartbeatIntervalMs);
     this.#heartbeat.unref();
     this.#unstickTimer = setInterval(() => this.#unstick(), UNSTICK_EVERY_MS);
     this.#unstickTimer.unref();
@@ -244,9 +234,9 @@ export class Worker {
   async #joinScheduler(rejoin: boolean): Promise<void> {
     const opts = this.#opts;
     const conn = await connect(opts.scheduler, {
-      token: opts.token ?? "",
+      token: opts.token,
       role: "worker",
-      timeoutMs: opts.connectTimeoutMs ?? 10_000,
+      timeoutMs: opts.connectTimeoutMs,
       tls: opts.tls,
     });
     conn.schema = accepting("worker-from-scheduler");
@@ -714,7 +704,7 @@ export class Worker {
 
   /** Values for a peer or client; one on this host (same shared-memory domain) gets large parts by path. */
   #getData(keys: Key[], domain: string | undefined): GetDataReply {
-    if (!Array.isArray(keys)) throw new TypeError("get-data needs an array of keys");
+    if (!Array.isArray(keys)) throw new ProtocolError("get-data needs an array of keys");
     const values: GetDataReply["values"] = new Array(keys.length);
     const actors: number[] = [];
     const sameHost = domain !== undefined && domain === shmDomain();
@@ -777,11 +767,6 @@ export class Worker {
 
   // ------------------------------------------------------------ info & shutdown
 
-  /** Keys held in memory here (results and actors). */
-  get storedKeys(): number {
-    return this.#store.size;
-  }
-
   /** Shut down; `fault` says why when nobody asked for it (the first call's reason stands, see `fault`). */
   close(fault?: string): Promise<void> {
     if (!this.#closing && fault !== undefined) this.#fault = fault;
@@ -797,6 +782,10 @@ export class Worker {
       this.#closedResolve(this.#fault === undefined ? {} : { fault: this.#fault });
     })();
     return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }
 
@@ -820,14 +809,4 @@ function replyOf(done: ThreadDone): RunFunctionReply {
 
 function formatBytes(n: number): string {
   return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${Math.round(n / 2 ** 20)} MiB`;
-}
-
-function positiveInt(n: number, what: string): number {
-  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${what} must be a positive integer, got ${String(n)}`);
-  return n;
-}
-
-/** Default number of workers for a local cluster. */
-export function defaultWorkerCount(): number {
-  return Math.max(1, Math.min(4, cpus().length));
 }
