@@ -81,12 +81,12 @@ describe("worker loss", () => {
 });
 
 describe("scheduler loss", () => {
-  test("pending futures reject with CommError when the scheduler goes away", async () => {
+  test("pending futures reject with CommError when the scheduler goes away for longer than schedulerTimeout", async () => {
     const scheduler = await Scheduler.start({ token: "t0k" });
     const cluster = await LocalCluster.start({ workers: 0 });
     let client: Client | undefined;
     try {
-      client = await Client.connect(scheduler.address, { token: "t0k", timeout: 2000 });
+      client = await Client.connect(scheduler.address, { token: "t0k", timeout: 2000, schedulerTimeout: 1000 });
       // No workers: the task stays pending until the scheduler dies.
       const f = client.submit(double, [1]);
       await client.schedulerInfo();

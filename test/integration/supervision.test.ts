@@ -144,10 +144,10 @@ describe("troupe worker under its nanny, and without", () => {
     }
   });
 
-  test("supervision - --no-nanny runs the worker in the same process and exits non-zero when its scheduler goes away", T, async () => {
+  test("supervision - --no-nanny runs the worker in the same process and exits 3 when its scheduler is gone for longer than --scheduler-timeout", T, async () => {
     const scheduler = procs.cli("scheduler", ["scheduler", "--port", "0", "--dashboard-port", "0", "--token-file", tokenFile]);
     const address = (await scheduler.line(SCHEDULER_LINE))[1]!;
-    const bare = procs.cli("bare worker", ["worker", address, "--token-file", tokenFile, "--no-nanny"]);
+    const bare = procs.cli("bare worker", ["worker", address, "--token-file", tokenFile, "--no-nanny", "--scheduler-timeout", "1000"]);
     await bare.line(/troupe worker \S+ at /);
     const client = await Client.connect(address, { token });
     try {
@@ -158,7 +158,7 @@ describe("troupe worker under its nanny, and without", () => {
     }
     await scheduler.kill();
     await bare.waitExit(15_000);
-    assert.equal(bare.exitCode, 1, `stderr: ${bare.stderr}`);
+    assert.equal(bare.exitCode, 3, `stderr: ${bare.stderr}`);
   });
 
   test("supervision - a bad --memory-limit is a usage error", T, async () => {
