@@ -122,6 +122,17 @@ const errorInfo = obj<ErrorInfo>({
   props: opt(payload),
 });
 
+/** What both forms of compute-task carry besides the function. */
+const taskToRun = {
+  key: name,
+  args: payload,
+  whoHas: recordOf(addresses),
+  actor: bool,
+  priority: num,
+  resources: opt(quantities),
+  incarnation: opt(int(0)),
+};
+
 const taskOptions = obj<TaskOptions>({
   workers: opt(addresses),
   allowOtherWorkers: opt(bool),
@@ -217,29 +228,8 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
   "add-keys": obj<AddKeys>({ op: literal("add-keys"), keys, nbytes: quantities }),
   "steal-response": obj<StealResponse>({ op: literal("steal-response"), released: keys, kept: keys }),
   // scheduler → worker
-  "compute-task": obj<ComputeTask>({
-    op: literal("compute-task"),
-    key: name,
-    fn: codeRef,
-    fnId: opt(int(0)),
-    args: payload,
-    whoHas: recordOf(addresses),
-    actor: bool,
-    priority: num,
-    resources: opt(quantities),
-    incarnation: opt(int(0)),
-  }),
-  "compute-task-by-id": obj<ComputeTaskById>({
-    op: literal("compute-task-by-id"),
-    key: name,
-    fnId: int(0),
-    args: payload,
-    whoHas: recordOf(addresses),
-    actor: bool,
-    priority: num,
-    resources: opt(quantities),
-    incarnation: opt(int(0)),
-  }),
+  "compute-task": obj<ComputeTask>({ op: literal("compute-task"), fn: codeRef, fnId: opt(int(0)), ...taskToRun }),
+  "compute-task-by-id": obj<ComputeTaskById>({ op: literal("compute-task-by-id"), fnId: int(0), ...taskToRun }),
   "compute-tasks": both(
     obj<ComputeTasks>({ op: literal("compute-tasks"), fn: int(0), keys, args: arrayOf(payload), priority: arrayOf(num) }),
     sameLength("keys", "args", "priority"),

@@ -11,6 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { waitFor } from "../helpers/cluster.js";
 import { CLI, Proc, ProcGroup, requireBuilt, ROOT } from "../helpers/procs.js";
+import { alive } from "../helpers/workers.js";
 
 const T = { timeout: 90_000 };
 const scratch = mkdtempSync(join(tmpdir(), "troupe-exit-"));
@@ -24,15 +25,6 @@ after(async () => {
   await procs.killAll();
   rmSync(scratch, { recursive: true, force: true });
 });
-
-function alive(p: number): boolean {
-  try {
-    process.kill(p, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A script importing troupe from `index`; it prints one JSON line, and never closes its client. */
 function script(index: string, body: string): string {

@@ -24,6 +24,7 @@ import {
   waitForAbort,
 } from "../fixtures/failures.js";
 import { useCluster, waitFor, withCluster } from "../helpers/cluster.js";
+import { alive } from "../helpers/workers.js";
 
 /** Each worker's process id, by address. */
 async function pids(client: Client): Promise<Record<string, number>> {
@@ -187,7 +188,7 @@ describe("containment - a worker removed while stopped", () => {
           process.kill(workerPid, "SIGCONT");
         }
         // Give the resumed worker the time it would need to run what it had queued.
-        await waitFor(() => !isRunning(workerPid), "the resumed worker to stop", 15_000).catch(() => undefined);
+        await waitFor(() => !alive(workerPid), "the resumed worker to stop", 15_000).catch(() => undefined);
         await new Promise((r) => setTimeout(r, 1500));
         const runs = readFileSync(file, "utf8").trim().split("\n");
         const counts = new Map<string, number>();
@@ -202,11 +203,3 @@ describe("containment - a worker removed while stopped", () => {
   });
 });
 
-function isRunning(p: number): boolean {
-  try {
-    process.kill(p, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

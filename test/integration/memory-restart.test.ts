@@ -4,25 +4,12 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Client, WorkerMemoryError } from "../../src/index.js";
-import { double, hoard, hoardThenWait, pid } from "../fixtures/failures.js";
+import { WorkerMemoryError } from "../../src/index.js";
+import { double, hoard, hoardThenWait } from "../fixtures/failures.js";
 import { waitFor, withCluster } from "../helpers/cluster.js";
+import { alive, workerPids } from "../helpers/workers.js";
 
 const T = { timeout: 90_000 };
-
-function alive(p: number): boolean {
-  try {
-    process.kill(p, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Worker process ids by worker address, from the workers themselves; none while a dead one is still listed. */
-async function workerPids(client: Client): Promise<Record<string, number>> {
-  return client.run(pid).catch(() => ({}));
-}
 
 describe("workers restarted for memory", () => {
   test("memory - a worker above 95% of its memory limit is restarted", T, async () => {

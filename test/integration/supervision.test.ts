@@ -8,27 +8,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Client, KilledWorkerError } from "../../src/index.js";
-import { crash, double, pid } from "../fixtures/failures.js";
+import { crash, double } from "../fixtures/failures.js";
 import { waitFor, withCluster } from "../helpers/cluster.js";
 import { ProcGroup, requireBuilt } from "../helpers/procs.js";
+import { alive, workerPids } from "../helpers/workers.js";
 
 const T = { timeout: 90_000 };
 const SCHEDULER_LINE = /troupe scheduler at ((?:tcp|tls):\/\/\S+)/;
 const WORKER_LINE = /troupe worker (\S+) at ((?:tcp|tls):\/\/\S+)/g;
-
-function alive(p: number): boolean {
-  try {
-    process.kill(p, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Worker process ids by worker address, from the workers themselves; none while a dead one is still listed. */
-async function workerPids(client: Client): Promise<Record<string, number>> {
-  return client.run(pid).catch(() => ({}));
-}
 
 describe("supervision in a LocalCluster", () => {
   test("supervision - a task killing worker after worker ends in KilledWorkerError, and 2 workers are live again", T, async () => {
