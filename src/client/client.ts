@@ -101,6 +101,7 @@ export class Client {
       forget: (address) => this.#pool.forget(address),
       direct: opts.directToWorkers !== false,
       holds: (key) => this.#keys.get(key) !== undefined,
+      congested: (address) => this.#pool.congested(address),
     }, pendingCallLimits(opts.maxPendingCalls));
   }
 
