@@ -3,6 +3,7 @@
 // about the end, and know when the pipe is full.
 
 import type { Socket } from "node:net";
+import { watchLink } from "./link-watch.js";
 
 export interface Transport {
   /** Remote "host:port" (or a label for in-memory pipes). */
@@ -70,6 +71,7 @@ export function socketTransport(socket: Socket): Transport {
     onClose: () => {},
   };
   socket.setNoDelay(true);
+  watchLink(socket);
   // A connection keeps nothing alive by itself: its pending requests do (keep-alive.ts), and listeners.
   socket.unref();
   socket.on("data", (chunk: Buffer) => t.onData(chunk));
