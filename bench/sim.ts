@@ -1,7 +1,9 @@
 // Seeded randomized simulation of the scheduler's state machine against a fake
 // world: workers that run tasks after random delays, die, hang, join (also at
 // a dead worker's address), and deliver messages late or twice; clients that
-// submit random graphs, scatter, release, cancel and re-want keys. After every
+// submit random graphs, scatter, release, cancel and re-want keys; and the
+// scheduler itself dying and starting again, rebuilt from what the workers
+// and clients report. After every
 // step the scheduler's invariants and the world's expectations are checked.
 //
 //   node --import tsx bench/sim.ts --steps 1000000 --seed 7
@@ -22,6 +24,8 @@ interface SimWorker {
   gpu: boolean;
   holds: Set<Key>;
   computing: Map<Key, boolean /* actor */>;
+  /** The incarnation of each actor created here, as the scheduler said. */
+  actorIncarnation: Map<Key, number>;
   /** Chained tasks, waiting for deps still computing here. */
   waiting: Map<Key, { actor: boolean; deps: Set<Key> }>;
   /** Worker → scheduler, in order (a connection keeps order). */
@@ -36,6 +40,10 @@ interface SimClient {
   wants: Set<Key>;
   /** The last key-state received per wanted key. */
   seen: Map<Key, KeyStatus>;
+  /** Specs it submitted that have not finished, and of the actors it holds: told again to a restarted scheduler. */
+  specs: Map<Key, TaskSpec>;
+  /** The incarnation of each actor it was told of. */
+  actors: Map<Key, number>;
 }
 
 export interface SimOptions {
@@ -56,6 +64,8 @@ export interface SimStats {
   actorRestarts: number;
   /** Tasks a busy worker gave up to an idle one. */
   stolen: number;
+  /** Times the scheduler died and another was rebuilt from its workers' and clients' reports. */
+  schedulerRestarts: number;
   maxTasks: number;
 }
 
@@ -66,8 +76,8 @@ export function runSimulation(opts: SimOptions): SimStats {
   const rnd = mulberry32(opts.seed);
   const int = (n: number) => Math.floor(rnd() * n);
   const pick = <T>(xs: readonly T[]): T | undefined => (xs.length === 0 ? undefined : xs[int(xs.length)]);
-  const s = new SchedulerState({ heartbeatTimeoutMs: 5000, maxWorkerDeaths: 3 });
-  const stats: SimStats = { steps: 0, events: 0, computeTasks: 0, chained: 0, finished: 0, workerDeaths: 0, actorRestarts: 0, stolen: 0, maxTasks: 0 };
+  let s = new SchedulerState({ heartbeatTimeoutMs: 5000, maxWorkerDeaths: 3 });
+  const stats: SimStats = { steps: 0, events: 0, computeTasks: 0, chained: 0, finished: 0, workerDeaths: 0, actorRestarts: 0, stolen: 0, schedulerRestarts: 0, maxTasks: 0 };
   let now = 0;
   let step = 0;
   let nextKey = 0;
@@ -119,7 +129,12 @@ export function runSimulation(opts: SimOptions): SimStats {
           continue;
         }
         if (c!.wants.has(m.key)) c!.seen.set(m.key, m.status);
-        if (m.actor) checkActorMeta(m.key, m.actor.incarnation, m.actor.workerAddress);
+        // As a client does: a spec is kept until its task is done (an actor's while it is held).
+        if (m.status !== "pending" && !(m.status === "finished" && m.actor)) c!.specs.delete(m.key);
+        if (m.actor) {
+          checkActorMeta(m.key, m.actor.incarnation, m.actor.workerAddress);
+          c!.actors.set(m.key, m.actor.incarnation);
+        }
       } else if (ins.to === "worker") {
         if (!registered.has(ins.address)) fail(`${ins.msg.op} sent to removed worker ${ins.address}`);
         if (ins.msg.op === "compute-task") {
@@ -183,6 +198,7 @@ export function runSimulation(opts: SimOptions): SimStats {
       gpu,
       holds: new Set(),
       computing: new Map(),
+      actorIncarnation: new Map(),
       waiting: new Map(),
       up: [],
       down: [],
@@ -201,7 +217,7 @@ export function runSimulation(opts: SimOptions): SimStats {
   }
 
   function addClient(id: ClientId): void {
-    clients.set(id, { registered: true, wants: new Set(), seen: new Map() });
+    clients.set(id, { registered: true, wants: new Set(), seen: new Map(), specs: new Map(), actors: new Map() });
     feed({ type: "client-added", client: id });
   }
 
@@ -233,7 +249,8 @@ export function runSimulation(opts: SimOptions): SimStats {
         w.up.push(finishedEvent(w, msg.key, msg.actor));
         return;
       }
-      if (w.computing.has(msg.key)) return;
+      if (w.computing.has(msg.key)) return; // a duplicate: the one running keeps its incarnation
+      if (msg.actor) w.actorIncarnation.set(msg.key, msg.incarnation ?? 0);
       let ok = true;
       const local = new Set<Key>();
       for (const dep in msg.whoHas) {
@@ -268,7 +285,7 @@ export function runSimulation(opts: SimOptions): SimStats {
       nbytes: 1 + int(1000),
       startMs: now,
       stopMs: now + int(5),
-      ...(actor ? { actor: { key, className: "Sim", workerAddress: w.address, methods: ["m"], attributes: ["n"] } } : {}),
+      ...(actor ? { actor: { key, className: "Sim", workerAddress: w.address, methods: ["m"], attributes: ["n"], incarnation: w.actorIncarnation.get(key) ?? 0 } } : {}),
     };
   }
 
@@ -341,7 +358,10 @@ export function runSimulation(opts: SimOptions): SimStats {
       const specs: TaskSpec[] = [];
       for (let i = 0; i < n; i++) specs.push(randomSpec(c, specs.map((t) => t.key)));
       const wanted = rnd() < 0.5 ? specs.map((t) => t.key) : [specs[specs.length - 1]!.key];
-      for (const t of specs) everKeys.push(t.key);
+      for (const t of specs) {
+        everKeys.push(t.key);
+        c.specs.set(t.key, t);
+      }
       for (const k of wanted) c.wants.add(k);
       feed({ type: "update-graph", client: id, tasks: specs, wanted });
     } else if (r < 0.65) {
@@ -349,6 +369,7 @@ export function runSimulation(opts: SimOptions): SimStats {
       if (k === undefined) return;
       c.wants.delete(k);
       c.seen.delete(k);
+      c.specs.delete(k);
       feed({ type: "release-keys", client: id, keys: [k] });
     } else if (r < 0.72) {
       const k = pick(wants);
@@ -370,6 +391,7 @@ export function runSimulation(opts: SimOptions): SimStats {
       c.registered = false;
       c.wants.clear();
       c.seen.clear();
+      c.specs.clear();
       feed({ type: "client-removed", client: id });
       addClient(id);
     } else if (r < 0.95) {
@@ -382,9 +404,12 @@ export function runSimulation(opts: SimOptions): SimStats {
   // ---------------------------------------------------------------- checks
 
   function checkWorld(): void {
+    const awaiting = s.tables.awaiting;
     for (const [id, c] of clients) {
       for (const k of c.wants) {
         const st = s.taskState(k);
+        // A restarted scheduler waits for a worker to report a key before calling it lost.
+        if (st === undefined && awaiting.get(k)?.has(id)) continue;
         if (st === undefined || st === "released") fail(`client ${id} wants ${k} but it is ${st ?? "forgotten"}`);
         const expected = FINAL_STATUS[st!];
         const seen = c.seen.get(k);
@@ -401,10 +426,62 @@ export function runSimulation(opts: SimOptions): SimStats {
   for (let i = 0; i < 3; i++) addWorker(`tcp://w${nextWorker++}:1`);
   for (let i = 0; i < 3; i++) addClient(`c${i}`);
 
+  /**
+   * The scheduler dies; another starts in its place. What was in flight to or
+   * from it is lost; workers keep what they hold and the tasks they are
+   * running (the rest they drop), and rejoin with them; clients rejoin with
+   * what they hold and the specs of their tasks not done.
+   */
+  function restartScheduler(): void {
+    stats.schedulerRestarts++;
+    s = new SchedulerState({ heartbeatTimeoutMs: 5000, maxWorkerDeaths: 3 });
+    actorAlive.clear();
+    for (const w of workers.values()) {
+      w.up.length = 0;
+      w.down.length = 0;
+      w.waiting.clear();
+      if (w.hung) kill(w); // it never answers the new scheduler either
+      if (!w.alive) {
+        w.up.length = 0;
+        continue;
+      }
+      // Tasks not started yet go; some were running and carry on.
+      for (const k of [...w.computing.keys()]) if (rnd() < 0.5) w.computing.delete(k);
+    }
+    for (const w of workers.values()) {
+      if (!w.alive) continue;
+      const held: Record<Key, number> = {};
+      const actors = [];
+      for (const k of w.holds) {
+        if (k.startsWith("Actor")) actors.push({ key: k, className: "Sim", workerAddress: w.address, methods: ["m"], attributes: ["n"], incarnation: w.actorIncarnation.get(k) ?? 0 });
+        else held[k] = 100;
+      }
+      for (const a of actors) actorAlive.set(a.key, w.address);
+      feed({
+        type: "worker-added",
+        address: w.address,
+        name: w.address,
+        nthreads: 1 + int(3),
+        actorThreads: 1 + int(2),
+        resources: w.gpu ? { GPU: 1 } : {},
+        incarnation: w.incarnation,
+        rejoin: { schedulerId: "previous", held, actors, running: [...w.computing.keys()] },
+      });
+    }
+    for (const [id, c] of clients) {
+      c.seen.clear();
+      const actors: Record<Key, number> = {};
+      for (const [k, inc] of c.actors) if (c.wants.has(k)) actors[k] = inc;
+      feed({ type: "client-rejoined", client: id, tasks: [...c.specs.values()], wanted: [...c.wants], actors });
+    }
+  }
+
   const chaos = (): void => {
     const r = rnd();
     const live = [...workers.values()].filter((w) => w.alive);
-    if (r < 0.3) {
+    if (r < 0.005) {
+      restartScheduler();
+    } else if (r < 0.3) {
       const w = pick(live);
       if (w && live.length > 1) kill(w);
     } else if (r < 0.4) {
@@ -465,7 +542,9 @@ export function runSimulation(opts: SimOptions): SimStats {
 
   // Drain: no more chaos; with a healthy GPU worker everything pending must settle.
   addWorker(`tcp://w${nextWorker++}:1`, true);
+  // A scheduler still rebuilding after a restart places nothing until its quiet period ends.
   const busy = () =>
+    s.tables.recovering ||
     [...workers.values()].some((w) => w.hung || w.up.length > 0 || (w.alive && (w.down.length > 0 || w.computing.size > 0)));
   for (let i = 0; i < 200_000 && busy(); i++) {
     step++;
@@ -502,7 +581,7 @@ export function runSimulation(opts: SimOptions): SimStats {
       if ((t.state === "waiting" || t.state === "processing" || t.state === "no-worker") && !stuckOk(k)) {
         const deps = (t.spec?.deps ?? []).map((d) => `${d}:${tasks.get(d)?.state}`);
         const at = t.processingOn ? workers.get(t.processingOn) : undefined;
-        fail(`${k} still ${t.state} after draining (waitingOn ${t.waitingOn}, deps ${deps.join(" ")}, on ${t.processingOn} alive=${at?.alive} computing=${at?.computing.has(k)} holds=${at?.holds.has(k)}, options ${JSON.stringify(t.spec?.options)})`);
+        fail(`${k} still ${t.state} after draining (recovering=${s.tables.recovering} unrunnable=${s.tables.unrunnable.has(k)} workers=${s.tables.workerList.length} waitingOn ${t.waitingOn}, deps ${deps.join(" ")}, on ${t.processingOn} alive=${at?.alive} computing=${at?.computing.has(k)} holds=${at?.holds.has(k)}, options ${JSON.stringify(t.spec?.options)})`);
       }
     }
   }

@@ -3,11 +3,11 @@
 // against a cluster (R-PKG-3). Errors troupe can explain are one line on
 // stderr: exit code 2 for what was typed, 1 for what happened.
 
-import { runCommand, RUN_USAGE, ScriptError } from "./run.js";
-import { schedulerCommand, SCHEDULER_USAGE } from "./scheduler.js";
+import { runCommand, ScriptError } from "./run.js";
+import { schedulerCommand } from "./scheduler.js";
 import { UsageError } from "./args.js";
 import { packageVersion } from "./version.js";
-import { workerCommand, WORKER_USAGE } from "./worker.js";
+import { workerCommand } from "./worker.js";
 
 const USAGE = `Usage: troupe <command> [options]
 

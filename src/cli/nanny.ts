@@ -13,8 +13,8 @@ export async function runNanny(config: WorkerOptions & { memoryLimit: number }):
     config: { ...config, name: config.name ?? `${hostname()}-${process.pid}` },
     holdProcess: true,
     onUp: (address) => console.log(`troupe worker ${supervisor.name} at ${address}`),
-    // The worker was stopped from outside (SIGTERM to it): so is its nanny.
-    onStopped: () => process.exit(0),
+    // The worker was stopped from outside (SIGTERM to it), or gave up on its scheduler: so does its nanny.
+    onStopped: (code) => process.exit(code),
   });
   let stopping = false;
   const stop = () => {

@@ -3,6 +3,8 @@
 import { hostname } from "node:os";
 import { formatAddress, isWildcardHost, parseAddress } from "../comm/index.js";
 import { dashboardLink } from "../dashboard/auth.js";
+import { DEFAULT_HOST } from "../options.js";
+import { DEFAULT_DASHBOARD_PORT, DEFAULT_SCHEDULER_PORT } from "../scheduler/options.js";
 import { Scheduler } from "../scheduler/server.js";
 import { int, parse, SERVER_OPTIONS, tls, token, type Options } from "./args.js";
 import { stopOnSignals } from "./signals.js";
@@ -10,8 +12,8 @@ import { stopOnSignals } from "./signals.js";
 export const SCHEDULER_USAGE = `Usage: troupe scheduler [options]
 
   --host H               interface to listen on (default 127.0.0.1)
-  --port P               port (default 8786; 0 picks a free one)
-  --dashboard-port P     dashboard port (default 8787; 0 picks a free one)
+  --port P               port (default ${DEFAULT_SCHEDULER_PORT}; 0 picks a free one)
+  --dashboard-port P     dashboard port (default ${DEFAULT_DASHBOARD_PORT}; 0 picks a free one)
   --token-file F         file holding the cluster token (or set TROUPE_TOKEN)
   --tls-cert F --tls-key F --tls-ca F
                          serve tls:// with mutual TLS
@@ -27,15 +29,15 @@ const OPTIONS: Options = {
 export async function schedulerCommand(args: string[]): Promise<void> {
   const { values } = parse(args, OPTIONS, []);
   if (values.help) return void console.log(SCHEDULER_USAGE);
-  const host = (values.host as string | undefined) ?? "127.0.0.1";
+  const host = (values.host as string | undefined) ?? DEFAULT_HOST;
   const secret = token(values);
   const s = await Scheduler.start({
     host,
-    port: int(values.port, "port") ?? 8786,
+    port: int(values.port, "port") ?? DEFAULT_SCHEDULER_PORT,
     token: secret,
     tls: tls(values),
     insecure: Boolean(values.insecure),
-    dashboardPort: int(values["dashboard-port"], "dashboard-port") ?? 8787,
+    dashboardPort: int(values["dashboard-port"], "dashboard-port") ?? DEFAULT_DASHBOARD_PORT,
     // The default dashboard port may be taken; one asked for must be served.
     dashboardOptional: values["dashboard-port"] === undefined,
   });

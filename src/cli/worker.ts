@@ -5,6 +5,7 @@
 import { resolve } from "node:path";
 import { Worker, type WorkerOptions } from "../worker/index.js";
 import { defaultMemoryLimit, parseBytes } from "../worker/memory-limit.js";
+import { EXIT_SCHEDULER_GONE } from "../worker/options.js";
 import { int, parse, resources, SERVER_OPTIONS, tls, token, UsageError, type Options, type Values } from "./args.js";
 import { runNanny } from "./nanny.js";
 import { stopOnSignals } from "./signals.js";
@@ -22,6 +23,8 @@ export const WORKER_USAGE = `Usage: troupe worker <scheduler-address> [options]
                          above 60% values spill to disk, above 80% it pauses,
                          above 95% it is restarted
   --no-nanny             run the worker in this process, with no supervisor to restart it
+  --scheduler-timeout MS how long to try to reach the scheduler again after losing it
+                         (default 60000); then the worker (and its nanny) exits 3
   --token-file F         file holding the cluster token (or set TROUPE_TOKEN)
   --tls-cert F --tls-key F --tls-ca F
                          use tls:// with mutual TLS
@@ -40,6 +43,7 @@ const OPTIONS: Options = {
   "contact-host": { type: "string" },
   "code-root": { type: "string" },
   "memory-limit": { type: "string" },
+  "scheduler-timeout": { type: "string" },
   "no-nanny": { type: "boolean" },
 };
 
@@ -58,6 +62,7 @@ function workerOptions(scheduler: string, values: Values): WorkerOptions & { mem
     contactHost: values["contact-host"] as string | undefined,
     codeRoot: values["code-root"] ? resolve(values["code-root"] as string) : undefined,
     memoryLimit: memoryLimit(values["memory-limit"]),
+    schedulerTimeout: int(values["scheduler-timeout"], "scheduler-timeout", 0),
   };
 }
 
@@ -80,5 +85,5 @@ export async function workerCommand(args: string[]): Promise<void> {
   stopOnSignals(() => w.close());
   // Non-zero after a fault (it lost its scheduler): whatever supervises this process restarts it.
   const { fault } = await w.closed;
-  process.exit(fault ? 1 : 0);
+  process.exit(w.schedulerGone ? EXIT_SCHEDULER_GONE : fault ? 1 : 0);
 }

@@ -2,6 +2,7 @@
 // calls and whose attributes read remotely, each returning an ActorFuture.
 
 import { inspect } from "node:util";
+import { ConfigError } from "../errors.js";
 import type { ActorMeta } from "../protocol/messages.js";
 import { TO_REF } from "../serialize/index.js";
 import type { ActorFuture } from "./actor-future.js";
@@ -97,15 +98,10 @@ export function isActorHandle(x: unknown): boolean {
   return typeof x === "object" && x !== null && states.has(x);
 }
 
-/** The anchor given at creation (the Future that keeps the actor alive), if any. */
-export function handleAnchor(handle: object): unknown {
-  return states.get(handle)?.anchor;
-}
-
 /** Where an actor lives and what it offers. */
 export function actorInfo(handle: Actor<unknown> | object): ActorInfo {
   const state = states.get(handle as object);
-  if (!state) throw new TypeError("actorInfo() takes an Actor handle (the value of a Future created with { actor: true })");
+  if (!state) throw new ConfigError("actorInfo() takes an Actor handle (the value of a Future created with { actor: true })");
   const m = state.record.meta;
   return { key: m.key, className: m.className, workerAddress: m.workerAddress, methods: [...m.methods], attributes: [...m.attributes] };
 }

@@ -8,7 +8,7 @@ import { WorkerPool } from "../comm/pool.js";
 import { getDataRequest, receiveData } from "../transfer/get-data.js";
 import { holdWhile } from "../comm/keep-alive.js";
 import { Payload } from "../protocol/payload.js";
-import { CommError, ConfigError, LostError, TimeoutError } from "../errors.js";
+import { CommError, ConfigError, LostError, ProtocolError, TimeoutError } from "../errors.js";
 import type { LocalCluster } from "../cluster/local-cluster.js";
 import type {
   ActorMeta,
@@ -30,11 +30,24 @@ import { collectGraph, Delayed } from "./delayed.js";
 import { Future, type FutureOwner } from "./future.js";
 import { flatKey, randomHex, randomKey } from "./keygen.js";
 import { accepting } from "../protocol/schemas.js";
-import { waitingForResults } from "./thread-context.js";
 import { KeyTable } from "./keys.js";
 import { rebuild, walkFutures, type Args, type Gathered } from "./shapes.js";
-import { getClient, onWorkerThread } from "./thread-context.js";
-import { checkSubmitOptions, pendingCallLimits, type ClientOptions, type MapOptions, type SubmitOptions } from "./options.js";
+import { getClient, onWorkerThread, waitingForResults } from "./thread-context.js";
+import {
+  checkComputeOptions,
+  checkMapOptions,
+  checkScatterOptions,
+  checkSubmitOptions,
+  checkTimeoutOptions,
+  resolveClientOptions,
+  type ClientOptions,
+  type ComputeOptions,
+  type MapOptions,
+  type ResolvedClientOptions,
+  type ScatterOptions,
+  type SubmitOptions,
+  type TimeoutOptions,
+} from "./options.js";
 
 type Fn = (...args: any[]) => unknown;
 type Cls = new (...args: any[]) => unknown;
@@ -43,6 +56,9 @@ interface TaskBase {
   group: string;
   fn: Promise<CodeRef>;
 }
+
+/** A client's options once its token is known. */
+type ClientConfig = ResolvedClientOptions & { token: string };
 
 interface PendingTask {
   spec: Omit<TaskSpec, "fn" | "args" | "deps">;
@@ -57,7 +73,7 @@ const DEFAULT_RESTART_TIMEOUT_MS = 60_000;
 
 export class Client {
   readonly #address: string;
-  readonly #opts: ClientOptions;
+  readonly #opts: ClientConfig;
   readonly #codeRoot: string;
   /** Connect timeout, ms: for the scheduler, workers, and reaching an actor's worker. */
   readonly #timeoutMs: number;
@@ -67,6 +83,14 @@ export class Client {
   #conn!: Connection;
   #cluster?: LocalCluster;
   #broken?: Error;
+  /** This client, to the scheduler: the same across reconnections. */
+  readonly #id = randomHex();
+  /** The scheduler process this client registered with (a rejoin tells it whether it restarted). */
+  #schedulerId: string | undefined;
+  /** Set while reconnecting to the scheduler after losing it. */
+  #rejoining: Promise<void> | undefined;
+  /** Specs sent and not finished (and of actors while held): what a restarted scheduler is told again. */
+  readonly #sent = new Map<Key, TaskSpec>();
   #closing?: Promise<void>;
   /** Clients on worker threads hold actors weakly (R-ACT-9). */
   #weakHandles = false;
@@ -83,13 +107,13 @@ export class Client {
   #flushScheduled = false;
   #flushing: Promise<void> = Promise.resolve();
 
-  private constructor(address: string, opts: ClientOptions, local?: LocalActorDispatcher) {
+  private constructor(address: string, opts: ClientConfig, local?: LocalActorDispatcher) {
     this.#address = address;
     this.#opts = opts;
-    this.#codeRoot = opts.codeRoot ?? process.cwd();
+    this.#codeRoot = opts.codeRoot;
     this.#encodeOpts = { codeRoot: this.#codeRoot };
-    this.#timeoutMs = opts.timeout ?? 10_000;
-    this.#pool = new WorkerPool({ token: opts.token ?? "", connectTimeoutMs: this.#timeoutMs, tls: opts.tls, role: "client", schema: accepting("caller") });
+    this.#timeoutMs = opts.timeout;
+    this.#pool = new WorkerPool({ token: opts.token, connectTimeoutMs: this.#timeoutMs, tls: opts.tls, role: "client", schema: accepting("caller") });
     this.#caller = new ActorCaller({
       call: (address, msg, handler) => this.#workerCall(address, msg, handler),
       callGroup: (address, msg, handlers) => this.#pool.callGroup(address, msg, handlers),
@@ -99,10 +123,10 @@ export class Client {
       connectTimeoutMs: this.#timeoutMs,
       local,
       forget: (address) => this.#pool.forget(address),
-      direct: opts.directToWorkers !== false,
+      direct: opts.directToWorkers,
       holds: (key) => this.#keys.get(key) !== undefined,
       congested: (address) => this.#pool.congested(address),
-    }, pendingCallLimits(opts.maxPendingCalls));
+    }, opts.maxPendingCalls);
   }
 
   /**
@@ -112,13 +136,13 @@ export class Client {
    * worker imports the script a client runs, never: that script's work runs
    * only where it was started (R-CODE-6).
    */
-  static async connect(target?: string | LocalCluster, opts: ClientOptions = {}): Promise<Client> {
+  static async connect(target?: string | LocalCluster, options?: ClientOptions): Promise<Client> {
     const parked = parkIfEntry<Client>();
     if (parked !== undefined) return parked;
+    const opts = resolveClientOptions(options);
     if (target !== undefined && typeof target !== "string" && !isCluster(target)) {
-      throw new TypeError("Client.connect() takes a scheduler address, a LocalCluster, or nothing");
+      throw new ConfigError(`Client.connect() takes a scheduler address ("tcp://host:port"), a LocalCluster, or nothing; got ${typeof target}`);
     }
-    pendingCallLimits(opts.maxPendingCalls); // a bad option fails before a cluster is started for it
     if (target === undefined && onWorkerThread()) return getClient();
     let cluster: LocalCluster | undefined;
     let owned = false;
@@ -145,8 +169,9 @@ export class Client {
   }
 
   /** @internal A client for code running on a worker thread (getClient()). */
-  static async _forThread(address: string, opts: ClientOptions, local: LocalActorDispatcher): Promise<Client> {
-    const client = new Client(address, opts, local);
+  static async _forThread(address: string, options: ClientOptions, local: LocalActorDispatcher): Promise<Client> {
+    const opts = resolveClientOptions(options);
+    const client = new Client(address, { ...opts, token: opts.token ?? "" }, local);
     client.#weakHandles = true;
     client.#shared = true;
     await client.#open();
@@ -154,27 +179,66 @@ export class Client {
   }
 
   async #open(): Promise<void> {
-    this.#conn = this.#connectLocal
+    const conn = this.#connectLocal
       ? this.#connectLocal()
       : await connect(this.#address, {
-          token: this.#opts.token ?? "",
+          token: this.#opts.token,
           role: "client",
           timeoutMs: this.#timeoutMs,
           tls: this.#opts.tls,
           // Told where the scheduler is: if nothing listens there, say so at once.
           awaitListener: false,
         });
-    this.#conn.schema = accepting("client");
-    this.#conn.onMessage = (msg) => this.#onMessage(msg);
-    this.#conn.onRequest = (msg) => {
-      throw new TypeError(`a client does not serve "${msg.op}" requests`);
+    conn.schema = accepting("client");
+    conn.onMessage = (msg) => this.#onMessage(msg);
+    conn.onRequest = (msg) => {
+      throw new ProtocolError(`a client does not serve "${msg.op}" requests`);
     };
-    void this.#conn.closed.then(() => {
-      if (this.#closing) return;
-      this.#broken = new CommError(`lost the connection to the scheduler at ${this.#address}; results not yet received are unavailable, connect again`);
-      this.#keys.failPending(this.#broken);
-    });
-    await this.#conn.request({ op: "register-client", clientId: randomHex() });
+    void conn.closed.then(() => this.#schedulerLost(conn));
+    const rejoin =
+      this.#schedulerId === undefined
+        ? undefined
+        : { schedulerId: this.#schedulerId, tasks: [...this.#sent.values()], wanted: this.#keys.keys(), actors: this.#keys.actorIncarnations() };
+    const reply = await conn.request({ op: "register-client", clientId: this.#id, ...(rejoin ? { rejoin } : {}) });
+    this.#conn = conn;
+    this.#schedulerId = reply.schedulerId;
+  }
+
+  /**
+   * The scheduler connection closed without this client closing it: the
+   * scheduler went away, or the link broke. Futures stay pending while the
+   * client tries, for `schedulerTimeout`, to reach a scheduler at the same
+   * address again; one started there rebuilds its state from what this client
+   * holds and still wants (R-FAIL-9). Actor calls go on meanwhile: they never
+   * pass through the scheduler.
+   */
+  #schedulerLost(conn: Connection): void {
+    if (this.#closing || conn !== this.#conn || this.#rejoining) return;
+    // An embedded scheduler closes only with its cluster: nothing to come back to.
+    if (this.#connectLocal) return this.#giveUp(new CommError(`lost the connection to the scheduler at ${this.#address}; results not yet received are unavailable, connect again`));
+    this.#rejoining = this.#rejoin().finally(() => (this.#rejoining = undefined));
+  }
+
+  async #rejoin(): Promise<void> {
+    const timeoutMs = this.#opts.schedulerTimeout;
+    const deadline = Date.now() + timeoutMs;
+    for (let delayMs = 100; !this.#closing; delayMs = Math.min(2 * delayMs, 1000)) {
+      try {
+        await this.#open();
+        void this.#flush(); // what was submitted meanwhile
+        return;
+      } catch (err) {
+        if (Date.now() + delayMs >= deadline) {
+          return this.#giveUp(new CommError(`lost the connection to the scheduler at ${this.#address} and could not reach it again within ${timeoutMs} ms; results not yet received are unavailable, connect again`, { cause: err }));
+        }
+      }
+      await new Promise((r) => setTimeout(r, delayMs).unref());
+    }
+  }
+
+  #giveUp(err: CommError): void {
+    this.#broken = err;
+    this.#keys.failPending(err);
   }
 
   get schedulerAddress(): string {
@@ -185,11 +249,11 @@ export class Client {
 
   submit<C extends Cls>(cls: C, args: Args<ConstructorParameters<C>>, options: SubmitOptions & { actor: true }): Future<Actor<InstanceType<C>>>;
   submit<F extends Fn>(fn: F, args?: Args<Parameters<F>>, options?: SubmitOptions): Future<Awaited<ReturnType<F>>>;
-  submit(fn: Fn | Cls, args: unknown[] = [], options: SubmitOptions = {}): Future<unknown> {
+  submit(fn: Fn | Cls, args: unknown[] = [], options?: SubmitOptions): Future<unknown> {
     this.#checkOpen();
-    if (typeof fn !== "function") throw new TypeError(`submit() takes a function or a class, got ${typeof fn}`);
-    checkSubmitOptions(options, "submit");
-    return this.#submitOne(this.#taskBase(fn, options), fn, args, options, options.key, "submit(fn, args)");
+    if (typeof fn !== "function") throw new ConfigError(`submit() takes a function or a class, got ${typeof fn}`);
+    const opts = checkSubmitOptions(options, "submit");
+    return this.#submitOne(this.#taskBase(fn, opts), fn, args, opts, opts.key, "submit(fn, args)");
   }
 
   /** What every task of one submit or map shares: its options, code and group, made once. */
@@ -210,7 +274,7 @@ export class Client {
   }
 
   #submitOne(base: TaskBase, fn: Fn | Cls, args: unknown, options: SubmitOptions, key: string | undefined, where: string): Future<unknown> {
-    if (!Array.isArray(args)) throw new TypeError(`${where}: args must be an array of the function's arguments`);
+    if (!Array.isArray(args)) throw new ConfigError(`${where}: args must be an array of the function's arguments, got ${typeof args}`);
     const encoded = serialize(args, this.#encodeOpts);
     key ??= options.pure && !options.actor ? pureKey(fn, encoded) : randomKey(fn.name);
     this.#enqueue(key, base, args, encoded);
@@ -219,14 +283,13 @@ export class Client {
 
   map<C extends Cls>(cls: C, argsList: Args<ConstructorParameters<C>>[], options: MapOptions & { actors: true }): Future<Actor<InstanceType<C>>>[];
   map<F extends Fn>(fn: F, argsList: Iterable<Args<Parameters<F>>>, options?: MapOptions): Future<Awaited<ReturnType<F>>>[];
-  map(fn: Fn | Cls, argsList: Iterable<unknown[]>, options: MapOptions = {}): Future<unknown>[] {
+  map(fn: Fn | Cls, argsList: Iterable<unknown[]>, options?: MapOptions): Future<unknown>[] {
     if (argsList === null || typeof (argsList as Iterable<unknown>)?.[Symbol.iterator] !== "function") {
-      throw new TypeError("map(fn, argsList): argsList must be an array of argument arrays");
+      throw new ConfigError("map(fn, argsList): argsList must be an array of argument arrays");
     }
     this.#checkOpen();
-    if (typeof fn !== "function") throw new TypeError(`map() takes a function or a class, got ${typeof fn}`);
-    checkSubmitOptions(options, "map");
-    const { actors, key, ...rest } = options;
+    if (typeof fn !== "function") throw new ConfigError(`map() takes a function or a class, got ${typeof fn}`);
+    const { actors, key, ...rest } = checkMapOptions(options);
     const each: SubmitOptions = { ...rest, actor: actors };
     // Options, code and group are shared by every element: checked and made once.
     const base = this.#taskBase(fn, each);
@@ -234,13 +297,14 @@ export class Client {
   }
 
   /** Run a graph of Delayed nodes; resolves to a Future per node given (R-GRAPH-1). */
-  compute<T>(node: Delayed<T>, options?: { actors?: Delayed | Delayed[] | true }): Future<T>;
-  compute(nodes: Delayed[], options?: { actors?: Delayed | Delayed[] | true }): Future<unknown>[];
-  compute(nodes: Delayed | Delayed[], options: { actors?: Delayed | Delayed[] | true } = {}): Future<unknown> | Future<unknown>[] {
+  compute<T>(node: Delayed<T>, options?: ComputeOptions): Future<T>;
+  compute(nodes: Delayed[], options?: ComputeOptions): Future<unknown>[];
+  compute(nodes: Delayed | Delayed[], options?: ComputeOptions): Future<unknown> | Future<unknown>[] {
     this.#checkOpen();
+    const { actors } = checkComputeOptions(options);
     const roots = Array.isArray(nodes) ? nodes : [nodes];
-    for (const n of roots) if (!(n instanceof Delayed)) throw new TypeError("compute() takes Delayed nodes built with delayed(fn)(...args)");
-    const actorSet = new Set<Delayed>(options.actors === true ? roots : options.actors ? [options.actors].flat() : []);
+    for (const n of roots) if (!(n instanceof Delayed)) throw new ConfigError("compute() takes Delayed nodes built with delayed(fn)(...args)");
+    const actorSet = new Set<Delayed>(actors === true ? roots : actors ? [actors].flat() : []);
     const graph = collectGraph(roots);
     for (const node of graph) {
       if (this.#keys.get(node.key)) continue; // already submitted by this client
@@ -309,8 +373,10 @@ export class Client {
       });
       const specs = waits ? await Promise.all(built) : (built as Array<TaskSpec | undefined>);
       await previous;
-      if (!this.#conn.isOpen) return;
       const ok = specs.filter((s): s is TaskSpec => s !== undefined);
+      // Kept until they finish: a scheduler started after this one went away hears them again.
+      for (const s of ok) this.#sent.set(s.key, s);
+      if (!this.#conn.isOpen) return;
       if (ok.length > 0 || wanted.length > 0) this.#conn.send({ op: "update-graph", tasks: ok, wanted });
       if (fired.length > 0) this.#conn.send({ op: "fire-and-forget", keys: fired });
       if (released.length > 0) this.#conn.send({ op: "release-keys", keys: released });
@@ -391,6 +457,7 @@ export class Client {
   }
 
   #sendRelease(key: Key): void {
+    this.#sent.delete(key);
     if (this.#closing || this.#broken) return;
     this.#released.push(key);
     this.#scheduleFlush();
@@ -505,15 +572,16 @@ export class Client {
    * value) at once, finished once the data is in place. Work submitted after
    * scatter() reaches the scheduler after the data does.
    */
-  scatter<T>(data: T[], options?: { workers?: string | string[]; broadcast?: boolean }): Future<T>[];
-  scatter<T>(data: T, options?: { workers?: string | string[]; broadcast?: boolean }): Future<T>;
-  scatter(data: unknown, options: { workers?: string | string[]; broadcast?: boolean } = {}): Future<unknown> | Future<unknown>[] {
+  scatter<T>(data: T[], options?: ScatterOptions): Future<T>[];
+  scatter<T>(data: T, options?: ScatterOptions): Future<T>;
+  scatter(data: unknown, options?: ScatterOptions): Future<unknown> | Future<unknown>[] {
     this.#checkOpen();
+    const opts = checkScatterOptions(options);
     const values = Array.isArray(data) ? data : [data];
     const encoded = values.map((v, i) => {
       const enc = serialize(v, this.#encodeOpts);
       if (enc.pending.length > 0 || enc.futureKeys.length > 0 || enc.actorKeys.length > 0) {
-        throw new TypeError(`scatter() takes plain data; value ${i} holds Futures or Actor handles (pass those to submit instead)`);
+        throw new ConfigError(`scatter() takes plain data; value ${i} holds Futures or Actor handles (pass those to submit instead)`);
       }
       return enc.payload;
     });
@@ -524,7 +592,7 @@ export class Client {
     const previous = this.#flushing;
     this.#flushing = holdWhile((async () => {
       try {
-        await this.#place(keys, encoded, options);
+        await this.#place(keys, encoded, opts);
       } catch (err) {
         for (const key of keys) this.#failLocally(key, err);
       }
@@ -533,7 +601,7 @@ export class Client {
     return Array.isArray(data) ? futures : futures[0]!;
   }
 
-  async #place(keys: Key[], payloads: Payload[], options: { workers?: string | string[]; broadcast?: boolean }): Promise<void> {
+  async #place(keys: Key[], payloads: Payload[], options: ScatterOptions): Promise<void> {
     const workers = options.workers === undefined ? undefined : [options.workers].flat();
     const targets = await this.#request({ op: "choose-workers", count: keys.length, workers, broadcast: options.broadcast });
     if (targets.length === 0) throw new CommError("no workers are connected to the scheduler to scatter data to; add workers and scatter again");
@@ -554,7 +622,7 @@ export class Client {
   /** Cancel pending tasks; awaiting them then rejects with CancelledError (R-TASK-8). */
   async cancel(futures: Future | Future[]): Promise<void> {
     this.#checkOpen();
-    await this.#cancelKeys([futures].flat().map((f) => f.key));
+    await this.#cancelKeys(keysOf(futures, "cancel()"));
   }
 
   /**
@@ -567,7 +635,7 @@ export class Client {
       let key: Key;
       if (item instanceof Future) key = item.key;
       else if (isActorHandle(item)) key = actorInfo(item).key;
-      else throw new TypeError("release() takes Futures or Actor handles");
+      else throw new ConfigError("release() takes Futures or Actor handles");
       if (this.#keys.forget(key)) this.#tellReleased(key);
     }
   }
@@ -599,9 +667,9 @@ export class Client {
    * Workers without a supervisor (`troupe worker --no-nanny`) leave instead,
    * to be started again by whatever runs them.
    */
-  async restart(options: { timeout?: number } = {}): Promise<void> {
+  async restart(options?: TimeoutOptions): Promise<void> {
     this.#checkOpen();
-    const timeoutMs = checkTimeout(options.timeout, "restart") ?? DEFAULT_RESTART_TIMEOUT_MS;
+    const timeoutMs = checkTimeoutOptions(options, "restart").timeout ?? DEFAULT_RESTART_TIMEOUT_MS;
     await this.#flush();
     const count = await this.#request({ op: "restart-workers" });
     const back = await this.#request({ op: "wait-for-workers", count, timeoutMs });
@@ -613,16 +681,16 @@ export class Client {
   }
 
   /** Resolves once at least `n` workers are connected to the scheduler; TimeoutError after `timeout` ms, if given. */
-  async waitForWorkers(n: number, options: { timeout?: number } = {}): Promise<void> {
+  async waitForWorkers(n: number, options?: TimeoutOptions): Promise<void> {
     this.#checkOpen();
     if (!Number.isInteger(n) || n < 0) throw new ConfigError(`waitForWorkers(n): n must be a non-negative integer, got ${String(n)}`);
-    const timeoutMs = checkTimeout(options.timeout, "waitForWorkers");
+    const timeoutMs = checkTimeoutOptions(options, "waitForWorkers").timeout;
     const have = await this.#request({ op: "wait-for-workers", count: n, timeoutMs });
     if (have < n) throw new TimeoutError(`only ${have} of ${n} workers were connected after ${timeoutMs} ms; start more workers or wait longer`);
   }
 
   async whoHas(futures?: Future | Future[]): Promise<Record<Key, Address[]>> {
-    const keys = futures === undefined ? this.#keys.keys() : [futures].flat().map((f) => f.key);
+    const keys = futures === undefined ? this.#keys.keys() : keysOf(futures, "whoHas()");
     await this.#flush();
     return this.#request({ op: "who-has", keys });
   }
@@ -632,6 +700,8 @@ export class Client {
   #onMessage(msg: Message): void {
     if (msg.op !== "key-state") return;
     const rec = this.#keys.update(msg.key, msg.status, msg);
+    // An actor's spec is kept while it lives (a restarted scheduler needs it to restart the actor).
+    if (msg.status !== "pending" && !(msg.status === "finished" && msg.actor)) this.#sent.delete(msg.key);
     if (!rec) return;
     if (msg.actor) this.#caller.update(msg.actor);
     if ((msg.status === "lost" || msg.status === "cancelled") && rec.actor) {
@@ -674,7 +744,7 @@ export class Client {
   }
 
   #workerCall(address: Address, msg: Message, handler: ReplyHandler): void {
-    if (this.#opts.directToWorkers === false) {
+    if (!this.#opts.directToWorkers) {
       this.#request({ op: "proxy", to: address, msg: msg as never }).then(
         (v) => handler.ok(v),
         (e) => handler.fail(e),
@@ -682,10 +752,22 @@ export class Client {
     } else this.#pool.call(address, msg, handler);
   }
 
-  #request<M extends Message>(msg: M): Promise<ReplyTo<M>> {
-    if (this.#broken) return Promise.reject(this.#broken);
-    if (!this.#conn?.isOpen) return Promise.reject(new CommError("the client is closed; connect a new one"));
-    return this.#conn.request(msg);
+  /** A request to the scheduler; one made or cut off while the client rejoins it is sent again once it has. */
+  async #request<M extends Message>(msg: M): Promise<ReplyTo<M>> {
+    for (;;) {
+      if (this.#rejoining) await this.#rejoining;
+      if (this.#broken) throw this.#broken;
+      const conn = this.#conn;
+      if (!conn?.isOpen && this.#closing) throw new CommError("the client is closed; connect a new one");
+      try {
+        return await conn.request(msg);
+      } catch (err) {
+        // Cut off by the connection closing: sent again on the next one, if there is one.
+        if (conn.isOpen || this.#closing || this.#broken || !(err instanceof CommError)) throw err;
+        await holdWhile(new Promise((r) => setImmediate(r)));
+        if (!this.#rejoining) throw err;
+      }
+    }
   }
 
   #checkOpen(): void {
@@ -731,10 +813,11 @@ export class Client {
   }
 }
 
-function checkTimeout(timeout: unknown, where: string): number | undefined {
-  if (timeout === undefined) return undefined;
-  if (typeof timeout !== "number" || !(timeout >= 0)) throw new ConfigError(`${where}(): timeout must be a non-negative number of milliseconds, got ${String(timeout)}`);
-  return timeout;
+function keysOf(futures: Future | Future[], where: string): Key[] {
+  return [futures].flat().map((f: unknown) => {
+    if (!(f instanceof Future)) throw new ConfigError(`${where} takes a Future or an array of Futures`);
+    return f.key;
+  });
 }
 
 function isCluster(x: unknown): x is LocalCluster {

@@ -2,9 +2,10 @@
 // runs until client.compute() or client.persist() sends the whole graph.
 
 import { TO_REF } from "../serialize/index.js";
+import { ConfigError } from "../errors.js";
 import type { Actor } from "./actor-handle.js";
 import { randomKey } from "./keygen.js";
-import type { SubmitOptions } from "./options.js";
+import { checkSubmitOptions, type SubmitOptions } from "./options.js";
 
 type Fn = (...args: any[]) => unknown;
 type Cls = new (...args: any[]) => unknown;
@@ -46,9 +47,10 @@ type DelayedArgs<A extends unknown[]> = { [K in keyof A]: DelayedArg<A[K]> };
 
 export function delayed<C extends Cls>(cls: C, options?: SubmitOptions): (...args: DelayedArgs<ConstructorParameters<C>>) => Delayed<InstanceType<C>>;
 export function delayed<F extends Fn>(fn: F, options?: SubmitOptions): (...args: DelayedArgs<Parameters<F>>) => Delayed<Awaited<ReturnType<F>>>;
-export function delayed(fn: Fn | Cls, options: SubmitOptions = {}): (...args: unknown[]) => Delayed {
-  if (typeof fn !== "function") throw new TypeError(`delayed() takes a function or a class, got ${typeof fn}`);
-  return (...args: unknown[]) => new Delayed(fn, args, options);
+export function delayed(fn: Fn | Cls, options?: SubmitOptions): (...args: unknown[]) => Delayed {
+  if (typeof fn !== "function") throw new ConfigError(`delayed() takes a function or a class, got ${typeof fn}`);
+  const opts = checkSubmitOptions(options, "delayed");
+  return (...args: unknown[]) => new Delayed(fn, args, opts);
 }
 
 /** The Delayed nodes directly inside a node's arguments. */

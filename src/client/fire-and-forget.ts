@@ -1,6 +1,7 @@
 // fireAndForget (R-TASK-12): a task that runs to completion even though no
 // client holds its Future any more, as Dask's fire_and_forget.
 
+import { ConfigError } from "../errors.js";
 import { Future } from "./future.js";
 
 /**
@@ -10,7 +11,7 @@ import { Future } from "./future.js";
  */
 export function fireAndForget(futures: Future | Iterable<Future>): void {
   const list: unknown[] = futures instanceof Future ? [futures] : isIterable(futures) ? [...futures] : [futures];
-  for (const f of list) if (!(f instanceof Future)) throw new TypeError("fireAndForget() takes a Future or an array of Futures");
+  for (const f of list) if (!(f instanceof Future)) throw new ConfigError("fireAndForget() takes a Future or an array of Futures (from submit, map or compute)");
   for (const f of list as Future[]) f._fireAndForget();
 }
 

@@ -144,6 +144,13 @@ export class KeyTable {
     return [...this.#records.keys()];
   }
 
+  /** The incarnation of each actor held, as last told. */
+  actorIncarnations(): Record<Key, number> {
+    const out: Record<Key, number> = {};
+    for (const [key, rec] of this.#records) if (rec.actor) out[key] = rec.actor.incarnation;
+    return out;
+  }
+
   clear(): void {
     this.#records.clear();
   }

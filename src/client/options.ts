@@ -1,10 +1,14 @@
-// Options of the client API (R-CONN-3, R-TASK-2).
+// Options of the client API (R-CONN-3, R-TASK-2): the options, their
+// defaults, and their validators.
 
-import type { TlsOptions } from "../comm/index.js";
+import { DEFAULT_CONNECT_TIMEOUT_MS, type TlsOptions } from "../comm/index.js";
+import type { Delayed } from "./delayed.js";
+import { ADDRESSES, BOOLEAN, checkOptions, FINITE, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_MS, POSITIVE_MS, RESOURCES, STRING, TLS, type Rules } from "../options.js";
 import { ConfigError } from "../errors.js";
 
 export interface SubmitOptions {
   key?: string;
+  /** Same function and arguments, same key: the task runs once (default false). */
   pure?: boolean;
   workers?: string | string[];
   allowOtherWorkers?: boolean;
@@ -22,11 +26,32 @@ export interface MapOptions extends Omit<SubmitOptions, "actor" | "key"> {
   key?: string;
 }
 
+export interface ScatterOptions {
+  workers?: string | string[];
+  /** Put every value on every worker chosen. */
+  broadcast?: boolean;
+}
+
+/** Options of waits that take only a bound: restart(), waitForWorkers(). */
+export interface TimeoutOptions {
+  /** ms. */
+  timeout?: number;
+}
+
+export interface ComputeOptions {
+  /** Nodes to run as actors, or true for every node given. */
+  actors?: Delayed | Delayed[] | true;
+}
+
 export interface ClientOptions {
+  /** Default: a LocalCluster's own token, else TROUPE_TOKEN. */
   token?: string;
   /** Talk to workers directly (default); false proxies every worker interaction through the scheduler. */
   directToWorkers?: boolean;
-  /** Connect timeout, ms (default 10000). */
+  /**
+   * Connect timeout, ms (default 10000): for the scheduler, workers, and
+   * reaching an actor's worker. A worker's own option is `connectTimeoutMs`.
+   */
   timeout?: number;
   tls?: TlsOptions;
   /** Directory module paths are expressed relative to (default: cwd). */
@@ -39,7 +64,17 @@ export interface ClientOptions {
    * order, as earlier calls finish.
    */
   maxPendingCalls?: number | { calls?: number; bytes?: number };
+  /**
+   * How long, ms, to try to reach the scheduler again after losing it, before
+   * failing pending Futures with CommError (default 60000). A scheduler started
+   * again at its address meanwhile rebuilds its state from what this client
+   * holds and still wants (R-FAIL-9).
+   */
+  schedulerTimeout?: number;
 }
+
+/** How long a client tries to reach its scheduler again after losing it. */
+export const DEFAULT_SCHEDULER_TIMEOUT_MS = 60_000;
 
 /** A caller's bound on calls in flight to one actor (R-FLOW-2). */
 export interface PendingCallLimits {
@@ -68,33 +103,87 @@ export function pendingCallLimits(option: ClientOptions["maxPendingCalls"]): Pen
   return limits;
 }
 
-const SUBMIT_KEYS = new Set(["key", "pure", "workers", "allowOtherWorkers", "resources", "retries", "priority", "actor", "allowReconstruction", "restarts", "actors"]);
+/**
+ * Every option with its value: given, or the default. The token is left to
+ * Client.connect: its default depends on what the client connects to.
+ */
+export interface ResolvedClientOptions {
+  token: string | undefined;
+  directToWorkers: boolean;
+  timeout: number;
+  tls: TlsOptions | undefined;
+  codeRoot: string;
+  maxPendingCalls: PendingCallLimits;
+  schedulerTimeout: number;
+}
 
-/** Reject misspelt or mistyped options early, with the name of the culprit. */
-export function checkSubmitOptions(opts: object, where: string): void {
-  for (const [name, value] of Object.entries(opts)) {
-    if (!SUBMIT_KEYS.has(name)) throw new TypeError(`${where}: unknown option "${name}"`);
-    if (value === undefined) continue;
-    const bad = (what: string) => new TypeError(`${where}: option ${name} must be ${what}, got ${JSON.stringify(value)}`);
-    switch (name) {
-      case "key":
-        if (typeof value !== "string" || value === "") throw bad("a non-empty string");
-        break;
-      case "retries":
-      case "restarts":
-        if (!Number.isInteger(value) || (value as number) < 0) throw bad("a non-negative integer");
-        break;
-      case "priority":
-        if (typeof value !== "number" || !Number.isFinite(value)) throw bad("a finite number");
-        break;
-      case "workers":
-        if (!(typeof value === "string" || (Array.isArray(value) && value.every((w) => typeof w === "string")))) throw bad("an address or an array of addresses");
-        break;
-      case "resources":
-        if (typeof value !== "object" || value === null || !Object.values(value).every((q) => typeof q === "number" && q >= 0)) throw bad("a record of non-negative numbers");
-        break;
-      default:
-        if (typeof value !== "boolean") throw bad("a boolean");
-    }
-  }
+const CLIENT_RULES: Rules<ClientOptions> = {
+  token: STRING,
+  directToWorkers: BOOLEAN,
+  timeout: POSITIVE_MS,
+  tls: TLS,
+  codeRoot: NON_EMPTY_STRING,
+  // pendingCallLimits checks the count and each field.
+  maxPendingCalls: { what: "a number of calls or { calls, bytes }", ok: (v) => typeof v === "number" || (typeof v === "object" && v !== null) },
+  schedulerTimeout: POSITIVE_MS,
+};
+
+/** Checks a client's options (ConfigError naming the option) and fills in the defaults. */
+export function resolveClientOptions(options?: ClientOptions): ResolvedClientOptions {
+  const o = checkOptions(options, CLIENT_RULES, "Client.connect");
+  return {
+    token: o.token,
+    directToWorkers: o.directToWorkers ?? true,
+    timeout: o.timeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    tls: o.tls,
+    codeRoot: o.codeRoot ?? process.cwd(),
+    maxPendingCalls: pendingCallLimits(o.maxPendingCalls),
+    schedulerTimeout: o.schedulerTimeout ?? DEFAULT_SCHEDULER_TIMEOUT_MS,
+  };
+}
+
+const SUBMIT_RULES: Rules<SubmitOptions> = {
+  key: NON_EMPTY_STRING,
+  pure: BOOLEAN,
+  workers: ADDRESSES,
+  allowOtherWorkers: BOOLEAN,
+  resources: RESOURCES,
+  retries: NON_NEGATIVE_INT,
+  priority: FINITE,
+  actor: BOOLEAN,
+  allowReconstruction: BOOLEAN,
+  restarts: NON_NEGATIVE_INT,
+};
+
+// map() makes actors with `actors`: `actor` there is a slip, refused with the right name.
+const { actor: _actor, ...SHARED_RULES } = SUBMIT_RULES;
+const MAP_RULES: Rules<MapOptions> = { ...SHARED_RULES, actors: BOOLEAN };
+
+const SCATTER_RULES: Rules<ScatterOptions> = { workers: ADDRESSES, broadcast: BOOLEAN };
+
+const TIMEOUT_RULES: Rules<TimeoutOptions> = { timeout: NON_NEGATIVE_MS };
+
+const COMPUTE_RULES: Rules<ComputeOptions> = {
+  actors: { what: "a Delayed node, an array of them, or true", ok: (v) => v === true || (typeof v === "object" && v !== null) },
+};
+
+/** Checks the options of submit() (and delayed()), naming a misspelt or mistyped one. */
+export function checkSubmitOptions(options: SubmitOptions | undefined, where: string): SubmitOptions {
+  return checkOptions(options, SUBMIT_RULES, where);
+}
+
+export function checkMapOptions(options: MapOptions | undefined): MapOptions {
+  return checkOptions(options, MAP_RULES, "map");
+}
+
+export function checkScatterOptions(options: ScatterOptions | undefined): ScatterOptions {
+  return checkOptions(options, SCATTER_RULES, "scatter");
+}
+
+export function checkTimeoutOptions(options: TimeoutOptions | undefined, where: string): TimeoutOptions {
+  return checkOptions(options, TIMEOUT_RULES, where);
+}
+
+export function checkComputeOptions(options: ComputeOptions | undefined): ComputeOptions {
+  return checkOptions(options, COMPUTE_RULES, "compute");
 }

@@ -2,6 +2,8 @@
 // Quiet when stdout is not a terminal.
 
 import cliProgress from "cli-progress";
+import { ConfigError } from "../errors.js";
+import { checkOptions, STRING, type Rules } from "../options.js";
 import { isSettleable, SETTLED, type Settleable } from "./settle.js";
 
 export interface ProgressOptions {
@@ -11,15 +13,20 @@ export interface ProgressOptions {
   label?: string;
 }
 
+const RULES: Rules<ProgressOptions> = {
+  stream: { what: "a writable stream such as process.stdout", ok: (v) => typeof (v as NodeJS.WriteStream | null)?.write === "function" },
+  label: STRING,
+};
+
 /** Resolves once every future has finished (successfully or not); never rejects for their errors. */
-export async function progress(futures: Iterable<Settleable>, options: ProgressOptions = {}): Promise<void> {
+export async function progress(futures: Iterable<Settleable>, options?: ProgressOptions): Promise<void> {
   const list = [...futures];
-  for (const f of list) if (!isSettleable(f)) throw new TypeError("progress() takes Futures and ActorFutures");
-  const stream = options.stream ?? process.stdout;
+  for (const f of list) if (!isSettleable(f)) throw new ConfigError("progress() takes Futures and ActorFutures");
+  const { stream = process.stdout, label } = checkOptions(options, RULES, "progress");
   const bar = new cliProgress.SingleBar(
     {
       stream,
-      format: `${options.label ? `${options.label} ` : ""}[{bar}] {value}/{total} {percentage}% | {duration_formatted}`,
+      format: `${label ? `${label} ` : ""}[{bar}] {value}/{total} {percentage}% | {duration_formatted}`,
       hideCursor: true,
       clearOnComplete: false,
       noTTYOutput: false,

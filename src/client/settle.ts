@@ -1,6 +1,8 @@
 // Shared by Future and ActorFuture: something that completes, which wait()
 // and asCompleted() can watch without fetching its value.
 
+import { ConfigError } from "../errors.js";
+
 export const SETTLED = Symbol("troupe.settled");
 
 export interface Settleable {
@@ -19,7 +21,7 @@ export function withTimeout<T>(promise: Promise<T>, timeoutMs: number | undefine
   if (timeoutMs === undefined) return promise;
   if (!(typeof timeoutMs === "number" && timeoutMs >= 0)) {
     promise.catch(() => undefined); // nobody will see its outcome through this call
-    return Promise.reject(new TypeError(`timeout must be a non-negative number of milliseconds, got ${String(timeoutMs)}`));
+    return Promise.reject(new ConfigError(`result(timeout): timeout must be a non-negative number of milliseconds, got ${String(timeoutMs)}`));
   }
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(what()), timeoutMs);

@@ -2,45 +2,13 @@
 // each under a Supervisor that restarts it (R-FAIL-5): the embedded cluster
 // behind Client.connect(), tests and benchmarks.
 
-import { randomBytes } from "node:crypto";
 import type { Connection } from "../comm/index.js";
 import { CommError, ConfigError } from "../errors.js";
 import { Scheduler } from "../scheduler/server.js";
 import { onWorkerThread } from "../client/thread-context.js";
 import { parkIfEntry, prepareCodeLookup } from "../serialize/index.js";
-import { defaultMemoryLimit, parseBytes } from "../worker/memory-limit.js";
-import { defaultWorkerCount } from "../worker/worker.js";
+import { resolveAddWorkerOptions, resolveLocalClusterOptions, type AddWorkerOptions, type LocalClusterOptions, type ResolvedLocalClusterOptions } from "./options.js";
 import { Supervisor } from "./supervisor.js";
-
-export interface LocalClusterOptions {
-  workers?: number;
-  threadsPerWorker?: number;
-  actorThreads?: number;
-  resources?: Record<string, number>;
-  token?: string;
-  /** Directory workers resolve shipped module paths against (default: cwd). */
-  codeRoot?: string;
-  /** How long a worker may take to start, ms (default 30000). */
-  startTimeout?: number;
-  /**
-   * Memory each worker may use: bytes, or a size such as "4GiB" (default: the
-   * machine's memory divided by `workers`). Above 95 % of it the worker is restarted.
-   */
-  memoryLimit?: number | string;
-  /** How long a cancelled task may run on after its signal aborted before its thread is stopped, ms (default 1000). */
-  cancelGraceMs?: number;
-}
-
-export interface AddWorkerOptions {
-  nthreads?: number;
-  actorThreads?: number;
-  resources?: Record<string, number>;
-  name?: string;
-  /** Port to listen on (default: any free one); a crashed worker can come back at its old address. */
-  port?: number;
-  /** Bytes, or a size such as "4GiB" (default: the cluster's `memoryLimit`). */
-  memoryLimit?: number | string;
-}
 
 /** How often a worker of the cluster was started again, and how many of those restarts its memory caused. */
 export interface WorkerRestarts {
@@ -51,8 +19,7 @@ export interface WorkerRestarts {
 export class LocalCluster {
   readonly token: string;
   readonly #scheduler: Scheduler;
-  readonly #opts: LocalClusterOptions;
-  readonly #memoryLimit: number;
+  readonly #opts: ResolvedLocalClusterOptions;
   /** One per worker added and not stopped, by worker name; restarted workers keep theirs. */
   readonly #workers = new Map<string, Supervisor>();
   #count = 0;
@@ -62,15 +29,14 @@ export class LocalCluster {
     for (const s of this.#workers.values()) s.stopNow();
   };
 
-  private constructor(scheduler: Scheduler, opts: LocalClusterOptions, token: string, memoryLimit: number) {
+  private constructor(scheduler: Scheduler, opts: ResolvedLocalClusterOptions) {
     this.#scheduler = scheduler;
     this.#opts = opts;
-    this.token = token;
-    this.#memoryLimit = memoryLimit;
+    this.token = opts.token;
     process.on("exit", this.#onProcessExit);
   }
 
-  static async start(opts: LocalClusterOptions = {}): Promise<LocalCluster> {
+  static async start(options?: LocalClusterOptions): Promise<LocalCluster> {
     // A worker importing the script a client runs: the script's work stops here (R-CODE-6).
     const parked = parkIfEntry<LocalCluster>();
     if (parked !== undefined) return parked;
@@ -80,15 +46,12 @@ export class LocalCluster {
           "use getClient() (or Client.connect() with no address) to reach the cluster it belongs to",
       );
     }
-    const n = opts.workers ?? defaultWorkerCount();
-    if (!Number.isInteger(n) || n < 0) throw new ConfigError(`workers must be a non-negative integer, got ${String(n)}`);
-    const memoryLimit = opts.memoryLimit === undefined ? defaultMemoryLimit(n) : parseBytes(opts.memoryLimit);
-    const token = opts.token ?? randomBytes(24).toString("hex");
+    const opts = resolveLocalClusterOptions(options);
     // Only what its user waits for keeps the process alive (R-PKG-6): not the cluster's listener, nor its workers.
-    const scheduler = await Scheduler.start({ host: "127.0.0.1", port: 0, token, holdProcess: false });
-    const cluster = new LocalCluster(scheduler, opts, token, memoryLimit);
+    const scheduler = await Scheduler.start({ token: opts.token, holdProcess: false });
+    const cluster = new LocalCluster(scheduler, opts);
     try {
-      const started = Promise.all(Array.from({ length: n }, () => cluster.addWorker()));
+      const started = Promise.all(Array.from({ length: opts.workers }, () => cluster.addWorker()));
       // This process has little to do while the workers boot: get the first submit's code lookup out of the way.
       setImmediate(() => {
         try {
@@ -133,21 +96,22 @@ export class LocalCluster {
    * joined. From then on the cluster restarts it whenever it exits without
    * being stopped (R-FAIL-5).
    */
-  async addWorker(options: AddWorkerOptions = {}): Promise<string> {
+  async addWorker(options?: AddWorkerOptions): Promise<string> {
     if (this.#closing) throw new CommError("the cluster is closed");
-    const name = options.name ?? `worker-${this.#count++}`;
+    const o = resolveAddWorkerOptions(options, this.#opts);
+    const name = o.name ?? `worker-${this.#count++}`;
     if (this.#workers.has(name)) throw new ConfigError(`the cluster already has a worker named ${name}; give another name`);
     const supervisor = new Supervisor({
       config: {
         scheduler: this.#scheduler.address,
         token: this.token,
-        nthreads: options.nthreads ?? this.#opts.threadsPerWorker ?? 1,
-        actorThreads: options.actorThreads ?? this.#opts.actorThreads ?? 1,
-        resources: options.resources ?? this.#opts.resources,
+        nthreads: o.nthreads,
+        actorThreads: o.actorThreads,
+        resources: o.resources,
         name,
-        port: options.port,
-        codeRoot: this.#opts.codeRoot ?? process.cwd(),
-        memoryLimit: options.memoryLimit === undefined ? this.#memoryLimit : parseBytes(options.memoryLimit),
+        port: o.port,
+        codeRoot: this.#opts.codeRoot,
+        memoryLimit: o.memoryLimit,
         cancelGraceMs: this.#opts.cancelGraceMs,
       },
       startTimeoutMs: this.#opts.startTimeout,

@@ -11,7 +11,8 @@ import { fileURLToPath } from "node:url";
 import { CommError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { RESTART_FRACTION } from "../worker/memory-limit.js";
-import type { WorkerOptions } from "../worker/options.js";
+import { EXIT_SCHEDULER_GONE, resolveWorkerOptions, type WorkerOptions } from "../worker/options.js";
+import { DEFAULT_START_TIMEOUT_MS } from "./options.js";
 
 const log = createLogger("supervisor");
 
@@ -28,7 +29,6 @@ export const MEMORY_POLL_MS = 200;
 export const MEMORY_KILL_AFTER_MS = 1000;
 /** A requested stop waits this long for the worker to exit before SIGKILL. */
 export const STOP_GRACE_MS = 5000;
-export const DEFAULT_START_TIMEOUT_MS = 30_000;
 
 export interface SupervisorOptions {
   /** The worker's options; `memoryLimit` in bytes. Every process started keeps the name. */
@@ -43,8 +43,12 @@ export interface SupervisorOptions {
   holdProcess: boolean;
   /** A worker process is up (the first one, or a restarted one) at `address`. */
   onUp?: (address: string) => void;
-  /** The worker exited 0 on its own (someone asked it to stop): the supervisor stops too. */
-  onStopped?: () => void;
+  /**
+   * The worker stopped for good by itself: it exited 0 (someone asked it to
+   * stop), or EXIT_SCHEDULER_GONE (no scheduler to serve); the supervisor
+   * stops too. `code` is its exit status.
+   */
+  onStopped?: (code: number) => void;
 }
 
 /** Messages a worker process sends its supervisor over IPC. */
@@ -78,6 +82,8 @@ export class Supervisor {
   memoryRestarts = 0;
 
   constructor(opts: SupervisorOptions) {
+    // Checked here, not only in the child: a bad option is then its caller's ConfigError, not a worker that fails to start.
+    resolveWorkerOptions(opts.config);
     this.#opts = opts;
     this.name = opts.config.name;
   }
@@ -193,7 +199,14 @@ export class Supervisor {
       // A worker exits 0 only when asked to stop (a signal, or retirement): that request stands.
       log.info("worker stopped", { name: this.name, address });
       this.#state = "stopped";
-      this.#opts.onStopped?.();
+      this.#opts.onStopped?.(code);
+      return;
+    }
+    if (code === EXIT_SCHEDULER_GONE) {
+      // No scheduler to serve: starting another worker would only fail the same way.
+      log.warn("worker gave up on its scheduler; not starting another", { name: this.name, address });
+      this.#state = "stopped";
+      this.#opts.onStopped?.(code);
       return;
     }
     const delayMs = restartDelayMs(0, Date.now() - this.#lastStartMs);

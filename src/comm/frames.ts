@@ -22,8 +22,7 @@
 // come back as views over the received bytes. All lengths come first so the
 // decoder can check every limit before buffering any body.
 
-import { Packr } from "msgpackr";
-import { addExtension } from "msgpackr";
+import { addExtension, Packr } from "msgpackr";
 import { ProtocolError } from "../errors.js";
 import type { ErrorInfo } from "../protocol/messages.js";
 import { isKnownOp, MAX_GROUP } from "../protocol/schemas.js";
@@ -206,8 +205,6 @@ export class BatchDecoder {
   private budget = Infinity;
   /** Why the budget exists, for the error that spends it. */
   private budgetWhy = "";
-  /** Complete batches decoded so far. */
-  batches = 0;
 
   /**
    * Accept at most `bytes` more (whole batches, as announced), or any amount
@@ -297,7 +294,6 @@ export class BatchDecoder {
           this.state = State.Prefix;
           this.budget -= this.batchBytes;
           const entries = decodeHeader(header, oob, (why) => this.fail(why));
-          this.batches++;
           return entries;
         }
       }

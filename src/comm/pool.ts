@@ -109,7 +109,7 @@ export class WorkerPool {
         const queued = entry.queue;
         entry.queue = [];
         for (const q of queued) sendOn(conn, q);
-        conn.closed.then(() => {
+        void conn.closed.then(() => {
           if (this.#entries.get(address) === entry) this.#entries.delete(address);
         });
       },

@@ -103,6 +103,24 @@ export interface TaskSpec {
 export interface RegisterClient {
   op: "register-client";
   clientId: string;
+  /** A client of a scheduler that went away, joining the one started in its place (R-FAIL-9). */
+  rejoin?: ClientRejoin;
+}
+/** What a client still holds and wants, for a scheduler rebuilding its state. */
+export interface ClientRejoin {
+  /** The scheduler it was connected to (a different one means that one restarted). */
+  schedulerId: string;
+  /** Tasks it submitted that had not finished, in submission order, and the specs of the actors it holds. */
+  tasks: TaskSpec[];
+  /** Every key it holds a reference to. */
+  wanted: Key[];
+  /** The incarnation of each actor it holds, as last told (a restart the scheduler decides after counts against the actor's restarts). */
+  actors: Record<Key, number>;
+}
+/** The reply to RegisterClient. */
+export interface RegisterClientReply {
+  /** This scheduler process, for a later rejoin. */
+  schedulerId: string;
 }
 /** Submit a graph. `wanted` are keys the client now holds references to. */
 export interface UpdateGraph {
@@ -255,11 +273,31 @@ export interface RegisterWorker {
   memoryLimit?: number;
   /** How many times the worker's supervisor restarted it before this start. */
   restarts?: number;
+  /** A worker of a scheduler that went away, joining the one started in its place (R-FAIL-9). */
+  rejoin?: WorkerRejoin;
+}
+/** What a worker still holds, for a scheduler rebuilding its state. */
+export interface WorkerRejoin {
+  /** The scheduler it was connected to. */
+  schedulerId: string;
+  /** Keys it holds, with their sizes. */
+  held: Record<Key, number>;
+  /** The actors it hosts, alive with their state. */
+  actors: ActorMeta[];
+  /** Tasks still running on its threads, actors being created among them: their results will follow. */
+  running: Key[];
 }
 /** The reply to RegisterWorker. */
 export interface RegisterWorkerReply {
   /** A worker silent this long is removed: a worker's tasks start only while it surely is not (its lease). */
   heartbeatTimeoutMs: number;
+  /** This scheduler process, for a later rejoin. */
+  schedulerId: string;
+  /**
+   * A rejoin refused: this very scheduler removed the worker (it stopped
+   * answering), and gave its work to others. It must start afresh, as a new worker.
+   */
+  removed?: true;
 }
 /** Request → null: the reply renews the worker's lease (see RegisterWorkerReply). */
 export interface Heartbeat {
@@ -297,8 +335,8 @@ export interface TaskFinished {
   op: "task-finished";
   key: Key;
   nbytes: number;
-  /** For actors: the created actor's shape. */
-  actor?: Omit<ActorMeta, "incarnation">;
+  /** For actors: the created actor (its incarnation is the one this worker was asked to create). */
+  actor?: ActorMeta;
   startMs: number;
   stopMs: number;
 }
@@ -363,6 +401,8 @@ export interface ComputeTask {
   actor: boolean;
   priority: number;
   resources?: Record<string, number>;
+  /** For an actor re-created after its worker died: how many times it has been (see ActorMeta). */
+  incarnation?: number;
 }
 /**
  * Plain tasks without dependencies or resources, all running code the worker
@@ -532,7 +572,7 @@ export interface SchedulerInfo {
 
 /** What each request is answered with: `request()` is typed by it, and replies are checked against it on arrival. */
 export interface Replies {
-  "register-client": null;
+  "register-client": RegisterClientReply;
   "update-graph": null;
   "release-keys": null;
   "want-keys": null;

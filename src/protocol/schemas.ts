@@ -38,6 +38,7 @@ import type {
   AwaitStopped,
   CancelKeys,
   ChooseWorkers,
+  ClientRejoin,
   CodeRef,
   ComputeTask,
   ComputeTaskById,
@@ -55,6 +56,7 @@ import type {
   Proxy,
   PutData,
   RegisterClient,
+  RegisterClientReply,
   RegisterWorker,
   RegisterWorkerReply,
   ReleaseKeys,
@@ -80,6 +82,7 @@ import type {
   WhereIsActorReply,
   WhoHas,
   WorkerInfo,
+  WorkerRejoin,
   WorkerStatus,
 } from "./messages.js";
 
@@ -141,14 +144,6 @@ const actorMeta = obj<ActorMeta>({
   incarnation: int(0),
   callAddress: opt(name),
 });
-const actorShape = obj<Omit<ActorMeta, "incarnation">>({
-  key: name,
-  className: name,
-  workerAddress: name,
-  methods: arrayOf(name),
-  attributes: arrayOf(name),
-  callAddress: opt(name),
-});
 const actorStats = obj<ActorStats>({ calls: size, inFlight: size, meanCallMs: size });
 
 const actorCallFailure = obj<ActorCallFailure>({ ok: literal(false), error: errorInfo, missing: opt(bool) });
@@ -168,7 +163,11 @@ const runFunction = obj<RunFunction>({ op: literal("run-function"), fn: codeRef,
 /** Every message, by op. */
 const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } = {
   // client → scheduler
-  "register-client": obj<RegisterClient>({ op: literal("register-client"), clientId: name }),
+  "register-client": obj<RegisterClient>({
+    op: literal("register-client"),
+    clientId: name,
+    rejoin: opt(obj<ClientRejoin>({ schedulerId: name, tasks: arrayOf(taskSpec), wanted: keys, actors: recordOf(int(0)) })),
+  }),
   "update-graph": obj<UpdateGraph>({ op: literal("update-graph"), tasks: arrayOf(taskSpec), wanted: keys }),
   "release-keys": obj<ReleaseKeys>({ op: literal("release-keys"), keys }),
   "want-keys": obj<WantKeys>({ op: literal("want-keys"), keys }),
@@ -203,11 +202,12 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
     incarnation: name,
     memoryLimit: opt(size),
     restarts: opt(int(0)),
+    rejoin: opt(obj<WorkerRejoin>({ schedulerId: name, held: quantities, actors: arrayOf(actorMeta), running: keys })),
   }),
   heartbeat: obj<Heartbeat>({ op: literal("heartbeat"), memoryBytes: size, actors: recordOf(actorStats), spilledBytes: opt(size), busyMs: opt(size) }),
   "worker-status": obj<WorkerStatus>({ op: literal("worker-status"), status: literal("running", "paused", "restarting"), reason: opt(str()) }),
   "actors-lost": obj<ActorsLost>({ op: literal("actors-lost"), keys, error: errorInfo }),
-  "task-finished": obj<TaskFinished>({ op: literal("task-finished"), key: name, nbytes: size, actor: opt(actorShape), startMs: num, stopMs: num }),
+  "task-finished": obj<TaskFinished>({ op: literal("task-finished"), key: name, nbytes: size, actor: opt(actorMeta), startMs: num, stopMs: num }),
   "tasks-finished": both(
     obj<TasksFinished>({ op: literal("tasks-finished"), keys, nbytes: arrayOf(size), durationMs: arrayOf(num) }),
     sameLength("keys", "nbytes", "durationMs"),
@@ -227,6 +227,7 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
     actor: bool,
     priority: num,
     resources: opt(quantities),
+    incarnation: opt(int(0)),
   }),
   "compute-task-by-id": obj<ComputeTaskById>({
     op: literal("compute-task-by-id"),
@@ -237,6 +238,7 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
     actor: bool,
     priority: num,
     resources: opt(quantities),
+    incarnation: opt(int(0)),
   }),
   "compute-tasks": both(
     obj<ComputeTasks>({ op: literal("compute-tasks"), fn: int(0), keys, args: arrayOf(payload), priority: arrayOf(num) }),
@@ -282,7 +284,7 @@ const workerInfo = obj<WorkerInfo>({
 });
 
 const REPLIES: { [Op in keyof Replies]: Check<Replies[Op]> } = {
-  "register-client": literal(null),
+  "register-client": obj<RegisterClientReply>({ schedulerId: name }),
   "update-graph": literal(null),
   "release-keys": literal(null),
   "want-keys": literal(null),
@@ -307,7 +309,7 @@ const REPLIES: { [Op in keyof Replies]: Check<Replies[Op]> } = {
   "run-on-workers": recordOf(runFunctionReply),
   "restart-workers": int(0),
   "wait-for-workers": int(0),
-  "register-worker": obj<RegisterWorkerReply>({ heartbeatTimeoutMs: size }),
+  "register-worker": obj<RegisterWorkerReply>({ heartbeatTimeoutMs: size, schedulerId: name, removed: opt(literal(true)) }),
   heartbeat: literal(null),
   "await-stopped": literal(null),
   "get-data": obj<GetDataReply>({

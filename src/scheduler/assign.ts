@@ -38,6 +38,7 @@ export function sendCompute(tb: Tables, t: Task): void {
       actor: t.actor,
       priority: o.priority ?? 0,
       ...(o.resources ? { resources: o.resources } : {}),
+      ...(t.actor && t.incarnation > 0 ? { incarnation: t.incarnation } : {}),
     },
   });
 }

@@ -21,7 +21,8 @@ import type { Task, Tables } from "./tables.js";
 export function chainTarget(tb: Tables, t: Task): Address | undefined {
   const spec = t.spec!;
   const o = spec.options;
-  if (t.actor || o.resources || (o.workers && o.workers.length > 0)) return undefined;
+  // (While recovering nothing is placed, chained or not: recovery.ts.)
+  if (t.actor || o.resources || (o.workers && o.workers.length > 0) || tb.recovering) return undefined;
   let target: Address | undefined;
   for (const dk of spec.deps) {
     const d = tb.tasks.get(dk);

@@ -18,6 +18,8 @@ export type ClientId = string;
 
 export type SchedulerEvent =
   | { type: "client-added"; client: ClientId }
+  /** A client of a scheduler that went away: what it holds and the tasks it still wants (recovery.ts). */
+  | { type: "client-rejoined"; client: ClientId; tasks: TaskSpec[]; wanted: Key[]; actors: Record<Key, number> }
   /** Drops every want the client held. */
   | { type: "client-removed"; client: ClientId }
   | { type: "update-graph"; client: ClientId; tasks: TaskSpec[]; wanted: Key[] }
@@ -38,7 +40,7 @@ export type SchedulerEvent =
       worker: Address;
       key: Key;
       nbytes: number;
-      actor?: Omit<ActorMeta, "incarnation">;
+      actor?: ActorMeta;
       startMs: number;
       stopMs: number;
     }

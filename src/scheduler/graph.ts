@@ -45,6 +45,7 @@ export function updateGraph(tb: Tables, client: ClientId, specs: TaskSpec[], wan
     const t = (wantedTasks[i] = tb.tasks.get(wanted[i]!));
     if (t) tb.want(client, t);
   }
+  if (tb.awaiting.size > 0) for (const t of fresh) tb.handAwaited(t);
   // Clients still holding a cancelled key that is submitted again see it pending again.
   for (const t of restarted) notify(tb, t);
   for (const t of fresh) {
@@ -64,6 +65,10 @@ export function updateGraph(tb: Tables, client: ClientId, specs: TaskSpec[], wan
 export function wantKeys(tb: Tables, client: ClientId, keys: Key[]): void {
   for (const key of keys) {
     const t = tb.tasks.get(key);
+    if (!t && tb.recovering) {
+      tb.awaitReport(client, key);
+      continue;
+    }
     if (!t) {
       tb.out.keyState(client, {
         op: "key-state",
@@ -88,6 +93,8 @@ export function wantKeys(tb: Tables, client: ClientId, keys: Key[]): void {
  */
 export function enterWaiting(tb: Tables, t: Task): void {
   tb.setState(t, "waiting");
+  // A dep with no lineage may have been forgotten and submitted again since this task last ran: link it anew.
+  tb.linkDeps(t);
   reviveReleasedDeps(tb, t);
   // Bringing its lineage back may have failed it already (and forgotten it).
   if (t.forgotten || t.state !== "waiting") return;

@@ -12,6 +12,7 @@ import { DEFAULT_DURATION_MS, type Task, type Tables } from "./tables.js";
 const NO_DEP_BYTES: ReadonlyMap<Address, number> = new Map();
 
 export function place(tb: Tables, t: Task): void {
+  if (tb.recovering) return holdDuringRecovery(tb, t);
   const spec = t.spec!;
   const o = spec.options;
   // Most tasks have no deps: they share one empty map.
@@ -47,6 +48,22 @@ export function place(tb: Tables, t: Task): void {
   if (t.state === "no-worker") tb.unrunnable.delete(t.key);
   assign(tb, t, address);
   sendChainAhead(tb, t);
+}
+
+/**
+ * While a restarted scheduler rebuilds its state, a task goes only to the
+ * worker that said it is running it; any other waits (its result may be held
+ * by a worker that has not reported yet), and is placed when recovery ends.
+ */
+function holdDuringRecovery(tb: Tables, t: Task): void {
+  const at = tb.reportedRunning.get(t.key);
+  if (at !== undefined && tb.workers.has(at)) {
+    if (t.state === "no-worker") tb.unrunnable.delete(t.key);
+    return assign(tb, t, at);
+  }
+  if (t.state === "no-worker") return;
+  tb.setState(t, "no-worker");
+  tb.unrunnable.add(t.key);
 }
 
 /** Tries the unrunnable tasks again (a worker joined or resources came free). */

@@ -57,10 +57,16 @@ export function taskFinished(
   worker: Address,
   key: Key,
   nbytes: number,
-  actor: Omit<ActorMeta, "incarnation"> | undefined,
+  actor: ActorMeta | undefined,
   durationMs: number,
 ): void {
   const t = tb.tasks.get(key);
+  if (tb.recovering && !actor && (!t || (t.state !== "memory" && !(t.state === "processing" && t.processingOn === worker)))) {
+    // A task that ran through the scheduler's restart: its result is kept for the client that will ask for it.
+    const r = t ?? tb.newTask(key, undefined);
+    tb.holdForRecovery(r);
+    return toMemory(tb, r, worker, nbytes);
+  }
   if (!t || t.state !== "processing" || t.processingOn !== worker) {
     // Late or duplicate: keep what we know, tell the worker to drop what nobody asked for.
     if (t && t.state === "memory" && t.who.has(worker)) return;
@@ -75,6 +81,7 @@ export function taskFinished(
   }
   if (t.spec && durationMs >= 0) t.group.finishedIn(durationMs);
   if (t.actor) {
+    if (actor) tb.learnIncarnation(t, actor.incarnation);
     t.meta = {
       key,
       className: actor?.className ?? t.spec?.fn.name ?? "",

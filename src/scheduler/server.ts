@@ -3,12 +3,13 @@
 // out. All decisions live in state.ts.
 
 import { randomBytes } from "node:crypto";
-import { listen, localConnection, type Connection, type Listener, type TlsOptions } from "../comm/index.js";
+import { listen, localConnection, type Connection, type Listener } from "../comm/index.js";
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
 import { CommError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
-import type { Address, ClientToScheduler, Key, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
+import type { Address, ClientToScheduler, Key, RegisterClientReply, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
+import { resolveSchedulerOptions, type ResolvedSchedulerOptions, type SchedulerOptions } from "./options.js";
 import { accepting, messageWeight } from "../protocol/schemas.js";
 import { SchedulerState } from "./state.js";
 import { WorkerSender } from "./to-worker.js";
@@ -25,21 +26,12 @@ interface WorkerWaiter {
   done: () => void;
 }
 
-export interface SchedulerOptions {
-  host?: string;
-  port?: number;
-  token?: string;
-  tls?: TlsOptions;
-  /** Allow listening on a non-loopback address without a token. */
-  insecure?: boolean;
-  heartbeatTimeoutMs?: number;
-  tickMs?: number;
-  /** Serve the dashboard on this port (0: any free one). Absent: no dashboard. */
-  dashboardPort?: number;
-  /** When the dashboard's port is taken, go on without it (a warning) instead of failing. */
-  dashboardOptional?: boolean;
-  /** Whether its listeners keep the process alive (default true; false when embedded in a script, R-PKG-6). */
-  holdProcess?: boolean;
+/** The exit status of a scheduler process whose state machine failed. */
+export const EXIT_STATE_FAILED = 70;
+
+/** An event for the log: bytes as their size, the whole bounded. */
+function summarize(event: SchedulerEvent): string {
+  return JSON.stringify(event, (_k, v: unknown) => (ArrayBuffer.isView(v) ? `<${v.byteLength} bytes>` : v)).slice(0, 4000);
 }
 
 export class Scheduler {
@@ -54,19 +46,24 @@ export class Scheduler {
   #closing?: Promise<void>;
 
   readonly #heartbeatTimeoutMs: number;
+  /** A scheduler process (not one embedded in a script): it exits when its state fails. */
+  readonly #holdProcess: boolean;
+  /** This process: workers and clients rejoining a scheduler tell a restarted one from the one they knew. */
+  readonly #id = randomBytes(8).toString("hex");
 
-  private constructor(opts: SchedulerOptions) {
-    // Heartbeats come every second: three missed ones mean the worker is gone (R-FAIL-1: within 5 s).
-    this.#heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 3000;
+  private constructor(opts: ResolvedSchedulerOptions) {
+    this.#heartbeatTimeoutMs = opts.heartbeatTimeoutMs;
+    this.#holdProcess = opts.holdProcess;
     this.#state = new SchedulerState({ heartbeatTimeoutMs: this.#heartbeatTimeoutMs });
   }
 
-  static async start(opts: SchedulerOptions = {}): Promise<Scheduler> {
+  static async start(options?: SchedulerOptions): Promise<Scheduler> {
+    const opts = resolveSchedulerOptions(options);
     const s = new Scheduler(opts);
     s.#listener = await listen({
-      host: opts.host ?? "127.0.0.1",
-      port: opts.port ?? 0,
-      token: opts.token ?? "",
+      host: opts.host,
+      port: opts.port,
+      token: opts.token,
       tls: opts.tls,
       insecure: opts.insecure,
       holdProcess: opts.holdProcess,
@@ -76,7 +73,7 @@ export class Scheduler {
     // while, messages already waiting in sockets (heartbeats) count first.
     if (opts.dashboardPort !== undefined) {
       try {
-        s.#dashboard = await startDashboard(() => s.info(), { host: opts.host ?? "127.0.0.1", port: opts.dashboardPort, token: opts.token, holdProcess: opts.holdProcess });
+        s.#dashboard = await startDashboard(() => s.info(), { host: opts.host, port: opts.dashboardPort, token: opts.token, holdProcess: opts.holdProcess });
       } catch (err) {
         if (!opts.dashboardOptional) {
           await s.#listener.close();
@@ -85,7 +82,7 @@ export class Scheduler {
         log.warn("dashboard not started: its port is taken", { port: opts.dashboardPort, error: String(err) });
       }
     }
-    s.#tick = setInterval(() => setImmediate(() => s.#handle({ type: "tick" })), opts.tickMs ?? 500);
+    s.#tick = setInterval(() => setImmediate(() => s.#handle({ type: "tick" })), opts.tickMs);
     s.#tick.unref();
     return s;
   }
@@ -111,18 +108,29 @@ export class Scheduler {
     return { address: this.address, ...this.#state.info() };
   }
 
-  /** @internal Sees every event before the state machine does (tests check what reaches it). */
+  /** @internal Sees every event before the state machine does (tests check what reaches it; a throw here counts as the state machine's). */
   _onEvent?: (event: SchedulerEvent) => void;
 
+  /**
+   * Every message was checked against its schema before it became an event:
+   * a throw is a bug, and the state can no longer be trusted. A scheduler
+   * process exits non-zero (its supervisor starts it again, and workers and
+   * clients rebuild its state); one embedded in a script closes, and its
+   * clients fail with what happened.
+   */
+  #stateFailed(event: SchedulerEvent, err: unknown): void {
+    log.error("the scheduler failed to handle an event; stopping", { event: summarize(event), error: String((err as Error)?.stack ?? err) });
+    if (this.#holdProcess) process.exit(EXIT_STATE_FAILED);
+    void this.close();
+  }
+
   #handle(event: SchedulerEvent): void {
-    this._onEvent?.(event);
     let out: Instruction[];
     try {
+      this._onEvent?.(event);
       out = this.#state.handle(event, Date.now());
     } catch (err) {
-      // A bug in the state machine must not take the whole cluster down with it.
-      log.error("scheduler state failed to handle an event", { event: event.type, error: String((err as Error)?.stack ?? err) });
-      return;
+      return this.#stateFailed(event, err);
     }
     for (const ins of out) {
       if (ins.to === "worker") this.#toWorker(ins.address, ins.msg);
@@ -183,7 +191,13 @@ export class Scheduler {
   #clientRequest(client: string, msg: ClientToScheduler): unknown {
     switch (msg.op) {
       case "register-client":
-        return null;
+        if (msg.rejoin) {
+          const { schedulerId, tasks, wanted, actors } = msg.rejoin;
+          // After a restart this scheduler rebuilds from the client's report; the same one only takes its graph again.
+          if (schedulerId !== this.#id) this.#handle({ type: "client-rejoined", client, tasks, wanted, actors });
+          else this.#handle({ type: "update-graph", client, tasks, wanted });
+        }
+        return { schedulerId: this.#id } satisfies RegisterClientReply;
       case "update-graph":
       case "release-keys":
       case "want-keys":
@@ -260,7 +274,7 @@ export class Scheduler {
 
   /** Resolves to the number of workers connected once there are `count`, or when `timeoutMs` has passed. */
   #waitForWorkers(client: string, count: number, timeoutMs: number | undefined): number | Promise<number> {
-    if (!Number.isInteger(count) || count < 0) throw new TypeError(`wait-for-workers needs a count of workers, got ${String(count)}`);
+    if (!Number.isInteger(count) || count < 0) throw new ProtocolError(`wait-for-workers needs a count of workers, got ${String(count)}`);
     if (this.#workers.size >= count) return this.#workers.size;
     return new Promise<number>((resolve) => {
       const waiter: WorkerWaiter = {
@@ -294,14 +308,40 @@ export class Scheduler {
     return out;
   }
 
+  /** Requests a registered worker sends: heartbeats, whose replies renew its lease. */
+  #serveWorker(conn: Connection, address: Address): void {
+    conn.onRequest = (req) => {
+      if (req.op !== "heartbeat") throw new ProtocolError(`a worker does not send "${req.op}" requests to the scheduler`);
+      if (this.#workers.get(address) === conn) {
+        this.#handle({ type: "heartbeat", worker: address, memoryBytes: req.memoryBytes, actors: req.actors, spilledBytes: req.spilledBytes, busyMs: req.busyMs });
+      }
+      // The reply renews the worker's lease: it starts tasks only while the scheduler surely counts it in.
+      return null;
+    };
+  }
+
   #acceptWorker(conn: Connection): void {
     conn.schema = accepting("scheduler-from-worker");
     conn.weigh = messageWeight;
     let address: Address | undefined;
     conn.onRequest = (msg) => {
-      if (msg.op !== "register-worker") throw new TypeError(`a worker must register first, got "${msg.op}"`);
+      if (msg.op !== "register-worker") throw new ProtocolError(`a worker must register first, got "${msg.op}"`);
       address = msg.address;
       const old = this.#workers.get(address);
+      if (msg.rejoin?.schedulerId === this.#id) {
+        // This very scheduler: a worker it still counts in lost its connection (a network blip) and
+        // carries on over the new one; one it removed gave its work to others and must start afresh.
+        if (!this.#state.knowsWorker(address, msg.incarnation)) {
+          log.info("a removed worker asked to rejoin: it must start afresh", { address });
+          setImmediate(() => conn.close("removed: rejoin as a new worker"));
+          return { heartbeatTimeoutMs: this.#heartbeatTimeoutMs, schedulerId: this.#id, removed: true } satisfies RegisterWorkerReply;
+        }
+        this.#workers.set(address, conn);
+        old?.close("replaced by the same worker's new connection");
+        log.info("worker reconnected", { address, name: msg.name });
+        this.#serveWorker(conn, address);
+        return { heartbeatTimeoutMs: this.#heartbeatTimeoutMs, schedulerId: this.#id } satisfies RegisterWorkerReply;
+      }
       if (old) {
         // Same address, new process: the old one is gone (R-FAIL-3).
         this.#workers.delete(address);
@@ -309,19 +349,13 @@ export class Scheduler {
         this.#handle({ type: "worker-removed", address, reason: "replaced by a new worker at the same address" });
       }
       this.#workers.set(address, conn);
-      const { name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts } = msg;
-      this.#handle({ type: "worker-added", address, name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts });
-      log.info("worker joined", { address, name });
+      const { name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts, rejoin } = msg;
+      // A worker of a scheduler that went away brings what it holds: this one rebuilds from it (R-FAIL-9).
+      this.#handle({ type: "worker-added", address, name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts, rejoin });
+      log.info(rejoin ? "worker rejoined after a scheduler restart" : "worker joined", { address, name });
       for (const w of this.#workerWaiters) if (this.#workers.size >= w.count) w.done();
-      conn.onRequest = (req) => {
-        if (req.op !== "heartbeat") throw new TypeError(`a worker does not send "${req.op}" requests to the scheduler`);
-        if (this.#workers.get(address!) === conn) {
-          this.#handle({ type: "heartbeat", worker: address!, memoryBytes: req.memoryBytes, actors: req.actors, spilledBytes: req.spilledBytes, busyMs: req.busyMs });
-        }
-        // The reply renews the worker's lease: it starts tasks only while the scheduler surely counts it in.
-        return null;
-      };
-      return { heartbeatTimeoutMs: this.#heartbeatTimeoutMs } satisfies RegisterWorkerReply;
+      this.#serveWorker(conn, address);
+      return { heartbeatTimeoutMs: this.#heartbeatTimeoutMs, schedulerId: this.#id } satisfies RegisterWorkerReply;
     };
     conn.onMessage = (msg) => {
       if (!address) return log.warn("message from an unregistered worker", { op: msg.op });
@@ -367,5 +401,9 @@ export class Scheduler {
       await Promise.all([this.#listener?.close(), this.#dashboard?.close()]);
     })();
     return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

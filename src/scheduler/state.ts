@@ -16,6 +16,7 @@ import { checkInvariants } from "./invariants.js";
 import { afterResourcesFreed } from "./place-task.js";
 import { actorLocation, chooseWorkers, info, whoHas } from "./queries.js";
 import { addKeys, missingData, taskErred, taskFinished } from "./results.js";
+import { clientRejoined, endRecovery, workerRejoined } from "./recovery.js";
 import { balance, balanceIfIdle, stealResponse } from "./steal-tasks.js";
 import { Tables, type SchedulerStateOptions } from "./tables.js";
 import { actorsLost, closeSilentWorkers, heartbeat, workerAdded, workerRemoved, workerStatus } from "./workers.js";
@@ -45,6 +46,9 @@ export class SchedulerState {
       case "client-added":
         tb.clients.add(event.client);
         break;
+      case "client-rejoined":
+        clientRejoined(tb, event.client, event.tasks, event.wanted, event.actors, now);
+        break;
       case "client-removed":
         clientRemoved(tb, event.client);
         break;
@@ -71,6 +75,7 @@ export class SchedulerState {
         break;
       case "worker-added":
         workerAdded(tb, event, now);
+        if (event.rejoin) workerRejoined(tb, event.address, event.rejoin, now);
         break;
       case "worker-removed":
         workerRemoved(tb, event.address);
@@ -106,6 +111,7 @@ export class SchedulerState {
         break;
       case "tick":
         closeSilentWorkers(tb, now);
+        endRecovery(tb, now);
         balance(tb);
         break;
     }
@@ -133,6 +139,11 @@ export class SchedulerState {
 
   actorLocation(key: Key): WhereIsActorReply {
     return actorLocation(this.#tb, key);
+  }
+
+  /** Whether this worker process is a member (not removed): a rejoin from it is a reconnect, not a recovery. */
+  knowsWorker(address: Address, incarnation: string): boolean {
+    return this.#tb.workers.get(address)?.incarnation === incarnation;
   }
 
   workerAddresses(): Address[] {

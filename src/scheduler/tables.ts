@@ -19,13 +19,15 @@ import type { ActorMeta, ActorStats, Address, ErrorInfo, Key, TaskSpec } from ".
 import type { ClientId } from "./events.js";
 import { Few } from "./few.js";
 import { isPending, StateCounts, TaskGroup, type TaskStateName } from "./groups.js";
+import { RECOVERY } from "./key-state.js";
 import { Outbox } from "./outbox.js";
+import { DEFAULT_HEARTBEAT_TIMEOUT_MS } from "./options.js";
 import { Placer } from "./placement.js";
 import type { StealWorker } from "./stealing.js";
 import { checkTransition } from "./transitions.js";
 
 export interface SchedulerStateOptions {
-  /** A worker silent for this long is closed (default 5000). */
+  /** A worker silent for this long is closed (default DEFAULT_HEARTBEAT_TIMEOUT_MS). */
   heartbeatTimeoutMs?: number;
   /** A task running on this many workers that died fails with KilledWorkerError (default 3). */
   maxWorkerDeaths?: number;
@@ -112,11 +114,20 @@ export class Tables {
   fired: Task[] = [];
   /** Resources came free in this event: tasks waiting for resources are tried again after it. */
   resourcesFreed = false;
+  /** Rebuilding from the reports of a previous scheduler's workers and clients (recovery.ts). */
+  recovering = false;
+  lastRejoinAt = 0;
+  /** While recovering: keys clients want that no worker has reported yet, and who wants them. */
+  readonly awaiting = new Map<Key, Set<ClientId>>();
+  /** While recovering: tasks workers said they are still running, and where. */
+  readonly reportedRunning = new Map<Key, Address>();
+  /** While recovering: actors clients hold that no worker has reported alive yet. */
+  readonly unreportedActors = new Set<Key>();
   /** The group of the last task made or resubmitted: tasks mostly arrive in runs of one function. */
   #lastGroup: TaskGroup | undefined;
 
   constructor(opts: SchedulerStateOptions) {
-    this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 5000;
+    this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
     this.maxWorkerDeaths = opts.maxWorkerDeaths ?? 3;
   }
 
@@ -216,6 +227,37 @@ export class Tables {
     this.clients.add(client);
     if (t.wantedBy === NO_ONE) t.wantedBy = new Few();
     t.wantedBy.add(client);
+  }
+
+  /**
+   * An actor is known to have been created `incarnation` times over (told by
+   * the worker hosting it, or a client holding it): its restarts left count
+   * them, whichever scheduler made them.
+   */
+  learnIncarnation(t: Task, incarnation: number): void {
+    t.incarnation = Math.max(t.incarnation, incarnation);
+    if (t.spec) t.restartsLeft = Math.max(0, (t.spec.options.restarts ?? 0) - t.incarnation);
+  }
+
+  /** While recovering, a key nobody has reported yet may still be: the client waits for it (recovery.ts). */
+  awaitReport(client: ClientId, key: Key): void {
+    let set = this.awaiting.get(key);
+    if (!set) this.awaiting.set(key, (set = new Set()));
+    set.add(client);
+  }
+
+  /** While recovering: kept, and handed to the clients that asked for it before it was reported (recovery.ts). */
+  holdForRecovery(t: Task): void {
+    this.want(RECOVERY, t);
+    this.handAwaited(t);
+  }
+
+  /** While recovering: the clients that asked for a key before anyone reported or submitted it want it now. */
+  handAwaited(t: Task): void {
+    const waiting = this.awaiting.get(t.key);
+    if (!waiting) return;
+    this.awaiting.delete(t.key);
+    for (const c of waiting) this.want(c, t);
   }
 
   /** Counts resources taken (1) or given back (-1) on a worker. */

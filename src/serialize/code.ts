@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { CodeShippingError } from "../errors.js";
+import { CodeShippingError, ConfigError } from "../errors.js";
 import type { CodeRef } from "../protocol/messages.js";
 import { importEntry, importModule, isEntryFile, isOwnScript } from "./entry.js";
 import { exportedByText, findExport, importSoon, scriptUrlOf } from "./locate.js";
@@ -96,10 +96,10 @@ const refsInFlight = new WeakMap<Function, Map<string, Promise<CodeRef>>>();
 
 /**
  * How a worker finds fn: by module reference when fn is exported from a module
- * file, else by source text. Throws a TypeError for native and bound functions.
+ * file, else by source text. Rejects with a ConfigError for native and bound functions.
  */
 export function codeRefOf(fn: Function, opts?: CodeOptions): Promise<CodeRef> {
-  if (typeof fn !== "function") return Promise.reject(new TypeError(`expected a function or class to ship, got ${typeof fn}`));
+  if (typeof fn !== "function") return Promise.reject(new ConfigError(`expected a function or class to ship, got ${typeof fn}: pass the function itself, not its result`));
   const codeRoot = opts?.codeRoot ?? process.cwd();
   let byRoot = refsInFlight.get(fn);
   if (byRoot === undefined) refsInFlight.set(fn, (byRoot = new Map()));

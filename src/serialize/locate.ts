@@ -9,7 +9,8 @@ const scriptUrls = new Map<string, string>();
 
 function post<T>(method: string, params?: object): T {
   let result: T | undefined;
-  let error: Error | null = null;
+  // Typed by its cast: the callback assigns it, which flow analysis does not see.
+  let error = null as Error | null;
   // On the thread being inspected, Session.post runs its callback before returning.
   session!.post(method, params ?? {}, (err, res) => {
     error = err;

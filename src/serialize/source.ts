@@ -1,7 +1,7 @@
 // Code that is not exported travels as its source text (R-CODE-2): it may
 // use only its parameters and globals, and a free variable is explained.
 
-import { CodeShippingError } from "../errors.js";
+import { CodeShippingError, ConfigError } from "../errors.js";
 import type { CodeRef } from "../protocol/messages.js";
 
 /** Where shipped source is compiled; stack frames of shipped code carry this prefix. */
@@ -15,7 +15,7 @@ export function sourceRef(fn: Function): CodeRef {
   const name = fn.name;
   const text = Function.prototype.toString.call(fn);
   if (/\{\s*\[native code\]\s*\}\s*$/.test(text)) {
-    throw new TypeError(
+    throw new ConfigError(
       `${name || "the function"} is a native or bound function and cannot be shipped: ` +
         `wrap it in a function of your own, e.g. (x) => ${name || "f"}(x), or export that wrapper from a module`,
     );

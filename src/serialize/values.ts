@@ -21,7 +21,7 @@
 //   infoToErrorSync (own class when already loaded here, else RemoteError).
 
 import { copyBytes, Payload } from "../protocol/payload.js";
-import { ProtocolError } from "../errors.js";
+import { ConfigError, ProtocolError } from "../errors.js";
 import type { ActorMeta, Key } from "../protocol/messages.js";
 import { ClassesPending, classTagOf, decodedClass, type ClassTag, type DecodedClass } from "./classes.js";
 import type { ModuleRef } from "./code.js";
@@ -259,7 +259,7 @@ class Writer {
         throw new PathError(
           "is a function",
           (path) =>
-            new TypeError(
+            new ConfigError(
               `${path} is a function: functions cannot travel inside values; pass it as the task's function, ` +
                 `or export it from a module and import it where it is needed`,
             ),
@@ -267,7 +267,7 @@ class Writer {
       default:
         throw new PathError(
           `is a ${typeof v}`,
-          (path) => new TypeError(`${path} is a ${typeof v}: it cannot be serialized; convert it to a string or number first`),
+          (path) => new ConfigError(`${path} is a ${typeof v}: it cannot be serialized; convert it to a string or number first`),
         );
     }
   }
@@ -310,7 +310,7 @@ class Writer {
       case "inline":
         return this.value(r.value);
       default:
-        throw new TypeError(`a [TO_REF]() method returned an unknown ref type ${JSON.stringify((r as Ref).type)}`);
+        throw new Error(`a [TO_REF]() method returned an unknown ref type ${JSON.stringify((r as Ref).type)}`);
     }
   }
 
@@ -342,11 +342,11 @@ class Writer {
     if (o instanceof Promise) {
       throw new PathError(
         "is a Promise",
-        (path) => new TypeError(`${path} is a Promise: await it before sending its value`),
+        (path) => new ConfigError(`${path} is a Promise: await it before sending its value`),
       );
     }
     if (o instanceof WeakMap || o instanceof WeakSet || o instanceof WeakRef) {
-      throw new PathError("is weak", (path) => new TypeError(`${path} is a ${o.constructor.name}, which cannot be serialized`));
+      throw new PathError("is weak", (path) => new ConfigError(`${path} is a ${o.constructor.name}, which cannot be serialized: send the values it holds instead`));
     }
     return this.instance(o, proto as object);
   }
@@ -482,7 +482,7 @@ function fresh(): Writer {
 /**
  * Encode a value. Refs inside it are collected in futureKeys/actorKeys; unfinished
  * ActorFutures are collected in `pending` and written as undefined: await them,
- * then serialize again. Throws a TypeError naming the path of a value that cannot
+ * then serialize again. Throws a ConfigError naming the path of a value that cannot
  * travel (a function, a symbol, a Promise).
  */
 export function serialize(value: unknown, opts?: SerializeOptions): Encoded {

@@ -14,6 +14,7 @@ import { closeSync, existsSync, linkSync, lstatSync, openSync, readdirSync, read
 import { createRequire } from "node:module";
 import { isMainThread, threadId } from "node:worker_threads";
 import { randomBytes } from "node:crypto";
+import { ProtocolError } from "../errors.js";
 
 interface Native {
   /** An existing segment, mapped copy-on-write. */
@@ -168,7 +169,7 @@ const SEGMENT_PATH = /^\/dev\/shm\/troupe-[0-9a-f-]+$/;
 
 /** Only our own segments are ever opened, whatever a peer sends. */
 function checkPath(path: string): void {
-  if (!SEGMENT_PATH.test(path)) throw new TypeError(`not a shared segment of troupe: ${JSON.stringify(path)}`);
+  if (!SEGMENT_PATH.test(path)) throw new ProtocolError(`not a shared segment of troupe: ${JSON.stringify(path)}`);
 }
 
 /** This process now removes the segment when the value is released. */

@@ -3,6 +3,7 @@
 // (R-ACT-5, R-ACT-6, R-ACT-9b).
 
 import { isThenable } from "../comm/index.js";
+import { ConfigError } from "../errors.js";
 import type { Key } from "../protocol/messages.js";
 import type { ActorShape } from "./thread-protocol.js";
 
@@ -56,7 +57,7 @@ export class ActorTable {
   }
 
   async create(key: Key, cls: Function, args: unknown[]): Promise<ActorShape> {
-    if (typeof cls !== "function") throw new TypeError(`an actor must be created from a class, got ${typeof cls}`);
+    if (typeof cls !== "function") throw new ConfigError(`an actor must be created from a class, got ${typeof cls}: pass the class itself to submit(Class, args, { actor: true })`);
     const instance = Reflect.construct(cls, args) as Record<string, unknown>;
     const className = cls.name || "Actor";
     const entry: Entry = {
@@ -94,7 +95,7 @@ export class ActorTable {
   #apply(entry: Entry, name: string, args: unknown[]): unknown {
     const method = entry.instance[name];
     if (typeof method !== "function") {
-      throw new TypeError(`${entry.className}.${name} is not a method (it is ${typeof method})`);
+      throw new ConfigError(`${entry.className}.${name} is not a method (it is ${typeof method}): call one of its methods, or read it as an attribute`);
     }
     return (method as (...a: unknown[]) => unknown).apply(entry.instance, args);
   }

@@ -4,7 +4,7 @@
 // asked to stop, 1 after a fault (the supervisor then starts a new worker).
 
 import { createLogger } from "../log.js";
-import type { WorkerOptions } from "./options.js";
+import { EXIT_SCHEDULER_GONE, type WorkerOptions } from "./options.js";
 import { Worker } from "./worker.js";
 
 const log = createLogger("worker");
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   });
   const { fault } = await worker.closed;
   if (fault) log.warn("worker stopped because of a fault", { fault });
-  process.exit(fault ? 1 : 0);
+  process.exit(worker.schedulerGone ? EXIT_SCHEDULER_GONE : fault ? 1 : 0);
 }
 
 main().catch((err) => {

@@ -38,10 +38,6 @@ export class WorkerState {
     this.#random = random;
   }
 
-  holds(key: Key): boolean {
-    return this.#held.has(key);
-  }
-
   /** Tasks ready for a task thread. */
   get readyCount(): number {
     return this.#ready.size;
@@ -171,6 +167,23 @@ export class WorkerState {
   handedToThread(key: Key): boolean {
     const rec = this.#tasks.get(key);
     return rec !== undefined && !rec.msg.actor && rec.state === "running";
+  }
+
+  /** Tasks handed to a thread and not finished: actors being created among them. */
+  runningKeys(): Key[] {
+    const keys: Key[] = [];
+    for (const [key, rec] of this.#tasks) if (rec.state === "running") keys.push(key);
+    return keys;
+  }
+
+  /**
+   * Forgets every task not handed to a thread (waiting for its deps, or
+   * ready): its scheduler is gone, and the next one sends again what it wants.
+   */
+  forgetQueued(): void {
+    const queued: Key[] = [];
+    for (const [key, rec] of this.#tasks) if (rec.state !== "running") queued.push(key);
+    this.free(queued);
   }
 
   /** Forget keys: drop their values and any queued or running work for them. */

@@ -26,10 +26,6 @@ export class Store {
     this.#disk = new SpillDirectory(spillParent);
   }
 
-  get size(): number {
-    return this.#data.size + this.#spilled.size;
-  }
-
   /** Bytes of values held in memory (heap or shared segments). */
   get bytes(): number {
     return this.#bytes;
@@ -43,6 +39,12 @@ export class Store {
   /** Bytes of values on disk. */
   get spilledBytes(): number {
     return this.#spilledBytes;
+  }
+
+  /** Every key held, in memory or on disk, with its size. */
+  *sizes(): IterableIterator<[Key, number]> {
+    for (const [key, v] of this.#data) yield [key, v.byteLength];
+    for (const [key, s] of this.#spilled) yield [key, s.byteLength];
   }
 
   has(key: Key): boolean {

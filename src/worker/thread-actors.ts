@@ -7,6 +7,7 @@
 import { formatAddress, isThenable, listen, parseAddress, type Connection, type Listener } from "../comm/index.js";
 import { Payload } from "../protocol/payload.js";
 import { withThreadClient } from "../client/thread-context.js";
+import { ProtocolError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ActorCallReply, ActorCalls, ActorStats, CodeRef, Key } from "../protocol/messages.js";
 import { ClassesPending, errorToInfo, loadClasses, type CodeOptions } from "../serialize/index.js";
@@ -219,7 +220,7 @@ export class ActorHost {
       }
       encoded = parts; // holds unfinished ActorFutures: answered once they are values
     }
-    encoded
+    void encoded
       .then(
         (p): ActorCallReply => new Payload(p),
         (err) => errorReply(err, this.codeOpts),
@@ -232,7 +233,7 @@ export class ActorHost {
   invokeGroup(msg: ActorCalls): Array<ActorCallReply | PromiseLike<ActorCallReply>> {
     const { key, names, gets, args } = msg;
     if (!Array.isArray(names) || !Array.isArray(gets) || !Array.isArray(args) || args.length !== names.length) {
-      throw new TypeError("a malformed actor-calls message: names, gets and args must be arrays, args as long as names");
+      throw new ProtocolError("a malformed actor-calls message: names, gets and args must be arrays, args as long as names");
     }
     const out: Array<ActorCallReply | PromiseLike<ActorCallReply>> = new Array(names.length);
     let g = 0;
@@ -244,7 +245,7 @@ export class ActorHost {
       out[i] =
         typeof name === "string" && (a === 0 || a instanceof Payload)
           ? this.invoke(key, get ? "get" : "call", name, a === 0 ? null : a.parts)
-          : errorReply(new TypeError(`actor-calls entry ${i} is malformed (a name and a Payload or 0 were expected)`), this.codeOpts);
+          : errorReply(new ProtocolError(`actor-calls entry ${i} is malformed (a name and a Payload or 0 were expected)`), this.codeOpts);
     }
     return out;
   }
@@ -283,7 +284,7 @@ export class ActorHost {
         conn.onRequest = (msg) => {
           this.#touched.add(conn);
           if (msg.op === "actor-calls") return this.invokeGroup(msg);
-          if (msg.op !== "actor-call") throw new TypeError(`an actor thread serves only actor calls, not "${msg.op}"`);
+          if (msg.op !== "actor-call") throw new ProtocolError(`an actor thread serves only actor calls, not "${msg.op}"`);
           return this.invoke(msg.key, msg.kind, msg.name, msg.args.parts);
         };
         conn.onMessage = (msg) => this.log.warn("unexpected message on an actor endpoint", { op: msg.op });

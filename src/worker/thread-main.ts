@@ -91,7 +91,7 @@ port.on("message", (batch: ToThread[]) => {
   }
 });
 if (host) {
-  Promise.all([
+  void Promise.all([
     getClient().catch((err) => log.error("a worker thread could not connect to the scheduler", { error: String(err) })),
     host.openEndpoint().catch((err) => log.error("an actor thread could not open its endpoint; calls go through the worker", { error: String(err) })),
   ]).finally(() => {

@@ -4,6 +4,7 @@
 
 import { Payload } from "../protocol/payload.js";
 import { resolverForThread } from "../client/thread-context.js";
+import { ProtocolError } from "../errors.js";
 import type { ActorCallFailure, ErrorInfo, Key } from "../protocol/messages.js";
 import { deserialize, errorToInfoAsync, serialize, type CodeOptions } from "../serialize/index.js";
 import { isGone } from "../shm/index.js";
@@ -47,7 +48,7 @@ export function decodeArgs(parts: Uint8Array[], deps: Record<Key, ThreadPart[]>)
     if (values.size > 0) resolve = { actor: threadResolver.actor, future: (key) => (values.has(key) ? values.get(key) : threadResolver.future!(key)) };
   }
   const args = deserialize(new Payload(parts), resolve);
-  if (!Array.isArray(args)) throw new TypeError("task arguments must be an array");
+  if (!Array.isArray(args)) throw new ProtocolError("task arguments must be an array");
   return args;
 }
 

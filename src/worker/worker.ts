@@ -4,13 +4,13 @@
 // itself, so heartbeats and transfers go on while tasks and actors compute.
 
 import { randomBytes } from "node:crypto";
-import { cpus, hostname } from "node:os";
+import { hostname } from "node:os";
 import { connect, formatAddress, isWildcardHost, listen, OOB_THRESHOLD_BYTES, parseAddress, type Connection, type Listener } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
 import { getDataRequest, receiveData, type Received } from "../transfer/get-data.js";
 import { Payload } from "../protocol/payload.js";
 import { mappedPayload, releaseShared, splitShared, type SharedParts } from "../transfer/shared.js";
-import { ConfigError, ProtocolError } from "../errors.js";
+import { ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { isGone, segmentsPresent, shmDomain, sweepStale, type Part } from "../shm/index.js";
 import type {
@@ -27,6 +27,7 @@ import type {
   Key,
   AwaitStopped,
   SchedulerToWorker,
+  WorkerRejoin,
   WorkerRequest,
   PutData,
   ErrorInfo,
@@ -36,22 +37,20 @@ import type {
 } from "../protocol/messages.js";
 import { NO_HOLDERS } from "../protocol/messages.js";
 import { errorInfoOf, serialize, TO_REF } from "../serialize/index.js";
-import type { WorkerOptions } from "./options.js";
+import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from "./options.js";
 import { WorkerState, type WorkerInstruction } from "./state.js";
 import { Store } from "./store.js";
 import { RunnerThread, type ThreadDeath } from "./threads.js";
 import { accepting, messageWeight } from "../protocol/schemas.js";
 import { TaskThreads } from "./task-threads.js";
 import { MemoryMonitor } from "./memory.js";
-import { defaultMemoryLimit, parseBytes, threadHeapMb } from "./memory-limit.js";
+import { threadHeapMb } from "./memory-limit.js";
 import { compactParts, discardParts, NO_DEPS, partsFromThread, partsToThread, type ThreadConfig, type ThreadDone } from "./thread-protocol.js";
 
 const log = createLogger("worker");
 
 /** Most finished tasks reported in one message. */
 const MAX_REPORTED = 1024;
-/** How long a cancelled or released task may run on after its signal aborted, before its thread is stopped (R-TASK-13). */
-export const DEFAULT_CANCEL_GRACE_MS = 1000;
 /** How often tasks queued on a thread behind a long task are taken back for others. */
 const UNSTICK_EVERY_MS = 100;
 
@@ -65,6 +64,8 @@ interface ActorHere {
   thread: RunnerThread;
   /** Reported by its thread, which counts every call, direct or forwarded. */
   stats: ActorStats;
+  /** Where it lives and what it looks like: a restarted scheduler hears it from here. */
+  meta: ActorMeta;
 }
 
 export class Worker {
@@ -73,7 +74,7 @@ export class Worker {
   readonly actorThreads: number;
   readonly resources: Record<string, number>;
   #address = "";
-  readonly #opts: WorkerOptions;
+  readonly #opts: ResolvedWorkerOptions;
   readonly #store: Store;
   #memory: MemoryMonitor | undefined;
   /** Actor handles fetched from peers (never reported: the actor lives elsewhere). */
@@ -96,6 +97,12 @@ export class Worker {
    */
   readonly #lease = new Float64Array(new SharedArrayBuffer(8));
   #heartbeatTimeoutMs = 0;
+  /** Names this process to the scheduler: a restart at the same address is another worker (R-FAIL-3). */
+  readonly #incarnation = randomBytes(8).toString("hex");
+  /** The scheduler process this worker registered with, for a rejoin (R-FAIL-9). */
+  #schedulerId: string | undefined;
+  readonly #schedulerTimeoutMs: number;
+  #schedulerGone = false;
   /** Why the worker stopped, when a fault stopped it (its process then exits non-zero). */
   #fault: string | undefined;
   #listener?: Listener;
@@ -108,22 +115,18 @@ export class Worker {
   /** Resolves once the worker has shut down: asked to, or because of a fault. */
   readonly closed = new Promise<WorkerExit>((r) => (this.#closedResolve = r));
 
-  private constructor(opts: WorkerOptions) {
+  private constructor(options: WorkerOptions) {
+    const opts = resolveWorkerOptions(options);
     this.#opts = opts;
-    this.nthreads = positiveInt(opts.nthreads ?? 1, "nthreads");
-    this.actorThreads = positiveInt(opts.actorThreads ?? 1, "actorThreads");
-    this.resources = { ...(opts.resources ?? {}) };
-    this.name = opts.name ?? `${hostname()}-${process.pid}`;
-    this.memoryLimit = opts.memoryLimit === undefined ? defaultMemoryLimit() : parseBytes(opts.memoryLimit);
-    this.#cancelGraceMs = opts.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS;
+    this.nthreads = opts.nthreads;
+    this.actorThreads = opts.actorThreads;
+    this.resources = opts.resources;
+    this.name = opts.name;
+    this.memoryLimit = opts.memoryLimit;
+    this.#cancelGraceMs = opts.cancelGraceMs;
+    this.#schedulerTimeoutMs = opts.schedulerTimeout;
     this.#store = new Store(opts.localDirectory);
-    this.#peers = new WorkerPool({
-      token: opts.token ?? "",
-      connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
-      tls: opts.tls,
-      role: "peer",
-      schema: accepting("caller"),
-    });
+    this.#peers = new WorkerPool({ token: opts.token, connectTimeoutMs: opts.connectTimeoutMs, tls: opts.tls, role: "peer", schema: accepting("caller") });
   }
 
   get address(): Address {
@@ -147,9 +150,9 @@ export class Worker {
     sweepStale();
     const scheme = parseAddress(opts.scheduler).scheme;
     this.#listener = await listen({
-      host: opts.host ?? "127.0.0.1",
-      port: opts.port ?? 0,
-      token: opts.token ?? "",
+      host: opts.host,
+      port: opts.port,
+      token: opts.token,
       tls: opts.tls,
       insecure: opts.insecure,
       onConnection: (conn) => {
@@ -167,11 +170,11 @@ export class Worker {
       kind,
       index,
       scheduler: opts.scheduler,
-      token: opts.token ?? "",
+      token: opts.token,
       tls: opts.tls && { cert: String(opts.tls.cert), key: String(opts.tls.key), ca: String(opts.tls.ca) },
-      codeRoot: opts.codeRoot ?? process.cwd(),
-      connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
-      listenHost: opts.host ?? "127.0.0.1",
+      codeRoot: opts.codeRoot,
+      connectTimeoutMs: opts.connectTimeoutMs,
+      listenHost: opts.host,
       contactHost,
       insecure: opts.insecure,
       worker: { address: this.#address, name: this.name, nthreads: this.nthreads, resources: this.resources },
@@ -195,41 +198,8 @@ export class Worker {
       return thread;
     });
 
-    const conn = await connect(opts.scheduler, {
-      token: opts.token ?? "",
-      role: "worker",
-      timeoutMs: opts.connectTimeoutMs ?? 10_000,
-      tls: opts.tls,
-    });
-    this.#scheduler = conn;
-    conn.schema = accepting("worker-from-scheduler");
-    conn.weigh = messageWeight;
-    conn.onMessage = (msg) => this.#fromScheduler(msg as SchedulerToWorker);
-    conn.onRequest = (msg) => this.#request(msg as WorkerRequest | AwaitStopped);
-    void conn.closed.then(() => {
-      if (this.#closing) return;
-      // Removed by the scheduler, or it is gone: the tasks queued here were (or will be) given to
-      // others. None of them may start now; the process ends, and its supervisor starts a new worker.
-      const dropped = this.#tasks.retractAll();
-      log.warn("lost the scheduler connection; stopping without running the tasks queued here", { scheduler: opts.scheduler, dropped: dropped.length });
-      void this.close(`lost the connection to the scheduler at ${opts.scheduler}`);
-    });
-    const sentAt = Date.now();
-    const reply = await conn.request({
-      op: "register-worker",
-      address: this.#address,
-      name: this.name,
-      nthreads: this.nthreads,
-      actorThreads: this.actorThreads,
-      resources: this.resources,
-      incarnation: randomBytes(8).toString("hex"),
-      memoryLimit: this.memoryLimit,
-      ...(opts.restarts ? { restarts: opts.restarts } : {}),
-    });
-    this.#heartbeatTimeoutMs = reply.heartbeatTimeoutMs;
-    this.#renewLease(sentAt);
-    const every = opts.heartbeatIntervalMs ?? 1000;
-    this.#heartbeat = setInterval(() => this.#sendHeartbeat(), every);
+    await this.#joinScheduler(false);
+    this.#heartbeat = setInterval(() => this.#sendHeartbeat(), opts.heartbeatIntervalMs);
     this.#heartbeat.unref();
     this.#unstickTimer = setInterval(() => this.#unstick(), UNSTICK_EVERY_MS);
     this.#unstickTimer.unref();
@@ -255,6 +225,105 @@ export class Worker {
     return this.close(reason);
   }
 
+  /**
+   * Connects to the scheduler and registers; `rejoin`: after losing it, with
+   * what this worker holds, for a scheduler started in its place to rebuild
+   * from (R-FAIL-9). Throws WorkerRemoved when the scheduler itself removed this
+   * worker: it gave the work away, and this worker must start afresh.
+   */
+  async #joinScheduler(rejoin: boolean): Promise<void> {
+    const opts = this.#opts;
+    const conn = await connect(opts.scheduler, {
+      token: opts.token,
+      role: "worker",
+      timeoutMs: opts.connectTimeoutMs,
+      tls: opts.tls,
+    });
+    conn.schema = accepting("worker-from-scheduler");
+    conn.weigh = messageWeight;
+    conn.onMessage = (msg) => {
+      try {
+        this.#fromScheduler(msg as SchedulerToWorker);
+      } catch (err) {
+        // Checked against its schema already: a throw is a bug here, and this worker's state can no longer be trusted.
+        // It stops with a fault; its supervisor starts a new one, and the scheduler treats its keys as any dead worker's.
+        log.error("the worker failed to handle a message from the scheduler; stopping", { op: msg.op, key: (msg as { key?: unknown }).key, error: String((err as Error)?.stack ?? err) });
+        void this.close(`failed to handle a "${msg.op}" message: ${(err as Error)?.message ?? err}`);
+      }
+    };
+    conn.onRequest = (msg) => this.#request(msg as WorkerRequest | AwaitStopped);
+    void conn.closed.then(() => this.#schedulerLost(conn));
+    const sentAt = Date.now();
+    const reply = await conn.request({
+      op: "register-worker",
+      address: this.#address,
+      name: this.name,
+      nthreads: this.nthreads,
+      actorThreads: this.actorThreads,
+      resources: this.resources,
+      incarnation: this.#incarnation,
+      memoryLimit: this.memoryLimit,
+      ...(opts.restarts ? { restarts: opts.restarts } : {}),
+      ...(rejoin && this.#schedulerId !== undefined ? { rejoin: this.#rejoinReport(this.#schedulerId) } : {}),
+    });
+    if (reply.removed) {
+      conn.close("removed by the scheduler");
+      throw new WorkerRemoved();
+    }
+    this.#schedulerId = reply.schedulerId;
+    this.#scheduler = conn;
+    this.#heartbeatTimeoutMs = reply.heartbeatTimeoutMs;
+    this.#renewLease(sentAt);
+    if (rejoin && this.#memory?.paused) this.#toScheduler({ op: "worker-status", status: "paused" });
+  }
+
+  /** What this worker holds, for a scheduler started in place of `schedulerId`. */
+  #rejoinReport(schedulerId: string): WorkerRejoin {
+    const held: Record<Key, number> = {};
+    for (const [key, nbytes] of this.#store.sizes()) if (!this.#actors.has(key)) held[key] = nbytes;
+    return { schedulerId, held, actors: [...this.#actors.values()].map((a) => a.meta), running: this.#state.runningKeys() };
+  }
+
+  /**
+   * The scheduler is gone (restarted, or unreachable), or it removed this
+   * worker. Tasks not started go back (the scheduler gave them, or will give
+   * them, to others); running ones finish, and their results stay here with
+   * everything else this worker holds while it tries to reach a scheduler
+   * again, for `schedulerTimeout`.
+   */
+  #schedulerLost(conn: Connection): void {
+    if (this.#closing || conn !== this.#scheduler) return;
+    this.#scheduler = undefined;
+    this.#state.free(this.#tasks.retractAll());
+    this.#state.forgetQueued();
+    log.warn("lost the scheduler connection; trying to reach it again", { scheduler: this.#opts.scheduler, forMs: this.#schedulerTimeoutMs });
+    void this.#rejoin();
+  }
+
+  async #rejoin(): Promise<void> {
+    const deadline = Date.now() + this.#schedulerTimeoutMs;
+    for (let delayMs = 100; !this.#closing; delayMs = Math.min(2 * delayMs, 1000)) {
+      try {
+        await this.#joinScheduler(true);
+        log.info("rejoined the scheduler", { scheduler: this.#opts.scheduler });
+        this.#dispatch();
+        return;
+      } catch (err) {
+        if (err instanceof WorkerRemoved) {
+          void this.close("removed by the scheduler (it stopped hearing from this worker): starting afresh as a new worker");
+          return;
+        }
+        if (Date.now() + delayMs >= deadline) {
+          this.#schedulerGone = true;
+          void this.close(`lost the connection to the scheduler at ${this.#opts.scheduler} and could not reach it again within ${this.#schedulerTimeoutMs} ms`);
+          return;
+        }
+        log.debug("the scheduler is not back yet", { error: String(err) });
+      }
+      await new Promise((r) => setTimeout(r, delayMs).unref());
+    }
+  }
+
   /** The scheduler answered something sent at `sentAt`: it counts this worker in until then plus its timeout. */
   #renewLease(sentAt: number): void {
     if (this.#heartbeatTimeoutMs <= 0) return;
@@ -268,6 +337,11 @@ export class Worker {
   #leaseHolds(): boolean {
     const until = this.#lease[0]!;
     return until === 0 || Date.now() <= until;
+  }
+
+  /** It stopped because it could not reach its scheduler again for `schedulerTimeout`. */
+  get schedulerGone(): boolean {
+    return this.#schedulerGone;
   }
 
   /** Why the worker stopped, if a fault stopped it; undefined after a requested stop. */
@@ -489,8 +563,8 @@ export class Worker {
         return this.#dispatch();
       }
       if (msg.actor && done.actor) {
-        const meta: Omit<ActorMeta, "incarnation"> = { key: msg.key, workerAddress: this.#address, ...done.actor };
-        this.#actors.set(msg.key, { thread, stats: { calls: 0, inFlight: 0, meanCallMs: 0 } });
+        const meta: ActorMeta = { key: msg.key, workerAddress: this.#address, ...done.actor, incarnation: msg.incarnation ?? 0 };
+        this.#actors.set(msg.key, { thread, stats: { calls: 0, inFlight: 0, meanCallMs: 0 }, meta });
         // The value of an actor's key is its handle: peers fetching it get a live reference.
         this.#store.set(msg.key, actorRefPayload(meta));
         this.#toScheduler({ op: "task-finished", key: msg.key, nbytes: 0, actor: meta, startMs, stopMs });
@@ -630,7 +704,7 @@ export class Worker {
 
   /** Values for a peer or client; one on this host (same shared-memory domain) gets large parts by path. */
   #getData(keys: Key[], domain: string | undefined): GetDataReply {
-    if (!Array.isArray(keys)) throw new TypeError("get-data needs an array of keys");
+    if (!Array.isArray(keys)) throw new ProtocolError("get-data needs an array of keys");
     const values: GetDataReply["values"] = new Array(keys.length);
     const actors: number[] = [];
     const sameHost = domain !== undefined && domain === shmDomain();
@@ -693,11 +767,6 @@ export class Worker {
 
   // ------------------------------------------------------------ info & shutdown
 
-  /** Keys held in memory here (results and actors). */
-  get storedKeys(): number {
-    return this.#store.size;
-  }
-
   /** Shut down; `fault` says why when nobody asked for it (the first call's reason stands, see `fault`). */
   close(fault?: string): Promise<void> {
     if (!this.#closing && fault !== undefined) this.#fault = fault;
@@ -714,7 +783,14 @@ export class Worker {
     })();
     return this.#closing;
   }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 }
+
+/** The scheduler refused a rejoin: it removed this worker. */
+class WorkerRemoved extends Error {}
 
 function actorRefPayload(meta: Omit<ActorMeta, "incarnation">): Payload {
   const ref = { [TO_REF]: () => ({ type: "actor" as const, meta: { ...meta, incarnation: 0 } }) };
@@ -733,14 +809,4 @@ function replyOf(done: ThreadDone): RunFunctionReply {
 
 function formatBytes(n: number): string {
   return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${Math.round(n / 2 ** 20)} MiB`;
-}
-
-function positiveInt(n: number, what: string): number {
-  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${what} must be a positive integer, got ${String(n)}`);
-  return n;
-}
-
-/** Default number of workers for a local cluster. */
-export function defaultWorkerCount(): number {
-  return Math.max(1, Math.min(4, cpus().length));
 }

@@ -10,6 +10,7 @@ import {
   ActorFuture,
   ActorLostError,
   Client,
+  ConfigError,
   Future,
   TimeoutError,
   actorInfo,
@@ -178,7 +179,7 @@ describe("actors: creation, handles and calls", () => {
     for (const m of ["increment", "add", "ainc", "fail", "where"]) assert.ok(info.methods.includes(m), `methods lacks ${m}`);
     for (const a of ["n", "doubled", "broken"]) assert.ok(info.attributes.includes(a), `attributes lacks ${a}`);
     assert.ok(!info.methods.includes("constructor"));
-    assert.throws(() => actorInfo({}), TypeError);
+    assert.throws(() => actorInfo({}), ConfigError);
   });
 
   it("String(handle) and util.inspect(handle) give <Actor: Counter, key=...>", T, async () => {

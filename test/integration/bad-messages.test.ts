@@ -138,7 +138,7 @@ describe("bad messages - a worker", () => {
       token: "w",
       onConnection: (c) => {
         conn = c;
-        c.onRequest = (m) => (m.op === "register-worker" ? { heartbeatTimeoutMs: 60_000 } : null);
+        c.onRequest = (m) => (m.op === "register-worker" ? { heartbeatTimeoutMs: 60_000, schedulerId: "test" } : null);
         c.onMessage = (m) => {
           if (m.op === "task-finished" || m.op === "tasks-finished" || m.op === "task-erred") ran.push(m.op);
         };

@@ -65,8 +65,8 @@ describe("fireAndForget", () => {
   });
 
   test("fireAndForget - takes Futures, one or many", () => {
-    assert.throws(() => fireAndForget(42 as never), TypeError);
-    assert.throws(() => fireAndForget([Promise.resolve(1)] as never), TypeError);
+    assert.throws(() => fireAndForget(42 as never), ConfigError);
+    assert.throws(() => fireAndForget([Promise.resolve(1)] as never), ConfigError);
   });
 });
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
 import { ConfigError } from "../../src/index.js";
-import { defaultWorkerCount } from "../../src/worker/worker.js";
+import { defaultWorkerCount } from "../../src/cluster/options.js";
 import { clusterInside, connectInside } from "../fixtures/entry-tasks.js";
 import { useCluster } from "../helpers/cluster.js";
 import { descendants, ProcGroup, requireBuilt, ROOT, type Proc } from "../helpers/procs.js";

@@ -57,6 +57,25 @@ try {
 }
 `,
   "legacy.cjs": 'require("troupe");\n',
+  // Uses the public types the way a TypeScript project does, checked with troupe's declarations included.
+  "typed.ts": `import { Client, ConfigError, LocalCluster, Scheduler, Worker, type Actor, type ClientOptions, type LocalClusterOptions } from "troupe";
+export class Counter {
+  n = 0;
+  inc(): number {
+    return ++this.n;
+  }
+}
+export async function use(options: LocalClusterOptions, clientOptions: ClientOptions): Promise<number> {
+  await using cluster = await LocalCluster.start(options);
+  await using client = await Client.connect(cluster, clientOptions);
+  const counter: Actor<Counter> = await client.submit(Counter, [], { actor: true });
+  const n: number = await counter.inc();
+  await using scheduler = await Scheduler.start({ port: 0 });
+  await using worker = await Worker.start({ scheduler: scheduler.address });
+  const e: unknown = undefined;
+  return e instanceof ConfigError ? e.code.length : n + worker.nthreads;
+}
+`,
 };
 
 describe("the packed package in another project", () => {
@@ -97,6 +116,28 @@ describe("the packed package in another project", () => {
     const troupe = join(project, "node_modules", ".bin", "troupe");
     assert.equal(ok(run(troupe, ["run", "job.ts"], project, 60_000), "troupe run job.ts").trim(), "42");
     assert.equal(ok(run(troupe, ["--version"], project, 30_000), "troupe --version").trim(), pkg.version);
+  });
+
+  test("package - its type declarations compile in a strict project, and leave troupe's internals out", T, () => {
+    const tsconfig = {
+      compilerOptions: {
+        target: "ES2022",
+        lib: ["ES2022", "ESNext.Disposable"],
+        module: "NodeNext",
+        moduleResolution: "NodeNext",
+        strict: true,
+        skipLibCheck: false,
+        noEmit: true,
+        types: ["node"],
+        typeRoots: [join(ROOT, "node_modules", "@types")],
+      },
+      files: ["typed.ts"],
+    };
+    writeFileSync(join(project, "tsconfig.json"), JSON.stringify(tsconfig));
+    ok(run(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", "."], project, 120_000), "tsc on typed.ts");
+    const client = readFileSync(join(installed, "dist", "client", "client.d.ts"), "utf8");
+    assert.match(client, /connect\(/);
+    assert.doesNotMatch(client, /_forThread|_closeNow|_futureFor/, "@internal members are in the published declarations");
   });
 
   test("package - require() from CommonJS says troupe is an ES module and to use import()", () => {

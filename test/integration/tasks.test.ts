@@ -18,8 +18,10 @@ import {
   Client,
   CodeShippingError,
   CommError,
+  ConfigError,
   delayed,
   Future,
+  progress,
   RemoteError,
   TimeoutError,
   wait,
@@ -386,6 +388,39 @@ describe("tasks and futures", () => {
     const path2 = scratchFile();
     await assert.rejects(h.client.submit(failUntil, [path2, 3], { retries: 1 }).result(10_000), /run 2 fails on purpose/);
     assert.equal(readFileSync(path2, "utf8").length, 2);
+  });
+
+  it("bad arguments to the client's calls throw ConfigError naming what to fix, and send nothing", async () => {
+    const c = h.client;
+    const f = c.submit(add, [1, 2]);
+    const cases: Array<[() => unknown, RegExp]> = [
+      [() => c.submit(42 as never), /submit\(\) takes a function or a class, got number/],
+      [() => c.submit(add, "1, 2" as never), /submit\(fn, args\): args must be an array/],
+      [() => c.submit(add, [1, 2], { retry: 1 } as never), /submit: unknown option "retry"/],
+      [() => c.submit(add, [1, 2], { priority: "high" } as never), /submit: option priority must be a finite number/],
+      [() => c.map(add, 5 as never), /argsList must be an array of argument arrays/],
+      [() => c.map(42 as never, []), /map\(\) takes a function or a class/],
+      [() => c.compute(42 as never), /compute\(\) takes Delayed nodes/],
+      [() => c.compute(delayed(add)(1, 2), { actor: true } as never), /compute: unknown option "actor"; did you mean "actors"\?/],
+      [() => asCompleted([f], { withResult: true } as never), /asCompleted: unknown option "withResult"; did you mean "withResults"\?/],
+      [() => c.scatter([f]), /scatter\(\) takes plain data; value 0 holds Futures/],
+      [() => c.release(42 as never), /release\(\) takes Futures or Actor handles/],
+      [() => c.submit(add, [1, (() => 2) as never]), /args\[1\] is a function/],
+    ];
+    const configError = (message: RegExp) => (err: Error) => err instanceof ConfigError && message.test(err.message);
+    for (const [call, message] of cases) assert.throws(call, configError(message), `expected ConfigError matching ${message}`);
+    await assert.rejects(wait([42 as never]), configError(/wait\(\) takes Futures and ActorFutures/));
+    await assert.rejects(wait([f], { returnWhen: "ANY" as never }), configError(/returnWhen must be "ALL_COMPLETED" or "FIRST_COMPLETED"/));
+    await assert.rejects(wait([f], { timeout: "soon" as never }), configError(/wait: option timeout must be a non-negative number of milliseconds, got "soon"/));
+    await assert.rejects(c.restart({ timeout: -1 }), configError(/restart: option timeout must be a non-negative number/));
+    await assert.rejects(progress([42 as never]), configError(/progress\(\) takes Futures and ActorFutures/));
+    await assert.rejects(f.result(-1), configError(/timeout must be a non-negative number/));
+    await assert.rejects(c.waitForWorkers(-1), configError(/n must be a non-negative integer/));
+    await assert.rejects(c.cancel([f, "f" as never]), configError(/cancel\(\) takes a Future or an array of Futures/));
+    await assert.rejects(c.whoHas(42 as never), configError(/whoHas\(\) takes a Future/));
+    await assert.rejects(Client.connect(42 as never), configError(/Client\.connect\(\) takes a scheduler address/));
+    // Refused at the call: the client still works.
+    assert.equal(await f, 3);
   });
 
   // ------------------------------------------------------------ cancel

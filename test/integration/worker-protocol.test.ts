@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { connect, listen, Payload, type Connection, type Listener } from "../../src/comm/index.js";
-import type { ComputeTask, ComputeTaskById, ComputeTasks, GetDataReply, Message } from "../../src/protocol/messages.js";
+import type { ComputeTask, ComputeTaskById, ComputeTasks, Message } from "../../src/protocol/messages.js";
 import { codeRefOf, deserialize, serialize } from "../../src/serialize/index.js";
 import { Client, Scheduler, Worker } from "../../src/index.js";
 import { add } from "../fixtures/tasks.js";
@@ -38,7 +38,7 @@ async function scriptedScheduler(nthreads: number): Promise<Scripted> {
       c.onRequest = (msg) => {
         if (msg.op === "heartbeat") return null;
         if (msg.op !== "register-worker") throw new TypeError(`unexpected ${msg.op}`);
-        return { heartbeatTimeoutMs: 60_000 };
+        return { heartbeatTimeoutMs: 60_000, schedulerId: "test" };
       };
       c.onMessage = (msg) => received.push(msg);
     },

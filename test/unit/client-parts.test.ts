@@ -13,7 +13,7 @@ import { SETTLED } from "../../src/client/settle.js";
 import { asCompleted, wait } from "../../src/client/wait.js";
 import { MAX_FRAME_BYTES, type ReplyHandler } from "../../src/comm/index.js";
 import type { Payload } from "../../src/protocol/payload.js";
-import { ActorLostError, ProtocolError, TimeoutError } from "../../src/errors.js";
+import { ActorLostError, ConfigError, ProtocolError, TimeoutError } from "../../src/errors.js";
 import type { ActorCalls, Message } from "../../src/protocol/messages.js";
 import { deserialize, serialize } from "../../src/serialize/index.js";
 import { ReadyQueue } from "../../src/worker/ready-queue.js";
@@ -80,7 +80,7 @@ describe("delayed graphs", () => {
   });
 
   test("rejects what is not a function", () => {
-    assert.throws(() => delayed(42 as never), TypeError);
+    assert.throws(() => delayed(42 as never), ConfigError);
   });
 });
 
@@ -90,10 +90,10 @@ describe("submit options", () => {
   });
 
   test("names a misspelt or mistyped option", () => {
-    assert.throws(() => checkSubmitOptions({ retry: 1 }, "submit"), /unknown option "retry"/);
+    assert.throws(() => checkSubmitOptions({ retry: 1 } as never, "submit"), /unknown option "retry"/);
     assert.throws(() => checkSubmitOptions({ retries: -1 }, "submit"), /retries must be a non-negative integer/);
-    assert.throws(() => checkSubmitOptions({ resources: { GPU: "1" } }, "submit"), /resources/);
-    assert.throws(() => checkSubmitOptions({ workers: 3 }, "submit"), /workers/);
+    assert.throws(() => checkSubmitOptions({ resources: { GPU: "1" } } as never, "submit"), /resources/);
+    assert.throws(() => checkSubmitOptions({ workers: 3 } as never, "submit"), /workers/);
   });
 });
 
@@ -191,7 +191,7 @@ describe("ActorFuture", () => {
       // A bad timeout is refused before the outcome is looked at; the failure itself stays unobserved.
       const g = new ActorFuture("Counter", "fail");
       g._reject(new Error("unobserved"));
-      await assert.rejects(g.result(-1), TypeError);
+      await assert.rejects(g.result(-1), ConfigError);
       await new Promise((r) => setTimeout(r, 10));
       assert.deepEqual(unhandled, []);
     } finally {
@@ -261,8 +261,8 @@ describe("ActorCaller", () => {
     await assert.rejects(odd.result(), ProtocolError);
     const refused = caller.call(rec, "call", "increment", []);
     await Promise.resolve();
-    singles[1]!.handler.fail(new TypeError("an actor thread serves only actor calls"));
-    await assert.rejects(refused.result(), TypeError);
+    singles[1]!.handler.fail(new ProtocolError("an actor thread serves only actor calls"));
+    await assert.rejects(refused.result(), ProtocolError);
     assert.equal(singles.length, 2, "neither was sent again");
   });
 

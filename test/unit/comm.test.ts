@@ -178,6 +178,7 @@ test("comm - error replies map to troupe error classes, else RemoteError", async
       if (keys[0] === "cancelled") throw new CancelledError("it was cancelled");
       if (keys[0] === "type") throw new TypeError("bad type");
       if (keys[0] === "async") return Promise.reject(new RangeError("too far"));
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- a thrown non-Error is the case under test
       if (keys[0] === "string") throw "just a string";
       return Promise.resolve("fine");
     },

@@ -4,6 +4,7 @@ import { Payload } from "../../src/protocol/payload.js";
 import type { ComputeTask, KeyState, TaskOptions, TaskSpec } from "../../src/protocol/messages.js";
 import { Few } from "../../src/scheduler/few.js";
 import { InvalidTransition, SchedulerState, TRANSITIONS, type Instruction, type SchedulerEvent } from "../../src/scheduler/state.js";
+import { RECOVERY_QUIET_MS } from "../../src/scheduler/recovery.js";
 import { Tables } from "../../src/scheduler/tables.js";
 
 const ARGS = new Payload([]);
@@ -34,7 +35,7 @@ function harness(opts?: ConstructorParameters<typeof SchedulerState>[0]) {
     finish(worker: string, key: string, nbytes = 10, actor?: { className: string }) {
       return h.ev({
         type: "task-finished", worker, key, nbytes, startMs: 0, stopMs: 1,
-        ...(actor ? { actor: { key, className: actor.className, workerAddress: worker, methods: ["m"], attributes: [] } } : {}),
+        ...(actor ? { actor: { key, className: actor.className, workerAddress: worker, methods: ["m"], attributes: [], incarnation: 0 } } : {}),
       });
     },
   };
@@ -870,4 +871,114 @@ test("restart: every task cancelled for the clients holding it, every worker for
   assert.deepEqual(computes(again).map((c) => [c.msg.key, c.address]), [["a", "w3"]]);
   h.ev({ type: "client-removed", client: "c1" });
   assert.equal(h.s.taskState("c"), undefined);
+});
+
+// ------------------------------------------------------------ a restarted scheduler rebuilds its state
+
+/** A fresh scheduler (no client yet) at time 0, as one started again at its address. */
+function restarted() {
+  const s = new SchedulerState();
+  let now = 0;
+  const ev = (e: SchedulerEvent, at?: number): Instruction[] => {
+    if (at !== undefined) now = at;
+    const out = s.handle(e, now);
+    s.checkInvariants();
+    return out;
+  };
+  const rejoinWorker = (address: string, held: Record<string, number>, actors: string[] = [], running: string[] = [], at?: number) =>
+    ev(
+      {
+        type: "worker-added",
+        address,
+        name: address,
+        nthreads: 1,
+        actorThreads: 1,
+        resources: {},
+        incarnation: address + "-1",
+        rejoin: {
+          schedulerId: "old",
+          held,
+          actors: actors.map((key) => ({ key, className: "A", workerAddress: "elsewhere", methods: ["m"], attributes: [], incarnation: 0 })),
+          running,
+        },
+      },
+      at,
+    );
+  return { s, ev, rejoinWorker };
+}
+
+test("restart: held keys and actors reported by workers are finished for clients that rejoin wanting them", () => {
+  const r = restarted();
+  r.rejoinWorker("w1", { "k-1": 10 }, ["A-1"]);
+  const out = r.ev({ type: "client-rejoined", client: "c1", tasks: [spec("A-1", [], { actor: true, restarts: 1 })], wanted: ["k-1", "A-1"], actors: { "A-1": 0 } }, 100);
+  const byKey = new Map(states(out).map((m) => [m.key, m]));
+  assert.equal(byKey.get("k-1")!.status, "finished");
+  assert.deepEqual(byKey.get("k-1")!.workers, ["w1"]);
+  assert.equal(byKey.get("A-1")!.status, "finished");
+  assert.equal(byKey.get("A-1")!.actor!.workerAddress, "w1");
+  // The actor's spec came back with the client: it can be restarted again.
+  const lost = r.ev({ type: "worker-removed", address: "w1", reason: "died" });
+  assert.equal(states(lost).find((m) => m.key === "A-1")!.status, "pending");
+});
+
+test("restart: a key wanted before any worker reported it waits; one never reported is lost when recovery ends", () => {
+  const r = restarted();
+  let out = r.ev({ type: "client-rejoined", client: "c1", tasks: [], wanted: ["k-1", "k-2"], actors: {} }, 0);
+  assert.deepEqual(states(out), [], "nothing is called lost while workers may still report");
+  out = r.rejoinWorker("w1", { "k-1": 10 }, [], [], 500);
+  assert.deepEqual(states(out).map((m) => [m.key, m.status]), [["k-1", "finished"]]);
+  out = r.ev({ type: "tick" }, 1000);
+  assert.deepEqual(states(out), [], "still recovering");
+  out = r.ev({ type: "tick" }, 500 + RECOVERY_QUIET_MS);
+  assert.deepEqual(states(out).map((m) => [m.key, m.status]), [["k-2", "lost"]]);
+  assert.equal(r.s.taskState("k-1"), "memory", "still wanted by the client");
+});
+
+test("restart: nothing is placed while recovering (a worker yet to report may hold it); a task reported running stays where it runs", () => {
+  const r = restarted();
+  let out = r.ev({ type: "client-rejoined", client: "c1", tasks: [spec("t-1"), spec("t-2"), spec("t-3")], wanted: ["t-1", "t-2", "t-3"], actors: {} }, 0);
+  assert.deepEqual(computes(out), []);
+  assert.equal(r.s.taskState("t-1"), "no-worker");
+  // w2 runs t-2, and held t-3's result all along.
+  out = r.rejoinWorker("w2", { "t-3": 5 }, [], ["t-2"], 100);
+  assert.deepEqual(computes(out).map((c) => [c.msg.key, c.address]), [["t-2", "w2"]]);
+  assert.equal(r.s.taskState("t-3"), "memory");
+  r.rejoinWorker("w1", {}, [], [], 200);
+  out = r.ev({ type: "tick" }, 200 + RECOVERY_QUIET_MS);
+  assert.deepEqual(computes(out).map((c) => c.msg.key), ["t-1"], "placed once recovery ends");
+});
+
+test("restart: a result reported during recovery for a key no client has asked for yet is kept for it", () => {
+  const r = restarted();
+  r.rejoinWorker("w1", {}, [], ["t-1"], 0);
+  r.ev({ type: "task-finished", worker: "w1", key: "t-1", nbytes: 3, startMs: 0, stopMs: 1 }, 100);
+  const out = r.ev({ type: "client-rejoined", client: "c1", tasks: [spec("t-1")], wanted: ["t-1"], actors: {} }, 200);
+  assert.deepEqual(computes(out), [], "not run again");
+  assert.deepEqual(states(out).map((m) => [m.key, m.status]), [["t-1", "finished"]]);
+});
+
+test("restart: keys workers report that no client wants are freed once recovery ends", () => {
+  const r = restarted();
+  r.rejoinWorker("w1", { "k-1": 10, "k-2": 10 }, [], [], 0);
+  r.ev({ type: "client-rejoined", client: "c1", tasks: [], wanted: ["k-1"], actors: {} }, 100);
+  const out = r.ev({ type: "tick" }, 100 + RECOVERY_QUIET_MS);
+  assert.deepEqual(frees(out), [{ address: "w1", keys: ["k-2"] }]);
+  assert.equal(r.s.taskState("k-1"), "memory");
+  assert.equal(r.s.taskState("k-2"), undefined);
+});
+
+test("restart: an actor that died with the scheduler is re-created if its restarts allow, counting those made before", () => {
+  const r = restarted();
+  r.rejoinWorker("w1", {}, [], [], 0);
+  // Held at its second incarnation: restarts: 2 leaves one more, restarts: 1 none.
+  r.ev({ type: "client-rejoined", client: "c1", tasks: [spec("A-1", [], { actor: true, restarts: 2 }), spec("A-2", [], { actor: true, restarts: 1 })], wanted: ["A-1", "A-2"], actors: { "A-1": 1, "A-2": 1 } }, 0);
+  const out = r.ev({ type: "tick" }, RECOVERY_QUIET_MS);
+  const created = computes(out);
+  assert.deepEqual(created.map((c) => [c.msg.key, c.msg.incarnation]), [["A-1", 2]]);
+  assert.equal(states(out).find((m) => m.key === "A-2")!.status, "lost");
+  // Its last restart is spent: when its worker dies, it is lost.
+  const done = r.ev({ type: "task-finished", worker: "w1", key: "A-1", nbytes: 0, startMs: 0, stopMs: 1, actor: { key: "A-1", className: "A", workerAddress: "w1", methods: ["m"], attributes: [], incarnation: 2 } });
+  assert.equal(states(done).find((m) => m.key === "A-1")!.actor!.incarnation, 2);
+  const gone = r.ev({ type: "worker-removed", address: "w1", reason: "died" });
+  assert.equal(states(gone).find((m) => m.key === "A-1")!.status, "lost");
 });

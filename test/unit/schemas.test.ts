@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { BatchDecoder, encodeBatch } from "../../src/comm/frames.js";
+import { BatchDecoder } from "../../src/comm/frames.js";
 import { Payload } from "../../src/protocol/payload.js";
 import { accepting, messageSchema } from "../../src/protocol/schemas.js";
 

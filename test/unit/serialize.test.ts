@@ -156,7 +156,7 @@ describe("serialize - values", () => {
 
   it("names the path of a function inside the arguments", () => {
     assert.throws(() => serialize([1, { fn: () => 1 }]), {
-      name: "TypeError",
+      name: "ConfigError",
       message: /^args\[1\]\.fn is a function: /,
     });
     assert.throws(() => serialize({ m: new Map([["k", Symbol("s")]]) }), { message: /^value\.m<map entry 0> is a symbol/ });

@@ -1,0 +1,133 @@
+// How a LocalCluster and the workers it adds are configured: the options,
+// their defaults, and the validators behind LocalCluster.start and addWorker.
+//
+// Names follow the public contract: `threadsPerWorker` here is a worker's
+// `nthreads` (as `troupe worker --nthreads` and getWorker() call it), and
+// `startTimeout` is the supervisor's `startTimeoutMs`.
+
+import { randomBytes } from "node:crypto";
+import { cpus } from "node:os";
+import { checkOptions, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_MS, PORT, POSITIVE_INT, POSITIVE_MS, RESOURCES, SIZE, STRING, type Rules } from "../options.js";
+import { defaultMemoryLimit, parseBytes } from "../worker/memory-limit.js";
+import { DEFAULT_ACTOR_THREADS, DEFAULT_CANCEL_GRACE_MS, DEFAULT_NTHREADS } from "../worker/options.js";
+
+export interface LocalClusterOptions {
+  /** Worker processes to start (default: min(4, cores)). */
+  workers?: number;
+  /** Task threads of each worker (default 1). */
+  threadsPerWorker?: number;
+  /** Actor threads of each worker (default 1). */
+  actorThreads?: number;
+  resources?: Record<string, number>;
+  /** The cluster's token (default: a random one, in `cluster.token`). */
+  token?: string;
+  /** Directory workers resolve shipped module paths against (default: cwd). */
+  codeRoot?: string;
+  /** How long a worker may take to start, ms (default 30000). */
+  startTimeout?: number;
+  /**
+   * Memory each worker may use: bytes, or a size such as "4GiB" (default: the
+   * machine's memory divided by `workers`). Above 95 % of it the worker is restarted.
+   */
+  memoryLimit?: number | string;
+  /** How long a cancelled task may run on after its signal aborted before its thread is stopped, ms (default 1000). */
+  cancelGraceMs?: number;
+}
+
+export interface AddWorkerOptions {
+  /** Task threads (default: the cluster's `threadsPerWorker`). */
+  nthreads?: number;
+  /** Actor threads (default: the cluster's `actorThreads`). */
+  actorThreads?: number;
+  /** Default: the cluster's `resources`. */
+  resources?: Record<string, number>;
+  /** Default: "worker-<n>". */
+  name?: string;
+  /** Port to listen on (default: any free one); a crashed worker can come back at its old address. */
+  port?: number;
+  /** Bytes, or a size such as "4GiB" (default: the cluster's `memoryLimit`). */
+  memoryLimit?: number | string;
+}
+
+/** How long one start of a worker process may take before it is killed. */
+export const DEFAULT_START_TIMEOUT_MS = 30_000;
+
+/** Workers of a LocalCluster when not given: one per core, at most 4. */
+export function defaultWorkerCount(): number {
+  return Math.max(1, Math.min(4, cpus().length));
+}
+
+/** Every option with its value: given, or the default. */
+export interface ResolvedLocalClusterOptions {
+  workers: number;
+  threadsPerWorker: number;
+  actorThreads: number;
+  resources: Record<string, number> | undefined;
+  token: string;
+  codeRoot: string;
+  startTimeout: number;
+  /** Bytes, for each worker. */
+  memoryLimit: number;
+  cancelGraceMs: number;
+}
+
+const CLUSTER_RULES: Rules<LocalClusterOptions> = {
+  workers: NON_NEGATIVE_INT,
+  threadsPerWorker: POSITIVE_INT,
+  actorThreads: POSITIVE_INT,
+  resources: RESOURCES,
+  token: STRING,
+  codeRoot: NON_EMPTY_STRING,
+  startTimeout: POSITIVE_MS,
+  memoryLimit: SIZE,
+  cancelGraceMs: NON_NEGATIVE_MS,
+};
+
+const ADD_WORKER_RULES: Rules<AddWorkerOptions> = {
+  nthreads: POSITIVE_INT,
+  actorThreads: POSITIVE_INT,
+  resources: RESOURCES,
+  name: NON_EMPTY_STRING,
+  port: PORT,
+  memoryLimit: SIZE,
+};
+
+/** Checks a LocalCluster's options (ConfigError naming the option) and fills in the defaults. */
+export function resolveLocalClusterOptions(options?: LocalClusterOptions): ResolvedLocalClusterOptions {
+  const o = checkOptions(options, CLUSTER_RULES, "LocalCluster.start");
+  const workers = o.workers ?? defaultWorkerCount();
+  return {
+    workers,
+    threadsPerWorker: o.threadsPerWorker ?? DEFAULT_NTHREADS,
+    actorThreads: o.actorThreads ?? DEFAULT_ACTOR_THREADS,
+    resources: o.resources,
+    token: o.token ?? randomBytes(24).toString("hex"),
+    codeRoot: o.codeRoot ?? process.cwd(),
+    startTimeout: o.startTimeout ?? DEFAULT_START_TIMEOUT_MS,
+    memoryLimit: o.memoryLimit === undefined ? defaultMemoryLimit(workers) : parseBytes(o.memoryLimit),
+    cancelGraceMs: o.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS,
+  };
+}
+
+/** What one added worker runs with: its own options, else the cluster's. */
+export interface ResolvedAddWorkerOptions {
+  nthreads: number;
+  actorThreads: number;
+  resources: Record<string, number> | undefined;
+  name: string | undefined;
+  port: number | undefined;
+  memoryLimit: number;
+}
+
+/** Checks addWorker()'s options (ConfigError naming the option); what is not given comes from the cluster. */
+export function resolveAddWorkerOptions(options: AddWorkerOptions | undefined, cluster: ResolvedLocalClusterOptions): ResolvedAddWorkerOptions {
+  const o = checkOptions(options, ADD_WORKER_RULES, "addWorker");
+  return {
+    nthreads: o.nthreads ?? cluster.threadsPerWorker,
+    actorThreads: o.actorThreads ?? cluster.actorThreads,
+    resources: o.resources ?? cluster.resources,
+    name: o.name,
+    port: o.port,
+    memoryLimit: o.memoryLimit === undefined ? cluster.memoryLimit : parseBytes(o.memoryLimit),
+  };
+}
