@@ -7,6 +7,10 @@
 //     also spaces the probes of a closed window (Linux 6.15 and later: false
 //     when the kernel does not know the option).
 //   linkState(fd) -> { sinceAckMs, unacked, notSent } from TCP_INFO
+//   resetOnClose(fd)
+//     SO_LINGER with a zero timeout: closing sends a reset and drops what
+//     waits, so that a peer still sending to a link found dead hears at once,
+//     and the kernel does not go on retransmitting to nobody.
 //
 // TCP_USER_TIMEOUT is not used: since Linux 5.11 it also ends a connection
 // whose peer keeps its window closed (a busy process not reading) though the
@@ -109,6 +113,19 @@ napi_value LinkState(napi_env env, napi_callback_info info) {
 #endif
 }
 
+napi_value ResetOnClose(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  if (!Ints(env, info, &fd, 1)) return nullptr;
+#ifdef __linux__
+  struct linger lg = {1, 0};
+  if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) != 0) return ThrowErrno(env, "SO_LINGER", errno);
+  return nullptr;
+#else
+  napi_throw_error(env, "ETCP", "TCP tuning is implemented for Linux only");
+  return nullptr;
+#endif
+}
+
 }  // namespace
 
 void RegisterTcp(napi_env env, napi_value exports) {
@@ -117,4 +134,6 @@ void RegisterTcp(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "tuneLink", fn);
   napi_create_function(env, "linkState", NAPI_AUTO_LENGTH, LinkState, nullptr, &fn);
   napi_set_named_property(env, exports, "linkState", fn);
+  napi_create_function(env, "resetOnClose", NAPI_AUTO_LENGTH, ResetOnClose, nullptr, &fn);
+  napi_set_named_property(env, exports, "resetOnClose", fn);
 }
