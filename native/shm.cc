@@ -148,9 +148,13 @@ napi_value Map(napi_env env, napi_callback_info info) {
 
 }  // namespace
 
+// native/tcp.cc: one addon, so that one build step serves both.
+void RegisterTcp(napi_env env, napi_value exports);
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "map", NAPI_AUTO_LENGTH, Map, nullptr, &fn);
   napi_set_named_property(env, exports, "map", fn);
+  RegisterTcp(env, exports);
   return exports;
 }

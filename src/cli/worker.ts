@@ -22,6 +22,10 @@ export const WORKER_USAGE = `Usage: troupe worker <scheduler-address> [options]
   --memory-limit SIZE    memory the worker may use, e.g. 4GiB (default: the machine's);
                          above 60% values spill to disk, above 80% it pauses,
                          above 95% it is restarted
+  --transfer-incoming-count-limit N
+                         dependencies fetched from peers in at most N requests at once (default 4)
+  --transfer-incoming-bytes-limit SIZE
+                         and at most SIZE bytes at once (default: a tenth of --memory-limit)
   --no-nanny             run the worker in this process, with no supervisor to restart it
   --scheduler-timeout MS how long to try to reach the scheduler again after losing it
                          (default 60000); then the worker (and its nanny) exits 3
@@ -44,6 +48,8 @@ const OPTIONS: Options = {
   "code-root": { type: "string" },
   "memory-limit": { type: "string" },
   "scheduler-timeout": { type: "string" },
+  "transfer-incoming-count-limit": { type: "string" },
+  "transfer-incoming-bytes-limit": { type: "string" },
   "no-nanny": { type: "boolean" },
 };
 
@@ -63,13 +69,19 @@ function workerOptions(scheduler: string, values: Values): WorkerOptions & { mem
     codeRoot: values["code-root"] ? resolve(values["code-root"] as string) : undefined,
     memoryLimit: memoryLimit(values["memory-limit"]),
     schedulerTimeout: int(values["scheduler-timeout"], "scheduler-timeout", 0),
+    transferIncomingCountLimit: int(values["transfer-incoming-count-limit"], "transfer-incoming-count-limit", 1),
+    transferIncomingBytesLimit: size(values["transfer-incoming-bytes-limit"], "transfer-incoming-bytes-limit"),
   };
 }
 
 function memoryLimit(value: unknown): number {
-  if (value === undefined) return defaultMemoryLimit();
+  return size(value, "memory-limit") ?? defaultMemoryLimit();
+}
+
+function size(value: unknown, flag: string): number | undefined {
+  if (value === undefined) return undefined;
   try {
-    return parseBytes(String(value), "--memory-limit");
+    return parseBytes(String(value), `--${flag}`);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

@@ -4,7 +4,9 @@
 // Counts each actor's calls until they settle, so that its owner releases it
 // only after them (R-ACT-9b) and forgets what it knew of it. Bounds the calls
 // in flight to each actor (R-FLOW-2): past the bound, calls wait unencoded
-// and leave in order as earlier ones settle.
+// and leave in order as earlier ones settle. They wait the same way while the
+// connection to the actor is full (R-FLOW-1), so a worker that stops reading
+// costs a bounded number of bytes, not the bound of every actor it hosts.
 
 import { checkFrameSize, type ReplyHandler } from "../comm/index.js";
 import { Payload } from "../protocol/payload.js";
@@ -44,6 +46,8 @@ export interface ActorTransport {
   direct: boolean;
   /** Whether the owner holds the actor (its Future, or a handle that keeps it alive): its record stays while it does. */
   holds(key: Key): boolean;
+  /** While the connection to `address` is full (the worker reads more slowly than calls go), a promise of room; undefined when calls may go. */
+  congested?(address: Address): Promise<void> | undefined;
 }
 
 interface QueuedCall {
@@ -71,6 +75,8 @@ export interface ActorRecord {
   queue: CallQueue<QueuedCall>;
   /** "running": the queue is being sent from further up the stack; "awaiting": its head waits for an argument. */
   drain: "idle" | "running" | "awaiting";
+  /** The connection to the actor is full: the queue is sent again once it has room. */
+  awaitingRoom: boolean;
   /** Calls sent and not settled (answered, or being relocated), and the bytes of their encoded arguments. */
   sentCalls: number;
   sentBytes: number;
@@ -197,6 +203,7 @@ export class ActorCaller {
       meta,
       queue: new CallQueue(),
       drain: "idle",
+      awaitingRoom: false,
       sentCalls: 0,
       sentBytes: 0,
       inflight: new Inflight(),
@@ -308,8 +315,17 @@ export class ActorCaller {
     return future;
   }
 
+  /** At the bound of calls in flight, or the connection to the actor is full: calls wait unencoded. */
   #full(rec: ActorRecord): boolean {
-    return rec.sentCalls >= this.#maxCalls || rec.sentBytes >= this.#maxBytes;
+    if (rec.sentCalls >= this.#maxCalls || rec.sentBytes >= this.#maxBytes || rec.awaitingRoom) return true;
+    const room = this.#transport.congested?.(this.#target(rec.meta));
+    if (room === undefined) return false;
+    rec.awaitingRoom = true;
+    void room.then(() => {
+      rec.awaitingRoom = false;
+      this.#pump(rec);
+    });
+    return true;
   }
 
   /** Send now if possible; false when an argument is still pending. */

@@ -125,6 +125,7 @@ export class Client {
       forget: (address) => this.#pool.forget(address),
       direct: opts.directToWorkers,
       holds: (key) => this.#keys.get(key) !== undefined,
+      congested: (address) => this.#pool.congested(address),
     }, opts.maxPendingCalls);
   }
 

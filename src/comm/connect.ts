@@ -3,6 +3,11 @@
 // is one of them depends on the caller: a worker may start before its
 // scheduler, while a client told where its scheduler is should learn at once
 // that nothing is there.
+//
+// Time this process spends unable to run its event loop (user code busy on
+// the caller's thread) is not the peer's fault: it does not count against the
+// timeout, and a listener that gave up waiting for our hello meanwhile is
+// asked again.
 
 import * as net from "node:net";
 import * as tls from "node:tls";
@@ -23,7 +28,10 @@ export interface ConnectOptions {
   tls?: TlsOptions;
   /**
    * Retry failures that may pass until the timeout (default true). False for
-   * peers that should already be up, so that a dead one is reported at once.
+   * peers that should already be up, so that a dead one is reported at once;
+   * a peer that accepted the connection and closed it during the handshake
+   * (it may have waited for a hello this process was too busy to send) is
+   * still tried again until the timeout.
    */
   retry?: boolean;
   /**
@@ -38,6 +46,10 @@ export interface ConnectOptions {
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const FIRST_RETRY_DELAY_MS = 20;
 const MAX_RETRY_DELAY_MS = 500;
+/** While connecting, how often the event loop is checked for stalls. */
+const TICK_MS = 100;
+/** A tick this much later than due means this process, not the peer, was slow. */
+const STALL_MS = 500;
 
 /** Socket errors that may go away if we try again: the peer was busy, or the network hiccuped. */
 const TRANSIENT_CODES = new Set(["ECONNRESET", "ETIMEDOUT", "EPIPE", "EAI_AGAIN"]);
@@ -48,8 +60,40 @@ class AttemptFailed extends Error {
   constructor(
     message: string,
     readonly retryable: boolean,
+    /** The peer accepted the connection, then closed it before the handshake completed. */
+    readonly closedByPeer = false,
   ) {
     super(message);
+  }
+}
+
+/**
+ * The deadline of one connect(), moved on by the time this process could not
+ * run its event loop: the time user code held the thread is not the peer's.
+ */
+class Deadline {
+  at: number;
+  #last = Date.now();
+  readonly #tick: NodeJS.Timeout;
+
+  constructor(timeoutMs: number) {
+    this.at = this.#last + timeoutMs;
+    // Due before any wait of the attempt, so it runs first after a stall and moves the deadline in time.
+    this.#tick = setInterval(() => {
+      const now = Date.now();
+      const stalled = now - this.#last - TICK_MS;
+      if (stalled > STALL_MS) this.at += stalled;
+      this.#last = now;
+    }, TICK_MS);
+    this.#tick.unref();
+  }
+
+  get left(): number {
+    return this.at - Date.now();
+  }
+
+  stop(): void {
+    clearInterval(this.#tick);
   }
 }
 
@@ -61,26 +105,28 @@ export async function connect(address: string, opts: ConnectOptions): Promise<Co
   if (scheme === "tls" && !opts.tls) {
     throw new ConfigError(`Cannot connect to ${address}: a tls:// address needs TLS options (cert, key and ca; --tls-cert/--tls-key/--tls-ca)`);
   }
-  const deadline = Date.now() + timeoutMs;
-  let delay = FIRST_RETRY_DELAY_MS;
-  for (;;) {
-    const remaining = deadline - Date.now();
-    let why: string;
-    try {
-      return await attempt(address, scheme === "tls" ? opts.tls! : null, host, port, opts, Math.max(1, remaining));
-    } catch (err) {
-      if (!(err instanceof AttemptFailed)) throw err;
-      if (!err.retryable || opts.retry === false) throw new CommError(`Could not connect to ${address}: ${err.message}`);
-      why = err.message;
+  const deadline = new Deadline(timeoutMs);
+  try {
+    let delay = FIRST_RETRY_DELAY_MS;
+    for (;;) {
+      let why: string;
+      try {
+        return await attempt(address, scheme === "tls" ? opts.tls! : null, host, port, opts, deadline);
+      } catch (err) {
+        if (!(err instanceof AttemptFailed)) throw err;
+        if (!err.retryable || (opts.retry === false && !err.closedByPeer)) throw new CommError(`Could not connect to ${address}: ${err.message}`);
+        why = err.message;
+      }
+      if (deadline.left <= 0) throw new CommError(`Could not connect to ${address} within ${timeoutMs} ms: ${why}`);
+      await new Promise((r) => setTimeout(r, Math.min(delay, deadline.left)));
+      delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
     }
-    const left = deadline - Date.now();
-    if (left <= 0) throw new CommError(`Could not connect to ${address} within ${timeoutMs} ms: ${why}`);
-    await new Promise((r) => setTimeout(r, Math.min(delay, left)));
-    delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
+  } finally {
+    deadline.stop();
   }
 }
 
-function attempt(address: string, tlsOpts: TlsOptions | null, host: string, port: number, opts: ConnectOptions, timeoutMs: number): Promise<Connection> {
+function attempt(address: string, tlsOpts: TlsOptions | null, host: string, port: number, opts: ConnectOptions, deadline: Deadline): Promise<Connection> {
   return new Promise<Connection>((resolve, reject) => {
     let conn: WireConnection | null = null;
     let settled = false;
@@ -92,11 +138,18 @@ function attempt(address: string, tlsOpts: TlsOptions | null, host: string, port
       else reject(err);
     };
     const socket: net.Socket = tlsOpts ? tls.connect(tlsClientOptions(tlsOpts, host, port)) : net.connect({ host, port });
-    const timer = setTimeout(() => {
+    let timer: NodeJS.Timeout;
+    const arm = () => {
+      timer = setTimeout(timedOut, Math.max(1, deadline.left));
+    };
+    const timedOut = () => {
+      // The deadline moved (this process was busy): what happened meanwhile (connected, closed) is still to be read.
+      if (deadline.left > 0) return arm();
       socket.destroy();
       conn?.close("handshake timed out");
       settle(new AttemptFailed(conn ? "connected, but no handshake reply arrived" : "the connection attempt timed out", true));
-    }, timeoutMs);
+    };
+    arm();
     const onEarlyError = (err: NodeJS.ErrnoException) => {
       const code = err.code ?? "";
       const retryable = TRANSIENT_CODES.has(code) || (opts.awaitListener !== false && NO_LISTENER_CODES.has(code));
@@ -130,7 +183,8 @@ function attempt(address: string, tlsOpts: TlsOptions | null, host: string, port
           settle(new AuthError(`Connection to ${address} closed by the server right after the TLS handshake: it probably rejected this side's certificate; use one signed by the cluster's CA (--tls-cert/--tls-key/--tls-ca)`));
           return;
         }
-        settle(new AttemptFailed(`the connection closed during the handshake (${reason})`, c.closeKind === "remote"));
+        const byPeer = c.closeKind === "remote";
+        settle(new AttemptFailed(`the connection closed during the handshake (${reason})`, byPeer, byPeer));
       };
       c.send(makeHello(opts.token, opts.role));
     });

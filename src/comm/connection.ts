@@ -6,6 +6,7 @@ import { CommError, ProtocolError, RemoteError, TimeoutError, TROUPE_ERRORS, typ
 import { createLogger } from "../log.js";
 import type { ErrorInfo, Message, ReplyTo } from "../protocol/messages.js";
 import { BatchDecoder, encodeBatch, type ErrorReply, unitEnd, type WireEntry } from "./frames.js";
+import { MAX_UNAUTHENTICATED_BYTES } from "./handshake.js";
 import { hold, release } from "./keep-alive.js";
 import { PendingReplies } from "./pending.js";
 import type { Transport } from "./transport.js";
@@ -64,6 +65,19 @@ export interface Connection {
    * end-of-turn write would otherwise wait a whole loop iteration.
    */
   flush(): void;
+  /**
+   * Bytes sent and not yet taken by the system: batches this connection
+   * holds back while its socket is full, and the socket's own buffer.
+   */
+  readonly bufferedBytes: number;
+  /**
+   * True while the peer takes bytes more slowly than they are sent: batches
+   * then wait in the connection, and a sender that can wait (one with a
+   * stream of calls or data) should hold the rest until drained().
+   */
+  readonly needsDrain: boolean;
+  /** Resolves once needsDrain is false (at once if it is) or the connection is closed. */
+  drained(): Promise<void>;
   /** Idempotent. Queued messages are still written; pending requests reject with CommError. */
   close(reason?: string): void;
   /** Resolves (never rejects) once closed for any reason. */
@@ -146,11 +160,33 @@ export class WireConnection implements Connection {
   private heldClose: string | null = null;
   private resolveClosed!: () => void;
   private readonly flushBound = () => this.flush();
+  /** Batches encoded while the transport was full, in order; written as it drains. */
+  #backlog: Uint8Array[][] = [];
+  #backlogBytes = 0;
+  /** The transport is above its high-water mark: it takes nothing more until it drains. */
+  #blocked = false;
+  #drainWaiters: Array<() => void> = [];
 
   constructor(private readonly transport: Transport) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    // Until the handshake completes, the peer is a stranger: it may make this side hold only a little.
+    this.decoder.setLimit(MAX_UNAUTHENTICATED_BYTES, "before the handshake completed; a troupe peer sends only its hello (or the answer to it) first");
     transport.onData = (chunk) => this.receive(chunk);
+    transport.onDrain = () => this.#drain();
     transport.onClose = (reason) => this.transportClosed(reason);
+  }
+
+  get bufferedBytes(): number {
+    return this.#backlogBytes + this.transport.bufferedBytes;
+  }
+
+  get needsDrain(): boolean {
+    return this.#blocked;
+  }
+
+  drained(): Promise<void> {
+    if (!this.#blocked || this.state === State.Closed) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
   get peer(): string {
@@ -166,6 +202,7 @@ export class WireConnection implements Connection {
     if (this.state !== State.Handshake) return;
     this.state = State.Open;
     this.role = role;
+    this.decoder.setLimit(Infinity);
     this.held = [];
     setImmediate(() => this.release());
   }
@@ -227,16 +264,20 @@ export class WireConnection implements Connection {
   close(reason = "closed by the owner"): void {
     if (this.state === State.Closed) return;
     if (this.flushScheduled) this.flush();
+    // Whatever waited for room goes now: end() lets the socket finish writing it (within its grace).
+    for (const chunks of this.#backlog) this.transport.write(chunks);
+    this.#backlog = [];
+    this.#backlogBytes = 0;
     // finish() first: the transport may report its own close synchronously.
     this.finish(`closed locally: ${reason}`, "local");
     this.#holdUntilClosed();
     this.transport.end();
   }
 
-  /** Close because the peer broke the protocol: drop it now and say why in the log. */
-  fail(why: string): void {
+  /** Close because the peer broke the protocol: drop it now and say why in the log (unless the caller logs it its own way). */
+  fail(why: string, logIt = true): void {
     if (this.state === State.Closed) return;
-    log.warn(`Closing connection: ${why}`, { peer: this.peer });
+    if (logIt) log.warn(`Closing connection: ${why}`, { peer: this.peer });
     this.finish(`protocol error: ${why}`, "protocol");
     this.#holdUntilClosed();
     this.transport.destroy();
@@ -293,8 +334,33 @@ export class WireConnection implements Connection {
       }
       return;
     }
-    this.transport.write(chunks);
     this.batchesSent++;
+    if (this.#blocked) {
+      this.#backlog.push(chunks);
+      for (const c of chunks) this.#backlogBytes += c.byteLength;
+    } else {
+      this.#blocked = !this.transport.write(chunks);
+    }
+  }
+
+  /** The transport took what it held: write held-back batches until it is full again, then wake who waits for room. */
+  #drain(): void {
+    this.#blocked = false;
+    let i = 0;
+    while (!this.#blocked && i < this.#backlog.length) {
+      const chunks = this.#backlog[i++]!;
+      for (const c of chunks) this.#backlogBytes -= c.byteLength;
+      this.#blocked = !this.transport.write(chunks);
+    }
+    this.#backlog.splice(0, i);
+    if (!this.#blocked) this.#wakeDrainWaiters();
+  }
+
+  #wakeDrainWaiters(): void {
+    const waiters = this.#drainWaiters;
+    if (waiters.length === 0) return;
+    this.#drainWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   /** One unit (a message, a request or group, a reply) cannot be encoded: say so to whoever waits for it. */
@@ -469,6 +535,12 @@ export class WireConnection implements Connection {
     this.closeReason = reason;
     this.closeKind = kind;
     this.held = null;
+    // What the peer sent and this side has not decoded, and what waited to be sent to it, go with it.
+    this.decoder.discard();
+    this.#backlog = [];
+    this.#backlogBytes = 0;
+    this.#blocked = false;
+    this.#wakeDrainWaiters();
     this.pending.failAll((op) => new CommError(`Connection to ${this.peer} closed before the reply to "${op}" arrived (${reason})`));
     if (this.onClose) {
       try {

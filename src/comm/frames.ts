@@ -195,6 +195,37 @@ export class BatchDecoder {
   private oobLens: number[] = [];
   private header: Uint8Array | null = null;
   private oob: Uint8Array[] = [];
+  /** Bytes of the batch being decoded, as announced by its lengths. */
+  private batchBytes = 0;
+  /**
+   * Bytes the peer may still send, counting every batch whole from its
+   * announced lengths: a batch that would go beyond fails before any of its
+   * body is buffered. Unlimited unless set (see setLimit).
+   */
+  private budget = Infinity;
+  /** Why the budget exists, for the error that spends it. */
+  private budgetWhy = "";
+
+  /**
+   * Accept at most `bytes` more (whole batches, as announced), or any amount
+   * with Infinity: a connection that has not proved its token may not make
+   * this side buffer more than a little. `why` ends the error's message.
+   */
+  setLimit(bytes: number, why = ""): void {
+    this.budget = bytes;
+    this.budgetWhy = why;
+  }
+
+  /** Drop everything buffered: the connection is gone, and so is what it sent. */
+  discard(): void {
+    this.state = State.Failed;
+    this.chunks = [];
+    this.head = 0;
+    this.buffered = 0;
+    this.header = null;
+    this.oob = [];
+    this.oobLens = [];
+  }
 
   push(chunk: Uint8Array): void {
     if (chunk.byteLength === 0 || this.state === State.Failed) return;
@@ -222,6 +253,8 @@ export class BatchDecoder {
             this.fail(`a header frame of ${this.headerLen} bytes, above the ${MAX_HEADER_BYTES}-byte limit`);
           }
           if (count > MAX_OOB_FRAMES) this.fail(`${count} out-of-band frames in one batch, above the limit of ${MAX_OOB_FRAMES}`);
+          this.batchBytes = 8 + 4 * count + this.headerLen;
+          this.checkBudget();
           this.oobLens = new Array(count);
           this.state = count > 0 ? State.Lengths : State.Header;
           continue;
@@ -234,7 +267,9 @@ export class BatchDecoder {
             const len = readU32(b, 4 * i);
             if (len > MAX_FRAME_BYTES) this.fail(`an out-of-band frame of ${len} bytes, above the ${MAX_FRAME_BYTES}-byte limit`);
             this.oobLens[i] = len;
+            this.batchBytes += len;
           }
+          this.checkBudget();
           this.state = State.Header;
           continue;
         }
@@ -257,6 +292,7 @@ export class BatchDecoder {
           this.oob = [];
           this.oobLens = [];
           this.state = State.Prefix;
+          this.budget -= this.batchBytes;
           const entries = decodeHeader(header, oob, (why) => this.fail(why));
           return entries;
         }
@@ -264,10 +300,16 @@ export class BatchDecoder {
     }
   }
 
+  private checkBudget(): void {
+    if (this.batchBytes > this.budget) {
+      const why = this.budgetWhy === "" ? "" : ` ${this.budgetWhy}`;
+      this.discard();
+      throw new ProtocolError(`Received a batch of ${this.batchBytes} bytes where at most ${this.budget} more are accepted${why}`);
+    }
+  }
+
   private fail(why: string): never {
-    this.state = State.Failed;
-    this.chunks = [];
-    this.buffered = 0;
+    this.discard();
     throw new ProtocolError(`Received ${why}; the peer is not speaking the troupe protocol (or a different version)`);
   }
 

@@ -6,6 +6,13 @@ import { PROTOCOL_VERSION, type Hello, type Message } from "../protocol/messages
 
 export type HelloRole = Hello["role"];
 
+/**
+ * Bytes a connection may receive before its handshake completes: a hello (or
+ * a welcome) is far smaller, and a stranger without the token can make this
+ * side hold no more than this.
+ */
+export const MAX_UNAUTHENTICATED_BYTES = 64 * 1024;
+
 const ROLES: ReadonlySet<string> = new Set<HelloRole>(["client", "worker", "peer"]);
 
 export function makeHello(token: string, role: HelloRole): Hello {

@@ -10,6 +10,7 @@ import { formatAddress, isLoopbackHost } from "./address.js";
 import { WireConnection, type Connection } from "./connection.js";
 import { checkHello, type HelloRole } from "./handshake.js";
 import { holdWhile } from "./keep-alive.js";
+import { LogThrottle } from "./log-throttle.js";
 import { tlsServerOptions, type TlsOptions } from "./tls.js";
 import { socketTransport } from "./transport.js";
 
@@ -24,8 +25,13 @@ export interface ListenOptions {
   token: string;
   /** When given, listen with mutual TLS; the address then starts with tls://. */
   tls?: TlsOptions;
-  /** How long a new connection may take to send its Hello. Default 10000. */
+  /** How long a new connection may take to send its Hello (with TLS, its TLS handshake included). Default 10000. */
   handshakeTimeoutMs?: number;
+  /**
+   * Most connections that have not completed their handshake at once; further
+   * ones are closed as they arrive. Default 1024.
+   */
+  maxUnauthenticated?: number;
   /** Called once per accepted connection; set its handlers before returning. */
   onConnection: (conn: Connection) => void;
   /** Allow an empty token on a non-loopback host. */
@@ -42,6 +48,21 @@ export interface Listener {
 }
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_UNAUTHENTICATED = 1024;
+
+/**
+ * A connection that has not proved the token yet. Known by its endpoints,
+ * which its TLS socket shares with the TCP socket under it.
+ */
+interface Stranger {
+  raw: net.Socket;
+  conn?: WireConnection;
+  timer: NodeJS.Timeout;
+}
+
+function endpoints(socket: net.Socket): string {
+  return `${socket.localAddress}|${socket.localPort}|${socket.remoteAddress}|${socket.remotePort}`;
+}
 
 export async function listen(opts: ListenOptions): Promise<Listener> {
   const host = opts.host ?? "127.0.0.1";
@@ -50,6 +71,10 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
   if (typeof opts.token !== "string") throw new ConfigError('listen: token must be a string ("" for no token on loopback)');
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`listen: port must be an integer from 0 to 65535, got ${port}`);
   if (!(handshakeTimeoutMs > 0)) throw new ConfigError(`listen: handshakeTimeoutMs must be positive, got ${handshakeTimeoutMs}`);
+  const maxUnauthenticated = opts.maxUnauthenticated ?? DEFAULT_MAX_UNAUTHENTICATED;
+  if (!Number.isInteger(maxUnauthenticated) || maxUnauthenticated < 1) {
+    throw new ConfigError(`listen: maxUnauthenticated must be a positive integer, got ${maxUnauthenticated}`);
+  }
   if (typeof opts.onConnection !== "function") throw new ConfigError("listen: onConnection must be a function");
   if (opts.token === "" && !isLoopbackHost(host) && !opts.insecure) {
     throw new ConfigError(
@@ -59,15 +84,66 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
   }
 
   const conns = new Set<WireConnection>();
+  // Connections that have not proved the token: each may hold 64 KiB (the
+  // decoder's limit) for up to the handshake timeout, and there are at most
+  // maxUnauthenticated of them, so a flood of strangers costs a bounded amount.
+  const strangers = new Map<string, Stranger>();
+  const refused = new LogThrottle((n, peer) =>
+    log.warn(
+      `Refused ${n} connection${n === 1 ? "" : "s"} (the latest from ${peer}): ${maxUnauthenticated} connections have not completed their handshake yet, ` +
+        "the most this listener accepts; something may be flooding its port",
+    ),
+  );
+  const expired = new LogThrottle((n, peer) =>
+    log.warn(`Closed ${n} connection${n === 1 ? "" : "s"} (the latest from ${peer}) that sent no hello within ${handshakeTimeoutMs} ms`),
+  );
+
+  const arrive = (raw: net.Socket) => {
+    if (raw.remoteAddress === undefined) {
+      raw.destroy(); // reset before it was accepted
+      return;
+    }
+    const peer = `${raw.remoteAddress ?? "?"}:${raw.remotePort ?? "?"}`;
+    if (strangers.size >= maxUnauthenticated) {
+      raw.destroy();
+      refused.note(peer);
+      return;
+    }
+    const key = endpoints(raw);
+    const stranger: Stranger = {
+      raw,
+      timer: setTimeout(() => {
+        strangers.delete(key);
+        expired.note(peer);
+        if (stranger.conn) stranger.conn.fail(`no hello within ${handshakeTimeoutMs} ms`, false);
+        else raw.destroy();
+      }, handshakeTimeoutMs),
+    };
+    stranger.timer.unref();
+    strangers.set(key, stranger);
+    raw.once("close", () => {
+      clearTimeout(stranger.timer);
+      if (strangers.get(key) === stranger) strangers.delete(key);
+    });
+    if (!opts.tls) accept(raw);
+  };
+
   const accept = (socket: net.Socket) => {
+    const key = endpoints(socket);
+    const stranger = strangers.get(key);
+    if (stranger === undefined) {
+      socket.destroy(); // its time ran out during the TLS handshake
+      return;
+    }
     const conn = new WireConnection(socketTransport(socket));
+    stranger.conn = conn;
     conns.add(conn);
     void conn.closed.then(() => conns.delete(conn));
-    const timer = setTimeout(() => conn.fail(`no hello within ${handshakeTimeoutMs} ms`), handshakeTimeoutMs);
-    timer.unref();
-    conn.onClose = () => clearTimeout(timer);
+    const trusted = () => {
+      clearTimeout(stranger.timer);
+      if (strangers.get(key) === stranger) strangers.delete(key);
+    };
     conn.handshakeHandler = (msg: Message) => {
-      clearTimeout(timer);
       if (msg.op !== "hello") {
         conn.fail(`the first message was "${msg.op}", expected hello`);
         return;
@@ -79,7 +155,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
         conn.close("refused");
         return;
       }
-      conn.onClose = undefined;
+      trusted();
       conn.send({ op: "welcome" });
       conn.open(msg.role as HelloRole);
       try {
@@ -91,9 +167,9 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
     };
   };
 
-  const server: net.Server = opts.tls
-    ? tls.createServer(tlsServerOptions(opts.tls), accept)
-    : net.createServer({ noDelay: true }, accept);
+  const server: net.Server = opts.tls ? tls.createServer(tlsServerOptions(opts.tls), accept) : net.createServer({ noDelay: true });
+  // For TLS, after the server's own listener has wrapped the socket: a refused one takes its TLS socket with it.
+  server.on("connection", arrive);
   if (opts.tls) {
     server.on("tlsClientError", (err: Error, socket: tls.TLSSocket) => {
       log.warn(`Dropped a TLS connection: ${err.message}`, { peer: `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}` });
@@ -122,6 +198,9 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
     close() {
       if (closing) return closing;
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      refused.flush();
+      expired.flush();
+      for (const { raw, conn } of strangers.values()) if (!conn) raw.destroy();
       const all = [...conns].map((c) => {
         c.close("the listener is closing");
         return c.closed;

@@ -42,6 +42,14 @@ class LocalConnection implements Connection {
     return this.#open;
   }
 
+  // Messages pass by reference: nothing is buffered on their way, so nothing to wait for.
+  readonly bufferedBytes = 0;
+  readonly needsDrain = false;
+
+  drained(): Promise<void> {
+    return Promise.resolve();
+  }
+
   send(msg: Message): void {
     if (this.#open) this.#enqueue({ kind: "msg", msg });
   }

@@ -57,6 +57,18 @@ export class WorkerPool {
     if (handlers.length > 0) this.#send(address, { msg, handler: handlers });
   }
 
+  /**
+   * While the connection to `address` holds more than its socket takes (the
+   * worker reads more slowly than it is sent to), a promise of the moment it
+   * has room again; undefined when requests may go now. A caller with a
+   * stream of requests waits for it, so that a slow worker costs it a
+   * bounded number of bytes (R-FLOW-1).
+   */
+  congested(address: Address): Promise<void> | undefined {
+    const conn = this.#entries.get(address)?.conn;
+    return conn?.needsDrain ? conn.drained() : undefined;
+  }
+
   #send(address: Address, q: Queued): void {
     if (this.#closed) {
       const err = new CommError("the client is closed; connect a new one");

@@ -1,22 +1,38 @@
 // The byte pipe under a Connection: a TCP/TLS socket, or an in-memory pair
-// for tests. A Connection only needs to write chunks, receive chunks, and hear
-// about the end.
+// for tests. A Connection only needs to write chunks, receive chunks, hear
+// about the end, and know when the pipe is full.
 
 import type { Socket } from "node:net";
+import { watchLink } from "./link-watch.js";
 
 export interface Transport {
   /** Remote "host:port" (or a label for in-memory pipes). */
   readonly peer: string;
-  /** Write chunks in order, as one unit where the transport can (writev). */
-  write(chunks: Uint8Array[]): void;
+  /**
+   * Write chunks in order, as one unit where the transport can (writev).
+   * Returns false when the transport now holds WRITE_HIGH_WATER_BYTES or
+   * more: write nothing else until `onDrain`.
+   */
+  write(chunks: Uint8Array[]): boolean;
+  /** Bytes written and not yet taken by the system (or by the peer, in memory). */
+  readonly bufferedBytes: number;
   /** Let written bytes drain, then close; `close` fires later. */
   end(): void;
   /** Close now, dropping unwritten bytes; `close` fires later. */
   destroy(): void;
   onData: (chunk: Uint8Array) => void;
+  /** After a write returned false: the transport took everything it held. */
+  onDrain: () => void;
   /** Fires once, after which nothing else does. */
   onClose: (reason: string) => void;
 }
+
+/**
+ * What a connection lets its socket hold before it keeps batches back: enough
+ * to keep a fast link busy between two turns, small enough that a peer that
+ * stops reading costs little. The kernel's send buffer comes on top.
+ */
+export const WRITE_HIGH_WATER_BYTES = 4 * 1024 * 1024;
 
 /** How long end() waits for the peer to finish closing before forcing it. */
 const END_GRACE_MS = 2000;
@@ -29,12 +45,17 @@ export function socketTransport(socket: Socket): Transport {
   const t: Transport = {
     peer,
     write(chunks) {
-      if (socket.destroyed || socket.writableEnded) return;
+      if (socket.destroyed || socket.writableEnded) return true;
       // cork + several writes become one writev: large Payload parts reach the
       // kernel without being copied into a combined buffer.
       socket.cork();
       for (const c of chunks) socket.write(c);
       socket.uncork();
+      // Above the mark the socket has seen its own (smaller) mark too, so it will emit 'drain'.
+      return socket.writableLength < WRITE_HIGH_WATER_BYTES;
+    },
+    get bufferedBytes() {
+      return socket.writableLength;
     },
     end() {
       if (socket.destroyed) return;
@@ -46,12 +67,15 @@ export function socketTransport(socket: Socket): Transport {
       socket.destroy();
     },
     onData: () => {},
+    onDrain: () => {},
     onClose: () => {},
   };
   socket.setNoDelay(true);
+  watchLink(socket);
   // A connection keeps nothing alive by itself: its pending requests do (keep-alive.ts), and listeners.
   socket.unref();
   socket.on("data", (chunk: Buffer) => t.onData(chunk));
+  socket.on("drain", () => t.onDrain());
   socket.on("error", (err) => {
     error = err;
   });
@@ -62,25 +86,47 @@ export function socketTransport(socket: Socket): Transport {
   return t;
 }
 
+/** An in-memory transport; the receiving side can stop taking bytes, as a peer that stops reading does. */
+export interface MemoryTransport extends Transport {
+  /** Stop delivering what arrives (it waits here, counted against the sender's mark). */
+  pause(): void;
+  /** Deliver what waited, and what comes after. */
+  resume(): void;
+}
+
 /** Two transports wired to each other in memory, delivering bytes asynchronously like a socket. */
-export function memoryTransportPair(): [Transport, Transport] {
-  const a = new MemoryTransport("memory:a");
-  const b = new MemoryTransport("memory:b");
+export function memoryTransportPair(highWaterBytes = WRITE_HIGH_WATER_BYTES): [MemoryTransport, MemoryTransport] {
+  const a = new MemoryPipeEnd("memory:a", highWaterBytes);
+  const b = new MemoryPipeEnd("memory:b", highWaterBytes);
   a.other = b;
   b.other = a;
   return [a, b];
 }
 
-class MemoryTransport implements Transport {
-  other!: MemoryTransport;
+class MemoryPipeEnd implements MemoryTransport {
+  other!: MemoryPipeEnd;
   private closed = false;
+  private paused = false;
+  /** Bytes sent to this end and not yet delivered to it (the sender's buffered bytes). */
+  private waiting: Uint8Array[] = [];
+  private waitingBytes = 0;
+  private needDrain = false;
+  private ending = false;
   onData: (chunk: Uint8Array) => void = () => {};
+  onDrain: () => void = () => {};
   onClose: (reason: string) => void = () => {};
 
-  constructor(readonly peer: string) {}
+  constructor(
+    readonly peer: string,
+    private readonly highWaterBytes: number,
+  ) {}
 
-  write(chunks: Uint8Array[]): void {
-    if (this.closed) return;
+  get bufferedBytes(): number {
+    return this.other.waitingBytes;
+  }
+
+  write(chunks: Uint8Array[]): boolean {
+    if (this.closed) return true;
     // Copy, as a socket would: the receiver must not see later changes the
     // sender makes to its buffers.
     let n = 0;
@@ -92,17 +138,46 @@ class MemoryTransport implements Transport {
       at += c.byteLength;
     }
     const other = this.other;
-    setImmediate(() => {
-      if (!other.closed) other.onData(buf);
-    });
+    other.waiting.push(buf);
+    other.waitingBytes += n;
+    if (!other.paused) setImmediate(() => other.deliver());
+    if (other.waitingBytes < this.highWaterBytes) return true;
+    this.needDrain = true;
+    return false;
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    setImmediate(() => this.deliver());
+  }
+
+  /** Hand over what waits here, in order, then tell the sender if it waits for room. */
+  private deliver(): void {
+    while (!this.paused && !this.closed && this.waiting.length > 0) {
+      const buf = this.waiting.shift()!;
+      this.waitingBytes -= buf.byteLength;
+      this.onData(buf);
+    }
+    if (this.waiting.length > 0) return;
+    const sender = this.other;
+    if (sender.ending) {
+      sender.finish("the connection was closed locally");
+      this.finish("the peer closed the connection");
+    } else if (sender.needDrain && !sender.closed) {
+      sender.needDrain = false;
+      sender.onDrain();
+    }
   }
 
   end(): void {
-    // Queued behind earlier writes (setImmediate is FIFO), so they arrive first.
-    setImmediate(() => {
-      this.finish("the connection was closed locally");
-      this.other.finish("the peer closed the connection");
-    });
+    // The peer sees the end after everything written before it, as with a socket.
+    this.ending = true;
+    const other = this.other;
+    setImmediate(() => other.deliver());
   }
 
   destroy(): void {
@@ -113,6 +188,8 @@ class MemoryTransport implements Transport {
   private finish(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.waiting = [];
+    this.waitingBytes = 0;
     this.onClose(reason);
   }
 }

@@ -398,6 +398,8 @@ export interface ComputeTask {
   args: Payload;
   /** For each dependency, the workers that hold it. */
   whoHas: Record<Key, Address[]>;
+  /** Sizes of the dependencies the scheduler knows, bytes: the worker bounds the bytes it fetches at once by them. */
+  nbytes?: Record<Key, number>;
   actor: boolean;
   priority: number;
   resources?: Record<string, number>;

@@ -127,6 +127,7 @@ const taskToRun = {
   key: name,
   args: payload,
   whoHas: recordOf(addresses),
+  nbytes: opt(quantities),
   actor: bool,
   priority: num,
   resources: opt(quantities),

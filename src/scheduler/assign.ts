@@ -21,10 +21,13 @@ export function sendCompute(tb: Tables, t: Task): void {
   const o = spec.options;
   const address = t.processingOn!;
   const whoHas: Record<Key, Address[]> = spec.deps.length === 0 ? (NO_HOLDERS as Record<Key, Address[]>) : {};
+  const nbytes: Record<Key, number> = {};
   for (const dk of spec.deps) {
     // Actors too: the value of an actor's key is a live handle, fetched from its worker.
     // A dep still processing on the same worker has no holder yet: the worker waits for it (chain.ts).
-    whoHas[dk] = tb.tasks.get(dk)!.who.toArray();
+    const d = tb.tasks.get(dk)!;
+    whoHas[dk] = d.who.toArray();
+    if (d.nbytes > 0) nbytes[dk] = d.nbytes;
   }
   tb.out.computeTask(address, t.key, {
     to: "worker",
@@ -35,6 +38,7 @@ export function sendCompute(tb: Tables, t: Task): void {
       fn: spec.fn,
       args: spec.args,
       whoHas,
+      ...(spec.deps.length > 0 ? { nbytes } : {}),
       actor: t.actor,
       priority: o.priority ?? 0,
       ...(o.resources ? { resources: o.resources } : {}),

@@ -73,6 +73,14 @@ export interface WorkerOptions {
   localDirectory?: string;
   /** How many times this worker's supervisor restarted it before (reported to the scheduler). */
   restarts?: number;
+  /** Get-data requests to peers in flight at once, for this worker's tasks' dependencies (default 4; R-FLOW-3). */
+  transferIncomingCountLimit?: number;
+  /**
+   * Bytes (or a size such as "256MiB") of dependencies being fetched from
+   * peers at once (default: a tenth of memoryLimit); a single larger value
+   * still comes, alone.
+   */
+  transferIncomingBytesLimit?: number | string;
 }
 
 /** Task threads of a worker, when not given. */
@@ -85,6 +93,10 @@ export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000;
 export const DEFAULT_CANCEL_GRACE_MS = 1000;
 /** How long a worker tries to reach its scheduler again before giving up (R-FAIL-9). */
 export const DEFAULT_SCHEDULER_TIMEOUT_MS = 60_000;
+/** Get-data requests a worker has in flight at once (as Dask's transfer_incoming_count_limit). */
+export const DEFAULT_TRANSFER_INCOMING_COUNT_LIMIT = 4;
+/** The share of its memory limit a worker may have in flight from peers (as Dask's memory.transfer). */
+export const DEFAULT_TRANSFER_INCOMING_FRACTION = 0.1;
 
 /** Every option with its value: given, or the default. */
 export interface ResolvedWorkerOptions {
@@ -108,6 +120,9 @@ export interface ResolvedWorkerOptions {
   schedulerTimeout: number;
   localDirectory: string | undefined;
   restarts: number;
+  transferIncomingCountLimit: number;
+  /** Bytes. */
+  transferIncomingBytesLimit: number;
 }
 
 const RULES: Rules<WorkerOptions> = {
@@ -130,6 +145,8 @@ const RULES: Rules<WorkerOptions> = {
   schedulerTimeout: POSITIVE_MS,
   localDirectory: NON_EMPTY_STRING,
   restarts: NON_NEGATIVE_INT,
+  transferIncomingCountLimit: POSITIVE_INT,
+  transferIncomingBytesLimit: SIZE,
 };
 
 /** Checks a worker's options (ConfigError naming the option) and fills in the defaults. */
@@ -137,6 +154,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   const o = checkOptions(options, RULES, "Worker.start");
   if (o.scheduler === undefined) throw new ConfigError('Worker.start: option scheduler is required: the scheduler\'s address, e.g. "tcp://10.0.0.5:8786"');
   parseAddress(o.scheduler); // says what is wrong with it
+  const memoryLimit = o.memoryLimit === undefined ? defaultMemoryLimit() : parseBytes(o.memoryLimit);
   return {
     scheduler: o.scheduler,
     token: o.token ?? "",
@@ -152,10 +170,15 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     heartbeatIntervalMs: o.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
     connectTimeoutMs: o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     insecure: o.insecure ?? false,
-    memoryLimit: o.memoryLimit === undefined ? defaultMemoryLimit() : parseBytes(o.memoryLimit),
+    memoryLimit,
     cancelGraceMs: o.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS,
     schedulerTimeout: o.schedulerTimeout ?? DEFAULT_SCHEDULER_TIMEOUT_MS,
     localDirectory: o.localDirectory,
     restarts: o.restarts ?? 0,
+    transferIncomingCountLimit: o.transferIncomingCountLimit ?? DEFAULT_TRANSFER_INCOMING_COUNT_LIMIT,
+    transferIncomingBytesLimit:
+      o.transferIncomingBytesLimit === undefined
+        ? Math.max(1, Math.floor(memoryLimit * DEFAULT_TRANSFER_INCOMING_FRACTION))
+        : parseBytes(o.transferIncomingBytesLimit, "transferIncomingBytesLimit"),
   };
 }

@@ -6,8 +6,8 @@ import type { Address, ComputeTask, Key, WorkerToScheduler } from "../protocol/m
 import { ReadyQueue } from "./ready-queue.js";
 
 export type WorkerInstruction =
-  /** Ask `holder` for these keys (one get-data request). */
-  | { do: "fetch"; holder: Address; keys: Key[] }
+  /** Ask `holder` for these keys, of these sizes (bytes, 0 when not known). */
+  | { do: "fetch"; holder: Address; keys: Key[]; sizes: number[] }
   /** Create an actor now, on an actor thread (actors never wait behind tasks). */
   | { do: "create-actor"; msg: ComputeTask }
   | { do: "send"; msg: WorkerToScheduler };
@@ -234,7 +234,7 @@ export class WorkerState {
 
   /** Ask peers for what these tasks miss, one request per holder. */
   #fetch(recs: TaskRecord[], out: WorkerInstruction[]): void {
-    const byHolder = new Map<Address, Key[]>();
+    const byHolder = new Map<Address, { keys: Key[]; sizes: number[] }>();
     for (const rec of recs) {
       for (const dep of rec.missing) {
         if (this.#fetching.has(dep)) continue;
@@ -242,11 +242,12 @@ export class WorkerState {
         if (holders.length === 0) continue; // the scheduler will say where it is
         const holder = holders[Math.floor(this.#random() * holders.length)]!;
         this.#fetching.add(dep);
-        const list = byHolder.get(holder);
-        if (list) list.push(dep);
-        else byHolder.set(holder, [dep]);
+        let list = byHolder.get(holder);
+        if (!list) byHolder.set(holder, (list = { keys: [], sizes: [] }));
+        list.keys.push(dep);
+        list.sizes.push(rec.msg.nbytes?.[dep] ?? 0);
       }
     }
-    for (const [holder, keys] of byHolder) out.push({ do: "fetch", holder, keys });
+    for (const [holder, { keys, sizes }] of byHolder) out.push({ do: "fetch", holder, keys, sizes });
   }
 }

@@ -43,6 +43,7 @@ import { Store } from "./store.js";
 import { RunnerThread, type ThreadDeath } from "./threads.js";
 import { accepting, messageWeight } from "../protocol/schemas.js";
 import { TaskThreads } from "./task-threads.js";
+import { IncomingTransfers } from "./transfers.js";
 import { MemoryMonitor } from "./memory.js";
 import { threadHeapMb } from "./memory-limit.js";
 import { compactParts, discardParts, NO_DEPS, partsFromThread, partsToThread, type ThreadConfig, type ThreadDone } from "./thread-protocol.js";
@@ -108,6 +109,8 @@ export class Worker {
   #listener?: Listener;
   #scheduler?: Connection;
   #peers: WorkerPool;
+  /** Dependencies being fetched from peers, and those waiting their turn (R-FLOW-3). */
+  readonly #transfers: IncomingTransfers;
   #heartbeat?: NodeJS.Timeout;
   #unstickTimer?: NodeJS.Timeout;
   #closing?: Promise<void>;
@@ -126,6 +129,7 @@ export class Worker {
     this.#cancelGraceMs = opts.cancelGraceMs;
     this.#schedulerTimeoutMs = opts.schedulerTimeout;
     this.#store = new Store(opts.localDirectory);
+    this.#transfers = new IncomingTransfers({ count: opts.transferIncomingCountLimit, bytes: opts.transferIncomingBytesLimit });
     this.#peers = new WorkerPool({ token: opts.token, connectTimeoutMs: opts.connectTimeoutMs, tls: opts.tls, role: "peer", schema: accepting("caller") });
   }
 
@@ -496,7 +500,7 @@ export class Worker {
   #apply(instructions: WorkerInstruction[]): void {
     for (const ins of instructions) {
       if (ins.do === "send") this.#toScheduler(ins.msg);
-      else if (ins.do === "fetch") this.#fetch(ins.holder, ins.keys);
+      else if (ins.do === "fetch") this.#transfers.add(ins.keys, ins.sizes, (keys) => this.#fetch(ins.holder, keys));
       else this.#run(ins.msg, this.#pickActorThread());
     }
     this.#dispatch();
@@ -607,9 +611,9 @@ export class Worker {
     this.#toScheduler({ op: "actors-lost", keys, error: errorInfoOf("ActorLostError", `The thread holding these actors on ${this.#address} ${why}`) });
   }
 
-  /** One get-data request to a peer for dependencies it holds. */
-  #fetch(holder: Address, keys: Key[]): void {
-    this.#peers.request(holder, getDataRequest(keys)).then(
+  /** One get-data request to a peer for dependencies it holds; settles when they are stored or known missing. */
+  #fetch(holder: Address, keys: Key[]): Promise<void> {
+    return this.#peers.request(holder, getDataRequest(keys)).then(
       (reply) => {
         const got: Key[] = [];
         const reported: Record<Key, number> = {};
@@ -632,7 +636,8 @@ export class Worker {
           } else releaseShared(payload); // a copy we already had: drop the segment it came in
         }
         this.#apply(this.#state.fetched(holder, keys.filter((k) => !again.includes(k)), got, reported, missing));
-        if (again.length > 0) this.#fetch(holder, again);
+        // In the same turn: the values come again as bytes.
+        if (again.length > 0) return this.#fetch(holder, again);
       },
       (err) => {
         log.info("could not fetch data from a peer", { holder, error: String(err) });
@@ -773,6 +778,7 @@ export class Worker {
     this.#closing ??= (async () => {
       clearInterval(this.#heartbeat);
       clearInterval(this.#unstickTimer);
+      this.#transfers.clear();
       this.#memory?.stop();
       this.#scheduler?.close("worker closing");
       await this.#listener?.close();

@@ -115,9 +115,10 @@ export class ProcGroup {
     return p;
   }
 
-  /** Start `node ...args` (a script run directly, not through the command). */
-  node(label: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Proc {
-    const child = spawn(process.execPath, args, {
+  /** Start `node ...args` (a script run directly, not through the command), optionally behind a prefix as for cli(). */
+  node(label: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; prefix?: string[] } = {}): Proc {
+    const argv = [...(opts.prefix ?? []), process.execPath, ...args];
+    const child = spawn(argv[0]!, argv.slice(1), {
       cwd: opts.cwd ?? ROOT,
       env: { ...process.env, TROUPE_LOG: process.env.TROUPE_CHILD_LOG ?? "error", ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],

@@ -5,16 +5,15 @@
 // Needs root (CAP_NET_ADMIN); skipped with a message otherwise.
 
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync, closeSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ActorLostError, Client, CommError, type Actor } from "../../src/index.js";
-import { isRunning } from "../../src/shm/index.js";
 import { Counter } from "../fixtures/actors.js";
 import { add, identity, sum } from "../fixtures/tasks.js";
 import { waitFor } from "../helpers/cluster.js";
+import { ip, ipQuiet, NetLock, netnsUnavailable } from "../helpers/netns.js";
 import { ProcGroup, requireBuilt, type Proc } from "../helpers/procs.js";
 
 const T = { timeout: 60_000 };
@@ -28,31 +27,6 @@ const HOSTS = {
   w2: { ns: "tr-w2", ip: "10.77.0.12", outer: "trv-w2", inner: "tre-w2" },
 };
 const SCHEDULER_PORT = 8786;
-
-function ip(...args: string[]): void {
-  execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
-}
-
-function ipQuiet(...args: string[]): void {
-  try {
-    ip(...args);
-  } catch {
-    // not there: nothing to remove
-  }
-}
-
-/** Why namespaces cannot be made here, or false when they can. */
-function netnsUnavailable(): string | false {
-  const probe = `tr-probe-${process.pid}`;
-  try {
-    ip("netns", "add", probe);
-    ip("netns", "del", probe);
-    return false;
-  } catch (err) {
-    const msg = String((err as { stderr?: Buffer }).stderr ?? (err as Error).message).trim().split("\n")[0];
-    return `cannot create network namespaces (needs root / CAP_NET_ADMIN and iproute2): ${msg}`;
-  }
-}
 
 /** Remove everything this file creates; safe to call when some or none of it exists. */
 function teardownNetwork(): void {
@@ -79,46 +53,8 @@ function setupNetwork(): void {
   }
 }
 
-/**
- * The bridge and namespace names are fixed, so two runs of this file on one
- * machine (two people running the suite) would tear down each other's network.
- * A lock file holding the owner's pid serialises them; a dead owner's lock is stale.
- */
-const LOCK = join(tmpdir(), "troupe-multihost.lock");
-
-async function acquireLock(timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const fd = openSync(LOCK, "wx");
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
-    let owner = NaN;
-    try {
-      owner = Number(readFileSync(LOCK, "utf8"));
-    } catch {
-      continue; // released in between
-    }
-    if (!Number.isInteger(owner) || owner <= 0 || !isRunning(owner)) {
-      rmSync(LOCK, { force: true }); // a crashed run's
-      continue;
-    }
-    if (Date.now() > deadline) throw new Error(`another run of this file (pid ${owner}) holds ${LOCK} and the test network; waited ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-function releaseLock(): void {
-  try {
-    if (Number(readFileSync(LOCK, "utf8")) === process.pid) unlinkSync(LOCK);
-  } catch {
-    // not ours, or gone
-  }
-}
+/** The bridge and namespace names are fixed: one run of this file at a time on a machine. */
+const lock = new NetLock("multihost");
 
 const SKIP = netnsUnavailable();
 
@@ -140,13 +76,13 @@ describe("scheduler and workers on separate network namespaces", { skip: SKIP },
   const onExit = () => {
     for (const p of procs.procs) if (p.running) try { process.kill(p.pid, "SIGKILL"); } catch { /* gone */ }
     if (locked) teardownNetwork();
-    releaseLock();
+    lock.release();
   };
 
   before(async () => {
     requireBuilt();
     process.once("exit", onExit);
-    await acquireLock(100_000);
+    await lock.acquire(100_000);
     locked = true;
     setupNetwork();
     const s = procs.cli("scheduler", ["scheduler", "--host", HOSTS.s.ip, "--port", String(SCHEDULER_PORT), "--token-file", tokenFile], {
@@ -168,7 +104,7 @@ describe("scheduler and workers on separate network namespaces", { skip: SKIP },
     } finally {
       await procs.killAll();
       if (locked) teardownNetwork();
-      releaseLock();
+      lock.release();
       process.off("exit", onExit);
       rmSync(dir, { recursive: true, force: true });
     }

@@ -22,7 +22,7 @@ interface Sent {
 }
 
 /** A caller whose transport records each call sent (grouped or alone), in the order sent. */
-function harness(limits: PendingCallLimits) {
+function harness(limits: PendingCallLimits, congested?: (address: string) => Promise<void> | undefined) {
   const sent: Sent[] = [];
   const record = (msg: Message, handlers: ReplyHandler[]) => {
     if (msg.op === "actor-calls") {
@@ -40,6 +40,7 @@ function harness(limits: PendingCallLimits) {
       connectTimeoutMs: 1000,
       direct: true,
       holds: () => true,
+      congested,
     },
     limits,
   );
@@ -152,6 +153,34 @@ describe("actor calls in flight are bounded", () => {
       for (const upTo = sent.length; answered < upTo; answered++) answer(answered);
     }
     assert.equal((await Promise.all(futures)).length, 20_000);
+  });
+});
+
+describe("actor calls and a full connection", () => {
+  test("actor caller - while the connection to the actor is full, calls wait unsent, and leave in call order once it has room", async () => {
+    let room: (() => void) | undefined;
+    let full = false;
+    const asked: string[] = [];
+    const { caller, rec, sent, answer } = harness({ calls: 100, bytes: Infinity }, (address) => {
+      asked.push(address);
+      if (!full) return undefined;
+      return new Promise<void>((resolve) => (room = resolve));
+    });
+    const first = Array.from({ length: 3 }, (_, i) => caller.call<number>(rec, "call", "echo", [i]));
+    await turn();
+    assert.equal(sent.length, 3);
+    assert.equal(asked.at(-1), meta.callAddress, "the connection asked about is the actor thread's");
+    full = true;
+    const rest = Array.from({ length: 5 }, (_, i) => caller.call<number>(rec, "call", "echo", [3 + i]));
+    await turn();
+    assert.equal(sent.length, 3, "nothing more leaves while the connection is full");
+    assert.ok(room, "the caller waits for room");
+    full = false;
+    room!();
+    await turn();
+    assert.deepEqual(sent.map((c) => c.args[0]), [0, 1, 2, 3, 4, 5, 6, 7], "then all leave, in call order");
+    for (let i = 0; i < 8; i++) answer(i);
+    assert.deepEqual(await Promise.all([...first, ...rest]), [0, 1, 2, 3, 4, 5, 6, 7]);
   });
 });
 

@@ -123,10 +123,12 @@ test("comm - entries that encode alone but not together leave in separate batche
   // Like every transport, it reports its close once it has ended.
   const transport = {
     peer: "fake",
-    write: (chunks: Uint8Array[]) => void writes.push(chunks.length),
+    write: (chunks: Uint8Array[]) => writes.push(chunks.length) > 0,
+    bufferedBytes: 0,
     end: () => transport.onClose("ended"),
     destroy() {},
     onData(_chunk: Uint8Array) {},
+    onDrain() {},
     onClose(_reason: string) {},
   };
   const conn = new WireConnection(transport);

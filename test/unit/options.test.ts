@@ -82,6 +82,10 @@ describe("options - defaults", () => {
     assert.equal(o.memoryLimit, totalmem());
     assert.match(o.name, /-\d+$/);
     assert.equal(resolveWorkerOptions({ scheduler: "tcp://127.0.0.1:8786", memoryLimit: "1GiB" }).memoryLimit, 2 ** 30);
+    // Four fetches from peers at once, holding at most a tenth of the memory limit between them.
+    assert.equal(o.transferIncomingCountLimit, 4);
+    assert.equal(resolveWorkerOptions({ scheduler: "tcp://127.0.0.1:8786", memoryLimit: "1GiB" }).transferIncomingBytesLimit, Math.floor(2 ** 30 / 10));
+    assert.equal(resolveWorkerOptions({ scheduler: "tcp://127.0.0.1:8786", transferIncomingBytesLimit: "64MiB" }).transferIncomingBytesLimit, 64 * 2 ** 20);
   });
 
   test("options - a LocalCluster shares the machine's memory among its workers and makes a token", () => {
@@ -131,6 +135,8 @@ describe("options - every entry point refuses bad options before starting anythi
     await assert.rejects(Worker.start({ scheduler: "localhost" }), configError(/Invalid address "localhost"/));
     // Nothing listens at port 1: the option is refused before any connection is tried.
     await assert.rejects(Worker.start({ scheduler: "tcp://127.0.0.1:1", nthreads: 1.5 }), configError(/option nthreads must be a positive integer, got 1.5/));
+    await assert.rejects(Worker.start({ scheduler: "tcp://127.0.0.1:1", transferIncomingCountLimit: 0 }), configError(/option transferIncomingCountLimit must be a positive integer, got 0/));
+    await assert.rejects(Worker.start({ scheduler: "tcp://127.0.0.1:1", transferIncomingBytesLimit: "lots" }), configError(/transferIncomingBytesLimit must be a number of bytes or a size/));
   });
 
   test("options - Client.connect", async () => {

@@ -26,12 +26,12 @@ test("a task without dependencies is ready at once; tasks come out by priority",
   assert.equal(s.nextTask(), undefined);
 });
 
-test("missing dependencies are fetched, one request per holder, each key once", () => {
+test("missing dependencies are fetched, one request per holder, each key once, with the sizes the scheduler knows", () => {
   const s = new WorkerState(SELF, () => 0);
-  const out = s.compute(task("t", { a: ["tcp://p:1"], b: ["tcp://p:1"], c: ["tcp://q:1"] }));
+  const out = s.compute(task("t", { a: ["tcp://p:1"], b: ["tcp://p:1"], c: ["tcp://q:1"] }, { nbytes: { a: 10, c: 30 } }));
   assert.deepEqual(fetches(out), [
-    { do: "fetch", holder: "tcp://p:1", keys: ["a", "b"] },
-    { do: "fetch", holder: "tcp://q:1", keys: ["c"] },
+    { do: "fetch", holder: "tcp://p:1", keys: ["a", "b"], sizes: [10, 0] },
+    { do: "fetch", holder: "tcp://q:1", keys: ["c"], sizes: [30] },
   ]);
   // A second task needing a key already on its way does not fetch it again.
   assert.deepEqual(fetches(s.compute(task("u", { a: ["tcp://p:1"] }))), []);
@@ -50,7 +50,7 @@ test("fetched copies are reported; missing keys are reported against their holde
   assert.equal(s.nextTask(), undefined);
   // The scheduler re-sends the task with a new holder.
   const again = s.compute(task("t", { a: ["tcp://r:1"], h: ["tcp://p:1"] }));
-  assert.deepEqual(fetches(again), [{ do: "fetch", holder: "tcp://r:1", keys: ["a"] }]);
+  assert.deepEqual(fetches(again), [{ do: "fetch", holder: "tcp://r:1", keys: ["a"], sizes: [0] }]);
   assert.deepEqual(sends(s.fetched("tcp://r:1", ["a"], ["a"], { a: 3 }, [])), [{ op: "add-keys", keys: ["a"], nbytes: { a: 3 } }]);
   assert.equal(s.nextTask()?.key, "t");
 });
@@ -66,7 +66,7 @@ test("a dependency held here is not fetched, and a local result wakes its waiter
   assert.equal(s.nextTask()?.key, "u");
   // Re-sent with a holder elsewhere (a copy turned up there first): fetched from it.
   s.compute(task("v", { c: [] }));
-  assert.deepEqual(fetches(s.compute(task("v", { c: ["tcp://p:1"] }))), [{ do: "fetch", holder: "tcp://p:1", keys: ["c"] }]);
+  assert.deepEqual(fetches(s.compute(task("v", { c: ["tcp://p:1"] }))), [{ do: "fetch", holder: "tcp://p:1", keys: ["c"], sizes: [0] }]);
 });
 
 test("freed tasks are not run and their results are dropped", () => {
