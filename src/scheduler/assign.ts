@@ -11,6 +11,7 @@ export function assign(tb: Tables, t: Task, address: Address): void {
   t.processingOn = address;
   t.waitingOn = 0;
   w.nprocessing++;
+  if (t.actor) w.actorsStarting++;
   tb.hold(w, t.spec!.options.resources, 1);
   sendCompute(tb, t);
 }

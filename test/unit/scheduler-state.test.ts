@@ -241,6 +241,47 @@ test("actor placement: 10 actors over 5 equal workers, 2 each; resources kept wh
   assert.deepEqual([...per.values()], [2, 2, 2, 2, 2]);
 });
 
+test("actor placement: fewest actors first, even against locality; 10 actors sharing a 1 MB argument go 2 on each of 5", () => {
+  const h = harness();
+  for (let i = 0; i < 5; i++) h.worker(`w${i}`, 2);
+  h.ev({ type: "update-data", client: "c1", who: { big: ["w3"] }, nbytes: { big: 1_000_000 } });
+  // Two in a row: the second sees the first still being created on the holder and goes elsewhere.
+  const placed = [];
+  let out = h.submit([spec("A-0", ["big"], { actor: true })]);
+  placed.push(...computes(out));
+  assert.equal(placed[0]!.address, "w3");
+  out = h.submit([spec("A-1", ["big"], { actor: true })]);
+  placed.push(...computes(out));
+  assert.notEqual(placed[1]!.address, "w3");
+  out = h.submit(Array.from({ length: 8 }, (_, i) => spec(`A-${i + 2}`, ["big"], { actor: true })));
+  placed.push(...computes(out));
+  const per = new Map<string, number>();
+  for (const c of placed) per.set(c.address, (per.get(c.address) ?? 0) + 1);
+  assert.deepEqual([...per.values()], [2, 2, 2, 2, 2], JSON.stringify([...per]));
+});
+
+test("actor placement: among workers hosting as many actors, locality decides, then load", () => {
+  const h = harness();
+  h.worker("w1", 1);
+  h.worker("w2", 1);
+  h.worker("w3", 1);
+  h.ev({ type: "update-data", client: "c1", who: { small: ["w1"], big: ["w2"] }, nbytes: { small: 10, big: 1000 } });
+  let out = h.submit([spec("A-1", ["small", "big"], { actor: true })]);
+  assert.equal(computes(out)[0]!.address, "w2");
+  h.finish("w2", "A-1", 0, { className: "A" });
+  // w1 and w3 host none; w1 holds some of the argument.
+  out = h.submit([spec("A-2", ["small", "big"], { actor: true })]);
+  assert.equal(computes(out)[0]!.address, "w1");
+  h.finish("w1", "A-2", 0, { className: "A" });
+  // No locality anywhere now, one actor each on w1 and w2, none on w3; busy w3 still wins on count.
+  h.submit([spec("busy", [], {})].map((t) => ({ ...t, options: { workers: ["w3"] } })));
+  out = h.submit([spec("A-3", [], { actor: true })]);
+  assert.equal(computes(out)[0]!.address, "w3");
+  // All host one; w3 also runs a task: load breaks the tie.
+  out = h.submit([spec("A-4", [], { actor: true })]);
+  assert.notEqual(computes(out)[0]!.address, "w3");
+});
+
 test("actor placement: worker holding most dependency bytes wins; actor keeps resources", () => {
   const h = harness();
   h.worker("w1", 1, { resources: { slot: 1 } });
