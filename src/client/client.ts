@@ -16,6 +16,7 @@ import type {
   CodeRef,
   GetDataReply,
   Key,
+  KillActor,
   Message,
   ReplyTo,
   RunOnWorkers,
@@ -30,10 +31,12 @@ import { collectGraph, Delayed } from "./delayed.js";
 import { Future, type FutureOwner } from "./future.js";
 import { flatKey, randomHex, randomKey } from "./keygen.js";
 import { accepting } from "../protocol/schemas.js";
+import { OBJECT_NAME } from "../options.js";
 import { KeyTable } from "./keys.js";
 import { rebuild, walkFutures, type Args, type Gathered } from "./shapes.js";
 import { getClient, onWorkerThread, waitingForResults } from "./thread-context.js";
 import {
+  checkActorOnlyOptions,
   checkComputeOptions,
   checkMapOptions,
   checkScatterOptions,
@@ -252,6 +255,7 @@ export class Client {
     this.#checkOpen();
     if (typeof fn !== "function") throw new ConfigError(`submit() takes a function or a class, got ${typeof fn}`);
     const opts = checkSubmitOptions(options, "submit");
+    checkActorOnlyOptions(opts, opts.actor, "submit");
     return this.#submitOne(this.#taskBase(fn, opts), fn, args, opts, opts.key, "submit(fn, args)");
   }
 
@@ -269,6 +273,8 @@ export class Client {
       taskOptions.allowReconstruction = false;
     } else if (options.allowReconstruction !== undefined) taskOptions.allowReconstruction = options.allowReconstruction;
     if (options.restarts !== undefined) taskOptions.restarts = options.restarts;
+    if (options.actor && options.name !== undefined) taskOptions.name = options.name;
+    if (options.actor && options.lifetime !== undefined) taskOptions.lifetime = options.lifetime;
     return { options: taskOptions, group: fn.name || "lambda", fn: codeRefOf(fn, { codeRoot: this.#codeRoot }) };
   }
 
@@ -289,6 +295,7 @@ export class Client {
     this.#checkOpen();
     if (typeof fn !== "function") throw new ConfigError(`map() takes a function or a class, got ${typeof fn}`);
     const { actors, key, ...rest } = checkMapOptions(options);
+    checkActorOnlyOptions(rest, actors, "map");
     const each: SubmitOptions = { ...rest, actor: actors };
     // Options, code and group are shared by every element: checked and made once.
     const base = this.#taskBase(fn, each);
@@ -692,6 +699,49 @@ export class Client {
     const keys = futures === undefined ? this.#keys.keys() : keysOf(futures, "whoHas()");
     await this.#flush();
     return this.#request({ op: "who-has", keys });
+  }
+
+  // ------------------------------------------------------------ named actors (R-ACT-14)
+
+  /**
+   * A live handle to the actor created with this name (`submit(Cls, args,
+   * { actor: true, name })`) by any client, task or actor; waits while it is
+   * being created. On a client the handle holds the actor like any handle; on
+   * a worker it is weak (R-ACT-9).
+   */
+  async getActor<T = unknown>(name: string): Promise<Actor<T>> {
+    this.#checkOpen();
+    if (!OBJECT_NAME.ok(name)) throw new ConfigError(`getActor(name): name must be ${OBJECT_NAME.what}, got ${typeof name === "string" ? JSON.stringify(name.slice(0, 80)) : typeof name}`);
+    waitingForResults();
+    await this.#flush(); // an actor this client just submitted under that name is known first
+    const reply = await this.#request({ op: "get-actor", name });
+    if ("error" in reply) throw await infoToError(reply.error, { codeRoot: this.#codeRoot });
+    const future = this.#newFuture<Actor<T>>(reply.key, false);
+    try {
+      return await future;
+    } finally {
+      // The handle holds the actor itself (or, on a worker, weakly): this lookup does not.
+      future.release();
+    }
+  }
+
+  /**
+   * Deletes an actor now, whoever holds it (Ray's `kill`): a detached actor's
+   * only end. Its holders see it lost: their calls reject with ActorLostError.
+   * Takes its handle, its Future, or its name.
+   */
+  async killActor(actor: Actor<unknown> | Future<Actor<unknown>> | string): Promise<void> {
+    this.#checkOpen();
+    let msg: KillActor;
+    if (typeof actor === "string") {
+      if (!OBJECT_NAME.ok(actor)) throw new ConfigError(`killActor(name): name must be ${OBJECT_NAME.what}`);
+      msg = { op: "kill-actor", name: actor };
+    } else if (actor instanceof Future) msg = { op: "kill-actor", key: actor.key };
+    else if (isActorHandle(actor)) msg = { op: "kill-actor", key: actorInfo(actor).key };
+    else throw new ConfigError("killActor() takes an Actor handle, its Future, or an actor's name");
+    await this.#flush();
+    const reply = await this.#request(msg);
+    if ("error" in reply) throw await infoToError(reply.error, { codeRoot: this.#codeRoot });
   }
 
   // ------------------------------------------------------------ plumbing

@@ -82,6 +82,10 @@ export interface TaskOptions {
   actor?: boolean;
   allowReconstruction?: boolean;
   restarts?: number;
+  /** Actors: a name unique among live actors, by which any client, task or actor finds it (getActor). */
+  name?: string;
+  /** Actors: "detached" keeps it alive with no client holding it, until killActor. */
+  lifetime?: "detached";
 }
 
 /** One node of a graph as the client submits it. */
@@ -181,6 +185,20 @@ export interface WhereIsActor {
   op: "where-is-actor";
   key: Key;
 }
+/** Request → GetActorReply: the live actor of this name. */
+export interface GetActor {
+  op: "get-actor";
+  name: string;
+}
+export type GetActorReply = { key: Key } | { error: ErrorInfo };
+/** Request → KillActorReply: delete this actor now, whoever holds it (killActor). */
+export interface KillActor {
+  op: "kill-actor";
+  /** The actor's key, or its name: one of the two. */
+  key?: Key;
+  name?: string;
+}
+export type KillActorReply = { killed: Key } | { error: ErrorInfo };
 /**
  * Run these keys to completion even once no client holds them
  * (fireAndForget): the scheduler holds them itself until they finish, fail
@@ -222,7 +240,9 @@ export type ClientToScheduler =
   | WhereIsActor
   | FireAndForget
   | RestartWorkers
-  | WaitForWorkers;
+  | WaitForWorkers
+  | GetActor
+  | KillActor;
 
 // ---------------------------------------------------------------- scheduler → client
 
@@ -254,6 +274,10 @@ export interface ActorMeta {
    * waits on the worker's main thread. Absent: call `workerAddress`.
    */
   callAddress?: Address;
+  /** Its name, when created with one (TaskOptions.name): a restarted scheduler learns names from here. */
+  name?: string;
+  /** "detached" when created so: a restarted scheduler keeps it with no client holding it. */
+  lifetime?: "detached";
 }
 
 export type SchedulerToClient = KeyState;
@@ -403,6 +427,9 @@ export interface ComputeTask {
   resources?: Record<string, number>;
   /** For an actor re-created after its worker died: how many times it has been (see ActorMeta). */
   incarnation?: number;
+  /** For an actor: its name and lifetime, kept in its ActorMeta (reported to a restarted scheduler). */
+  name?: string;
+  lifetime?: "detached";
 }
 /**
  * Plain tasks without dependencies or resources, all running code the worker
@@ -588,6 +615,8 @@ export interface Replies {
   "run-on-workers": Record<Address, RunFunctionReply>;
   "restart-workers": number;
   "wait-for-workers": number;
+  "get-actor": GetActorReply;
+  "kill-actor": KillActorReply;
   "register-worker": RegisterWorkerReply;
   heartbeat: null;
   "await-stopped": null;

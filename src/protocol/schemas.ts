@@ -45,6 +45,10 @@ import type {
   ComputeTasks,
   ErrorInfo,
   FireAndForget,
+  GetActor,
+  GetActorReply,
+  KillActor,
+  KillActorReply,
   FreeKeys,
   GetData,
   GetDataReply,
@@ -131,6 +135,8 @@ const taskOptions = obj<TaskOptions>({
   actor: opt(bool),
   allowReconstruction: opt(bool),
   restarts: opt(int(0)),
+  name: opt(name),
+  lifetime: opt(literal("detached")),
 });
 
 const taskSpec = obj<TaskSpec>({ key: name, fn: codeRef, args: payload, deps: keys, options: taskOptions, group: name });
@@ -143,6 +149,8 @@ const actorMeta = obj<ActorMeta>({
   attributes: arrayOf(name),
   incarnation: int(0),
   callAddress: opt(name),
+  name: opt(name),
+  lifetime: opt(literal("detached")),
 });
 const actorStats = obj<ActorStats>({ calls: size, inFlight: size, meanCallMs: size });
 
@@ -182,6 +190,8 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
   "fire-and-forget": obj<FireAndForget>({ op: literal("fire-and-forget"), keys }),
   "restart-workers": obj<RestartWorkers>({ op: literal("restart-workers") }),
   "wait-for-workers": obj<WaitForWorkers>({ op: literal("wait-for-workers"), count: int(0, MAX_WORKERS_ASKED), timeoutMs: opt(size) }),
+  "get-actor": obj<GetActor>({ op: literal("get-actor"), name: name }),
+  "kill-actor": obj<KillActor>({ op: literal("kill-actor"), key: opt(name), name: opt(name) }),
   // scheduler → client
   "key-state": obj<KeyState>({
     op: literal("key-state"),
@@ -228,6 +238,8 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
     priority: num,
     resources: opt(quantities),
     incarnation: opt(int(0)),
+    name: opt(name),
+    lifetime: opt(literal("detached")),
   }),
   "compute-task-by-id": obj<ComputeTaskById>({
     op: literal("compute-task-by-id"),
@@ -239,6 +251,8 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
     priority: num,
     resources: opt(quantities),
     incarnation: opt(int(0)),
+    name: opt(name),
+    lifetime: opt(literal("detached")),
   }),
   "compute-tasks": both(
     obj<ComputeTasks>({ op: literal("compute-tasks"), fn: int(0), keys, args: arrayOf(payload), priority: arrayOf(num) }),
@@ -309,6 +323,8 @@ const REPLIES: { [Op in keyof Replies]: Check<Replies[Op]> } = {
   "run-on-workers": recordOf(runFunctionReply),
   "restart-workers": int(0),
   "wait-for-workers": int(0),
+  "get-actor": oneOf(obj<{ key: string }>({ key: name }), obj<{ error: ErrorInfo }>({ error: errorInfo })) as Check<GetActorReply>,
+  "kill-actor": oneOf(obj<{ killed: string }>({ killed: name }), obj<{ error: ErrorInfo }>({ error: errorInfo })) as Check<KillActorReply>,
   "register-worker": obj<RegisterWorkerReply>({ heartbeatTimeoutMs: size, schedulerId: name, removed: opt(literal(true)) }),
   heartbeat: literal(null),
   "await-stopped": literal(null),
@@ -359,6 +375,8 @@ const ACCEPTS: Record<Side, ReadonlyArray<Message["op"]>> = {
     "fire-and-forget",
     "restart-workers",
     "wait-for-workers",
+    "get-actor",
+    "kill-actor",
   ],
   "scheduler-from-worker": [
     "register-worker",

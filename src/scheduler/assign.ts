@@ -40,6 +40,8 @@ export function sendCompute(tb: Tables, t: Task): void {
       priority: o.priority ?? 0,
       ...(o.resources ? { resources: o.resources } : {}),
       ...(t.actor && t.incarnation > 0 ? { incarnation: t.incarnation } : {}),
+      ...(t.actor && o.name !== undefined ? { name: o.name } : {}),
+      ...(t.actor && o.lifetime !== undefined ? { lifetime: o.lifetime } : {}),
     },
   });
 }

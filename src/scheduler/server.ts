@@ -7,7 +7,8 @@ import { listen, localConnection, type Connection, type Listener } from "../comm
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
 import { CommError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
-import type { Address, ClientToScheduler, Key, RegisterClientReply, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
+import { errorInfoOf } from "../serialize/errors.js";
+import type { Address, ClientToScheduler, GetActorReply, KillActorReply, Key, RegisterClientReply, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
 import { resolveSchedulerOptions, type ResolvedSchedulerOptions, type SchedulerOptions } from "./options.js";
 import { accepting, messageWeight } from "../protocol/schemas.js";
@@ -227,6 +228,20 @@ export class Scheduler {
         return this.#restartWorkers();
       case "wait-for-workers":
         return this.#waitForWorkers(client, msg.count, msg.timeoutMs);
+      case "get-actor": {
+        const key = this.#state.namedActor(msg.name);
+        if (key !== undefined) return { key } satisfies GetActorReply;
+        return { error: errorInfoOf("ConfigError", `no live actor is named ${JSON.stringify(msg.name)}: create one with submit(Cls, args, { actor: true, name }) first`) } satisfies GetActorReply;
+      }
+      case "kill-actor": {
+        const key = msg.key ?? (msg.name === undefined ? undefined : this.#state.namedActor(msg.name));
+        if (key === undefined || !this.#state.isLiveActor(key)) {
+          const what = msg.key ?? (msg.name === undefined ? "" : `named ${JSON.stringify(msg.name)}`);
+          return { error: errorInfoOf("ActorLostError", `no live actor ${what} to kill: it was already released, killed or lost`) } satisfies KillActorReply;
+        }
+        this.#handle({ type: "kill-actor", key });
+        return { killed: key } satisfies KillActorReply;
+      }
       default:
         // Past the schema only if the schema and this switch disagree: a bug.
         throw new ProtocolError(`the scheduler does not serve "${(msg as { op: string }).op}" requests`);

@@ -1023,3 +1023,59 @@ test("restart: an actor that died with the scheduler is re-created if its restar
   const gone = r.ev({ type: "worker-removed", address: "w1", reason: "died" });
   assert.equal(states(gone).find((m) => m.key === "A-1")!.status, "lost");
 });
+
+test("named actors: a second live actor with the same name fails with a clear error; the name is free once the first is gone", () => {
+  const h = harness();
+  h.worker("w1");
+  h.submit([spec("A-1", [], { actor: true, name: "shared" })]);
+  h.finish("w1", "A-1", 0, { className: "A" });
+  assert.equal(h.s.namedActor("shared"), "A-1");
+  const out = h.submit([spec("A-2", [], { actor: true, name: "shared" })]);
+  assert.deepEqual(computes(out), [], "never created");
+  const refused = states(out).find((m) => m.key === "A-2")!;
+  assert.equal(refused.status, "error");
+  assert.equal(refused.error!.name, "ConfigError");
+  assert.match(refused.error!.message, /already exists \(A-1\).*getActor/);
+  assert.equal(h.s.namedActor("shared"), "A-1");
+  // Released by its only holder: forgotten, and the name goes with it.
+  h.ev({ type: "release-keys", client: "c1", keys: ["A-1", "A-2"] });
+  assert.equal(h.s.namedActor("shared"), undefined);
+  assert.equal(computes(h.submit([spec("A-3", [], { actor: true, name: "shared" })])).length, 1);
+  assert.equal(h.s.namedActor("shared"), "A-3", "claimed while being created");
+});
+
+test("detached actors: kept when their client leaves, until kill-actor deletes them on their worker", () => {
+  const h = harness();
+  h.worker("w1");
+  let out = h.submit([spec("A-1", [], { actor: true, name: "keeper", lifetime: "detached" })]);
+  assert.equal(computes(out)[0]!.msg.name, "keeper", "the worker keeps its name and lifetime for a restarted scheduler");
+  assert.equal(computes(out)[0]!.msg.lifetime, "detached");
+  h.finish("w1", "A-1", 0, { className: "A" });
+  out = h.ev({ type: "client-removed", client: "c1" });
+  assert.deepEqual(frees(out), []);
+  assert.equal(h.s.taskState("A-1"), "memory");
+  h.ev({ type: "client-added", client: "c2" });
+  h.ev({ type: "want-keys", client: "c2", keys: ["A-1"] });
+  out = h.ev({ type: "kill-actor", key: "A-1" });
+  assert.deepEqual(frees(out), [{ address: "w1", keys: ["A-1"] }]);
+  const seen = states(out, "c2")[0]!;
+  assert.equal(seen.status, "lost");
+  assert.equal(seen.error!.name, "ActorLostError");
+  assert.match(seen.error!.message, /killed/);
+  assert.equal(h.s.namedActor("keeper"), undefined);
+  h.ev({ type: "release-keys", client: "c2", keys: ["A-1"] });
+  assert.equal(h.s.size, 0);
+});
+
+test("restart: a detached named actor its worker reports is kept with no client, under its name", () => {
+  const r = restarted();
+  const meta = { key: "A-1", className: "A", workerAddress: "w1", methods: ["m"], attributes: [], incarnation: 0, name: "keeper", lifetime: "detached" as const };
+  r.ev({
+    type: "worker-added", address: "w1", name: "w1", nthreads: 1, actorThreads: 1, resources: {}, incarnation: "w1-1",
+    rejoin: { schedulerId: "old", held: {}, actors: [meta], running: [] },
+  }, 0);
+  const out = r.ev({ type: "tick" }, RECOVERY_QUIET_MS + 1);
+  assert.deepEqual(frees(out), []);
+  assert.equal(r.s.taskState("A-1"), "memory");
+  assert.equal(r.s.namedActor("keeper"), "A-1");
+});
