@@ -19,3 +19,4 @@ export type { SchedulerOptions } from "./scheduler/options.js";
 export { Worker, type WorkerOptions, type WorkerExit } from "./worker/index.js";
 export type { SchedulerInfo, WorkerInfo as WorkerStatus } from "./protocol/messages.js";
 export { ActorPool, type PoolFn } from "./client/actor-pool.js";
+export { Queue, Lock, Semaphore, Event, Variable, type PrimitiveOptions, type SemaphoreOptions } from "./client/coordination.js";

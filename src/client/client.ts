@@ -14,6 +14,8 @@ import type {
   ActorMeta,
   Address,
   CodeRef,
+  CoordinationRequest,
+  CoordValue,
   GetDataReply,
   Key,
   KillActor,
@@ -35,6 +37,7 @@ import { OBJECT_NAME } from "../options.js";
 import { KeyTable } from "./keys.js";
 import { rebuild, walkFutures, type Args, type Gathered } from "./shapes.js";
 import { getClient, onWorkerThread, waitingForResults } from "./thread-context.js";
+import { dropDefaultClient, setDefaultClient } from "./default-client.js";
 import {
   checkActorOnlyOptions,
   checkComputeOptions,
@@ -167,6 +170,7 @@ export class Client {
       throw err;
     }
     if (owned) client.#cluster = cluster;
+    setDefaultClient(client);
     return client;
   }
 
@@ -744,6 +748,33 @@ export class Client {
     if ("error" in reply) throw await infoToError(reply.error, { codeRoot: this.#codeRoot });
   }
 
+  // ------------------------------------------------------------ coordination primitives (R-TASK-14)
+
+  /** @internal A request to a queue, lock, semaphore, event or variable, sent after what this client submitted so far. */
+  async _coordinate<M extends CoordinationRequest>(msg: M): Promise<ReplyTo<M>> {
+    this.#checkOpen();
+    // A Future put in a queue or variable reaches the scheduler before the value that holds it.
+    await this.#flush();
+    // A wait keeps the process alive (R-PKG-6): the scheduler's timer for it may live elsewhere.
+    return holdWhile(this.#request(msg));
+  }
+
+  /** @internal A value for a queue or variable: serialized, with the keys of the Futures and actors in it. */
+  async _encodeValue(value: unknown): Promise<CoordValue> {
+    let encoded = serialize(value, this.#encodeOpts);
+    // Unfinished ActorFutures inside: the value is kept once they are values.
+    while (encoded.pending.length > 0) {
+      await Promise.all(encoded.pending);
+      encoded = serialize(value, this.#encodeOpts);
+    }
+    return { value: encoded.payload, keys: [...new Set([...encoded.futureKeys, ...encoded.actorKeys])] };
+  }
+
+  /** @internal A value a queue or variable kept, decoded here (its Futures and handles held by this client). */
+  async _decodeValue(payload: Payload): Promise<unknown> {
+    return await this.#decode(payload);
+  }
+
   // ------------------------------------------------------------ plumbing
 
   #onMessage(msg: Message): void {
@@ -842,6 +873,7 @@ export class Client {
       this.#conn?.close("client closing");
       await this.#conn?.closed;
       await this.#pool.close();
+      dropDefaultClient(this);
       this.#keys.failPending(new CommError("the client was closed before this result arrived"));
       await this.#cluster?.close();
     })());

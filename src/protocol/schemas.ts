@@ -45,7 +45,19 @@ import type {
   ComputeTasks,
   ErrorInfo,
   FireAndForget,
+  CoordGetReply,
+  EventOp,
   GetActor,
+  LeaseAcquire,
+  LeaseCount,
+  LeaseReply,
+  LeaseRelease,
+  QueueGet,
+  QueuePut,
+  QueueSize,
+  VariableDelete,
+  VariableGet,
+  VariableSet,
   GetActorReply,
   KillActor,
   KillActorReply,
@@ -89,6 +101,7 @@ import type {
   WorkerRejoin,
   WorkerStatus,
 } from "./messages.js";
+import type { Payload } from "./payload.js";
 
 /** What a message counts for when a connection decides to write mid-turn (comm's `weigh`): one per task it carries. */
 export function messageWeight(msg: Message): number {
@@ -192,6 +205,23 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
   "wait-for-workers": obj<WaitForWorkers>({ op: literal("wait-for-workers"), count: int(0, MAX_WORKERS_ASKED), timeoutMs: opt(size) }),
   "get-actor": obj<GetActor>({ op: literal("get-actor"), name: name }),
   "kill-actor": obj<KillActor>({ op: literal("kill-actor"), key: opt(name), name: opt(name) }),
+  "queue-put": obj<QueuePut>({ op: literal("queue-put"), name: name, value: payload, keys }),
+  "queue-get": obj<QueueGet>({ op: literal("queue-get"), name: name, timeoutMs: opt(size) }),
+  "queue-size": obj<QueueSize>({ op: literal("queue-size"), name: name }),
+  "lease-acquire": obj<LeaseAcquire>({
+    op: literal("lease-acquire"),
+    kind: literal("lock", "semaphore"),
+    name: name,
+    holder: name,
+    maxLeases: int(1),
+    timeoutMs: opt(size),
+  }),
+  "lease-release": obj<LeaseRelease>({ op: literal("lease-release"), kind: literal("lock", "semaphore"), name: name, holder: name }),
+  "lease-count": obj<LeaseCount>({ op: literal("lease-count"), kind: literal("lock", "semaphore"), name: name }),
+  event: obj<EventOp>({ op: literal("event"), name: name, action: literal("set", "clear", "wait", "is-set"), timeoutMs: opt(size) }),
+  "variable-set": obj<VariableSet>({ op: literal("variable-set"), name: name, value: payload, keys }),
+  "variable-get": obj<VariableGet>({ op: literal("variable-get"), name: name, timeoutMs: opt(size) }),
+  "variable-delete": obj<VariableDelete>({ op: literal("variable-delete"), name: name }),
   // scheduler → client
   "key-state": obj<KeyState>({
     op: literal("key-state"),
@@ -297,6 +327,9 @@ const workerInfo = obj<WorkerInfo>({
   restarts: int(0),
 });
 
+const coordGetReply = oneOf(obj<{ value: Payload }>({ value: payload }), obj<{ timeout: true }>({ timeout: literal(true) })) as Check<CoordGetReply>;
+const leaseReply = oneOf(obj<{ ok: boolean }>({ ok: bool }), obj<{ error: ErrorInfo }>({ error: errorInfo })) as Check<LeaseReply>;
+
 const REPLIES: { [Op in keyof Replies]: Check<Replies[Op]> } = {
   "register-client": obj<RegisterClientReply>({ schedulerId: name }),
   "update-graph": literal(null),
@@ -325,6 +358,16 @@ const REPLIES: { [Op in keyof Replies]: Check<Replies[Op]> } = {
   "wait-for-workers": int(0),
   "get-actor": oneOf(obj<{ key: string }>({ key: name }), obj<{ error: ErrorInfo }>({ error: errorInfo })) as Check<GetActorReply>,
   "kill-actor": oneOf(obj<{ killed: string }>({ killed: name }), obj<{ error: ErrorInfo }>({ error: errorInfo })) as Check<KillActorReply>,
+  "queue-put": literal(null),
+  "queue-get": coordGetReply,
+  "queue-size": int(0),
+  "lease-acquire": leaseReply,
+  "lease-release": leaseReply,
+  "lease-count": int(0),
+  event: bool,
+  "variable-set": literal(null),
+  "variable-get": coordGetReply,
+  "variable-delete": literal(null),
   "register-worker": obj<RegisterWorkerReply>({ heartbeatTimeoutMs: size, schedulerId: name, removed: opt(literal(true)) }),
   heartbeat: literal(null),
   "await-stopped": literal(null),
@@ -377,6 +420,16 @@ const ACCEPTS: Record<Side, ReadonlyArray<Message["op"]>> = {
     "wait-for-workers",
     "get-actor",
     "kill-actor",
+    "queue-put",
+    "queue-get",
+    "queue-size",
+    "lease-acquire",
+    "lease-release",
+    "lease-count",
+    "event",
+    "variable-set",
+    "variable-get",
+    "variable-delete",
   ],
   "scheduler-from-worker": [
     "register-worker",

@@ -12,7 +12,8 @@ import type { Address, ClientToScheduler, GetActorReply, KillActorReply, Key, Re
 import type { Instruction, SchedulerEvent } from "./events.js";
 import { resolveSchedulerOptions, type ResolvedSchedulerOptions, type SchedulerOptions } from "./options.js";
 import { accepting, messageWeight } from "../protocol/schemas.js";
-import { SchedulerState } from "./state.js";
+import { Coordination } from "./coordination/index.js";
+import { COORDINATION, SchedulerState } from "./state.js";
 import { WorkerSender } from "./to-worker.js";
 
 const log = createLogger("scheduler");
@@ -41,6 +42,12 @@ export class Scheduler {
   readonly #workers = new Map<Address, Connection>();
   readonly #toWorkers = new WorkerSender();
   readonly #workerWaiters = new Set<WorkerWaiter>();
+  /** Queues, locks, semaphores, events and variables (R-TASK-14). */
+  readonly #coordination = new Coordination({
+    want: (keys) => this.#handle({ type: "want-keys", client: COORDINATION, keys }),
+    release: (keys) => this.#handle({ type: "release-keys", client: COORDINATION, keys }),
+    handTo: (client, keys) => this.#handle({ type: "want-keys", client, keys }),
+  });
   #listener!: Listener;
   #dashboard?: Dashboard;
   #tick?: NodeJS.Timeout;
@@ -166,6 +173,7 @@ export class Scheduler {
     void conn.closed.then(() => {
       this.#clients.delete(client);
       for (const w of this.#workerWaiters) if (w.client === client) w.done();
+      this.#coordination.clientGone(client);
       this.#handle({ type: "client-removed", client });
     });
   }
@@ -242,6 +250,17 @@ export class Scheduler {
         this.#handle({ type: "kill-actor", key });
         return { killed: key } satisfies KillActorReply;
       }
+      case "queue-put":
+      case "queue-get":
+      case "queue-size":
+      case "lease-acquire":
+      case "lease-release":
+      case "lease-count":
+      case "event":
+      case "variable-set":
+      case "variable-get":
+      case "variable-delete":
+        return this.#coordination.serve(client, msg);
       default:
         // Past the schema only if the schema and this switch disagree: a bug.
         throw new ProtocolError(`the scheduler does not serve "${(msg as { op: string }).op}" requests`);

@@ -26,6 +26,7 @@ export type { ClientId, Instruction, SchedulerEvent } from "./events.js";
 export type { TaskStateName } from "./groups.js";
 export type { SchedulerStateOptions } from "./tables.js";
 export { InvalidTransition, TRANSITIONS } from "./transitions.js";
+export { COORDINATION } from "./key-state.js";
 
 export class SchedulerState {
   readonly #tb: Tables;
