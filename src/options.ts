@@ -23,6 +23,12 @@ const isInt = (v: unknown): v is number => Number.isInteger(v);
 
 export const STRING: Rule = { what: "a string", ok: (v) => typeof v === "string" };
 export const NON_EMPTY_STRING: Rule = { what: "a non-empty string", ok: (v) => typeof v === "string" && v !== "" };
+/** Longest name of an actor or a coordination primitive: it travels in every message about it. */
+export const MAX_OBJECT_NAME = 1000;
+export const OBJECT_NAME: Rule = {
+  what: `a non-empty string of at most ${MAX_OBJECT_NAME} characters`,
+  ok: (v) => typeof v === "string" && v !== "" && v.length <= MAX_OBJECT_NAME,
+};
 export const BOOLEAN: Rule = { what: "a boolean", ok: (v) => typeof v === "boolean" };
 export const FINITE: Rule = { what: "a finite number", ok: (v) => typeof v === "number" && Number.isFinite(v) };
 export const POSITIVE_INT: Rule = { what: "a positive integer", ok: (v) => isInt(v) && v >= 1 };

@@ -14,8 +14,11 @@ import type {
   ActorMeta,
   Address,
   CodeRef,
+  CoordinationRequest,
+  CoordValue,
   GetDataReply,
   Key,
+  KillActor,
   Message,
   ReplyTo,
   RunOnWorkers,
@@ -30,10 +33,13 @@ import { collectGraph, Delayed } from "./delayed.js";
 import { Future, type FutureOwner } from "./future.js";
 import { flatKey, randomHex, randomKey } from "./keygen.js";
 import { accepting } from "../protocol/schemas.js";
+import { OBJECT_NAME } from "../options.js";
 import { KeyTable } from "./keys.js";
 import { rebuild, walkFutures, type Args, type Gathered } from "./shapes.js";
 import { getClient, onWorkerThread, waitingForResults } from "./thread-context.js";
+import { dropDefaultClient, setDefaultClient } from "./default-client.js";
 import {
+  checkActorOnlyOptions,
   checkComputeOptions,
   checkMapOptions,
   checkScatterOptions,
@@ -165,6 +171,7 @@ export class Client {
       throw err;
     }
     if (owned) client.#cluster = cluster;
+    setDefaultClient(client);
     return client;
   }
 
@@ -253,6 +260,7 @@ export class Client {
     this.#checkOpen();
     if (typeof fn !== "function") throw new ConfigError(`submit() takes a function or a class, got ${typeof fn}`);
     const opts = checkSubmitOptions(options, "submit");
+    checkActorOnlyOptions(opts, opts.actor, "submit");
     return this.#submitOne(this.#taskBase(fn, opts), fn, args, opts, opts.key, "submit(fn, args)");
   }
 
@@ -270,6 +278,8 @@ export class Client {
       taskOptions.allowReconstruction = false;
     } else if (options.allowReconstruction !== undefined) taskOptions.allowReconstruction = options.allowReconstruction;
     if (options.restarts !== undefined) taskOptions.restarts = options.restarts;
+    if (options.actor && options.name !== undefined) taskOptions.name = options.name;
+    if (options.actor && options.lifetime !== undefined) taskOptions.lifetime = options.lifetime;
     return { options: taskOptions, group: fn.name || "lambda", fn: codeRefOf(fn, { codeRoot: this.#codeRoot }) };
   }
 
@@ -290,6 +300,7 @@ export class Client {
     this.#checkOpen();
     if (typeof fn !== "function") throw new ConfigError(`map() takes a function or a class, got ${typeof fn}`);
     const { actors, key, ...rest } = checkMapOptions(options);
+    checkActorOnlyOptions(rest, actors, "map");
     const each: SubmitOptions = { ...rest, actor: actors };
     // Options, code and group are shared by every element: checked and made once.
     const base = this.#taskBase(fn, each);
@@ -695,6 +706,76 @@ export class Client {
     return this.#request({ op: "who-has", keys });
   }
 
+  // ------------------------------------------------------------ named actors (R-ACT-14)
+
+  /**
+   * A live handle to the actor created with this name (`submit(Cls, args,
+   * { actor: true, name })`) by any client, task or actor; waits while it is
+   * being created. On a client the handle holds the actor like any handle; on
+   * a worker it is weak (R-ACT-9).
+   */
+  async getActor<T = unknown>(name: string): Promise<Actor<T>> {
+    this.#checkOpen();
+    if (!OBJECT_NAME.ok(name)) throw new ConfigError(`getActor(name): name must be ${OBJECT_NAME.what}, got ${typeof name === "string" ? JSON.stringify(name.slice(0, 80)) : typeof name}`);
+    waitingForResults();
+    await this.#flush(); // an actor this client just submitted under that name is known first
+    const reply = await this.#request({ op: "get-actor", name });
+    if ("error" in reply) throw await infoToError(reply.error, { codeRoot: this.#codeRoot });
+    const future = this.#newFuture<Actor<T>>(reply.key, false);
+    try {
+      return await future;
+    } finally {
+      // The handle holds the actor itself (or, on a worker, weakly): this lookup does not.
+      future.release();
+    }
+  }
+
+  /**
+   * Deletes an actor now, whoever holds it (Ray's `kill`): a detached actor's
+   * only end. Its holders see it lost: their calls reject with ActorLostError.
+   * Takes its handle, its Future, or its name.
+   */
+  async killActor(actor: Actor<unknown> | Future<Actor<unknown>> | string): Promise<void> {
+    this.#checkOpen();
+    let msg: KillActor;
+    if (typeof actor === "string") {
+      if (!OBJECT_NAME.ok(actor)) throw new ConfigError(`killActor(name): name must be ${OBJECT_NAME.what}`);
+      msg = { op: "kill-actor", name: actor };
+    } else if (actor instanceof Future) msg = { op: "kill-actor", key: actor.key };
+    else if (isActorHandle(actor)) msg = { op: "kill-actor", key: actorInfo(actor).key };
+    else throw new ConfigError("killActor() takes an Actor handle, its Future, or an actor's name");
+    await this.#flush();
+    const reply = await this.#request(msg);
+    if ("error" in reply) throw await infoToError(reply.error, { codeRoot: this.#codeRoot });
+  }
+
+  // ------------------------------------------------------------ coordination primitives (R-TASK-14)
+
+  /** @internal A request to a queue, lock, semaphore, event or variable, sent after what this client submitted so far. */
+  async _coordinate<M extends CoordinationRequest>(msg: M): Promise<ReplyTo<M>> {
+    this.#checkOpen();
+    // A Future put in a queue or variable reaches the scheduler before the value that holds it.
+    await this.#flush();
+    // A wait keeps the process alive (R-PKG-6): the scheduler's timer for it may live elsewhere.
+    return holdWhile(this.#request(msg));
+  }
+
+  /** @internal A value for a queue or variable: serialized, with the keys of the Futures and actors in it. */
+  async _encodeValue(value: unknown): Promise<CoordValue> {
+    let encoded = serialize(value, this.#encodeOpts);
+    // Unfinished ActorFutures inside: the value is kept once they are values.
+    while (encoded.pending.length > 0) {
+      await Promise.all(encoded.pending);
+      encoded = serialize(value, this.#encodeOpts);
+    }
+    return { value: encoded.payload, keys: [...new Set([...encoded.futureKeys, ...encoded.actorKeys])] };
+  }
+
+  /** @internal A value a queue or variable kept, decoded here (its Futures and handles held by this client). */
+  async _decodeValue(payload: Payload): Promise<unknown> {
+    return await this.#decode(payload);
+  }
+
   // ------------------------------------------------------------ plumbing
 
   #onMessage(msg: Message): void {
@@ -793,6 +874,7 @@ export class Client {
       this.#conn?.close("client closing");
       await this.#conn?.closed;
       await this.#pool.close();
+      dropDefaultClient(this);
       this.#keys.failPending(new CommError("the client was closed before this result arrived"));
       await this.#cluster?.close();
     })());

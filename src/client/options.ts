@@ -3,7 +3,7 @@
 
 import { DEFAULT_CONNECT_TIMEOUT_MS, type TlsOptions } from "../comm/index.js";
 import type { Delayed } from "./delayed.js";
-import { ADDRESSES, BOOLEAN, checkOptions, FINITE, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_MS, POSITIVE_MS, RESOURCES, STRING, TLS, type Rules } from "../options.js";
+import { ADDRESSES, BOOLEAN, checkOptions, FINITE, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_MS, OBJECT_NAME, POSITIVE_MS, RESOURCES, STRING, TLS, type Rules } from "../options.js";
 import { ConfigError } from "../errors.js";
 
 export interface SubmitOptions {
@@ -18,9 +18,13 @@ export interface SubmitOptions {
   actor?: boolean;
   allowReconstruction?: boolean;
   restarts?: number;
+  /** Actors: a name unique among live actors, by which any client, task or actor finds it (`client.getActor(name)`). */
+  name?: string;
+  /** Actors: "detached" keeps the actor alive after its creating client closes, until `client.killActor()` (default: it lives while held). */
+  lifetime?: "detached";
 }
 
-export interface MapOptions extends Omit<SubmitOptions, "actor" | "key"> {
+export interface MapOptions extends Omit<SubmitOptions, "actor" | "key" | "name"> {
   actors?: boolean;
   /** Prefix of the keys (each gets "-<index>"). */
   key?: string;
@@ -153,10 +157,12 @@ const SUBMIT_RULES: Rules<SubmitOptions> = {
   actor: BOOLEAN,
   allowReconstruction: BOOLEAN,
   restarts: NON_NEGATIVE_INT,
+  name: OBJECT_NAME,
+  lifetime: { what: '"detached"', ok: (v) => v === "detached" },
 };
 
-// map() makes actors with `actors`: `actor` there is a slip, refused with the right name.
-const { actor: _actor, ...SHARED_RULES } = SUBMIT_RULES;
+// map() makes actors with `actors`: `actor` there is a slip, refused with the right name; one name cannot go to many actors.
+const { actor: _actor, name: _name, ...SHARED_RULES } = SUBMIT_RULES;
 const MAP_RULES: Rules<MapOptions> = { ...SHARED_RULES, actors: BOOLEAN };
 
 const SCATTER_RULES: Rules<ScatterOptions> = { workers: ADDRESSES, broadcast: BOOLEAN };
@@ -170,6 +176,14 @@ const COMPUTE_RULES: Rules<ComputeOptions> = {
 /** Checks the options of submit() (and delayed()), naming a misspelt or mistyped one. */
 export function checkSubmitOptions(options: SubmitOptions | undefined, where: string): SubmitOptions {
   return checkOptions(options, SUBMIT_RULES, where);
+}
+
+/** `name` and `lifetime` belong to actors: refused on a plain task rather than ignored. */
+export function checkActorOnlyOptions(options: { name?: string; lifetime?: string }, actor: boolean | undefined, where: string): void {
+  if (actor) return;
+  for (const option of ["name", "lifetime"] as const) {
+    if (options[option] !== undefined) throw new ConfigError(`${where}: option ${option} applies to actors only; pass actor: true (actors: true for map) to create an actor`);
+  }
 }
 
 export function checkMapOptions(options: MapOptions | undefined): MapOptions {

@@ -82,6 +82,10 @@ export interface TaskOptions {
   actor?: boolean;
   allowReconstruction?: boolean;
   restarts?: number;
+  /** Actors: a name unique among live actors, by which any client, task or actor finds it (getActor). */
+  name?: string;
+  /** Actors: "detached" keeps it alive with no client holding it, until killActor. */
+  lifetime?: "detached";
 }
 
 /** One node of a graph as the client submits it. */
@@ -181,6 +185,20 @@ export interface WhereIsActor {
   op: "where-is-actor";
   key: Key;
 }
+/** Request → GetActorReply: the live actor of this name. */
+export interface GetActor {
+  op: "get-actor";
+  name: string;
+}
+export type GetActorReply = { key: Key } | { error: ErrorInfo };
+/** Request → KillActorReply: delete this actor now, whoever holds it (killActor). */
+export interface KillActor {
+  op: "kill-actor";
+  /** The actor's key, or its name: one of the two. */
+  key?: Key;
+  name?: string;
+}
+export type KillActorReply = { killed: Key } | { error: ErrorInfo };
 /**
  * Run these keys to completion even once no client holds them
  * (fireAndForget): the scheduler holds them itself until they finish, fail
@@ -207,6 +225,87 @@ export interface WaitForWorkers {
   timeoutMs?: number;
 }
 
+// ---------------------------------------------------------------- coordination (client → scheduler)
+// Queues, locks, semaphores, events and variables live on the scheduler, by
+// name (R-TASK-14). A request that waits (get, acquire, wait) is answered when
+// it can be, or at its `timeoutMs`; it never holds up anything else.
+
+/** A user value as a primitive keeps it: serialized, with the keys of the Futures (and actors) inside it. */
+export interface CoordValue {
+  value: Payload;
+  keys: Key[];
+}
+/** Request → null. */
+export interface QueuePut extends CoordValue {
+  op: "queue-put";
+  name: string;
+}
+/** Request → CoordGetReply: the oldest item, once there is one. */
+export interface QueueGet {
+  op: "queue-get";
+  name: string;
+  timeoutMs?: number;
+}
+/** Request → number of items. */
+export interface QueueSize {
+  op: "queue-size";
+  name: string;
+}
+/** The reply to a get that waits: the value, or that `timeoutMs` passed first. */
+export type CoordGetReply = { value: Payload } | { timeout: true };
+/**
+ * Request → LeaseReply: one of `maxLeases` leases of a lock (1) or semaphore,
+ * for the object `holder` (each Lock or Semaphore object is its own holder).
+ * A lease is freed by lease-release, or when its client disconnects.
+ */
+export interface LeaseAcquire {
+  op: "lease-acquire";
+  kind: "lock" | "semaphore";
+  name: string;
+  holder: string;
+  maxLeases: number;
+  timeoutMs?: number;
+}
+/** Request → LeaseReply: gives back one lease `holder` holds (`ok: false` if it holds none). */
+export interface LeaseRelease {
+  op: "lease-release";
+  kind: "lock" | "semaphore";
+  name: string;
+  holder: string;
+}
+/** Request → number of leases held now. */
+export interface LeaseCount {
+  op: "lease-count";
+  kind: "lock" | "semaphore";
+  name: string;
+}
+/** `ok`: acquired (or released); false: timed out (or not held). `error`: the request cannot be served as asked. */
+export type LeaseReply = { ok: boolean } | { error: ErrorInfo };
+/** Request → boolean: set and clear answer whether it is set after; wait answers once it is set (false at `timeoutMs`). */
+export interface EventOp {
+  op: "event";
+  name: string;
+  action: "set" | "clear" | "wait" | "is-set";
+  timeoutMs?: number;
+}
+/** Request → null. */
+export interface VariableSet extends CoordValue {
+  op: "variable-set";
+  name: string;
+}
+/** Request → CoordGetReply: the value, once one is set. */
+export interface VariableGet {
+  op: "variable-get";
+  name: string;
+  timeoutMs?: number;
+}
+/** Request → null. */
+export interface VariableDelete {
+  op: "variable-delete";
+  name: string;
+}
+export type CoordinationRequest = QueuePut | QueueGet | QueueSize | LeaseAcquire | LeaseRelease | LeaseCount | EventOp | VariableSet | VariableGet | VariableDelete;
+
 export type ClientToScheduler =
   | RegisterClient
   | UpdateGraph
@@ -222,7 +321,10 @@ export type ClientToScheduler =
   | WhereIsActor
   | FireAndForget
   | RestartWorkers
-  | WaitForWorkers;
+  | WaitForWorkers
+  | GetActor
+  | KillActor
+  | CoordinationRequest;
 
 // ---------------------------------------------------------------- scheduler → client
 
@@ -254,6 +356,10 @@ export interface ActorMeta {
    * waits on the worker's main thread. Absent: call `workerAddress`.
    */
   callAddress?: Address;
+  /** Its name, when created with one (TaskOptions.name): a restarted scheduler learns names from here. */
+  name?: string;
+  /** "detached" when created so: a restarted scheduler keeps it with no client holding it. */
+  lifetime?: "detached";
 }
 
 export type SchedulerToClient = KeyState;
@@ -405,6 +511,9 @@ export interface ComputeTask {
   resources?: Record<string, number>;
   /** For an actor re-created after its worker died: how many times it has been (see ActorMeta). */
   incarnation?: number;
+  /** For an actor: its name and lifetime, kept in its ActorMeta (reported to a restarted scheduler). */
+  name?: string;
+  lifetime?: "detached";
 }
 /**
  * Plain tasks without dependencies or resources, all running code the worker
@@ -590,6 +699,18 @@ export interface Replies {
   "run-on-workers": Record<Address, RunFunctionReply>;
   "restart-workers": number;
   "wait-for-workers": number;
+  "get-actor": GetActorReply;
+  "kill-actor": KillActorReply;
+  "queue-put": null;
+  "queue-get": CoordGetReply;
+  "queue-size": number;
+  "lease-acquire": LeaseReply;
+  "lease-release": LeaseReply;
+  "lease-count": number;
+  event: boolean;
+  "variable-set": null;
+  "variable-get": CoordGetReply;
+  "variable-delete": null;
   "register-worker": RegisterWorkerReply;
   heartbeat: null;
   "await-stopped": null;

@@ -45,6 +45,22 @@ import type {
   ComputeTasks,
   ErrorInfo,
   FireAndForget,
+  CoordGetReply,
+  EventOp,
+  GetActor,
+  LeaseAcquire,
+  LeaseCount,
+  LeaseReply,
+  LeaseRelease,
+  QueueGet,
+  QueuePut,
+  QueueSize,
+  VariableDelete,
+  VariableGet,
+  VariableSet,
+  GetActorReply,
+  KillActor,
+  KillActorReply,
   FreeKeys,
   GetData,
   GetDataReply,
@@ -85,6 +101,7 @@ import type {
   WorkerRejoin,
   WorkerStatus,
 } from "./messages.js";
+import type { Payload } from "./payload.js";
 
 /** What a message counts for when a connection decides to write mid-turn (comm's `weigh`): one per task it carries. */
 export function messageWeight(msg: Message): number {
@@ -132,6 +149,8 @@ const taskToRun = {
   priority: num,
   resources: opt(quantities),
   incarnation: opt(int(0)),
+  name: opt(name),
+  lifetime: opt(literal("detached")),
 };
 
 const taskOptions = obj<TaskOptions>({
@@ -143,6 +162,8 @@ const taskOptions = obj<TaskOptions>({
   actor: opt(bool),
   allowReconstruction: opt(bool),
   restarts: opt(int(0)),
+  name: opt(name),
+  lifetime: opt(literal("detached")),
 });
 
 const taskSpec = obj<TaskSpec>({ key: name, fn: codeRef, args: payload, deps: keys, options: taskOptions, group: name });
@@ -155,6 +176,8 @@ const actorMeta = obj<ActorMeta>({
   attributes: arrayOf(name),
   incarnation: int(0),
   callAddress: opt(name),
+  name: opt(name),
+  lifetime: opt(literal("detached")),
 });
 const actorStats = obj<ActorStats>({ calls: size, inFlight: size, meanCallMs: size });
 
@@ -194,6 +217,25 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
   "fire-and-forget": obj<FireAndForget>({ op: literal("fire-and-forget"), keys }),
   "restart-workers": obj<RestartWorkers>({ op: literal("restart-workers") }),
   "wait-for-workers": obj<WaitForWorkers>({ op: literal("wait-for-workers"), count: int(0, MAX_WORKERS_ASKED), timeoutMs: opt(size) }),
+  "get-actor": obj<GetActor>({ op: literal("get-actor"), name: name }),
+  "kill-actor": obj<KillActor>({ op: literal("kill-actor"), key: opt(name), name: opt(name) }),
+  "queue-put": obj<QueuePut>({ op: literal("queue-put"), name: name, value: payload, keys }),
+  "queue-get": obj<QueueGet>({ op: literal("queue-get"), name: name, timeoutMs: opt(size) }),
+  "queue-size": obj<QueueSize>({ op: literal("queue-size"), name: name }),
+  "lease-acquire": obj<LeaseAcquire>({
+    op: literal("lease-acquire"),
+    kind: literal("lock", "semaphore"),
+    name: name,
+    holder: name,
+    maxLeases: int(1),
+    timeoutMs: opt(size),
+  }),
+  "lease-release": obj<LeaseRelease>({ op: literal("lease-release"), kind: literal("lock", "semaphore"), name: name, holder: name }),
+  "lease-count": obj<LeaseCount>({ op: literal("lease-count"), kind: literal("lock", "semaphore"), name: name }),
+  event: obj<EventOp>({ op: literal("event"), name: name, action: literal("set", "clear", "wait", "is-set"), timeoutMs: opt(size) }),
+  "variable-set": obj<VariableSet>({ op: literal("variable-set"), name: name, value: payload, keys }),
+  "variable-get": obj<VariableGet>({ op: literal("variable-get"), name: name, timeoutMs: opt(size) }),
+  "variable-delete": obj<VariableDelete>({ op: literal("variable-delete"), name: name }),
   // scheduler → client
   "key-state": obj<KeyState>({
     op: literal("key-state"),
@@ -274,6 +316,9 @@ const workerInfo = obj<WorkerInfo>({
   restarts: int(0),
 });
 
+const coordGetReply = oneOf(obj<{ value: Payload }>({ value: payload }), obj<{ timeout: true }>({ timeout: literal(true) })) as Check<CoordGetReply>;
+const leaseReply = oneOf(obj<{ ok: boolean }>({ ok: bool }), obj<{ error: ErrorInfo }>({ error: errorInfo })) as Check<LeaseReply>;
+
 const REPLIES: { [Op in keyof Replies]: Check<Replies[Op]> } = {
   "register-client": obj<RegisterClientReply>({ schedulerId: name }),
   "update-graph": literal(null),
@@ -300,6 +345,18 @@ const REPLIES: { [Op in keyof Replies]: Check<Replies[Op]> } = {
   "run-on-workers": recordOf(runFunctionReply),
   "restart-workers": int(0),
   "wait-for-workers": int(0),
+  "get-actor": oneOf(obj<{ key: string }>({ key: name }), obj<{ error: ErrorInfo }>({ error: errorInfo })) as Check<GetActorReply>,
+  "kill-actor": oneOf(obj<{ killed: string }>({ killed: name }), obj<{ error: ErrorInfo }>({ error: errorInfo })) as Check<KillActorReply>,
+  "queue-put": literal(null),
+  "queue-get": coordGetReply,
+  "queue-size": int(0),
+  "lease-acquire": leaseReply,
+  "lease-release": leaseReply,
+  "lease-count": int(0),
+  event: bool,
+  "variable-set": literal(null),
+  "variable-get": coordGetReply,
+  "variable-delete": literal(null),
   "register-worker": obj<RegisterWorkerReply>({ heartbeatTimeoutMs: size, schedulerId: name, removed: opt(literal(true)) }),
   heartbeat: literal(null),
   "await-stopped": literal(null),
@@ -350,6 +407,18 @@ const ACCEPTS: Record<Side, ReadonlyArray<Message["op"]>> = {
     "fire-and-forget",
     "restart-workers",
     "wait-for-workers",
+    "get-actor",
+    "kill-actor",
+    "queue-put",
+    "queue-get",
+    "queue-size",
+    "lease-acquire",
+    "lease-release",
+    "lease-count",
+    "event",
+    "variable-set",
+    "variable-get",
+    "variable-delete",
   ],
   "scheduler-from-worker": [
     "register-worker",

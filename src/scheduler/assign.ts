@@ -11,6 +11,7 @@ export function assign(tb: Tables, t: Task, address: Address): void {
   t.processingOn = address;
   t.waitingOn = 0;
   w.nprocessing++;
+  if (t.actor) w.actorsStarting++;
   tb.hold(w, t.spec!.options.resources, 1);
   sendCompute(tb, t);
 }
@@ -43,6 +44,8 @@ export function sendCompute(tb: Tables, t: Task): void {
       priority: o.priority ?? 0,
       ...(o.resources ? { resources: o.resources } : {}),
       ...(t.actor && t.incarnation > 0 ? { incarnation: t.incarnation } : {}),
+      ...(t.actor && o.name !== undefined ? { name: o.name } : {}),
+      ...(t.actor && o.lifetime !== undefined ? { lifetime: o.lifetime } : {}),
     },
   });
 }

@@ -29,6 +29,8 @@ export type SchedulerEvent =
   | { type: "cancel-keys"; client: ClientId; keys: Key[] }
   /** The scheduler holds these keys until they are done, whoever else lets go (fireAndForget). */
   | { type: "fire-and-forget"; keys: Key[] }
+  /** killActor: the actor is deleted now, whoever holds it; its holders see it lost. */
+  | { type: "kill-actor"; key: Key }
   /** client.restart(): every task is cancelled, every worker forgotten (each comes back as a new one, or not at all). */
   | { type: "restart" }
   /** Scattered data: the client put it on these workers, and wants it. */

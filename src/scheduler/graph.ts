@@ -5,6 +5,7 @@
 
 import type { Key, TaskSpec } from "../protocol/messages.js";
 import { errorInfoOf } from "../serialize/errors.js";
+import { claimName } from "./actor-names.js";
 import { assign } from "./assign.js";
 import { chainTarget, sendChainAhead } from "./chain.js";
 import type { ClientId } from "./events.js";
@@ -46,6 +47,8 @@ export function updateGraph(tb: Tables, client: ClientId, specs: TaskSpec[], wan
     if (t) tb.want(client, t);
   }
   if (tb.awaiting.size > 0) for (const t of fresh) tb.handAwaited(t);
+  // After the wants: a name already taken fails the new actor for the clients that submitted it.
+  for (const t of fresh) if (t.actor && !t.forgotten && t.state === "waiting") claimName(tb, t);
   // Clients still holding a cancelled key that is submitted again see it pending again.
   for (const t of restarted) notify(tb, t);
   for (const t of fresh) {

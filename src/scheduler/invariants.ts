@@ -92,15 +92,18 @@ export function checkInvariants(tb: Tables): void {
       if (r) for (const n in r) used[n] = (used[n] ?? 0) + r[n]!;
     };
     let processing = 0;
+    let starting = 0;
     let held = 0;
     for (const t of tb.tasks.values()) {
       if (t.state === "processing" && t.processingOn === w.address) {
         processing++;
+        if (t.actor) starting++;
         add(t.spec!.options.resources);
       }
       if (t.who.has(w.address)) held++;
     }
     if (processing !== w.nprocessing) fail(`${w.address} counts ${w.nprocessing} tasks processing but ${processing} are`);
+    if (starting !== w.actorsStarting) fail(`${w.address} counts ${w.actorsStarting} actors being created but ${starting} are`);
     if (held !== w.nheld) fail(`${w.address} counts ${w.nheld} keys held but it holds ${held}`);
     for (const key of w.actors) {
       const t = tb.tasks.get(key);

@@ -7,6 +7,10 @@ import type { Task, Tables } from "./tables.js";
 
 /** The wanter of keys given to fireAndForget: the scheduler itself, until each is done (clients.ts). */
 export const FIRE_AND_FORGET: ClientId = "fire-and-forget";
+/** The wanter of detached actors: the scheduler itself, until killActor (actor-names.ts). */
+export const DETACHED: ClientId = "detached";
+/** The wanter of keys inside values that queues and variables keep (coordination/). */
+export const COORDINATION: ClientId = "coordination";
 /** The wanter of every key a worker reports after a scheduler restart, until recovery ends (recovery.ts). */
 export const RECOVERY: ClientId = "recovery";
 
@@ -32,7 +36,7 @@ export function notify(tb: Tables, t: Task): void {
   if (t.wantedBy.size === 0) return;
   const msg = keyState(t);
   for (const c of t.wantedBy) {
-    if (c === RECOVERY) continue;
+    if (c === RECOVERY || c === DETACHED || c === COORDINATION) continue;
     if (c !== FIRE_AND_FORGET) tb.out.keyState(c, msg);
     else if (msg.status !== "pending") tb.fired.push(t);
   }

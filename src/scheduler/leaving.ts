@@ -13,6 +13,7 @@ export function unassign(tb: Tables, t: Task, freeOnWorker: boolean): void {
   const w = tb.workers.get(a);
   if (!w) return;
   w.nprocessing--;
+  if (t.actor) w.actorsStarting--;
   tb.hold(w, t.spec!.options.resources, -1);
   if (freeOnWorker) tb.out.freeKey(a, t.key);
   if (t.spec!.options.resources) tb.resourcesFreed = true;

@@ -14,6 +14,8 @@ export interface PlacementWorker {
   /** Tasks assigned to it and not finished. */
   nprocessing: number;
   actors: Set<Key>;
+  /** Actors assigned to it and still being created: counted with `actors` when placing the next one. */
+  actorsStarting: number;
   /** Heartbeat timed out, or about to restart: take no new work. */
   closing: boolean;
   /** Above its memory's pause threshold: take no new work until it is below again. */
@@ -77,6 +79,7 @@ export class Placer {
     let best: PlacementWorker | undefined;
     let bestA = 0;
     let bestB = 0;
+    let bestC = 0;
     for (let i = 0; i < n; i++) {
       const w = workers[(i + this.rr) % n]!;
       if (w.closing || w.paused) continue;
@@ -85,21 +88,25 @@ export class Placer {
       const held = req.depBytes.get(w.address) ?? 0;
       let a: number;
       let b: number;
+      let c = 0;
       if (req.actor) {
-        // Actors: data locality first, then balance the count of actors per actor thread.
+        // Actors (Dask's rule): fewest actors hosted first; then data locality, then load.
+        // Actors live long: balancing them is worth more than one transfer of their arguments.
         if (w.actorThreads <= 0) continue;
-        a = -held;
-        b = w.actors.size / w.actorThreads;
+        a = w.actors.size + w.actorsStarting;
+        b = -held;
+        c = w.nprocessing / Math.max(1, w.nthreads);
       } else {
         // Tasks: estimated time until the task could finish there: queue wait plus data transfer.
         const threads = Math.max(1, w.nthreads);
         a = (w.nprocessing / threads) * req.durationMs + (req.totalDepBytes - held) / BANDWIDTH_BYTES_PER_MS;
         b = 0;
       }
-      if (best === undefined || a < bestA || (a === bestA && b < bestB)) {
+      if (best === undefined || a < bestA || (a === bestA && (b < bestB || (b === bestB && c < bestC)))) {
         best = w;
         bestA = a;
         bestB = b;
+        bestC = c;
       }
     }
     return best?.address;

@@ -11,6 +11,7 @@
 
 import type { ActorMeta, Address, Key, TaskSpec, WorkerRejoin } from "../protocol/messages.js";
 import { errorInfoOf } from "../serialize/errors.js";
+import { reclaimName } from "./actor-names.js";
 import type { ClientId } from "./events.js";
 import { updateGraph, wantKeys } from "./graph.js";
 import { RECOVERY } from "./key-state.js";
@@ -60,6 +61,7 @@ function actorRejoined(tb: Tables, address: Address, meta: ActorMeta): void {
   tb.learnIncarnation(t, meta.incarnation);
   tb.unreportedActors.delete(t.key);
   tb.holdForRecovery(t);
+  reclaimName(tb, t, meta);
   toMemory(tb, t, address, 0);
 }
 

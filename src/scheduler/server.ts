@@ -7,11 +7,13 @@ import { listen, localConnection, type Connection, type Listener } from "../comm
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
 import { CommError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
-import type { Address, ClientToScheduler, Key, RegisterClientReply, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
+import { errorInfoOf } from "../serialize/errors.js";
+import type { Address, ClientToScheduler, GetActorReply, KillActorReply, Key, RegisterClientReply, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
 import { resolveSchedulerOptions, type ResolvedSchedulerOptions, type SchedulerOptions } from "./options.js";
 import { accepting, messageWeight } from "../protocol/schemas.js";
-import { SchedulerState } from "./state.js";
+import { Coordination } from "./coordination/index.js";
+import { COORDINATION, SchedulerState } from "./state.js";
 import { WorkerSender } from "./to-worker.js";
 
 const log = createLogger("scheduler");
@@ -40,6 +42,12 @@ export class Scheduler {
   readonly #workers = new Map<Address, Connection>();
   readonly #toWorkers = new WorkerSender();
   readonly #workerWaiters = new Set<WorkerWaiter>();
+  /** Queues, locks, semaphores, events and variables (R-TASK-14). */
+  readonly #coordination = new Coordination({
+    want: (keys) => this.#handle({ type: "want-keys", client: COORDINATION, keys }),
+    release: (keys) => this.#handle({ type: "release-keys", client: COORDINATION, keys }),
+    handTo: (client, keys) => this.#handle({ type: "want-keys", client, keys }),
+  });
   #listener!: Listener;
   #dashboard?: Dashboard;
   #tick?: NodeJS.Timeout;
@@ -165,6 +173,7 @@ export class Scheduler {
     void conn.closed.then(() => {
       this.#clients.delete(client);
       for (const w of this.#workerWaiters) if (w.client === client) w.done();
+      this.#coordination.clientGone(client);
       this.#handle({ type: "client-removed", client });
     });
   }
@@ -227,6 +236,31 @@ export class Scheduler {
         return this.#restartWorkers();
       case "wait-for-workers":
         return this.#waitForWorkers(client, msg.count, msg.timeoutMs);
+      case "get-actor": {
+        const key = this.#state.namedActor(msg.name);
+        if (key !== undefined) return { key } satisfies GetActorReply;
+        return { error: errorInfoOf("ConfigError", `no live actor is named ${JSON.stringify(msg.name)}: create one with submit(Cls, args, { actor: true, name }) first`) } satisfies GetActorReply;
+      }
+      case "kill-actor": {
+        const key = msg.key ?? (msg.name === undefined ? undefined : this.#state.namedActor(msg.name));
+        if (key === undefined || !this.#state.isLiveActor(key)) {
+          const what = msg.key ?? (msg.name === undefined ? "" : `named ${JSON.stringify(msg.name)}`);
+          return { error: errorInfoOf("ActorLostError", `no live actor ${what} to kill: it was already released, killed or lost`) } satisfies KillActorReply;
+        }
+        this.#handle({ type: "kill-actor", key });
+        return { killed: key } satisfies KillActorReply;
+      }
+      case "queue-put":
+      case "queue-get":
+      case "queue-size":
+      case "lease-acquire":
+      case "lease-release":
+      case "lease-count":
+      case "event":
+      case "variable-set":
+      case "variable-get":
+      case "variable-delete":
+        return this.#coordination.serve(client, msg);
       default:
         // Past the schema only if the schema and this switch disagree: a bug.
         throw new ProtocolError(`the scheduler does not serve "${(msg as { op: string }).op}" requests`);

@@ -8,10 +8,11 @@
 // to its file.
 
 import type { Address, Key, SchedulerInfo, WhereIsActorReply } from "../protocol/messages.js";
+import { killActor, namedActor } from "./actor-names.js";
 import { cancelKeys, clientRemoved, fireAndForget, releaseFired, restart, unwant, updateData } from "./clients.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
 import { updateGraph, wantKeys } from "./graph.js";
-import type { TaskStateName } from "./groups.js";
+import { isPending, type TaskStateName } from "./groups.js";
 import { checkInvariants } from "./invariants.js";
 import { afterResourcesFreed } from "./place-task.js";
 import { actorLocation, chooseWorkers, info, whoHas } from "./queries.js";
@@ -25,6 +26,7 @@ export type { ClientId, Instruction, SchedulerEvent } from "./events.js";
 export type { TaskStateName } from "./groups.js";
 export type { SchedulerStateOptions } from "./tables.js";
 export { InvalidTransition, TRANSITIONS } from "./transitions.js";
+export { COORDINATION } from "./key-state.js";
 
 export class SchedulerState {
   readonly #tb: Tables;
@@ -69,6 +71,9 @@ export class SchedulerState {
         break;
       case "restart":
         restart(tb);
+        break;
+      case "kill-actor":
+        killActor(tb, event.key);
         break;
       case "update-data":
         updateData(tb, event.client, event.who, event.nbytes);
@@ -139,6 +144,17 @@ export class SchedulerState {
 
   actorLocation(key: Key): WhereIsActorReply {
     return actorLocation(this.#tb, key);
+  }
+
+  /** The key of the live actor named `name` (R-ACT-14), if any. */
+  namedActor(name: string): Key | undefined {
+    return namedActor(this.#tb, name)?.key;
+  }
+
+  /** Whether `key` is an actor the scheduler knows, alive or being created. */
+  isLiveActor(key: Key): boolean {
+    const t = this.#tb.tasks.get(key);
+    return t !== undefined && t.actor && (t.state === "memory" || isPending(t.state));
   }
 
   /** Whether this worker process is a member (not removed): a rejoin from it is a reconnect, not a recovery. */

@@ -123,6 +123,8 @@ export class Tables {
   readonly reportedRunning = new Map<Key, Address>();
   /** While recovering: actors clients hold that no worker has reported alive yet. */
   readonly unreportedActors = new Set<Key>();
+  /** Named actors: name → key (actor-names.ts). An entry whose actor is gone is stale until the name is claimed again. */
+  readonly actorNames = new Map<string, Key>();
   /** The group of the last task made or resubmitted: tasks mostly arrive in runs of one function. */
   #lastGroup: TaskGroup | undefined;
 

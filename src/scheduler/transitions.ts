@@ -39,13 +39,13 @@ export const TRANSITIONS: Table = {
     cancelled: "cancelled, or a dep was; the cluster restarted",
   },
   memory: {
-    released: "its last copy is gone, or nobody needs it any more",
+    released: "its last copy is gone, nobody needs it any more, or the actor was killed",
     cancelled: "the cluster restarted",
   },
   released: {
     waiting: "recomputed from its lineage, or an actor re-created",
     memory: "its data turned up again (add-keys, scattered data)",
-    lost: "it cannot be recomputed (no lineage, an actor, allowReconstruction false)",
+    lost: "it cannot be recomputed (no lineage, an actor, allowReconstruction false), or the actor was killed",
     cancelled: "the cluster restarted",
   },
   erred: {

@@ -33,6 +33,7 @@ export function workerAdded(tb: Tables, e: Extract<SchedulerEvent, { type: "work
     used: {},
     nprocessing: 0,
     actors: new Set(),
+    actorsStarting: 0,
     closing: false,
     paused: false,
     incarnation: e.incarnation,
@@ -76,6 +77,7 @@ export function workerRemoved(tb: Tables, address: Address): void {
   // Chained tasks were still waiting for deps there: they never ran, so their deaths do not count.
   const chained = new Set(running.filter((t) => tb.missingDeps(t) > 0));
   w.nprocessing = 0;
+  w.actorsStarting = 0;
   for (const t of running) {
     t.processingOn = undefined;
     t.stealTo = undefined;

@@ -567,7 +567,15 @@ export class Worker {
         return this.#dispatch();
       }
       if (msg.actor && done.actor) {
-        const meta: ActorMeta = { key: msg.key, workerAddress: this.#address, ...done.actor, incarnation: msg.incarnation ?? 0 };
+        const meta: ActorMeta = {
+          key: msg.key,
+          workerAddress: this.#address,
+          ...done.actor,
+          incarnation: msg.incarnation ?? 0,
+          // Reported to a restarted scheduler: a named or detached actor stays so (R-ACT-14).
+          ...(msg.name !== undefined ? { name: msg.name } : {}),
+          ...(msg.lifetime !== undefined ? { lifetime: msg.lifetime } : {}),
+        };
         this.#actors.set(msg.key, { thread, stats: { calls: 0, inFlight: 0, meanCallMs: 0 }, meta });
         // The value of an actor's key is its handle: peers fetching it get a live reference.
         this.#store.set(msg.key, actorRefPayload(meta));

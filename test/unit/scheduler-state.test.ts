@@ -241,6 +241,47 @@ test("actor placement: 10 actors over 5 equal workers, 2 each; resources kept wh
   assert.deepEqual([...per.values()], [2, 2, 2, 2, 2]);
 });
 
+test("actor placement: fewest actors first, even against locality; 10 actors sharing a 1 MB argument go 2 on each of 5", () => {
+  const h = harness();
+  for (let i = 0; i < 5; i++) h.worker(`w${i}`, 2);
+  h.ev({ type: "update-data", client: "c1", who: { big: ["w3"] }, nbytes: { big: 1_000_000 } });
+  // Two in a row: the second sees the first still being created on the holder and goes elsewhere.
+  const placed = [];
+  let out = h.submit([spec("A-0", ["big"], { actor: true })]);
+  placed.push(...computes(out));
+  assert.equal(placed[0]!.address, "w3");
+  out = h.submit([spec("A-1", ["big"], { actor: true })]);
+  placed.push(...computes(out));
+  assert.notEqual(placed[1]!.address, "w3");
+  out = h.submit(Array.from({ length: 8 }, (_, i) => spec(`A-${i + 2}`, ["big"], { actor: true })));
+  placed.push(...computes(out));
+  const per = new Map<string, number>();
+  for (const c of placed) per.set(c.address, (per.get(c.address) ?? 0) + 1);
+  assert.deepEqual([...per.values()], [2, 2, 2, 2, 2], JSON.stringify([...per]));
+});
+
+test("actor placement: among workers hosting as many actors, locality decides, then load", () => {
+  const h = harness();
+  h.worker("w1", 1);
+  h.worker("w2", 1);
+  h.worker("w3", 1);
+  h.ev({ type: "update-data", client: "c1", who: { small: ["w1"], big: ["w2"] }, nbytes: { small: 10, big: 1000 } });
+  let out = h.submit([spec("A-1", ["small", "big"], { actor: true })]);
+  assert.equal(computes(out)[0]!.address, "w2");
+  h.finish("w2", "A-1", 0, { className: "A" });
+  // w1 and w3 host none; w1 holds some of the argument.
+  out = h.submit([spec("A-2", ["small", "big"], { actor: true })]);
+  assert.equal(computes(out)[0]!.address, "w1");
+  h.finish("w1", "A-2", 0, { className: "A" });
+  // No locality anywhere now, one actor each on w1 and w2, none on w3; busy w3 still wins on count.
+  h.submit([spec("busy", [], {})].map((t) => ({ ...t, options: { workers: ["w3"] } })));
+  out = h.submit([spec("A-3", [], { actor: true })]);
+  assert.equal(computes(out)[0]!.address, "w3");
+  // All host one; w3 also runs a task: load breaks the tie.
+  out = h.submit([spec("A-4", [], { actor: true })]);
+  assert.notEqual(computes(out)[0]!.address, "w3");
+});
+
 test("actor placement: worker holding most dependency bytes wins; actor keeps resources", () => {
   const h = harness();
   h.worker("w1", 1, { resources: { slot: 1 } });
@@ -981,4 +1022,60 @@ test("restart: an actor that died with the scheduler is re-created if its restar
   assert.equal(states(done).find((m) => m.key === "A-1")!.actor!.incarnation, 2);
   const gone = r.ev({ type: "worker-removed", address: "w1", reason: "died" });
   assert.equal(states(gone).find((m) => m.key === "A-1")!.status, "lost");
+});
+
+test("named actors: a second live actor with the same name fails with a clear error; the name is free once the first is gone", () => {
+  const h = harness();
+  h.worker("w1");
+  h.submit([spec("A-1", [], { actor: true, name: "shared" })]);
+  h.finish("w1", "A-1", 0, { className: "A" });
+  assert.equal(h.s.namedActor("shared"), "A-1");
+  const out = h.submit([spec("A-2", [], { actor: true, name: "shared" })]);
+  assert.deepEqual(computes(out), [], "never created");
+  const refused = states(out).find((m) => m.key === "A-2")!;
+  assert.equal(refused.status, "error");
+  assert.equal(refused.error!.name, "ConfigError");
+  assert.match(refused.error!.message, /already exists \(A-1\).*getActor/);
+  assert.equal(h.s.namedActor("shared"), "A-1");
+  // Released by its only holder: forgotten, and the name goes with it.
+  h.ev({ type: "release-keys", client: "c1", keys: ["A-1", "A-2"] });
+  assert.equal(h.s.namedActor("shared"), undefined);
+  assert.equal(computes(h.submit([spec("A-3", [], { actor: true, name: "shared" })])).length, 1);
+  assert.equal(h.s.namedActor("shared"), "A-3", "claimed while being created");
+});
+
+test("detached actors: kept when their client leaves, until kill-actor deletes them on their worker", () => {
+  const h = harness();
+  h.worker("w1");
+  let out = h.submit([spec("A-1", [], { actor: true, name: "keeper", lifetime: "detached" })]);
+  assert.equal(computes(out)[0]!.msg.name, "keeper", "the worker keeps its name and lifetime for a restarted scheduler");
+  assert.equal(computes(out)[0]!.msg.lifetime, "detached");
+  h.finish("w1", "A-1", 0, { className: "A" });
+  out = h.ev({ type: "client-removed", client: "c1" });
+  assert.deepEqual(frees(out), []);
+  assert.equal(h.s.taskState("A-1"), "memory");
+  h.ev({ type: "client-added", client: "c2" });
+  h.ev({ type: "want-keys", client: "c2", keys: ["A-1"] });
+  out = h.ev({ type: "kill-actor", key: "A-1" });
+  assert.deepEqual(frees(out), [{ address: "w1", keys: ["A-1"] }]);
+  const seen = states(out, "c2")[0]!;
+  assert.equal(seen.status, "lost");
+  assert.equal(seen.error!.name, "ActorLostError");
+  assert.match(seen.error!.message, /killed/);
+  assert.equal(h.s.namedActor("keeper"), undefined);
+  h.ev({ type: "release-keys", client: "c2", keys: ["A-1"] });
+  assert.equal(h.s.size, 0);
+});
+
+test("restart: a detached named actor its worker reports is kept with no client, under its name", () => {
+  const r = restarted();
+  const meta = { key: "A-1", className: "A", workerAddress: "w1", methods: ["m"], attributes: [], incarnation: 0, name: "keeper", lifetime: "detached" as const };
+  r.ev({
+    type: "worker-added", address: "w1", name: "w1", nthreads: 1, actorThreads: 1, resources: {}, incarnation: "w1-1",
+    rejoin: { schedulerId: "old", held: {}, actors: [meta], running: [] },
+  }, 0);
+  const out = r.ev({ type: "tick" }, RECOVERY_QUIET_MS + 1);
+  assert.deepEqual(frees(out), []);
+  assert.equal(r.s.taskState("A-1"), "memory");
+  assert.equal(r.s.namedActor("keeper"), "A-1");
 });
