@@ -269,6 +269,10 @@ export class Client {
       taskOptions.allowReconstruction = false;
     } else if (options.allowReconstruction !== undefined) taskOptions.allowReconstruction = options.allowReconstruction;
     if (options.restarts !== undefined) taskOptions.restarts = options.restarts;
+    if (options.maxConcurrency !== undefined) {
+      if (!options.actor) throw new ConfigError("maxConcurrency bounds the calls of an actor: pass it with { actor: true } (map: { actors: true })");
+      taskOptions.maxConcurrency = options.maxConcurrency;
+    }
     return { options: taskOptions, group: fn.name || "lambda", fn: codeRefOf(fn, { codeRoot: this.#codeRoot }) };
   }
 

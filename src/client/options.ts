@@ -3,7 +3,7 @@
 
 import { DEFAULT_CONNECT_TIMEOUT_MS, type TlsOptions } from "../comm/index.js";
 import type { Delayed } from "./delayed.js";
-import { ADDRESSES, BOOLEAN, checkOptions, FINITE, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_MS, POSITIVE_MS, RESOURCES, STRING, TLS, type Rules } from "../options.js";
+import { ADDRESSES, BOOLEAN, checkOptions, FINITE, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_MS, POSITIVE_INT, POSITIVE_MS, RESOURCES, STRING, TLS, type Rules } from "../options.js";
 import { ConfigError } from "../errors.js";
 
 export interface SubmitOptions {
@@ -18,6 +18,12 @@ export interface SubmitOptions {
   actor?: boolean;
   allowReconstruction?: boolean;
   restarts?: number;
+  /**
+   * Actors only: most calls of the actor's async methods that interleave at
+   * once (default: no bound). Calls past it wait, in arrival order, for a
+   * running one to end.
+   */
+  maxConcurrency?: number;
 }
 
 export interface MapOptions extends Omit<SubmitOptions, "actor" | "key"> {
@@ -153,6 +159,7 @@ const SUBMIT_RULES: Rules<SubmitOptions> = {
   actor: BOOLEAN,
   allowReconstruction: BOOLEAN,
   restarts: NON_NEGATIVE_INT,
+  maxConcurrency: POSITIVE_INT,
 };
 
 // map() makes actors with `actors`: `actor` there is a slip, refused with the right name.

@@ -82,6 +82,8 @@ export interface TaskOptions {
   actor?: boolean;
   allowReconstruction?: boolean;
   restarts?: number;
+  /** Actors: most calls of async methods running at once (absent: no bound). */
+  maxConcurrency?: number;
 }
 
 /** One node of a graph as the client submits it. */
@@ -403,6 +405,8 @@ export interface ComputeTask {
   resources?: Record<string, number>;
   /** For an actor re-created after its worker died: how many times it has been (see ActorMeta). */
   incarnation?: number;
+  /** For an actor: most calls of its async methods running at once (see TaskOptions). */
+  maxConcurrency?: number;
 }
 /**
  * Plain tasks without dependencies or resources, all running code the worker

@@ -131,6 +131,7 @@ const taskOptions = obj<TaskOptions>({
   actor: opt(bool),
   allowReconstruction: opt(bool),
   restarts: opt(int(0)),
+  maxConcurrency: opt(int(1)),
 });
 
 const taskSpec = obj<TaskSpec>({ key: name, fn: codeRef, args: payload, deps: keys, options: taskOptions, group: name });
@@ -228,6 +229,7 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
     priority: num,
     resources: opt(quantities),
     incarnation: opt(int(0)),
+    maxConcurrency: opt(int(1)),
   }),
   "compute-task-by-id": obj<ComputeTaskById>({
     op: literal("compute-task-by-id"),
@@ -239,6 +241,7 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
     priority: num,
     resources: opt(quantities),
     incarnation: opt(int(0)),
+    maxConcurrency: opt(int(1)),
   }),
   "compute-tasks": both(
     obj<ComputeTasks>({ op: literal("compute-tasks"), fn: int(0), keys, args: arrayOf(payload), priority: arrayOf(num) }),

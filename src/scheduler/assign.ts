@@ -39,6 +39,7 @@ export function sendCompute(tb: Tables, t: Task): void {
       priority: o.priority ?? 0,
       ...(o.resources ? { resources: o.resources } : {}),
       ...(t.actor && t.incarnation > 0 ? { incarnation: t.incarnation } : {}),
+      ...(t.actor && o.maxConcurrency !== undefined ? { maxConcurrency: o.maxConcurrency } : {}),
     },
   });
 }

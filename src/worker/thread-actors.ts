@@ -161,7 +161,7 @@ export class ActorHost {
     try {
       const fn = await this.codeFor(msg.fn);
       const args = await withThreadClient(() => decodeArgs(msg.args, msg.deps));
-      const shape = await within(work, () => this.actors.create(msg.key, fn, args));
+      const shape = await within(work, () => this.actors.create(msg.key, fn, args, msg.maxConcurrency));
       if (!answer({ t: "done", id: msg.id, ok: true, value: [], actor: { ...shape, callAddress: this.callAddress } })) {
         // A fault failed it first: the instance must not live on unseen.
         await this.actors.free([msg.key], () => undefined);
@@ -186,7 +186,7 @@ export class ActorHost {
     const made = promiseCount();
     let out: unknown;
     try {
-      out = within(work, () => this.actors.invoke(key, kind, name, decodeCallArgs(args)));
+      out = within(work, () => this.actors.invoke(key, kind, name, decodeCallArgs(args), work));
     } catch (err) {
       if (err instanceof ClassesPending) {
         // Counted when it runs, once its classes are loaded; the calls behind it wait their turn.

@@ -67,6 +67,8 @@ export interface RunTask {
   actor: boolean;
   /** Deps this thread computed just before (the chain): it takes them from its chain results. */
   chained?: Key[];
+  /** For an actor: most calls of its async methods running at once. */
+  maxConcurrency?: number;
 }
 
 /** Plain tasks of one function with one small argument part each: task i's is bytes[ends[i-1] .. ends[i]). */

@@ -575,7 +575,7 @@ export class Worker {
       }
       this.#apply(this.#state.stored(msg.key));
     };
-    if (msg.actor) thread.post(work, onDone);
+    if (msg.actor) thread.post(msg.maxConcurrency === undefined ? work : { ...work, maxConcurrency: msg.maxConcurrency }, onDone);
     else this.#tasks.post(msg.key, thread, work, onDone);
   }
 
