@@ -8,6 +8,8 @@ export { Future } from "./client/future.js";
 export { fireAndForget } from "./client/fire-and-forget.js";
 export { ActorFuture } from "./client/actor-future.js";
 export { actorInfo, type Actor, type ActorInfo } from "./client/actor-handle.js";
+export type { ActorMethod } from "./client/actor-handle.js";
+export type { CallOptions } from "./client/options.js";
 export { delayed, Delayed } from "./client/delayed.js";
 export { wait, asCompleted, type WaitOptions } from "./client/wait.js";
 export { progress, type ProgressOptions } from "./client/progress.js";

@@ -8,10 +8,17 @@ import { TO_REF } from "../serialize/index.js";
 import type { ActorFuture } from "./actor-future.js";
 import type { Future } from "./future.js";
 import type { ActorCaller, ActorRecord } from "./actor-caller.js";
+import { checkCallOptions, type CallOptions } from "./options.js";
 
 /** Methods become calls returning ActorFutures; other members become ActorFutures of their value. */
 export type Actor<T> = {
-  readonly [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: RemoteArgs<A>) => ActorFuture<Awaited<R>> : ActorFuture<T[K]>;
+  readonly [K in keyof T]: T[K] extends (...args: infer A) => infer R ? ActorMethod<A, R> : ActorFuture<T[K]>;
+};
+
+/** A method of an actor handle: calling it sends the call. */
+export type ActorMethod<A extends unknown[], R> = ((...args: RemoteArgs<A>) => ActorFuture<Awaited<R>>) & {
+  /** The method with options for its calls: `counter.add.options({ timeout: 1000 })(5)`. */
+  options(options: CallOptions): (...args: RemoteArgs<A>) => ActorFuture<Awaited<R>>;
 };
 
 /** Arguments of a remote call may be given as futures of their values. */
@@ -44,7 +51,7 @@ export function createActorHandle<T>(caller: ActorCaller, meta: ActorMeta, ancho
   const state: HandleState = { caller, record, anchor };
   const methods = new Set(meta.methods);
   const attributes = new Set(meta.attributes);
-  const boundMethods = new Map<string, (...args: unknown[]) => ActorFuture<unknown>>();
+  const boundMethods = new Map<string, ActorMethod<unknown[], unknown>>();
   // util.inspect looks at the proxy's target without running traps, so the
   // target itself carries the custom inspector.
   const target = Object.create(null) as Record<PropertyKey, unknown>;
@@ -61,7 +68,12 @@ export function createActorHandle<T>(caller: ActorCaller, meta: ActorMeta, ancho
       if (methods.has(name)) {
         let fn = boundMethods.get(name);
         if (!fn) {
-          fn = (...args: unknown[]) => caller.call(record, "call", name, args);
+          const method = (...args: unknown[]) => caller.call(record, "call", name, args);
+          method.options = (options: CallOptions) => {
+            const checked = checkCallOptions(options);
+            return (...args: unknown[]) => caller.call(record, "call", name, args, checked);
+          };
+          fn = method as ActorMethod<unknown[], unknown>;
           boundMethods.set(name, fn);
         }
         return fn;

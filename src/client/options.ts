@@ -24,6 +24,14 @@ export interface SubmitOptions {
    * running one to end.
    */
   maxConcurrency?: number;
+  /**
+   * Tasks only, ms from submission: a task not finished by then is cancelled
+   * (its `currentSignal()` aborts, and it is stopped by force `cancelGraceMs`
+   * later) and its Future rejects with TimeoutError. A `result(timeout)`
+   * deadline then cancels it too. (Actor calls take it per call:
+   * `handle.method.options({ timeout })`.)
+   */
+  timeout?: number;
 }
 
 export interface MapOptions extends Omit<SubmitOptions, "actor" | "key"> {
@@ -36,6 +44,16 @@ export interface ScatterOptions {
   workers?: string | string[];
   /** Put every value on every worker chosen. */
   broadcast?: boolean;
+}
+
+/** Options of one actor call: `handle.method.options({ timeout })(...args)`. */
+export interface CallOptions {
+  /**
+   * ms from the call: if it has not finished by then, it is cancelled (its
+   * `currentSignal()` aborts; one not started never runs) and rejects with
+   * TimeoutError. A `result(timeout)` deadline then cancels it too.
+   */
+  timeout?: number;
 }
 
 /** Options of waits that take only a bound: restart(), waitForWorkers(). */
@@ -160,6 +178,7 @@ const SUBMIT_RULES: Rules<SubmitOptions> = {
   allowReconstruction: BOOLEAN,
   restarts: NON_NEGATIVE_INT,
   maxConcurrency: POSITIVE_INT,
+  timeout: POSITIVE_MS,
 };
 
 // map() makes actors with `actors`: `actor` there is a slip, refused with the right name.
@@ -169,6 +188,8 @@ const MAP_RULES: Rules<MapOptions> = { ...SHARED_RULES, actors: BOOLEAN };
 const SCATTER_RULES: Rules<ScatterOptions> = { workers: ADDRESSES, broadcast: BOOLEAN };
 
 const TIMEOUT_RULES: Rules<TimeoutOptions> = { timeout: NON_NEGATIVE_MS };
+
+const CALL_RULES: Rules<CallOptions> = { timeout: POSITIVE_MS };
 
 const COMPUTE_RULES: Rules<ComputeOptions> = {
   actors: { what: "a Delayed node, an array of them, or true", ok: (v) => v === true || (typeof v === "object" && v !== null) },
@@ -189,6 +210,10 @@ export function checkScatterOptions(options: ScatterOptions | undefined): Scatte
 
 export function checkTimeoutOptions(options: TimeoutOptions | undefined, where: string): TimeoutOptions {
   return checkOptions(options, TIMEOUT_RULES, where);
+}
+
+export function checkCallOptions(options: CallOptions | undefined): CallOptions {
+  return checkOptions(options, CALL_RULES, "options() of an actor method");
 }
 
 export function checkComputeOptions(options: ComputeOptions | undefined): ComputeOptions {

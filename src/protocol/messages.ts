@@ -256,6 +256,8 @@ export interface ActorMeta {
    * waits on the worker's main thread. Absent: call `workerAddress`.
    */
   callAddress?: Address;
+  /** Its methods that are async generators: a call returns a stream of what they yield (R-ACT-18). */
+  streams?: string[];
 }
 
 export type SchedulerToClient = KeyState;
@@ -503,6 +505,20 @@ export interface ActorCall {
   kind: "call" | "get";
   name: string;
   args: Payload;
+  /** The caller's number for this call, by which it may cancel it on the same connection (ActorCancel). */
+  cid?: number;
+}
+
+/**
+ * Request → null once the call numbered `cid` on this connection no longer
+ * runs: one not started never will, a running one sees its signal abort
+ * (R-ACT-17). Served by an actor thread's own endpoint.
+ */
+export interface ActorCancel {
+  op: "actor-cancel";
+  cid: number;
+  /** "timeout": the call's `timeout` option ran out; its signal aborts with a TimeoutError. */
+  why: "cancelled" | "timeout";
 }
 
 /** Why an actor call has no value. `missing`: this worker does not hold the actor (it moved or was released). */
@@ -527,10 +543,33 @@ export interface ActorCalls {
   gets: number[];
   /** Each call's arguments; 0 for none. */
   args: Array<Payload | 0>;
+  /** The caller's number for the first call (see ActorCall); the others follow it. */
+  cid?: number;
 }
 
-/** The reply to ActorCall: the value itself (no wrapper: calls are the hottest path), or why there is none. */
-export type ActorCallReply = Payload | ActorCallFailure;
+/** The reply to ActorCall: the value itself (no wrapper: calls are the hottest path), or why there is none, or a stream. */
+export type ActorCallReply = Payload | ActorCallFailure | ActorStreamOpened;
+
+/** The method returned an async generator: its items are pulled with ActorStreamPull, on the same connection. */
+export interface ActorStreamOpened {
+  stream: number;
+}
+
+/**
+ * Request → ActorStreamReply: grants the stream `credit` more items (the
+ * generator runs only while it has credit: flow control), and asks for
+ * those produced so far, answered once there is at least one, or the end.
+ * `close`: stop the generator (its `finally` runs), answered once it has.
+ */
+export interface ActorStreamPull {
+  op: "actor-stream";
+  stream: number;
+  credit: number;
+  close?: true;
+}
+
+/** Items produced (one Payload of an array), and whether the generator has ended; or its error. */
+export type ActorStreamReply = { items: Payload; done: boolean } | ActorCallFailure;
 
 /** The reply to WhereIsActor. `released`: no client holds it any more (it is not lost: calls already running on it finish). */
 export type WhereIsActorReply = ActorMeta | { error: ErrorInfo; released?: true } | { pending: true };
@@ -600,6 +639,8 @@ export interface Replies {
   "actor-call": ActorCallReply;
   /** Each call of the group is answered on its own. */
   "actor-calls": ActorCallReply;
+  "actor-cancel": null;
+  "actor-stream": ActorStreamReply;
   "run-function": RunFunctionReply;
 }
 
@@ -616,6 +657,8 @@ export type Message =
   | WorkerToScheduler
   | SchedulerToWorker
   | WorkerRequest
-  | ActorCalls;
+  | ActorCalls
+  | ActorCancel
+  | ActorStreamPull;
 
 export const PROTOCOL_VERSION = 4;

@@ -39,9 +39,9 @@ interface Entry {
   leave: () => void;
 }
 
-/** What a call waiting for a slot asks before it starts: whether it was cancelled meanwhile. */
+/** A call's signal: one cancelled while it waits for a slot never starts. */
 export interface CallControl {
-  readonly aborted: boolean;
+  readonly controller: AbortController;
 }
 
 /**
@@ -73,7 +73,8 @@ export function shapeOf(instance: object, className: string): ActorShape {
     if (typeof (instance as Record<string, unknown>)[name] === "function") methods.add(name);
     else attributes.add(name);
   }
-  return { className, methods: [...methods], attributes: [...attributes] };
+  const streams = [...methods].filter((name) => Object.prototype.toString.call((instance as Record<string, unknown>)[name]) === "[object AsyncGeneratorFunction]");
+  return streams.length === 0 ? { className, methods: [...methods], attributes: [...attributes] } : { className, methods: [...methods], attributes: [...attributes], streams };
 }
 
 export class ActorTable {
@@ -149,8 +150,10 @@ export class ActorTable {
   #wait(entry: Entry, waiting: CallQueue<() => void>, kind: "call" | "get", name: string, args: unknown[], control: CallControl | undefined): Promise<unknown> {
     // It starts from another call's ending: bound to this call's context, so that its faults and signal stay its own.
     const queued = new Promise<unknown>((resolve, reject) => {
+      let waits = true;
       const start = AsyncResource.bind(() => {
-        if (control?.aborted) return reject(new CancelledError(`${entry.className}.${name} was cancelled before it started`));
+        if (!waits) return; // cancelled meanwhile: the next one starts instead
+        waits = false;
         try {
           resolve(this.#start(entry, kind, name, args));
         } catch (err) {
@@ -158,6 +161,15 @@ export class ActorTable {
         }
       });
       waiting.push(start);
+      if (!control) return;
+      const signal = control.controller.signal;
+      const cancel = () => {
+        if (!waits) return;
+        waits = false;
+        reject(signal.reason instanceof Error ? signal.reason : new CancelledError(`${entry.className}.${name} was cancelled before it started`));
+      };
+      if (signal.aborted) cancel();
+      else signal.addEventListener("abort", cancel, { once: true });
     });
     entry.running++;
     queued.then(entry.ended, entry.ended);

@@ -21,11 +21,6 @@ export abstract class Work implements WorkContext {
     return (this.#controller ??= new AbortController());
   }
 
-  /** Whether its signal has aborted (without making one). */
-  get aborted(): boolean {
-    return this.#controller?.signal.aborted ?? false;
-  }
-
   /** Fail it because of a fault in its code; false when it is too late (its answer has left). */
   abstract fault(err: Error): boolean;
 }

@@ -98,6 +98,8 @@ export interface ActorShape {
   attributes: string[];
   /** The actor thread's endpoint for direct calls. */
   callAddress?: string;
+  /** Methods that are async generators (absent: none). */
+  streams?: string[];
 }
 
 /** Successful results of one small part each: result i is bytes[ends[i-1] .. ends[i]), its task ran ms[i]. */
