@@ -9,9 +9,10 @@
 import { checkFrameSize, promised, type ReplyHandler } from "../comm/index.js";
 import { Payload } from "../protocol/payload.js";
 import { ActorLostError, CommError, ProtocolError } from "../errors.js";
-import type { ActorCallFailure, ActorCallReply, ActorMeta, Address, ErrorInfo, Key, Message, WhereIsActorReply } from "../protocol/messages.js";
+import type { ActorCallFailure, ActorCallReply, ActorMeta, ActorStreamOpened, Address, ErrorInfo, Key, Message, WhereIsActorReply } from "../protocol/messages.js";
 import { serialize } from "../serialize/index.js";
 import { ActorFuture, type CallCanceller } from "./actor-future.js";
+import { ActorStream, DEFAULT_STREAM_WINDOW, OpenedStream, type StreamSource } from "./actor-stream.js";
 import { CallQueue } from "./call-queue.js";
 import { DEFAULT_PENDING_CALL_LIMITS, type CallOptions, type PendingCallLimits } from "./options.js";
 
@@ -316,6 +317,18 @@ export class ActorCaller implements CallCanceller {
     return future;
   }
 
+  /** A call of a method that is an async generator: a stream of what it yields. */
+  stream<T>(handleRecord: ActorRecord, name: string, args: unknown[], options?: CallOptions): ActorStream<T> {
+    const call = this.call<unknown>(handleRecord, "call", name, args, options);
+    return new ActorStream<T>(call, this.#streamSource, options?.streamWindow ?? DEFAULT_STREAM_WINDOW, `${handleRecord.meta.className}.${name}`);
+  }
+
+  readonly #streamSource: StreamSource = {
+    pull: (address, msg) => promised((handler) => this.#transport.call(address, msg, handler)),
+    decode: (payload) => this.#transport.decode(payload),
+    decodeError: (info) => this.#transport.decodeError(info),
+  };
+
   #full(rec: ActorRecord): boolean {
     return rec.sentCalls >= this.#maxCalls || rec.sentBytes >= this.#maxBytes;
   }
@@ -496,6 +509,8 @@ export class ActorCaller implements CallCanceller {
       } catch (err) {
         c.future._reject(err);
       }
+    } else if (isStreamOpened(reply)) {
+      c.future._resolve(new OpenedStream(reply.stream, c.sentTo!));
     } else if (!isFailure(reply)) {
       c.future._reject(new ProtocolError(`the worker answered ${c.rec.meta.className}.${c.name} with neither a value nor an error`));
     } else if (reply.missing) {
@@ -550,6 +565,10 @@ export class ActorCaller implements CallCanceller {
       }
     }
   }
+}
+
+function isStreamOpened(x: unknown): x is ActorStreamOpened {
+  return typeof x === "object" && x !== null && typeof (x as ActorStreamOpened).stream === "number";
 }
 
 function isFailure(x: unknown): x is ActorCallFailure {

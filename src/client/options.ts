@@ -5,6 +5,7 @@ import { DEFAULT_CONNECT_TIMEOUT_MS, type TlsOptions } from "../comm/index.js";
 import type { Delayed } from "./delayed.js";
 import { ADDRESSES, BOOLEAN, checkOptions, FINITE, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_MS, POSITIVE_INT, POSITIVE_MS, RESOURCES, STRING, TLS, type Rules } from "../options.js";
 import { ConfigError } from "../errors.js";
+import { MAX_STREAM_CREDIT } from "../protocol/schemas.js";
 
 export interface SubmitOptions {
   key?: string;
@@ -54,6 +55,12 @@ export interface CallOptions {
    * TimeoutError. A `result(timeout)` deadline then cancels it too.
    */
   timeout?: number;
+  /**
+   * For a method that is an async generator: how many of its items the
+   * caller may hold unconsumed (default 16); the generator is paused while
+   * it does.
+   */
+  streamWindow?: number;
 }
 
 /** Options of waits that take only a bound: restart(), waitForWorkers(). */
@@ -189,7 +196,7 @@ const SCATTER_RULES: Rules<ScatterOptions> = { workers: ADDRESSES, broadcast: BO
 
 const TIMEOUT_RULES: Rules<TimeoutOptions> = { timeout: NON_NEGATIVE_MS };
 
-const CALL_RULES: Rules<CallOptions> = { timeout: POSITIVE_MS };
+const CALL_RULES: Rules<CallOptions> = { timeout: POSITIVE_MS, streamWindow: { what: "a positive integer of at most 1048576", ok: (v) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= MAX_STREAM_CREDIT } };
 
 const COMPUTE_RULES: Rules<ComputeOptions> = {
   actors: { what: "a Delayed node, an array of them, or true", ok: (v) => v === true || (typeof v === "object" && v !== null) },
