@@ -10,6 +10,7 @@ export { ActorFuture } from "./client/actor-future.js";
 export { actorInfo, type Actor, type ActorInfo } from "./client/actor-handle.js";
 export type { ActorMethod, ActorStreamMethod } from "./client/actor-handle.js";
 export { ActorStream } from "./client/actor-stream.js";
+export { checkpoint, restore } from "./client/checkpoint-symbols.js";
 export type { CallOptions } from "./client/options.js";
 export { delayed, Delayed } from "./client/delayed.js";
 export { wait, asCompleted, type WaitOptions } from "./client/wait.js";

@@ -275,6 +275,10 @@ export class Client {
       if (!options.actor) throw new ConfigError("maxConcurrency bounds the calls of an actor: pass it with { actor: true } (map: { actors: true })");
       taskOptions.maxConcurrency = options.maxConcurrency;
     }
+    if (options.checkpointEvery !== undefined) {
+      if (!options.actor) throw new ConfigError("checkpointEvery is for actors: pass it with { actor: true } (map: { actors: true })");
+      taskOptions.checkpointEvery = options.checkpointEvery;
+    }
     if (options.timeout !== undefined && options.actor) {
       throw new ConfigError("timeout bounds a task: an actor takes it per call, with handle.method.options({ timeout })(...args)");
     }
@@ -762,6 +766,11 @@ export class Client {
   /** @internal How many actors this client keeps call records for: none once released and their calls settled. */
   get _actorRecordCount(): number {
     return this.#caller.size;
+  }
+
+  /** @internal A request to a worker (an actor thread keeping its checkpoints elsewhere). */
+  _workerRequest<M extends Message>(address: Address, msg: M): Promise<ReplyTo<M>> {
+    return this.#workerRequest(address, msg);
   }
 
   /** @internal A handle held on a worker thread: weak, never keeps the actor alive. */

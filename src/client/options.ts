@@ -26,6 +26,12 @@ export interface SubmitOptions {
    */
   maxConcurrency?: number;
   /**
+   * Actors whose class defines `[checkpoint]()` and a static `[restore](value)`:
+   * a checkpoint is taken after every this many calls that return (default 1,
+   * every one), and a restarted actor is rebuilt from the latest.
+   */
+  checkpointEvery?: number;
+  /**
    * Tasks only, ms from submission: a task not finished by then is cancelled
    * (its `currentSignal()` aborts, and it is stopped by force `cancelGraceMs`
    * later) and its Future rejects with TimeoutError. A `result(timeout)`
@@ -185,6 +191,7 @@ const SUBMIT_RULES: Rules<SubmitOptions> = {
   allowReconstruction: BOOLEAN,
   restarts: NON_NEGATIVE_INT,
   maxConcurrency: POSITIVE_INT,
+  checkpointEvery: POSITIVE_INT,
   timeout: POSITIVE_MS,
 };
 

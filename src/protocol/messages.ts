@@ -84,6 +84,8 @@ export interface TaskOptions {
   restarts?: number;
   /** Actors: most calls of async methods running at once (absent: no bound). */
   maxConcurrency?: number;
+  /** Actors whose class checkpoints: a checkpoint after every this many calls that return (absent: every one). */
+  checkpointEvery?: number;
 }
 
 /** One node of a graph as the client submits it. */
@@ -409,6 +411,8 @@ export interface ComputeTask {
   incarnation?: number;
   /** For an actor: most calls of its async methods running at once (see TaskOptions). */
   maxConcurrency?: number;
+  /** For an actor: see TaskOptions. */
+  checkpointEvery?: number;
 }
 /**
  * Plain tasks without dependencies or resources, all running code the worker
@@ -487,6 +491,29 @@ export interface GetDataReply {
   /** Parts sent as shared segments, by position (part index → path); the value has empty placeholders there. */
   shared?: Record<number, Record<number, string>>;
 }
+/**
+ * Request → null: keep this checkpoint of an actor living on another worker
+ * (R-ACT-19), unless a later one is kept already. `seq` orders the
+ * checkpoints of one incarnation.
+ */
+export interface PutCheckpoint {
+  op: "put-checkpoint";
+  key: Key;
+  incarnation: number;
+  seq: number;
+  value: Payload;
+}
+/** Request → the latest checkpoint of an actor kept here, or null. */
+export interface GetCheckpoint {
+  op: "get-checkpoint";
+  key: Key;
+}
+export interface SavedCheckpoint {
+  incarnation: number;
+  seq: number;
+  value: Payload;
+}
+
 /** Request → ok: store data on this worker (scatter). */
 export interface PutData {
   op: "put-data";
@@ -578,6 +605,8 @@ export type WhereIsActorReply = ActorMeta | { error: ErrorInfo; released?: true 
 export type RunFunctionReply = { ok: true; value: Payload } | { ok: false; error: ErrorInfo };
 
 export type WorkerRequest = GetData | PutData | ActorCall | RunFunction;
+/** Between workers only: checkpoints of actors kept away from their own worker. */
+export type CheckpointRequest = PutCheckpoint | GetCheckpoint;
 
 // ---------------------------------------------------------------- info
 
@@ -641,6 +670,8 @@ export interface Replies {
   "actor-calls": ActorCallReply;
   "actor-cancel": null;
   "actor-stream": ActorStreamReply;
+  "put-checkpoint": null;
+  "get-checkpoint": SavedCheckpoint | null;
   "run-function": RunFunctionReply;
 }
 
@@ -659,6 +690,7 @@ export type Message =
   | WorkerRequest
   | ActorCalls
   | ActorCancel
-  | ActorStreamPull;
+  | ActorStreamPull
+  | CheckpointRequest;
 
 export const PROTOCOL_VERSION = 4;

@@ -50,6 +50,7 @@ import type {
   ErrorInfo,
   FireAndForget,
   FreeKeys,
+  GetCheckpoint,
   GetData,
   GetDataReply,
   GetSchedulerInfo,
@@ -58,6 +59,7 @@ import type {
   Message,
   MissingData,
   Proxy,
+  PutCheckpoint,
   PutData,
   RegisterClient,
   RegisterClientReply,
@@ -70,6 +72,7 @@ import type {
   RunFunction,
   RunFunctionReply,
   RunOnWorkers,
+  SavedCheckpoint,
   SchedulerInfo,
   StealRequest,
   StealResponse,
@@ -138,6 +141,7 @@ const taskOptions = obj<TaskOptions>({
   allowReconstruction: opt(bool),
   restarts: opt(int(0)),
   maxConcurrency: opt(int(1)),
+  checkpointEvery: opt(int(1)),
 });
 
 const taskSpec = obj<TaskSpec>({ key: name, fn: codeRef, args: payload, deps: keys, options: taskOptions, group: name });
@@ -238,6 +242,7 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
     resources: opt(quantities),
     incarnation: opt(int(0)),
     maxConcurrency: opt(int(1)),
+    checkpointEvery: opt(int(1)),
   }),
   "compute-task-by-id": obj<ComputeTaskById>({
     op: literal("compute-task-by-id"),
@@ -250,6 +255,7 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
     resources: opt(quantities),
     incarnation: opt(int(0)),
     maxConcurrency: opt(int(1)),
+    checkpointEvery: opt(int(1)),
   }),
   "compute-tasks": both(
     obj<ComputeTasks>({ op: literal("compute-tasks"), fn: int(0), keys, args: arrayOf(payload), priority: arrayOf(num) }),
@@ -276,6 +282,8 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
     sameLength("names", "args"),
   ),
   "actor-cancel": obj<ActorCancel>({ op: literal("actor-cancel"), cid: int(0), why: literal("cancelled", "timeout") }),
+  "put-checkpoint": obj<PutCheckpoint>({ op: literal("put-checkpoint"), key: name, incarnation: int(0), seq: int(0), value: payload }),
+  "get-checkpoint": obj<GetCheckpoint>({ op: literal("get-checkpoint"), key: name }),
   "actor-stream": obj<ActorStreamPull>({ op: literal("actor-stream"), stream: int(0), credit: int(0, MAX_STREAM_CREDIT), close: opt(literal(true)) }),
 };
 
@@ -336,6 +344,8 @@ const REPLIES: { [Op in keyof Replies]: Check<Replies[Op]> } = {
   "actor-calls": actorCallReply,
   "actor-cancel": literal(null),
   "actor-stream": actorStreamReply,
+  "put-checkpoint": literal(null),
+  "get-checkpoint": oneOf(literal(null), obj<SavedCheckpoint>({ incarnation: int(0), seq: int(0), value: payload })),
   "run-function": runFunctionReply,
 };
 
@@ -389,7 +399,7 @@ const ACCEPTS: Record<Side, ReadonlyArray<Message["op"]>> = {
     "steal-response",
   ],
   "worker-from-scheduler": ["compute-task", "compute-task-by-id", "compute-tasks", "free-keys", "steal-request", "await-stopped", "restart", "run-function", "get-data", "put-data", "actor-call"],
-  worker: ["get-data", "put-data", "actor-call", "run-function"],
+  worker: ["get-data", "put-data", "actor-call", "run-function", "put-checkpoint", "get-checkpoint"],
   "actor-endpoint": ["actor-call", "actor-calls", "actor-cancel", "actor-stream"],
   client: ["key-state"],
   caller: [],

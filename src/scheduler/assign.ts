@@ -40,6 +40,7 @@ export function sendCompute(tb: Tables, t: Task): void {
       ...(o.resources ? { resources: o.resources } : {}),
       ...(t.actor && t.incarnation > 0 ? { incarnation: t.incarnation } : {}),
       ...(t.actor && o.maxConcurrency !== undefined ? { maxConcurrency: o.maxConcurrency } : {}),
+      ...(t.actor && o.checkpointEvery !== undefined ? { checkpointEvery: o.checkpointEvery } : {}),
     },
   });
 }

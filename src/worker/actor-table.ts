@@ -80,15 +80,22 @@ export function shapeOf(instance: object, className: string): ActorShape {
 export class ActorTable {
   readonly #actors = new Map<Key, Entry>();
 
+  /** The instance of an actor living here. */
+  instanceOf(key: Key): object | undefined {
+    return this.#actors.get(key)?.instance;
+  }
+
   /** Whether calls to key are taken here (a released actor finishing its calls takes no more). */
   has(key: Key): boolean {
     const entry = this.#actors.get(key);
     return entry !== undefined && !entry.releasing;
   }
 
-  async create(key: Key, cls: Function, args: unknown[], maxConcurrency = Infinity): Promise<ActorShape> {
+  /** `build`: how to make the instance instead of `new cls(...args)` (from a checkpoint). */
+  async create(key: Key, cls: Function, args: unknown[], maxConcurrency = Infinity, build?: () => unknown): Promise<ActorShape> {
     if (typeof cls !== "function") throw new ConfigError(`an actor must be created from a class, got ${typeof cls}: pass the class itself to submit(Class, args, { actor: true })`);
-    const instance = Reflect.construct(cls, args) as Record<string, unknown>;
+    const instance = (build ? await build() : Reflect.construct(cls, args)) as Record<string, unknown>;
+    if (typeof instance !== "object" || instance === null) throw new ConfigError(`${cls.name}'s [restore](value) must return an instance, got ${typeof instance}`);
     const className = cls.name || "Actor";
     const entry: Entry = {
       instance,

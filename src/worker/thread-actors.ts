@@ -14,6 +14,8 @@ import { ClassesPending, errorInfoOf, errorToInfo, loadClasses, type CodeOptions
 import { accepting } from "../protocol/schemas.js";
 import { CallTurns } from "./call-turns.js";
 import { isAsyncGenerator, StreamTable } from "./actor-streams.js";
+import { ActorCheckpoints, takesCheckpoints } from "./actor-checkpoints.js";
+import { restore } from "../client/checkpoint-symbols.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
 import { promiseCount, within, Work } from "./thread-faults.js";
 import type { FromThread, RunTask, ThreadConfig, ToThread } from "./thread-protocol.js";
@@ -143,6 +145,7 @@ type CodeLoader = (ref: CodeRef) => Function | Promise<Function>;
 export class ActorHost {
   readonly actors = new ActorTable();
   readonly #streams: StreamTable;
+  readonly #checkpoints: ActorCheckpoints;
   /** Calls start in arrival order, even when one waits for its arguments' classes to load. */
   readonly #turns = new CallTurns();
   readonly #stats = new Map<Key, CallStats>();
@@ -171,6 +174,7 @@ export class ActorHost {
     post: (batch: FromThread[]) => void,
   ) {
     this.#streams = new StreamTable(turn, codeOpts);
+    this.#checkpoints = new ActorCheckpoints(config.worker.address, codeOpts, log);
     setInterval(() => {
       if (!this.#statsChanged) return;
       this.#statsChanged = false;
@@ -196,7 +200,13 @@ export class ActorHost {
     try {
       const fn = await this.codeFor(msg.fn);
       const args = await withThreadClient(() => decodeArgs(msg.args, msg.deps));
-      const shape = await within(work, () => this.actors.create(msg.key, fn, args, msg.maxConcurrency));
+      const checkpointed = takesCheckpoints(fn);
+      // Re-created after its worker died: from its latest checkpoint, if one was kept (else from its constructor).
+      const saved = checkpointed && msg.incarnation ? await this.#checkpoints.latest(msg.key) : undefined;
+      const build = saved ? () => (fn as unknown as Record<symbol, (value: unknown) => unknown>)[restore]!(saved.value) : undefined;
+      const shape = await within(work, () => this.actors.create(msg.key, fn, args, msg.maxConcurrency, build));
+      if (saved) this.log.info("actor restored from its checkpoint", { key: msg.key, incarnation: msg.incarnation });
+      if (checkpointed) this.#checkpoints.watch(msg.key, msg.checkpointEvery ?? 1, msg.incarnation ?? 0);
       if (!answer({ t: "done", id: msg.id, ok: true, value: [], actor: { ...shape, callAddress: this.callAddress } })) {
         // A fault failed it first: the instance must not live on unseen.
         await this.actors.free([msg.key], () => undefined);
@@ -222,6 +232,10 @@ export class ActorHost {
     let out: unknown;
     try {
       out = within(work, () => this.actors.invoke(key, kind, name, decodeCallArgs(args), work));
+      if (kind === "call" && this.#checkpoints.has(key) && !isAsyncGenerator(out)) {
+        // Answered once the checkpoint it is due is kept elsewhere.
+        out = Promise.resolve(out).then((v) => within(work, () => this.#checkpoints.after(key, v, () => this.actors.instanceOf(key))));
+      }
     } catch (err) {
       if (err instanceof ClassesPending) {
         // Counted when it runs, once its classes are loaded; the calls behind it wait their turn.
@@ -308,6 +322,7 @@ export class ActorHost {
   free(keys: Key[]): Promise<void> {
     for (const key of keys) this.#stats.delete(key);
     void this.#streams.closeFor(keys);
+    this.#checkpoints.forget(keys);
     return this.actors.free(keys, (err, key) => this.log.warn("actor dispose hook failed", { key, error: String(err) }));
   }
 

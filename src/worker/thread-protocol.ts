@@ -69,6 +69,10 @@ export interface RunTask {
   chained?: Key[];
   /** For an actor: most calls of its async methods running at once. */
   maxConcurrency?: number;
+  /** For an actor: a checkpoint after every this many calls that return (its class permitting). */
+  checkpointEvery?: number;
+  /** For an actor re-created after its worker died (> 0): rebuilt from its latest checkpoint if its class takes them. */
+  incarnation?: number;
 }
 
 /** Plain tasks of one function with one small argument part each: task i's is bytes[ends[i-1] .. ends[i]). */
