@@ -8,14 +8,15 @@
 // connection to the actor is full (R-FLOW-1), so a worker that stops reading
 // costs a bounded number of bytes, not the bound of every actor it hosts.
 
-import { checkFrameSize, type ReplyHandler } from "../comm/index.js";
+import { checkFrameSize, promised, type ReplyHandler } from "../comm/index.js";
 import { Payload } from "../protocol/payload.js";
 import { ActorLostError, CommError, ProtocolError } from "../errors.js";
-import type { ActorCallFailure, ActorCallReply, ActorMeta, Address, ErrorInfo, Key, Message, WhereIsActorReply } from "../protocol/messages.js";
+import type { ActorCallFailure, ActorCallReply, ActorMeta, ActorStreamOpened, Address, ErrorInfo, Key, Message, WhereIsActorReply } from "../protocol/messages.js";
 import { serialize } from "../serialize/index.js";
-import { ActorFuture } from "./actor-future.js";
+import { ActorFuture, type CallCanceller } from "./actor-future.js";
+import { ActorStream, DEFAULT_STREAM_WINDOW, OpenedStream, type StreamSource } from "./actor-stream.js";
 import { CallQueue } from "./call-queue.js";
-import { DEFAULT_PENDING_CALL_LIMITS, type PendingCallLimits } from "./options.js";
+import { DEFAULT_PENDING_CALL_LIMITS, type CallOptions, type PendingCallLimits } from "./options.js";
 
 export type LocalActorDispatcher = (
   key: Key,
@@ -114,8 +115,10 @@ const NO_ARGS = serialize([]).payload;
 const WATCH_EVERY_MS = 1000;
 const WATCH_AFTER_MS = 1500;
 
-export class ActorCaller {
+export class ActorCaller implements CallCanceller {
   readonly #records = new Map<Key, ActorRecord>();
+  /** Numbers calls sent to actor endpoints, so that a cancellation can name one. */
+  #nextCid = 0;
   readonly #transport: ActorTransport;
   readonly #maxCalls: number;
   readonly #maxBytes: number;
@@ -302,11 +305,17 @@ export class ActorCaller {
     return this.#transport.direct && meta.callAddress ? meta.callAddress : meta.workerAddress;
   }
 
-  call<T>(handleRecord: ActorRecord, kind: "call" | "get", name: string, args: unknown[]): ActorFuture<T> {
+  call<T>(handleRecord: ActorRecord, kind: "call" | "get", name: string, args: unknown[], options?: CallOptions): ActorFuture<T> {
     const rec = this.#live(handleRecord);
     rec.outstanding++;
     const future = new ActorFuture<T>(rec.meta.className, name, rec.settle);
     const f = future as ActorFuture<unknown>;
+    f._canceller = this;
+    if (options?.timeout !== undefined) {
+      const ms = options.timeout;
+      f._cancelOnTimeout = true;
+      setTimeout(() => void f._cancel(f._timedOut(ms), "timeout"), ms).unref();
+    }
     // A call waits behind calls already waiting, and while the calls in flight are at the bound.
     if (rec.queue.length > 0 || this.#full(rec) || !this.#dispatch(rec, f, kind, name, args)) {
       rec.queue.push({ future: f, kind, name, args });
@@ -314,6 +323,18 @@ export class ActorCaller {
     }
     return future;
   }
+
+  /** A call of a method that is an async generator: a stream of what it yields. */
+  stream<T>(handleRecord: ActorRecord, name: string, args: unknown[], options?: CallOptions): ActorStream<T> {
+    const call = this.call<unknown>(handleRecord, "call", name, args, options);
+    return new ActorStream<T>(call, this.#streamSource, options?.streamWindow ?? DEFAULT_STREAM_WINDOW, `${handleRecord.meta.className}.${name}`);
+  }
+
+  readonly #streamSource: StreamSource = {
+    pull: (address, msg) => promised((handler) => this.#transport.call(address, msg, handler)),
+    decode: (payload) => this.#transport.decode(payload),
+    decodeError: (info) => this.#transport.decodeError(info),
+  };
 
   /** At the bound of calls in flight, or the connection to the actor is full: calls wait unencoded. */
   #full(rec: ActorRecord): boolean {
@@ -359,6 +380,7 @@ export class ActorCaller {
     rec.sentCalls++;
     rec.sentBytes += bytes;
     const call = new SentCall(this, rec, future, kind, name, args, encodedArgs, Date.now());
+    future._call = call;
     if (this.#grouped(rec.meta)) this.#addToGroup(rec, call);
     else {
       if (rec.group.length > 0) this.#sendGroup(rec); // calls made before still go first
@@ -385,7 +407,8 @@ export class ActorCaller {
 
   #sendGroup(rec: ActorRecord): void {
     rec.groupQueued = false;
-    const calls = rec.group.filter((c) => !c.future.done()); // some may have failed meanwhile (the actor was lost)
+    // Some may have settled meanwhile (cancelled, or the actor was lost): they are not sent.
+    const calls = rec.group.filter((c) => !c.future.done() || (rec.inflight.remove(c), false));
     rec.group = [];
     rec.groupParts = 0;
     if (calls.length === 0) return;
@@ -393,6 +416,9 @@ export class ActorCaller {
       for (const c of calls) this.#transmit(c); // tracked when added to the group
       return;
     }
+    const target = this.#target(rec.meta);
+    const cid = this.#nextCid;
+    this.#nextCid += calls.length;
     const names: string[] = new Array(calls.length);
     const gets: number[] = [];
     const args: Array<Payload | 0> = new Array(calls.length);
@@ -401,9 +427,11 @@ export class ActorCaller {
       names[i] = c.name;
       if (c.kind === "get") gets.push(i);
       args[i] = c.args === NO_ARGS ? 0 : c.args!;
+      c.cid = cid + i;
+      c.sentTo = target;
       c.handedOver(); // the message holds them now
     }
-    this.#transport.callGroup!(this.#target(rec.meta), { op: "actor-calls", key: rec.meta.key, names, gets, args }, calls);
+    this.#transport.callGroup!(target, { op: "actor-calls", key: rec.meta.key, names, gets, args, cid }, calls);
   }
 
   /**
@@ -416,6 +444,10 @@ export class ActorCaller {
     rec.drain = "running";
     try {
       for (let head = rec.queue.peek(); head !== undefined; head = rec.queue.peek()) {
+        if (head.future.done()) {
+          rec.queue.shift(); // cancelled before it was sent: it never will be
+          continue;
+        }
         if (!rec.lost && this.#full(rec)) return;
         if (!this.#dispatch(rec, head.future, head.kind, head.name, head.args)) {
           rec.drain = "awaiting";
@@ -456,8 +488,28 @@ export class ActorCaller {
   }
 
   #transmit(call: SentCall): void {
-    this.#transport.call(this.#target(call.rec.meta), call.message(), call);
+    call.cid = this.#nextCid++;
+    call.sentTo = this.#target(call.rec.meta);
+    this.#transport.call(call.sentTo, call.message(), call);
     call.handedOver();
+  }
+
+  /**
+   * Cancel a call (ActorFuture.cancel, or its timeout): it settles with `err`
+   * now. One not sent yet never is; one sent to an actor thread's endpoint is
+   * cancelled there, and this resolves once it no longer runs. A call that
+   * went through the worker or the scheduler's proxy, or to an actor on this
+   * thread, can only be settled.
+   */
+  cancel(future: ActorFuture<unknown>, err: Error, why: "cancelled" | "timeout"): Promise<void> {
+    const call = future._call as SentCall | undefined;
+    future._reject(err);
+    if (call?.sentTo === undefined || call.sentTo !== call.rec.meta.callAddress) return Promise.resolve();
+    const address = call.sentTo;
+    return promised<unknown>((handler) => this.#transport.call(address, { op: "actor-cancel", cid: call.cid, why }, handler)).then(
+      () => undefined,
+      () => undefined, // the connection is gone, and the call with it
+    );
   }
 
   /** @internal The worker answered a call. */
@@ -473,6 +525,8 @@ export class ActorCaller {
       } catch (err) {
         c.future._reject(err);
       }
+    } else if (isStreamOpened(reply)) {
+      c.future._resolve(new OpenedStream(reply.stream, c.sentTo!));
     } else if (!isFailure(reply)) {
       c.future._reject(new ProtocolError(`the worker answered ${c.rec.meta.className}.${c.name} with neither a value nor an error`));
     } else if (reply.missing) {
@@ -529,6 +583,10 @@ export class ActorCaller {
   }
 }
 
+function isStreamOpened(x: unknown): x is ActorStreamOpened {
+  return typeof x === "object" && x !== null && typeof (x as ActorStreamOpened).stream === "number";
+}
+
 function isFailure(x: unknown): x is ActorCallFailure {
   return typeof x === "object" && x !== null && (x as ActorCallFailure).ok === false && typeof (x as ActorCallFailure).error === "object" && (x as ActorCallFailure).error !== null;
 }
@@ -546,6 +604,9 @@ class SentCall implements ReplyHandler {
   next: SentCall | undefined = undefined;
   listed = false;
   sentMs = 0;
+  /** Its number where it was last sent (see ActorCancel), and where that was. */
+  cid = 0;
+  sentTo: Address | undefined = undefined;
 
   constructor(
     readonly caller: ActorCaller,
@@ -560,7 +621,7 @@ class SentCall implements ReplyHandler {
 
   /** The call as a message of its own. */
   message(): Message {
-    return { op: "actor-call", key: this.rec.meta.key, kind: this.kind, name: this.name, args: this.args! };
+    return { op: "actor-call", key: this.rec.meta.key, kind: this.kind, name: this.name, args: this.args!, cid: this.cid };
   }
 
   handedOver(): void {

@@ -3,12 +3,17 @@
 // awaiting it again (or from many places) sends nothing.
 
 import { inspect } from "node:util";
-import { TimeoutError } from "../errors.js";
+import { CancelledError, TimeoutError } from "../errors.js";
 import { TO_REF } from "../serialize/index.js";
 import { SETTLED, withTimeout, type Settleable } from "./settle.js";
 import { waitingForResults } from "./thread-context.js";
 
 type State = "pending" | "finished" | "error";
+
+/** What cancels a call: its caller, which knows where the call is. */
+export interface CallCanceller {
+  cancel(future: ActorFuture<any>, err: Error, why: "cancelled" | "timeout"): Promise<void>;
+}
 
 export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
   #state: State = "pending";
@@ -25,6 +30,12 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
   readonly #onSettled: ((future: ActorFuture<any>) => void) | undefined;
   /** @internal Bytes of the call's encoded arguments once sent, which its caller counts until it settles; -1 before. */
   _sentBytes = -1;
+  /** @internal Who cancels the call (absent: the call cannot be reached, cancelling only settles the future). */
+  _canceller: CallCanceller | undefined;
+  /** @internal The call as its caller tracks it once it is on its way. */
+  _call: unknown;
+  /** @internal Made with the call option `timeout`: a deadline of result(timeout) cancels the call too. */
+  _cancelOnTimeout = false;
 
   /** @internal Created by actor handles; users never construct one. */
   constructor(className: string, method: string, onSettled?: (future: ActorFuture<any>) => void) {
@@ -73,9 +84,34 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
 
   result(timeoutMs?: number): Promise<T> {
     if (this.#state === "pending") waitingForResults();
-    return withTimeout(this.#getPromise(), timeoutMs, () =>
-      new TimeoutError(`actor call ${this.#className}.${this.#method} did not finish within ${timeoutMs} ms; the call is still running`),
-    );
+    return withTimeout(this.#getPromise(), timeoutMs, () => {
+      if (!this._cancelOnTimeout) return new TimeoutError(`actor call ${this.#className}.${this.#method} did not finish within ${timeoutMs} ms; the call is still running`);
+      const err = this._timedOut(timeoutMs!);
+      void this._cancel(err, "timeout");
+      return err;
+    });
+  }
+
+  /**
+   * Cancel the call (R-ACT-17): one not started yet never runs; a running one
+   * sees its `currentSignal()` abort. Awaiting it then rejects with
+   * `CancelledError`. Resolves once the call no longer runs.
+   */
+  cancel(): Promise<void> {
+    return this._cancel(new CancelledError(`actor call ${this.#className}.${this.#method} was cancelled`), "cancelled");
+  }
+
+  /** @internal The error of a call whose `timeout` option ran out. */
+  _timedOut(timeoutMs: number): TimeoutError {
+    return new TimeoutError(`actor call ${this.#className}.${this.#method} did not finish within its timeout of ${timeoutMs} ms and was cancelled`);
+  }
+
+  /** @internal Cancel with this error (a TimeoutError when its deadline passed). */
+  _cancel(err: Error, why: "cancelled" | "timeout"): Promise<void> {
+    if (this.#state !== "pending") return Promise.resolve();
+    if (this._canceller) return this._canceller.cancel(this, err, why);
+    this._reject(err);
+    return Promise.resolve();
   }
 
   then<R1 = T, R2 = never>(

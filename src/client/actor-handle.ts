@@ -6,12 +6,35 @@ import { ConfigError } from "../errors.js";
 import type { ActorMeta } from "../protocol/messages.js";
 import { TO_REF } from "../serialize/index.js";
 import type { ActorFuture } from "./actor-future.js";
+import type { ActorStream } from "./actor-stream.js";
 import type { Future } from "./future.js";
 import type { ActorCaller, ActorRecord } from "./actor-caller.js";
+import { checkCallOptions, type CallOptions } from "./options.js";
 
 /** Methods become calls returning ActorFutures; other members become ActorFutures of their value. */
 export type Actor<T> = {
-  readonly [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: RemoteArgs<A>) => ActorFuture<Awaited<R>> : ActorFuture<T[K]>;
+  readonly [K in keyof T]: T[K] extends (...args: infer A) => infer R ? RemoteMethod<A, R> : ActorFuture<T[K]>;
+};
+
+/** A method returning an async generator is a stream; any other (`any` and `never` included) gives ActorFutures. */
+type RemoteMethod<A extends unknown[], R> = 0 extends 1 & R
+  ? ActorMethod<A, R>
+  : [R] extends [never]
+    ? ActorMethod<A, R>
+    : [R] extends [AsyncGenerator<infer Y, unknown, unknown>]
+      ? ActorStreamMethod<A, Y>
+      : ActorMethod<A, R>;
+
+/** A method of an actor handle: calling it sends the call. */
+export type ActorMethod<A extends unknown[], R> = ((...args: RemoteArgs<A>) => ActorFuture<Awaited<R>>) & {
+  /** The method with options for its calls: `counter.add.options({ timeout: 1000 })(5)`. */
+  options(options: CallOptions): (...args: RemoteArgs<A>) => ActorFuture<Awaited<R>>;
+};
+
+/** A method that is an async generator: calling it gives the stream of what it yields. */
+export type ActorStreamMethod<A extends unknown[], Y> = ((...args: RemoteArgs<A>) => ActorStream<Y>) & {
+  /** The method with options for its calls: `source.items.options({ streamWindow: 256 })()`. */
+  options(options: CallOptions): (...args: RemoteArgs<A>) => ActorStream<Y>;
 };
 
 /** Arguments of a remote call may be given as futures of their values. */
@@ -44,7 +67,8 @@ export function createActorHandle<T>(caller: ActorCaller, meta: ActorMeta, ancho
   const state: HandleState = { caller, record, anchor };
   const methods = new Set(meta.methods);
   const attributes = new Set(meta.attributes);
-  const boundMethods = new Map<string, (...args: unknown[]) => ActorFuture<unknown>>();
+  const streams = new Set(meta.streams ?? []);
+  const boundMethods = new Map<string, ActorMethod<unknown[], unknown> | ActorStreamMethod<unknown[], unknown>>();
   // util.inspect looks at the proxy's target without running traps, so the
   // target itself carries the custom inspector.
   const target = Object.create(null) as Record<PropertyKey, unknown>;
@@ -61,7 +85,15 @@ export function createActorHandle<T>(caller: ActorCaller, meta: ActorMeta, ancho
       if (methods.has(name)) {
         let fn = boundMethods.get(name);
         if (!fn) {
-          fn = (...args: unknown[]) => caller.call(record, "call", name, args);
+          const send = streams.has(name)
+            ? (args: unknown[], options?: CallOptions) => caller.stream(record, name, args, options)
+            : (args: unknown[], options?: CallOptions) => caller.call(record, "call", name, args, options);
+          const method = (...args: unknown[]) => send(args);
+          method.options = (options: CallOptions) => {
+            const checked = checkCallOptions(options);
+            return (...args: unknown[]) => send(args, checked);
+          };
+          fn = method as ActorMethod<unknown[], unknown>;
           boundMethods.set(name, fn);
         }
         return fn;

@@ -61,6 +61,8 @@ interface TaskBase {
   options: TaskOptions;
   group: string;
   fn: Promise<CodeRef>;
+  /** The submit option `timeout` (kept here: the deadline is the client's to keep). */
+  timeoutMs?: number;
 }
 
 /** A client's options once its token is known. */
@@ -280,7 +282,18 @@ export class Client {
     if (options.restarts !== undefined) taskOptions.restarts = options.restarts;
     if (options.actor && options.name !== undefined) taskOptions.name = options.name;
     if (options.actor && options.lifetime !== undefined) taskOptions.lifetime = options.lifetime;
-    return { options: taskOptions, group: fn.name || "lambda", fn: codeRefOf(fn, { codeRoot: this.#codeRoot }) };
+    if (options.maxConcurrency !== undefined) {
+      if (!options.actor) throw new ConfigError("maxConcurrency bounds the calls of an actor: pass it with { actor: true } (map: { actors: true })");
+      taskOptions.maxConcurrency = options.maxConcurrency;
+    }
+    if (options.checkpointEvery !== undefined) {
+      if (!options.actor) throw new ConfigError("checkpointEvery is for actors: pass it with { actor: true } (map: { actors: true })");
+      taskOptions.checkpointEvery = options.checkpointEvery;
+    }
+    if (options.timeout !== undefined && options.actor) {
+      throw new ConfigError("timeout bounds a task: an actor takes it per call, with handle.method.options({ timeout })(...args)");
+    }
+    return { options: taskOptions, group: fn.name || "lambda", fn: codeRefOf(fn, { codeRoot: this.#codeRoot }), timeoutMs: options.timeout };
   }
 
   #submitOne(base: TaskBase, fn: Fn | Cls, args: unknown, options: SubmitOptions, key: string | undefined, where: string): Future<unknown> {
@@ -288,7 +301,9 @@ export class Client {
     const encoded = serialize(args, this.#encodeOpts);
     key ??= options.pure && !options.actor ? pureKey(fn, encoded) : randomKey(fn.name);
     this.#enqueue(key, base, args, encoded);
-    return this.#newFuture(key, true);
+    const future = this.#newFuture(key, true);
+    this.#keepDeadline(key, base.timeoutMs);
+    return future;
   }
 
   map<C extends Cls>(cls: C, argsList: Args<ConstructorParameters<C>>[], options: MapOptions & { actors: true }): Future<Actor<InstanceType<C>>>[];
@@ -323,6 +338,7 @@ export class Client {
       this.#enqueue(node.key, this.#taskBase(node.fn, { ...node.options, actor }), node.args, serialize(node.args, this.#encodeOpts), false);
     }
     const futures = roots.map((n) => this.#newFuture(n.key, false));
+    for (const n of roots) this.#keepDeadline(n.key, n.options.timeout);
     return Array.isArray(nodes) ? futures : futures[0]!;
   }
 
@@ -337,6 +353,24 @@ export class Client {
     this.#tasks.push({ spec: { key, options: base.options, group: base.group }, fn: base.fn, args, encoded });
     if (wanted) this.#wanted.push(key);
     this.#scheduleFlush();
+  }
+
+  /** The submit option `timeout` of a key this client holds: cancelled if not finished by then, failing with TimeoutError. */
+  #keepDeadline(key: Key, timeoutMs: number | undefined): void {
+    const rec = this.#keys.get(key);
+    if (timeoutMs === undefined || !rec) return;
+    rec.timeoutMs = timeoutMs;
+    setTimeout(() => void this.#timedOut(key, `its timeout of ${timeoutMs} ms`), timeoutMs).unref();
+  }
+
+  /** A deadline of a task submitted with `timeout` passed: it is cancelled, and its error is a TimeoutError. */
+  #timedOut(key: Key, deadline: string): Error | undefined {
+    const rec = this.#keys.get(key);
+    if (!rec || rec.isSettled || rec.timeoutMs === undefined || this.#closing || this.#broken) return undefined;
+    const err = new TimeoutError(`${key} did not finish within ${deadline} and was cancelled`);
+    rec.localError ??= err;
+    this.#cancelKeys([key]).catch(() => undefined);
+    return err;
   }
 
   #newFuture<T>(key: Key, wantedInOutbox: boolean): Future<T> {
@@ -440,6 +474,7 @@ export class Client {
       return rec.status === "finished" ? undefined : this.#errorOf(key);
     },
     cancel: (keys) => this.#cancelKeys(keys),
+    deadlinePassed: (key, timeoutMs) => (this.#keys.get(key)?.timeoutMs === undefined ? undefined : this.#timedOut(key, `result(${timeoutMs})'s deadline`)),
     unref: (key) => {
       if (this.#keys.unref(key)) this.#tellReleased(key);
     },
@@ -813,6 +848,11 @@ export class Client {
   /** @internal How many actors this client keeps call records for: none once released and their calls settled. */
   get _actorRecordCount(): number {
     return this.#caller.size;
+  }
+
+  /** @internal A request to a worker (an actor thread keeping its checkpoints elsewhere). */
+  _workerRequest<M extends Message>(address: Address, msg: M): Promise<ReplyTo<M>> {
+    return this.#workerRequest(address, msg);
   }
 
   /** @internal A handle held on a worker thread: weak, never keeps the actor alive. */

@@ -16,6 +16,8 @@ export interface FutureOwner {
   value(key: Key): Promise<unknown>;
   error(key: Key): Promise<Error | undefined>;
   cancel(keys: Key[]): Promise<void>;
+  /** A result(timeout) deadline passed: for a task submitted with the `timeout` option, it is cancelled, and this is its error. */
+  deadlinePassed(key: Key, timeoutMs: number): Error | undefined;
   /** Drop one reference to key. */
   unref(key: Key): void;
   /** Have the scheduler run these keys to completion whoever holds them. */
@@ -58,8 +60,10 @@ export class Future<T = unknown> implements PromiseLike<T>, Settleable {
     // Whoever awaits the value holds this Future through the promise, so the
     // key is not released (by garbage collection) while its value is on the way.
     const value = (this.#owner.value(this.key) as Promise<T>).finally(() => this.#released);
-    return withTimeout(value, timeoutMs, () =>
-      new TimeoutError(`${this.key} did not finish within ${timeoutMs} ms; the task keeps running`),
+    return withTimeout(
+      value,
+      timeoutMs,
+      () => this.#owner.deadlinePassed(this.key, timeoutMs!) ?? new TimeoutError(`${this.key} did not finish within ${timeoutMs} ms; the task keeps running`),
     );
   }
 

@@ -15,6 +15,8 @@ export class KeyRecord {
   localError?: Error;
   actor?: ActorMeta;
   decodedError?: Promise<Error>;
+  /** The submit option `timeout`, ms: a deadline of the task's own, and result(timeout)'s, cancel it. */
+  timeoutMs?: number;
   #settled: Promise<void> | undefined;
   /** Called once it settles: the `settled` promise, and KeyTable.allSettled without a promise per key. */
   #waiters: Array<() => void> | undefined;

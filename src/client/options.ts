@@ -3,8 +3,9 @@
 
 import { DEFAULT_CONNECT_TIMEOUT_MS, type TlsOptions } from "../comm/index.js";
 import type { Delayed } from "./delayed.js";
-import { ADDRESSES, BOOLEAN, checkOptions, FINITE, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_MS, OBJECT_NAME, POSITIVE_MS, RESOURCES, STRING, TLS, type Rules } from "../options.js";
+import { ADDRESSES, BOOLEAN, checkOptions, FINITE, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_MS, OBJECT_NAME, POSITIVE_INT, POSITIVE_MS, RESOURCES, STRING, TLS, type Rules } from "../options.js";
 import { ConfigError } from "../errors.js";
+import { MAX_STREAM_CREDIT } from "../protocol/schemas.js";
 
 export interface SubmitOptions {
   key?: string;
@@ -22,6 +23,26 @@ export interface SubmitOptions {
   name?: string;
   /** Actors: "detached" keeps the actor alive after its creating client closes, until `client.killActor()` (default: it lives while held). */
   lifetime?: "detached";
+  /**
+   * Actors only: most calls of the actor's async methods that interleave at
+   * once (default: no bound). Calls past it wait, in arrival order, for a
+   * running one to end.
+   */
+  maxConcurrency?: number;
+  /**
+   * Actors whose class defines `[checkpoint]()` and a static `[restore](value)`:
+   * a checkpoint is taken after every this many calls that return (default 1,
+   * every one), and a restarted actor is rebuilt from the latest.
+   */
+  checkpointEvery?: number;
+  /**
+   * Tasks only, ms from submission: a task not finished by then is cancelled
+   * (its `currentSignal()` aborts, and it is stopped by force `cancelGraceMs`
+   * later) and its Future rejects with TimeoutError. A `result(timeout)`
+   * deadline then cancels it too. (Actor calls take it per call:
+   * `handle.method.options({ timeout })`.)
+   */
+  timeout?: number;
 }
 
 export interface MapOptions extends Omit<SubmitOptions, "actor" | "key" | "name"> {
@@ -34,6 +55,22 @@ export interface ScatterOptions {
   workers?: string | string[];
   /** Put every value on every worker chosen. */
   broadcast?: boolean;
+}
+
+/** Options of one actor call: `handle.method.options({ timeout })(...args)`. */
+export interface CallOptions {
+  /**
+   * ms from the call: if it has not finished by then, it is cancelled (its
+   * `currentSignal()` aborts; one not started never runs) and rejects with
+   * TimeoutError. A `result(timeout)` deadline then cancels it too.
+   */
+  timeout?: number;
+  /**
+   * For a method that is an async generator: how many of its items the
+   * caller may hold unconsumed (default 16); the generator is paused while
+   * it does.
+   */
+  streamWindow?: number;
 }
 
 /** Options of waits that take only a bound: restart(), waitForWorkers(). */
@@ -159,6 +196,9 @@ const SUBMIT_RULES: Rules<SubmitOptions> = {
   restarts: NON_NEGATIVE_INT,
   name: OBJECT_NAME,
   lifetime: { what: '"detached"', ok: (v) => v === "detached" },
+  maxConcurrency: POSITIVE_INT,
+  checkpointEvery: POSITIVE_INT,
+  timeout: POSITIVE_MS,
 };
 
 // map() makes actors with `actors`: `actor` there is a slip, refused with the right name; one name cannot go to many actors.
@@ -168,6 +208,8 @@ const MAP_RULES: Rules<MapOptions> = { ...SHARED_RULES, actors: BOOLEAN };
 const SCATTER_RULES: Rules<ScatterOptions> = { workers: ADDRESSES, broadcast: BOOLEAN };
 
 const TIMEOUT_RULES: Rules<TimeoutOptions> = { timeout: NON_NEGATIVE_MS };
+
+const CALL_RULES: Rules<CallOptions> = { timeout: POSITIVE_MS, streamWindow: { what: "a positive integer of at most 1048576", ok: (v) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= MAX_STREAM_CREDIT } };
 
 const COMPUTE_RULES: Rules<ComputeOptions> = {
   actors: { what: "a Delayed node, an array of them, or true", ok: (v) => v === true || (typeof v === "object" && v !== null) },
@@ -196,6 +238,10 @@ export function checkScatterOptions(options: ScatterOptions | undefined): Scatte
 
 export function checkTimeoutOptions(options: TimeoutOptions | undefined, where: string): TimeoutOptions {
   return checkOptions(options, TIMEOUT_RULES, where);
+}
+
+export function checkCallOptions(options: CallOptions | undefined): CallOptions {
+  return checkOptions(options, CALL_RULES, "options() of an actor method");
 }
 
 export function checkComputeOptions(options: ComputeOptions | undefined): ComputeOptions {

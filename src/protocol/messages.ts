@@ -86,6 +86,10 @@ export interface TaskOptions {
   name?: string;
   /** Actors: "detached" keeps it alive with no client holding it, until killActor. */
   lifetime?: "detached";
+  /** Actors: most calls of async methods running at once (absent: no bound). */
+  maxConcurrency?: number;
+  /** Actors whose class checkpoints: a checkpoint after every this many calls that return (absent: every one). */
+  checkpointEvery?: number;
 }
 
 /** One node of a graph as the client submits it. */
@@ -360,6 +364,8 @@ export interface ActorMeta {
   name?: string;
   /** "detached" when created so: a restarted scheduler keeps it with no client holding it. */
   lifetime?: "detached";
+  /** Its methods that are async generators: a call returns a stream of what they yield (R-ACT-18). */
+  streams?: string[];
 }
 
 export type SchedulerToClient = KeyState;
@@ -514,6 +520,10 @@ export interface ComputeTask {
   /** For an actor: its name and lifetime, kept in its ActorMeta (reported to a restarted scheduler). */
   name?: string;
   lifetime?: "detached";
+  /** For an actor: most calls of its async methods running at once (see TaskOptions). */
+  maxConcurrency?: number;
+  /** For an actor: see TaskOptions. */
+  checkpointEvery?: number;
 }
 /**
  * Plain tasks without dependencies or resources, all running code the worker
@@ -592,6 +602,29 @@ export interface GetDataReply {
   /** Parts sent as shared segments, by position (part index → path); the value has empty placeholders there. */
   shared?: Record<number, Record<number, string>>;
 }
+/**
+ * Request → null: keep this checkpoint of an actor living on another worker
+ * (R-ACT-19), unless a later one is kept already. `seq` orders the
+ * checkpoints of one incarnation.
+ */
+export interface PutCheckpoint {
+  op: "put-checkpoint";
+  key: Key;
+  incarnation: number;
+  seq: number;
+  value: Payload;
+}
+/** Request → the latest checkpoint of an actor kept here, or null. */
+export interface GetCheckpoint {
+  op: "get-checkpoint";
+  key: Key;
+}
+export interface SavedCheckpoint {
+  incarnation: number;
+  seq: number;
+  value: Payload;
+}
+
 /** Request → ok: store data on this worker (scatter). */
 export interface PutData {
   op: "put-data";
@@ -610,6 +643,20 @@ export interface ActorCall {
   kind: "call" | "get";
   name: string;
   args: Payload;
+  /** The caller's number for this call, by which it may cancel it on the same connection (ActorCancel). */
+  cid?: number;
+}
+
+/**
+ * Request → null once the call numbered `cid` on this connection no longer
+ * runs: one not started never will, a running one sees its signal abort
+ * (R-ACT-17). Served by an actor thread's own endpoint.
+ */
+export interface ActorCancel {
+  op: "actor-cancel";
+  cid: number;
+  /** "timeout": the call's `timeout` option ran out; its signal aborts with a TimeoutError. */
+  why: "cancelled" | "timeout";
 }
 
 /** Why an actor call has no value. `missing`: this worker does not hold the actor (it moved or was released). */
@@ -634,10 +681,33 @@ export interface ActorCalls {
   gets: number[];
   /** Each call's arguments; 0 for none. */
   args: Array<Payload | 0>;
+  /** The caller's number for the first call (see ActorCall); the others follow it. */
+  cid?: number;
 }
 
-/** The reply to ActorCall: the value itself (no wrapper: calls are the hottest path), or why there is none. */
-export type ActorCallReply = Payload | ActorCallFailure;
+/** The reply to ActorCall: the value itself (no wrapper: calls are the hottest path), or why there is none, or a stream. */
+export type ActorCallReply = Payload | ActorCallFailure | ActorStreamOpened;
+
+/** The method returned an async generator: its items are pulled with ActorStreamPull, on the same connection. */
+export interface ActorStreamOpened {
+  stream: number;
+}
+
+/**
+ * Request → ActorStreamReply: grants the stream `credit` more items (the
+ * generator runs only while it has credit: flow control), and asks for
+ * those produced so far, answered once there is at least one, or the end.
+ * `close`: stop the generator (its `finally` runs), answered once it has.
+ */
+export interface ActorStreamPull {
+  op: "actor-stream";
+  stream: number;
+  credit: number;
+  close?: true;
+}
+
+/** Items produced (one Payload of an array), and whether the generator has ended; or its error. */
+export type ActorStreamReply = { items: Payload; done: boolean } | ActorCallFailure;
 
 /** The reply to WhereIsActor. `released`: no client holds it any more (it is not lost: calls already running on it finish). */
 export type WhereIsActorReply = ActorMeta | { error: ErrorInfo; released?: true } | { pending: true };
@@ -646,6 +716,8 @@ export type WhereIsActorReply = ActorMeta | { error: ErrorInfo; released?: true 
 export type RunFunctionReply = { ok: true; value: Payload } | { ok: false; error: ErrorInfo };
 
 export type WorkerRequest = GetData | PutData | ActorCall | RunFunction;
+/** Between workers only: checkpoints of actors kept away from their own worker. */
+export type CheckpointRequest = PutCheckpoint | GetCheckpoint;
 
 // ---------------------------------------------------------------- info
 
@@ -719,6 +791,10 @@ export interface Replies {
   "actor-call": ActorCallReply;
   /** Each call of the group is answered on its own. */
   "actor-calls": ActorCallReply;
+  "actor-cancel": null;
+  "actor-stream": ActorStreamReply;
+  "put-checkpoint": null;
+  "get-checkpoint": SavedCheckpoint | null;
   "run-function": RunFunctionReply;
 }
 
@@ -735,6 +811,9 @@ export type Message =
   | WorkerToScheduler
   | SchedulerToWorker
   | WorkerRequest
-  | ActorCalls;
+  | ActorCalls
+  | ActorCancel
+  | ActorStreamPull
+  | CheckpointRequest;
 
 export const PROTOCOL_VERSION = 4;

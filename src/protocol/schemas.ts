@@ -31,7 +31,11 @@ import type {
   ActorCallFailure,
   ActorCallReply,
   ActorCalls,
+  ActorCancel,
   ActorMeta,
+  ActorStreamOpened,
+  ActorStreamPull,
+  ActorStreamReply,
   ActorsLost,
   ActorStats,
   AddKeys,
@@ -62,6 +66,7 @@ import type {
   KillActor,
   KillActorReply,
   FreeKeys,
+  GetCheckpoint,
   GetData,
   GetDataReply,
   GetSchedulerInfo,
@@ -70,6 +75,7 @@ import type {
   Message,
   MissingData,
   Proxy,
+  PutCheckpoint,
   PutData,
   RegisterClient,
   RegisterClientReply,
@@ -82,6 +88,7 @@ import type {
   RunFunction,
   RunFunctionReply,
   RunOnWorkers,
+  SavedCheckpoint,
   SchedulerInfo,
   StealRequest,
   StealResponse,
@@ -110,6 +117,8 @@ export function messageWeight(msg: Message): number {
 
 /** Most requests one request group (actor calls) may stand for. */
 export const MAX_GROUP = 1024;
+/** Most items a stream's consumer may grant at once (its window). */
+export const MAX_STREAM_CREDIT = 1 << 20;
 /** Most workers one scatter may ask for, and most workers a client may wait for. */
 export const MAX_WORKERS_ASKED = 1 << 20;
 /** Most threads of one kind a worker may declare. */
@@ -151,6 +160,8 @@ const taskToRun = {
   incarnation: opt(int(0)),
   name: opt(name),
   lifetime: opt(literal("detached")),
+  maxConcurrency: opt(int(1)),
+  checkpointEvery: opt(int(1)),
 };
 
 const taskOptions = obj<TaskOptions>({
@@ -164,6 +175,8 @@ const taskOptions = obj<TaskOptions>({
   restarts: opt(int(0)),
   name: opt(name),
   lifetime: opt(literal("detached")),
+  maxConcurrency: opt(int(1)),
+  checkpointEvery: opt(int(1)),
 });
 
 const taskSpec = obj<TaskSpec>({ key: name, fn: codeRef, args: payload, deps: keys, options: taskOptions, group: name });
@@ -178,11 +191,13 @@ const actorMeta = obj<ActorMeta>({
   callAddress: opt(name),
   name: opt(name),
   lifetime: opt(literal("detached")),
+  streams: opt(arrayOf(name)),
 });
 const actorStats = obj<ActorStats>({ calls: size, inFlight: size, meanCallMs: size });
 
 const actorCallFailure = obj<ActorCallFailure>({ ok: literal(false), error: errorInfo, missing: opt(bool) });
-const actorCallReply: Check<ActorCallReply> = oneOf(payload, actorCallFailure);
+const actorCallReply: Check<ActorCallReply> = oneOf(payload, actorCallFailure, obj<ActorStreamOpened>({ stream: int(0) }));
+const actorStreamReply: Check<ActorStreamReply> = oneOf(obj<{ items: typeof payload extends Check<infer P> ? P : never; done: boolean }>({ items: payload, done: bool }), actorCallFailure);
 const runFunctionReply: Check<RunFunctionReply> = oneOf(
   obj<{ ok: true; value: typeof payload extends Check<infer P> ? P : never }>({ ok: literal(true), value: payload }),
   obj<{ ok: false; error: ErrorInfo }>({ ok: literal(false), error: errorInfo }),
@@ -192,7 +207,7 @@ const runFunctionReply: Check<RunFunctionReply> = oneOf(
 
 const getData = obj<GetData>({ op: literal("get-data"), keys, shm: opt(name) });
 const putData = obj<PutData>({ op: literal("put-data"), data: recordOf(payload), report: bool });
-const actorCall = obj<ActorCall>({ op: literal("actor-call"), key: name, kind: literal("call", "get"), name: name, args: payload });
+const actorCall = obj<ActorCall>({ op: literal("actor-call"), key: name, kind: literal("call", "get"), name: name, args: payload, cid: opt(int(0)) });
 const runFunction = obj<RunFunction>({ op: literal("run-function"), fn: codeRef, args: payload });
 
 /** Every message, by op. */
@@ -293,9 +308,14 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
       names: arrayOf(name, MAX_GROUP),
       gets: arrayOf(int(0, MAX_GROUP)),
       args: arrayOf(oneOf(payload, literal(0)), MAX_GROUP),
+      cid: opt(int(0)),
     }),
     sameLength("names", "args"),
   ),
+  "actor-cancel": obj<ActorCancel>({ op: literal("actor-cancel"), cid: int(0), why: literal("cancelled", "timeout") }),
+  "put-checkpoint": obj<PutCheckpoint>({ op: literal("put-checkpoint"), key: name, incarnation: int(0), seq: int(0), value: payload }),
+  "get-checkpoint": obj<GetCheckpoint>({ op: literal("get-checkpoint"), key: name }),
+  "actor-stream": obj<ActorStreamPull>({ op: literal("actor-stream"), stream: int(0), credit: int(0, MAX_STREAM_CREDIT), close: opt(literal(true)) }),
 };
 
 // ---------------------------------------------------------------- replies
@@ -368,6 +388,10 @@ const REPLIES: { [Op in keyof Replies]: Check<Replies[Op]> } = {
   "put-data": literal(null),
   "actor-call": actorCallReply,
   "actor-calls": actorCallReply,
+  "actor-cancel": literal(null),
+  "actor-stream": actorStreamReply,
+  "put-checkpoint": literal(null),
+  "get-checkpoint": oneOf(literal(null), obj<SavedCheckpoint>({ incarnation: int(0), seq: int(0), value: payload })),
   "run-function": runFunctionReply,
 };
 
@@ -433,8 +457,8 @@ const ACCEPTS: Record<Side, ReadonlyArray<Message["op"]>> = {
     "steal-response",
   ],
   "worker-from-scheduler": ["compute-task", "compute-task-by-id", "compute-tasks", "free-keys", "steal-request", "await-stopped", "restart", "run-function", "get-data", "put-data", "actor-call"],
-  worker: ["get-data", "put-data", "actor-call", "run-function"],
-  "actor-endpoint": ["actor-call", "actor-calls"],
+  worker: ["get-data", "put-data", "actor-call", "run-function", "put-checkpoint", "get-checkpoint"],
+  "actor-endpoint": ["actor-call", "actor-calls", "actor-cancel", "actor-stream"],
   client: ["key-state"],
   caller: [],
 };

@@ -46,6 +46,8 @@ export function sendCompute(tb: Tables, t: Task): void {
       ...(t.actor && t.incarnation > 0 ? { incarnation: t.incarnation } : {}),
       ...(t.actor && o.name !== undefined ? { name: o.name } : {}),
       ...(t.actor && o.lifetime !== undefined ? { lifetime: o.lifetime } : {}),
+      ...(t.actor && o.maxConcurrency !== undefined ? { maxConcurrency: o.maxConcurrency } : {}),
+      ...(t.actor && o.checkpointEvery !== undefined ? { checkpointEvery: o.checkpointEvery } : {}),
     },
   });
 }

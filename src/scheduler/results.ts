@@ -90,6 +90,7 @@ export function taskFinished(
       attributes: actor?.attributes ?? [],
       incarnation: t.incarnation,
       ...(actor?.callAddress ? { callAddress: actor.callAddress } : {}),
+      ...(actor?.streams ? { streams: actor.streams } : {}),
     };
   }
   const res = t.spec?.options.resources;

@@ -7,12 +7,15 @@
 import { formatAddress, isThenable, listen, parseAddress, type Connection, type Listener } from "../comm/index.js";
 import { Payload } from "../protocol/payload.js";
 import { withThreadClient } from "../client/thread-context.js";
-import { ProtocolError } from "../errors.js";
+import { CancelledError, ProtocolError, TimeoutError } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { ActorCallReply, ActorCalls, ActorStats, CodeRef, Key } from "../protocol/messages.js";
-import { ClassesPending, errorToInfo, loadClasses, type CodeOptions } from "../serialize/index.js";
+import type { ActorCallReply, ActorCalls, ActorCancel, ActorStats, ActorStreamOpened, CodeRef, Key } from "../protocol/messages.js";
+import { ClassesPending, errorInfoOf, errorToInfo, loadClasses, type CodeOptions } from "../serialize/index.js";
 import { accepting } from "../protocol/schemas.js";
 import { CallTurns } from "./call-turns.js";
+import { isAsyncGenerator, StreamTable } from "./actor-streams.js";
+import { ActorCheckpoints, takesCheckpoints } from "./actor-checkpoints.js";
+import { restore } from "../client/checkpoint-symbols.js";
 import { ActorTable, MissingActorError } from "./actor-table.js";
 import { promiseCount, within, Work } from "./thread-faults.js";
 import type { FromThread, RunTask, ThreadConfig, ToThread } from "./thread-protocol.js";
@@ -43,6 +46,10 @@ class CallWork extends Work implements PromiseLike<ActorCallReply> {
   #answered = false;
   #ok: ((r: ActorCallReply) => void) | undefined;
   readonly #t0 = performance.now();
+  #tracked: Map<number, CallWork> | undefined;
+  #cid = 0;
+  /** Wakes the cancellations waiting for it to end. */
+  #ended: Array<() => void> | undefined;
 
   constructor(
     private readonly host: ActorHost,
@@ -74,10 +81,38 @@ class CallWork extends Work implements PromiseLike<ActorCallReply> {
     this.settle(this.#outcome!);
   }
 
+  /** Whether its answer has gone (or is held for the end of the turn). */
+  get answered(): boolean {
+    return this.#answered;
+  }
+
+  /** Where it is listed for cancellation while it runs: its connection's calls, by the caller's number. */
+  track(calls: Map<number, CallWork>, cid: number): void {
+    this.#tracked = calls;
+    this.#cid = cid;
+    calls.set(cid, this);
+  }
+
+  /** Its caller cancelled it: its signal aborts (a call still waiting for its turn never starts); resolves once it no longer runs. */
+  cancel(why: ActorCancel["why"]): Promise<void> {
+    const ended = new Promise<void>((wake) => (this.#ended ??= []).push(wake));
+    const reason =
+      why === "timeout"
+        ? new TimeoutError(`${this.what} ran past its timeout and was cancelled`)
+        : new CancelledError(`${this.what} was cancelled by its caller`);
+    this.controller.abort(reason);
+    return ended;
+  }
+
   settle(outcome: ActorCallReply): boolean {
     if (this.#answered) return false;
     this.#answered = true;
     this.#outcome = outcome;
+    if (this.#tracked) {
+      this.#tracked.delete(this.#cid);
+      this.#tracked = undefined;
+    }
+    if (this.#ended) for (const wake of this.#ended.splice(0)) wake();
     const st = this.stats;
     st.inFlight--;
     st.finished++;
@@ -109,6 +144,8 @@ type CodeLoader = (ref: CodeRef) => Function | Promise<Function>;
 
 export class ActorHost {
   readonly actors = new ActorTable();
+  readonly #streams: StreamTable;
+  readonly #checkpoints: ActorCheckpoints;
   /** Calls start in arrival order, even when one waits for its arguments' classes to load. */
   readonly #turns = new CallTurns();
   readonly #stats = new Map<Key, CallStats>();
@@ -136,6 +173,8 @@ export class ActorHost {
     private readonly log: Logger,
     post: (batch: FromThread[]) => void,
   ) {
+    this.#streams = new StreamTable(turn, codeOpts);
+    this.#checkpoints = new ActorCheckpoints(config.worker.address, codeOpts, log);
     setInterval(() => {
       if (!this.#statsChanged) return;
       this.#statsChanged = false;
@@ -161,7 +200,13 @@ export class ActorHost {
     try {
       const fn = await this.codeFor(msg.fn);
       const args = await withThreadClient(() => decodeArgs(msg.args, msg.deps));
-      const shape = await within(work, () => this.actors.create(msg.key, fn, args));
+      const checkpointed = takesCheckpoints(fn);
+      // Re-created after its worker died: from its latest checkpoint, if one was kept (else from its constructor).
+      const saved = checkpointed && msg.incarnation ? await this.#checkpoints.latest(msg.key) : undefined;
+      const build = saved ? () => (fn as unknown as Record<symbol, (value: unknown) => unknown>)[restore]!(saved.value) : undefined;
+      const shape = await within(work, () => this.actors.create(msg.key, fn, args, msg.maxConcurrency, build));
+      if (saved) this.log.info("actor restored from its checkpoint", { key: msg.key, incarnation: msg.incarnation });
+      if (checkpointed) this.#checkpoints.watch(msg.key, msg.checkpointEvery ?? 1, msg.incarnation ?? 0);
       if (!answer({ t: "done", id: msg.id, ok: true, value: [], actor: { ...shape, callAddress: this.callAddress } })) {
         // A fault failed it first: the instance must not live on unseen.
         await this.actors.free([msg.key], () => undefined);
@@ -186,7 +231,11 @@ export class ActorHost {
     const made = promiseCount();
     let out: unknown;
     try {
-      out = within(work, () => this.actors.invoke(key, kind, name, decodeCallArgs(args)));
+      out = within(work, () => this.actors.invoke(key, kind, name, decodeCallArgs(args), work));
+      if (kind === "call" && this.#checkpoints.has(key) && !isAsyncGenerator(out)) {
+        // Answered once the checkpoint it is due is kept elsewhere.
+        out = Promise.resolve(out).then((v) => within(work, () => this.#checkpoints.after(key, v, () => this.actors.instanceOf(key))));
+      }
     } catch (err) {
       if (err instanceof ClassesPending) {
         // Counted when it runs, once its classes are loaded; the calls behind it wait their turn.
@@ -198,9 +247,13 @@ export class ActorHost {
       void errorReply(err, this.codeOpts, err instanceof MissingActorError).then((r) => work.settle(r));
       return work;
     }
-    let encoded: Promise<Uint8Array[]>;
-    if (isThenable(out)) encoded = Promise.resolve(out).then((v) => encodeResult(v, this.codeOpts));
-    else {
+    let encoded: Promise<Uint8Array[] | ActorStreamOpened>;
+    if (isThenable(out)) encoded = Promise.resolve(out).then((v) => (isAsyncGenerator(v) ? this.#streams.open(v, key, work.what) : encodeResult(v, this.codeOpts)));
+    else if (isAsyncGenerator(out)) {
+      // Its code runs as the caller pulls (flow control): the call is answered with the stream at once.
+      work.settle(this.#streams.open(out, key, work.what));
+      return work;
+    } else {
       // Fast path: a sync method's result is encoded now and answered at the end of the turn.
       let parts: Uint8Array[] | Promise<Uint8Array[]>;
       try {
@@ -222,7 +275,7 @@ export class ActorHost {
     }
     void encoded
       .then(
-        (p): ActorCallReply => new Payload(p),
+        (p): ActorCallReply => (Array.isArray(p) ? new Payload(p) : p),
         (err) => errorReply(err, this.codeOpts),
       )
       .then((r) => work.settle(r));
@@ -252,8 +305,15 @@ export class ActorHost {
 
   /** A call forwarded by the worker's main thread. */
   call(msg: Extract<ToThread, { t: "call" }>): void {
-    const send = (r: ActorCallReply) =>
+    const send = (r: ActorCallReply) => {
+      if ("stream" in r) {
+        // Pulling goes to the actor thread's own endpoint, which calls through the worker cannot reach.
+        this.#streams.close(r.stream);
+        const error = errorInfoOf("ConfigError", `${msg.name}() on actor ${msg.key} returns a stream, which only direct callers can read: connect with directToWorkers: true`);
+        return this.replies.add({ t: "done", id: msg.id, ok: false, error });
+      }
       this.replies.add(r instanceof Payload ? { t: "done", id: msg.id, ok: true, value: r.parts } : { t: "done", id: msg.id, ok: false, error: r.error, missing: r.missing });
+    };
     const r = this.invoke(msg.key, msg.kind, msg.name, msg.args);
     if (isThenable(r)) r.then(send);
     else send(r);
@@ -261,6 +321,8 @@ export class ActorHost {
 
   free(keys: Key[]): Promise<void> {
     for (const key of keys) this.#stats.delete(key);
+    void this.#streams.closeFor(keys);
+    this.#checkpoints.forget(keys);
     return this.actors.free(keys, (err, key) => this.log.warn("actor dispose hook failed", { key, error: String(err) }));
   }
 
@@ -281,11 +343,24 @@ export class ActorHost {
       insecure: config.insecure,
       onConnection: (conn) => {
         conn.schema = accepting("actor-endpoint");
+        // Calls of this connection still running, by the caller's number: what its cancellations reach.
+        const running = new Map<number, CallWork>();
+        const track = (out: ActorCallReply | PromiseLike<ActorCallReply>, cid: number | undefined) => {
+          if (cid !== undefined && out instanceof CallWork && !out.answered) out.track(running, cid);
+        };
         conn.onRequest = (msg) => {
           this.#touched.add(conn);
-          if (msg.op === "actor-calls") return this.invokeGroup(msg);
+          if (msg.op === "actor-calls") {
+            const outs = this.invokeGroup(msg);
+            if (msg.cid !== undefined) for (let i = 0; i < outs.length; i++) track(outs[i]!, msg.cid + i);
+            return outs;
+          }
+          if (msg.op === "actor-cancel") return running.get(msg.cid)?.cancel(msg.why).then(() => null) ?? null;
+          if (msg.op === "actor-stream") return this.#streams.serve(msg, conn);
           if (msg.op !== "actor-call") throw new ProtocolError(`an actor thread serves only actor calls, not "${msg.op}"`);
-          return this.invoke(msg.key, msg.kind, msg.name, msg.args.parts);
+          const out = this.invoke(msg.key, msg.kind, msg.name, msg.args.parts);
+          track(out, msg.cid);
+          return out;
         };
         conn.onMessage = (msg) => this.log.warn("unexpected message on an actor endpoint", { op: msg.op });
       },

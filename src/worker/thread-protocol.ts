@@ -67,6 +67,12 @@ export interface RunTask {
   actor: boolean;
   /** Deps this thread computed just before (the chain): it takes them from its chain results. */
   chained?: Key[];
+  /** For an actor: most calls of its async methods running at once. */
+  maxConcurrency?: number;
+  /** For an actor: a checkpoint after every this many calls that return (its class permitting). */
+  checkpointEvery?: number;
+  /** For an actor re-created after its worker died (> 0): rebuilt from its latest checkpoint if its class takes them. */
+  incarnation?: number;
 }
 
 /** Plain tasks of one function with one small argument part each: task i's is bytes[ends[i-1] .. ends[i]). */
@@ -96,6 +102,8 @@ export interface ActorShape {
   attributes: string[];
   /** The actor thread's endpoint for direct calls. */
   callAddress?: string;
+  /** Methods that are async generators (absent: none). */
+  streams?: string[];
 }
 
 /** Successful results of one small part each: result i is bytes[ends[i-1] .. ends[i]), its task ran ms[i]. */

@@ -26,6 +26,7 @@ import type {
   GetDataReply,
   Key,
   AwaitStopped,
+  CheckpointRequest,
   SchedulerToWorker,
   WorkerRejoin,
   WorkerRequest,
@@ -35,6 +36,7 @@ import type {
   TasksFinished,
   WorkerToScheduler,
 } from "../protocol/messages.js";
+import { CheckpointStore } from "./checkpoint-store.js";
 import { NO_HOLDERS } from "../protocol/messages.js";
 import { errorInfoOf, serialize, TO_REF } from "../serialize/index.js";
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from "./options.js";
@@ -82,6 +84,8 @@ export class Worker {
   readonly #handles = new Map<Key, Payload<Part>>();
   #state!: WorkerState;
   readonly #actors = new Map<Key, ActorHere>();
+  /** Checkpoints of actors living on other workers (R-ACT-19). */
+  readonly #checkpoints = new CheckpointStore();
   #tasks = new TaskThreads([]);
   /** Code the scheduler sent, by the number later compute-tasks name it with. */
   readonly #code = new Map<number, CodeRef>();
@@ -162,7 +166,7 @@ export class Worker {
       onConnection: (conn) => {
         conn.schema = accepting("worker");
         // The schemas let through only what peers and the scheduler send.
-        conn.onRequest = (msg) => this.#request(msg as WorkerRequest);
+        conn.onRequest = (msg) => this.#request(msg as WorkerRequest | CheckpointRequest);
       },
     });
     const listening = parseAddress(this.#listener.address);
@@ -587,7 +591,17 @@ export class Worker {
       }
       this.#apply(this.#state.stored(msg.key));
     };
-    if (msg.actor) thread.post(work, onDone);
+    if (msg.actor) {
+      thread.post(
+        {
+          ...work,
+          ...(msg.maxConcurrency !== undefined ? { maxConcurrency: msg.maxConcurrency } : {}),
+          ...(msg.checkpointEvery !== undefined ? { checkpointEvery: msg.checkpointEvery } : {}),
+          ...(msg.incarnation ? { incarnation: msg.incarnation } : {}),
+        },
+        onDone,
+      );
+    }
     else this.#tasks.post(msg.key, thread, work, onDone);
   }
 
@@ -686,8 +700,12 @@ export class Worker {
 
   // ------------------------------------------------------------ direct requests
 
-  #request(msg: WorkerRequest | AwaitStopped): unknown {
+  #request(msg: WorkerRequest | AwaitStopped | CheckpointRequest): unknown {
     switch (msg.op) {
+      case "put-checkpoint":
+        return this.#checkpoints.put(msg);
+      case "get-checkpoint":
+        return this.#checkpoints.get(msg.key);
       case "actor-call":
         return this.#actorCall(msg);
       case "get-data":
