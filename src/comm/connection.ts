@@ -8,6 +8,7 @@ import type { ErrorInfo, Message, ReplyTo } from "../protocol/messages.js";
 import { BatchDecoder, encodeBatch, type ErrorReply, unitEnd, type WireEntry } from "./frames.js";
 import { MAX_UNAUTHENTICATED_BYTES } from "./handshake.js";
 import { hold, release } from "./keep-alive.js";
+import { LogThrottle } from "./log-throttle.js";
 import { PendingReplies } from "./pending.js";
 import type { Transport } from "./transport.js";
 
@@ -125,6 +126,10 @@ const FLUSH_ENTRIES = 1024;
 
 /** Why a connection ended: decides whether a connect attempt is worth retrying. */
 export type CloseKind = "local" | "remote" | "protocol";
+
+const strangersFailed = new LogThrottle((n, last) =>
+  log.warn(`Closed ${n} connection${n === 1 ? "" : "s"} that broke the protocol before the handshake (the latest, ${last})`),
+);
 
 export class WireConnection implements Connection {
   role: Role = "peer";
@@ -277,7 +282,9 @@ export class WireConnection implements Connection {
   /** Close because the peer broke the protocol: drop it now and say why in the log (unless the caller logs it its own way). */
   fail(why: string, logIt = true): void {
     if (this.state === State.Closed) return;
-    if (logIt) log.warn(`Closing connection: ${why}`, { peer: this.peer });
+    // Before the handshake the peer may be anyone, thousands of times a second: a line per second, with a count.
+    if (logIt && this.state === State.Handshake) strangersFailed.note(`${this.peer}: ${why}`);
+    else if (logIt) log.warn(`Closing connection: ${why}`, { peer: this.peer });
     this.finish(`protocol error: ${why}`, "protocol");
     this.#holdUntilClosed();
     this.transport.destroy();

@@ -94,6 +94,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
         "the most this listener accepts; something may be flooding its port",
     ),
   );
+  const badHello = new LogThrottle((n, last) => log.warn(`Refused ${n} connection${n === 1 ? "" : "s"} for a bad hello (the latest, ${last})`));
   const expired = new LogThrottle((n, peer) =>
     log.warn(`Closed ${n} connection${n === 1 ? "" : "s"} (the latest from ${peer}) that sent no hello within ${handshakeTimeoutMs} ms`),
   );
@@ -150,7 +151,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
       }
       const refusal = checkHello(msg, opts.token);
       if (refusal !== null) {
-        log.warn(`Refused a connection: ${refusal}`, { peer: conn.peer });
+        badHello.note(`${conn.peer}: ${refusal}`);
         conn.send({ op: "refused", reason: refusal });
         conn.close("refused");
         return;
@@ -200,6 +201,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       refused.flush();
       expired.flush();
+      badHello.flush();
       for (const { raw, conn } of strangers.values()) if (!conn) raw.destroy();
       const all = [...conns].map((c) => {
         c.close("the listener is closing");
