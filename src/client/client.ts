@@ -335,6 +335,7 @@ export class Client {
     for (const node of graph) {
       if (this.#keys.get(node.key)) continue; // already submitted by this client
       const actor = actorSet.has(node) || node.options.actor === true;
+      checkActorOnlyOptions(node.options, actor, "compute");
       this.#enqueue(node.key, this.#taskBase(node.fn, { ...node.options, actor }), node.args, serialize(node.args, this.#encodeOpts), false);
     }
     const futures = roots.map((n) => this.#newFuture(n.key, false));
