@@ -18,6 +18,7 @@ export const WORKER_USAGE = `Usage: troupe worker <scheduler-address> [options]
   --name NAME            worker name
   --host H --port P      where to listen for peers (default 127.0.0.1, any port)
   --contact-host H       host name others use to reach this worker
+  --metrics-port P       port of the worker's Prometheus /metrics on --host (default: any free one)
   --code-root DIR        directory shipped module paths resolve against (default: cwd)
   --memory-limit SIZE    memory the worker may use, e.g. 4GiB (default: the machine's);
                          above 60% values spill to disk, above 80% it pauses,
@@ -41,6 +42,7 @@ const OPTIONS: Options = {
   host: { type: "string" },
   port: { type: "string" },
   "contact-host": { type: "string" },
+  "metrics-port": { type: "string" },
   "code-root": { type: "string" },
   "memory-limit": { type: "string" },
   "scheduler-timeout": { type: "string" },
@@ -60,6 +62,7 @@ function workerOptions(scheduler: string, values: Values): WorkerOptions & { mem
     host: values.host as string | undefined,
     port: int(values.port, "port"),
     contactHost: values["contact-host"] as string | undefined,
+    metricsPort: int(values["metrics-port"], "metrics-port"),
     codeRoot: values["code-root"] ? resolve(values["code-root"] as string) : undefined,
     memoryLimit: memoryLimit(values["memory-limit"]),
     schedulerTimeout: int(values["scheduler-timeout"], "scheduler-timeout", 0),

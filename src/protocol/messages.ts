@@ -207,6 +207,30 @@ export interface WaitForWorkers {
   timeoutMs?: number;
 }
 
+/**
+ * Request → StoryEntry[]: one key's transitions, as the scheduler and the
+ * workers recorded them, in order. Sent by a client to the scheduler, which
+ * asks its workers for theirs.
+ */
+export interface Story {
+  op: "story";
+  key: Key;
+}
+/** One recorded transition of a key. */
+export interface StoryEntry {
+  key: Key;
+  /** When, ms since the Unix epoch (fractional). */
+  at: number;
+  /** "scheduler", or the address of the worker that recorded it. */
+  where: string;
+  from: string;
+  to: string;
+  /** The event that caused it: its kind and a number unique in the recording process, e.g. "task-erred#42". */
+  cause: string;
+  /** The worker concerned (running it, reporting it, or lost), when there is one. */
+  worker?: Address;
+}
+
 export type ClientToScheduler =
   | RegisterClient
   | UpdateGraph
@@ -222,7 +246,8 @@ export type ClientToScheduler =
   | WhereIsActor
   | FireAndForget
   | RestartWorkers
-  | WaitForWorkers;
+  | WaitForWorkers
+  | Story;
 
 // ---------------------------------------------------------------- scheduler → client
 
@@ -275,6 +300,8 @@ export interface RegisterWorker {
   restarts?: number;
   /** A worker of a scheduler that went away, joining the one started in its place (R-FAIL-9). */
   rejoin?: WorkerRejoin;
+  /** Where the worker serves its Prometheus metrics. */
+  metricsUrl?: string;
 }
 /** What a worker still holds, for a scheduler rebuilding its state. */
 export interface WorkerRejoin {
@@ -330,6 +357,10 @@ export interface ActorStats {
   inFlight: number;
   /** Mean wall time of finished calls, milliseconds. */
   meanCallMs: number;
+  /** Finished calls per duration bucket (metrics/histogram.ts), for the call-time histograms. */
+  buckets?: number[];
+  /** Wall time of finished calls in all, milliseconds. */
+  totalMs?: number;
 }
 export interface TaskFinished {
   op: "task-finished";
@@ -457,7 +488,7 @@ export interface ComputeTaskById extends Omit<ComputeTask, "op" | "fn" | "fnId">
 }
 /** The whoHas of a task without dependencies: one shared, frozen record. */
 export const NO_HOLDERS: Readonly<Record<Key, Address[]>> = Object.freeze({});
-export type SchedulerToWorker = ComputeTask | ComputeTaskById | ComputeTasks | FreeKeys | RunFunction | AwaitStopped | StealRequest | RestartWorker;
+export type SchedulerToWorker = ComputeTask | ComputeTaskById | ComputeTasks | FreeKeys | RunFunction | AwaitStopped | StealRequest | RestartWorker | Story;
 
 // ---------------------------------------------------------------- anyone → worker (direct)
 
@@ -557,6 +588,8 @@ export interface WorkerInfo {
   pauses: number;
   /** How many times its supervisor restarted it (a restarted worker is a new worker with this count). */
   restarts: number;
+  /** Where the worker serves its Prometheus metrics. */
+  metricsUrl?: string;
 }
 export interface SchedulerInfo {
   address: Address;
@@ -581,6 +614,7 @@ export interface Replies {
   "cancel-keys": null;
   "who-has": Record<Key, Address[]>;
   "scheduler-info": SchedulerInfo;
+  story: StoryEntry[];
   "choose-workers": Address[];
   "where-is-actor": WhereIsActorReply;
   /** Whatever the worker answered to the proxied request. */

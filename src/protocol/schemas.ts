@@ -67,6 +67,8 @@ import type {
   RunFunctionReply,
   RunOnWorkers,
   SchedulerInfo,
+  Story,
+  StoryEntry,
   StealRequest,
   StealResponse,
   TaskErred,
@@ -144,7 +146,9 @@ const actorMeta = obj<ActorMeta>({
   incarnation: int(0),
   callAddress: opt(name),
 });
-const actorStats = obj<ActorStats>({ calls: size, inFlight: size, meanCallMs: size });
+/** More duration buckets than troupe has: room for a few more in later versions. */
+const MAX_BUCKETS = 64;
+const actorStats = obj<ActorStats>({ calls: size, inFlight: size, meanCallMs: size, buckets: opt(arrayOf(size, MAX_BUCKETS)), totalMs: opt(size) });
 
 const actorCallFailure = obj<ActorCallFailure>({ ok: literal(false), error: errorInfo, missing: opt(bool) });
 const actorCallReply: Check<ActorCallReply> = oneOf(payload, actorCallFailure);
@@ -182,6 +186,7 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
   "fire-and-forget": obj<FireAndForget>({ op: literal("fire-and-forget"), keys }),
   "restart-workers": obj<RestartWorkers>({ op: literal("restart-workers") }),
   "wait-for-workers": obj<WaitForWorkers>({ op: literal("wait-for-workers"), count: int(0, MAX_WORKERS_ASKED), timeoutMs: opt(size) }),
+  story: obj<Story>({ op: literal("story"), key: name }),
   // scheduler → client
   "key-state": obj<KeyState>({
     op: literal("key-state"),
@@ -203,6 +208,7 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
     memoryLimit: opt(size),
     restarts: opt(int(0)),
     rejoin: opt(obj<WorkerRejoin>({ schedulerId: name, held: quantities, actors: arrayOf(actorMeta), running: keys })),
+    metricsUrl: opt(name),
   }),
   heartbeat: obj<Heartbeat>({ op: literal("heartbeat"), memoryBytes: size, actors: recordOf(actorStats), spilledBytes: opt(size), busyMs: opt(size) }),
   "worker-status": obj<WorkerStatus>({ op: literal("worker-status"), status: literal("running", "paused", "restarting"), reason: opt(str()) }),
@@ -274,14 +280,17 @@ const workerInfo = obj<WorkerInfo>({
   resources: quantities,
   tasksProcessing: int(0),
   storedKeys: int(0),
-  actors: recordOf(obj<ActorStats & { className: string }>({ calls: size, inFlight: size, meanCallMs: size, className: name })),
+  actors: recordOf(obj<ActorStats & { className: string }>({ calls: size, inFlight: size, meanCallMs: size, buckets: opt(arrayOf(size, MAX_BUCKETS)), totalMs: opt(size), className: name })),
   memoryBytes: size,
   memoryLimit: size,
   spilledBytes: size,
   status: literal("running", "paused"),
   pauses: int(0),
   restarts: int(0),
+  metricsUrl: opt(name),
 });
+
+const storyEntry = obj<StoryEntry>({ key: name, at: num, where: name, from: name, to: name, cause: name, worker: opt(name) });
 
 const REPLIES: { [Op in keyof Replies]: Check<Replies[Op]> } = {
   "register-client": obj<RegisterClientReply>({ schedulerId: name }),
@@ -299,6 +308,7 @@ const REPLIES: { [Op in keyof Replies]: Check<Replies[Op]> } = {
     groups: recordOf(recordOf(int(0))) as Check<SchedulerInfo["groups"]>,
     tasks: recordOf(int(0)) as Check<SchedulerInfo["tasks"]>,
   }),
+  story: arrayOf(storyEntry),
   "choose-workers": addresses,
   "where-is-actor": oneOf(
     actorMeta,
@@ -359,6 +369,7 @@ const ACCEPTS: Record<Side, ReadonlyArray<Message["op"]>> = {
     "fire-and-forget",
     "restart-workers",
     "wait-for-workers",
+    "story",
   ],
   "scheduler-from-worker": [
     "register-worker",
@@ -372,7 +383,7 @@ const ACCEPTS: Record<Side, ReadonlyArray<Message["op"]>> = {
     "add-keys",
     "steal-response",
   ],
-  "worker-from-scheduler": ["compute-task", "compute-task-by-id", "compute-tasks", "free-keys", "steal-request", "await-stopped", "restart", "run-function", "get-data", "put-data", "actor-call"],
+  "worker-from-scheduler": ["compute-task", "compute-task-by-id", "compute-tasks", "free-keys", "steal-request", "await-stopped", "restart", "run-function", "get-data", "put-data", "actor-call", "story"],
   worker: ["get-data", "put-data", "actor-call", "run-function"],
   "actor-endpoint": ["actor-call", "actor-calls"],
   client: ["key-state"],

@@ -4,7 +4,9 @@
 
 import { randomBytes } from "node:crypto";
 import { listen, localConnection, type Connection, type Listener } from "../comm/index.js";
+import { prometheusText } from "../dashboard/metrics.js";
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
+import { watchEventLoop } from "../metrics/process.js";
 import { CommError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
 import type { Address, ClientToScheduler, Key, RegisterClientReply, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
@@ -60,6 +62,7 @@ export class Scheduler {
   static async start(options?: SchedulerOptions): Promise<Scheduler> {
     const opts = resolveSchedulerOptions(options);
     const s = new Scheduler(opts);
+    watchEventLoop();
     s.#listener = await listen({
       host: opts.host,
       port: opts.port,
@@ -73,7 +76,13 @@ export class Scheduler {
     // while, messages already waiting in sockets (heartbeats) count first.
     if (opts.dashboardPort !== undefined) {
       try {
-        s.#dashboard = await startDashboard(() => s.info(), { host: opts.host, port: opts.dashboardPort, token: opts.token, holdProcess: opts.holdProcess });
+        s.#dashboard = await startDashboard(() => s.info(), {
+          host: opts.host,
+          port: opts.dashboardPort,
+          token: opts.token,
+          holdProcess: opts.holdProcess,
+          metrics: () => prometheusText({ info: s.info(), ...s.#state.metrics() }),
+        });
       } catch (err) {
         if (!opts.dashboardOptional) {
           await s.#listener.close();
@@ -349,9 +358,9 @@ export class Scheduler {
         this.#handle({ type: "worker-removed", address, reason: "replaced by a new worker at the same address" });
       }
       this.#workers.set(address, conn);
-      const { name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts, rejoin } = msg;
+      const { name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts, rejoin, metricsUrl } = msg;
       // A worker of a scheduler that went away brings what it holds: this one rebuilds from it (R-FAIL-9).
-      this.#handle({ type: "worker-added", address, name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts, rejoin });
+      this.#handle({ type: "worker-added", address, name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts, rejoin, metricsUrl });
       log.info(rejoin ? "worker rejoined after a scheduler restart" : "worker joined", { address, name });
       for (const w of this.#workerWaiters) if (this.#workers.size >= w.count) w.done();
       this.#serveWorker(conn, address);

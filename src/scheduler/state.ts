@@ -14,7 +14,9 @@ import { updateGraph, wantKeys } from "./graph.js";
 import type { TaskStateName } from "./groups.js";
 import { checkInvariants } from "./invariants.js";
 import { afterResourcesFreed } from "./place-task.js";
-import { actorLocation, chooseWorkers, info, whoHas } from "./queries.js";
+import type { SchedulerMetrics } from "../dashboard/metrics.js";
+import { BoundedLabels } from "../metrics/labels.js";
+import { actorLocation, chooseWorkers, groupMetrics, info, whoHas } from "./queries.js";
 import { addKeys, missingData, taskErred, taskFinished } from "./results.js";
 import { clientRejoined, endRecovery, workerRejoined } from "./recovery.js";
 import { balance, balanceIfIdle, stealResponse } from "./steal-tasks.js";
@@ -28,6 +30,7 @@ export { InvalidTransition, TRANSITIONS } from "./transitions.js";
 
 export class SchedulerState {
   readonly #tb: Tables;
+  readonly #groupLabels = new BoundedLabels();
 
   constructor(opts: SchedulerStateOptions = {}) {
     this.#tb = new Tables(opts);
@@ -122,6 +125,11 @@ export class SchedulerState {
 
   info(): Omit<SchedulerInfo, "address"> {
     return info(this.#tb);
+  }
+
+  /** What /metrics shows beyond info(): counts and durations by group and by actor class. */
+  metrics(): Omit<SchedulerMetrics, "info"> {
+    return { groups: groupMetrics(this.#tb, this.#groupLabels), actorCalls: this.#tb.actorCalls };
   }
 
   whoHas(keys: Key[]): Record<Key, Address[]> {

@@ -17,6 +17,7 @@
 
 import type { ActorMeta, ActorStats, Address, ErrorInfo, Key, TaskSpec } from "../protocol/messages.js";
 import type { ClientId } from "./events.js";
+import { ActorCallTotals } from "../metrics/actor-calls.js";
 import { Few } from "./few.js";
 import { isPending, StateCounts, TaskGroup, type TaskStateName } from "./groups.js";
 import { RECOVERY } from "./key-state.js";
@@ -78,6 +79,8 @@ export interface WorkerRec extends StealWorker {
   spilledBytes: number;
   pauses: number;
   restarts: number;
+  /** Where it serves its Prometheus metrics. */
+  metricsUrl: string | undefined;
   /** It said it is about to restart because its memory passed the limit: its running tasks die of that. */
   restartingForMemory: boolean;
   actorStats: Record<Key, ActorStats>;
@@ -123,6 +126,8 @@ export class Tables {
   readonly reportedRunning = new Map<Key, Address>();
   /** While recovering: actors clients hold that no worker has reported alive yet. */
   readonly unreportedActors = new Set<Key>();
+  /** Actor calls by class, from the workers' heartbeats (for /metrics). */
+  readonly actorCalls = new ActorCallTotals();
   /** The group of the last task made or resubmitted: tasks mostly arrive in runs of one function. */
   #lastGroup: TaskGroup | undefined;
 
@@ -183,6 +188,7 @@ export class Tables {
     }
     this.bump(t, t.state, -1);
     this.bump(t, s, 1);
+    if (s === "erred") t.group.erred++;
     t.state = s;
   }
 

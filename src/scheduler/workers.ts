@@ -43,6 +43,7 @@ export function workerAdded(tb: Tables, e: Extract<SchedulerEvent, { type: "work
     spilledBytes: 0,
     pauses: 0,
     restarts: e.restarts ?? 0,
+    metricsUrl: e.metricsUrl,
     restartingForMemory: false,
     stealsPending: 0,
     busyMs: 0,
@@ -59,6 +60,7 @@ export function workerRemoved(tb: Tables, address: Address): void {
   tb.workers.delete(address);
   tb.workerList = tb.workerList.filter((x) => x !== w);
   tb.out.dropWorker(address);
+  for (const key in w.actorStats) tb.actorCalls.forget(key);
   // Data first: tasks rescheduled below must see which of their deps are gone.
   const lostData: Task[] = [];
   const running: Task[] = [];
@@ -151,6 +153,11 @@ export function heartbeat(tb: Tables, e: Extract<SchedulerEvent, { type: "heartb
   w.memoryBytes = e.memoryBytes;
   w.spilledBytes = e.spilledBytes ?? 0;
   w.busyMs = e.busyMs ?? 0;
+  for (const key in w.actorStats) if (!(key in e.actors)) tb.actorCalls.forget(key);
+  for (const key in e.actors) {
+    const t = tb.tasks.get(key);
+    tb.actorCalls.update(key, t?.meta?.className ?? t?.spec?.fn.name ?? "", e.actors[key]!);
+  }
   w.actorStats = e.actors;
 }
 

@@ -73,6 +73,8 @@ export interface WorkerOptions {
   localDirectory?: string;
   /** How many times this worker's supervisor restarted it before (reported to the scheduler). */
   restarts?: number;
+  /** Port of the worker's Prometheus endpoint, /metrics, on `host` (default 0: any free one; its URL is in schedulerInfo()). */
+  metricsPort?: number;
 }
 
 /** Task threads of a worker, when not given. */
@@ -108,6 +110,7 @@ export interface ResolvedWorkerOptions {
   schedulerTimeout: number;
   localDirectory: string | undefined;
   restarts: number;
+  metricsPort: number;
 }
 
 const RULES: Rules<WorkerOptions> = {
@@ -130,6 +133,7 @@ const RULES: Rules<WorkerOptions> = {
   schedulerTimeout: POSITIVE_MS,
   localDirectory: NON_EMPTY_STRING,
   restarts: NON_NEGATIVE_INT,
+  metricsPort: PORT,
 };
 
 /** Checks a worker's options (ConfigError naming the option) and fills in the defaults. */
@@ -157,5 +161,6 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     schedulerTimeout: o.schedulerTimeout ?? DEFAULT_SCHEDULER_TIMEOUT_MS,
     localDirectory: o.localDirectory,
     restarts: o.restarts ?? 0,
+    metricsPort: o.metricsPort ?? 0,
   };
 }

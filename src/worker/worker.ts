@@ -45,6 +45,9 @@ import { accepting, messageWeight } from "../protocol/schemas.js";
 import { TaskThreads } from "./task-threads.js";
 import { MemoryMonitor } from "./memory.js";
 import { threadHeapMb } from "./memory-limit.js";
+import { WorkerMetrics } from "./metrics.js";
+import { watchEventLoop } from "../metrics/process.js";
+import { serveMetrics, type MetricsServer } from "../metrics/server.js";
 import { compactParts, discardParts, NO_DEPS, partsFromThread, partsToThread, type ThreadConfig, type ThreadDone } from "./thread-protocol.js";
 
 const log = createLogger("worker");
@@ -106,6 +109,10 @@ export class Worker {
   /** Why the worker stopped, when a fault stopped it (its process then exits non-zero). */
   #fault: string | undefined;
   #listener?: Listener;
+  readonly #metrics = new WorkerMetrics();
+  #metricsServer?: MetricsServer;
+  /** Where /metrics is served, as others reach it. */
+  #metricsUrl = "";
   #scheduler?: Connection;
   #peers: WorkerPool;
   #heartbeat?: NodeJS.Timeout;
@@ -165,6 +172,11 @@ export class Worker {
     const contactHost = opts.contactHost ?? (isWildcardHost(listening.host) ? hostname() : listening.host);
     this.#address = formatAddress(scheme, contactHost, listening.port);
     this.#state = new WorkerState(this.#address);
+    watchEventLoop();
+    this.#metricsServer = await serveMetrics({ host: opts.host, port: opts.metricsPort, token: opts.token, text: () => this.#metricsText() });
+    const urlHost = contactHost.includes(":") ? `[${contactHost}]` : contactHost;
+    this.#metricsUrl = `http://${urlHost}:${this.#metricsServer.port}/metrics`;
+    log.debug("serving metrics", { url: this.#metricsUrl });
 
     const threadConfig = (kind: "task" | "actor", index: number): ThreadConfig => ({
       kind,
@@ -185,7 +197,9 @@ export class Worker {
     const onStats = (actors: Record<Key, ActorStats>) => {
       for (const [key, st] of Object.entries(actors)) {
         const a = this.#actors.get(key);
-        if (a) a.stats = st;
+        if (!a) continue;
+        a.stats = st;
+        this.#metrics.actorCalls.update(key, a.meta.className, st);
       }
     };
     // Actor threads start with their first actor: a worker that never hosts one never pays for them.
@@ -264,6 +278,7 @@ export class Worker {
       incarnation: this.#incarnation,
       memoryLimit: this.memoryLimit,
       ...(opts.restarts ? { restarts: opts.restarts } : {}),
+      metricsUrl: this.#metricsUrl,
       ...(rejoin && this.#schedulerId !== undefined ? { rejoin: this.#rejoinReport(this.#schedulerId) } : {}),
     });
     if (reply.removed) {
@@ -559,6 +574,7 @@ export class Worker {
         return this.#dispatch();
       }
       if (!done.ok) {
+        this.#metrics.erred(msg.fn.name);
         this.#toScheduler({ op: "task-erred", key: msg.key, error: done.died ? this.#deathError(msg.key, done.died, done.error.message) : done.error });
         return this.#dispatch();
       }
@@ -567,11 +583,14 @@ export class Worker {
         this.#actors.set(msg.key, { thread, stats: { calls: 0, inFlight: 0, meanCallMs: 0 }, meta });
         // The value of an actor's key is its handle: peers fetching it get a live reference.
         this.#store.set(msg.key, actorRefPayload(meta));
+        this.#metrics.finished(msg.fn.name, stopMs - startMs);
         this.#toScheduler({ op: "task-finished", key: msg.key, nbytes: 0, actor: meta, startMs, stopMs });
       } else {
         const payload = resultOf(done);
         this.#store.set(msg.key, payload);
-        this.#taskFinished(msg.key, payload.byteLength, done.ms ?? stopMs - startMs);
+        const ms = done.ms ?? stopMs - startMs;
+        this.#metrics.finished(msg.fn.name, ms);
+        this.#taskFinished(msg.key, payload.byteLength, ms);
       }
       this.#apply(this.#state.stored(msg.key));
     };
@@ -600,6 +619,7 @@ export class Worker {
     for (const key of keys) {
       this.#actors.delete(key);
       this.#store.delete(key);
+      this.#metrics.actorCalls.forget(key);
     }
     this.#state.free(keys);
     const why = cause === "memory" ? `ran out of memory: ${detail} (half of this worker's memory limit of ${formatBytes(this.memoryLimit)})` : `ended: ${detail}`;
@@ -663,6 +683,7 @@ export class Worker {
       const actor = this.#actors.get(key);
       if (actor) {
         this.#actors.delete(key);
+        this.#metrics.actorCalls.forget(key);
         const list = actorsByThread.get(actor.thread) ?? [];
         list.push(key);
         actorsByThread.set(actor.thread, list);
@@ -767,6 +788,25 @@ export class Worker {
 
   // ------------------------------------------------------------ info & shutdown
 
+  #metricsText(): string {
+    return this.#metrics.text({
+      memoryBytes: this.#memory?.used() ?? process.memoryUsage.rss(),
+      memoryLimit: this.memoryLimit,
+      spilledBytes: this.#store.spilledBytes,
+      storedKeys: this.#store.count,
+      paused: this.#memory?.paused ?? false,
+      tasksReady: this.#state.readyCount,
+      tasksKnown: this.#state.taskCount,
+      actors: this.#actors.size,
+      nthreads: this.nthreads,
+    });
+  }
+
+  /** Where this worker serves its Prometheus metrics. */
+  get metricsUrl(): string {
+    return this.#metricsUrl;
+  }
+
   /** Shut down; `fault` says why when nobody asked for it (the first call's reason stands, see `fault`). */
   close(fault?: string): Promise<void> {
     if (!this.#closing && fault !== undefined) this.#fault = fault;
@@ -775,7 +815,7 @@ export class Worker {
       clearInterval(this.#unstickTimer);
       this.#memory?.stop();
       this.#scheduler?.close("worker closing");
-      await this.#listener?.close();
+      await Promise.all([this.#listener?.close(), this.#metricsServer?.close()]);
       await this.#peers.close();
       await Promise.all([this.#tasks.close(), ...this.#actorThreadPool.map((t) => t.close())]);
       this.#store.clear();
