@@ -43,6 +43,7 @@ export function keepAsLineage(tb: Tables, t: Task): boolean {
 }
 
 function forget(tb: Tables, t: Task): void {
+  tb.story.record(t.key, t.state, "forgotten", tb.cause, tb.causeAt, tb.causeWorker);
   tb.bump(t, t.state, -1);
   t.forgotten = true;
   tb.tasks.delete(t.key);

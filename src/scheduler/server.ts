@@ -9,11 +9,12 @@ import { startDashboard, type Dashboard } from "../dashboard/server.js";
 import { watchEventLoop } from "../metrics/process.js";
 import { CommError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
-import type { Address, ClientToScheduler, Key, RegisterClientReply, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
+import type { Address, ClientToScheduler, Key, RegisterClientReply, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, StoryEntry, WhereIsActorReply } from "../protocol/messages.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
 import { resolveSchedulerOptions, type ResolvedSchedulerOptions, type SchedulerOptions } from "./options.js";
 import { accepting, messageWeight } from "../protocol/schemas.js";
 import { SchedulerState } from "./state.js";
+import { mergeStories, storyNow } from "../story.js";
 import { WorkerSender } from "./to-worker.js";
 
 const log = createLogger("scheduler");
@@ -137,7 +138,7 @@ export class Scheduler {
     let out: Instruction[];
     try {
       this._onEvent?.(event);
-      out = this.#state.handle(event, Date.now());
+      out = this.#state.handle(event, Date.now(), storyNow());
     } catch (err) {
       return this.#stateFailed(event, err);
     }
@@ -236,6 +237,8 @@ export class Scheduler {
         return this.#restartWorkers();
       case "wait-for-workers":
         return this.#waitForWorkers(client, msg.count, msg.timeoutMs);
+      case "story":
+        return this.#story(msg.key);
       default:
         // Past the schema only if the schema and this switch disagree: a bug.
         throw new ProtocolError(`the scheduler does not serve "${(msg as { op: string }).op}" requests`);
@@ -300,6 +303,21 @@ export class Scheduler {
       timer?.unref();
       this.#workerWaiters.add(waiter);
     });
+  }
+
+  /** One key's story: the scheduler's part and each connected worker's, merged in time order. */
+  async #story(key: Key): Promise<StoryEntry[]> {
+    const own = this.#state.story(key);
+    const theirs = await Promise.all(
+      [...this.#workers].map(([address, conn]) =>
+        conn.request({ op: "story", key }).catch((err: unknown) => {
+          // A worker that cannot answer leaves a gap, not a failed story.
+          log.debug("a worker did not answer for a story", { worker: address, key, error: String(err) });
+          return [] as StoryEntry[];
+        }),
+      ),
+    );
+    return mergeStories([own, ...theirs]);
   }
 
   async #runOnWorkers(fn: unknown, args: unknown): Promise<Record<Address, RunFunctionReply>> {

@@ -18,6 +18,7 @@
 import type { ActorMeta, ActorStats, Address, ErrorInfo, Key, TaskSpec } from "../protocol/messages.js";
 import type { ClientId } from "./events.js";
 import { ActorCallTotals } from "../metrics/actor-calls.js";
+import { StoryLog } from "../story.js";
 import { Few } from "./few.js";
 import { isPending, StateCounts, TaskGroup, type TaskStateName } from "./groups.js";
 import { RECOVERY } from "./key-state.js";
@@ -126,6 +127,14 @@ export class Tables {
   readonly reportedRunning = new Map<Key, Address>();
   /** While recovering: actors clients hold that no worker has reported alive yet. */
   readonly unreportedActors = new Set<Key>();
+  /** Every transition of every key, with its cause (client.story). */
+  readonly story = new StoryLog("scheduler");
+  /** The event being handled, as transitions name their cause: its kind and number. */
+  cause = "";
+  /** The worker that event concerns, if any. */
+  causeWorker: Address | undefined;
+  /** When that event is handled, on the clock stories are ordered by. */
+  causeAt = 0;
   /** Actor calls by class, from the workers' heartbeats (for /metrics). */
   readonly actorCalls = new ActorCallTotals();
   /** The group of the last task made or resubmitted: tasks mostly arrive in runs of one function. */
@@ -164,6 +173,7 @@ export class Tables {
     };
     this.tasks.set(key, t);
     this.bump(t, "waiting", 1);
+    this.story.record(key, "new", "waiting", this.cause, this.causeAt, this.causeWorker);
     return t;
   }
 
@@ -189,6 +199,7 @@ export class Tables {
     this.bump(t, t.state, -1);
     this.bump(t, s, 1);
     if (s === "erred") t.group.erred++;
+    this.story.record(t.key, t.state, s, this.cause, this.causeAt, s === "processing" ? t.processingOn : this.causeWorker);
     t.state = s;
   }
 

@@ -27,6 +27,7 @@ import type {
   Key,
   AwaitStopped,
   SchedulerToWorker,
+  Story,
   WorkerRejoin,
   WorkerRequest,
   PutData,
@@ -110,6 +111,8 @@ export class Worker {
   #fault: string | undefined;
   #listener?: Listener;
   readonly #metrics = new WorkerMetrics();
+  /** Stimuli handled: each one's number is part of its cause id. */
+  #stimuli = 0;
   #metricsServer?: MetricsServer;
   /** Where /metrics is served, as others reach it. */
   #metricsUrl = "";
@@ -265,7 +268,7 @@ export class Worker {
         void this.close(`failed to handle a "${msg.op}" message: ${(err as Error)?.message ?? err}`);
       }
     };
-    conn.onRequest = (msg) => this.#request(msg as WorkerRequest | AwaitStopped);
+    conn.onRequest = (msg) => this.#request(msg as WorkerRequest | AwaitStopped | Story);
     void conn.closed.then(() => this.#schedulerLost(conn));
     const sentAt = Date.now();
     const reply = await conn.request({
@@ -309,6 +312,7 @@ export class Worker {
   #schedulerLost(conn: Connection): void {
     if (this.#closing || conn !== this.#scheduler) return;
     this.#scheduler = undefined;
+    this.#because("scheduler-lost");
     this.#state.free(this.#tasks.retractAll());
     this.#state.forgetQueued();
     log.warn("lost the scheduler connection; trying to reach it again", { scheduler: this.#opts.scheduler, forMs: this.#schedulerTimeoutMs });
@@ -413,6 +417,7 @@ export class Worker {
   }
 
   #fromScheduler(msg: SchedulerToWorker): void {
+    this.#because(msg.op);
     switch (msg.op) {
       case "compute-task":
         if (msg.fnId !== undefined) this.#code.set(msg.fnId, msg.fn);
@@ -454,6 +459,7 @@ export class Worker {
   #unstick(): void {
     const taken = this.#tasks.retractBehindLongTasks(Date.now());
     if (taken.length === 0) return;
+    this.#because("taken-back");
     const woken: WorkerInstruction[] = [];
     for (const key of taken) {
       const msg = this.#state.runningMsg(key);
@@ -560,6 +566,7 @@ export class Worker {
     const work = { t: "run" as const, key: msg.key, fn: msg.fn, args: msg.args.parts, deps, actor: msg.actor, chained };
     const onDone = (done: ThreadDone) => {
       const stopMs = Date.now();
+      this.#because(done.ok ? "task-done" : "task-failed");
       if (!done.ok && done.notRun) {
         log.debug("a task did not run (a dep failed on its thread, or is gone); it waits for its deps", { key: msg.key });
         for (const dep of done.gone ?? []) {
@@ -573,6 +580,7 @@ export class Worker {
         if (done.ok) discardParts(done.value); // released while running: drop the result
         return this.#dispatch();
       }
+      this.#state.record(msg.key, "running", done.ok ? "memory" : "erred");
       if (!done.ok) {
         this.#metrics.erred(msg.fn.name);
         this.#toScheduler({ op: "task-erred", key: msg.key, error: done.died ? this.#deathError(msg.key, done.died, done.error.message) : done.error });
@@ -616,6 +624,7 @@ export class Worker {
     const keys: Key[] = [];
     for (const [key, a] of this.#actors) if (a.thread === thread) keys.push(key);
     if (keys.length === 0) return;
+    this.#because("actor-thread-ended");
     for (const key of keys) {
       this.#actors.delete(key);
       this.#store.delete(key);
@@ -631,6 +640,7 @@ export class Worker {
   #fetch(holder: Address, keys: Key[]): void {
     this.#peers.request(holder, getDataRequest(keys)).then(
       (reply) => {
+        this.#because("get-data-reply");
         const got: Key[] = [];
         const reported: Record<Key, number> = {};
         let received: Received<Part>;
@@ -655,6 +665,7 @@ export class Worker {
         if (again.length > 0) this.#fetch(holder, again);
       },
       (err) => {
+        this.#because("get-data-failed");
         log.info("could not fetch data from a peer", { holder, error: String(err) });
         this.#apply(this.#state.fetched(holder, keys, [], {}, keys));
       },
@@ -667,6 +678,7 @@ export class Worker {
    * off its holders and has it made again if it is still wanted.
    */
   #lost(key: Key): void {
+    this.#because("segment-gone");
     log.warn("a value's shared segment was removed from /dev/shm by something else; reporting the value lost here", { key });
     this.#free([key]);
     this.#toScheduler({ op: "missing-data", key, worker: this.address });
@@ -694,7 +706,7 @@ export class Worker {
 
   // ------------------------------------------------------------ direct requests
 
-  #request(msg: WorkerRequest | AwaitStopped): unknown {
+  #request(msg: WorkerRequest | AwaitStopped | Story): unknown {
     switch (msg.op) {
       case "actor-call":
         return this.#actorCall(msg);
@@ -706,6 +718,8 @@ export class Worker {
         return this.#runFunction(msg);
       case "await-stopped":
         return this.#tasks.whenStopped(msg.keys).then(() => null);
+      case "story":
+        return this.#state.story.of(msg.key);
       default:
         throw new ProtocolError(`a worker does not serve "${(msg as { op: string }).op}" requests`);
     }
@@ -769,10 +783,12 @@ export class Worker {
   }
 
   #putData(msg: PutData): null {
+    this.#because("put-data");
     const nbytes: Record<Key, number> = {};
     const woken: WorkerInstruction[] = [];
     for (const [key, payload] of Object.entries(msg.data)) {
       this.#store.set(key, payload);
+      this.#state.record(key, "new", "memory");
       nbytes[key] = payload.byteLength;
       woken.push(...this.#state.stored(key));
     }
@@ -787,6 +803,11 @@ export class Worker {
   }
 
   // ------------------------------------------------------------ info & shutdown
+
+  /** Names the stimulus being handled, for the transitions it causes (stories). */
+  #because(kind: string): void {
+    if (this.#state) this.#state.cause = `${kind}#${++this.#stimuli}`;
+  }
 
   #metricsText(): string {
     return this.#metrics.text({
