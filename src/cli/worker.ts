@@ -8,6 +8,7 @@ import { defaultMemoryLimit, parseBytes } from "../worker/memory-limit.js";
 import { EXIT_SCHEDULER_GONE } from "../worker/options.js";
 import { int, parse, resources, SERVER_OPTIONS, tls, token, UsageError, type Options, type Values } from "./args.js";
 import { runNanny } from "./nanny.js";
+import { defaultLogLevel } from "../log.js";
 import { stopOnSignals } from "./signals.js";
 
 export const WORKER_USAGE = `Usage: troupe worker <scheduler-address> [options]
@@ -81,6 +82,8 @@ function memoryLimit(value: unknown): number {
 export async function workerCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, OPTIONS, ["scheduler address"]);
   if (values.help) return void console.log(WORKER_USAGE);
+  // A server says what happens to the cluster unless told otherwise.
+  defaultLogLevel("info");
   const options = workerOptions(positionals[0]!, values);
   if (!values["no-nanny"]) return runNanny(options);
   const w = await Worker.start(options);

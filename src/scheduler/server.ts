@@ -16,6 +16,7 @@ import { accepting, messageWeight } from "../protocol/schemas.js";
 import { SchedulerState } from "./state.js";
 import { mergeStories, storyNow } from "../story.js";
 import { WorkerSender } from "./to-worker.js";
+import { ThrottledLog } from "../log-throttle.js";
 
 const log = createLogger("scheduler");
 
@@ -43,6 +44,7 @@ export class Scheduler {
   readonly #workers = new Map<Address, Connection>();
   readonly #toWorkers = new WorkerSender();
   readonly #workerWaiters = new Set<WorkerWaiter>();
+  readonly #logs = new ThrottledLog(log);
   #listener!: Listener;
   #dashboard?: Dashboard;
   #tick?: NodeJS.Timeout;
@@ -145,6 +147,7 @@ export class Scheduler {
     for (const ins of out) {
       if (ins.to === "worker") this.#toWorker(ins.address, ins.msg);
       else if (ins.to === "client") this.#clients.get(ins.client)?.send(ins.msg);
+      else if (ins.to === "log") this.#logs.write(ins.level, ins.msg, ins.fields);
       else {
         // Declared dead now, not when its socket finally closes: a silent
         // link may take long to report anything.

@@ -208,6 +208,11 @@ export class Tables {
     t.group.add(s, by);
   }
 
+  /** A line for the log, carried out by the server with the event's other output. */
+  note(level: "debug" | "info" | "warn", msg: string, fields: Record<string, unknown>): void {
+    this.out.logs.push({ to: "log", level, msg, fields });
+  }
+
   /** Lists the task among its known deps' dependents. */
   linkDeps(t: Task): void {
     const pending = isPending(t.state);

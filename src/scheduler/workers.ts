@@ -85,6 +85,14 @@ export function workerRemoved(tb: Tables, address: Address): void {
   // The keys lost their last copy. All leave "memory" before any is recomputed, so that
   // nothing is placed counting on a copy that no longer exists; actors first, so that a
   // recomputed dependent finds them restarting rather than gone.
+  if (running.length > 0 || lostData.length > 0) {
+    tb.note("info", "a worker's tasks go elsewhere and its results are recomputed where still needed", {
+      worker: address,
+      running: running.length,
+      lastCopiesLost: lostData.length,
+      ...(w.restartingForMemory ? { why: "it passed its memory limit" } : {}),
+    });
+  }
   for (const t of lostData) markGone(tb, t);
   for (const t of lostData) if (t.actor) handleGone(tb, t);
   for (const t of lostData) if (!t.actor) handleGone(tb, t);
@@ -133,7 +141,9 @@ export function handleGone(tb: Tables, t: Task, actorError?: ErrorInfo): void {
     return;
   }
   if (t.actor) {
+    const cls = t.meta?.className ?? t.spec?.fn.name;
     if (t.restartsLeft > 0) {
+      tb.note("info", "actor lost; re-creating it", { key: t.key, class: cls, incarnation: t.incarnation + 1, restartsLeft: t.restartsLeft - 1 });
       t.restartsLeft--;
       t.incarnation++;
       t.meta = undefined;
@@ -141,10 +151,13 @@ export function handleGone(tb: Tables, t: Task, actorError?: ErrorInfo): void {
       notify(tb, t); // pending
       enterWaiting(tb, t);
     } else {
-      lose(tb, t, actorError ?? errorInfoOf("ActorLostError", ACTOR_LOST_MESSAGE));
+      const error = actorError ?? errorInfoOf("ActorLostError", ACTOR_LOST_MESSAGE);
+      tb.note("info", "actor lost, with no restarts left", { key: t.key, class: cls, error: error.message });
+      lose(tb, t, error);
     }
     return;
   }
+  tb.note("debug", "recomputing a result whose last copy was lost", { key: t.key, group: t.group.name });
   recompute(tb, t);
 }
 

@@ -2,6 +2,7 @@
 // options, their defaults, and the one validator every way of starting a
 // worker goes through.
 
+import { checkLogEnv } from "../log.js";
 import { hostname } from "node:os";
 import { DEFAULT_CONNECT_TIMEOUT_MS, parseAddress, type TlsOptions } from "../comm/index.js";
 import { ConfigError } from "../errors.js";
@@ -138,6 +139,7 @@ const RULES: Rules<WorkerOptions> = {
 
 /** Checks a worker's options (ConfigError naming the option) and fills in the defaults. */
 export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
+  checkLogEnv(); // a bad TROUPE_LOG is this call's error, not silence
   const o = checkOptions(options, RULES, "Worker.start");
   if (o.scheduler === undefined) throw new ConfigError('Worker.start: option scheduler is required: the scheduler\'s address, e.g. "tcp://10.0.0.5:8786"');
   parseAddress(o.scheduler); // says what is wrong with it
