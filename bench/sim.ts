@@ -151,7 +151,7 @@ export function runSimulation(opts: SimOptions): SimStats {
         }
         const w = workers.get(ins.address);
         if (w && w.alive) w.down.push(ins.msg);
-      } else {
+      } else if (ins.to === "close-worker") {
         // Heartbeat timeout: the server closes the connection; the worker is gone.
         const w = workers.get(ins.address);
         if (w && w.alive) {

@@ -24,3 +24,4 @@ export { Worker, type WorkerOptions, type WorkerExit } from "./worker/index.js";
 export type { SchedulerInfo, WorkerInfo as WorkerStatus } from "./protocol/messages.js";
 export { ActorPool, type PoolFn } from "./client/actor-pool.js";
 export { Queue, Lock, Semaphore, Event, Variable, type PrimitiveOptions, type SemaphoreOptions } from "./client/coordination.js";
+export type { StoryEntry } from "./protocol/messages.js";

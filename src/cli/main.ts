@@ -5,6 +5,7 @@
 
 import { runCommand, ScriptError } from "./run.js";
 import { schedulerCommand } from "./scheduler.js";
+import { checkLogEnv } from "../log.js";
 import { UsageError } from "./args.js";
 import { packageVersion } from "./version.js";
 import { workerCommand } from "./worker.js";
@@ -21,6 +22,7 @@ Run "troupe <command> --help" for a command's options.`;
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...args] = argv;
+  if (command === "scheduler" || command === "worker" || command === "run") checkLogEnv();
   switch (command) {
     case "scheduler":
       return schedulerCommand(args);

@@ -7,6 +7,7 @@ import { DEFAULT_HOST } from "../options.js";
 import { DEFAULT_DASHBOARD_PORT, DEFAULT_SCHEDULER_PORT } from "../scheduler/options.js";
 import { Scheduler } from "../scheduler/server.js";
 import { int, parse, SERVER_OPTIONS, tls, token, type Options } from "./args.js";
+import { defaultLogLevel } from "../log.js";
 import { stopOnSignals } from "./signals.js";
 
 export const SCHEDULER_USAGE = `Usage: troupe scheduler [options]
@@ -29,6 +30,8 @@ const OPTIONS: Options = {
 export async function schedulerCommand(args: string[]): Promise<void> {
   const { values } = parse(args, OPTIONS, []);
   if (values.help) return void console.log(SCHEDULER_USAGE);
+  // A server says what happens to the cluster unless told otherwise.
+  defaultLogLevel("info");
   const host = (values.host as string | undefined) ?? DEFAULT_HOST;
   const secret = token(values);
   const s = await Scheduler.start({

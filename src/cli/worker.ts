@@ -8,6 +8,7 @@ import { defaultMemoryLimit, parseBytes } from "../worker/memory-limit.js";
 import { EXIT_SCHEDULER_GONE } from "../worker/options.js";
 import { int, parse, resources, SERVER_OPTIONS, tls, token, UsageError, type Options, type Values } from "./args.js";
 import { runNanny } from "./nanny.js";
+import { defaultLogLevel } from "../log.js";
 import { stopOnSignals } from "./signals.js";
 
 export const WORKER_USAGE = `Usage: troupe worker <scheduler-address> [options]
@@ -18,6 +19,7 @@ export const WORKER_USAGE = `Usage: troupe worker <scheduler-address> [options]
   --name NAME            worker name
   --host H --port P      where to listen for peers (default 127.0.0.1, any port)
   --contact-host H       host name others use to reach this worker
+  --metrics-port P       port of the worker's Prometheus /metrics on --host (default: any free one)
   --code-root DIR        directory shipped module paths resolve against (default: cwd)
   --memory-limit SIZE    memory the worker may use, e.g. 4GiB (default: the machine's);
                          above 60% values spill to disk, above 80% it pauses,
@@ -45,6 +47,7 @@ const OPTIONS: Options = {
   host: { type: "string" },
   port: { type: "string" },
   "contact-host": { type: "string" },
+  "metrics-port": { type: "string" },
   "code-root": { type: "string" },
   "memory-limit": { type: "string" },
   "scheduler-timeout": { type: "string" },
@@ -66,6 +69,7 @@ function workerOptions(scheduler: string, values: Values): WorkerOptions & { mem
     host: values.host as string | undefined,
     port: int(values.port, "port"),
     contactHost: values["contact-host"] as string | undefined,
+    metricsPort: int(values["metrics-port"], "metrics-port"),
     codeRoot: values["code-root"] ? resolve(values["code-root"] as string) : undefined,
     memoryLimit: memoryLimit(values["memory-limit"]),
     schedulerTimeout: int(values["scheduler-timeout"], "scheduler-timeout", 0),
@@ -90,6 +94,8 @@ function size(value: unknown, flag: string): number | undefined {
 export async function workerCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, OPTIONS, ["scheduler address"]);
   if (values.help) return void console.log(WORKER_USAGE);
+  // A server says what happens to the cluster unless told otherwise.
+  defaultLogLevel("info");
   const options = workerOptions(positionals[0]!, values);
   if (!values["no-nanny"]) return runNanny(options);
   const w = await Worker.start(options);

@@ -136,6 +136,11 @@ export class ActorFuture<T = unknown> implements PromiseLike<T>, Settleable {
     return { type: "pending" as const, promise };
   }
 
+  /** "pending", "finished", or "error" (the call failed). */
+  get status(): "pending" | "finished" | "error" {
+    return this.#state;
+  }
+
   toString(): string {
     return `<ActorFuture: status=${this.#state}, call=${this.#className}.${this.#method}>`;
   }

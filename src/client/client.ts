@@ -23,6 +23,7 @@ import type {
   ReplyTo,
   RunOnWorkers,
   SchedulerInfo,
+  StoryEntry,
   TaskOptions,
   TaskSpec,
 } from "../protocol/messages.js";
@@ -810,6 +811,19 @@ export class Client {
   /** @internal A value a queue or variable kept, decoded here (its Futures and handles held by this client). */
   async _decodeValue(payload: Payload): Promise<unknown> {
     return await this.#decode(payload);
+  }
+
+  /**
+   * What happened to one key (R-OBS-7, Dask's `story`): its transitions on
+   * the scheduler and on the workers connected now, oldest first, each with
+   * the event that caused it. Each process keeps its last 100,000 transitions.
+   */
+  async story(keyOrFuture: Key | Future): Promise<StoryEntry[]> {
+    this.#checkOpen();
+    const key = keyOrFuture instanceof Future ? keyOrFuture.key : keyOrFuture;
+    if (typeof key !== "string" || key === "") throw new ConfigError(`story() takes a key (a non-empty string) or a Future, got ${typeof keyOrFuture}`);
+    await this.#flush();
+    return this.#request({ op: "story", key });
   }
 
   // ------------------------------------------------------------ plumbing

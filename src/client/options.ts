@@ -1,6 +1,7 @@
 // Options of the client API (R-CONN-3, R-TASK-2): the options, their
 // defaults, and their validators.
 
+import { checkLogEnv } from "../log.js";
 import { DEFAULT_CONNECT_TIMEOUT_MS, type TlsOptions } from "../comm/index.js";
 import type { Delayed } from "./delayed.js";
 import { ADDRESSES, BOOLEAN, checkOptions, FINITE, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_MS, OBJECT_NAME, POSITIVE_INT, POSITIVE_MS, RESOURCES, STRING, TLS, type Rules } from "../options.js";
@@ -171,6 +172,7 @@ const CLIENT_RULES: Rules<ClientOptions> = {
 
 /** Checks a client's options (ConfigError naming the option) and fills in the defaults. */
 export function resolveClientOptions(options?: ClientOptions): ResolvedClientOptions {
+  checkLogEnv(); // a bad TROUPE_LOG is this call's error, not silence
   const o = checkOptions(options, CLIENT_RULES, "Client.connect");
   return {
     token: o.token,

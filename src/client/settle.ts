@@ -10,6 +10,8 @@ export interface Settleable {
   [SETTLED](): Promise<void>;
   done(): boolean;
   result(timeoutMs?: number): Promise<unknown>;
+  /** "finished" once it succeeded; another final status when it failed, was cancelled or lost. */
+  readonly status: string;
 }
 
 export function isSettleable(x: unknown): x is Settleable {

@@ -5,6 +5,7 @@
 // `nthreads` (as `troupe worker --nthreads` and getWorker() call it), and
 // `startTimeout` is the supervisor's `startTimeoutMs`.
 
+import { checkLogEnv } from "../log.js";
 import { randomBytes } from "node:crypto";
 import { cpus } from "node:os";
 import { checkOptions, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_MS, PORT, POSITIVE_INT, POSITIVE_MS, RESOURCES, SIZE, STRING, type Rules } from "../options.js";
@@ -94,6 +95,7 @@ const ADD_WORKER_RULES: Rules<AddWorkerOptions> = {
 
 /** Checks a LocalCluster's options (ConfigError naming the option) and fills in the defaults. */
 export function resolveLocalClusterOptions(options?: LocalClusterOptions): ResolvedLocalClusterOptions {
+  checkLogEnv(); // a bad TROUPE_LOG is this call's error, not silence
   const o = checkOptions(options, CLUSTER_RULES, "LocalCluster.start");
   const workers = o.workers ?? defaultWorkerCount();
   return {

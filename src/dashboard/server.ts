@@ -6,7 +6,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import type { SchedulerInfo } from "../protocol/messages.js";
 import { DashboardGate } from "./auth.js";
-import { prometheusText } from "./metrics.js";
 import { loginPage, PAGE } from "./page.js";
 
 export interface Dashboard {
@@ -22,11 +21,13 @@ export interface DashboardOptions {
   token?: string;
   /** false: neither the server nor a browser's open connection keeps the process alive. */
   holdProcess?: boolean;
+  /** The text /metrics answers with (Prometheus exposition format). */
+  metrics: () => string;
 }
 
 export function startDashboard(info: () => SchedulerInfo, opts: DashboardOptions): Promise<Dashboard> {
   const gate = new DashboardGate(opts.host, opts.token ?? "");
-  const server: Server = createServer((req, res) => serve(req, res, gate, info));
+  const server: Server = createServer((req, res) => serve(req, res, gate, info, opts.metrics));
   if (opts.holdProcess === false) {
     server.unref();
     server.on("connection", (socket) => socket.unref());
@@ -46,7 +47,7 @@ export function startDashboard(info: () => SchedulerInfo, opts: DashboardOptions
   });
 }
 
-function serve(req: IncomingMessage, res: ServerResponse, gate: DashboardGate, info: () => SchedulerInfo): void {
+function serve(req: IncomingMessage, res: ServerResponse, gate: DashboardGate, info: () => SchedulerInfo, metrics: () => string): void {
   const raw = req.url ?? "/";
   const q = raw.indexOf("?");
   const path = q < 0 ? raw : raw.slice(0, q);
@@ -68,6 +69,6 @@ function serve(req: IncomingMessage, res: ServerResponse, gate: DashboardGate, i
   if (req.method !== "GET") return send(405, "text/plain", "only GET\n");
   if (path === "/") return send(200, "text/html; charset=utf-8", PAGE);
   if (path === "/api/info") return send(200, "application/json", JSON.stringify(info()));
-  if (path === "/metrics") return send(200, "text/plain; version=0.0.4", prometheusText(info()));
+  if (path === "/metrics") return send(200, "text/plain; version=0.0.4; charset=utf-8", metrics());
   send(404, "text/plain", "not found: try /, /api/info or /metrics\n");
 }

@@ -309,6 +309,29 @@ export interface VariableDelete {
   name: string;
 }
 export type CoordinationRequest = QueuePut | QueueGet | QueueSize | LeaseAcquire | LeaseRelease | LeaseCount | EventOp | VariableSet | VariableGet | VariableDelete;
+/**
+ * Request → StoryEntry[]: one key's transitions, as the scheduler and the
+ * workers recorded them, in order. Sent by a client to the scheduler, which
+ * asks its workers for theirs.
+ */
+export interface Story {
+  op: "story";
+  key: Key;
+}
+/** One recorded transition of a key. */
+export interface StoryEntry {
+  key: Key;
+  /** When, ms since the Unix epoch (fractional). */
+  at: number;
+  /** "scheduler", or the address of the worker that recorded it. */
+  where: string;
+  from: string;
+  to: string;
+  /** The event that caused it: its kind and a number unique in the recording process, e.g. "task-erred#42". */
+  cause: string;
+  /** The worker concerned (running it, reporting it, or lost), when there is one. */
+  worker?: Address;
+}
 
 export type ClientToScheduler =
   | RegisterClient
@@ -328,7 +351,8 @@ export type ClientToScheduler =
   | WaitForWorkers
   | GetActor
   | KillActor
-  | CoordinationRequest;
+  | CoordinationRequest
+  | Story;
 
 // ---------------------------------------------------------------- scheduler → client
 
@@ -387,6 +411,8 @@ export interface RegisterWorker {
   restarts?: number;
   /** A worker of a scheduler that went away, joining the one started in its place (R-FAIL-9). */
   rejoin?: WorkerRejoin;
+  /** Where the worker serves its Prometheus metrics. */
+  metricsUrl?: string;
 }
 /** What a worker still holds, for a scheduler rebuilding its state. */
 export interface WorkerRejoin {
@@ -442,6 +468,10 @@ export interface ActorStats {
   inFlight: number;
   /** Mean wall time of finished calls, milliseconds. */
   meanCallMs: number;
+  /** Finished calls per duration bucket (metrics/histogram.ts), for the call-time histograms. */
+  buckets?: number[];
+  /** Wall time of finished calls in all, milliseconds. */
+  totalMs?: number;
 }
 export interface TaskFinished {
   op: "task-finished";
@@ -578,7 +608,7 @@ export interface ComputeTaskById extends Omit<ComputeTask, "op" | "fn" | "fnId">
 }
 /** The whoHas of a task without dependencies: one shared, frozen record. */
 export const NO_HOLDERS: Readonly<Record<Key, Address[]>> = Object.freeze({});
-export type SchedulerToWorker = ComputeTask | ComputeTaskById | ComputeTasks | FreeKeys | RunFunction | AwaitStopped | StealRequest | RestartWorker;
+export type SchedulerToWorker = ComputeTask | ComputeTaskById | ComputeTasks | FreeKeys | RunFunction | AwaitStopped | StealRequest | RestartWorker | Story;
 
 // ---------------------------------------------------------------- anyone → worker (direct)
 
@@ -740,6 +770,8 @@ export interface WorkerInfo {
   pauses: number;
   /** How many times its supervisor restarted it (a restarted worker is a new worker with this count). */
   restarts: number;
+  /** Where the worker serves its Prometheus metrics. */
+  metricsUrl?: string;
 }
 export interface SchedulerInfo {
   address: Address;
@@ -764,6 +796,7 @@ export interface Replies {
   "cancel-keys": null;
   "who-has": Record<Key, Address[]>;
   "scheduler-info": SchedulerInfo;
+  story: StoryEntry[];
   "choose-workers": Address[];
   "where-is-actor": WhereIsActorReply;
   /** Whatever the worker answered to the proxied request. */

@@ -90,6 +90,8 @@ import type {
   RunOnWorkers,
   SavedCheckpoint,
   SchedulerInfo,
+  Story,
+  StoryEntry,
   StealRequest,
   StealResponse,
   TaskErred,
@@ -193,7 +195,9 @@ const actorMeta = obj<ActorMeta>({
   lifetime: opt(literal("detached")),
   streams: opt(arrayOf(name)),
 });
-const actorStats = obj<ActorStats>({ calls: size, inFlight: size, meanCallMs: size });
+/** More duration buckets than troupe has: room for a few more in later versions. */
+const MAX_BUCKETS = 64;
+const actorStats = obj<ActorStats>({ calls: size, inFlight: size, meanCallMs: size, buckets: opt(arrayOf(size, MAX_BUCKETS)), totalMs: opt(size) });
 
 const actorCallFailure = obj<ActorCallFailure>({ ok: literal(false), error: errorInfo, missing: opt(bool) });
 const actorCallReply: Check<ActorCallReply> = oneOf(payload, actorCallFailure, obj<ActorStreamOpened>({ stream: int(0) }));
@@ -251,6 +255,7 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
   "variable-set": obj<VariableSet>({ op: literal("variable-set"), name: name, value: payload, keys }),
   "variable-get": obj<VariableGet>({ op: literal("variable-get"), name: name, timeoutMs: opt(size) }),
   "variable-delete": obj<VariableDelete>({ op: literal("variable-delete"), name: name }),
+  story: obj<Story>({ op: literal("story"), key: name }),
   // scheduler → client
   "key-state": obj<KeyState>({
     op: literal("key-state"),
@@ -272,6 +277,7 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
     memoryLimit: opt(size),
     restarts: opt(int(0)),
     rejoin: opt(obj<WorkerRejoin>({ schedulerId: name, held: quantities, actors: arrayOf(actorMeta), running: keys })),
+    metricsUrl: opt(name),
   }),
   heartbeat: obj<Heartbeat>({ op: literal("heartbeat"), memoryBytes: size, actors: recordOf(actorStats), spilledBytes: opt(size), busyMs: opt(size) }),
   "worker-status": obj<WorkerStatus>({ op: literal("worker-status"), status: literal("running", "paused", "restarting"), reason: opt(str()) }),
@@ -327,17 +333,19 @@ const workerInfo = obj<WorkerInfo>({
   resources: quantities,
   tasksProcessing: int(0),
   storedKeys: int(0),
-  actors: recordOf(obj<ActorStats & { className: string }>({ calls: size, inFlight: size, meanCallMs: size, className: name })),
+  actors: recordOf(obj<ActorStats & { className: string }>({ calls: size, inFlight: size, meanCallMs: size, buckets: opt(arrayOf(size, MAX_BUCKETS)), totalMs: opt(size), className: name })),
   memoryBytes: size,
   memoryLimit: size,
   spilledBytes: size,
   status: literal("running", "paused"),
   pauses: int(0),
   restarts: int(0),
+  metricsUrl: opt(name),
 });
 
 const coordGetReply = oneOf(obj<{ value: Payload }>({ value: payload }), obj<{ timeout: true }>({ timeout: literal(true) })) as Check<CoordGetReply>;
 const leaseReply = oneOf(obj<{ ok: boolean }>({ ok: bool }), obj<{ error: ErrorInfo }>({ error: errorInfo })) as Check<LeaseReply>;
+const storyEntry = obj<StoryEntry>({ key: name, at: num, where: name, from: name, to: name, cause: name, worker: opt(name) });
 
 const REPLIES: { [Op in keyof Replies]: Check<Replies[Op]> } = {
   "register-client": obj<RegisterClientReply>({ schedulerId: name }),
@@ -355,6 +363,7 @@ const REPLIES: { [Op in keyof Replies]: Check<Replies[Op]> } = {
     groups: recordOf(recordOf(int(0))) as Check<SchedulerInfo["groups"]>,
     tasks: recordOf(int(0)) as Check<SchedulerInfo["tasks"]>,
   }),
+  story: arrayOf(storyEntry),
   "choose-workers": addresses,
   "where-is-actor": oneOf(
     actorMeta,
@@ -443,6 +452,7 @@ const ACCEPTS: Record<Side, ReadonlyArray<Message["op"]>> = {
     "variable-set",
     "variable-get",
     "variable-delete",
+    "story",
   ],
   "scheduler-from-worker": [
     "register-worker",
@@ -456,7 +466,7 @@ const ACCEPTS: Record<Side, ReadonlyArray<Message["op"]>> = {
     "add-keys",
     "steal-response",
   ],
-  "worker-from-scheduler": ["compute-task", "compute-task-by-id", "compute-tasks", "free-keys", "steal-request", "await-stopped", "restart", "run-function", "get-data", "put-data", "actor-call"],
+  "worker-from-scheduler": ["compute-task", "compute-task-by-id", "compute-tasks", "free-keys", "steal-request", "await-stopped", "restart", "run-function", "get-data", "put-data", "actor-call", "story"],
   worker: ["get-data", "put-data", "actor-call", "run-function", "put-checkpoint", "get-checkpoint"],
   "actor-endpoint": ["actor-call", "actor-calls", "actor-cancel", "actor-stream"],
   client: ["key-state"],

@@ -7,8 +7,8 @@ import type { Task, Tables } from "./tables.js";
 
 export function assign(tb: Tables, t: Task, address: Address): void {
   const w = tb.workers.get(address)!;
+  t.processingOn = address; // first: the story names the worker
   tb.setState(t, "processing");
-  t.processingOn = address;
   t.waitingOn = 0;
   w.nprocessing++;
   if (t.actor) w.actorsStarting++;

@@ -66,4 +66,6 @@ export type Instruction =
   | { to: "worker"; address: Address; msg: SchedulerToWorker }
   | { to: "client"; client: ClientId; msg: SchedulerToClient }
   /** The worker missed its heartbeats: close its connection (a worker-removed event follows). */
-  | { to: "close-worker"; address: Address; reason: string };
+  | { to: "close-worker"; address: Address; reason: string }
+  /** Something a person watching the cluster wants to know (what happened at info, why at debug). */
+  | { to: "log"; level: "debug" | "info" | "warn"; msg: string; fields: Record<string, unknown> };

@@ -2,6 +2,8 @@
 // function). Every transition updates two of them, so they are arrays indexed
 // by state and each task points at its group: no hash lookups per transition.
 
+import { Histogram } from "../metrics/histogram.js";
+
 export type TaskStateName =
   | "waiting"
   | "no-worker"
@@ -73,6 +75,10 @@ export class StateCounts {
 export class TaskGroup extends StateCounts {
   #durationTotalMs = 0;
   #finished = 0;
+  /** How long its finished tasks ran (for /metrics); its count is how many finished. */
+  readonly durations = new Histogram();
+  /** How many of its tasks failed for good (entered erred). */
+  erred = 0;
 
   constructor(readonly name: string) {
     super();
@@ -82,6 +88,7 @@ export class TaskGroup extends StateCounts {
   finishedIn(durationMs: number): void {
     this.#durationTotalMs += durationMs;
     this.#finished++;
+    this.durations.observe(durationMs / 1000);
   }
 
   /** Mean duration of finished tasks, or `fallback` before the first. */

@@ -1,6 +1,7 @@
 // How a scheduler is configured (`troupe scheduler`, LocalCluster, tests):
 // the options, their defaults, and the one validator behind Scheduler.start.
 
+import { checkLogEnv } from "../log.js";
 import type { TlsOptions } from "../comm/index.js";
 import { BOOLEAN, checkOptions, DEFAULT_HOST, NON_EMPTY_STRING, PORT, POSITIVE_MS, STRING, TLS, type Rules } from "../options.js";
 
@@ -65,6 +66,7 @@ const RULES: Rules<SchedulerOptions> = {
 
 /** Checks a scheduler's options (ConfigError naming the option) and fills in the defaults. */
 export function resolveSchedulerOptions(options?: SchedulerOptions): ResolvedSchedulerOptions {
+  checkLogEnv(); // a bad TROUPE_LOG is this call's error, not silence
   const o = checkOptions(options, RULES, "Scheduler.start");
   return {
     host: o.host ?? DEFAULT_HOST,

@@ -12,6 +12,7 @@ export class Outbox {
   /** Steal requests, after the computes. */
   steals: Instruction[] = [];
   closes: Instruction[] = [];
+  logs: Instruction[] = [];
 
   freeKey(address: Address, key: Key): void {
     this.compute.get(address)?.delete(key);
@@ -49,6 +50,7 @@ export class Outbox {
     for (const [client, m] of this.clients) for (const msg of m.values()) out.push({ to: "client", client, msg });
     out.push(...this.steals);
     out.push(...this.closes);
+    if (this.logs.length > 0) out.push(...this.logs);
     return out;
   }
 
@@ -60,5 +62,6 @@ export class Outbox {
     if (this.clients.size > 0) this.clients.clear();
     if (this.steals.length > 0) this.steals = [];
     if (this.closes.length > 0) this.closes = [];
+    if (this.logs.length > 0) this.logs = [];
   }
 }

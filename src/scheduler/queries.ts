@@ -2,6 +2,9 @@
 // where keys are held, where to scatter, where an actor lives.
 
 import type { Address, Key, SchedulerInfo, WhereIsActorReply, WorkerInfo } from "../protocol/messages.js";
+import type { GroupMetrics } from "../dashboard/metrics.js";
+import { Histogram } from "../metrics/histogram.js";
+import type { BoundedLabels } from "../metrics/labels.js";
 import { errorInfoOf } from "../serialize/errors.js";
 import type { TaskStateName } from "./groups.js";
 import type { Tables } from "./tables.js";
@@ -38,6 +41,7 @@ export function info(tb: Tables): Omit<SchedulerInfo, "address"> {
       status: w.paused ? "paused" : "running",
       pauses: w.pauses,
       restarts: w.restarts,
+      ...(w.metricsUrl ? { metricsUrl: w.metricsUrl } : {}),
     };
   }
   const c = (s: TaskStateName) => tb.counts.get(s);
@@ -57,6 +61,32 @@ export function info(tb: Tables): Omit<SchedulerInfo, "address"> {
       queued,
     },
   };
+}
+
+/** Counts by group for /metrics: groups beyond the label bound add up under one label. */
+export function groupMetrics(tb: Tables, labels: BoundedLabels): GroupMetrics[] {
+  const byLabel = new Map<string, GroupMetrics>();
+  /** Labels several groups share: their histogram is a sum of its own, never a group's. */
+  const summed = new Set<GroupMetrics>();
+  for (const [name, g] of tb.groups) {
+    const label = labels.of(name);
+    const states = g.toRecord();
+    const m = byLabel.get(label);
+    if (!m) {
+      byLabel.set(label, { label, states, durations: g.durations, erred: g.erred });
+      continue;
+    }
+    if (!summed.has(m)) {
+      const sum = new Histogram();
+      sum.add(m.durations.counts, m.durations.sumSeconds);
+      m.durations = sum;
+      summed.add(m);
+    }
+    m.durations.add(g.durations.counts, g.durations.sumSeconds);
+    m.erred += g.erred;
+    for (const [s, n] of Object.entries(states)) m.states[s] = (m.states[s] ?? 0) + (n ?? 0);
+  }
+  return [...byLabel.values()];
 }
 
 export function whoHas(tb: Tables, keys: Key[]): Record<Key, Address[]> {

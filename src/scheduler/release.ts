@@ -46,6 +46,7 @@ function forget(tb: Tables, t: Task): void {
   // A forgotten actor leaves its name (actor-names.ts).
   const name = t.actor ? (t.spec?.options.name ?? t.meta?.name) : undefined;
   if (name !== undefined && tb.actorNames.get(name) === t.key) tb.actorNames.delete(name);
+  tb.story.record(t.key, t.state, "forgotten", tb.cause, tb.causeAt, tb.causeWorker);
   tb.bump(t, t.state, -1);
   t.forgotten = true;
   tb.tasks.delete(t.key);

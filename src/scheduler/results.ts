@@ -107,6 +107,9 @@ export function taskFinished(
 export function taskErred(tb: Tables, worker: Address, key: Key, error: ErrorInfo): void {
   const t = tb.tasks.get(key);
   if (!t || t.state !== "processing" || t.processingOn !== worker) return;
+  const why = { key, group: t.group.name, worker, error: `${error.name}: ${error.message}` };
+  tb.note("info", t.retriesLeft > 0 ? "task failed; retrying it" : "task failed", t.retriesLeft > 0 ? { ...why, retriesLeft: t.retriesLeft - 1 } : why);
+  tb.note("debug", "the failed task's stack", { key, stack: error.stack });
   if (t.retriesLeft > 0) {
     t.retriesLeft--;
     recallChain(tb, t, false);

@@ -4,17 +4,21 @@
 
 import { randomBytes } from "node:crypto";
 import { listen, localConnection, type Connection, type Listener } from "../comm/index.js";
+import { prometheusText } from "../dashboard/metrics.js";
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
+import { watchEventLoop } from "../metrics/process.js";
 import { CommError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { errorInfoOf } from "../serialize/errors.js";
-import type { Address, ClientToScheduler, GetActorReply, KillActorReply, Key, RegisterClientReply, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
+import type { Address, ClientToScheduler, GetActorReply, KillActorReply, Key, RegisterClientReply, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, StoryEntry, WhereIsActorReply } from "../protocol/messages.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
 import { resolveSchedulerOptions, type ResolvedSchedulerOptions, type SchedulerOptions } from "./options.js";
 import { accepting, messageWeight } from "../protocol/schemas.js";
 import { Coordination } from "./coordination/index.js";
 import { COORDINATION, SchedulerState } from "./state.js";
+import { mergeStories, storyNow } from "../story.js";
 import { WorkerSender } from "./to-worker.js";
+import { ThrottledLog } from "../log-throttle.js";
 
 const log = createLogger("scheduler");
 
@@ -48,6 +52,7 @@ export class Scheduler {
     release: (keys) => this.#handle({ type: "release-keys", client: COORDINATION, keys }),
     handTo: (client, keys) => this.#handle({ type: "want-keys", client, keys }),
   });
+  readonly #logs = new ThrottledLog(log);
   #listener!: Listener;
   #dashboard?: Dashboard;
   #tick?: NodeJS.Timeout;
@@ -68,6 +73,7 @@ export class Scheduler {
   static async start(options?: SchedulerOptions): Promise<Scheduler> {
     const opts = resolveSchedulerOptions(options);
     const s = new Scheduler(opts);
+    watchEventLoop();
     s.#listener = await listen({
       host: opts.host,
       port: opts.port,
@@ -81,7 +87,13 @@ export class Scheduler {
     // while, messages already waiting in sockets (heartbeats) count first.
     if (opts.dashboardPort !== undefined) {
       try {
-        s.#dashboard = await startDashboard(() => s.info(), { host: opts.host, port: opts.dashboardPort, token: opts.token, holdProcess: opts.holdProcess });
+        s.#dashboard = await startDashboard(() => s.info(), {
+          host: opts.host,
+          port: opts.dashboardPort,
+          token: opts.token,
+          holdProcess: opts.holdProcess,
+          metrics: () => prometheusText({ info: s.info(), ...s.#state.metrics() }),
+        });
       } catch (err) {
         if (!opts.dashboardOptional) {
           await s.#listener.close();
@@ -136,13 +148,14 @@ export class Scheduler {
     let out: Instruction[];
     try {
       this._onEvent?.(event);
-      out = this.#state.handle(event, Date.now());
+      out = this.#state.handle(event, Date.now(), storyNow());
     } catch (err) {
       return this.#stateFailed(event, err);
     }
     for (const ins of out) {
       if (ins.to === "worker") this.#toWorker(ins.address, ins.msg);
       else if (ins.to === "client") this.#clients.get(ins.client)?.send(ins.msg);
+      else if (ins.to === "log") this.#logs.write(ins.level, ins.msg, ins.fields);
       else {
         // Declared dead now, not when its socket finally closes: a silent
         // link may take long to report anything.
@@ -261,6 +274,8 @@ export class Scheduler {
       case "variable-get":
       case "variable-delete":
         return this.#coordination.serve(client, msg);
+      case "story":
+        return this.#story(msg.key);
       default:
         // Past the schema only if the schema and this switch disagree: a bug.
         throw new ProtocolError(`the scheduler does not serve "${(msg as { op: string }).op}" requests`);
@@ -327,6 +342,21 @@ export class Scheduler {
     });
   }
 
+  /** One key's story: the scheduler's part and each connected worker's, merged in time order. */
+  async #story(key: Key): Promise<StoryEntry[]> {
+    const own = this.#state.story(key);
+    const theirs = await Promise.all(
+      [...this.#workers].map(([address, conn]) =>
+        conn.request({ op: "story", key }).catch((err: unknown) => {
+          // A worker that cannot answer leaves a gap, not a failed story.
+          log.debug("a worker did not answer for a story", { worker: address, key, error: String(err) });
+          return [] as StoryEntry[];
+        }),
+      ),
+    );
+    return mergeStories([own, ...theirs]);
+  }
+
   async #runOnWorkers(fn: unknown, args: unknown): Promise<Record<Address, RunFunctionReply>> {
     const out: Record<Address, RunFunctionReply> = {};
     await Promise.all(
@@ -383,9 +413,9 @@ export class Scheduler {
         this.#handle({ type: "worker-removed", address, reason: "replaced by a new worker at the same address" });
       }
       this.#workers.set(address, conn);
-      const { name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts, rejoin } = msg;
+      const { name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts, rejoin, metricsUrl } = msg;
       // A worker of a scheduler that went away brings what it holds: this one rebuilds from it (R-FAIL-9).
-      this.#handle({ type: "worker-added", address, name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts, rejoin });
+      this.#handle({ type: "worker-added", address, name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts, rejoin, metricsUrl });
       log.info(rejoin ? "worker rejoined after a scheduler restart" : "worker joined", { address, name });
       for (const w of this.#workerWaiters) if (this.#workers.size >= w.count) w.done();
       this.#serveWorker(conn, address);

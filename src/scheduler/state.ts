@@ -7,7 +7,7 @@
 // between them in transitions.ts. docs/architecture.md maps every concept
 // to its file.
 
-import type { Address, Key, SchedulerInfo, WhereIsActorReply } from "../protocol/messages.js";
+import type { Address, Key, SchedulerInfo, StoryEntry, WhereIsActorReply } from "../protocol/messages.js";
 import { killActor, namedActor } from "./actor-names.js";
 import { cancelKeys, clientRemoved, fireAndForget, releaseFired, restart, unwant, updateData } from "./clients.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
@@ -15,7 +15,9 @@ import { updateGraph, wantKeys } from "./graph.js";
 import { isPending, type TaskStateName } from "./groups.js";
 import { checkInvariants } from "./invariants.js";
 import { afterResourcesFreed } from "./place-task.js";
-import { actorLocation, chooseWorkers, info, whoHas } from "./queries.js";
+import type { SchedulerMetrics } from "../dashboard/metrics.js";
+import { BoundedLabels } from "../metrics/labels.js";
+import { actorLocation, chooseWorkers, groupMetrics, info, whoHas } from "./queries.js";
 import { addKeys, missingData, taskErred, taskFinished } from "./results.js";
 import { clientRejoined, endRecovery, workerRejoined } from "./recovery.js";
 import { balance, balanceIfIdle, stealResponse } from "./steal-tasks.js";
@@ -30,14 +32,21 @@ export { COORDINATION } from "./key-state.js";
 
 export class SchedulerState {
   readonly #tb: Tables;
+  readonly #groupLabels = new BoundedLabels();
+  /** Events handled: each one's number is part of its cause id. */
+  #events = 0;
 
   constructor(opts: SchedulerStateOptions = {}) {
     this.#tb = new Tables(opts);
   }
 
-  handle(event: SchedulerEvent, now: number): Instruction[] {
+  /** `at`: `now` on the clock stories are ordered by across processes (default: `now`). */
+  handle(event: SchedulerEvent, now: number, at = now): Instruction[] {
     const tb = this.#tb;
     tb.out.reset(); // also drops what an event that threw half-way had queued
+    tb.cause = `${event.type}#${++this.#events}`;
+    tb.causeAt = at;
+    tb.causeWorker = "worker" in event ? event.worker : "address" in event ? event.address : undefined;
     if ("worker" in event) {
       const w = tb.workers.get(event.worker);
       // Messages from a worker already removed are stale: its keys were already dealt with.
@@ -127,6 +136,16 @@ export class SchedulerState {
 
   info(): Omit<SchedulerInfo, "address"> {
     return info(this.#tb);
+  }
+
+  /** What /metrics shows beyond info(): counts and durations by group and by actor class. */
+  metrics(): Omit<SchedulerMetrics, "info"> {
+    return { groups: groupMetrics(this.#tb, this.#groupLabels), actorCalls: this.#tb.actorCalls };
+  }
+
+  /** One key's transitions here, oldest first (client.story). */
+  story(key: Key): StoryEntry[] {
+    return this.#tb.story.of(key);
   }
 
   whoHas(keys: Key[]): Record<Key, Address[]> {

@@ -17,6 +17,8 @@
 
 import type { ActorMeta, ActorStats, Address, ErrorInfo, Key, TaskSpec } from "../protocol/messages.js";
 import type { ClientId } from "./events.js";
+import { ActorCallTotals } from "../metrics/actor-calls.js";
+import { StoryLog } from "../story.js";
 import { Few } from "./few.js";
 import { isPending, StateCounts, TaskGroup, type TaskStateName } from "./groups.js";
 import { RECOVERY } from "./key-state.js";
@@ -78,6 +80,8 @@ export interface WorkerRec extends StealWorker {
   spilledBytes: number;
   pauses: number;
   restarts: number;
+  /** Where it serves its Prometheus metrics. */
+  metricsUrl: string | undefined;
   /** It said it is about to restart because its memory passed the limit: its running tasks die of that. */
   restartingForMemory: boolean;
   actorStats: Record<Key, ActorStats>;
@@ -125,6 +129,16 @@ export class Tables {
   readonly unreportedActors = new Set<Key>();
   /** Named actors: name → key (actor-names.ts). An entry whose actor is gone is stale until the name is claimed again. */
   readonly actorNames = new Map<string, Key>();
+  /** Every transition of every key, with its cause (client.story). */
+  readonly story = new StoryLog("scheduler");
+  /** The event being handled, as transitions name their cause: its kind and number. */
+  cause = "";
+  /** The worker that event concerns, if any. */
+  causeWorker: Address | undefined;
+  /** When that event is handled, on the clock stories are ordered by. */
+  causeAt = 0;
+  /** Actor calls by class, from the workers' heartbeats (for /metrics). */
+  readonly actorCalls = new ActorCallTotals();
   /** The group of the last task made or resubmitted: tasks mostly arrive in runs of one function. */
   #lastGroup: TaskGroup | undefined;
 
@@ -161,6 +175,7 @@ export class Tables {
     };
     this.tasks.set(key, t);
     this.bump(t, "waiting", 1);
+    this.story.record(key, "new", "waiting", this.cause, this.causeAt, this.causeWorker);
     return t;
   }
 
@@ -185,12 +200,19 @@ export class Tables {
     }
     this.bump(t, t.state, -1);
     this.bump(t, s, 1);
+    if (s === "erred") t.group.erred++;
+    this.story.record(t.key, t.state, s, this.cause, this.causeAt, s === "processing" ? t.processingOn : this.causeWorker);
     t.state = s;
   }
 
   bump(t: Task, s: TaskStateName, by: number): void {
     this.counts.add(s, by);
     t.group.add(s, by);
+  }
+
+  /** A line for the log, carried out by the server with the event's other output. */
+  note(level: "debug" | "info" | "warn", msg: string, fields: Record<string, unknown>): void {
+    this.out.logs.push({ to: "log", level, msg, fields });
   }
 
   /** Lists the task among its known deps' dependents. */

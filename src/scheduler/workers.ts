@@ -44,6 +44,7 @@ export function workerAdded(tb: Tables, e: Extract<SchedulerEvent, { type: "work
     spilledBytes: 0,
     pauses: 0,
     restarts: e.restarts ?? 0,
+    metricsUrl: e.metricsUrl,
     restartingForMemory: false,
     stealsPending: 0,
     busyMs: 0,
@@ -60,6 +61,7 @@ export function workerRemoved(tb: Tables, address: Address): void {
   tb.workers.delete(address);
   tb.workerList = tb.workerList.filter((x) => x !== w);
   tb.out.dropWorker(address);
+  for (const key in w.actorStats) tb.actorCalls.forget(key);
   // Data first: tasks rescheduled below must see which of their deps are gone.
   const lostData: Task[] = [];
   const running: Task[] = [];
@@ -85,6 +87,14 @@ export function workerRemoved(tb: Tables, address: Address): void {
   // The keys lost their last copy. All leave "memory" before any is recomputed, so that
   // nothing is placed counting on a copy that no longer exists; actors first, so that a
   // recomputed dependent finds them restarting rather than gone.
+  if (running.length > 0 || lostData.length > 0) {
+    tb.note("info", "a worker's tasks go elsewhere and its results are recomputed where still needed", {
+      worker: address,
+      running: running.length,
+      lastCopiesLost: lostData.length,
+      ...(w.restartingForMemory ? { why: "it passed its memory limit" } : {}),
+    });
+  }
   for (const t of lostData) markGone(tb, t);
   for (const t of lostData) if (t.actor) handleGone(tb, t);
   for (const t of lostData) if (!t.actor) handleGone(tb, t);
@@ -133,7 +143,9 @@ export function handleGone(tb: Tables, t: Task, actorError?: ErrorInfo): void {
     return;
   }
   if (t.actor) {
+    const cls = t.meta?.className ?? t.spec?.fn.name;
     if (t.restartsLeft > 0) {
+      tb.note("info", "actor lost; re-creating it", { key: t.key, class: cls, incarnation: t.incarnation + 1, restartsLeft: t.restartsLeft - 1 });
       t.restartsLeft--;
       t.incarnation++;
       t.meta = undefined;
@@ -141,10 +153,13 @@ export function handleGone(tb: Tables, t: Task, actorError?: ErrorInfo): void {
       notify(tb, t); // pending
       enterWaiting(tb, t);
     } else {
-      lose(tb, t, actorError ?? errorInfoOf("ActorLostError", ACTOR_LOST_MESSAGE));
+      const error = actorError ?? errorInfoOf("ActorLostError", ACTOR_LOST_MESSAGE);
+      tb.note("info", "actor lost, with no restarts left", { key: t.key, class: cls, error: error.message });
+      lose(tb, t, error);
     }
     return;
   }
+  tb.note("debug", "recomputing a result whose last copy was lost", { key: t.key, group: t.group.name });
   recompute(tb, t);
 }
 
@@ -153,6 +168,11 @@ export function heartbeat(tb: Tables, e: Extract<SchedulerEvent, { type: "heartb
   w.memoryBytes = e.memoryBytes;
   w.spilledBytes = e.spilledBytes ?? 0;
   w.busyMs = e.busyMs ?? 0;
+  for (const key in w.actorStats) if (!(key in e.actors)) tb.actorCalls.forget(key);
+  for (const key in e.actors) {
+    const t = tb.tasks.get(key);
+    tb.actorCalls.update(key, t?.meta?.className ?? t?.spec?.fn.name ?? "", e.actors[key]!);
+  }
   w.actorStats = e.actors;
 }
 

@@ -2,6 +2,7 @@
 // options, their defaults, and the one validator every way of starting a
 // worker goes through.
 
+import { checkLogEnv } from "../log.js";
 import { hostname } from "node:os";
 import { DEFAULT_CONNECT_TIMEOUT_MS, parseAddress, type TlsOptions } from "../comm/index.js";
 import { ConfigError } from "../errors.js";
@@ -81,6 +82,8 @@ export interface WorkerOptions {
    * still comes, alone.
    */
   transferIncomingBytesLimit?: number | string;
+  /** Port of the worker's Prometheus endpoint, /metrics, on `host` (default 0: any free one; its URL is in schedulerInfo()). */
+  metricsPort?: number;
 }
 
 /** Task threads of a worker, when not given. */
@@ -123,6 +126,7 @@ export interface ResolvedWorkerOptions {
   transferIncomingCountLimit: number;
   /** Bytes. */
   transferIncomingBytesLimit: number;
+  metricsPort: number;
 }
 
 const RULES: Rules<WorkerOptions> = {
@@ -147,10 +151,12 @@ const RULES: Rules<WorkerOptions> = {
   restarts: NON_NEGATIVE_INT,
   transferIncomingCountLimit: POSITIVE_INT,
   transferIncomingBytesLimit: SIZE,
+  metricsPort: PORT,
 };
 
 /** Checks a worker's options (ConfigError naming the option) and fills in the defaults. */
 export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
+  checkLogEnv(); // a bad TROUPE_LOG is this call's error, not silence
   const o = checkOptions(options, RULES, "Worker.start");
   if (o.scheduler === undefined) throw new ConfigError('Worker.start: option scheduler is required: the scheduler\'s address, e.g. "tcp://10.0.0.5:8786"');
   parseAddress(o.scheduler); // says what is wrong with it
@@ -180,5 +186,6 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
       o.transferIncomingBytesLimit === undefined
         ? Math.max(1, Math.floor(memoryLimit * DEFAULT_TRANSFER_INCOMING_FRACTION))
         : parseBytes(o.transferIncomingBytesLimit, "transferIncomingBytesLimit"),
+    metricsPort: o.metricsPort ?? 0,
   };
 }

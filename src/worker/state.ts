@@ -4,6 +4,7 @@
 
 import type { Address, ComputeTask, Key, WorkerToScheduler } from "../protocol/messages.js";
 import { ReadyQueue } from "./ready-queue.js";
+import { StoryLog, storyNow } from "../story.js";
 
 export type WorkerInstruction =
   /** Ask `holder` for these keys, of these sizes (bytes, 0 when not known). */
@@ -33,9 +34,22 @@ export class WorkerState {
   /** Tasks waiting for a key, by that key: arrivals wake only their own waiters. */
   readonly #waiting = new Map<Key, Set<TaskRecord>>();
 
-  constructor(self: Address, random: () => number = Math.random) {
+  readonly #clock: () => number;
+  /** Every transition of a key here, with its cause (client.story). */
+  readonly story: StoryLog;
+  /** The stimulus being handled, as transitions name their cause (set by the worker before each). */
+  cause = "";
+
+  constructor(self: Address, random: () => number = Math.random, clock: () => number = storyNow) {
     this.#self = self;
     this.#random = random;
+    this.#clock = clock;
+    this.story = new StoryLog(self);
+  }
+
+  /** Records a transition of `key` caused by the current stimulus. */
+  record(key: Key, from: string, to: string, worker?: Address): void {
+    this.story.record(key, from, to, this.cause, this.#clock(), worker);
   }
 
   /** Tasks ready for a task thread. */
@@ -63,8 +77,11 @@ export class WorkerState {
     const rec: TaskRecord = { msg, state: "fetching", missing: NOTHING_MISSING };
     for (const dep of Object.keys(msg.whoHas)) if (!this.#held.has(dep)) this.#wait(dep, rec);
     this.#tasks.set(msg.key, rec);
-    if (rec.missing.size === 0) this.#makeReady(rec, out);
-    else this.#fetch([rec], out);
+    if (rec.missing.size === 0) this.#makeReady(rec, out, "new");
+    else {
+      this.record(msg.key, "new", "fetching");
+      this.#fetch([rec], out);
+    }
     return out;
   }
 
@@ -85,6 +102,7 @@ export class WorkerState {
     if (!rec || rec.state !== "fetching" || rec.msg.actor) return undefined;
     for (const dep of rec.missing) this.#unwait(dep, rec);
     rec.missing.clear();
+    this.record(key, "fetching", "running");
     rec.state = "running";
     return rec.msg;
   }
@@ -100,6 +118,7 @@ export class WorkerState {
     const out: WorkerInstruction[] = [];
     const rec = this.#tasks.get(key);
     if (!rec || rec.msg !== msg || rec.state !== "running") return out;
+    this.record(key, "running", "fetching");
     rec.state = "fetching";
     rec.missing = NOTHING_MISSING;
     for (const dep of Object.keys(msg.whoHas)) if (!this.#held.has(dep)) this.#wait(dep, rec);
@@ -115,6 +134,7 @@ export class WorkerState {
       if (key === undefined) return undefined;
       const rec = this.#tasks.get(key);
       if (!rec || rec.state !== "ready") continue; // freed while queued
+      this.record(key, "ready", "running");
       rec.state = "running";
       return rec.msg;
     }
@@ -149,8 +169,12 @@ export class WorkerState {
     for (const key of keys) this.#fetching.delete(key);
     const added = Object.keys(reported);
     if (added.length > 0) out.push({ do: "send", msg: { op: "add-keys", keys: added, nbytes: reported } });
-    for (const key of missing) out.push({ do: "send", msg: { op: "missing-data", key, worker: holder } });
+    for (const key of missing) {
+      this.record(key, "fetching", "missing", holder);
+      out.push({ do: "send", msg: { op: "missing-data", key, worker: holder } });
+    }
     for (const key of got) {
+      this.record(key, "fetching", "memory", holder);
       this.#held.add(key);
       this.#arrived(key, out);
     }
@@ -189,9 +213,13 @@ export class WorkerState {
   /** Forget keys: drop their values and any queued or running work for them. */
   free(keys: Key[]): void {
     for (const key of keys) {
-      this.#held.delete(key);
+      const held = this.#held.delete(key);
       const rec = this.#tasks.get(key);
-      if (!rec) continue;
+      if (!rec) {
+        if (held) this.record(key, "memory", "forgotten");
+        continue;
+      }
+      this.record(key, rec.state, "forgotten");
       this.#tasks.delete(key);
       if (rec.state === "fetching") for (const dep of rec.missing) this.#unwait(dep, rec);
     }
@@ -222,12 +250,14 @@ export class WorkerState {
     }
   }
 
-  #makeReady(rec: TaskRecord, out: WorkerInstruction[]): void {
+  #makeReady(rec: TaskRecord, out: WorkerInstruction[], from: string = rec.state): void {
     if (rec.msg.actor) {
+      this.record(rec.msg.key, from, "running");
       rec.state = "running";
       out.push({ do: "create-actor", msg: rec.msg });
       return;
     }
+    this.record(rec.msg.key, from, "ready");
     rec.state = "ready";
     this.#ready.push(rec.msg.key, rec.msg.priority);
   }
@@ -242,6 +272,7 @@ export class WorkerState {
         if (holders.length === 0) continue; // the scheduler will say where it is
         const holder = holders[Math.floor(this.#random() * holders.length)]!;
         this.#fetching.add(dep);
+        this.record(dep, "new", "fetching", holder);
         let list = byHolder.get(holder);
         if (!list) byHolder.set(holder, (list = { keys: [], sizes: [] }));
         list.keys.push(dep);

@@ -41,6 +41,11 @@ export class Store {
     return this.#spilledBytes;
   }
 
+  /** How many values are held, in memory or on disk. */
+  get count(): number {
+    return this.#data.size + this.#spilled.size;
+  }
+
   /** Every key held, in memory or on disk, with its size. */
   *sizes(): IterableIterator<[Key, number]> {
     for (const [key, v] of this.#data) yield [key, v.byteLength];

@@ -22,6 +22,7 @@ import type { FromThread, RunTask, ThreadConfig, ToThread } from "./thread-proto
 import type { EndOfTurn, Replies } from "./thread-turn.js";
 import { decodeArgs, encodeResult, errorReply, isNoArgs, NO_ARGS } from "./thread-values.js";
 import { NO_DEPS } from "./thread-protocol.js";
+import { bucketOf, DURATION_BUCKETS_S } from "../metrics/histogram.js";
 
 const STATS_EVERY_MS = 1000;
 
@@ -30,6 +31,12 @@ interface CallStats {
   inFlight: number;
   totalMs: number;
   finished: number;
+  /** Finished calls per duration bucket (metrics/histogram.ts). */
+  buckets: number[];
+}
+
+function newStats(): CallStats {
+  return { calls: 0, inFlight: 0, totalMs: 0, finished: 0, buckets: new Array<number>(DURATION_BUCKETS_S.length + 1).fill(0) };
 }
 
 /**
@@ -116,7 +123,9 @@ class CallWork extends Work implements PromiseLike<ActorCallReply> {
     const st = this.stats;
     st.inFlight--;
     st.finished++;
-    st.totalMs += performance.now() - this.#t0;
+    const ms = performance.now() - this.#t0;
+    st.totalMs += ms;
+    st.buckets[bucketOf(ms / 1000)]!++;
     this.#ok?.(outcome);
     return true;
   }
@@ -180,7 +189,9 @@ export class ActorHost {
       this.#statsChanged = false;
       const out: Record<Key, ActorStats> = {};
       for (const [key, st] of this.#stats) {
-        if (this.actors.has(key)) out[key] = { calls: st.calls, inFlight: st.inFlight, meanCallMs: st.finished ? st.totalMs / st.finished : 0 };
+        if (this.actors.has(key)) {
+          out[key] = { calls: st.calls, inFlight: st.inFlight, meanCallMs: st.finished ? st.totalMs / st.finished : 0, buckets: [...st.buckets], totalMs: st.totalMs };
+        }
         else this.#stats.delete(key);
       }
       post([{ t: "stats", actors: out }]);
@@ -223,7 +234,7 @@ export class ActorHost {
   invoke(key: Key, kind: "call" | "get", name: string, args: Uint8Array[] | null, inTurn = false): ActorCallReply | PromiseLike<ActorCallReply> {
     if (this.#turns.held && !inTurn) return this.#turns.later(() => this.invoke(key, kind, name, args, true));
     let st = this.#stats.get(key);
-    if (!st) this.#stats.set(key, (st = { calls: 0, inFlight: 0, totalMs: 0, finished: 0 }));
+    if (!st) this.#stats.set(key, (st = newStats()));
     st.calls++;
     st.inFlight++;
     this.#statsChanged = true;

@@ -28,6 +28,7 @@ import type {
   AwaitStopped,
   CheckpointRequest,
   SchedulerToWorker,
+  Story,
   WorkerRejoin,
   WorkerRequest,
   PutData,
@@ -48,6 +49,9 @@ import { TaskThreads } from "./task-threads.js";
 import { IncomingTransfers } from "./transfers.js";
 import { MemoryMonitor } from "./memory.js";
 import { threadHeapMb } from "./memory-limit.js";
+import { WorkerMetrics } from "./metrics.js";
+import { watchEventLoop } from "../metrics/process.js";
+import { serveMetrics, type MetricsServer } from "../metrics/server.js";
 import { compactParts, discardParts, NO_DEPS, partsFromThread, partsToThread, type ThreadConfig, type ThreadDone } from "./thread-protocol.js";
 
 const log = createLogger("worker");
@@ -111,6 +115,12 @@ export class Worker {
   /** Why the worker stopped, when a fault stopped it (its process then exits non-zero). */
   #fault: string | undefined;
   #listener?: Listener;
+  readonly #metrics = new WorkerMetrics();
+  /** Stimuli handled: each one's number is part of its cause id. */
+  #stimuli = 0;
+  #metricsServer?: MetricsServer;
+  /** Where /metrics is served, as others reach it. */
+  #metricsUrl = "";
   #scheduler?: Connection;
   #peers: WorkerPool;
   /** Dependencies being fetched from peers, and those waiting their turn (R-FLOW-3). */
@@ -173,6 +183,11 @@ export class Worker {
     const contactHost = opts.contactHost ?? (isWildcardHost(listening.host) ? hostname() : listening.host);
     this.#address = formatAddress(scheme, contactHost, listening.port);
     this.#state = new WorkerState(this.#address);
+    watchEventLoop();
+    this.#metricsServer = await serveMetrics({ host: opts.host, port: opts.metricsPort, token: opts.token, text: () => this.#metricsText() });
+    const urlHost = contactHost.includes(":") ? `[${contactHost}]` : contactHost;
+    this.#metricsUrl = `http://${urlHost}:${this.#metricsServer.port}/metrics`;
+    log.debug("serving metrics", { url: this.#metricsUrl });
 
     const threadConfig = (kind: "task" | "actor", index: number): ThreadConfig => ({
       kind,
@@ -193,7 +208,9 @@ export class Worker {
     const onStats = (actors: Record<Key, ActorStats>) => {
       for (const [key, st] of Object.entries(actors)) {
         const a = this.#actors.get(key);
-        if (a) a.stats = st;
+        if (!a) continue;
+        a.stats = st;
+        this.#metrics.actorCalls.update(key, a.meta.className, st);
       }
     };
     // Actor threads start with their first actor: a worker that never hosts one never pays for them.
@@ -259,7 +276,7 @@ export class Worker {
         void this.close(`failed to handle a "${msg.op}" message: ${(err as Error)?.message ?? err}`);
       }
     };
-    conn.onRequest = (msg) => this.#request(msg as WorkerRequest | AwaitStopped);
+    conn.onRequest = (msg) => this.#request(msg as WorkerRequest | AwaitStopped | Story);
     void conn.closed.then(() => this.#schedulerLost(conn));
     const sentAt = Date.now();
     const reply = await conn.request({
@@ -272,6 +289,7 @@ export class Worker {
       incarnation: this.#incarnation,
       memoryLimit: this.memoryLimit,
       ...(opts.restarts ? { restarts: opts.restarts } : {}),
+      metricsUrl: this.#metricsUrl,
       ...(rejoin && this.#schedulerId !== undefined ? { rejoin: this.#rejoinReport(this.#schedulerId) } : {}),
     });
     if (reply.removed) {
@@ -302,6 +320,7 @@ export class Worker {
   #schedulerLost(conn: Connection): void {
     if (this.#closing || conn !== this.#scheduler) return;
     this.#scheduler = undefined;
+    this.#because("scheduler-lost");
     this.#state.free(this.#tasks.retractAll());
     this.#state.forgetQueued();
     log.warn("lost the scheduler connection; trying to reach it again", { scheduler: this.#opts.scheduler, forMs: this.#schedulerTimeoutMs });
@@ -406,6 +425,7 @@ export class Worker {
   }
 
   #fromScheduler(msg: SchedulerToWorker): void {
+    this.#because(msg.op);
     switch (msg.op) {
       case "compute-task":
         if (msg.fnId !== undefined) this.#code.set(msg.fnId, msg.fn);
@@ -447,6 +467,7 @@ export class Worker {
   #unstick(): void {
     const taken = this.#tasks.retractBehindLongTasks(Date.now());
     if (taken.length === 0) return;
+    this.#because("taken-back");
     const woken: WorkerInstruction[] = [];
     for (const key of taken) {
       const msg = this.#state.runningMsg(key);
@@ -553,6 +574,7 @@ export class Worker {
     const work = { t: "run" as const, key: msg.key, fn: msg.fn, args: msg.args.parts, deps, actor: msg.actor, chained };
     const onDone = (done: ThreadDone) => {
       const stopMs = Date.now();
+      this.#because(done.ok ? "task-done" : "task-failed");
       if (!done.ok && done.notRun) {
         log.debug("a task did not run (a dep failed on its thread, or is gone); it waits for its deps", { key: msg.key });
         for (const dep of done.gone ?? []) {
@@ -566,7 +588,9 @@ export class Worker {
         if (done.ok) discardParts(done.value); // released while running: drop the result
         return this.#dispatch();
       }
+      this.#state.record(msg.key, "running", done.ok ? "memory" : "erred");
       if (!done.ok) {
+        this.#metrics.erred(msg.fn.name);
         this.#toScheduler({ op: "task-erred", key: msg.key, error: done.died ? this.#deathError(msg.key, done.died, done.error.message) : done.error });
         return this.#dispatch();
       }
@@ -583,11 +607,14 @@ export class Worker {
         this.#actors.set(msg.key, { thread, stats: { calls: 0, inFlight: 0, meanCallMs: 0 }, meta });
         // The value of an actor's key is its handle: peers fetching it get a live reference.
         this.#store.set(msg.key, actorRefPayload(meta));
+        this.#metrics.finished(msg.fn.name, stopMs - startMs);
         this.#toScheduler({ op: "task-finished", key: msg.key, nbytes: 0, actor: meta, startMs, stopMs });
       } else {
         const payload = resultOf(done);
         this.#store.set(msg.key, payload);
-        this.#taskFinished(msg.key, payload.byteLength, done.ms ?? stopMs - startMs);
+        const ms = done.ms ?? stopMs - startMs;
+        this.#metrics.finished(msg.fn.name, ms);
+        this.#taskFinished(msg.key, payload.byteLength, ms);
       }
       this.#apply(this.#state.stored(msg.key));
     };
@@ -623,9 +650,11 @@ export class Worker {
     const keys: Key[] = [];
     for (const [key, a] of this.#actors) if (a.thread === thread) keys.push(key);
     if (keys.length === 0) return;
+    this.#because("actor-thread-ended");
     for (const key of keys) {
       this.#actors.delete(key);
       this.#store.delete(key);
+      this.#metrics.actorCalls.forget(key);
     }
     this.#state.free(keys);
     const why = cause === "memory" ? `ran out of memory: ${detail} (half of this worker's memory limit of ${formatBytes(this.memoryLimit)})` : `ended: ${detail}`;
@@ -637,6 +666,7 @@ export class Worker {
   #fetch(holder: Address, keys: Key[]): Promise<void> {
     return this.#peers.request(holder, getDataRequest(keys)).then(
       (reply) => {
+        this.#because("get-data-reply");
         const got: Key[] = [];
         const reported: Record<Key, number> = {};
         let received: Received<Part>;
@@ -662,6 +692,7 @@ export class Worker {
         if (again.length > 0) return this.#fetch(holder, again);
       },
       (err) => {
+        this.#because("get-data-failed");
         log.info("could not fetch data from a peer", { holder, error: String(err) });
         this.#apply(this.#state.fetched(holder, keys, [], {}, keys));
       },
@@ -674,6 +705,7 @@ export class Worker {
    * off its holders and has it made again if it is still wanted.
    */
   #lost(key: Key): void {
+    this.#because("segment-gone");
     log.warn("a value's shared segment was removed from /dev/shm by something else; reporting the value lost here", { key });
     this.#free([key]);
     this.#toScheduler({ op: "missing-data", key, worker: this.address });
@@ -690,6 +722,7 @@ export class Worker {
       const actor = this.#actors.get(key);
       if (actor) {
         this.#actors.delete(key);
+        this.#metrics.actorCalls.forget(key);
         const list = actorsByThread.get(actor.thread) ?? [];
         list.push(key);
         actorsByThread.set(actor.thread, list);
@@ -700,7 +733,7 @@ export class Worker {
 
   // ------------------------------------------------------------ direct requests
 
-  #request(msg: WorkerRequest | AwaitStopped | CheckpointRequest): unknown {
+  #request(msg: WorkerRequest | AwaitStopped | CheckpointRequest | Story): unknown {
     switch (msg.op) {
       case "put-checkpoint":
         return this.#checkpoints.put(msg);
@@ -716,6 +749,8 @@ export class Worker {
         return this.#runFunction(msg);
       case "await-stopped":
         return this.#tasks.whenStopped(msg.keys).then(() => null);
+      case "story":
+        return this.#state.story.of(msg.key);
       default:
         throw new ProtocolError(`a worker does not serve "${(msg as { op: string }).op}" requests`);
     }
@@ -779,10 +814,12 @@ export class Worker {
   }
 
   #putData(msg: PutData): null {
+    this.#because("put-data");
     const nbytes: Record<Key, number> = {};
     const woken: WorkerInstruction[] = [];
     for (const [key, payload] of Object.entries(msg.data)) {
       this.#store.set(key, payload);
+      this.#state.record(key, "new", "memory");
       nbytes[key] = payload.byteLength;
       woken.push(...this.#state.stored(key));
     }
@@ -798,6 +835,30 @@ export class Worker {
 
   // ------------------------------------------------------------ info & shutdown
 
+  /** Names the stimulus being handled, for the transitions it causes (stories). */
+  #because(kind: string): void {
+    if (this.#state) this.#state.cause = `${kind}#${++this.#stimuli}`;
+  }
+
+  #metricsText(): string {
+    return this.#metrics.text({
+      memoryBytes: this.#memory?.used() ?? process.memoryUsage.rss(),
+      memoryLimit: this.memoryLimit,
+      spilledBytes: this.#store.spilledBytes,
+      storedKeys: this.#store.count,
+      paused: this.#memory?.paused ?? false,
+      tasksReady: this.#state.readyCount,
+      tasksKnown: this.#state.taskCount,
+      actors: this.#actors.size,
+      nthreads: this.nthreads,
+    });
+  }
+
+  /** Where this worker serves its Prometheus metrics. */
+  get metricsUrl(): string {
+    return this.#metricsUrl;
+  }
+
   /** Shut down; `fault` says why when nobody asked for it (the first call's reason stands, see `fault`). */
   close(fault?: string): Promise<void> {
     if (!this.#closing && fault !== undefined) this.#fault = fault;
@@ -807,7 +868,7 @@ export class Worker {
       this.#transfers.clear();
       this.#memory?.stop();
       this.#scheduler?.close("worker closing");
-      await this.#listener?.close();
+      await Promise.all([this.#listener?.close(), this.#metricsServer?.close()]);
       await this.#peers.close();
       await Promise.all([this.#tasks.close(), ...this.#actorThreadPool.map((t) => t.close())]);
       this.#store.clear();
