@@ -12,7 +12,7 @@ export async function runNanny(config: WorkerOptions & { memoryLimit: number }):
     // One name for every process this nanny starts, as if it were one worker restarting.
     config: { ...config, name: config.name ?? `${hostname()}-${process.pid}` },
     holdProcess: true,
-    onUp: (address) => console.log(`troupe worker ${supervisor.name} at ${address}`),
+    onUp: (address, httpUrl) => console.log(`troupe worker ${supervisor.name} at ${address}\nhealth at ${httpUrl}health`),
     // The worker was stopped from outside (SIGTERM to it), or gave up on its scheduler: so does its nanny.
     onStopped: (code) => process.exit(code),
   });

@@ -22,6 +22,10 @@ export const WORKER_USAGE = `Usage: troupe worker <scheduler-address> [options]
   --memory-limit SIZE    memory the worker may use, e.g. 4GiB (default: the machine's);
                          above 60% values spill to disk, above 80% it pauses,
                          above 95% it is restarted
+  --http-port P          port of the worker's HTTP endpoint, GET /health (default: any free one)
+  --retire-timeout MS    on SIGTERM the worker retires: its data moves to other workers and
+                         its actors with restarts left are re-created elsewhere; it waits
+                         this long (default 20000) for that, then exits 0
   --no-nanny             run the worker in this process, with no supervisor to restart it
   --scheduler-timeout MS how long to try to reach the scheduler again after losing it
                          (default 60000); then the worker (and its nanny) exits 3
@@ -44,6 +48,8 @@ const OPTIONS: Options = {
   "code-root": { type: "string" },
   "memory-limit": { type: "string" },
   "scheduler-timeout": { type: "string" },
+  "http-port": { type: "string" },
+  "retire-timeout": { type: "string" },
   "no-nanny": { type: "boolean" },
 };
 
@@ -63,6 +69,8 @@ function workerOptions(scheduler: string, values: Values): WorkerOptions & { mem
     codeRoot: values["code-root"] ? resolve(values["code-root"] as string) : undefined,
     memoryLimit: memoryLimit(values["memory-limit"]),
     schedulerTimeout: int(values["scheduler-timeout"], "scheduler-timeout", 0),
+    httpPort: int(values["http-port"], "http-port"),
+    retireTimeout: int(values["retire-timeout"], "retire-timeout", 1),
   };
 }
 
@@ -81,7 +89,7 @@ export async function workerCommand(args: string[]): Promise<void> {
   const options = workerOptions(positionals[0]!, values);
   if (!values["no-nanny"]) return runNanny(options);
   const w = await Worker.start(options);
-  console.log(`troupe worker ${w.name} at ${w.address}`);
+  console.log(`troupe worker ${w.name} at ${w.address}\nhealth at ${w.httpUrl}health`);
   stopOnSignals(() => w.close());
   // Non-zero after a fault (it lost its scheduler): whatever supervises this process restarts it.
   const { fault } = await w.closed;

@@ -41,8 +41,8 @@ export interface SupervisorOptions {
    * cluster, which must let its user's script exit (R-PKG-6).
    */
   holdProcess: boolean;
-  /** A worker process is up (the first one, or a restarted one) at `address`. */
-  onUp?: (address: string) => void;
+  /** A worker process is up (the first one, or a restarted one) at `address`, with /health under `httpUrl`. */
+  onUp?: (address: string, httpUrl: string) => void;
   /**
    * The worker stopped for good by itself: it exited 0 (someone asked it to
    * stop), or EXIT_SCHEDULER_GONE (no scheduler to serve); the supervisor
@@ -52,7 +52,7 @@ export interface SupervisorOptions {
 }
 
 /** Messages a worker process sends its supervisor over IPC. */
-type FromWorker = { type: "ready"; address: string; name: string } | { type: "failed"; error: string };
+type FromWorker = { type: "ready"; address: string; name: string; httpUrl: string } | { type: "failed"; error: string };
 
 /** The message asking a worker over its memory limit to exit (the worker says why to its scheduler first). */
 export interface MemoryRestart {
@@ -181,7 +181,7 @@ export class Supervisor {
         }
         this.#state = "running";
         this.#watchMemory(child);
-        this.#opts.onUp?.(m.address);
+        this.#opts.onUp?.(m.address, m.httpUrl);
         resolve(m.address);
       };
       child.once("exit", onExit);

@@ -73,6 +73,14 @@ export interface WorkerOptions {
   localDirectory?: string;
   /** How many times this worker's supervisor restarted it before (reported to the scheduler). */
   restarts?: number;
+  /** Port of the worker's HTTP listener, on `host`: /health for probes (default 0: any free one). */
+  httpPort?: number;
+  /**
+   * How long a retiring worker (SIGTERM, or client.retireWorkers) waits, ms,
+   * for its data to move and its actors to be released or re-created
+   * elsewhere before it leaves anyway (default 20000).
+   */
+  retireTimeout?: number;
 }
 
 /** Task threads of a worker, when not given. */
@@ -85,6 +93,9 @@ export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000;
 export const DEFAULT_CANCEL_GRACE_MS = 1000;
 /** How long a worker tries to reach its scheduler again before giving up (R-FAIL-9). */
 export const DEFAULT_SCHEDULER_TIMEOUT_MS = 60_000;
+
+/** How long a retiring worker waits for its data to move and its actors to go (R-OPS-2); within Kubernetes' default grace of 30 s. */
+export const DEFAULT_RETIRE_TIMEOUT_MS = 20_000;
 
 /** Every option with its value: given, or the default. */
 export interface ResolvedWorkerOptions {
@@ -108,6 +119,8 @@ export interface ResolvedWorkerOptions {
   schedulerTimeout: number;
   localDirectory: string | undefined;
   restarts: number;
+  httpPort: number;
+  retireTimeout: number;
 }
 
 const RULES: Rules<WorkerOptions> = {
@@ -130,6 +143,8 @@ const RULES: Rules<WorkerOptions> = {
   schedulerTimeout: POSITIVE_MS,
   localDirectory: NON_EMPTY_STRING,
   restarts: NON_NEGATIVE_INT,
+  httpPort: PORT,
+  retireTimeout: POSITIVE_MS,
 };
 
 /** Checks a worker's options (ConfigError naming the option) and fills in the defaults. */
@@ -157,5 +172,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     schedulerTimeout: o.schedulerTimeout ?? DEFAULT_SCHEDULER_TIMEOUT_MS,
     localDirectory: o.localDirectory,
     restarts: o.restarts ?? 0,
+    httpPort: o.httpPort ?? 0,
+    retireTimeout: o.retireTimeout ?? DEFAULT_RETIRE_TIMEOUT_MS,
   };
 }

@@ -15,7 +15,7 @@ const STOP_DEADLINE_MS = 10_000;
 async function main(): Promise<void> {
   const opts = JSON.parse(process.env.TROUPE_WORKER_CONFIG ?? "{}") as WorkerOptions;
   const worker = await Worker.start(opts);
-  process.send?.({ type: "ready", address: worker.address, name: worker.name });
+  process.send?.({ type: "ready", address: worker.address, name: worker.name, httpUrl: worker.httpUrl });
   const stop = () => {
     // Nobody may be left to SIGKILL us if this hangs (the parent is gone).
     setTimeout(() => process.exit(0), STOP_DEADLINE_MS).unref();

@@ -10,7 +10,7 @@ import { WorkerPool } from "../comm/pool.js";
 import { getDataRequest, receiveData, type Received } from "../transfer/get-data.js";
 import { Payload } from "../protocol/payload.js";
 import { mappedPayload, releaseShared, splitShared, type SharedParts } from "../transfer/shared.js";
-import { ProtocolError } from "../errors.js";
+import { CommError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { isGone, segmentsPresent, shmDomain, sweepStale, type Part } from "../shm/index.js";
 import type {
@@ -44,6 +44,7 @@ import { RunnerThread, type ThreadDeath } from "./threads.js";
 import { accepting, messageWeight } from "../protocol/schemas.js";
 import { TaskThreads } from "./task-threads.js";
 import { MemoryMonitor } from "./memory.js";
+import { startWorkerHttp, type WorkerHttp } from "./http.js";
 import { threadHeapMb } from "./memory-limit.js";
 import { compactParts, discardParts, NO_DEPS, partsFromThread, partsToThread, type ThreadConfig, type ThreadDone } from "./thread-protocol.js";
 
@@ -106,6 +107,7 @@ export class Worker {
   /** Why the worker stopped, when a fault stopped it (its process then exits non-zero). */
   #fault: string | undefined;
   #listener?: Listener;
+  #http?: WorkerHttp;
   #scheduler?: Connection;
   #peers: WorkerPool;
   #heartbeat?: NodeJS.Timeout;
@@ -161,6 +163,11 @@ export class Worker {
         conn.onRequest = (msg) => this.#request(msg as WorkerRequest);
       },
     });
+    try {
+      this.#http = await startWorkerHttp({ host: opts.host, port: opts.httpPort, health: () => (this.#closing ? { ok: false, why: "closing" } : { ok: true }) });
+    } catch (err) {
+      throw new CommError(`Could not serve the worker's HTTP endpoint (/health) on port ${opts.httpPort}: ${(err as Error).message}; pick another with httpPort (--http-port), or 0 for any free port`, { cause: err });
+    }
     const listening = parseAddress(this.#listener.address);
     const contactHost = opts.contactHost ?? (isWildcardHost(listening.host) ? hostname() : listening.host);
     this.#address = formatAddress(scheme, contactHost, listening.port);
@@ -337,6 +344,11 @@ export class Worker {
   #leaseHolds(): boolean {
     const until = this.#lease[0]!;
     return until === 0 || Date.now() <= until;
+  }
+
+  /** The worker's HTTP listener (GET /health), e.g. "http://127.0.0.1:40123/". */
+  get httpUrl(): string {
+    return this.#http?.url ?? "";
   }
 
   /** It stopped because it could not reach its scheduler again for `schedulerTimeout`. */
@@ -775,7 +787,7 @@ export class Worker {
       clearInterval(this.#unstickTimer);
       this.#memory?.stop();
       this.#scheduler?.close("worker closing");
-      await this.#listener?.close();
+      await Promise.all([this.#listener?.close(), this.#http?.close()]);
       await this.#peers.close();
       await Promise.all([this.#tasks.close(), ...this.#actorThreadPool.map((t) => t.close())]);
       this.#store.clear();
