@@ -1,7 +1,8 @@
 // `troupe worker` without --no-nanny: this process only supervises the real
 // worker, a child process it restarts whenever that exits without being asked
-// to (R-FAIL-5), or grows past its memory limit (R-FAIL-7). SIGTERM or SIGINT
-// here stop the worker, and this process exits 0.
+// to (R-FAIL-5), or grows past its memory limit (R-FAIL-7). SIGTERM here
+// retires the worker (its data and actors move to other workers, R-OPS-2),
+// SIGINT stops it at once; either way this process then exits 0.
 
 import { hostname } from "node:os";
 import { Supervisor } from "../cluster/supervisor.js";
@@ -17,12 +18,12 @@ export async function runNanny(config: WorkerOptions & { memoryLimit: number }):
     onStopped: (code) => process.exit(code),
   });
   let stopping = false;
-  const stop = () => {
+  const stopWith = (how: () => Promise<void>) => () => {
     stopping = true;
-    void supervisor.stop(true).then(() => process.exit(0));
+    void how().then(() => process.exit(0));
   };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  process.once("SIGINT", stopWith(() => supervisor.stop(true)));
+  process.once("SIGTERM", stopWith(() => supervisor.retire()));
   try {
     await supervisor.start();
   } catch (err) {

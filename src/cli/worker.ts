@@ -8,7 +8,6 @@ import { defaultMemoryLimit, parseBytes } from "../worker/memory-limit.js";
 import { EXIT_SCHEDULER_GONE } from "../worker/options.js";
 import { int, parse, resources, SERVER_OPTIONS, tls, token, UsageError, type Options, type Values } from "./args.js";
 import { runNanny } from "./nanny.js";
-import { stopOnSignals } from "./signals.js";
 
 export const WORKER_USAGE = `Usage: troupe worker <scheduler-address> [options]
 
@@ -90,7 +89,9 @@ export async function workerCommand(args: string[]): Promise<void> {
   if (!values["no-nanny"]) return runNanny(options);
   const w = await Worker.start(options);
   console.log(`troupe worker ${w.name} at ${w.address}\nhealth at ${w.httpUrl}health`);
-  stopOnSignals(() => w.close());
+  // SIGTERM (docker stop, Kubernetes scaling down) retires the worker; Ctrl-C stops it at once.
+  process.once("SIGINT", () => void w.close());
+  process.once("SIGTERM", () => void w.retire());
   // Non-zero after a fault (it lost its scheduler): whatever supervises this process restarts it.
   const { fault } = await w.closed;
   process.exit(w.schedulerGone ? EXIT_SCHEDULER_GONE : fault ? 1 : 0);

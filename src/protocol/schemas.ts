@@ -27,6 +27,7 @@ import {
   type Check,
 } from "./check.js";
 import type {
+  AcquireReplicas,
   ActorCall,
   ActorCallFailure,
   ActorCallReply,
@@ -63,6 +64,9 @@ import type {
   Replies,
   RestartWorker,
   RestartWorkers,
+  Retired,
+  RetireWorker,
+  RetireWorkers,
   RunFunction,
   RunFunctionReply,
   RunOnWorkers,
@@ -182,6 +186,7 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
   "fire-and-forget": obj<FireAndForget>({ op: literal("fire-and-forget"), keys }),
   "restart-workers": obj<RestartWorkers>({ op: literal("restart-workers") }),
   "wait-for-workers": obj<WaitForWorkers>({ op: literal("wait-for-workers"), count: int(0, MAX_WORKERS_ASKED), timeoutMs: opt(size) }),
+  "retire-workers": obj<RetireWorkers>({ op: literal("retire-workers"), workers: addresses, timeoutMs: size }),
   // scheduler → client
   "key-state": obj<KeyState>({
     op: literal("key-state"),
@@ -216,6 +221,7 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
   "missing-data": obj<MissingData>({ op: literal("missing-data"), key: name, worker: name }),
   "add-keys": obj<AddKeys>({ op: literal("add-keys"), keys, nbytes: quantities }),
   "steal-response": obj<StealResponse>({ op: literal("steal-response"), released: keys, kept: keys }),
+  "retire-worker": obj<RetireWorker>({ op: literal("retire-worker"), timeoutMs: size }),
   // scheduler → worker
   "compute-task": obj<ComputeTask>({
     op: literal("compute-task"),
@@ -248,6 +254,8 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
   "steal-request": obj<StealRequest>({ op: literal("steal-request"), keys }),
   "await-stopped": obj<AwaitStopped>({ op: literal("await-stopped"), keys }),
   restart: obj<RestartWorker>({ op: literal("restart") }),
+  "acquire-replicas": obj<AcquireReplicas>({ op: literal("acquire-replicas"), holder: name, keys }),
+  retired: obj<Retired>({ op: literal("retired") }),
   "run-function": runFunction,
   // anyone → worker
   "get-data": getData,
@@ -278,7 +286,7 @@ const workerInfo = obj<WorkerInfo>({
   memoryBytes: size,
   memoryLimit: size,
   spilledBytes: size,
-  status: literal("running", "paused"),
+  status: literal("running", "paused", "retiring"),
   pauses: int(0),
   restarts: int(0),
 });
@@ -321,6 +329,7 @@ const REPLIES: { [Op in keyof Replies]: Check<Replies[Op]> } = {
   "actor-call": actorCallReply,
   "actor-calls": actorCallReply,
   "run-function": runFunctionReply,
+  "retire-workers": addresses,
 };
 
 // ---------------------------------------------------------------- who accepts what
@@ -359,6 +368,7 @@ const ACCEPTS: Record<Side, ReadonlyArray<Message["op"]>> = {
     "fire-and-forget",
     "restart-workers",
     "wait-for-workers",
+    "retire-workers",
   ],
   "scheduler-from-worker": [
     "register-worker",
@@ -371,8 +381,9 @@ const ACCEPTS: Record<Side, ReadonlyArray<Message["op"]>> = {
     "missing-data",
     "add-keys",
     "steal-response",
+    "retire-worker",
   ],
-  "worker-from-scheduler": ["compute-task", "compute-task-by-id", "compute-tasks", "free-keys", "steal-request", "await-stopped", "restart", "run-function", "get-data", "put-data", "actor-call"],
+  "worker-from-scheduler": ["compute-task", "compute-task-by-id", "compute-tasks", "free-keys", "steal-request", "await-stopped", "restart", "run-function", "get-data", "put-data", "actor-call", "acquire-replicas", "retired"],
   worker: ["get-data", "put-data", "actor-call", "run-function"],
   "actor-endpoint": ["actor-call", "actor-calls"],
   client: ["key-state"],

@@ -57,6 +57,8 @@ export type SchedulerEvent =
   | { type: "steal-response"; worker: Address; released: Key[]; kept: Key[] }
   /** Actors that lived on a thread of the worker that died. */
   | { type: "actors-lost"; worker: Address; keys: Key[]; error: ErrorInfo }
+  /** Retire these workers (client.retireWorkers, or a worker's own request on SIGTERM): retire.ts. */
+  | { type: "retire-workers"; workers: Address[]; timeoutMs: number }
   /** Periodic (the server sends one about every 500 ms). */
   | { type: "tick" };
 
@@ -64,4 +66,6 @@ export type Instruction =
   | { to: "worker"; address: Address; msg: SchedulerToWorker }
   | { to: "client"; client: ClientId; msg: SchedulerToClient }
   /** The worker missed its heartbeats: close its connection (a worker-removed event follows). */
-  | { to: "close-worker"; address: Address; reason: string };
+  | { to: "close-worker"; address: Address; reason: string }
+  /** The worker's retirement is over and the scheduler has forgotten it: tell it so (it exits 0) and close its connection. */
+  | { to: "retired"; address: Address; reason: string };

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { listen, localConnection, type Connection, type Listener } from "../comm/index.js";
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
-import { CommError, ProtocolError } from "../errors.js";
+import { CommError, ConfigError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
 import type { Address, ClientToScheduler, Key, RegisterClientReply, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, WhereIsActorReply } from "../protocol/messages.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
@@ -16,7 +16,7 @@ import { WorkerSender } from "./to-worker.js";
 
 const log = createLogger("scheduler");
 
-/** A worker told to restart closes its connection itself; one that has not after this long is closed. */
+/** A worker told to restart, or that it is retired, closes its connection itself; one that has not after this long is closed. */
 const RESTART_CLOSE_AFTER_MS = 5000;
 
 /** A client waiting for enough workers to connect. */
@@ -40,6 +40,8 @@ export class Scheduler {
   readonly #workers = new Map<Address, Connection>();
   readonly #toWorkers = new WorkerSender();
   readonly #workerWaiters = new Set<WorkerWaiter>();
+  /** Callers waiting for workers to finish retiring (or to leave otherwise), by address. */
+  readonly #retireWaiters = new Map<Address, Array<() => void>>();
   #listener!: Listener;
   #dashboard?: Dashboard;
   #tick?: NodeJS.Timeout;
@@ -135,6 +137,7 @@ export class Scheduler {
     for (const ins of out) {
       if (ins.to === "worker") this.#toWorker(ins.address, ins.msg);
       else if (ins.to === "client") this.#clients.get(ins.client)?.send(ins.msg);
+      else if (ins.to === "retired") this.#retired(ins.address, ins.reason);
       else {
         // Declared dead now, not when its socket finally closes: a silent
         // link may take long to report anything.
@@ -143,9 +146,45 @@ export class Scheduler {
         this.#workers.delete(ins.address);
         conn?.close(ins.reason);
         this.#handle({ type: "worker-removed", address: ins.address, reason: ins.reason });
+        this.#workerGone(ins.address);
       }
     }
     this.#toWorkers.flush();
+  }
+
+  /**
+   * Retire workers (R-OPS-2, retire.ts): resolves to the addresses retired
+   * once each has been told so, or has left otherwise. An address no worker
+   * of this scheduler has is refused.
+   */
+  retireWorkers(addresses: Address[], timeoutMs: number): Promise<Address[]> {
+    const unknown = addresses.filter((a) => !this.#workers.has(a));
+    if (unknown.length > 0) {
+      return Promise.reject(new ConfigError(`retireWorkers: no worker at ${unknown.join(", ")} is connected to this scheduler; schedulerInfo().workers lists those that are`));
+    }
+    const done = Promise.all(addresses.map((a) => new Promise<void>((resolve) => this.#retireWaiters.set(a, [...(this.#retireWaiters.get(a) ?? []), resolve]))));
+    log.info("retiring workers", { workers: addresses, timeoutMs });
+    this.#handle({ type: "retire-workers", workers: addresses, timeoutMs });
+    return done.then(() => addresses);
+  }
+
+  /** The state machine has forgotten a retired worker: it hears so (and exits 0), and its connection no longer speaks for a member. */
+  #retired(address: Address, reason: string): void {
+    const conn = this.#workers.get(address);
+    this.#workers.delete(address);
+    log.info("worker retired", { address, reason });
+    if (conn) {
+      this.#toWorkers.send(conn, { op: "retired" });
+      setTimeout(() => conn.close("retired"), RESTART_CLOSE_AFTER_MS).unref();
+    }
+    this.#workerGone(address);
+  }
+
+  /** Whoever waited for this worker to retire hears that it is gone. */
+  #workerGone(address: Address): void {
+    const waiters = this.#retireWaiters.get(address);
+    this.#retireWaiters.delete(address);
+    for (const done of waiters ?? []) done();
   }
 
   #toWorker(address: Address, msg: SchedulerToWorker): void {
@@ -227,6 +266,8 @@ export class Scheduler {
         return this.#restartWorkers();
       case "wait-for-workers":
         return this.#waitForWorkers(client, msg.count, msg.timeoutMs);
+      case "retire-workers":
+        return this.retireWorkers(msg.workers, msg.timeoutMs);
       default:
         // Past the schema only if the schema and this switch disagree: a bug.
         throw new ProtocolError(`the scheduler does not serve "${(msg as { op: string }).op}" requests`);
@@ -265,6 +306,7 @@ export class Scheduler {
     this.#workers.clear();
     log.info("restarting every worker at a client's request", { workers: workers.length });
     this.#handle({ type: "restart" });
+    for (const address of [...this.#retireWaiters.keys()]) this.#workerGone(address);
     for (const conn of workers) {
       conn.send({ op: "restart" });
       setTimeout(() => conn.close("the cluster restarted"), RESTART_CLOSE_AFTER_MS).unref();
@@ -347,6 +389,7 @@ export class Scheduler {
         this.#workers.delete(address);
         old.close("replaced by a new worker at the same address");
         this.#handle({ type: "worker-removed", address, reason: "replaced by a new worker at the same address" });
+        this.#workerGone(address);
       }
       this.#workers.set(address, conn);
       const { name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts, rejoin } = msg;
@@ -380,6 +423,9 @@ export class Scheduler {
           return this.#handle({ type: "missing-data", worker, key: msg.key, holder: msg.worker });
         case "add-keys":
           return this.#handle({ type: "add-keys", worker, keys: msg.keys, nbytes: msg.nbytes });
+        case "retire-worker":
+          log.info("a worker asked to retire", { worker, timeoutMs: msg.timeoutMs });
+          return this.#handle({ type: "retire-workers", workers: [worker], timeoutMs: msg.timeoutMs });
         default:
           log.warn("unexpected message from a worker", { op: msg.op, worker });
       }
@@ -389,6 +435,7 @@ export class Scheduler {
         this.#workers.delete(address);
         log.info("worker left", { address });
         this.#handle({ type: "worker-removed", address, reason: "connection closed" });
+        this.#workerGone(address);
       }
     });
   }
@@ -397,6 +444,7 @@ export class Scheduler {
     this.#closing ??= (async () => {
       clearInterval(this.#tick);
       for (const w of this.#workerWaiters) w.done();
+      for (const address of [...this.#retireWaiters.keys()]) this.#workerGone(address);
       for (const conn of [...this.#clients.values(), ...this.#workers.values()]) conn.close("scheduler closing");
       await Promise.all([this.#listener?.close(), this.#dashboard?.close()]);
     })();

@@ -80,6 +80,8 @@ export interface WorkerRec extends StealWorker {
   restarts: number;
   /** It said it is about to restart because its memory passed the limit: its running tasks die of that. */
   restartingForMemory: boolean;
+  /** While it retires (retire.ts): until when it may, and where each key it holds alone was asked to go. */
+  retiring: { byMs: number; asked: Map<Key, Address> } | undefined;
   actorStats: Record<Key, ActorStats>;
 }
 
@@ -123,6 +125,8 @@ export class Tables {
   readonly reportedRunning = new Map<Key, Address>();
   /** While recovering: actors clients hold that no worker has reported alive yet. */
   readonly unreportedActors = new Set<Key>();
+  /** Workers retiring (retire.ts). */
+  readonly retiring = new Set<WorkerRec>();
   /** The group of the last task made or resubmitted: tasks mostly arrive in runs of one function. */
   #lastGroup: TaskGroup | undefined;
 

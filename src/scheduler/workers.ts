@@ -44,6 +44,7 @@ export function workerAdded(tb: Tables, e: Extract<SchedulerEvent, { type: "work
     pauses: 0,
     restarts: e.restarts ?? 0,
     restartingForMemory: false,
+    retiring: undefined,
     stealsPending: 0,
     busyMs: 0,
     actorStats: {},

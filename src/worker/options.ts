@@ -9,6 +9,7 @@ import {
   BOOLEAN,
   checkOptions,
   DEFAULT_HOST,
+  DEFAULT_RETIRE_TIMEOUT_MS,
   NON_EMPTY_STRING,
   NON_NEGATIVE_INT,
   NON_NEGATIVE_MS,
@@ -93,9 +94,6 @@ export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000;
 export const DEFAULT_CANCEL_GRACE_MS = 1000;
 /** How long a worker tries to reach its scheduler again before giving up (R-FAIL-9). */
 export const DEFAULT_SCHEDULER_TIMEOUT_MS = 60_000;
-
-/** How long a retiring worker waits for its data to move and its actors to go (R-OPS-2); within Kubernetes' default grace of 30 s. */
-export const DEFAULT_RETIRE_TIMEOUT_MS = 20_000;
 
 /** Every option with its value: given, or the default. */
 export interface ResolvedWorkerOptions {
