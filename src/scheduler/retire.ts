@@ -1,8 +1,9 @@
 // Graceful retirement (R-OPS-2), as Dask's retire_workers: a retiring worker
 // takes no new work and gives back what it has not started; every key only
 // it holds is copied to another worker (which fetches it and reports it with
-// add-keys); its actors with restarts left are re-created elsewhere, and the
-// others are waited for until their clients release them. When nothing is
+// add-keys); its actors with restarts left are re-created elsewhere (where
+// their restrictions allow one to live), and the others are waited for until
+// their clients release them. When nothing is
 // left that only it has, or its deadline passes, the scheduler forgets it
 // and tells it `retired`: it exits 0, and its supervisor lets it go. What
 // could not move by the deadline is handled as for any worker that leaves
@@ -76,7 +77,7 @@ function moveAway(tb: Tables, w: WorkerRec): boolean {
   for (const t of tb.tasks.values()) {
     if (t.state !== "memory" || !t.who.has(w.address)) continue;
     if (t.actor) {
-      if (t.restartsLeft > 0 && to.length > 0) actors.push(t);
+      if (t.restartsLeft > 0 && to.some((x) => mayHost(t, x))) actors.push(t);
       else waiting = true; // until its clients release it, or the deadline
     } else if (to.length > 0 && !heldElsewhere(tb, t, w)) {
       onlyHere.push(t);
@@ -86,6 +87,14 @@ function moveAway(tb: Tables, w: WorkerRec): boolean {
   for (const t of actors) recreateElsewhere(tb, t);
   askCopies(tb, w, onlyHere, to);
   return waiting;
+}
+
+/** Whether the actor's restrictions let it live on `w` (else re-creating it would leave it with nowhere to go). */
+function mayHost(t: Task, w: WorkerRec): boolean {
+  const o = t.spec?.options;
+  if (o?.workers && o.workers.length > 0 && !o.allowOtherWorkers && !o.workers.includes(w.address)) return false;
+  for (const [name, qty] of Object.entries(o?.resources ?? {})) if ((w.resources[name] ?? 0) < qty) return false;
+  return true;
 }
 
 function heldElsewhere(tb: Tables, t: Task, w: WorkerRec): boolean {

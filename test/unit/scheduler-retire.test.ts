@@ -134,3 +134,15 @@ test("retire - with no other worker to take anything, the worker is retired at o
   assert.deepEqual(retired(out), ["w1"]);
   assert.equal(h.s.taskState("a"), "no-worker", "wanted still: it waits for a worker to recompute it on");
 });
+
+test("retire - an actor restricted to the retiring worker is not re-created (it would have nowhere to live): it is waited for", () => {
+  const h = harness();
+  h.worker("w1");
+  h.worker("w2");
+  h.submit([spec("A-1", [], { actor: true, restarts: 3, workers: ["w1"] })]);
+  h.finish("w1", "A-1", true);
+  const out = h.retire("w1");
+  assert.deepEqual(toWorker(out, "free-keys"), []);
+  assert.deepEqual(retired(out), []);
+  assert.deepEqual(retired(h.ev({ type: "release-keys", client: "c1", keys: ["A-1"] })), ["w1"]);
+});
