@@ -18,3 +18,5 @@ export { Scheduler } from "./scheduler/server.js";
 export type { SchedulerOptions } from "./scheduler/options.js";
 export { Worker, type WorkerOptions, type WorkerExit } from "./worker/index.js";
 export type { SchedulerInfo, WorkerInfo as WorkerStatus } from "./protocol/messages.js";
+export type { Adaptive } from "./cluster/adaptive.js";
+export type { AdaptOptions } from "./cluster/options.js";

@@ -89,6 +89,11 @@ export class Supervisor {
     this.name = opts.config.name;
   }
 
+  /** Whether a worker process is being started (the first one, or another after a restart). */
+  get starting(): boolean {
+    return this.#state === "starting" || this.#state === "waiting";
+  }
+
   /** The running worker's address; undefined while it is (re)starting or stopped. */
   get address(): string | undefined {
     return this.#state === "running" ? this.#address : undefined;
