@@ -12,6 +12,8 @@ FROM node:20-bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
+# node-gyp builds against the headers the base image ships, downloading nothing.
+ENV npm_config_nodedir=/usr/local
 WORKDIR /app
 COPY package.json package-lock.json binding.gyp tsconfig.json tsconfig.build.json ./
 COPY native ./native
