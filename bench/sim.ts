@@ -66,6 +66,9 @@ export interface SimStats {
   stolen: number;
   /** Times the scheduler died and another was rebuilt from its workers' and clients' reports. */
   schedulerRestarts: number;
+  /** Workers retired gracefully, and keys copied off retiring workers. */
+  retired: number;
+  replicated: number;
   maxTasks: number;
 }
 
@@ -77,7 +80,7 @@ export function runSimulation(opts: SimOptions): SimStats {
   const int = (n: number) => Math.floor(rnd() * n);
   const pick = <T>(xs: readonly T[]): T | undefined => (xs.length === 0 ? undefined : xs[int(xs.length)]);
   let s = new SchedulerState({ heartbeatTimeoutMs: 5000, maxWorkerDeaths: 3 });
-  const stats: SimStats = { steps: 0, events: 0, computeTasks: 0, chained: 0, finished: 0, workerDeaths: 0, actorRestarts: 0, stolen: 0, schedulerRestarts: 0, maxTasks: 0 };
+  const stats: SimStats = { steps: 0, events: 0, computeTasks: 0, chained: 0, finished: 0, workerDeaths: 0, actorRestarts: 0, stolen: 0, schedulerRestarts: 0, retired: 0, replicated: 0, maxTasks: 0 };
   let now = 0;
   let step = 0;
   let nextKey = 0;
@@ -115,6 +118,8 @@ export function runSimulation(opts: SimOptions): SimStats {
 
   function route(out: Instruction[]): void {
     const registered = new Set(s.workerAddresses());
+    // A worker retired in this event still hears what was decided for it before, then `retired`.
+    for (const ins of out) if (ins.to === "retired") registered.add(ins.address);
     for (const ins of out) {
       trace("out", ins);
       if (ins.to === "client") {
@@ -149,8 +154,14 @@ export function runSimulation(opts: SimOptions): SimStats {
           if (chained) stats.chained++;
           if (ins.msg.actor && actorAlive.has(ins.msg.key)) fail(`actor ${ins.msg.key} recomputed while alive on ${actorAlive.get(ins.msg.key)}`);
         }
+        // A freed actor is gone from that worker (the retirement of its worker moves it so).
+        if (ins.msg.op === "free-keys") for (const k of ins.msg.keys) if (actorAlive.get(k) === ins.address) actorAlive.delete(k);
         const w = workers.get(ins.address);
         if (w && w.alive) w.down.push(ins.msg);
+      } else if (ins.to === "retired") {
+        const w = workers.get(ins.address);
+        if (w && w.alive) w.down.push({ op: "retired" });
+        for (const [k, a] of actorAlive) if (a === ins.address) actorAlive.delete(k);
       } else if (ins.to === "close-worker") {
         // Heartbeat timeout: the server closes the connection; the worker is gone.
         const w = workers.get(ins.address);
@@ -226,7 +237,23 @@ export function runSimulation(opts: SimOptions): SimStats {
   function workerReceive(w: SimWorker): void {
     const msg = w.down.shift()!;
     trace(`recv ${w.address}`, msg);
-    if (msg.op === "free-keys") {
+    if (msg.op === "retired") {
+      // It leaves for good, with no worker-removed: the scheduler forgot it already.
+      w.alive = false;
+      w.hung = false;
+      w.computing.clear();
+      w.waiting.clear();
+      w.holds.clear();
+      w.down.length = 0;
+      stats.retired++;
+    } else if (msg.op === "acquire-replicas") {
+      // Copies of what a retiring worker holds; a holder gone (or a failed fetch) gives none, and its deadline settles it.
+      const holder = workers.get(msg.holder);
+      const got = msg.keys.filter((k) => holder?.alive && holder.holds.has(k) && rnd() < 0.9);
+      for (const k of got) w.holds.add(k);
+      stats.replicated += got.length;
+      if (got.length > 0) w.up.push({ type: "add-keys", worker: w.address, keys: got, nbytes: Object.fromEntries(got.map((k) => [k, 100])) });
+    } else if (msg.op === "free-keys") {
       for (const k of msg.keys) {
         w.holds.delete(k);
         w.computing.delete(k);
@@ -487,6 +514,9 @@ export function runSimulation(opts: SimOptions): SimStats {
     } else if (r < 0.4) {
       const w = pick(live);
       if (w && live.length > 1) w.hung = true;
+    } else if (r < 0.5) {
+      const w = pick(live);
+      if (w && live.length > 1) feed({ type: "retire-workers", workers: [w.address], timeoutMs: 500 + int(5000) });
     } else if (live.length < 6) {
       // Half the time at a previous address: a restarted worker is a new worker.
       const dead = [...workers.values()].filter((w) => !w.alive);

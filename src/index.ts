@@ -25,3 +25,5 @@ export type { SchedulerInfo, WorkerInfo as WorkerStatus } from "./protocol/messa
 export { ActorPool, type PoolFn } from "./client/actor-pool.js";
 export { Queue, Lock, Semaphore, Event, Variable, type PrimitiveOptions, type SemaphoreOptions } from "./client/coordination.js";
 export type { StoryEntry } from "./protocol/messages.js";
+export type { Adaptive } from "./cluster/adaptive.js";
+export type { AdaptOptions } from "./cluster/options.js";

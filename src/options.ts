@@ -9,6 +9,13 @@ import { ConfigError } from "./errors.js";
 /** Where a scheduler or worker listens when not told: loopback, reachable from this machine only. */
 export const DEFAULT_HOST = "127.0.0.1";
 
+/**
+ * How long a retiring worker (client.retireWorkers, SIGTERM) may take to hand
+ * its data and actors over before it leaves anyway, ms (R-OPS-2): within
+ * Kubernetes' default grace period of 30 s.
+ */
+export const DEFAULT_RETIRE_TIMEOUT_MS = 20_000;
+
 export interface Rule {
   /** What the value must be, as the message says it: "a positive integer". */
   what: string;

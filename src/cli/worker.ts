@@ -28,6 +28,10 @@ export const WORKER_USAGE = `Usage: troupe worker <scheduler-address> [options]
                          dependencies fetched from peers in at most N requests at once (default 4)
   --transfer-incoming-bytes-limit SIZE
                          and at most SIZE bytes at once (default: a tenth of --memory-limit)
+  --http-port P          port of the worker's HTTP endpoint, GET /health (default: any free one)
+  --retire-timeout MS    on SIGTERM the worker retires: its data moves to other workers and
+                         its actors with restarts left are re-created elsewhere; it waits
+                         this long (default 20000) for that, then exits 0
   --no-nanny             run the worker in this process, with no supervisor to restart it
   --scheduler-timeout MS how long to try to reach the scheduler again after losing it
                          (default 60000); then the worker (and its nanny) exits 3
@@ -53,6 +57,8 @@ const OPTIONS: Options = {
   "scheduler-timeout": { type: "string" },
   "transfer-incoming-count-limit": { type: "string" },
   "transfer-incoming-bytes-limit": { type: "string" },
+  "http-port": { type: "string" },
+  "retire-timeout": { type: "string" },
   "no-nanny": { type: "boolean" },
 };
 
@@ -75,6 +81,8 @@ function workerOptions(scheduler: string, values: Values): WorkerOptions & { mem
     schedulerTimeout: int(values["scheduler-timeout"], "scheduler-timeout", 0),
     transferIncomingCountLimit: int(values["transfer-incoming-count-limit"], "transfer-incoming-count-limit", 1),
     transferIncomingBytesLimit: size(values["transfer-incoming-bytes-limit"], "transfer-incoming-bytes-limit"),
+    httpPort: int(values["http-port"], "http-port"),
+    retireTimeout: int(values["retire-timeout"], "retire-timeout", 1),
   };
 }
 
@@ -99,8 +107,10 @@ export async function workerCommand(args: string[]): Promise<void> {
   const options = workerOptions(positionals[0]!, values);
   if (!values["no-nanny"]) return runNanny(options);
   const w = await Worker.start(options);
-  console.log(`troupe worker ${w.name} at ${w.address}`);
-  stopOnSignals(() => w.close());
+  console.log(`troupe worker ${w.name} at ${w.address}\nhealth at ${w.httpUrl}health`);
+  // SIGTERM (docker stop, Kubernetes scaling down) retires the worker; Ctrl-C stops it at once.
+  process.once("SIGINT", () => void w.close());
+  process.once("SIGTERM", () => void w.retire());
   // Non-zero after a fault (it lost its scheduler): whatever supervises this process restarts it.
   const { fault } = await w.closed;
   process.exit(w.schedulerGone ? EXIT_SCHEDULER_GONE : fault ? 1 : 0);

@@ -9,6 +9,7 @@ import { getDataRequest, receiveData } from "../transfer/get-data.js";
 import { holdWhile } from "../comm/keep-alive.js";
 import { Payload } from "../protocol/payload.js";
 import { CommError, ConfigError, LostError, ProtocolError, TimeoutError } from "../errors.js";
+import { DEFAULT_RETIRE_TIMEOUT_MS } from "../options.js";
 import type { LocalCluster } from "../cluster/local-cluster.js";
 import type {
   ActorMeta,
@@ -726,6 +727,26 @@ export class Client {
         `only ${back} of the ${count} workers came back within ${timeoutMs} ms of the restart; workers without a supervisor (--no-nanny) are not restarted by troupe: start them again, or pass a longer timeout`,
       );
     }
+  }
+
+  /**
+   * Retire workers gracefully (R-OPS-2), as Dask's retire_workers: they take
+   * no new work, the data only they hold is copied to other workers, their
+   * actors with `restarts` left are re-created elsewhere (each uses one
+   * restart) and the others are waited for until released, for up to
+   * `timeout` ms (default 20000); then each worker exits 0 and its
+   * supervisor does not start it again. Resolves to the addresses retired.
+   */
+  async retireWorkers(addresses: string | string[], options?: TimeoutOptions): Promise<string[]> {
+    this.#checkOpen();
+    const workers = typeof addresses === "string" ? [addresses] : addresses;
+    if (!Array.isArray(workers) || !workers.every((a) => typeof a === "string")) {
+      throw new ConfigError("retireWorkers(addresses): addresses must be a worker's address or an array of them, as schedulerInfo().workers lists them");
+    }
+    const timeoutMs = checkTimeoutOptions(options, "retireWorkers").timeout ?? DEFAULT_RETIRE_TIMEOUT_MS;
+    if (workers.length === 0) return [];
+    await this.#flush();
+    return this.#request({ op: "retire-workers", workers: [...new Set(workers)], timeoutMs });
   }
 
   /** Resolves once at least `n` workers are connected to the scheduler; TimeoutError after `timeout` ms, if given. */

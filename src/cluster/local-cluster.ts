@@ -7,7 +7,16 @@ import { CommError, ConfigError } from "../errors.js";
 import { Scheduler } from "../scheduler/server.js";
 import { onWorkerThread } from "../client/thread-context.js";
 import { parkIfEntry, prepareCodeLookup } from "../serialize/index.js";
-import { resolveAddWorkerOptions, resolveLocalClusterOptions, type AddWorkerOptions, type LocalClusterOptions, type ResolvedLocalClusterOptions } from "./options.js";
+import { Adaptive } from "./adaptive.js";
+import {
+  resolveAdaptOptions,
+  resolveAddWorkerOptions,
+  resolveLocalClusterOptions,
+  type AdaptOptions,
+  type AddWorkerOptions,
+  type LocalClusterOptions,
+  type ResolvedLocalClusterOptions,
+} from "./options.js";
 import { Supervisor } from "./supervisor.js";
 
 /** How often a worker of the cluster was started again, and how many of those restarts its memory caused. */
@@ -23,6 +32,7 @@ export class LocalCluster {
   /** One per worker added and not stopped, by worker name; restarted workers keep theirs. */
   readonly #workers = new Map<string, Supervisor>();
   #count = 0;
+  #adaptive?: Adaptive;
   #closing?: Promise<void>;
   /** When this process exits, however it exits, its workers go too (R-PKG-6). */
   readonly #onProcessExit = () => {
@@ -130,7 +140,44 @@ export class LocalCluster {
     }
   }
 
-  /** Stop one worker, for good: gracefully (SIGTERM, its actors disposed) or by SIGKILL to simulate a crash. */
+  /**
+   * Scale with the work (R-OPS-3), as Dask's adapt(): workers are added
+   * while tasks queue (one thread per task running or waiting for a worker),
+   * up to `maximum`, and idle ones retired (their data moved first, as
+   * client.retireWorkers does) down to `minimum` once fewer would do for
+   * `waitCount` looks in a row. A later adapt() replaces this one; `stop()`
+   * on the result ends it, keeping the workers there are.
+   */
+  adapt(options?: AdaptOptions): Adaptive {
+    if (this.#closing) throw new CommError("the cluster is closed");
+    const opts = resolveAdaptOptions(options);
+    this.#adaptive?.stop();
+    this.#adaptive = new Adaptive(
+      {
+        info: () => this.#scheduler.info(),
+        workerCount: () => this.#adaptableCount(),
+        threadsPerWorker: this.#opts.threadsPerWorker,
+        addWorker: () => this.addWorker(),
+        retireWorkers: (addresses, timeoutMs) => this.#scheduler.retireWorkers(addresses, timeoutMs),
+      },
+      opts,
+    );
+    return this.#adaptive;
+  }
+
+  /** Workers starting or serving, not retiring nor retired: what adapting counts. */
+  #adaptableCount(): number {
+    const known = this.#scheduler.info().workers;
+    let n = 0;
+    for (const s of this.#workers.values()) {
+      const address = s.address;
+      // Starting (no address yet) counts; one the scheduler no longer lists, or lists as retiring, is on its way out.
+      if (address === undefined ? s.starting : known[address] !== undefined && known[address].status !== "retiring") n++;
+    }
+    return n;
+  }
+
+  /** Stop one worker, for good: gracefully (SIGINT: it closes, its actors disposed) or by SIGKILL to simulate a crash. */
   async stopWorker(address: string, options: { graceful?: boolean } = {}): Promise<void> {
     const entry = [...this.#workers].find(([, s]) => s.address === address);
     if (!entry) throw new ConfigError(`no worker of this cluster at ${address}; workerAddresses() lists them`);
@@ -140,6 +187,7 @@ export class LocalCluster {
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.#adaptive?.stop();
       const workers = [...this.#workers.values()];
       this.#workers.clear();
       await Promise.all(workers.map((s) => s.stop(true)));

@@ -8,7 +8,8 @@
 import { checkLogEnv } from "../log.js";
 import { randomBytes } from "node:crypto";
 import { cpus } from "node:os";
-import { checkOptions, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_MS, PORT, POSITIVE_INT, POSITIVE_MS, RESOURCES, SIZE, STRING, type Rules } from "../options.js";
+import { ConfigError } from "../errors.js";
+import { checkOptions, DEFAULT_RETIRE_TIMEOUT_MS, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_MS, PORT, POSITIVE_INT, POSITIVE_MS, RESOURCES, SIZE, STRING, type Rules } from "../options.js";
 import { defaultMemoryLimit, parseBytes } from "../worker/memory-limit.js";
 import { DEFAULT_ACTOR_THREADS, DEFAULT_CANCEL_GRACE_MS, DEFAULT_NTHREADS } from "../worker/options.js";
 
@@ -131,5 +132,53 @@ export function resolveAddWorkerOptions(options: AddWorkerOptions | undefined, c
     name: o.name,
     port: o.port,
     memoryLimit: o.memoryLimit === undefined ? cluster.memoryLimit : parseBytes(o.memoryLimit),
+  };
+}
+
+/** LocalCluster.adapt(): how many workers to keep, and how eagerly to change that (as Dask's adapt()). */
+export interface AdaptOptions {
+  /** Fewest workers (default 0). */
+  minimum?: number;
+  /** Most workers (default: no bound). */
+  maximum?: number;
+  /** How often the queue is looked at, ms (default 1000). */
+  interval?: number;
+  /** Workers are retired only after this many looks in a row found too many (default 3), so a short lull does not shrink the cluster. */
+  waitCount?: number;
+  /** How long each retirement may take to move a worker's data and actors, ms (default 20000). */
+  retireTimeout?: number;
+}
+
+export const DEFAULT_ADAPT_INTERVAL_MS = 1000;
+export const DEFAULT_ADAPT_WAIT_COUNT = 3;
+
+export interface ResolvedAdaptOptions {
+  minimum: number;
+  maximum: number;
+  interval: number;
+  waitCount: number;
+  retireTimeout: number;
+}
+
+const ADAPT_RULES: Rules<AdaptOptions> = {
+  minimum: NON_NEGATIVE_INT,
+  maximum: { what: "a positive integer, or Infinity", ok: (v) => v === Infinity || (Number.isInteger(v) && (v as number) >= 1) },
+  interval: POSITIVE_MS,
+  waitCount: POSITIVE_INT,
+  retireTimeout: POSITIVE_MS,
+};
+
+/** Checks adapt()'s options (ConfigError naming the option) and fills in the defaults. */
+export function resolveAdaptOptions(options?: AdaptOptions): ResolvedAdaptOptions {
+  const o = checkOptions(options, ADAPT_RULES, "adapt");
+  const minimum = o.minimum ?? 0;
+  const maximum = o.maximum ?? Infinity;
+  if (maximum < minimum) throw new ConfigError(`adapt: option maximum (${maximum}) must be at least minimum (${minimum})`);
+  return {
+    minimum,
+    maximum,
+    interval: o.interval ?? DEFAULT_ADAPT_INTERVAL_MS,
+    waitCount: o.waitCount ?? DEFAULT_ADAPT_WAIT_COUNT,
+    retireTimeout: o.retireTimeout ?? DEFAULT_RETIRE_TIMEOUT_MS,
   };
 }

@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { CommError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { RESTART_FRACTION } from "../worker/memory-limit.js";
+import { DEFAULT_RETIRE_TIMEOUT_MS } from "../options.js";
 import { EXIT_SCHEDULER_GONE, resolveWorkerOptions, type WorkerOptions } from "../worker/options.js";
 import { DEFAULT_START_TIMEOUT_MS } from "./options.js";
 
@@ -41,8 +42,8 @@ export interface SupervisorOptions {
    * cluster, which must let its user's script exit (R-PKG-6).
    */
   holdProcess: boolean;
-  /** A worker process is up (the first one, or a restarted one) at `address`. */
-  onUp?: (address: string) => void;
+  /** A worker process is up (the first one, or a restarted one) at `address`, with /health under `httpUrl`. */
+  onUp?: (address: string, httpUrl: string) => void;
   /**
    * The worker stopped for good by itself: it exited 0 (someone asked it to
    * stop), or EXIT_SCHEDULER_GONE (no scheduler to serve); the supervisor
@@ -52,7 +53,7 @@ export interface SupervisorOptions {
 }
 
 /** Messages a worker process sends its supervisor over IPC. */
-type FromWorker = { type: "ready"; address: string; name: string } | { type: "failed"; error: string };
+type FromWorker = { type: "ready"; address: string; name: string; httpUrl: string } | { type: "failed"; error: string };
 
 /** The message asking a worker over its memory limit to exit (the worker says why to its scheduler first). */
 export interface MemoryRestart {
@@ -88,6 +89,11 @@ export class Supervisor {
     this.name = opts.config.name;
   }
 
+  /** Whether a worker process is being started (the first one, or another after a restart). */
+  get starting(): boolean {
+    return this.#state === "starting" || this.#state === "waiting";
+  }
+
   /** The running worker's address; undefined while it is (re)starting or stopped. */
   get address(): string | undefined {
     return this.#state === "running" ? this.#address : undefined;
@@ -109,17 +115,31 @@ export class Supervisor {
   }
 
   /**
-   * A requested stop, never followed by a restart: SIGTERM (the worker
-   * closes, disposing its actors) and SIGKILL if it lingers; or SIGKILL at
-   * once when `graceful` is false, as a crash would. Resolves once it is gone.
+   * A requested stop, never followed by a restart: SIGINT (the worker
+   * closes at once, disposing its actors) and SIGKILL if it lingers; or
+   * SIGKILL at once when `graceful` is false, as a crash would. Resolves
+   * once it is gone.
    */
   stop(graceful = true): Promise<void> {
+    return this.#stop(graceful ? "SIGINT" : "SIGKILL", STOP_GRACE_MS);
+  }
+
+  /**
+   * Retire the worker (R-OPS-2), never to restart it: SIGTERM, on which it
+   * hands its data and actors over to other workers before it exits 0;
+   * SIGKILL if it is still there well after its retire timeout.
+   */
+  retire(): Promise<void> {
+    return this.#stop("SIGTERM", (this.#opts.config.retireTimeout ?? DEFAULT_RETIRE_TIMEOUT_MS) + STOP_GRACE_MS);
+  }
+
+  #stop(signal: NodeJS.Signals, graceMs: number): Promise<void> {
     this.#stopping ??= (async () => {
       this.#state = "stopping";
       clearTimeout(this.#restartTimer);
       this.#stopMemoryWatch();
       const child = this.#child;
-      if (child) await stopProcess(child, graceful, this.#opts.holdProcess);
+      if (child) await stopProcess(child, signal, graceMs, this.#opts.holdProcess);
       this.#state = "stopped";
     })();
     return this.#stopping;
@@ -130,7 +150,7 @@ export class Supervisor {
     this.#state = "stopped";
     clearTimeout(this.#restartTimer);
     this.#stopMemoryWatch();
-    if (this.#child && isRunning(this.#child)) this.#child.kill("SIGTERM");
+    if (this.#child && isRunning(this.#child)) this.#child.kill("SIGINT");
   }
 
   /** Starts one process and resolves once it is ready; rejects if it exits or times out first. */
@@ -181,7 +201,7 @@ export class Supervisor {
         }
         this.#state = "running";
         this.#watchMemory(child);
-        this.#opts.onUp?.(m.address);
+        this.#opts.onUp?.(m.address, m.httpUrl);
         resolve(m.address);
       };
       child.once("exit", onExit);
@@ -334,17 +354,17 @@ function childConfig(config: WorkerOptions): WorkerOptions {
   return { ...config, tls: { cert: String(cert), key: String(key), ca: String(ca) } };
 }
 
-/** SIGTERM then, if it lingers, SIGKILL; resolves once the process is gone. */
-function stopProcess(child: ChildProcess, graceful: boolean, holdProcess: boolean): Promise<void> {
+/** `signal` then, if it lingers `graceMs`, SIGKILL; resolves once the process is gone. */
+function stopProcess(child: ChildProcess, signal: NodeJS.Signals, graceMs: number, holdProcess: boolean): Promise<void> {
   if (!isRunning(child)) return Promise.resolve();
   return new Promise<void>((resolve) => {
-    const timer = setTimeout(() => child.kill("SIGKILL"), graceful ? STOP_GRACE_MS : 0);
+    const timer = setTimeout(() => child.kill("SIGKILL"), signal === "SIGKILL" ? 0 : graceMs);
     child.once("exit", () => {
       clearTimeout(timer);
       resolve();
     });
     // Someone waits for this stop: the process must stay alive until it is done.
     if (!holdProcess) child.ref();
-    child.kill(graceful ? "SIGTERM" : "SIGKILL");
+    child.kill(signal);
   });
 }

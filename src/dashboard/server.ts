@@ -1,6 +1,7 @@
 // The scheduler's dashboard (HTTP): a page, the JSON API behind it, and
 // Prometheus metrics at /metrics. Beyond loopback, every route needs the
-// cluster token (auth.ts).
+// cluster token (auth.ts), except /health, which answers 200 while the
+// scheduler serves.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -57,6 +58,8 @@ function serve(req: IncomingMessage, res: ServerResponse, gate: DashboardGate, i
     res.writeHead(status, { ...headers, "content-type": type });
     res.end(body);
   };
+  // Probes (a load balancer, Kubernetes) carry no token, and the answer tells nothing about the cluster.
+  if (path === "/health") return send(200, "text/plain", "ok\n");
   // Before anything else, so that no route (nor its 404 or 405) answers without the token.
   const admission = gate.admit(req, query);
   if (!admission.ok) {

@@ -352,7 +352,9 @@ export type ClientToScheduler =
   | GetActor
   | KillActor
   | CoordinationRequest
-  | Story;
+  | Story
+
+  | RetireWorkers;
 
 // ---------------------------------------------------------------- scheduler → client
 
@@ -527,7 +529,8 @@ export type WorkerToScheduler =
   | AddKeys
   | WorkerStatus
   | ActorsLost
-  | StealResponse;
+  | StealResponse
+  | RetireWorker;
 
 // ---------------------------------------------------------------- scheduler → worker
 
@@ -608,7 +611,37 @@ export interface ComputeTaskById extends Omit<ComputeTask, "op" | "fn" | "fnId">
 }
 /** The whoHas of a task without dependencies: one shared, frozen record. */
 export const NO_HOLDERS: Readonly<Record<Key, Address[]>> = Object.freeze({});
-export type SchedulerToWorker = ComputeTask | ComputeTaskById | ComputeTasks | FreeKeys | RunFunction | AwaitStopped | StealRequest | RestartWorker | Story;
+export type SchedulerToWorker = ComputeTask | ComputeTaskById | ComputeTasks | FreeKeys | RunFunction | AwaitStopped | StealRequest | RestartWorker | Story | AcquireReplicas | Retired;
+
+// ---------------------------------------------------------------- retirement (R-OPS-2)
+
+/**
+ * Request → Address[]: retire these workers (client.retireWorkers): no new
+ * work goes to them, their data moves to other workers, their actors with
+ * restarts left are re-created elsewhere, and the others are waited for
+ * until released, for up to `timeoutMs`; then each is told `retired` and
+ * leaves. The reply lists the workers retired, once they are.
+ */
+export interface RetireWorkers {
+  op: "retire-workers";
+  workers: Address[];
+  timeoutMs: number;
+}
+/** A worker asks to be retired (it received SIGTERM): as RetireWorkers for itself. */
+export interface RetireWorker {
+  op: "retire-worker";
+  timeoutMs: number;
+}
+/** Fetch these keys from `holder` (a retiring worker) and keep them; report them with add-keys. */
+export interface AcquireReplicas {
+  op: "acquire-replicas";
+  holder: Address;
+  keys: Key[];
+}
+/** Retirement is complete: the scheduler has forgotten this worker, which now closes and exits 0. */
+export interface Retired {
+  op: "retired";
+}
 
 // ---------------------------------------------------------------- anyone → worker (direct)
 
@@ -764,8 +797,8 @@ export interface WorkerInfo {
   memoryLimit: number;
   /** Bytes of values it holds spilled to disk. */
   spilledBytes: number;
-  /** "paused": above its memory's pause threshold, it takes no new tasks. */
-  status: "running" | "paused";
+  /** "paused": above its memory's pause threshold, it takes no new tasks; "retiring": it is leaving (R-OPS-2). */
+  status: "running" | "paused" | "retiring";
   /** How many times it paused for memory. */
   pauses: number;
   /** How many times its supervisor restarted it (a restarted worker is a new worker with this count). */
@@ -829,6 +862,7 @@ export interface Replies {
   "put-checkpoint": null;
   "get-checkpoint": SavedCheckpoint | null;
   "run-function": RunFunctionReply;
+  "retire-workers": Address[];
 }
 
 export type RequestOp = keyof Replies;

@@ -27,6 +27,7 @@ import {
   type Check,
 } from "./check.js";
 import type {
+  AcquireReplicas,
   ActorCall,
   ActorCallFailure,
   ActorCallReply,
@@ -85,6 +86,9 @@ import type {
   Replies,
   RestartWorker,
   RestartWorkers,
+  Retired,
+  RetireWorker,
+  RetireWorkers,
   RunFunction,
   RunFunctionReply,
   RunOnWorkers,
@@ -256,6 +260,7 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
   "variable-get": obj<VariableGet>({ op: literal("variable-get"), name: name, timeoutMs: opt(size) }),
   "variable-delete": obj<VariableDelete>({ op: literal("variable-delete"), name: name }),
   story: obj<Story>({ op: literal("story"), key: name }),
+  "retire-workers": obj<RetireWorkers>({ op: literal("retire-workers"), workers: addresses, timeoutMs: size }),
   // scheduler → client
   "key-state": obj<KeyState>({
     op: literal("key-state"),
@@ -291,6 +296,7 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
   "missing-data": obj<MissingData>({ op: literal("missing-data"), key: name, worker: name }),
   "add-keys": obj<AddKeys>({ op: literal("add-keys"), keys, nbytes: quantities }),
   "steal-response": obj<StealResponse>({ op: literal("steal-response"), released: keys, kept: keys }),
+  "retire-worker": obj<RetireWorker>({ op: literal("retire-worker"), timeoutMs: size }),
   // scheduler → worker
   "compute-task": obj<ComputeTask>({ op: literal("compute-task"), fn: codeRef, fnId: opt(int(0)), ...taskToRun }),
   "compute-task-by-id": obj<ComputeTaskById>({ op: literal("compute-task-by-id"), fnId: int(0), ...taskToRun }),
@@ -302,6 +308,8 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
   "steal-request": obj<StealRequest>({ op: literal("steal-request"), keys }),
   "await-stopped": obj<AwaitStopped>({ op: literal("await-stopped"), keys }),
   restart: obj<RestartWorker>({ op: literal("restart") }),
+  "acquire-replicas": obj<AcquireReplicas>({ op: literal("acquire-replicas"), holder: name, keys }),
+  retired: obj<Retired>({ op: literal("retired") }),
   "run-function": runFunction,
   // anyone → worker
   "get-data": getData,
@@ -337,7 +345,7 @@ const workerInfo = obj<WorkerInfo>({
   memoryBytes: size,
   memoryLimit: size,
   spilledBytes: size,
-  status: literal("running", "paused"),
+  status: literal("running", "paused", "retiring"),
   pauses: int(0),
   restarts: int(0),
   metricsUrl: opt(name),
@@ -402,6 +410,7 @@ const REPLIES: { [Op in keyof Replies]: Check<Replies[Op]> } = {
   "put-checkpoint": literal(null),
   "get-checkpoint": oneOf(literal(null), obj<SavedCheckpoint>({ incarnation: int(0), seq: int(0), value: payload })),
   "run-function": runFunctionReply,
+  "retire-workers": addresses,
 };
 
 // ---------------------------------------------------------------- who accepts what
@@ -453,6 +462,7 @@ const ACCEPTS: Record<Side, ReadonlyArray<Message["op"]>> = {
     "variable-get",
     "variable-delete",
     "story",
+    "retire-workers",
   ],
   "scheduler-from-worker": [
     "register-worker",
@@ -465,8 +475,9 @@ const ACCEPTS: Record<Side, ReadonlyArray<Message["op"]>> = {
     "missing-data",
     "add-keys",
     "steal-response",
+    "retire-worker",
   ],
-  "worker-from-scheduler": ["compute-task", "compute-task-by-id", "compute-tasks", "free-keys", "steal-request", "await-stopped", "restart", "run-function", "get-data", "put-data", "actor-call", "story"],
+  "worker-from-scheduler": ["compute-task", "compute-task-by-id", "compute-tasks", "free-keys", "steal-request", "await-stopped", "restart", "run-function", "get-data", "put-data", "actor-call", "story", "acquire-replicas", "retired"],
   worker: ["get-data", "put-data", "actor-call", "run-function", "put-checkpoint", "get-checkpoint"],
   "actor-endpoint": ["actor-call", "actor-calls", "actor-cancel", "actor-stream"],
   client: ["key-state"],

@@ -59,6 +59,8 @@ export type SchedulerEvent =
   | { type: "steal-response"; worker: Address; released: Key[]; kept: Key[] }
   /** Actors that lived on a thread of the worker that died. */
   | { type: "actors-lost"; worker: Address; keys: Key[]; error: ErrorInfo }
+  /** Retire these workers (client.retireWorkers, or a worker's own request on SIGTERM): retire.ts. */
+  | { type: "retire-workers"; workers: Address[]; timeoutMs: number }
   /** Periodic (the server sends one about every 500 ms). */
   | { type: "tick" };
 
@@ -68,4 +70,7 @@ export type Instruction =
   /** The worker missed its heartbeats: close its connection (a worker-removed event follows). */
   | { to: "close-worker"; address: Address; reason: string }
   /** Something a person watching the cluster wants to know (what happened at info, why at debug). */
-  | { to: "log"; level: "debug" | "info" | "warn"; msg: string; fields: Record<string, unknown> };
+  | { to: "log"; level: "debug" | "info" | "warn"; msg: string; fields: Record<string, unknown> }
+
+  /** The worker's retirement is over and the scheduler has forgotten it: tell it so (it exits 0) and close its connection. */
+  | { to: "retired"; address: Address; reason: string };

@@ -11,6 +11,8 @@ export class Outbox {
   readonly clients = new Map<ClientId, Map<Key, KeyState>>();
   /** Steal requests, after the computes. */
   steals: Instruction[] = [];
+  /** Copies of a retiring worker's keys asked of others (acquire-replicas). */
+  moves: Instruction[] = [];
   closes: Instruction[] = [];
   logs: Instruction[] = [];
 
@@ -32,6 +34,7 @@ export class Outbox {
     this.compute.delete(address);
     this.free.delete(address);
     this.steals = this.steals.filter((i) => i.to !== "worker" || i.address !== address);
+    this.moves = this.moves.filter((i) => i.to !== "worker" || i.address !== address);
   }
 
   keyState(client: ClientId, msg: KeyState): void {
@@ -49,6 +52,7 @@ export class Outbox {
     for (const m of this.compute.values()) for (const ins of m.values()) out.push(ins);
     for (const [client, m] of this.clients) for (const msg of m.values()) out.push({ to: "client", client, msg });
     out.push(...this.steals);
+    out.push(...this.moves);
     out.push(...this.closes);
     if (this.logs.length > 0) out.push(...this.logs);
     return out;
@@ -61,6 +65,7 @@ export class Outbox {
     if (this.free.size > 0) this.free.clear();
     if (this.clients.size > 0) this.clients.clear();
     if (this.steals.length > 0) this.steals = [];
+    if (this.moves.length > 0) this.moves = [];
     if (this.closes.length > 0) this.closes = [];
     if (this.logs.length > 0) this.logs = [];
   }

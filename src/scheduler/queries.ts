@@ -38,7 +38,7 @@ export function info(tb: Tables): Omit<SchedulerInfo, "address"> {
       memoryBytes: w.memoryBytes,
       memoryLimit: w.memoryLimit,
       spilledBytes: w.spilledBytes,
-      status: w.paused ? "paused" : "running",
+      status: w.retiring ? "retiring" : w.paused ? "paused" : "running",
       pauses: w.pauses,
       restarts: w.restarts,
       ...(w.metricsUrl ? { metricsUrl: w.metricsUrl } : {}),

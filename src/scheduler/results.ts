@@ -23,6 +23,8 @@ export function toMemory(tb: Tables, t: Task, address: Address, nbytes: number):
     if (t.state === "processing") {
       computedOn = t.processingOn;
       unassign(tb, t, false);
+      // Its data turned up in the same event that assigned it: the compute need not leave at all.
+      if (computedOn !== undefined) tb.out.compute.get(computedOn)?.delete(t.key);
     } else if (t.state === "no-worker") tb.unrunnable.delete(t.key);
     tb.setState(t, "memory");
   }
@@ -146,7 +148,13 @@ export function addKeys(tb: Tables, worker: Address, keys: Key[], nbytes: Record
     const t = tb.tasks.get(key);
     if (t && !t.actor) {
       // Whatever state we had, the data now exists there.
+      const wasPending = t.state !== "memory";
       toMemory(tb, t, worker, nbytes[key] ?? t.nbytes);
+      // As when it finishes: deps computed only for it (a copy from a retiring worker arrived meanwhile) are no longer needed.
+      if (wasPending && t.spec) for (const dk of t.spec.deps) {
+        const d = tb.tasks.get(dk);
+        if (d) maybeRelease(tb, d);
+      }
       maybeRelease(tb, t);
     } else if (!t || !t.who.has(worker)) {
       // Nobody asked for it here: let the worker drop it rather than hold it forever.

@@ -7,7 +7,7 @@ import { listen, localConnection, type Connection, type Listener } from "../comm
 import { prometheusText } from "../dashboard/metrics.js";
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
 import { watchEventLoop } from "../metrics/process.js";
-import { CommError, ProtocolError } from "../errors.js";
+import { CommError, ConfigError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { errorInfoOf } from "../serialize/errors.js";
 import type { Address, ClientToScheduler, GetActorReply, KillActorReply, Key, RegisterClientReply, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, StoryEntry, WhereIsActorReply } from "../protocol/messages.js";
@@ -22,7 +22,7 @@ import { ThrottledLog } from "../log-throttle.js";
 
 const log = createLogger("scheduler");
 
-/** A worker told to restart closes its connection itself; one that has not after this long is closed. */
+/** A worker told to restart, or that it is retired, closes its connection itself; one that has not after this long is closed. */
 const RESTART_CLOSE_AFTER_MS = 5000;
 
 /** A client waiting for enough workers to connect. */
@@ -53,6 +53,8 @@ export class Scheduler {
     handTo: (client, keys) => this.#handle({ type: "want-keys", client, keys }),
   });
   readonly #logs = new ThrottledLog(log);
+  /** Callers waiting for workers to finish retiring (or to leave otherwise), by address. */
+  readonly #retireWaiters = new Map<Address, Array<() => void>>();
   #listener!: Listener;
   #dashboard?: Dashboard;
   #tick?: NodeJS.Timeout;
@@ -156,6 +158,7 @@ export class Scheduler {
       if (ins.to === "worker") this.#toWorker(ins.address, ins.msg);
       else if (ins.to === "client") this.#clients.get(ins.client)?.send(ins.msg);
       else if (ins.to === "log") this.#logs.write(ins.level, ins.msg, ins.fields);
+      else if (ins.to === "retired") this.#retired(ins.address, ins.reason);
       else {
         // Declared dead now, not when its socket finally closes: a silent
         // link may take long to report anything.
@@ -164,9 +167,45 @@ export class Scheduler {
         this.#workers.delete(ins.address);
         conn?.close(ins.reason);
         this.#handle({ type: "worker-removed", address: ins.address, reason: ins.reason });
+        this.#workerGone(ins.address);
       }
     }
     this.#toWorkers.flush();
+  }
+
+  /**
+   * Retire workers (R-OPS-2, retire.ts): resolves to the addresses retired
+   * once each has been told so, or has left otherwise. An address no worker
+   * of this scheduler has is refused.
+   */
+  retireWorkers(addresses: Address[], timeoutMs: number): Promise<Address[]> {
+    const unknown = addresses.filter((a) => !this.#workers.has(a));
+    if (unknown.length > 0) {
+      return Promise.reject(new ConfigError(`retireWorkers: no worker at ${unknown.join(", ")} is connected to this scheduler; schedulerInfo().workers lists those that are`));
+    }
+    const done = Promise.all(addresses.map((a) => new Promise<void>((resolve) => this.#retireWaiters.set(a, [...(this.#retireWaiters.get(a) ?? []), resolve]))));
+    log.info("retiring workers", { workers: addresses, timeoutMs });
+    this.#handle({ type: "retire-workers", workers: addresses, timeoutMs });
+    return done.then(() => addresses);
+  }
+
+  /** The state machine has forgotten a retired worker: it hears so (and exits 0), and its connection no longer speaks for a member. */
+  #retired(address: Address, reason: string): void {
+    const conn = this.#workers.get(address);
+    this.#workers.delete(address);
+    log.info("worker retired", { address, reason });
+    if (conn) {
+      this.#toWorkers.send(conn, { op: "retired" });
+      setTimeout(() => conn.close("retired"), RESTART_CLOSE_AFTER_MS).unref();
+    }
+    this.#workerGone(address);
+  }
+
+  /** Whoever waited for this worker to retire hears that it is gone. */
+  #workerGone(address: Address): void {
+    const waiters = this.#retireWaiters.get(address);
+    this.#retireWaiters.delete(address);
+    for (const done of waiters ?? []) done();
   }
 
   #toWorker(address: Address, msg: SchedulerToWorker): void {
@@ -276,6 +315,8 @@ export class Scheduler {
         return this.#coordination.serve(client, msg);
       case "story":
         return this.#story(msg.key);
+      case "retire-workers":
+        return this.retireWorkers(msg.workers, msg.timeoutMs);
       default:
         // Past the schema only if the schema and this switch disagree: a bug.
         throw new ProtocolError(`the scheduler does not serve "${(msg as { op: string }).op}" requests`);
@@ -314,6 +355,7 @@ export class Scheduler {
     this.#workers.clear();
     log.info("restarting every worker at a client's request", { workers: workers.length });
     this.#handle({ type: "restart" });
+    for (const address of [...this.#retireWaiters.keys()]) this.#workerGone(address);
     for (const conn of workers) {
       conn.send({ op: "restart" });
       setTimeout(() => conn.close("the cluster restarted"), RESTART_CLOSE_AFTER_MS).unref();
@@ -411,6 +453,7 @@ export class Scheduler {
         this.#workers.delete(address);
         old.close("replaced by a new worker at the same address");
         this.#handle({ type: "worker-removed", address, reason: "replaced by a new worker at the same address" });
+        this.#workerGone(address);
       }
       this.#workers.set(address, conn);
       const { name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts, rejoin, metricsUrl } = msg;
@@ -444,6 +487,9 @@ export class Scheduler {
           return this.#handle({ type: "missing-data", worker, key: msg.key, holder: msg.worker });
         case "add-keys":
           return this.#handle({ type: "add-keys", worker, keys: msg.keys, nbytes: msg.nbytes });
+        case "retire-worker":
+          log.info("a worker asked to retire", { worker, timeoutMs: msg.timeoutMs });
+          return this.#handle({ type: "retire-workers", workers: [worker], timeoutMs: msg.timeoutMs });
         default:
           log.warn("unexpected message from a worker", { op: msg.op, worker });
       }
@@ -453,6 +499,7 @@ export class Scheduler {
         this.#workers.delete(address);
         log.info("worker left", { address });
         this.#handle({ type: "worker-removed", address, reason: "connection closed" });
+        this.#workerGone(address);
       }
     });
   }
@@ -461,6 +508,7 @@ export class Scheduler {
     this.#closing ??= (async () => {
       clearInterval(this.#tick);
       for (const w of this.#workerWaiters) w.done();
+      for (const address of [...this.#retireWaiters.keys()]) this.#workerGone(address);
       for (const conn of [...this.#clients.values(), ...this.#workers.values()]) conn.close("scheduler closing");
       await Promise.all([this.#listener?.close(), this.#dashboard?.close()]);
     })();

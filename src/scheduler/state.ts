@@ -20,6 +20,7 @@ import { BoundedLabels } from "../metrics/labels.js";
 import { actorLocation, chooseWorkers, groupMetrics, info, whoHas } from "./queries.js";
 import { addKeys, missingData, taskErred, taskFinished } from "./results.js";
 import { clientRejoined, endRecovery, workerRejoined } from "./recovery.js";
+import { progressRetirements, retireWorkers } from "./retire.js";
 import { balance, balanceIfIdle, stealResponse } from "./steal-tasks.js";
 import { Tables, type SchedulerStateOptions } from "./tables.js";
 import { actorsLost, closeSilentWorkers, heartbeat, workerAdded, workerRemoved, workerStatus } from "./workers.js";
@@ -123,12 +124,16 @@ export class SchedulerState {
       case "actors-lost":
         actorsLost(tb, event.worker, event.keys, event.error);
         break;
+      case "retire-workers":
+        retireWorkers(tb, event.workers, event.timeoutMs, now);
+        break;
       case "tick":
         closeSilentWorkers(tb, now);
         endRecovery(tb, now);
         balance(tb);
         break;
     }
+    if (tb.retiring.size > 0) progressRetirements(tb, now);
     afterResourcesFreed(tb);
     if (tb.fired.length > 0) releaseFired(tb);
     return tb.out.flush();

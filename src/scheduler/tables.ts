@@ -84,6 +84,8 @@ export interface WorkerRec extends StealWorker {
   metricsUrl: string | undefined;
   /** It said it is about to restart because its memory passed the limit: its running tasks die of that. */
   restartingForMemory: boolean;
+  /** While it retires (retire.ts): until when it may, and where each key it holds alone was asked to go. */
+  retiring: { byMs: number; asked: Map<Key, Address> } | undefined;
   actorStats: Record<Key, ActorStats>;
 }
 
@@ -139,6 +141,8 @@ export class Tables {
   causeAt = 0;
   /** Actor calls by class, from the workers' heartbeats (for /metrics). */
   readonly actorCalls = new ActorCallTotals();
+  /** Workers retiring (retire.ts). */
+  readonly retiring = new Set<WorkerRec>();
   /** The group of the last task made or resubmitted: tasks mostly arrive in runs of one function. */
   #lastGroup: TaskGroup | undefined;
 

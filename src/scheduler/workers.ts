@@ -46,6 +46,7 @@ export function workerAdded(tb: Tables, e: Extract<SchedulerEvent, { type: "work
     restarts: e.restarts ?? 0,
     metricsUrl: e.metricsUrl,
     restartingForMemory: false,
+    retiring: undefined,
     stealsPending: 0,
     busyMs: 0,
     actorStats: {},

@@ -10,6 +10,7 @@ import {
   BOOLEAN,
   checkOptions,
   DEFAULT_HOST,
+  DEFAULT_RETIRE_TIMEOUT_MS,
   NON_EMPTY_STRING,
   NON_NEGATIVE_INT,
   NON_NEGATIVE_MS,
@@ -84,6 +85,14 @@ export interface WorkerOptions {
   transferIncomingBytesLimit?: number | string;
   /** Port of the worker's Prometheus endpoint, /metrics, on `host` (default 0: any free one; its URL is in schedulerInfo()). */
   metricsPort?: number;
+  /** Port of the worker's HTTP listener, on `host`: /health for probes (default 0: any free one). */
+  httpPort?: number;
+  /**
+   * How long a retiring worker (SIGTERM, or client.retireWorkers) waits, ms,
+   * for its data to move and its actors to be released or re-created
+   * elsewhere before it leaves anyway (default 20000).
+   */
+  retireTimeout?: number;
 }
 
 /** Task threads of a worker, when not given. */
@@ -127,6 +136,8 @@ export interface ResolvedWorkerOptions {
   /** Bytes. */
   transferIncomingBytesLimit: number;
   metricsPort: number;
+  httpPort: number;
+  retireTimeout: number;
 }
 
 const RULES: Rules<WorkerOptions> = {
@@ -152,6 +163,8 @@ const RULES: Rules<WorkerOptions> = {
   transferIncomingCountLimit: POSITIVE_INT,
   transferIncomingBytesLimit: SIZE,
   metricsPort: PORT,
+  httpPort: PORT,
+  retireTimeout: POSITIVE_MS,
 };
 
 /** Checks a worker's options (ConfigError naming the option) and fills in the defaults. */
@@ -187,5 +200,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
         ? Math.max(1, Math.floor(memoryLimit * DEFAULT_TRANSFER_INCOMING_FRACTION))
         : parseBytes(o.transferIncomingBytesLimit, "transferIncomingBytesLimit"),
     metricsPort: o.metricsPort ?? 0,
+    httpPort: o.httpPort ?? 0,
+    retireTimeout: o.retireTimeout ?? DEFAULT_RETIRE_TIMEOUT_MS,
   };
 }

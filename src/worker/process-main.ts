@@ -2,8 +2,11 @@
 // `troupe worker` nanny): options come in the TROUPE_WORKER_CONFIG
 // environment variable, readiness goes back over IPC. Exit status: 0 when
 // asked to stop, 1 after a fault (the supervisor then starts a new worker).
+// SIGTERM retires the worker (its data and actors move to other workers
+// first, R-OPS-2); SIGINT, or the parent going away, stops it at once.
 
 import { createLogger } from "../log.js";
+import { DEFAULT_RETIRE_TIMEOUT_MS } from "../options.js";
 import { EXIT_SCHEDULER_GONE, type WorkerOptions } from "./options.js";
 import { Worker } from "./worker.js";
 
@@ -15,13 +18,17 @@ const STOP_DEADLINE_MS = 10_000;
 async function main(): Promise<void> {
   const opts = JSON.parse(process.env.TROUPE_WORKER_CONFIG ?? "{}") as WorkerOptions;
   const worker = await Worker.start(opts);
-  process.send?.({ type: "ready", address: worker.address, name: worker.name });
+  process.send?.({ type: "ready", address: worker.address, name: worker.name, httpUrl: worker.httpUrl });
   const stop = () => {
     // Nobody may be left to SIGKILL us if this hangs (the parent is gone).
     setTimeout(() => process.exit(0), STOP_DEADLINE_MS).unref();
     void worker.close();
   };
-  process.on("SIGTERM", stop);
+  const retire = () => {
+    setTimeout(() => process.exit(0), (opts.retireTimeout ?? DEFAULT_RETIRE_TIMEOUT_MS) + STOP_DEADLINE_MS).unref();
+    void worker.retire();
+  };
+  process.on("SIGTERM", retire);
   process.on("SIGINT", stop);
   // The parent went away: nothing will ever stop us otherwise.
   process.on("disconnect", stop);

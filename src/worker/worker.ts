@@ -10,7 +10,7 @@ import { WorkerPool } from "../comm/pool.js";
 import { getDataRequest, receiveData, type Received } from "../transfer/get-data.js";
 import { Payload } from "../protocol/payload.js";
 import { mappedPayload, releaseShared, splitShared, type SharedParts } from "../transfer/shared.js";
-import { ProtocolError } from "../errors.js";
+import { CommError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { isGone, segmentsPresent, shmDomain, sweepStale, type Part } from "../shm/index.js";
 import type {
@@ -48,6 +48,7 @@ import { accepting, messageWeight } from "../protocol/schemas.js";
 import { TaskThreads } from "./task-threads.js";
 import { IncomingTransfers } from "./transfers.js";
 import { MemoryMonitor } from "./memory.js";
+import { startWorkerHttp, type WorkerHttp } from "./http.js";
 import { threadHeapMb } from "./memory-limit.js";
 import { WorkerMetrics } from "./metrics.js";
 import { watchEventLoop } from "../metrics/process.js";
@@ -60,6 +61,8 @@ const log = createLogger("worker");
 const MAX_REPORTED = 1024;
 /** How often tasks queued on a thread behind a long task are taken back for others. */
 const UNSTICK_EVERY_MS = 100;
+/** A retiring worker not told `retired` this long after its retire timeout (a scheduler gone quiet) leaves anyway. */
+const RETIRE_MARGIN_MS = 5000;
 
 /** How a worker ended. */
 export interface WorkerExit {
@@ -121,6 +124,7 @@ export class Worker {
   #metricsServer?: MetricsServer;
   /** Where /metrics is served, as others reach it. */
   #metricsUrl = "";
+  #http?: WorkerHttp;
   #scheduler?: Connection;
   #peers: WorkerPool;
   /** Dependencies being fetched from peers, and those waiting their turn (R-FLOW-3). */
@@ -128,6 +132,8 @@ export class Worker {
   #heartbeat?: NodeJS.Timeout;
   #unstickTimer?: NodeJS.Timeout;
   #closing?: Promise<void>;
+  /** Set once it asked the scheduler to retire it (R-OPS-2). */
+  #retiring?: Promise<void>;
   #closedResolve!: (exit: WorkerExit) => void;
   /** Resolves once the worker has shut down: asked to, or because of a fault. */
   readonly closed = new Promise<WorkerExit>((r) => (this.#closedResolve = r));
@@ -179,6 +185,11 @@ export class Worker {
         conn.onRequest = (msg) => this.#request(msg as WorkerRequest | CheckpointRequest);
       },
     });
+    try {
+      this.#http = await startWorkerHttp({ host: opts.host, port: opts.httpPort, health: () => (this.#closing ? { ok: false, why: "closing" } : { ok: true }) });
+    } catch (err) {
+      throw new CommError(`Could not serve the worker's HTTP endpoint (/health) on port ${opts.httpPort}: ${(err as Error).message}; pick another with httpPort (--http-port), or 0 for any free port`, { cause: err });
+    }
     const listening = parseAddress(this.#listener.address);
     const contactHost = opts.contactHost ?? (isWildcardHost(listening.host) ? hostname() : listening.host);
     this.#address = formatAddress(scheme, contactHost, listening.port);
@@ -321,6 +332,12 @@ export class Worker {
     if (this.#closing || conn !== this.#scheduler) return;
     this.#scheduler = undefined;
     this.#because("scheduler-lost");
+    if (this.#retiring) {
+      // Leaving anyway: a scheduler started in its place would only be told the same.
+      log.warn("lost the scheduler while retiring; leaving now", { scheduler: this.#opts.scheduler });
+      void this.close();
+      return;
+    }
     this.#state.free(this.#tasks.retractAll());
     this.#state.forgetQueued();
     log.warn("lost the scheduler connection; trying to reach it again", { scheduler: this.#opts.scheduler, forMs: this.#schedulerTimeoutMs });
@@ -364,6 +381,11 @@ export class Worker {
   #leaseHolds(): boolean {
     const until = this.#lease[0]!;
     return until === 0 || Date.now() <= until;
+  }
+
+  /** The worker's HTTP listener (GET /health), e.g. "http://127.0.0.1:40123/". */
+  get httpUrl(): string {
+    return this.#http?.url ?? "";
   }
 
   /** It stopped because it could not reach its scheduler again for `schedulerTimeout`. */
@@ -445,6 +467,12 @@ export class Worker {
         // Exiting non-zero has the supervisor start a fresh worker; without one, the worker just leaves.
         log.info("restarting at a client's request");
         return void this.close("restart requested by a client");
+      case "acquire-replicas":
+        return this.#acquireReplicas(msg.holder, msg.keys);
+      case "retired":
+        // A requested stop: the process exits 0, and its supervisor starts no other.
+        log.info("retired: the scheduler has moved what this worker held");
+        return void this.close();
       default:
         log.warn("unexpected message from the scheduler", { op: (msg as { op: string }).op });
     }
@@ -699,6 +727,36 @@ export class Worker {
     );
   }
 
+  /** Keep copies of keys a retiring worker holds alone (R-OPS-2), and tell the scheduler they are here. */
+  #acquireReplicas(holder: Address, keys: Key[]): void {
+    this.#peers.request(holder, getDataRequest(keys)).then(
+      (reply) => {
+        let received: Received<Part>;
+        try {
+          received = receiveData(keys, reply, true);
+        } catch (err) {
+          // The scheduler's deadline bounds the retirement: what is not copied is handled as for a worker that left.
+          return log.warn("a retiring worker's get-data reply was malformed", { holder, error: String(err) });
+        }
+        const nbytes: Record<Key, number> = {};
+        const woken: WorkerInstruction[] = [];
+        for (const [key, payload] of received.values) {
+          if (received.actors.has(key) || this.#store.has(key)) {
+            releaseShared(payload); // an actor's handle is no copy, and a copy already here is enough
+            continue;
+          }
+          this.#store.set(key, payload);
+          nbytes[key] = payload.byteLength;
+          woken.push(...this.#state.stored(key));
+        }
+        if (Object.keys(nbytes).length > 0) this.#toScheduler({ op: "add-keys", keys: Object.keys(nbytes), nbytes });
+        this.#apply(woken);
+        if (received.again.length > 0) this.#acquireReplicas(holder, received.again);
+      },
+      (err) => log.info("could not copy data from a retiring worker", { holder, error: String(err) }),
+    );
+  }
+
   /**
    * A value's segment was removed behind this process's back: the value is
    * gone here. The scheduler hears it as missing data, strikes this worker
@@ -859,6 +917,30 @@ export class Worker {
     return this.#metricsUrl;
   }
 
+  /**
+   * Leave gracefully (R-OPS-2; SIGTERM): the scheduler sends no new work,
+   * copies the data only this worker holds to others, re-creates its actors
+   * with restarts left elsewhere and waits for the others to be released,
+   * for up to `retireTimeout`; then it says `retired` and this worker closes.
+   * Without a scheduler to ask, it closes at once. Resolves once closed.
+   */
+  retire(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#retiring ??= (async () => {
+      const timeoutMs = this.#opts.retireTimeout;
+      if (!this.#scheduler?.isOpen) return this.close();
+      log.info("retiring: handing data and actors over to other workers", { timeoutMs });
+      this.#toScheduler({ op: "retire-worker", timeoutMs });
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs + RETIRE_MARGIN_MS)));
+      await Promise.race([this.closed, late]);
+      clearTimeout(timer);
+      if (!this.#closing) log.warn("the scheduler did not retire this worker in time; leaving anyway", { timeoutMs });
+      return this.close();
+    })();
+    return this.#retiring;
+  }
+
   /** Shut down; `fault` says why when nobody asked for it (the first call's reason stands, see `fault`). */
   close(fault?: string): Promise<void> {
     if (!this.#closing && fault !== undefined) this.#fault = fault;
@@ -869,6 +951,7 @@ export class Worker {
       this.#memory?.stop();
       this.#scheduler?.close("worker closing");
       await Promise.all([this.#listener?.close(), this.#metricsServer?.close()]);
+      await Promise.all([this.#listener?.close(), this.#http?.close()]);
       await this.#peers.close();
       await Promise.all([this.#tasks.close(), ...this.#actorThreadPool.map((t) => t.close())]);
       this.#store.clear();

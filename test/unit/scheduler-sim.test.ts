@@ -13,5 +13,6 @@ for (let seed = 1; seed <= 16; seed++) {
     assert.ok(stats.computeTasks > 300, `compute-tasks ${stats.computeTasks}`);
     assert.ok(stats.workerDeaths > 10, `worker deaths ${stats.workerDeaths}`);
     assert.ok(stats.chained > 20, `chained ${stats.chained}`);
+    assert.ok(stats.retired > 0 && stats.replicated > 0, `retired ${stats.retired}, keys copied off retiring workers ${stats.replicated}`);
   });
 }
