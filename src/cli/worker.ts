@@ -9,7 +9,6 @@ import { EXIT_SCHEDULER_GONE } from "../worker/options.js";
 import { int, parse, resources, SERVER_OPTIONS, tls, token, UsageError, type Options, type Values } from "./args.js";
 import { runNanny } from "./nanny.js";
 import { defaultLogLevel } from "../log.js";
-import { stopOnSignals } from "./signals.js";
 
 export const WORKER_USAGE = `Usage: troupe worker <scheduler-address> [options]
 
@@ -19,7 +18,6 @@ export const WORKER_USAGE = `Usage: troupe worker <scheduler-address> [options]
   --name NAME            worker name
   --host H --port P      where to listen for peers (default 127.0.0.1, any port)
   --contact-host H       host name others use to reach this worker
-  --metrics-port P       port of the worker's Prometheus /metrics on --host (default: any free one)
   --code-root DIR        directory shipped module paths resolve against (default: cwd)
   --memory-limit SIZE    memory the worker may use, e.g. 4GiB (default: the machine's);
                          above 60% values spill to disk, above 80% it pauses,
@@ -28,7 +26,7 @@ export const WORKER_USAGE = `Usage: troupe worker <scheduler-address> [options]
                          dependencies fetched from peers in at most N requests at once (default 4)
   --transfer-incoming-bytes-limit SIZE
                          and at most SIZE bytes at once (default: a tenth of --memory-limit)
-  --http-port P          port of the worker's HTTP endpoint, GET /health (default: any free one)
+  --http-port P          port of the worker's HTTP endpoint: /health, /metrics (default: any free one)
   --retire-timeout MS    on SIGTERM the worker retires: its data moves to other workers and
                          its actors with restarts left are re-created elsewhere; it waits
                          this long (default 20000) for that, then exits 0
@@ -51,7 +49,6 @@ const OPTIONS: Options = {
   host: { type: "string" },
   port: { type: "string" },
   "contact-host": { type: "string" },
-  "metrics-port": { type: "string" },
   "code-root": { type: "string" },
   "memory-limit": { type: "string" },
   "scheduler-timeout": { type: "string" },
@@ -75,7 +72,6 @@ function workerOptions(scheduler: string, values: Values): WorkerOptions & { mem
     host: values.host as string | undefined,
     port: int(values.port, "port"),
     contactHost: values["contact-host"] as string | undefined,
-    metricsPort: int(values["metrics-port"], "metrics-port"),
     codeRoot: values["code-root"] ? resolve(values["code-root"] as string) : undefined,
     memoryLimit: memoryLimit(values["memory-limit"]),
     schedulerTimeout: int(values["scheduler-timeout"], "scheduler-timeout", 0),

@@ -9,7 +9,7 @@ import { getDataRequest, receiveData } from "../transfer/get-data.js";
 import { holdWhile } from "../comm/keep-alive.js";
 import { Payload } from "../protocol/payload.js";
 import { CommError, ConfigError, LostError, ProtocolError, TimeoutError } from "../errors.js";
-import { DEFAULT_RETIRE_TIMEOUT_MS } from "../options.js";
+import { DEFAULT_RETIRE_TIMEOUT_MS, OBJECT_NAME } from "../options.js";
 import type { LocalCluster } from "../cluster/local-cluster.js";
 import type {
   ActorMeta,
@@ -35,7 +35,6 @@ import { collectGraph, Delayed } from "./delayed.js";
 import { Future, type FutureOwner } from "./future.js";
 import { flatKey, randomHex, randomKey } from "./keygen.js";
 import { accepting } from "../protocol/schemas.js";
-import { OBJECT_NAME } from "../options.js";
 import { KeyTable } from "./keys.js";
 import { rebuild, walkFutures, type Args, type Gathered } from "./shapes.js";
 import { getClient, onWorkerThread, waitingForResults } from "./thread-context.js";

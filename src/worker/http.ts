@@ -1,35 +1,52 @@
-// A worker's HTTP listener: /health for probes (Kubernetes, a load
-// balancer), answered 200 while the worker serves. It is a listener of its
-// own, apart from the port peers and clients use, because probes speak HTTP
-// and carry no token; it tells nothing about the cluster.
+// A worker's HTTP listener, apart from the port peers and clients use:
+// /health for probes (Kubernetes, a load balancer), answered 200 while the
+// worker serves, without the token (probes carry none, and it tells nothing
+// about the cluster); and /metrics for Prometheus, which beyond loopback
+// asks for the cluster token, as the scheduler's dashboard does (R-SEC-7).
 
-import { createServer, type Server } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { DashboardGate } from "../dashboard/auth.js";
 
 export interface WorkerHttp {
-  /** http://host:port/ */
-  readonly url: string;
+  /** Its port (the one asked for, or the free one it got). */
+  readonly port: number;
   close(): Promise<void>;
 }
 
 export interface WorkerHttpOptions {
   host: string;
   port: number;
+  token: string;
   /** What /health answers: "ok" (200), or why the worker no longer serves (503). */
   health: () => { ok: true } | { ok: false; why: string };
+  /** The exposition text /metrics answers, made at each scrape. */
+  metrics: () => string;
 }
 
+/** Listens on `host:port`; it never keeps the process alive by itself. */
 export function startWorkerHttp(opts: WorkerHttpOptions): Promise<WorkerHttp> {
-  const server: Server = createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
-    const send = (status: number, body: string) => {
-      res.writeHead(status, { "content-type": "text/plain", "cache-control": "no-store" });
+  const gate = new DashboardGate(opts.host, opts.token);
+  const server = createServer((req, res) => {
+    const raw = req.url ?? "/";
+    const q = raw.indexOf("?");
+    const path = q < 0 ? raw : raw.slice(0, q);
+    const send = (status: number, type: string, body: string, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { "cache-control": "no-store", "content-type": type, ...headers });
       res.end(body);
     };
-    if (req.method !== "GET" && req.method !== "HEAD") return send(405, "only GET\n");
-    if (path !== "/health") return send(404, "not found: try /health\n");
-    const h = opts.health();
-    send(h.ok ? 200 : 503, h.ok ? "ok\n" : `${h.why}\n`);
+    if (req.method !== "GET" && req.method !== "HEAD") return send(405, "text/plain", "only GET\n");
+    if (path === "/health") {
+      const h = opts.health();
+      return send(h.ok ? 200 : 503, "text/plain", h.ok ? "ok\n" : `${h.why}\n`);
+    }
+    if (path !== "/metrics") return send(404, "text/plain", "not found: try /health or /metrics\n");
+    const admission = gate.admit(req, new URLSearchParams(q < 0 ? "" : raw.slice(q + 1)));
+    if (!admission.ok) {
+      const why = admission.wrongToken ? "that token is wrong" : "these metrics need the cluster token";
+      return send(401, "text/plain", `${why}: send "Authorization: Bearer <token>"\n`, { "www-authenticate": 'Bearer realm="troupe"' });
+    }
+    send(200, "text/plain; version=0.0.4; charset=utf-8", opts.metrics());
   });
   // The worker's own listeners decide when its process may exit, not a probe's open connection.
   server.unref();
@@ -39,9 +56,9 @@ export function startWorkerHttp(opts: WorkerHttpOptions): Promise<WorkerHttp> {
     server.listen(opts.port, opts.host, () => {
       server.off("error", reject);
       const { port } = server.address() as AddressInfo;
-      const host = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
+      gate.listening(port);
       resolve({
-        url: `http://${host}:${port}/`,
+        port,
         close: () =>
           new Promise<void>((r) => {
             server.closeAllConnections();

@@ -83,9 +83,7 @@ export interface WorkerOptions {
    * still comes, alone.
    */
   transferIncomingBytesLimit?: number | string;
-  /** Port of the worker's Prometheus endpoint, /metrics, on `host` (default 0: any free one; its URL is in schedulerInfo()). */
-  metricsPort?: number;
-  /** Port of the worker's HTTP listener, on `host`: /health for probes (default 0: any free one). */
+  /** Port of the worker's HTTP listener, on `host`: /health for probes, /metrics for Prometheus (default 0: any free one). */
   httpPort?: number;
   /**
    * How long a retiring worker (SIGTERM, or client.retireWorkers) waits, ms,
@@ -135,7 +133,6 @@ export interface ResolvedWorkerOptions {
   transferIncomingCountLimit: number;
   /** Bytes. */
   transferIncomingBytesLimit: number;
-  metricsPort: number;
   httpPort: number;
   retireTimeout: number;
 }
@@ -162,7 +159,6 @@ const RULES: Rules<WorkerOptions> = {
   restarts: NON_NEGATIVE_INT,
   transferIncomingCountLimit: POSITIVE_INT,
   transferIncomingBytesLimit: SIZE,
-  metricsPort: PORT,
   httpPort: PORT,
   retireTimeout: POSITIVE_MS,
 };
@@ -199,7 +195,6 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
       o.transferIncomingBytesLimit === undefined
         ? Math.max(1, Math.floor(memoryLimit * DEFAULT_TRANSFER_INCOMING_FRACTION))
         : parseBytes(o.transferIncomingBytesLimit, "transferIncomingBytesLimit"),
-    metricsPort: o.metricsPort ?? 0,
     httpPort: o.httpPort ?? 0,
     retireTimeout: o.retireTimeout ?? DEFAULT_RETIRE_TIMEOUT_MS,
   };

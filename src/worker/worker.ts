@@ -52,7 +52,6 @@ import { startWorkerHttp, type WorkerHttp } from "./http.js";
 import { threadHeapMb } from "./memory-limit.js";
 import { WorkerMetrics } from "./metrics.js";
 import { watchEventLoop } from "../metrics/process.js";
-import { serveMetrics, type MetricsServer } from "../metrics/server.js";
 import { compactParts, discardParts, NO_DEPS, partsFromThread, partsToThread, type ThreadConfig, type ThreadDone } from "./thread-protocol.js";
 
 const log = createLogger("worker");
@@ -121,9 +120,8 @@ export class Worker {
   readonly #metrics = new WorkerMetrics();
   /** Stimuli handled: each one's number is part of its cause id. */
   #stimuli = 0;
-  #metricsServer?: MetricsServer;
-  /** Where /metrics is served, as others reach it. */
-  #metricsUrl = "";
+  /** Where /health and /metrics are served, as others reach them. */
+  #httpUrl = "";
   #http?: WorkerHttp;
   #scheduler?: Connection;
   #peers: WorkerPool;
@@ -185,20 +183,25 @@ export class Worker {
         conn.onRequest = (msg) => this.#request(msg as WorkerRequest | CheckpointRequest);
       },
     });
-    try {
-      this.#http = await startWorkerHttp({ host: opts.host, port: opts.httpPort, health: () => (this.#closing ? { ok: false, why: "closing" } : { ok: true }) });
-    } catch (err) {
-      throw new CommError(`Could not serve the worker's HTTP endpoint (/health) on port ${opts.httpPort}: ${(err as Error).message}; pick another with httpPort (--http-port), or 0 for any free port`, { cause: err });
-    }
     const listening = parseAddress(this.#listener.address);
     const contactHost = opts.contactHost ?? (isWildcardHost(listening.host) ? hostname() : listening.host);
     this.#address = formatAddress(scheme, contactHost, listening.port);
     this.#state = new WorkerState(this.#address);
     watchEventLoop();
-    this.#metricsServer = await serveMetrics({ host: opts.host, port: opts.metricsPort, token: opts.token, text: () => this.#metricsText() });
+    try {
+      this.#http = await startWorkerHttp({
+        host: opts.host,
+        port: opts.httpPort,
+        token: opts.token,
+        health: () => (this.#closing ? { ok: false, why: "closing" } : { ok: true }),
+        metrics: () => this.#metricsText(),
+      });
+    } catch (err) {
+      throw new CommError(`Could not serve the worker's HTTP endpoint (/health, /metrics) on port ${opts.httpPort}: ${(err as Error).message}; pick another with httpPort (--http-port), or 0 for any free port`, { cause: err });
+    }
     const urlHost = contactHost.includes(":") ? `[${contactHost}]` : contactHost;
-    this.#metricsUrl = `http://${urlHost}:${this.#metricsServer.port}/metrics`;
-    log.debug("serving metrics", { url: this.#metricsUrl });
+    this.#httpUrl = `http://${urlHost}:${this.#http.port}/`;
+    log.debug("serving /health and /metrics", { url: this.#httpUrl });
 
     const threadConfig = (kind: "task" | "actor", index: number): ThreadConfig => ({
       kind,
@@ -300,7 +303,7 @@ export class Worker {
       incarnation: this.#incarnation,
       memoryLimit: this.memoryLimit,
       ...(opts.restarts ? { restarts: opts.restarts } : {}),
-      metricsUrl: this.#metricsUrl,
+      metricsUrl: this.metricsUrl,
       ...(rejoin && this.#schedulerId !== undefined ? { rejoin: this.#rejoinReport(this.#schedulerId) } : {}),
     });
     if (reply.removed) {
@@ -383,9 +386,9 @@ export class Worker {
     return until === 0 || Date.now() <= until;
   }
 
-  /** The worker's HTTP listener (GET /health), e.g. "http://127.0.0.1:40123/". */
+  /** The worker's HTTP listener (GET /health, /metrics), e.g. "http://127.0.0.1:40123/". */
   get httpUrl(): string {
-    return this.#http?.url ?? "";
+    return this.#httpUrl;
   }
 
   /** It stopped because it could not reach its scheduler again for `schedulerTimeout`. */
@@ -914,7 +917,7 @@ export class Worker {
 
   /** Where this worker serves its Prometheus metrics. */
   get metricsUrl(): string {
-    return this.#metricsUrl;
+    return `${this.#httpUrl}metrics`;
   }
 
   /**
@@ -950,7 +953,6 @@ export class Worker {
       this.#transfers.clear();
       this.#memory?.stop();
       this.#scheduler?.close("worker closing");
-      await Promise.all([this.#listener?.close(), this.#metricsServer?.close()]);
       await Promise.all([this.#listener?.close(), this.#http?.close()]);
       await this.#peers.close();
       await Promise.all([this.#tasks.close(), ...this.#actorThreadPool.map((t) => t.close())]);

@@ -42,7 +42,7 @@ describe("health", () => {
     const taken = new URL(scheduler.dashboardUrl!).port;
     await assert.rejects(
       Worker.start({ scheduler: scheduler.address.replace("0.0.0.0", "127.0.0.1"), token, httpPort: Number(taken), host: "0.0.0.0", contactHost: "127.0.0.1" }),
-      (err: Error) => err.name === "CommError" && /HTTP endpoint \(\/health\) on port \d+.*--http-port/.test(err.message),
+      (err: Error) => err.name === "CommError" && /HTTP endpoint \(\/health, \/metrics\) on port \d+.*--http-port/.test(err.message),
     );
   });
 });
