@@ -32,7 +32,6 @@ import {
   Slow,
   taskPlace,
 } from "../fixtures/actors-extra.js";
-import { Keeper } from "../fixtures/actors-named.js";
 import { add, identity, ValidationError } from "../fixtures/tasks.js";
 import { useCluster, waitFor } from "../helpers/cluster.js";
 import { forceGc } from "../helpers/gc.js";
@@ -540,27 +539,6 @@ describe("actors: placement", () => {
     assert.equal(perWorker.size, 5, `actors landed on ${perWorker.size} workers: ${JSON.stringify([...perWorker])}`);
     for (const [w, n] of perWorker) assert.equal(n, 2, `${w} holds ${n} actors`);
     h.client.release(handles);
-  });
-
-  it("10 actors over 5 workers with a shared 1 MB argument held on one: 2 on each (fewest actors first)", T, async () => {
-    await waitFor(async () => (await actorsOn(h.client)).size === 0, "actors of earlier tests released");
-    const [first, second] = h.cluster.workerAddresses();
-    const big = h.client.scatter(new Uint8Array(1 << 20), { workers: first! });
-    await big;
-    const handles = await h.client.gather(h.client.map(Keeper, Array.from({ length: 10 }, () => [big]), { actors: true }));
-    const perWorker = new Map<string, number>();
-    for (const k of handles) perWorker.set(actorInfo(k).workerAddress, (perWorker.get(actorInfo(k).workerAddress) ?? 0) + 1);
-    assert.deepEqual([...perWorker.values()], [2, 2, 2, 2, 2], JSON.stringify([...perWorker]));
-    assert.equal(await handles[0]!.bytes, 1 << 20);
-    h.client.release(handles);
-    await waitFor(async () => (await actorsOn(h.client)).size === 0, "actors released");
-    // Two in a row on two idle workers, the argument held on one of them: one on each.
-    const pair = [first!, second!];
-    const a = h.client.submit(Keeper, [big], { actor: true, workers: pair });
-    const b = h.client.submit(Keeper, [big], { actor: true, workers: pair });
-    const [ka, kb] = await h.client.gather([a, b]);
-    assert.deepEqual(new Set([actorInfo(ka).workerAddress, actorInfo(kb).workerAddress]), new Set(pair));
-    h.client.release([ka, kb]);
   });
 
   it("resources place an actor only on a worker that has them", T, async () => {
