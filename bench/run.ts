@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { Client, delayed, LocalCluster } from "troupe";
 import { SchedulerState } from "../dist/scheduler/state.js";
 import { Payload } from "../dist/protocol/payload.js";
-import { Counter, inc, makeBytes, noop, size } from "./workloads.js";
+import { Counter, inc, makeBytes, noop, Source, size } from "./workloads.js";
 
 interface Figure {
   name: string;
@@ -91,6 +91,19 @@ async function troupeFigures(): Promise<Record<string, number>> {
     await pipelined(2_000); // warm up, as for the other workloads
     r.actor_pipelined_per_s = await repeat(() => pipelined(20_000));
     client.release(counter);
+
+    // A streaming method's items consumed with for await, at the default window (16).
+    const source = await client.submit(Source, [], { actor: true });
+    const streamed = async (n: number) => {
+      const t = performance.now();
+      let seen = 0;
+      for await (const _ of source.items(n)) seen++;
+      if (seen !== n) throw new Error(`stream gave ${seen} items, expected ${n}`);
+      return n / ((performance.now() - t) / 1000);
+    };
+    await streamed(10_000);
+    r.actor_stream_items_per_s = await repeat(() => streamed(100_000));
+    client.release(source);
 
     const mapped = async () => {
       const t = performance.now();
@@ -191,6 +204,7 @@ const SPEC: Array<[string, string, boolean]> = [
   ["actor_rt_p99_us", "µs", false],
   ["actor_attr_p50_us", "µs", false],
   ["actor_pipelined_per_s", "calls/s", true],
+  ["actor_stream_items_per_s", "items/s", true],
   ["map_tasks_per_s", "tasks/s", true],
   ["chain_tasks_per_s", "tasks/s", true],
   ["transfer_w2w_mb_s", "MB/s", true],

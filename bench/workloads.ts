@@ -25,3 +25,10 @@ export class Counter {
     return ++this.n;
   }
 }
+
+/** A streaming method: yields 0 … n−1. */
+export class Source {
+  async *items(n: number): AsyncGenerator<number> {
+    for (let i = 0; i < n; i++) yield i;
+  }
+}

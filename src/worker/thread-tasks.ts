@@ -11,6 +11,8 @@ import type { CodeRef, Key } from "../protocol/messages.js";
 import { errorInfoOf, errorToInfo, explainSourceError, type CodeOptions } from "../serialize/index.js";
 import { SHARE_MIN_BYTES, share } from "../shm/index.js";
 import { within, Work } from "./thread-faults.js";
+import { isAsyncGenerator } from "./actor-streams.js";
+import { ConfigError } from "../errors.js";
 import { claimSlot, NO_DEPS, unpackRuns, type RunTask, type RunTasks, type ThreadConfig, type ThreadPart, type ToThread } from "./thread-protocol.js";
 import type { Replies } from "./thread-turn.js";
 import { decodeArgs, DepGone, encodeResult, errorReply, isClass, NO_ARGS } from "./thread-values.js";
@@ -238,6 +240,12 @@ export class TaskRunner {
         if (isThenable(result)) result = await result;
       } catch (err) {
         throw explainSourceError(err, msg.fn);
+      }
+      if (isAsyncGenerator(result)) {
+        void result.return(undefined).catch(() => undefined);
+        throw new ConfigError(
+          `task ${msg.key} returned an async generator: a task's result is one value, and only actor methods stream (make it an async * method of an actor class, or return an array)`,
+        );
       }
       const ms = performance.now() - started;
       const encoded = encodeResult(result, this.codeOpts);

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CancelledError, ConfigError, TimeoutError } from "../../src/index.js";
-import { Cancellable, reportAbort } from "../fixtures/actors-flow.js";
+import { Cancellable, recordOn, reportAbort } from "../fixtures/actors-flow.js";
 import { useCluster, waitFor } from "../helpers/cluster.js";
 
 const T = { timeout: 60_000 };
@@ -67,8 +67,10 @@ describe("actor call cancellation and timeouts", () => {
 
   it("timeout - a task submitted with timeout sees its signal abort and fails with TimeoutError", T, async () => {
     const c = await h.client.submit(Cancellable, [], { actor: true });
-    // Long enough for the task to start on a busy machine: a task cancelled before it starts never runs.
-    const task = h.client.submit(reportAbort, [c, "task"], { timeout: 3000 });
+    // A task cancelled before it starts never runs: the first task taking a handle on a thread waits
+    // for the thread's client to connect, so that is done first, and the deadline leaves a busy machine time.
+    await h.client.gather(h.client.map(recordOn, [[c, "warm"], [c, "warm"], [c, "warm"], [c, "warm"]]));
+    const task = h.client.submit(reportAbort, [c, "task"], { timeout: 5000 });
     await assert.rejects(task.result(), TimeoutError);
     assert.ok((await c.ran).includes("task started"));
     await waitFor(async () => (await c.ran).includes("task"), "the task to see its signal abort");

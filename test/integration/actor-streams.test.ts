@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, it } from "node:test";
 import { ActorStream, ConfigError } from "../../src/index.js";
-import { Source } from "../fixtures/actors-flow.js";
+import { countTo, Source } from "../fixtures/actors-flow.js";
 import { useCluster } from "../helpers/cluster.js";
 
 const T = { timeout: 120_000 };
@@ -69,6 +69,10 @@ describe("actor streams", () => {
       (err: Error) => err instanceof RangeError && err.message === "failed after 3 items",
     );
     assert.deepEqual(seen, [0, 1, 2]);
+  });
+
+  it("streams - a task function that is an async generator fails with a ConfigError saying what streams", T, async () => {
+    await assert.rejects(h.client.submit(countTo, [3]).result(), (err: Error) => err instanceof ConfigError && /only actor methods stream/.test(err.message));
   });
 
   it("streams - a stream is iterated once, and streamWindow is checked", T, async () => {
