@@ -121,6 +121,8 @@ export interface ClientRejoin {
 export interface RegisterClientReply {
   /** This scheduler process, for a later rejoin. */
   schedulerId: string;
+  /** Where its dashboard is opened (with the login token when it needs one), when it serves one. */
+  dashboardLink?: string;
 }
 /** Submit a graph. `wanted` are keys the client now holds references to. */
 export interface UpdateGraph {

@@ -284,7 +284,7 @@ const workerInfo = obj<WorkerInfo>({
 });
 
 const REPLIES: { [Op in keyof Replies]: Check<Replies[Op]> } = {
-  "register-client": obj<RegisterClientReply>({ schedulerId: name }),
+  "register-client": obj<RegisterClientReply>({ schedulerId: name, dashboardLink: opt(name) }),
   "update-graph": literal(null),
   "release-keys": literal(null),
   "want-keys": literal(null),

@@ -3,7 +3,9 @@
 // out. All decisions live in state.ts.
 
 import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import { listen, localConnection, type Connection, type Listener } from "../comm/index.js";
+import { dashboardLink } from "../dashboard/auth.js";
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
 import { CommError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
@@ -42,6 +44,9 @@ export class Scheduler {
   readonly #workerWaiters = new Set<WorkerWaiter>();
   #listener!: Listener;
   #dashboard?: Dashboard;
+  /** Where the dashboard listens and the token it may ask for: what its login link is made of. */
+  readonly #host: string;
+  readonly #token: string;
   #tick?: NodeJS.Timeout;
   #closing?: Promise<void>;
 
@@ -54,6 +59,8 @@ export class Scheduler {
   private constructor(opts: ResolvedSchedulerOptions) {
     this.#heartbeatTimeoutMs = opts.heartbeatTimeoutMs;
     this.#holdProcess = opts.holdProcess;
+    this.#host = opts.host;
+    this.#token = opts.token;
     this.#state = new SchedulerState({ heartbeatTimeoutMs: this.#heartbeatTimeoutMs });
   }
 
@@ -72,14 +79,16 @@ export class Scheduler {
     // The check runs after the poll phase: if this process was busy for a
     // while, messages already waiting in sockets (heartbeats) count first.
     if (opts.dashboardPort !== undefined) {
+      const serve = (port: number) => startDashboard(() => s.info(), { host: opts.host, port, token: opts.token, holdProcess: opts.holdProcess });
       try {
-        s.#dashboard = await startDashboard(() => s.info(), { host: opts.host, port: opts.dashboardPort, token: opts.token, holdProcess: opts.holdProcess });
+        s.#dashboard = await serve(opts.dashboardPort);
       } catch (err) {
-        if (!opts.dashboardOptional) {
+        if (!opts.dashboardFallback || opts.dashboardPort === 0) {
           await s.#listener.close();
           throw new CommError(`Could not serve the dashboard on port ${opts.dashboardPort}: ${(err as Error).message}; pick another with --dashboard-port (0 for any free port)`, { cause: err });
         }
-        log.warn("dashboard not started: its port is taken", { port: opts.dashboardPort, error: String(err) });
+        log.info("the dashboard's port is taken: serving it on a free one", { port: opts.dashboardPort, error: String(err) });
+        s.#dashboard = await serve(0);
       }
     }
     s.#tick = setInterval(() => setImmediate(() => s.#handle({ type: "tick" })), opts.tickMs);
@@ -102,6 +111,12 @@ export class Scheduler {
   /** The dashboard's URL, when one is served. */
   get dashboardUrl(): string | undefined {
     return this.#dashboard?.url;
+  }
+
+  /** The dashboard's address as a person opens it: this host's name for a wildcard bind, the login link when it needs the token. */
+  get dashboardLink(): string | undefined {
+    const url = this.#dashboard?.url;
+    return url === undefined ? undefined : dashboardLink(url, this.#host, this.#token, hostname());
   }
 
   info(): SchedulerInfo {
@@ -197,7 +212,7 @@ export class Scheduler {
           if (schedulerId !== this.#id) this.#handle({ type: "client-rejoined", client, tasks, wanted, actors });
           else this.#handle({ type: "update-graph", client, tasks, wanted });
         }
-        return { schedulerId: this.#id } satisfies RegisterClientReply;
+        return { schedulerId: this.#id, dashboardLink: this.dashboardLink } satisfies RegisterClientReply;
       case "update-graph":
       case "release-keys":
       case "want-keys":
