@@ -3,6 +3,7 @@
 // about the end.
 
 import type { Socket } from "node:net";
+import { traffic } from "./traffic.js";
 
 export interface Transport {
   /** Remote "host:port" (or a label for in-memory pipes). */
@@ -33,7 +34,10 @@ export function socketTransport(socket: Socket): Transport {
       // cork + several writes become one writev: large Payload parts reach the
       // kernel without being copied into a combined buffer.
       socket.cork();
-      for (const c of chunks) socket.write(c);
+      for (const c of chunks) {
+        traffic.sent += c.byteLength;
+        socket.write(c);
+      }
       socket.uncork();
     },
     end() {
@@ -51,7 +55,10 @@ export function socketTransport(socket: Socket): Transport {
   socket.setNoDelay(true);
   // A connection keeps nothing alive by itself: its pending requests do (keep-alive.ts), and listeners.
   socket.unref();
-  socket.on("data", (chunk: Buffer) => t.onData(chunk));
+  socket.on("data", (chunk: Buffer) => {
+    traffic.received += chunk.byteLength;
+    t.onData(chunk);
+  });
   socket.on("error", (err) => {
     error = err;
   });

@@ -50,6 +50,7 @@ import type {
   GetDataReply,
   GetSchedulerInfo,
   Heartbeat,
+  WorkerObservations,
   KeyState,
   Message,
   MissingData,
@@ -144,7 +145,21 @@ const actorMeta = obj<ActorMeta>({
   incarnation: int(0),
   callAddress: opt(name),
 });
-const actorStats = obj<ActorStats>({ calls: size, inFlight: size, meanCallMs: size });
+const actorStats = obj<ActorStats>({ calls: size, inFlight: size, meanCallMs: size, p50Ms: opt(size), p99Ms: opt(size) });
+/** A heartbeat's dashboard data: bounded by the worker's ring and output tail. */
+const observations = obj<WorkerObservations>({
+  now: size,
+  cpu: size,
+  netSent: size,
+  netReceived: size,
+  tasks: both(
+    obj<WorkerObservations["tasks"]>({ keys: arrayOf(name, 4096), thread: arrayOf(int(0), 4096), startMs: arrayOf(size, 4096), stopMs: arrayOf(size, 4096), erred: arrayOf(int(0, 1), 4096) }),
+    sameLength("keys", "thread", "startMs", "stopMs", "erred"),
+  ),
+  dropped: size,
+  running: arrayOf(obj<WorkerObservations["running"][number]>({ thread: int(0), key: name, sinceMs: size }), 4096),
+  logs: arrayOf(str(MAX_NAME), 1000),
+});
 
 const actorCallFailure = obj<ActorCallFailure>({ ok: literal(false), error: errorInfo, missing: opt(bool) });
 const actorCallReply: Check<ActorCallReply> = oneOf(payload, actorCallFailure);
@@ -204,7 +219,7 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
     restarts: opt(int(0)),
     rejoin: opt(obj<WorkerRejoin>({ schedulerId: name, held: quantities, actors: arrayOf(actorMeta), running: keys })),
   }),
-  heartbeat: obj<Heartbeat>({ op: literal("heartbeat"), memoryBytes: size, actors: recordOf(actorStats), spilledBytes: opt(size), busyMs: opt(size) }),
+  heartbeat: obj<Heartbeat>({ op: literal("heartbeat"), memoryBytes: size, actors: recordOf(actorStats), spilledBytes: opt(size), busyMs: opt(size), observed: opt(observations) }),
   "worker-status": obj<WorkerStatus>({ op: literal("worker-status"), status: literal("running", "paused", "restarting"), reason: opt(str()) }),
   "actors-lost": obj<ActorsLost>({ op: literal("actors-lost"), keys, error: errorInfo }),
   "task-finished": obj<TaskFinished>({ op: literal("task-finished"), key: name, nbytes: size, actor: opt(actorMeta), startMs: num, stopMs: num }),
@@ -274,7 +289,7 @@ const workerInfo = obj<WorkerInfo>({
   resources: quantities,
   tasksProcessing: int(0),
   storedKeys: int(0),
-  actors: recordOf(obj<ActorStats & { className: string }>({ calls: size, inFlight: size, meanCallMs: size, className: name })),
+  actors: recordOf(obj<ActorStats & { className: string }>({ calls: size, inFlight: size, meanCallMs: size, p50Ms: opt(size), p99Ms: opt(size), className: name })),
   memoryBytes: size,
   memoryLimit: size,
   spilledBytes: size,

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { listen, localConnection, type Connection, type Listener } from "../comm/index.js";
 import { dashboardLink } from "../dashboard/auth.js";
+import { LiveData } from "../dashboard/live.js";
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
 import { CommError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
@@ -44,6 +45,8 @@ export class Scheduler {
   readonly #workerWaiters = new Set<WorkerWaiter>();
   #listener!: Listener;
   #dashboard?: Dashboard;
+  /** What the live dashboard shows; fed only when a dashboard is served. */
+  #live?: LiveData;
   /** Where the dashboard listens and the token it may ask for: what its login link is made of. */
   readonly #host: string;
   readonly #token: string;
@@ -79,7 +82,8 @@ export class Scheduler {
     // The check runs after the poll phase: if this process was busy for a
     // while, messages already waiting in sockets (heartbeats) count first.
     if (opts.dashboardPort !== undefined) {
-      const serve = (port: number) => startDashboard(() => s.info(), { host: opts.host, port, token: opts.token, holdProcess: opts.holdProcess });
+      const live = (s.#live = new LiveData({ info: () => s.info(), actorStates: (keys) => s.#state.actorStates(keys), groupOf: (key) => s.#state.groupOf(key) }));
+      const serve = (port: number) => startDashboard(() => s.info(), { host: opts.host, port, token: opts.token, holdProcess: opts.holdProcess, live });
       try {
         s.#dashboard = await serve(opts.dashboardPort);
       } catch (err) {
@@ -141,6 +145,8 @@ export class Scheduler {
 
   #handle(event: SchedulerEvent): void {
     let out: Instruction[];
+    // Before the state machine forgets it: the dashboard keeps a row for a worker that left.
+    if (event.type === "worker-removed") this.#live?.workerLeft(event.address, event.reason, Date.now());
     try {
       this._onEvent?.(event);
       out = this.#state.handle(event, Date.now());
@@ -324,11 +330,12 @@ export class Scheduler {
   }
 
   /** Requests a registered worker sends: heartbeats, whose replies renew its lease. */
-  #serveWorker(conn: Connection, address: Address): void {
+  #serveWorker(conn: Connection, address: Address, name: string): void {
     conn.onRequest = (req) => {
       if (req.op !== "heartbeat") throw new ProtocolError(`a worker does not send "${req.op}" requests to the scheduler`);
       if (this.#workers.get(address) === conn) {
         this.#handle({ type: "heartbeat", worker: address, memoryBytes: req.memoryBytes, actors: req.actors, spilledBytes: req.spilledBytes, busyMs: req.busyMs });
+        if (req.observed) this.#live?.observe(address, name, req.observed, Date.now());
       }
       // The reply renews the worker's lease: it starts tasks only while the scheduler surely counts it in.
       return null;
@@ -354,7 +361,7 @@ export class Scheduler {
         this.#workers.set(address, conn);
         old?.close("replaced by the same worker's new connection");
         log.info("worker reconnected", { address, name: msg.name });
-        this.#serveWorker(conn, address);
+        this.#serveWorker(conn, address, msg.name);
         return { heartbeatTimeoutMs: this.#heartbeatTimeoutMs, schedulerId: this.#id } satisfies RegisterWorkerReply;
       }
       if (old) {
@@ -369,7 +376,7 @@ export class Scheduler {
       this.#handle({ type: "worker-added", address, name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts, rejoin });
       log.info(rejoin ? "worker rejoined after a scheduler restart" : "worker joined", { address, name });
       for (const w of this.#workerWaiters) if (this.#workers.size >= w.count) w.done();
-      this.#serveWorker(conn, address);
+      this.#serveWorker(conn, address, msg.name);
       return { heartbeatTimeoutMs: this.#heartbeatTimeoutMs, schedulerId: this.#id } satisfies RegisterWorkerReply;
     };
     conn.onMessage = (msg) => {
@@ -380,8 +387,10 @@ export class Scheduler {
       switch (msg.op) {
         case "worker-status":
           if (msg.status !== "running") log.info(msg.status === "paused" ? "worker paused: its memory is above the pause threshold" : "worker restarting: its memory passed the limit", { worker, reason: msg.reason });
+          if (msg.status === "restarting") this.#live?.restarting(worker);
           return this.#handle({ type: "worker-status", worker, status: msg.status, reason: msg.reason });
         case "actors-lost":
+          for (const key of msg.keys) this.#live?.failed(worker, key, msg.error, Date.now(), "actor");
           return this.#handle({ type: "actors-lost", worker, keys: msg.keys, error: msg.error });
         case "steal-response":
           return this.#handle({ type: "steal-response", worker, released: msg.released, kept: msg.kept });
@@ -390,6 +399,7 @@ export class Scheduler {
         case "tasks-finished":
           return this.#handle({ type: "tasks-finished", worker, keys: msg.keys, nbytes: msg.nbytes, durationMs: msg.durationMs });
         case "task-erred":
+          this.#live?.failed(worker, msg.key, msg.error, Date.now());
           return this.#handle({ type: "task-erred", worker, key: msg.key, error: msg.error });
         case "missing-data":
           return this.#handle({ type: "missing-data", worker, key: msg.key, holder: msg.worker });

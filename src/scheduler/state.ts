@@ -14,7 +14,7 @@ import { updateGraph, wantKeys } from "./graph.js";
 import type { TaskStateName } from "./groups.js";
 import { checkInvariants } from "./invariants.js";
 import { afterResourcesFreed } from "./place-task.js";
-import { actorLocation, chooseWorkers, info, whoHas } from "./queries.js";
+import { actorLocation, actorStates, chooseWorkers, groupOf, info, whoHas, type ActorState } from "./queries.js";
 import { addKeys, missingData, taskErred, taskFinished } from "./results.js";
 import { clientRejoined, endRecovery, workerRejoined } from "./recovery.js";
 import { balance, balanceIfIdle, stealResponse } from "./steal-tasks.js";
@@ -139,6 +139,16 @@ export class SchedulerState {
 
   actorLocation(key: Key): WhereIsActorReply {
     return actorLocation(this.#tb, key);
+  }
+
+  /** For the dashboard: where these actors stand. */
+  actorStates(keys: Iterable<Key>): Record<Key, ActorState> {
+    return actorStates(this.#tb, keys);
+  }
+
+  /** For the dashboard: the group of a known task. */
+  groupOf(key: Key): string | undefined {
+    return groupOf(this.#tb, key);
   }
 
   /** Whether this worker process is a member (not removed): a rejoin from it is a reconnect, not a recovery. */

@@ -22,11 +22,28 @@ import { NO_DEPS } from "./thread-protocol.js";
 
 const STATS_EVERY_MS = 1000;
 
+/** Call times kept per actor for its percentiles: the most recent ones. */
+const RECENT_CALLS = 256;
+
 interface CallStats {
   calls: number;
   inFlight: number;
   totalMs: number;
   finished: number;
+  /** The last RECENT_CALLS call times, a ring indexed by `finished`. */
+  recent: Float64Array;
+}
+
+function newCallStats(): CallStats {
+  return { calls: 0, inFlight: 0, totalMs: 0, finished: 0, recent: new Float64Array(RECENT_CALLS) };
+}
+
+/** What the main thread reports of an actor's calls: counts, mean, and p50/p99 of the recent ones. */
+function report(st: CallStats): ActorStats {
+  const n = Math.min(st.finished, RECENT_CALLS);
+  const sorted = st.recent.slice(0, n).sort();
+  const at = (q: number) => (n === 0 ? 0 : sorted[Math.min(n - 1, Math.floor(q * n))]!);
+  return { calls: st.calls, inFlight: st.inFlight, meanCallMs: st.finished ? st.totalMs / st.finished : 0, p50Ms: at(0.5), p99Ms: at(0.99) };
 }
 
 /**
@@ -79,9 +96,11 @@ class CallWork extends Work implements PromiseLike<ActorCallReply> {
     this.#answered = true;
     this.#outcome = outcome;
     const st = this.stats;
+    const ms = performance.now() - this.#t0;
     st.inFlight--;
+    st.recent[st.finished % RECENT_CALLS] = ms;
     st.finished++;
-    st.totalMs += performance.now() - this.#t0;
+    st.totalMs += ms;
     this.#ok?.(outcome);
     return true;
   }
@@ -141,7 +160,7 @@ export class ActorHost {
       this.#statsChanged = false;
       const out: Record<Key, ActorStats> = {};
       for (const [key, st] of this.#stats) {
-        if (this.actors.has(key)) out[key] = { calls: st.calls, inFlight: st.inFlight, meanCallMs: st.finished ? st.totalMs / st.finished : 0 };
+        if (this.actors.has(key)) out[key] = report(st);
         else this.#stats.delete(key);
       }
       post([{ t: "stats", actors: out }]);
@@ -178,7 +197,7 @@ export class ActorHost {
   invoke(key: Key, kind: "call" | "get", name: string, args: Uint8Array[] | null, inTurn = false): ActorCallReply | PromiseLike<ActorCallReply> {
     if (this.#turns.held && !inTurn) return this.#turns.later(() => this.invoke(key, kind, name, args, true));
     let st = this.#stats.get(key);
-    if (!st) this.#stats.set(key, (st = { calls: 0, inFlight: 0, totalMs: 0, finished: 0 }));
+    if (!st) this.#stats.set(key, (st = newCallStats()));
     st.calls++;
     st.inFlight++;
     this.#statsChanged = true;

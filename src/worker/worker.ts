@@ -45,6 +45,7 @@ import { accepting, messageWeight } from "../protocol/schemas.js";
 import { TaskThreads } from "./task-threads.js";
 import { MemoryMonitor } from "./memory.js";
 import { threadHeapMb } from "./memory-limit.js";
+import { WorkerObserver } from "./observer.js";
 import { compactParts, discardParts, NO_DEPS, partsFromThread, partsToThread, type ThreadConfig, type ThreadDone } from "./thread-protocol.js";
 
 const log = createLogger("worker");
@@ -109,6 +110,7 @@ export class Worker {
   #scheduler?: Connection;
   #peers: WorkerPool;
   #heartbeat?: NodeJS.Timeout;
+  readonly #observer = new WorkerObserver();
   #unstickTimer?: NodeJS.Timeout;
   #closing?: Promise<void>;
   #closedResolve!: (exit: WorkerExit) => void;
@@ -391,7 +393,8 @@ export class Worker {
     const sentAt = Date.now();
     const memoryBytes = this.#memory?.used() ?? process.memoryUsage.rss();
     const busyMs = this.#tasks.busyMs(sentAt);
-    conn.request({ op: "heartbeat", memoryBytes, actors, spilledBytes: this.#store.spilledBytes, busyMs }).then(
+    const observed = this.#observer.take(this.#tasks.runningNow(sentAt));
+    conn.request({ op: "heartbeat", memoryBytes, actors, spilledBytes: this.#store.spilledBytes, busyMs, observed }).then(
       () => this.#renewLease(sentAt),
       () => undefined, // the connection's close says what happened
     );
@@ -554,6 +557,8 @@ export class Worker {
         }
         return this.#apply(this.#state.requeue(msg.key, msg));
       }
+      // A failure is timed from its posting: the thread measures only what it finished.
+      if (!msg.actor) this.#observer.taskEnded(msg.key, thread.index, done.ok && done.ms !== undefined ? stopMs - done.ms : startMs, stopMs, !done.ok);
       if (!this.#state.finished(msg.key, msg)) {
         if (done.ok) discardParts(done.value); // released while running: drop the result
         return this.#dispatch();
