@@ -178,6 +178,8 @@ export class LiveData {
   /** Workers that left, by name: shown until one of that name joins, or for GONE_SHOWN_MS. */
   readonly #gone = new Map<string, { at: number; row: WorkerRow }>();
   readonly #actors = new Map<Key, ActorSeen>();
+  /** The actors of the worker leaving now, to see which of them its departure lost. */
+  #orphans: { worker: Address; keys: Key[] } | undefined;
 
   constructor(private readonly source: LiveSource) {}
 
@@ -233,8 +235,22 @@ export class LiveData {
     const seen = this.#workers.get(worker);
     this.#workers.delete(worker);
     if (!w) return;
+    this.#orphans = { worker, keys: Object.keys(w.actors) };
     const row = this.#row(worker, w, seen);
     this.#gone.set(w.name, { at: now, row: { ...row, state: seen?.restarting ? "restarting" : "gone", reason, tasksProcessing: 0, cpu: 0, netSentRate: 0, netReceivedRate: 0 } });
+  }
+
+  /** After the scheduler handled a worker's departure: its actors that are lost now are failures too. */
+  afterWorkerLeft(now: number): void {
+    const orphans = this.#orphans;
+    this.#orphans = undefined;
+    if (!orphans || orphans.keys.length === 0) return;
+    for (const [key, st] of Object.entries(this.source.actorStates(orphans.keys))) {
+      if (st.state !== "lost") continue;
+      const [name, ...rest] = (st.error ?? "ActorLostError: its worker was lost").split(": ");
+      const message = rest.join(": ");
+      this.failures.push({ at: now, key, group: this.source.groupOf(key) ?? groupFromKey(key), worker: orphans.worker, kind: "actor", error: { name: name!, message, stack: `${name}: ${message}` } });
+    }
   }
 
   #row(address: Address, w: WorkerInfo, seen: WorkerSeen | undefined): WorkerRow {

@@ -4,7 +4,10 @@
 // frame. A browser that reads slowly is skipped until its socket drains.
 
 import type { ServerResponse } from "node:http";
-import type { LiveData } from "./live.js";
+import type { Bar, Failure, LiveData, LiveState, LogLine } from "./live.js";
+
+/** One frame of the feed: the shared state, and what the journals gained since the browser's last frame. */
+export type LiveFrame = LiveState & { bars: Bar[]; logs: LogLine[]; failures: Failure[] };
 
 /** How often frames go out: live enough to watch, cheap enough to leave open. */
 export const PUSH_MS = 500;
@@ -54,7 +57,7 @@ export class LiveStream {
     const { bars, logs, failures } = this.live;
     for (const w of to) {
       if (w.blocked) continue;
-      const frame = { ...state, bars: bars.since(w.bars), logs: logs.since(w.logs), failures: failures.since(w.failures) };
+      const frame: LiveFrame = { ...state, bars: bars.since(w.bars), logs: logs.since(w.logs), failures: failures.since(w.failures) };
       w.bars = bars.end;
       w.logs = logs.end;
       w.failures = failures.end;

@@ -153,6 +153,7 @@ export class Scheduler {
     } catch (err) {
       return this.#stateFailed(event, err);
     }
+    if (event.type === "worker-removed") this.#live?.afterWorkerLeft(Date.now());
     for (const ins of out) {
       if (ins.to === "worker") this.#toWorker(ins.address, ins.msg);
       else if (ins.to === "client") this.#clients.get(ins.client)?.send(ins.msg);

@@ -1,21 +1,22 @@
 // The dashboard's live feed (R-OBS-5) over a real cluster: Server-Sent
 // Events at /api/live, pushed without being asked, through a worker's death:
 // the worker stays listed as gone with the reason, its actor comes back on
-// another worker counted as restarted, and the lost one shows as lost.
+// another worker counted as restarted, and the lost one shows as lost, and
+// among the failures.
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { actorInfo, Client, LocalCluster } from "../../src/index.js";
-import type { LiveState } from "../../src/dashboard/live.js";
+import type { LiveFrame } from "../../src/dashboard/stream.js";
 import { Counter } from "../fixtures/actors.js";
 
 const T = { timeout: 90_000 };
 
 /** Reads frames from the feed until `check` finds what it waits for in one (bounded). */
-async function until<R>(link: string, what: string, check: (f: LiveState) => R | undefined, timeoutMs = 30_000): Promise<R> {
+async function until<R>(link: string, what: string, check: (f: LiveFrame) => R | undefined, timeoutMs = 30_000): Promise<R> {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
-  let last: LiveState | undefined;
+  let last: LiveFrame | undefined;
   try {
     const res = await fetch(new URL("api/live", link), { signal: abort.signal });
     assert.equal(res.headers.get("content-type"), "text/event-stream; charset=utf-8");
@@ -28,7 +29,7 @@ async function until<R>(link: string, what: string, check: (f: LiveState) => R |
         const event = text.slice(0, end);
         text = text.slice(end + 2);
         if (!event.startsWith("data: ")) continue;
-        last = JSON.parse(event.slice(6)) as LiveState;
+        last = JSON.parse(event.slice(6)) as LiveFrame;
         const found = check(last);
         if (found !== undefined) return found;
       }
@@ -68,6 +69,8 @@ describe("dashboard - live feed", () => {
       });
       assert.notEqual(after.a.worker, doomed);
       assert.match(after.b.error!, /ActorLostError/);
+      const failure = await until(link, "the lost actor among the failures", (f) => f.failures.find((x) => x.key === lostKey));
+      assert.deepEqual([failure.kind, failure.error.name], ["actor", "ActorLostError"]);
       assert.ok(after.w.reason, "the reason it is gone");
       assert.equal(after.w.tasksProcessing, 0);
     } finally {
