@@ -97,7 +97,13 @@ function replace(id, ...kids) { const el = $(id); el.replaceChildren(...kids.fil
 // ---------------------------------------------------------------- the feed
 function connect() {
   const es = new EventSource("api/live");
-  es.onopen = () => setStatus(true);
+  // Each connection starts with the history the scheduler holds: what this page had is replaced, not doubled.
+  es.onopen = () => {
+    bars = [];
+    failures.length = 0;
+    logs.clear();
+    setStatus(true);
+  };
   es.onmessage = (ev) => receive(JSON.parse(ev.data));
   es.onerror = () => setStatus(false);
 }
