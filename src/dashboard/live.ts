@@ -304,6 +304,8 @@ export class LiveData {
         this.#actors.set(key, a);
       }
     }
+    // Workers forgotten without a departure of their own (the whole cluster restarted).
+    for (const address of this.#workers.keys()) if (!(address in info.workers)) this.#workers.delete(address);
     for (const [name, g] of this.#gone) {
       if (now - g.at > GONE_SHOWN_MS) this.#gone.delete(name);
       else if (!names.has(name)) workers.push(g.row);
