@@ -75,10 +75,10 @@ export class LocalCluster {
       throw err;
     }
     const link = cluster.dashboardLink;
-    // Once per process: a script starts one cluster, a test suite many.
+    // Once per process (a script starts one cluster, a test suite many), on stderr: stdout is the script's own output.
     if (link !== undefined && !linkPrinted) {
       linkPrinted = true;
-      console.log(`troupe dashboard at ${link}`);
+      process.stderr.write(`troupe dashboard at ${link}\n`);
     }
     return cluster;
   }

@@ -61,14 +61,14 @@ describe("dashboard - embedded clusters", () => {
     }
   });
 
-  test("dashboard - troupe run prints the embedded cluster's link once per process; dashboard: false serves none", T, async () => {
+  test("dashboard - troupe run prints the embedded cluster's link once per process, on stderr, leaving stdout to the script; dashboard: false serves none", T, async () => {
     requireBuilt();
     const p = procs.cli("run", ["run", "test/fixtures/dashboard-links.ts"]);
     await p.waitExit(45_000);
     assert.equal(p.exitCode, 0, p.stderr);
-    const printed = [...p.stdout.matchAll(/troupe dashboard at (\S+)/g)].map((m) => m[1]);
-    const out = JSON.parse(p.stdout.trim().split("\n").at(-1)!) as { links: Array<string | null>; status: number };
-    assert.deepEqual(printed, [out.links[0]], `printed once, the first cluster's link: ${p.stdout}`);
+    const printed = [...p.stderr.matchAll(/troupe dashboard at (\S+)/g)].map((m) => m[1]);
+    const out = JSON.parse(p.stdout) as { links: Array<string | null>; status: number };
+    assert.deepEqual(printed, [out.links[0]], `printed once on stderr, the first cluster's link: ${p.stderr}`);
     assert.match(out.links[1]!, /^http:\/\/127\.0\.0\.1:\d+\/$/);
     assert.notEqual(out.links[1], out.links[0]);
     assert.equal(out.links[2], null);
