@@ -2,7 +2,6 @@
 
 import { hostname } from "node:os";
 import { formatAddress, isWildcardHost, parseAddress } from "../comm/index.js";
-import { dashboardLink } from "../dashboard/auth.js";
 import { DEFAULT_HOST } from "../options.js";
 import { DEFAULT_DASHBOARD_PORT, DEFAULT_SCHEDULER_PORT } from "../scheduler/options.js";
 import { Scheduler } from "../scheduler/server.js";
@@ -14,7 +13,8 @@ export const SCHEDULER_USAGE = `Usage: troupe scheduler [options]
 
   --host H               interface to listen on (default 127.0.0.1)
   --port P               port (default ${DEFAULT_SCHEDULER_PORT}; 0 picks a free one)
-  --dashboard-port P     dashboard port (default ${DEFAULT_DASHBOARD_PORT}; 0 picks a free one)
+  --dashboard-port P     dashboard port (default ${DEFAULT_DASHBOARD_PORT}, or a free one when taken;
+                         0 picks a free one)
   --token-file F         file holding the cluster token (or set TROUPE_TOKEN)
   --tls-cert F --tls-key F --tls-ca F
                          serve tls:// with mutual TLS
@@ -41,13 +41,13 @@ export async function schedulerCommand(args: string[]): Promise<void> {
     tls: tls(values),
     insecure: Boolean(values.insecure),
     dashboardPort: int(values["dashboard-port"], "dashboard-port") ?? DEFAULT_DASHBOARD_PORT,
-    // The default dashboard port may be taken; one asked for must be served.
-    dashboardOptional: values["dashboard-port"] === undefined,
+    // The default dashboard port may be taken (a free one then); one asked for must be served.
+    dashboardFallback: values["dashboard-port"] === undefined,
   });
   const { scheme, host: bound, port } = parseAddress(s.address);
   // A wildcard is where it listens, not an address others can use: name this host instead.
   console.log(`troupe scheduler at ${isWildcardHost(bound) ? formatAddress(scheme, hostname(), port) : s.address}`);
   // Beyond loopback the dashboard asks for the token: print the login link that carries it, once.
-  if (s.dashboardUrl) console.log(`dashboard at ${dashboardLink(s.dashboardUrl, host, secret, hostname())}`);
+  if (s.dashboardLink) console.log(`dashboard at ${s.dashboardLink}`);
   stopOnSignals(() => s.close());
 }

@@ -6,6 +6,7 @@ import { resolve } from "node:path";
 import { Worker, type WorkerOptions } from "../worker/index.js";
 import { defaultMemoryLimit, parseBytes } from "../worker/memory-limit.js";
 import { EXIT_SCHEDULER_GONE } from "../worker/options.js";
+import { captureOutput } from "../worker/output-tail.js";
 import { int, parse, resources, SERVER_OPTIONS, tls, token, UsageError, type Options, type Values } from "./args.js";
 import { runNanny } from "./nanny.js";
 import { defaultLogLevel } from "../log.js";
@@ -102,6 +103,7 @@ export async function workerCommand(args: string[]): Promise<void> {
   defaultLogLevel("info");
   const options = workerOptions(positionals[0]!, values);
   if (!values["no-nanny"]) return runNanny(options);
+  captureOutput();
   const w = await Worker.start(options);
   console.log(`troupe worker ${w.name} at ${w.address}\nhealth at ${w.httpUrl}health`);
   // SIGTERM (docker stop, Kubernetes scaling down) retires the worker; Ctrl-C stops it at once.

@@ -96,6 +96,7 @@ export class Client {
   readonly #id = randomHex();
   /** The scheduler process this client registered with (a rejoin tells it whether it restarted). */
   #schedulerId: string | undefined;
+  #dashboardLink: string | undefined;
   /** Set while reconnecting to the scheduler after losing it. */
   #rejoining: Promise<void> | undefined;
   /** Specs sent and not finished (and of actors while held): what a restarted scheduler is told again. */
@@ -158,7 +159,7 @@ export class Client {
     if (target === undefined && process.env.TROUPE_SCHEDULER) target = process.env.TROUPE_SCHEDULER;
     if (target === undefined) {
       const { LocalCluster } = await import("../cluster/local-cluster.js");
-      cluster = await LocalCluster.start({ token: opts.token });
+      cluster = await LocalCluster.start({ token: opts.token, dashboard: opts.dashboard });
       owned = true;
     } else if (typeof target !== "string") {
       cluster = target;
@@ -212,6 +213,12 @@ export class Client {
     const reply = await conn.request({ op: "register-client", clientId: this.#id, ...(rejoin ? { rejoin } : {}) });
     this.#conn = conn;
     this.#schedulerId = reply.schedulerId;
+    this.#dashboardLink = reply.dashboardLink;
+  }
+
+  /** Where the scheduler's dashboard is opened (the login link when it needs the token); undefined when it serves none. */
+  get dashboardLink(): string | undefined {
+    return this.#dashboardLink;
   }
 
   /**

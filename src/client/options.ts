@@ -113,6 +113,8 @@ export interface ClientOptions {
    * holds and still wants (R-FAIL-9).
    */
   schedulerTimeout?: number;
+  /** The embedded cluster started with no address serves the dashboard (default true; see LocalClusterOptions). */
+  dashboard?: boolean;
 }
 
 /** How long a client tries to reach its scheduler again after losing it. */
@@ -157,6 +159,7 @@ export interface ResolvedClientOptions {
   codeRoot: string;
   maxPendingCalls: PendingCallLimits;
   schedulerTimeout: number;
+  dashboard: boolean;
 }
 
 const CLIENT_RULES: Rules<ClientOptions> = {
@@ -168,6 +171,7 @@ const CLIENT_RULES: Rules<ClientOptions> = {
   // pendingCallLimits checks the count and each field.
   maxPendingCalls: { what: "a number of calls or { calls, bytes }", ok: (v) => typeof v === "number" || (typeof v === "object" && v !== null) },
   schedulerTimeout: POSITIVE_MS,
+  dashboard: BOOLEAN,
 };
 
 /** Checks a client's options (ConfigError naming the option) and fills in the defaults. */
@@ -182,6 +186,7 @@ export function resolveClientOptions(options?: ClientOptions): ResolvedClientOpt
     codeRoot: o.codeRoot ?? process.cwd(),
     maxPendingCalls: pendingCallLimits(o.maxPendingCalls),
     schedulerTimeout: o.schedulerTimeout ?? DEFAULT_SCHEDULER_TIMEOUT_MS,
+    dashboard: o.dashboard ?? true,
   };
 }
 

@@ -4,6 +4,7 @@
 
 import type { Connection } from "../comm/index.js";
 import { CommError, ConfigError } from "../errors.js";
+import { DEFAULT_DASHBOARD_PORT } from "../scheduler/options.js";
 import { Scheduler } from "../scheduler/server.js";
 import { onWorkerThread } from "../client/thread-context.js";
 import { parkIfEntry, prepareCodeLookup } from "../serialize/index.js";
@@ -24,6 +25,9 @@ export interface WorkerRestarts {
   restarts: number;
   memoryRestarts: number;
 }
+
+/** Whether an embedded cluster of this process printed its dashboard's link already. */
+let linkPrinted = false;
 
 export class LocalCluster {
   readonly token: string;
@@ -58,7 +62,12 @@ export class LocalCluster {
     }
     const opts = resolveLocalClusterOptions(options);
     // Only what its user waits for keeps the process alive (R-PKG-6): not the cluster's listener, nor its workers.
-    const scheduler = await Scheduler.start({ token: opts.token, holdProcess: false });
+    const scheduler = await Scheduler.start({
+      token: opts.token,
+      holdProcess: false,
+      dashboardPort: opts.dashboard ? DEFAULT_DASHBOARD_PORT : undefined,
+      dashboardFallback: true,
+    });
     const cluster = new LocalCluster(scheduler, opts);
     try {
       const started = Promise.all(Array.from({ length: opts.workers }, () => cluster.addWorker()));
@@ -75,11 +84,22 @@ export class LocalCluster {
       await cluster.close();
       throw err;
     }
+    const link = cluster.dashboardLink;
+    // Once per process (a script starts one cluster, a test suite many), on stderr: stdout is the script's own output.
+    if (link !== undefined && !linkPrinted) {
+      linkPrinted = true;
+      process.stderr.write(`troupe dashboard at ${link}\n`);
+    }
     return cluster;
   }
 
   get schedulerAddress(): string {
     return this.#scheduler.address;
+  }
+
+  /** Where the dashboard is opened; undefined with `dashboard: false`. */
+  get dashboardLink(): string | undefined {
+    return this.#scheduler.dashboardLink;
   }
 
   /** @internal A connection to the scheduler from this process, without a socket. */

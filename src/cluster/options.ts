@@ -9,7 +9,7 @@ import { checkLogEnv } from "../log.js";
 import { randomBytes } from "node:crypto";
 import { cpus } from "node:os";
 import { ConfigError } from "../errors.js";
-import { checkOptions, DEFAULT_RETIRE_TIMEOUT_MS, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_MS, PORT, POSITIVE_INT, POSITIVE_MS, RESOURCES, SIZE, STRING, type Rules } from "../options.js";
+import { BOOLEAN, checkOptions, DEFAULT_RETIRE_TIMEOUT_MS, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_MS, PORT, POSITIVE_INT, POSITIVE_MS, RESOURCES, SIZE, STRING, type Rules } from "../options.js";
 import { defaultMemoryLimit, parseBytes } from "../worker/memory-limit.js";
 import { DEFAULT_ACTOR_THREADS, DEFAULT_CANCEL_GRACE_MS, DEFAULT_NTHREADS } from "../worker/options.js";
 
@@ -34,6 +34,11 @@ export interface LocalClusterOptions {
   memoryLimit?: number | string;
   /** How long a cancelled task may run on after its signal aborted before its thread is stopped, ms (default 1000). */
   cancelGraceMs?: number;
+  /**
+   * Serve the dashboard (default true): on port 8787, or a free port when that
+   * one is taken. Its link is printed once per process and kept in `dashboardLink`.
+   */
+  dashboard?: boolean;
 }
 
 export interface AddWorkerOptions {
@@ -71,6 +76,7 @@ export interface ResolvedLocalClusterOptions {
   /** Bytes, for each worker. */
   memoryLimit: number;
   cancelGraceMs: number;
+  dashboard: boolean;
 }
 
 const CLUSTER_RULES: Rules<LocalClusterOptions> = {
@@ -83,6 +89,7 @@ const CLUSTER_RULES: Rules<LocalClusterOptions> = {
   startTimeout: POSITIVE_MS,
   memoryLimit: SIZE,
   cancelGraceMs: NON_NEGATIVE_MS,
+  dashboard: BOOLEAN,
 };
 
 const ADD_WORKER_RULES: Rules<AddWorkerOptions> = {
@@ -109,6 +116,7 @@ export function resolveLocalClusterOptions(options?: LocalClusterOptions): Resol
     startTimeout: o.startTimeout ?? DEFAULT_START_TIMEOUT_MS,
     memoryLimit: o.memoryLimit === undefined ? defaultMemoryLimit(workers) : parseBytes(o.memoryLimit),
     cancelGraceMs: o.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS,
+    dashboard: o.dashboard ?? true,
   };
 }
 

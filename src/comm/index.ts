@@ -20,3 +20,4 @@ export { listen, DEFAULT_HANDSHAKE_TIMEOUT_MS, type Listener, type ListenOptions
 export { connectionPair } from "./pair.js";
 export { localConnection } from "./local.js";
 export { Payload } from "../protocol/payload.js";
+export { traffic } from "./traffic.js";

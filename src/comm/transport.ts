@@ -4,6 +4,7 @@
 
 import type { Socket } from "node:net";
 import { watchLink } from "./link-watch.js";
+import { traffic } from "./traffic.js";
 
 export interface Transport {
   /** Remote "host:port" (or a label for in-memory pipes). */
@@ -49,7 +50,10 @@ export function socketTransport(socket: Socket): Transport {
       // cork + several writes become one writev: large Payload parts reach the
       // kernel without being copied into a combined buffer.
       socket.cork();
-      for (const c of chunks) socket.write(c);
+      for (const c of chunks) {
+        traffic.sent += c.byteLength;
+        socket.write(c);
+      }
       socket.uncork();
       // Above the mark the socket has seen its own (smaller) mark too, so it will emit 'drain'.
       return socket.writableLength < WRITE_HIGH_WATER_BYTES;
@@ -74,7 +78,10 @@ export function socketTransport(socket: Socket): Transport {
   watchLink(socket);
   // A connection keeps nothing alive by itself: its pending requests do (keep-alive.ts), and listeners.
   socket.unref();
-  socket.on("data", (chunk: Buffer) => t.onData(chunk));
+  socket.on("data", (chunk: Buffer) => {
+    traffic.received += chunk.byteLength;
+    t.onData(chunk);
+  });
   socket.on("drain", () => t.onDrain());
   socket.on("error", (err) => {
     error = err;

@@ -1,13 +1,15 @@
-// The scheduler's dashboard (HTTP): a page, the JSON API behind it, and
-// Prometheus metrics at /metrics. Beyond loopback, every route needs the
-// cluster token (auth.ts), except /health, which answers 200 while the
-// scheduler serves.
+// The scheduler's dashboard (HTTP): a page, the JSON API behind it, its
+// live feed (Server-Sent Events at /api/live), and Prometheus metrics at
+// /metrics. Beyond loopback, every route needs the cluster token (auth.ts),
+// except /health, which answers 200 while the scheduler serves.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { SchedulerInfo } from "../protocol/messages.js";
 import { DashboardGate } from "./auth.js";
+import type { LiveData } from "./live.js";
 import { loginPage, PAGE } from "./page.js";
+import { LiveStream } from "./stream.js";
 
 export interface Dashboard {
   /** http://host:port/ */
@@ -24,11 +26,14 @@ export interface DashboardOptions {
   holdProcess?: boolean;
   /** The text /metrics answers with (Prometheus exposition format). */
   metrics: () => string;
+  /** What the live feed shows. */
+  live?: LiveData;
 }
 
 export function startDashboard(info: () => SchedulerInfo, opts: DashboardOptions): Promise<Dashboard> {
   const gate = new DashboardGate(opts.host, opts.token ?? "");
-  const server: Server = createServer((req, res) => serve(req, res, gate, info, opts.metrics));
+  const stream = opts.live ? new LiveStream(opts.live, opts.holdProcess !== false) : undefined;
+  const server: Server = createServer((req, res) => serve(req, res, gate, info, opts.metrics, stream));
   if (opts.holdProcess === false) {
     server.unref();
     server.on("connection", (socket) => socket.unref());
@@ -42,13 +47,18 @@ export function startDashboard(info: () => SchedulerInfo, opts: DashboardOptions
       const host = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
       resolve({
         url: `http://${host}:${port}/`,
-        close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+        close: () =>
+          new Promise<void>((r) => {
+            stream?.close();
+            server.closeAllConnections();
+            server.close(() => r());
+          }),
       });
     });
   });
 }
 
-function serve(req: IncomingMessage, res: ServerResponse, gate: DashboardGate, info: () => SchedulerInfo, metrics: () => string): void {
+function serve(req: IncomingMessage, res: ServerResponse, gate: DashboardGate, info: () => SchedulerInfo, metrics: () => string, stream: LiveStream | undefined): void {
   const raw = req.url ?? "/";
   const q = raw.indexOf("?");
   const path = q < 0 ? raw : raw.slice(0, q);
@@ -72,6 +82,7 @@ function serve(req: IncomingMessage, res: ServerResponse, gate: DashboardGate, i
   if (req.method !== "GET") return send(405, "text/plain", "only GET\n");
   if (path === "/") return send(200, "text/html; charset=utf-8", PAGE);
   if (path === "/api/info") return send(200, "application/json", JSON.stringify(info()));
+  if (path === "/api/live" && stream) return stream.add(res);
   if (path === "/metrics") return send(200, "text/plain; version=0.0.4; charset=utf-8", metrics());
-  send(404, "text/plain", "not found: try /, /api/info or /metrics\n");
+  send(404, "text/plain", "not found: try /, /api/info, /api/live or /metrics\n");
 }

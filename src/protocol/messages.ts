@@ -129,6 +129,8 @@ export interface ClientRejoin {
 export interface RegisterClientReply {
   /** This scheduler process, for a later rejoin. */
   schedulerId: string;
+  /** Where its dashboard is opened (with the login token when it needs one), when it serves one. */
+  dashboardLink?: string;
 }
 /** Submit a graph. `wanted` are keys the client now holds references to. */
 export interface UpdateGraph {
@@ -448,6 +450,26 @@ export interface Heartbeat {
   spilledBytes?: number;
   /** How long its least busy task thread has been running its current task, ms (0: one is free). */
   busyMs?: number;
+  /** What the dashboard shows of it since the last heartbeat. */
+  observed?: WorkerObservations;
+}
+/** What a worker saw since its last heartbeat, for the dashboard (bounded). Times are the worker's Date.now(). */
+export interface WorkerObservations {
+  /** The worker's clock as it sent this: the scheduler shifts the times below to its own. */
+  now: number;
+  /** CPU time the process used since the last heartbeat, in cores (1: one core busy). */
+  cpu: number;
+  /** Bytes its connections sent and received since it started. */
+  netSent: number;
+  netReceived: number;
+  /** Tasks that ended on its task threads, oldest first (parallel arrays; erred: 1 when it failed). */
+  tasks: { keys: Key[]; thread: number[]; startMs: number[]; stopMs: number[]; erred: number[] };
+  /** Task ends left out because more ended than a heartbeat carries. */
+  dropped: number;
+  /** The task each busy task thread runs now, and since when. */
+  running: Array<{ thread: number; key: Key; sinceMs: number }>;
+  /** Lines its process wrote to stdout and stderr. */
+  logs: string[];
 }
 /**
  * How the worker takes work: "paused" above its memory's pause threshold (no
@@ -474,6 +496,9 @@ export interface ActorStats {
   buckets?: number[];
   /** Wall time of finished calls in all, milliseconds. */
   totalMs?: number;
+  /** Median and 99th percentile wall time of its recent calls, milliseconds. */
+  p50Ms?: number;
+  p99Ms?: number;
 }
 export interface TaskFinished {
   op: "task-finished";

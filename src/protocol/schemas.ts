@@ -72,6 +72,7 @@ import type {
   GetDataReply,
   GetSchedulerInfo,
   Heartbeat,
+  WorkerObservations,
   KeyState,
   Message,
   MissingData,
@@ -201,7 +202,21 @@ const actorMeta = obj<ActorMeta>({
 });
 /** More duration buckets than troupe has: room for a few more in later versions. */
 const MAX_BUCKETS = 64;
-const actorStats = obj<ActorStats>({ calls: size, inFlight: size, meanCallMs: size, buckets: opt(arrayOf(size, MAX_BUCKETS)), totalMs: opt(size) });
+const actorStats = obj<ActorStats>({ calls: size, inFlight: size, meanCallMs: size, buckets: opt(arrayOf(size, MAX_BUCKETS)), totalMs: opt(size), p50Ms: opt(size), p99Ms: opt(size) });
+/** A heartbeat's dashboard data: bounded by the worker's ring and output tail. */
+const observations = obj<WorkerObservations>({
+  now: size,
+  cpu: size,
+  netSent: size,
+  netReceived: size,
+  tasks: both(
+    obj<WorkerObservations["tasks"]>({ keys: arrayOf(name, 4096), thread: arrayOf(int(0), 4096), startMs: arrayOf(size, 4096), stopMs: arrayOf(size, 4096), erred: arrayOf(int(0, 1), 4096) }),
+    sameLength("keys", "thread", "startMs", "stopMs", "erred"),
+  ),
+  dropped: size,
+  running: arrayOf(obj<WorkerObservations["running"][number]>({ thread: int(0), key: name, sinceMs: size }), 4096),
+  logs: arrayOf(str(MAX_NAME), 1000),
+});
 
 const actorCallFailure = obj<ActorCallFailure>({ ok: literal(false), error: errorInfo, missing: opt(bool) });
 const actorCallReply: Check<ActorCallReply> = oneOf(payload, actorCallFailure, obj<ActorStreamOpened>({ stream: int(0) }));
@@ -284,7 +299,7 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
     rejoin: opt(obj<WorkerRejoin>({ schedulerId: name, held: quantities, actors: arrayOf(actorMeta), running: keys })),
     metricsUrl: opt(name),
   }),
-  heartbeat: obj<Heartbeat>({ op: literal("heartbeat"), memoryBytes: size, actors: recordOf(actorStats), spilledBytes: opt(size), busyMs: opt(size) }),
+  heartbeat: obj<Heartbeat>({ op: literal("heartbeat"), memoryBytes: size, actors: recordOf(actorStats), spilledBytes: opt(size), busyMs: opt(size), observed: opt(observations) }),
   "worker-status": obj<WorkerStatus>({ op: literal("worker-status"), status: literal("running", "paused", "restarting"), reason: opt(str()) }),
   "actors-lost": obj<ActorsLost>({ op: literal("actors-lost"), keys, error: errorInfo }),
   "task-finished": obj<TaskFinished>({ op: literal("task-finished"), key: name, nbytes: size, actor: opt(actorMeta), startMs: num, stopMs: num }),
@@ -341,7 +356,7 @@ const workerInfo = obj<WorkerInfo>({
   resources: quantities,
   tasksProcessing: int(0),
   storedKeys: int(0),
-  actors: recordOf(obj<ActorStats & { className: string }>({ calls: size, inFlight: size, meanCallMs: size, buckets: opt(arrayOf(size, MAX_BUCKETS)), totalMs: opt(size), className: name })),
+  actors: recordOf(obj<ActorStats & { className: string }>({ calls: size, inFlight: size, meanCallMs: size, buckets: opt(arrayOf(size, MAX_BUCKETS)), totalMs: opt(size), p50Ms: opt(size), p99Ms: opt(size), className: name })),
   memoryBytes: size,
   memoryLimit: size,
   spilledBytes: size,
@@ -356,7 +371,7 @@ const leaseReply = oneOf(obj<{ ok: boolean }>({ ok: bool }), obj<{ error: ErrorI
 const storyEntry = obj<StoryEntry>({ key: name, at: num, where: name, from: name, to: name, cause: name, worker: opt(name) });
 
 const REPLIES: { [Op in keyof Replies]: Check<Replies[Op]> } = {
-  "register-client": obj<RegisterClientReply>({ schedulerId: name }),
+  "register-client": obj<RegisterClientReply>({ schedulerId: name, dashboardLink: opt(name) }),
   "update-graph": literal(null),
   "release-keys": literal(null),
   "want-keys": literal(null),

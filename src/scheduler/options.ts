@@ -20,15 +20,15 @@ export interface SchedulerOptions {
   tickMs?: number;
   /** Serve the dashboard on this port (0: any free one). Absent: no dashboard. */
   dashboardPort?: number;
-  /** When the dashboard's port is taken, go on without it (a warning) instead of failing. */
-  dashboardOptional?: boolean;
+  /** When the dashboard's port is taken, serve it on a free port instead of failing (default false). */
+  dashboardFallback?: boolean;
   /** Whether its listeners keep the process alive (default true; false when embedded in a script, R-PKG-6). */
   holdProcess?: boolean;
 }
 
 /** The port `troupe scheduler` listens on when not told. */
 export const DEFAULT_SCHEDULER_PORT = 8786;
-/** The port `troupe scheduler` serves its dashboard on when not told. */
+/** The port `troupe scheduler` and embedded clusters serve their dashboard on when not told (a free one when it is taken). */
 export const DEFAULT_DASHBOARD_PORT = 8787;
 /**
  * A worker silent for this long is removed: three missed heartbeats (they
@@ -47,7 +47,7 @@ export interface ResolvedSchedulerOptions {
   heartbeatTimeoutMs: number;
   tickMs: number;
   dashboardPort: number | undefined;
-  dashboardOptional: boolean;
+  dashboardFallback: boolean;
   holdProcess: boolean;
 }
 
@@ -60,7 +60,7 @@ const RULES: Rules<SchedulerOptions> = {
   heartbeatTimeoutMs: POSITIVE_MS,
   tickMs: POSITIVE_MS,
   dashboardPort: PORT,
-  dashboardOptional: BOOLEAN,
+  dashboardFallback: BOOLEAN,
   holdProcess: BOOLEAN,
 };
 
@@ -77,7 +77,7 @@ export function resolveSchedulerOptions(options?: SchedulerOptions): ResolvedSch
     heartbeatTimeoutMs: o.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS,
     tickMs: o.tickMs ?? DEFAULT_TICK_MS,
     dashboardPort: o.dashboardPort,
-    dashboardOptional: o.dashboardOptional ?? false,
+    dashboardFallback: o.dashboardFallback ?? false,
     holdProcess: o.holdProcess ?? true,
   };
 }

@@ -23,6 +23,8 @@ export function info(tb: Tables): Omit<SchedulerInfo, "address"> {
         calls: s?.calls ?? 0,
         inFlight: s?.inFlight ?? 0,
         meanCallMs: s?.meanCallMs ?? 0,
+        p50Ms: s?.p50Ms ?? 0,
+        p99Ms: s?.p99Ms ?? 0,
       };
     }
     // Processing there beyond its threads: waiting in its queue (what work stealing moves).
@@ -146,4 +148,50 @@ export function actorLocation(tb: Tables, key: Key): WhereIsActorReply {
     default:
       return { pending: true };
   }
+}
+
+/** Where an actor stands, as the dashboard shows it. */
+export interface ActorState {
+  state: "starting" | "alive" | "restarting" | "lost" | "failed" | "released";
+  /** How many times it was re-created after losing its worker. */
+  restarts: number;
+  /** Why it is lost or failed. */
+  error?: string;
+}
+
+/** The state of each of these actors (undefined keys are forgotten: released by every client). */
+export function actorStates(tb: Tables, keys: Iterable<Key>): Record<Key, ActorState> {
+  const out: Record<Key, ActorState> = {};
+  for (const key of keys) {
+    const t = tb.tasks.get(key);
+    if (!t || !t.actor) {
+      out[key] = { state: "released", restarts: 0 };
+      continue;
+    }
+    const restarts = t.incarnation;
+    const error = t.error ? `${t.error.name}: ${t.error.message}` : undefined;
+    switch (t.state) {
+      case "memory":
+        out[key] = { state: "alive", restarts };
+        break;
+      case "lost":
+        out[key] = { state: "lost", restarts, error };
+        break;
+      case "erred":
+      case "cancelled":
+        out[key] = { state: "failed", restarts, error };
+        break;
+      case "released":
+        out[key] = { state: "released", restarts };
+        break;
+      default:
+        out[key] = { state: restarts > 0 ? "restarting" : "starting", restarts };
+    }
+  }
+  return out;
+}
+
+/** The group (function name) a known task belongs to. */
+export function groupOf(tb: Tables, key: Key): string | undefined {
+  return tb.tasks.get(key)?.group.name;
 }

@@ -3,8 +3,11 @@
 // out. All decisions live in state.ts.
 
 import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import { listen, localConnection, type Connection, type Listener } from "../comm/index.js";
 import { prometheusText } from "../dashboard/metrics.js";
+import { dashboardLink } from "../dashboard/auth.js";
+import { LiveData } from "../dashboard/live.js";
 import { startDashboard, type Dashboard } from "../dashboard/server.js";
 import { watchEventLoop } from "../metrics/process.js";
 import { CommError, ConfigError, ProtocolError } from "../errors.js";
@@ -57,6 +60,11 @@ export class Scheduler {
   readonly #retireWaiters = new Map<Address, Array<() => void>>();
   #listener!: Listener;
   #dashboard?: Dashboard;
+  /** What the live dashboard shows; fed only when a dashboard is served. */
+  #live?: LiveData;
+  /** Where the dashboard listens and the token it may ask for: what its login link is made of. */
+  readonly #host: string;
+  readonly #token: string;
   #tick?: NodeJS.Timeout;
   #closing?: Promise<void>;
 
@@ -69,6 +77,8 @@ export class Scheduler {
   private constructor(opts: ResolvedSchedulerOptions) {
     this.#heartbeatTimeoutMs = opts.heartbeatTimeoutMs;
     this.#holdProcess = opts.holdProcess;
+    this.#host = opts.host;
+    this.#token = opts.token;
     this.#state = new SchedulerState({ heartbeatTimeoutMs: this.#heartbeatTimeoutMs });
   }
 
@@ -88,20 +98,25 @@ export class Scheduler {
     // The check runs after the poll phase: if this process was busy for a
     // while, messages already waiting in sockets (heartbeats) count first.
     if (opts.dashboardPort !== undefined) {
-      try {
-        s.#dashboard = await startDashboard(() => s.info(), {
+      const live = (s.#live = new LiveData({ info: () => s.info(), actorStates: (keys) => s.#state.actorStates(keys), groupOf: (key) => s.#state.groupOf(key) }));
+      const serve = (port: number) =>
+        startDashboard(() => s.info(), {
           host: opts.host,
-          port: opts.dashboardPort,
+          port,
           token: opts.token,
           holdProcess: opts.holdProcess,
+          live,
           metrics: () => prometheusText({ info: s.info(), ...s.#state.metrics() }),
         });
+      try {
+        s.#dashboard = await serve(opts.dashboardPort);
       } catch (err) {
-        if (!opts.dashboardOptional) {
+        if (!opts.dashboardFallback || opts.dashboardPort === 0) {
           await s.#listener.close();
           throw new CommError(`Could not serve the dashboard on port ${opts.dashboardPort}: ${(err as Error).message}; pick another with --dashboard-port (0 for any free port)`, { cause: err });
         }
-        log.warn("dashboard not started: its port is taken", { port: opts.dashboardPort, error: String(err) });
+        log.info("the dashboard's port is taken: serving it on a free one", { port: opts.dashboardPort, error: String(err) });
+        s.#dashboard = await serve(0);
       }
     }
     s.#tick = setInterval(() => setImmediate(() => s.#handle({ type: "tick" })), opts.tickMs);
@@ -126,6 +141,12 @@ export class Scheduler {
     return this.#dashboard?.url;
   }
 
+  /** The dashboard's address as a person opens it: this host's name for a wildcard bind, the login link when it needs the token. */
+  get dashboardLink(): string | undefined {
+    const url = this.#dashboard?.url;
+    return url === undefined ? undefined : dashboardLink(url, this.#host, this.#token, hostname());
+  }
+
   info(): SchedulerInfo {
     return { address: this.address, ...this.#state.info() };
   }
@@ -148,12 +169,15 @@ export class Scheduler {
 
   #handle(event: SchedulerEvent): void {
     let out: Instruction[];
+    // Before the state machine forgets it: the dashboard keeps a row for a worker that left.
+    if (event.type === "worker-removed") this.#live?.workerLeft(event.address, event.reason, Date.now());
     try {
       this._onEvent?.(event);
       out = this.#state.handle(event, Date.now(), storyNow());
     } catch (err) {
       return this.#stateFailed(event, err);
     }
+    if (event.type === "worker-removed") this.#live?.afterWorkerLeft(Date.now());
     for (const ins of out) {
       if (ins.to === "worker") this.#toWorker(ins.address, ins.msg);
       else if (ins.to === "client") this.#clients.get(ins.client)?.send(ins.msg);
@@ -258,7 +282,7 @@ export class Scheduler {
           if (schedulerId !== this.#id) this.#handle({ type: "client-rejoined", client, tasks, wanted, actors });
           else this.#handle({ type: "update-graph", client, tasks, wanted });
         }
-        return { schedulerId: this.#id } satisfies RegisterClientReply;
+        return { schedulerId: this.#id, dashboardLink: this.dashboardLink } satisfies RegisterClientReply;
       case "update-graph":
       case "release-keys":
       case "want-keys":
@@ -415,11 +439,12 @@ export class Scheduler {
   }
 
   /** Requests a registered worker sends: heartbeats, whose replies renew its lease. */
-  #serveWorker(conn: Connection, address: Address): void {
+  #serveWorker(conn: Connection, address: Address, name: string): void {
     conn.onRequest = (req) => {
       if (req.op !== "heartbeat") throw new ProtocolError(`a worker does not send "${req.op}" requests to the scheduler`);
       if (this.#workers.get(address) === conn) {
         this.#handle({ type: "heartbeat", worker: address, memoryBytes: req.memoryBytes, actors: req.actors, spilledBytes: req.spilledBytes, busyMs: req.busyMs });
+        if (req.observed) this.#live?.observe(address, name, req.observed, Date.now());
       }
       // The reply renews the worker's lease: it starts tasks only while the scheduler surely counts it in.
       return null;
@@ -445,7 +470,7 @@ export class Scheduler {
         this.#workers.set(address, conn);
         old?.close("replaced by the same worker's new connection");
         log.info("worker reconnected", { address, name: msg.name });
-        this.#serveWorker(conn, address);
+        this.#serveWorker(conn, address, msg.name);
         return { heartbeatTimeoutMs: this.#heartbeatTimeoutMs, schedulerId: this.#id } satisfies RegisterWorkerReply;
       }
       if (old) {
@@ -461,7 +486,7 @@ export class Scheduler {
       this.#handle({ type: "worker-added", address, name, nthreads, actorThreads, resources, incarnation, memoryLimit, restarts, rejoin, metricsUrl });
       log.info(rejoin ? "worker rejoined after a scheduler restart" : "worker joined", { address, name });
       for (const w of this.#workerWaiters) if (this.#workers.size >= w.count) w.done();
-      this.#serveWorker(conn, address);
+      this.#serveWorker(conn, address, msg.name);
       return { heartbeatTimeoutMs: this.#heartbeatTimeoutMs, schedulerId: this.#id } satisfies RegisterWorkerReply;
     };
     conn.onMessage = (msg) => {
@@ -472,8 +497,10 @@ export class Scheduler {
       switch (msg.op) {
         case "worker-status":
           if (msg.status !== "running") log.info(msg.status === "paused" ? "worker paused: its memory is above the pause threshold" : "worker restarting: its memory passed the limit", { worker, reason: msg.reason });
+          if (msg.status === "restarting") this.#live?.restarting(worker);
           return this.#handle({ type: "worker-status", worker, status: msg.status, reason: msg.reason });
         case "actors-lost":
+          for (const key of msg.keys) this.#live?.failed(worker, key, msg.error, Date.now(), "actor");
           return this.#handle({ type: "actors-lost", worker, keys: msg.keys, error: msg.error });
         case "steal-response":
           return this.#handle({ type: "steal-response", worker, released: msg.released, kept: msg.kept });
@@ -482,6 +509,7 @@ export class Scheduler {
         case "tasks-finished":
           return this.#handle({ type: "tasks-finished", worker, keys: msg.keys, nbytes: msg.nbytes, durationMs: msg.durationMs });
         case "task-erred":
+          this.#live?.failed(worker, msg.key, msg.error, Date.now());
           return this.#handle({ type: "task-erred", worker, key: msg.key, error: msg.error });
         case "missing-data":
           return this.#handle({ type: "missing-data", worker, key: msg.key, holder: msg.worker });

@@ -17,7 +17,7 @@ import { checkInvariants } from "./invariants.js";
 import { afterResourcesFreed } from "./place-task.js";
 import type { SchedulerMetrics } from "../dashboard/metrics.js";
 import { BoundedLabels } from "../metrics/labels.js";
-import { actorLocation, chooseWorkers, groupMetrics, info, whoHas } from "./queries.js";
+import { actorLocation, actorStates, chooseWorkers, groupMetrics, groupOf, info, whoHas, type ActorState } from "./queries.js";
 import { addKeys, missingData, taskErred, taskFinished } from "./results.js";
 import { clientRejoined, endRecovery, workerRejoined } from "./recovery.js";
 import { progressRetirements, retireWorkers } from "./retire.js";
@@ -179,6 +179,16 @@ export class SchedulerState {
   isLiveActor(key: Key): boolean {
     const t = this.#tb.tasks.get(key);
     return t !== undefined && t.actor && (t.state === "memory" || isPending(t.state));
+  }
+
+  /** For the dashboard: where these actors stand. */
+  actorStates(keys: Iterable<Key>): Record<Key, ActorState> {
+    return actorStates(this.#tb, keys);
+  }
+
+  /** For the dashboard: the group of a known task. */
+  groupOf(key: Key): string | undefined {
+    return groupOf(this.#tb, key);
   }
 
   /** Whether this worker process is a member (not removed): a rejoin from it is a reconnect, not a recovery. */

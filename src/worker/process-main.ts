@@ -7,6 +7,7 @@
 
 import { createLogger } from "../log.js";
 import { DEFAULT_RETIRE_TIMEOUT_MS } from "../options.js";
+import { captureOutput } from "./output-tail.js";
 import { EXIT_SCHEDULER_GONE, type WorkerOptions } from "./options.js";
 import { Worker } from "./worker.js";
 
@@ -17,6 +18,8 @@ const STOP_DEADLINE_MS = 10_000;
 
 async function main(): Promise<void> {
   const opts = JSON.parse(process.env.TROUPE_WORKER_CONFIG ?? "{}") as WorkerOptions;
+  // This process is the worker: what it prints is its log, shown on the dashboard.
+  captureOutput();
   const worker = await Worker.start(opts);
   process.send?.({ type: "ready", address: worker.address, name: worker.name, httpUrl: worker.httpUrl });
   const stop = () => {

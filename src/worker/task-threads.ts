@@ -110,6 +110,24 @@ export class TaskThreads {
     return least === Infinity ? 0 : least;
   }
 
+  /**
+   * The task each busy thread runs now: its earliest posted task, since
+   * threads start them in posting order (a seceded task aside).
+   */
+  runningNow(nowMs: number): Array<{ thread: number; key: Key; sinceMs: number }> {
+    const out: Array<{ thread: number; key: Key; sinceMs: number }> = [];
+    const seen = new Set<RunnerThread>();
+    for (const [key, entry] of this.#posted) {
+      const t = entry.thread;
+      if (seen.has(t)) continue;
+      seen.add(t);
+      const ran = t.runningFor(nowMs);
+      if (ran > 0) out.push({ thread: t.index, key, sinceMs: nowMs - ran });
+      if (seen.size === this.threads.length) break;
+    }
+    return out;
+  }
+
   /** Takes back every task no thread has started; returns their keys. */
   retractAll(): Key[] {
     const taken: Key[] = [];

@@ -26,6 +26,9 @@ import { bucketOf, DURATION_BUCKETS_S } from "../metrics/histogram.js";
 
 const STATS_EVERY_MS = 1000;
 
+/** Call times kept per actor for its percentiles: the most recent ones. */
+const RECENT_CALLS = 256;
+
 interface CallStats {
   calls: number;
   inFlight: number;
@@ -33,10 +36,20 @@ interface CallStats {
   finished: number;
   /** Finished calls per duration bucket (metrics/histogram.ts). */
   buckets: number[];
+  /** The last RECENT_CALLS call times, a ring indexed by `finished`. */
+  recent: Float64Array;
 }
 
-function newStats(): CallStats {
-  return { calls: 0, inFlight: 0, totalMs: 0, finished: 0, buckets: new Array<number>(DURATION_BUCKETS_S.length + 1).fill(0) };
+function newCallStats(): CallStats {
+  return { calls: 0, inFlight: 0, totalMs: 0, finished: 0, buckets: new Array<number>(DURATION_BUCKETS_S.length + 1).fill(0), recent: new Float64Array(RECENT_CALLS) };
+}
+
+/** What the main thread reports of an actor's calls: counts, mean, duration buckets, and p50/p99 of the recent ones. */
+function report(st: CallStats): ActorStats {
+  const n = Math.min(st.finished, RECENT_CALLS);
+  const sorted = st.recent.slice(0, n).sort();
+  const at = (q: number) => (n === 0 ? 0 : sorted[Math.min(n - 1, Math.floor(q * n))]!);
+  return { calls: st.calls, inFlight: st.inFlight, meanCallMs: st.finished ? st.totalMs / st.finished : 0, buckets: [...st.buckets], totalMs: st.totalMs, p50Ms: at(0.5), p99Ms: at(0.99) };
 }
 
 /**
@@ -121,9 +134,10 @@ class CallWork extends Work implements PromiseLike<ActorCallReply> {
     }
     if (this.#ended) for (const wake of this.#ended.splice(0)) wake();
     const st = this.stats;
-    st.inFlight--;
-    st.finished++;
     const ms = performance.now() - this.#t0;
+    st.inFlight--;
+    st.recent[st.finished % RECENT_CALLS] = ms;
+    st.finished++;
     st.totalMs += ms;
     st.buckets[bucketOf(ms / 1000)]!++;
     this.#ok?.(outcome);
@@ -189,9 +203,7 @@ export class ActorHost {
       this.#statsChanged = false;
       const out: Record<Key, ActorStats> = {};
       for (const [key, st] of this.#stats) {
-        if (this.actors.has(key)) {
-          out[key] = { calls: st.calls, inFlight: st.inFlight, meanCallMs: st.finished ? st.totalMs / st.finished : 0, buckets: [...st.buckets], totalMs: st.totalMs };
-        }
+        if (this.actors.has(key)) out[key] = report(st);
         else this.#stats.delete(key);
       }
       post([{ t: "stats", actors: out }]);
@@ -234,7 +246,7 @@ export class ActorHost {
   invoke(key: Key, kind: "call" | "get", name: string, args: Uint8Array[] | null, inTurn = false): ActorCallReply | PromiseLike<ActorCallReply> {
     if (this.#turns.held && !inTurn) return this.#turns.later(() => this.invoke(key, kind, name, args, true));
     let st = this.#stats.get(key);
-    if (!st) this.#stats.set(key, (st = newStats()));
+    if (!st) this.#stats.set(key, (st = newCallStats()));
     st.calls++;
     st.inFlight++;
     this.#statsChanged = true;

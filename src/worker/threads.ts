@@ -89,6 +89,11 @@ export class RunnerThread {
     return this.#config.kind;
   }
 
+  /** Its place among the worker's threads of its kind (a replacement keeps it). */
+  get index(): number {
+    return this.#config.index;
+  }
+
   #spawn(): Thread {
     const config = this.#config;
     const resourceLimits = this.#heapMb ? { maxOldGenerationSizeMb: this.#heapMb } : undefined;

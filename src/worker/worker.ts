@@ -52,6 +52,7 @@ import { startWorkerHttp, type WorkerHttp } from "./http.js";
 import { threadHeapMb } from "./memory-limit.js";
 import { WorkerMetrics } from "./metrics.js";
 import { watchEventLoop } from "../metrics/process.js";
+import { WorkerObserver } from "./observer.js";
 import { compactParts, discardParts, NO_DEPS, partsFromThread, partsToThread, type ThreadConfig, type ThreadDone } from "./thread-protocol.js";
 
 const log = createLogger("worker");
@@ -128,6 +129,7 @@ export class Worker {
   /** Dependencies being fetched from peers, and those waiting their turn (R-FLOW-3). */
   readonly #transfers: IncomingTransfers;
   #heartbeat?: NodeJS.Timeout;
+  readonly #observer = new WorkerObserver();
   #unstickTimer?: NodeJS.Timeout;
   #closing?: Promise<void>;
   /** Set once it asked the scheduler to retire it (R-OPS-2). */
@@ -443,7 +445,8 @@ export class Worker {
     const sentAt = Date.now();
     const memoryBytes = this.#memory?.used() ?? process.memoryUsage.rss();
     const busyMs = this.#tasks.busyMs(sentAt);
-    conn.request({ op: "heartbeat", memoryBytes, actors, spilledBytes: this.#store.spilledBytes, busyMs }).then(
+    const observed = this.#observer.take(this.#tasks.runningNow(sentAt));
+    conn.request({ op: "heartbeat", memoryBytes, actors, spilledBytes: this.#store.spilledBytes, busyMs, observed }).then(
       () => this.#renewLease(sentAt),
       () => undefined, // the connection's close says what happened
     );
@@ -615,6 +618,8 @@ export class Worker {
         }
         return this.#apply(this.#state.requeue(msg.key, msg));
       }
+      // A failure is timed from its posting: the thread measures only what it finished.
+      if (!msg.actor) this.#observer.taskEnded(msg.key, thread.index, done.ok && done.ms !== undefined ? stopMs - done.ms : startMs, stopMs, !done.ok);
       if (!this.#state.finished(msg.key, msg)) {
         if (done.ok) discardParts(done.value); // released while running: drop the result
         return this.#dispatch();

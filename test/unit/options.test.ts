@@ -56,6 +56,7 @@ describe("options - defaults", () => {
       codeRoot: process.cwd(),
       maxPendingCalls: { calls: 10_000, bytes: 64 * 2 ** 20 },
       schedulerTimeout: 60_000,
+      dashboard: true,
     });
     assert.equal(DEFAULT_CONNECT_TIMEOUT_MS, 10_000);
   });
@@ -95,6 +96,7 @@ describe("options - defaults", () => {
     assert.equal(o.startTimeout, DEFAULT_START_TIMEOUT_MS);
     assert.match(o.token, /^[0-9a-f]{48}$/);
     assert.notEqual(resolveLocalClusterOptions().token, o.token);
+    assert.equal(o.dashboard, true);
     // An added worker takes the cluster's settings unless given its own.
     assert.deepEqual(resolveAddWorkerOptions({ nthreads: 3 }, { ...o, threadsPerWorker: 2, resources: { GPU: 1 } }), {
       nthreads: 3,
