@@ -84,6 +84,10 @@ export interface Connection {
   /** Resolves (never rejects) once closed for any reason. */
   readonly closed: Promise<void>;
   readonly isOpen: boolean;
+  /** Once closed: by this side, by the peer (or the link), or because the peer sent what is not valid troupe. */
+  readonly closeKind: CloseKind | null;
+  /** Why it closed ("" while open). */
+  readonly closeReason: string;
 }
 
 const enum State {

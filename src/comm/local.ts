@@ -6,7 +6,7 @@
 import { CommError, TimeoutError } from "../errors.js";
 import { createLogger } from "../log.js";
 import type { Message, ReplyTo } from "../protocol/messages.js";
-import { answerGroup, whenSettled, type Connection, type ReplyHandler, type Role } from "./connection.js";
+import { answerGroup, whenSettled, type CloseKind, type Connection, type ReplyHandler, type Role } from "./connection.js";
 import { PendingReplies } from "./pending.js";
 
 const log = createLogger("comm");
@@ -41,6 +41,10 @@ class LocalConnection implements Connection {
   get isOpen(): boolean {
     return this.#open;
   }
+
+  /** Messages pass as objects, never decoded: only this side or its peer closes it. */
+  closeKind: CloseKind | null = null;
+  closeReason = "";
 
   // Messages pass by reference: nothing is buffered on their way, so nothing to wait for.
   readonly bufferedBytes = 0;
@@ -100,6 +104,8 @@ class LocalConnection implements Connection {
   close(reason = "closed by the owner"): void {
     if (!this.#open) return;
     this.flush(); // what was sent before closing still arrives
+    this.closeKind = "local";
+    this.other.closeKind = "remote";
     this.#finish(`closed locally: ${reason}`);
     this.other.#finish("the peer closed the connection");
   }
@@ -168,6 +174,7 @@ class LocalConnection implements Connection {
   #finish(reason: string): void {
     if (!this.#open) return;
     this.#open = false;
+    this.closeReason = reason;
     this.#queue = [];
     this.#pending.failAll((op) => new CommError(`The connection closed before the reply to "${op}" arrived (${reason})`));
     this.onClose?.(reason);

@@ -345,6 +345,12 @@ export class Worker {
     }
     this.#state.free(this.#tasks.retractAll());
     this.#state.forgetQueued();
+    if (conn.closeKind === "protocol") {
+      // The scheduler sent what is not valid troupe (a bug, or another version): nothing it sent can be
+      // trusted, so this worker starts afresh rather than rejoin with what it holds.
+      void this.close(`lost the connection to the scheduler: ${conn.closeReason}`);
+      return;
+    }
     log.warn("lost the scheduler connection; trying to reach it again", { scheduler: this.#opts.scheduler, forMs: this.#schedulerTimeoutMs });
     void this.#rejoin();
   }
