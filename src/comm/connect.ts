@@ -12,7 +12,7 @@ import { parseAddress } from "./address.js";
 import { WireConnection, type Connection } from "./connection.js";
 import { makeHello, type HelloRole } from "./handshake.js";
 import { tlsClientOptions, type TlsOptions } from "./tls.js";
-import { socketTransport } from "./transport.js";
+import { directReads, socketTransport } from "./transport.js";
 
 export interface ConnectOptions {
   token: string;
@@ -91,7 +91,8 @@ function attempt(address: string, tlsOpts: TlsOptions | null, host: string, port
       if (err === null) resolve(conn!);
       else reject(err);
     };
-    const socket: net.Socket = tlsOpts ? tls.connect(tlsClientOptions(tlsOpts, host, port)) : net.connect({ host, port });
+    const reads = tlsOpts ? undefined : directReads();
+    const socket: net.Socket = tlsOpts ? tls.connect(tlsClientOptions(tlsOpts, host, port)) : net.connect({ host, port, onread: reads!.onread });
     const timer = setTimeout(() => {
       socket.destroy();
       conn?.close("handshake timed out");
@@ -105,7 +106,7 @@ function attempt(address: string, tlsOpts: TlsOptions | null, host: string, port
     socket.once("error", onEarlyError);
     socket.once(tlsOpts ? "secureConnect" : "connect", () => {
       socket.off("error", onEarlyError);
-      const c = new WireConnection(socketTransport(socket));
+      const c = new WireConnection(socketTransport(socket, reads));
       conn = c;
       c.handshakeHandler = (msg: Message) => {
         if (msg.op === "welcome") {

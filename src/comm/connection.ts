@@ -150,6 +150,8 @@ export class WireConnection implements Connection {
   constructor(private readonly transport: Transport) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     transport.onData = (chunk) => this.receive(chunk);
+    transport.readTarget = () => (this.state === State.Closed ? null : this.decoder.readTarget());
+    transport.onDataInto = (n) => this.receive(n);
     transport.onClose = (reason) => this.transportClosed(reason);
   }
 
@@ -323,9 +325,11 @@ export class WireConnection implements Connection {
 
   // ------------------------------------------------------------ receiving
 
-  private receive(chunk: Uint8Array): void {
+  /** Bytes arrived: a chunk, or a count written into the decoder's read target. */
+  private receive(chunk: Uint8Array | number): void {
     if (this.state === State.Closed) return;
-    this.decoder.push(chunk);
+    if (typeof chunk === "number") this.decoder.wrote(chunk);
+    else this.decoder.push(chunk);
     for (;;) {
       let batch: WireEntry[] | null;
       try {

@@ -184,7 +184,10 @@ const enum State {
  * until it returns null. next() throws ProtocolError (and only that) on bad
  * input; the decoder is then unusable and the connection must be closed.
  * Bytes are buffered as a list of chunks and each frame body is copied at
- * most once, so large frames arriving in many chunks cost linear time.
+ * most once, so large frames arriving in many chunks cost linear time. A
+ * transport that can read into memory it is given asks `readTarget()` before
+ * each read: while a large body is arriving, that is the rest of the body's
+ * own memory, so its bytes are not copied at all (`wrote()` then counts them).
  */
 export class BatchDecoder {
   private chunks: Uint8Array[] = [];
@@ -195,11 +198,25 @@ export class BatchDecoder {
   private oobLens: number[] = [];
   private header: Uint8Array | null = null;
   private oob: Uint8Array[] = [];
+  /** A large body being filled as its bytes arrive, and how much of it is. */
+  private body: Uint8Array | null = null;
+  private bodyFilled = 0;
 
   push(chunk: Uint8Array): void {
     if (chunk.byteLength === 0 || this.state === State.Failed) return;
     this.chunks.push(chunk);
     this.buffered += chunk.byteLength;
+  }
+
+  /** Memory the next bytes received may be written into directly, or null: they come as chunks to push(). */
+  readTarget(): Uint8Array | null {
+    return this.body !== null && this.buffered === 0 && this.state !== State.Failed ? this.body.subarray(this.bodyFilled) : null;
+  }
+
+  /** n bytes were written into the memory readTarget() gave; call next() as after push(). */
+  wrote(n: number): void {
+    if (this.body === null || n < 0 || this.bodyFilled + n > this.body.byteLength) throw new Error("BatchDecoder.wrote() without a matching readTarget()");
+    this.bodyFilled += n;
   }
 
   /** Bytes received but not yet part of a decoded batch. */
@@ -239,8 +256,9 @@ export class BatchDecoder {
           continue;
         }
         case State.Header: {
-          if (this.buffered < this.headerLen) return null;
-          this.header = this.take(this.headerLen);
+          const header = this.body === null && this.buffered >= this.headerLen ? this.take(this.headerLen) : this.fill(this.headerLen);
+          if (header === null) return null;
+          this.header = header;
           this.oob = [];
           this.state = State.Oob;
           continue;
@@ -248,8 +266,9 @@ export class BatchDecoder {
         case State.Oob: {
           while (this.oob.length < this.oobLens.length) {
             const len = this.oobLens[this.oob.length];
-            if (this.buffered < len) return null;
-            this.oob.push(this.take(len));
+            const frame = this.body === null && this.buffered >= len ? this.take(len) : this.fill(len);
+            if (frame === null) return null;
+            this.oob.push(frame);
           }
           const header = this.header!;
           const oob = this.oob;
@@ -268,7 +287,38 @@ export class BatchDecoder {
     this.state = State.Failed;
     this.chunks = [];
     this.buffered = 0;
+    this.body = null;
     throw new ProtocolError(`Received ${why}; the peer is not speaking the troupe protocol (or a different version)`);
+  }
+
+  /**
+   * A body of n bytes not all here yet: the buffered bytes go into its own
+   * memory now, later ones as they come (pushed, or written in through
+   * readTarget()). Returns it once full, else null. Small bodies wait in the
+   * chunks instead: one copy when complete beats a fill per chunk.
+   */
+  private fill(n: number): Uint8Array | null {
+    if (this.body === null) {
+      if (n < OOB_THRESHOLD_BYTES) return null; // only reached while buffered < n
+      this.body = newBody(n);
+      this.bodyFilled = 0;
+    }
+    const body = this.body;
+    while (this.bodyFilled < n && this.buffered > 0) {
+      const c = this.chunks[0]!;
+      const k = Math.min(c.byteLength - this.head, n - this.bodyFilled);
+      body.set(c.subarray(this.head, this.head + k), this.bodyFilled);
+      this.bodyFilled += k;
+      this.buffered -= k;
+      this.head += k;
+      if (this.head === c.byteLength) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+    }
+    if (this.bodyFilled < n) return null;
+    this.body = null;
+    return body;
   }
 
   /** Remove n bytes (n <= buffered): a view when they lie in one chunk, else one copy. */
@@ -285,9 +335,7 @@ export class BatchDecoder {
       }
       return out;
     }
-    // Large frames live in shared memory: a worker hands them to its threads
-    // without another copy (fresh memory is the dominant cost of a transfer).
-    const out = n >= OOB_THRESHOLD_BYTES ? new Uint8Array(new SharedArrayBuffer(n)) : new Uint8Array(n);
+    const out = newBody(n);
     let filled = 0;
     let used = 0; // whole chunks consumed; removed in one splice, not one shift each
     while (filled < n) {
@@ -308,6 +356,15 @@ export class BatchDecoder {
     this.chunks.splice(0, used);
     return out;
   }
+}
+
+/**
+ * Memory for a body of n bytes. Large ones live in shared memory: a worker
+ * hands them to its threads without another copy (fresh memory is the
+ * dominant cost of a transfer).
+ */
+function newBody(n: number): Uint8Array {
+  return n >= OOB_THRESHOLD_BYTES ? new Uint8Array(new SharedArrayBuffer(n)) : new Uint8Array(n);
 }
 
 function decodeHeader(header: Uint8Array, frames: Uint8Array[], fail: (why: string) => never): WireEntry[] {

@@ -14,6 +14,13 @@ export interface Transport {
   /** Close now, dropping unwritten bytes; `close` fires later. */
   destroy(): void;
   onData: (chunk: Uint8Array) => void;
+  /**
+   * Where the next bytes may be read into instead of arriving as a chunk (the
+   * rest of a large frame), or null. Asked before each read by transports that
+   * can read into memory they are given; `onDataInto` then says how much came.
+   */
+  readTarget: () => Uint8Array | null;
+  onDataInto: (n: number) => void;
   /** Fires once, after which nothing else does. */
   onClose: (reason: string) => void;
 }
@@ -21,7 +28,40 @@ export interface Transport {
 /** How long end() waits for the peer to finish closing before forcing it. */
 const END_GRACE_MS = 2000;
 
-export function socketTransport(socket: Socket): Transport {
+/**
+ * Socket options (for `net.connect`) that read into memory the transport
+ * chooses: a large frame's bytes go from the kernel straight into the frame,
+ * in reads as large as the socket has ready, rather than through 64 KiB
+ * chunks copied into it one by one. Node offers this to connecting sockets only.
+ */
+export interface DirectReads {
+  readonly onread: { buffer: () => Uint8Array; callback: (n: number, buf: Uint8Array) => boolean };
+  transport: Transport | null;
+}
+
+/** Reads that are not into a frame land here, then are copied out at their size (a few bytes, usually). */
+const SCRATCH_BYTES = 64 * 1024;
+
+export function directReads(): DirectReads {
+  const scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+  const reads: DirectReads = {
+    transport: null,
+    onread: {
+      buffer: () => reads.transport?.readTarget() ?? scratch,
+      callback: (n, buf) => {
+        const t = reads.transport;
+        if (t === null) return true;
+        if (buf === scratch) t.onData(scratch.slice(0, n));
+        else t.onDataInto(n);
+        return true;
+      },
+    },
+  };
+  return reads;
+}
+
+/** `reads`: the socket was made with `reads.onread` (plain TCP only). */
+export function socketTransport(socket: Socket, reads?: DirectReads): Transport {
   const host = socket.remoteAddress ?? "?";
   const peer = `${host.includes(":") ? `[${host}]` : host}:${socket.remotePort ?? "?"}`;
   let error: Error | null = null;
@@ -46,12 +86,15 @@ export function socketTransport(socket: Socket): Transport {
       socket.destroy();
     },
     onData: () => {},
+    readTarget: () => null,
+    onDataInto: () => {},
     onClose: () => {},
   };
   socket.setNoDelay(true);
   // A connection keeps nothing alive by itself: its pending requests do (keep-alive.ts), and listeners.
   socket.unref();
-  socket.on("data", (chunk: Buffer) => t.onData(chunk));
+  if (reads) reads.transport = t;
+  else socket.on("data", (chunk: Buffer) => t.onData(chunk));
   socket.on("error", (err) => {
     error = err;
   });
@@ -75,6 +118,8 @@ class MemoryTransport implements Transport {
   other!: MemoryTransport;
   private closed = false;
   onData: (chunk: Uint8Array) => void = () => {};
+  readTarget: () => Uint8Array | null = () => null;
+  onDataInto: (n: number) => void = () => {};
   onClose: (reason: string) => void = () => {};
 
   constructor(readonly peer: string) {}

@@ -127,6 +127,8 @@ test("comm - entries that encode alone but not together leave in separate batche
     end: () => transport.onClose("ended"),
     destroy() {},
     onData(_chunk: Uint8Array) {},
+    readTarget: () => null,
+    onDataInto(_n: number) {},
     onClose(_reason: string) {},
   };
   const conn = new WireConnection(transport);

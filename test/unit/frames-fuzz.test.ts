@@ -67,6 +67,45 @@ test("frames - encode/decode round trip, split across chunks at every size", () 
   assert.deepEqual(got, [[{ op: "free-keys", keys: ["a"] }, 3, { op: "get-data", keys: [] }]]);
 });
 
+test("frames - a large body is read straight into its own memory, whatever mix of chunks and direct reads brings it", () => {
+  const rnd = mulberry32(3);
+  for (let round = 0; round < 50; round++) {
+    const big = new Uint8Array(200_000 + Math.floor(rnd() * 100_000)).map((_, i) => (i * 7 + round) & 0xff);
+    const header = Array.from({ length: 3000 }, (_, i) => `key-${round}-${i}`); // a header above the threshold too
+    const entries: WireEntry[] = [{ op: "release-keys", keys: header }, { op: "put-data", data: { x: new Payload([Uint8Array.of(1), big]) }, report: true }];
+    const bytes = concat([...encodeBatch(entries), ...encodeBatch([{ op: "free-keys", keys: ["after"] }])]);
+    const d = new BatchDecoder();
+    const got: WireEntry[][] = [];
+    const targets: Uint8Array[] = [];
+    let direct = 0;
+    for (let at = 0; at < bytes.length; ) {
+      const target = d.readTarget();
+      const n = Math.min(bytes.length - at, 1 + Math.floor(rnd() * (rnd() < 0.5 ? 100 : 70_000)));
+      if (target !== null && rnd() < 0.8) {
+        // A read never goes past the body: the socket reads at most the target's length.
+        const k = Math.min(n, target.byteLength);
+        target.set(bytes.subarray(at, at + k));
+        targets.push(target);
+        d.wrote(k);
+        direct += k;
+        at += k;
+      } else {
+        d.push(bytes.subarray(at, at + n));
+        at += n;
+      }
+      for (let b = d.next(); b !== null; b = d.next()) got.push(b);
+    }
+    assert.equal(d.pendingBytes, 0);
+    assert.deepEqual(normalize(got), normalize([entries, [{ op: "free-keys", keys: ["after"] }]]));
+    assert.ok(direct > 0, "some bytes went straight into a body");
+    // Bytes read directly are the decoded part itself, not a copy of it.
+    const part = (got[0]![1] as { data: { x: Payload } }).data.x.parts[1]!;
+    assert.ok(targets.some((t) => t.buffer === part.buffer), "the large part was filled in place");
+  }
+  // Outside a body there is nothing to read into.
+  assert.equal(new BatchDecoder().readTarget(), null);
+});
+
 /** Payload parts become Buffers on decode; compare bytes only. */
 function normalize(v: unknown): unknown {
   if (v instanceof Payload) return { payload: v.parts.map((p) => Buffer.from(p).toString("hex")) };
