@@ -43,7 +43,7 @@ export interface DirectReads {
 const SCRATCH_BYTES = 64 * 1024;
 
 export function directReads(): DirectReads {
-  const scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+  const scratch = new Uint8Array(SCRATCH_BYTES);
   const reads: DirectReads = {
     transport: null,
     onread: {
@@ -51,6 +51,7 @@ export function directReads(): DirectReads {
       callback: (n, buf) => {
         const t = reads.transport;
         if (t === null) return true;
+        // A copy (a plain Uint8Array's slice; a Buffer's would be a view): the next read overwrites the scratch.
         if (buf === scratch) t.onData(scratch.slice(0, n));
         else t.onDataInto(n);
         return true;

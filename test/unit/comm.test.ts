@@ -21,6 +21,8 @@ import {
 import { AuthError, CancelledError, CommError, ConfigError, RemoteError, TimeoutError } from "../../src/errors.js";
 import { PROTOCOL_VERSION, type Message } from "../../src/protocol/messages.js";
 import { WireConnection } from "../../src/comm/connection.js";
+import { directReads, socketTransport } from "../../src/comm/transport.js";
+import { waitFor } from "../helpers/cluster.js";
 import { PendingReplies } from "../../src/comm/pending.js";
 import { makePki, NO_OPENSSL, type Pem } from "../helpers/pki.js";
 import { unusedAddress } from "../helpers/ports.js";
@@ -251,6 +253,44 @@ test("comm - a 10 MB Payload part round-trips byte-exact, out of band", async ()
   assert.equal(p.parts[1].byteLength, big.byteLength);
   assert.ok(Buffer.from(p.parts[1].buffer, p.parts[1].byteOffset, p.parts[1].byteLength).equals(big));
   conn.close();
+});
+
+test("comm - a connecting socket's reads: each chunk keeps its bytes as later reads arrive, and a frame's rest is read in place", async () => {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const accepted = new Promise<net.Socket>((r) => server.once("connection", r));
+  const reads = directReads();
+  const socket = net.connect({ host: "127.0.0.1", port: (server.address() as net.AddressInfo).port, onread: reads.onread });
+  try {
+    await new Promise((r) => socket.once("connect", r));
+    const t = socketTransport(socket, reads);
+    const peer = await accepted;
+    const chunks: string[] = [];
+    const views: Uint8Array[] = [];
+    t.onData = (c) => {
+      views.push(c);
+      chunks.push(Buffer.from(c).toString());
+    };
+    peer.write("first");
+    await waitFor(() => chunks.length === 1, "the first chunk");
+    // From the read after next on, bytes go into the frame (the socket asks for a target after each read).
+    const frame = new Uint8Array(300_000);
+    let into = 0;
+    t.readTarget = () => (into < frame.length ? frame.subarray(into) : null);
+    t.onDataInto = (n) => (into += n);
+    peer.write("later");
+    await waitFor(() => chunks.length === 2, "the second chunk");
+    assert.deepEqual(views.map((v) => Buffer.from(v).toString()), ["first", "later"], "a chunk is not overwritten by the next read");
+    const sent = Buffer.from(Array.from({ length: frame.length }, (_, i) => (i * 13 + (i >>> 9)) & 0xff));
+    peer.write(Buffer.concat([sent, Buffer.from("after")]));
+    await waitFor(() => chunks.slice(2).join("") === "after", "the bytes after the frame");
+    assert.equal(into, frame.length);
+    assert.ok(Buffer.from(frame).equals(sent), "the frame holds exactly the bytes sent");
+    peer.destroy();
+  } finally {
+    socket.destroy();
+    server.close();
+  }
 });
 
 test("comm - sends in one event-loop turn go out as one batch", async () => {
