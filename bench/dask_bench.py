@@ -256,9 +256,17 @@ def scheduler_memory(r):
         proc.wait()
 
 
+def part(name, fn):
+    """Runs one part; one that fails is reported and the run goes on without its figures."""
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - any failure of Dask's leaves only that part's rows empty
+        print(f"dask: {name} failed, figures left out: {e!r}", file=sys.stderr)
+
+
 def main():
     r = {}
-    cold(r)
+    part("cold", lambda: cold(r))
 
     cluster = new_cluster()
     via_scheduler = Client(cluster)
@@ -268,13 +276,16 @@ def main():
         mems = [w["metrics"]["memory"] / 1e6 for w in direct.scheduler_info()["workers"].values()]
         r["idle_worker_rss_mb"] = statistics.median(mems)
 
-        actor_figures(r, direct, "direct")
-        actor_figures(r, via_scheduler, "sched")
-        r["actor_nn_per_s"] = nn_calls(direct)
-        r["actors_created_per_s"] = actors_created(direct)
+        part("actors direct", lambda: actor_figures(r, direct, "direct"))
+        part("actors via scheduler", lambda: actor_figures(r, via_scheduler, "sched"))
+        part("n:n", lambda: r.update(actor_nn_per_s=nn_calls(direct)))
+        part("created", lambda: r.update(actors_created_per_s=actors_created(direct)))
 
-        map_rate(direct)  # warm up with one map of the same size, as for troupe
-        r["map_per_s"] = med(lambda: map_rate(direct))
+        def maps():
+            map_rate(direct)  # warm up with one map of the same size, as for troupe
+            r["map_per_s"] = med(lambda: map_rate(direct))
+
+        part("map", maps)
 
         def chain():
             t = time.perf_counter()
@@ -285,13 +296,13 @@ def main():
             assert v == CHAIN
             return CHAIN / (time.perf_counter() - t)
 
-        r["chain_per_s"] = med(chain)
-        transfers(r, direct)
+        part("chain", lambda: r.update(chain_per_s=med(chain)))
+        part("transfers", lambda: transfers(r, direct))
     finally:
         direct.close()
         via_scheduler.close()
         cluster.close()
-    scheduler_memory(r)
+    part("scheduler memory", lambda: scheduler_memory(r))
     print(json.dumps(r))
 
 
