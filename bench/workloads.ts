@@ -1,5 +1,8 @@
 // Code the benchmarks ship to workers (by module reference).
 
+import { randomFillSync } from "node:crypto";
+import type { Actor } from "troupe";
+
 export function noop(i: number): number {
   return i;
 }
@@ -8,15 +11,23 @@ export function inc(x: number): number {
   return x + 1;
 }
 
+/** n random bytes: nothing on the path can compress them. */
 export function makeBytes(n: number): Uint8Array {
-  return new Uint8Array(n).fill(7);
+  const b = new Uint8Array(n);
+  // randomFillSync fills at most 2^31 - 1 bytes per call.
+  for (let at = 0; at < n; at += 1 << 30) randomFillSync(b, at, Math.min(1 << 30, n - at));
+  return b;
 }
 
-/** Reads one byte of every page (the data must really be there, not only mapped), then gives the length. */
+/** Reads every byte (XOR of 32-bit words, then the bytes left over), then gives the length; -1 never happens but keeps the read from being optimized away. */
 export function size(b: Uint8Array): number {
-  let s = 0;
-  for (let i = 0; i < b.byteLength; i += 4096) s += b[i]!;
-  return s >= 0 ? b.byteLength : -1;
+  const head = Math.min(b.byteLength, (4 - (b.byteOffset % 4)) % 4);
+  const words = new Int32Array(b.buffer, b.byteOffset + head, (b.byteLength - head) >>> 2);
+  let x = 0;
+  for (let i = 0; i < words.length; i++) x ^= words[i]!;
+  for (let i = 0; i < head; i++) x ^= b[i]!;
+  for (let i = head + words.length * 4; i < b.byteLength; i++) x ^= b[i]!;
+  return x === 0.5 ? -1 : b.byteLength;
 }
 
 export class Counter {
@@ -30,5 +41,15 @@ export class Counter {
 export class Source {
   async *items(n: number): AsyncGenerator<number> {
     for (let i = 0; i < n; i++) yield i;
+  }
+}
+
+/** One caller of the n:n workload: n calls spread over the targets, all in flight at once. */
+export class Caller {
+  async run(targets: Array<Actor<Counter>>, n: number): Promise<number> {
+    const calls = [];
+    for (let i = 0; i < n; i++) calls.push(targets[i % targets.length]!.increment());
+    await Promise.all(calls);
+    return n;
   }
 }
