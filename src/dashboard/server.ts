@@ -4,9 +4,9 @@
 // except /health, which answers 200 while the scheduler serves.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import type { SchedulerInfo } from "../protocol/messages.js";
 import { DashboardGate } from "./auth.js";
+import { listenHttp } from "./listen-http.js";
 import type { LiveData } from "./live.js";
 import { loginPage, PAGE } from "./page.js";
 import { LiveStream } from "./stream.js";
@@ -30,7 +30,7 @@ export interface DashboardOptions {
   live?: LiveData;
 }
 
-export function startDashboard(info: () => SchedulerInfo, opts: DashboardOptions): Promise<Dashboard> {
+export async function startDashboard(info: () => SchedulerInfo, opts: DashboardOptions): Promise<Dashboard> {
   const gate = new DashboardGate(opts.host, opts.token ?? "");
   const stream = opts.live ? new LiveStream(opts.live, opts.holdProcess !== false) : undefined;
   const server: Server = createServer((req, res) => serve(req, res, gate, info, opts.metrics, stream));
@@ -38,24 +38,9 @@ export function startDashboard(info: () => SchedulerInfo, opts: DashboardOptions
     server.unref();
     server.on("connection", (socket) => socket.unref());
   }
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off("error", reject);
-      const { port } = server.address() as AddressInfo;
-      gate.listening(port);
-      const host = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
-      resolve({
-        url: `http://${host}:${port}/`,
-        close: () =>
-          new Promise<void>((r) => {
-            stream?.close();
-            server.closeAllConnections();
-            server.close(() => r());
-          }),
-      });
-    });
-  });
+  const listening = await listenHttp(server, opts.host, opts.port, gate, () => stream?.close());
+  const host = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
+  return { url: `http://${host}:${listening.port}/`, close: listening.close };
 }
 
 function serve(req: IncomingMessage, res: ServerResponse, gate: DashboardGate, info: () => SchedulerInfo, metrics: () => string, stream: LiveStream | undefined): void {

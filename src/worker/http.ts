@@ -5,8 +5,8 @@
 // asks for the cluster token, as the scheduler's dashboard does (R-SEC-7).
 
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { DashboardGate } from "../dashboard/auth.js";
+import { listenHttp } from "../dashboard/listen-http.js";
 
 export interface WorkerHttp {
   /** Its port (the one asked for, or the free one it got). */
@@ -51,20 +51,5 @@ export function startWorkerHttp(opts: WorkerHttpOptions): Promise<WorkerHttp> {
   // The worker's own listeners decide when its process may exit, not a probe's open connection.
   server.unref();
   server.on("connection", (socket) => socket.unref());
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off("error", reject);
-      const { port } = server.address() as AddressInfo;
-      gate.listening(port);
-      resolve({
-        port,
-        close: () =>
-          new Promise<void>((r) => {
-            server.closeAllConnections();
-            server.close(() => r());
-          }),
-      });
-    });
-  });
+  return listenHttp(server, opts.host, opts.port, gate);
 }
