@@ -622,7 +622,7 @@ test("info(): workers, actors with stats, unrunnable, counts", () => {
   const info = h.s.info();
   assert.deepEqual(info.workers.w1, {
     name: "alpha", nthreads: 2, actorThreads: 1, resources: { GPU: 2 }, tasksProcessing: 1, storedKeys: 2,
-    actors: { "A-1": { className: "Counter", calls: 3, inFlight: 1, meanCallMs: 2.5 } }, memoryBytes: 1234,
+    actors: { "A-1": { className: "Counter", calls: 3, inFlight: 1, meanCallMs: 2.5, p50Ms: 0, p99Ms: 0 } }, memoryBytes: 1234,
     memoryLimit: 0, spilledBytes: 0, status: "running", pauses: 0, restarts: 0,
   });
   assert.deepEqual(info.unrunnable, ["nope"]);
