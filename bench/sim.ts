@@ -185,13 +185,18 @@ export function runSimulation(opts: SimOptions): SimStats {
     actorAlive.set(key, address);
   }
 
-  function kill(w: SimWorker): void {
+  /** The worker's process ends: everything it held or was doing goes with it. */
+  function stop(w: SimWorker): void {
     w.alive = false;
     w.hung = false;
     w.computing.clear();
     w.waiting.clear();
     w.holds.clear();
     w.down.length = 0;
+  }
+
+  function kill(w: SimWorker): void {
+    stop(w);
     // Messages already sent still arrive; then the connection closes.
     w.up.push({ type: "worker-removed", address: w.address, reason: "died" });
     stats.workerDeaths++;
@@ -239,12 +244,7 @@ export function runSimulation(opts: SimOptions): SimStats {
     trace(`recv ${w.address}`, msg);
     if (msg.op === "retired") {
       // It leaves for good, with no worker-removed: the scheduler forgot it already.
-      w.alive = false;
-      w.hung = false;
-      w.computing.clear();
-      w.waiting.clear();
-      w.holds.clear();
-      w.down.length = 0;
+      stop(w);
       stats.retired++;
     } else if (msg.op === "acquire-replicas") {
       // Copies of what a retiring worker holds; a holder gone (or a failed fetch) gives none, and its deadline settles it.
