@@ -3,16 +3,9 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Payload } from "../../src/protocol/payload.js";
-import type { TaskOptions, TaskSpec } from "../../src/protocol/messages.js";
+import type { TaskSpec } from "../../src/protocol/messages.js";
 import { SchedulerState, type Instruction, type SchedulerEvent } from "../../src/scheduler/state.js";
-
-const ARGS = new Payload([]);
-
-function spec(key: string, deps: string[] = [], options: TaskOptions = {}): TaskSpec {
-  const name = key.split("-")[0]!;
-  return { key, fn: { kind: "source", source: "x=>x", name, isClass: !!options.actor }, args: ARGS, deps, options, group: name };
-}
+import { spec } from "../helpers/specs.js";
 
 function harness() {
   const s = new SchedulerState();

@@ -1,18 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Payload } from "../../src/protocol/payload.js";
-import type { ComputeTask, KeyState, TaskOptions, TaskSpec } from "../../src/protocol/messages.js";
+import type { ComputeTask, KeyState, TaskSpec } from "../../src/protocol/messages.js";
 import { Few } from "../../src/scheduler/few.js";
 import { InvalidTransition, SchedulerState, TRANSITIONS, type Instruction, type SchedulerEvent } from "../../src/scheduler/state.js";
 import { RECOVERY_QUIET_MS } from "../../src/scheduler/recovery.js";
 import { Tables } from "../../src/scheduler/tables.js";
-
-const ARGS = new Payload([]);
-
-function spec(key: string, deps: string[] = [], options: TaskOptions = {}): TaskSpec {
-  const name = key.split("-")[0]!;
-  return { key, fn: { kind: "source", source: "x=>x", name, isClass: !!options.actor }, args: ARGS, deps, options, group: name };
-}
+import { ARGS, spec } from "../helpers/specs.js";
 
 /** A scheduler plus helpers that feed events and check invariants after each. */
 function harness(opts?: ConstructorParameters<typeof SchedulerState>[0]) {
