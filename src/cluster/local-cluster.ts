@@ -26,6 +26,9 @@ export interface WorkerRestarts {
   memoryRestarts: number;
 }
 
+/** How long stopWorker waits for the scheduler to see a stopped worker's connection close. */
+const STOPPED_WORKER_NOTICE_MS = 5_000;
+
 /** Whether an embedded cluster of this process printed its dashboard's link already. */
 let linkPrinted = false;
 
@@ -202,7 +205,12 @@ export class LocalCluster {
     const entry = [...this.#workers].find(([, s]) => s.address === address);
     if (!entry) throw new ConfigError(`no worker of this cluster at ${address}; workerAddresses() lists them`);
     this.#workers.delete(entry[0]);
+    const gone = this.#scheduler.untilWorkerGone(address);
     await entry[1].stop(options.graceful ?? true);
+    // Its connection closed with the process; once the scheduler has seen that, no call is routed to it.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([gone, new Promise<void>((resolve) => (timer = setTimeout(resolve, STOPPED_WORKER_NOTICE_MS)))]);
+    clearTimeout(timer);
   }
 
   close(): Promise<void> {

@@ -57,7 +57,7 @@ export class Scheduler {
   });
   readonly #logs = new ThrottledLog(log);
   /** Callers waiting for workers to finish retiring (or to leave otherwise), by address. */
-  readonly #retireWaiters = new Map<Address, Array<() => void>>();
+  readonly #goneWaiters = new Map<Address, Array<() => void>>();
   #listener!: Listener;
   #dashboard?: Dashboard;
   /** What the live dashboard shows; fed only when a dashboard is served. */
@@ -207,10 +207,16 @@ export class Scheduler {
     if (unknown.length > 0) {
       return Promise.reject(new ConfigError(`retireWorkers: no worker at ${unknown.join(", ")} is connected to this scheduler; schedulerInfo().workers lists those that are`));
     }
-    const done = Promise.all(addresses.map((a) => new Promise<void>((resolve) => this.#retireWaiters.set(a, [...(this.#retireWaiters.get(a) ?? []), resolve]))));
+    const done = Promise.all(addresses.map((a) => this.untilWorkerGone(a)));
     log.info("retiring workers", { workers: addresses, timeoutMs });
     this.#handle({ type: "retire-workers", workers: addresses, timeoutMs });
     return done.then(() => addresses);
+  }
+
+  /** Resolves once this scheduler no longer counts the worker at `address` (at once if it does not). */
+  untilWorkerGone(address: Address): Promise<void> {
+    if (!this.#workers.has(address)) return Promise.resolve();
+    return new Promise((resolve) => this.#goneWaiters.set(address, [...(this.#goneWaiters.get(address) ?? []), resolve]));
   }
 
   /** The state machine has forgotten a retired worker: it hears so (and exits 0), and its connection no longer speaks for a member. */
@@ -225,10 +231,10 @@ export class Scheduler {
     this.#workerGone(address);
   }
 
-  /** Whoever waited for this worker to retire hears that it is gone. */
+  /** Whoever waited for this worker to retire, or to leave, hears that it is gone. */
   #workerGone(address: Address): void {
-    const waiters = this.#retireWaiters.get(address);
-    this.#retireWaiters.delete(address);
+    const waiters = this.#goneWaiters.get(address);
+    this.#goneWaiters.delete(address);
     for (const done of waiters ?? []) done();
   }
 
@@ -379,7 +385,7 @@ export class Scheduler {
     this.#workers.clear();
     log.info("restarting every worker at a client's request", { workers: workers.length });
     this.#handle({ type: "restart" });
-    for (const address of [...this.#retireWaiters.keys()]) this.#workerGone(address);
+    for (const address of [...this.#goneWaiters.keys()]) this.#workerGone(address);
     for (const conn of workers) {
       conn.send({ op: "restart" });
       setTimeout(() => conn.close("the cluster restarted"), RESTART_CLOSE_AFTER_MS).unref();
@@ -430,6 +436,11 @@ export class Scheduler {
         try {
           out[address] = await conn.request({ op: "run-function", fn, args } as RunFunction);
         } catch (err) {
+          // A worker whose connection closed meanwhile left the cluster: it is not one to run on.
+          if (!conn.isOpen) {
+            await conn.closed; // by then the worker is removed, unless a new one took its place
+            if (this.#workers.get(address) !== conn) return;
+          }
           const e = err as Error;
           out[address] = { ok: false, error: { name: e.name, message: e.message, stack: e.stack ?? "" } };
         }
@@ -536,7 +547,7 @@ export class Scheduler {
     this.#closing ??= (async () => {
       clearInterval(this.#tick);
       for (const w of this.#workerWaiters) w.done();
-      for (const address of [...this.#retireWaiters.keys()]) this.#workerGone(address);
+      for (const address of [...this.#goneWaiters.keys()]) this.#workerGone(address);
       for (const conn of [...this.#clients.values(), ...this.#workers.values()]) conn.close("scheduler closing");
       await Promise.all([this.#listener?.close(), this.#dashboard?.close()]);
     })();

@@ -461,6 +461,16 @@ describe("tasks and futures", () => {
     assert.deepEqual(sums, { [A]: 5, [B]: 5 });
   });
 
+  it("client.run leaves out a worker that leaves while it runs, and sees none that was stopped", async () => {
+    const extra = await h.cluster.addWorker();
+    const running = h.client.run(sleep, [1_000]);
+    await waitFor(async () => (await h.client.schedulerInfo()).workers[extra] !== undefined, "the extra worker to join");
+    await h.cluster.stopWorker(extra, { graceful: false });
+    assert.deepEqual(new Set(Object.keys(await running)), new Set([A, B]));
+    // Once stopWorker resolves, the scheduler no longer counts it: nothing is routed to it.
+    assert.deepEqual(new Set(Object.keys(await h.client.run(pid))), new Set([A, B]));
+  });
+
   it("schedulerInfo describes every worker", async () => {
     const info = await h.client.schedulerInfo();
     assert.equal(info.address, h.cluster.schedulerAddress);
