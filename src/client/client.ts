@@ -1,42 +1,29 @@
 // The user's entry point: submits work, tracks the keys it holds, gathers
 // results straight from the workers holding them, and calls actors directly.
 
-import { createHash } from "node:crypto";
 import { inspect } from "node:util";
-import { connect, promised, type Connection, type ReplyHandler } from "../comm/index.js";
+import { promised, type Connection, type ReplyHandler } from "../comm/index.js";
 import { WorkerPool } from "../comm/pool.js";
-import { getDataRequest, receiveData } from "../transfer/get-data.js";
 import { holdWhile } from "../comm/keep-alive.js";
 import { Payload } from "../protocol/payload.js";
-import { CommError, ConfigError, LostError, ProtocolError, TimeoutError } from "../errors.js";
+import { CommError, ConfigError, TimeoutError } from "../errors.js";
 import { DEFAULT_RETIRE_TIMEOUT_MS, OBJECT_NAME } from "../options.js";
 import type { LocalCluster } from "../cluster/local-cluster.js";
-import type {
-  ActorMeta,
-  Address,
-  CodeRef,
-  CoordinationRequest,
-  CoordValue,
-  GetDataReply,
-  Key,
-  KillActor,
-  Message,
-  ReplyTo,
-  RunOnWorkers,
-  SchedulerInfo,
-  StoryEntry,
-  TaskOptions,
-  TaskSpec,
-} from "../protocol/messages.js";
-import { codeRefOf, codeVersionOf, decodeWithClasses, deserialize, infoToError, parkIfEntry, serialize, type Encoded, type Resolver, type SerializeOptions } from "../serialize/index.js";
+import type { ActorMeta, Address, CoordinationRequest, CoordValue, Key, KillActor, Message, ReplyTo, RunOnWorkers, SchedulerInfo, StoryEntry } from "../protocol/messages.js";
+import { codeRefOf, decodeWithClasses, deserialize, infoToError, parkIfEntry, serialize, type Encoded, type Resolver, type SerializeOptions } from "../serialize/index.js";
 import { ActorCaller, type LocalActorDispatcher } from "./actor-caller.js";
 import { actorInfo, createActorHandle, isActorHandle, type Actor } from "./actor-handle.js";
 import { collectGraph, Delayed } from "./delayed.js";
-import { Future, type FutureOwner } from "./future.js";
-import { flatKey, randomHex, randomKey } from "./keygen.js";
-import { accepting } from "../protocol/schemas.js";
+import { Future } from "./future.js";
+import { flatKey, randomKey } from "./keygen.js";
 import { KeyTable } from "./keys.js";
 import { rebuild, walkFutures, type Args, type Gathered } from "./shapes.js";
+import { accepting } from "../protocol/schemas.js";
+import { HeldKeys } from "./held-keys.js";
+import { Outbox } from "./outbox.js";
+import { Results } from "./results.js";
+import { SchedulerLink } from "./scheduler-link.js";
+import { pureKey, serializeSettled, taskBaseOf, type Cls, type Fn, type TaskBase } from "./task-specs.js";
 import { getClient, onWorkerThread, waitingForResults } from "./thread-context.js";
 import { dropDefaultClient, setDefaultClient } from "./default-client.js";
 import {
@@ -56,27 +43,9 @@ import {
   type TimeoutOptions,
 } from "./options.js";
 
-type Fn = (...args: any[]) => unknown;
-type Cls = new (...args: any[]) => unknown;
-interface TaskBase {
-  options: TaskOptions;
-  group: string;
-  fn: Promise<CodeRef>;
-  /** The submit option `timeout` (kept here: the deadline is the client's to keep). */
-  timeoutMs?: number;
-}
-
 /** A client's options once its token is known. */
 type ClientConfig = ResolvedClientOptions & { token: string };
 
-interface PendingTask {
-  spec: Omit<TaskSpec, "fn" | "args" | "deps">;
-  fn: Promise<CodeRef>;
-  args: unknown[];
-  encoded: Encoded;
-}
-
-const GET_DATA_ATTEMPTS = 3;
 /** How long client.restart() waits for the workers to come back, by default. */
 const DEFAULT_RESTART_TIMEOUT_MS = 60_000;
 
@@ -89,35 +58,19 @@ export class Client {
   readonly #keys = new KeyTable();
   readonly #pool: WorkerPool;
   readonly #caller: ActorCaller;
-  #conn!: Connection;
+  readonly #link: SchedulerLink;
+  readonly #outbox: Outbox;
+  readonly #results: Results;
+  readonly #held: HeldKeys;
   #cluster?: LocalCluster;
-  #broken?: Error;
-  /** This client, to the scheduler: the same across reconnections. */
-  readonly #id = randomHex();
-  /** The scheduler process this client registered with (a rejoin tells it whether it restarted). */
-  #schedulerId: string | undefined;
-  #dashboardLink: string | undefined;
-  /** Set while reconnecting to the scheduler after losing it. */
-  #rejoining: Promise<void> | undefined;
-  /** Specs sent and not finished (and of actors while held): what a restarted scheduler is told again. */
-  readonly #sent = new Map<Key, TaskSpec>();
   #closing?: Promise<void>;
   /** Clients on worker threads hold actors weakly (R-ACT-9). */
   #weakHandles = false;
   /** A worker thread's client, shared by its tasks: only the thread closes it. */
   #shared = false;
   readonly #encodeOpts: SerializeOptions;
-  /** Set when the scheduler lives in this process: connect without a socket. */
-  #connectLocal?: () => Connection;
-  // Outbox: everything submitted in one event-loop turn goes as one update-graph.
-  #tasks: PendingTask[] = [];
-  #wanted: Key[] = [];
-  #released: Key[] = [];
-  #fired: Key[] = [];
-  #flushScheduled = false;
-  #flushing: Promise<void> = Promise.resolve();
 
-  private constructor(address: string, opts: ClientConfig, local?: LocalActorDispatcher) {
+  private constructor(address: string, opts: ClientConfig, local?: LocalActorDispatcher, connectLocal?: () => Connection) {
     this.#address = address;
     this.#opts = opts;
     this.#codeRoot = opts.codeRoot;
@@ -137,6 +90,38 @@ export class Client {
       holds: (key) => this.#keys.get(key) !== undefined,
       congested: (address) => this.#pool.congested(address),
     }, opts.maxPendingCalls);
+    this.#link = new SchedulerLink({
+      address,
+      token: opts.token,
+      tls: opts.tls,
+      timeoutMs: this.#timeoutMs,
+      schedulerTimeout: opts.schedulerTimeout,
+      connectLocal,
+      onMessage: (msg) => this.#onMessage(msg),
+      rejoinState: () => ({ tasks: this.#outbox.sentSpecs(), wanted: this.#keys.keys(), actors: this.#keys.actorIncarnations() }),
+      rejoined: () => void this.#flush(), // what was submitted meanwhile
+      gaveUp: (err) => this.#keys.failPending(err),
+    });
+    this.#outbox = new Outbox({ send: (msg) => this.#link.send(msg), encodeOpts: this.#encodeOpts, failLocally: (key, err) => this.#keys.failLocally(key, err) });
+    this.#held = new HeldKeys({
+      keys: this.#keys,
+      outbox: this.#outbox,
+      codeRoot: this.#codeRoot,
+      request: (msg) => this.#request(msg),
+      gather: (keys) => this.#gatherKeys(keys),
+      callsSettled: (key) => this.#caller.release(key),
+      checkOpen: () => this.#checkOpen(),
+      done: () => this.#closing !== undefined || this.#link.broken !== undefined,
+    });
+    this.#results = new Results({
+      keys: this.#keys,
+      request: (msg) => this.#request(msg),
+      workerRequest: (address, msg) => this.#workerRequest(address, msg),
+      decode: (payload) => this.#decode(payload),
+      errorOf: (key) => this.#held.errorOf(key),
+      handleFor: (meta) => this.#handleFor(meta),
+      broken: () => this.#link.broken,
+    });
   }
 
   /**
@@ -166,10 +151,9 @@ export class Client {
     }
     const address = cluster ? cluster.schedulerAddress : (target as string);
     const token = opts.token ?? cluster?.token ?? process.env.TROUPE_TOKEN ?? "";
-    const client = new Client(address, { ...opts, token });
-    if (cluster) client.#connectLocal = () => cluster._connectLocal();
+    const client = new Client(address, { ...opts, token }, undefined, cluster ? () => cluster._connectLocal() : undefined);
     try {
-      await client.#open();
+      await client.#link.open();
     } catch (err) {
       if (owned) await cluster!.close();
       throw err;
@@ -185,77 +169,13 @@ export class Client {
     const client = new Client(address, { ...opts, token: opts.token ?? "" }, local);
     client.#weakHandles = true;
     client.#shared = true;
-    await client.#open();
+    await client.#link.open();
     return client;
-  }
-
-  async #open(): Promise<void> {
-    const conn = this.#connectLocal
-      ? this.#connectLocal()
-      : await connect(this.#address, {
-          token: this.#opts.token,
-          role: "client",
-          timeoutMs: this.#timeoutMs,
-          tls: this.#opts.tls,
-          // Told where the scheduler is: if nothing listens there, say so at once.
-          awaitListener: false,
-        });
-    conn.schema = accepting("client");
-    conn.onMessage = (msg) => this.#onMessage(msg);
-    conn.onRequest = (msg) => {
-      throw new ProtocolError(`a client does not serve "${msg.op}" requests`);
-    };
-    void conn.closed.then(() => this.#schedulerLost(conn));
-    const rejoin =
-      this.#schedulerId === undefined
-        ? undefined
-        : { schedulerId: this.#schedulerId, tasks: [...this.#sent.values()], wanted: this.#keys.keys(), actors: this.#keys.actorIncarnations() };
-    const reply = await conn.request({ op: "register-client", clientId: this.#id, ...(rejoin ? { rejoin } : {}) });
-    this.#conn = conn;
-    this.#schedulerId = reply.schedulerId;
-    this.#dashboardLink = reply.dashboardLink;
   }
 
   /** Where the scheduler's dashboard is opened (the login link when it needs the token); undefined when it serves none. */
   get dashboardLink(): string | undefined {
-    return this.#dashboardLink;
-  }
-
-  /**
-   * The scheduler connection closed without this client closing it: the
-   * scheduler went away, or the link broke. Futures stay pending while the
-   * client tries, for `schedulerTimeout`, to reach a scheduler at the same
-   * address again; one started there rebuilds its state from what this client
-   * holds and still wants (R-FAIL-9). Actor calls go on meanwhile: they never
-   * pass through the scheduler.
-   */
-  #schedulerLost(conn: Connection): void {
-    if (this.#closing || conn !== this.#conn || this.#rejoining) return;
-    // An embedded scheduler closes only with its cluster: nothing to come back to.
-    if (this.#connectLocal) return this.#giveUp(new CommError(`lost the connection to the scheduler at ${this.#address}; results not yet received are unavailable, connect again`));
-    this.#rejoining = this.#rejoin().finally(() => (this.#rejoining = undefined));
-  }
-
-  async #rejoin(): Promise<void> {
-    const timeoutMs = this.#opts.schedulerTimeout;
-    const deadline = Date.now() + timeoutMs;
-    for (let delayMs = 100; !this.#closing; delayMs = Math.min(2 * delayMs, 1000)) {
-      try {
-        await this.#open();
-        void this.#flush(); // what was submitted meanwhile
-        return;
-      } catch (err) {
-        if (Date.now() + delayMs >= deadline) {
-          return this.#giveUp(new CommError(`lost the connection to the scheduler at ${this.#address} and could not reach it again within ${timeoutMs} ms; results not yet received are unavailable, connect again`, { cause: err }));
-        }
-      }
-      await new Promise((r) => setTimeout(r, delayMs).unref());
-    }
-  }
-
-  #giveUp(err: CommError): void {
-    this.#broken = err;
-    this.#keys.failPending(err);
+    return this.#link.dashboardLink;
   }
 
   get schedulerAddress(): string {
@@ -271,37 +191,7 @@ export class Client {
     if (typeof fn !== "function") throw new ConfigError(`submit() takes a function or a class, got ${typeof fn}`);
     const opts = checkSubmitOptions(options, "submit");
     checkActorOnlyOptions(opts, opts.actor, "submit");
-    return this.#submitOne(this.#taskBase(fn, opts), fn, args, opts, opts.key, "submit(fn, args)");
-  }
-
-  /** What every task of one submit or map shares: its options, code and group, made once. */
-  #taskBase(fn: Fn | Cls, options: SubmitOptions): TaskBase {
-    // Only the options given: every field costs encoding time, 20,000 times over in a map.
-    const taskOptions: TaskOptions = {};
-    if (options.workers !== undefined) taskOptions.workers = [options.workers].flat();
-    if (options.allowOtherWorkers !== undefined) taskOptions.allowOtherWorkers = options.allowOtherWorkers;
-    if (options.resources !== undefined) taskOptions.resources = options.resources;
-    if (options.retries !== undefined) taskOptions.retries = options.retries;
-    if (options.priority !== undefined) taskOptions.priority = options.priority;
-    if (options.actor) {
-      taskOptions.actor = true;
-      taskOptions.allowReconstruction = false;
-    } else if (options.allowReconstruction !== undefined) taskOptions.allowReconstruction = options.allowReconstruction;
-    if (options.restarts !== undefined) taskOptions.restarts = options.restarts;
-    if (options.actor && options.name !== undefined) taskOptions.name = options.name;
-    if (options.actor && options.lifetime !== undefined) taskOptions.lifetime = options.lifetime;
-    if (options.maxConcurrency !== undefined) {
-      if (!options.actor) throw new ConfigError("maxConcurrency bounds the calls of an actor: pass it with { actor: true } (map: { actors: true })");
-      taskOptions.maxConcurrency = options.maxConcurrency;
-    }
-    if (options.checkpointEvery !== undefined) {
-      if (!options.actor) throw new ConfigError("checkpointEvery is for actors: pass it with { actor: true } (map: { actors: true })");
-      taskOptions.checkpointEvery = options.checkpointEvery;
-    }
-    if (options.timeout !== undefined && options.actor) {
-      throw new ConfigError("timeout bounds a task: an actor takes it per call, with handle.method.options({ timeout })(...args)");
-    }
-    return { options: taskOptions, group: fn.name || "lambda", fn: codeRefOf(fn, { codeRoot: this.#codeRoot }), timeoutMs: options.timeout };
+    return this.#submitOne(taskBaseOf(fn, opts, this.#codeRoot), fn, args, opts, opts.key, "submit(fn, args)");
   }
 
   #submitOne(base: TaskBase, fn: Fn | Cls, args: unknown, options: SubmitOptions, key: string | undefined, where: string): Future<unknown> {
@@ -309,8 +199,8 @@ export class Client {
     const encoded = serialize(args, this.#encodeOpts);
     key ??= options.pure && !options.actor ? pureKey(fn, encoded) : randomKey(fn.name);
     this.#enqueue(key, base, args, encoded);
-    const future = this.#newFuture(key, true);
-    this.#keepDeadline(key, base.timeoutMs);
+    const future = this.#held.future(key, true);
+    this.#held.keepDeadline(key, base.timeoutMs);
     return future;
   }
 
@@ -326,7 +216,7 @@ export class Client {
     checkActorOnlyOptions(rest, actors, "map");
     const each: SubmitOptions = { ...rest, actor: actors };
     // Options, code and group are shared by every element: checked and made once.
-    const base = this.#taskBase(fn, each);
+    const base = taskBaseOf(fn, each, this.#codeRoot);
     return [...argsList].map((args, i) => this.#submitOne(base, fn, args, each, key === undefined ? undefined : flatKey(`${key}-${i}`), "map(fn, argsList)"));
   }
 
@@ -344,10 +234,10 @@ export class Client {
       if (this.#keys.get(node.key)) continue; // already submitted by this client
       const actor = actorSet.has(node) || node.options.actor === true;
       checkActorOnlyOptions(node.options, actor, "compute");
-      this.#enqueue(node.key, this.#taskBase(node.fn, { ...node.options, actor }), node.args, serialize(node.args, this.#encodeOpts), false);
+      this.#enqueue(node.key, taskBaseOf(node.fn, { ...node.options, actor }, this.#codeRoot), node.args, serialize(node.args, this.#encodeOpts), false);
     }
-    const futures = roots.map((n) => this.#newFuture(n.key, false));
-    for (const n of roots) this.#keepDeadline(n.key, n.options.timeout);
+    const futures = roots.map((n) => this.#held.future(n.key, false));
+    for (const n of roots) this.#held.keepDeadline(n.key, n.options.timeout);
     return Array.isArray(nodes) ? futures : futures[0]!;
   }
 
@@ -359,250 +249,19 @@ export class Client {
   }
 
   #enqueue(key: Key, base: TaskBase, args: unknown[], encoded: Encoded, wanted = true): void {
-    this.#tasks.push({ spec: { key, options: base.options, group: base.group }, fn: base.fn, args, encoded });
-    if (wanted) this.#wanted.push(key);
-    this.#scheduleFlush();
+    this.#outbox.enqueue(key, base, args, encoded, wanted);
   }
 
-  /** The submit option `timeout` of a key this client holds: cancelled if not finished by then, failing with TimeoutError. */
-  #keepDeadline(key: Key, timeoutMs: number | undefined): void {
-    const rec = this.#keys.get(key);
-    if (timeoutMs === undefined || !rec) return;
-    rec.timeoutMs = timeoutMs;
-    setTimeout(() => void this.#timedOut(key, `its timeout of ${timeoutMs} ms`), timeoutMs).unref();
-  }
-
-  /** A deadline of a task submitted with `timeout` passed: it is cancelled, and its error is a TimeoutError. */
-  #timedOut(key: Key, deadline: string): Error | undefined {
-    const rec = this.#keys.get(key);
-    if (!rec || rec.isSettled || rec.timeoutMs === undefined || this.#closing || this.#broken) return undefined;
-    const err = new TimeoutError(`${key} did not finish within ${deadline} and was cancelled`);
-    rec.localError ??= err;
-    this.#cancelKeys([key]).catch(() => undefined);
-    return err;
-  }
-
-  #newFuture<T>(key: Key, wantedInOutbox: boolean): Future<T> {
-    const isNew = this.#keys.ref(key);
-    if (isNew && !wantedInOutbox) {
-      this.#wanted.push(key);
-      this.#scheduleFlush();
-    }
-    return new Future<T>(this.#owner, key);
-  }
-
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    setImmediate(() => {
-      this.#flushScheduled = false;
-      void this.#flush();
-    });
-  }
-
-  /** Send the outbox, in order after any earlier flush still resolving code. */
   #flush(): Promise<void> {
-    const tasks = this.#tasks;
-    const wanted = this.#wanted;
-    const released = this.#released;
-    const fired = this.#fired;
-    this.#tasks = [];
-    this.#wanted = [];
-    this.#released = [];
-    this.#fired = [];
-    const previous = this.#flushing;
-    // Until it is sent, what was submitted keeps the process alive (R-PKG-6): a fireAndForget task must reach the scheduler.
-    this.#flushing = holdWhile((async () => {
-      // The tasks of a map share one code lookup: wait for each distinct one once, then build
-      // the specs of tasks whose arguments are ready without a promise each.
-      const fns = new Map<Promise<CodeRef>, CodeRef | undefined>();
-      for (const t of tasks) fns.set(t.fn, undefined);
-      await Promise.all([...fns.keys()].map((p) => p.then((ref) => void fns.set(p, ref), () => undefined)));
-      let waits = false;
-      const built = tasks.map((t) => {
-        const fn = fns.get(t.fn);
-        if (fn !== undefined && t.encoded.pending.length === 0) return this.#specOf(t, fn, t.encoded);
-        waits = true; // arguments still pending, or the code lookup failed (the task fails locally)
-        return this.#buildSpec(t);
-      });
-      const specs = waits ? await Promise.all(built) : (built as Array<TaskSpec | undefined>);
-      await previous;
-      const ok = specs.filter((s): s is TaskSpec => s !== undefined);
-      // Kept until they finish: a scheduler started after this one went away hears them again.
-      for (const s of ok) this.#sent.set(s.key, s);
-      if (!this.#conn.isOpen) return;
-      if (ok.length > 0 || wanted.length > 0) this.#conn.send({ op: "update-graph", tasks: ok, wanted });
-      if (fired.length > 0) this.#conn.send({ op: "fire-and-forget", keys: fired });
-      if (released.length > 0) this.#conn.send({ op: "release-keys", keys: released });
-    })());
-    return this.#flushing;
-  }
-
-  async #buildSpec(t: PendingTask): Promise<TaskSpec | undefined> {
-    try {
-      let encoded = t.encoded;
-      // Unfinished ActorFutures in the arguments: the task is sent once they are values.
-      while (encoded.pending.length > 0) {
-        await Promise.all(encoded.pending);
-        encoded = serialize(t.args, this.#encodeOpts);
-      }
-      return this.#specOf(t, await t.fn, encoded);
-    } catch (err) {
-      this.#failLocally(t.spec.key, err);
-      return undefined;
-    }
-  }
-
-  /**
-   * The task as the scheduler takes it. A pending task holds its deps there
-   * itself: a dep this client does not hold (another client's Future, a weak
-   * handle on a worker thread, a key it released) is not wanted for it, or it
-   * would outlive the release of everyone who held it.
-   */
-  #specOf(t: PendingTask, fn: CodeRef, encoded: Encoded): TaskSpec {
-    const deps =
-      encoded.actorKeys.length === 0 ? encoded.futureKeys : [...new Set([...encoded.futureKeys, ...encoded.actorKeys])];
-    const { key, options, group } = t.spec;
-    return { key, fn, args: encoded.payload, deps, options, group };
-  }
-
-  // ------------------------------------------------------------ what Futures ask of their client
-
-  // Whatever a Future's user awaits keeps the process alive until it settles (R-PKG-6).
-  readonly #owner: FutureOwner = {
-    status: (key) => this.#keys.get(key)?.status ?? "lost",
-    settled: (key) => {
-      const rec = this.#keys.get(key);
-      return !rec || rec.isSettled ? Promise.resolve() : holdWhile(rec.settled);
-    },
-    value: async (key) => (await this.#gatherKeys([key])).get(key),
-    error: async (key) => {
-      const rec = this.#keys.get(key);
-      if (!rec) return new LostError(`${key} was released by this client`);
-      if (!rec.isSettled) await holdWhile(rec.settled);
-      return rec.status === "finished" ? undefined : this.#errorOf(key);
-    },
-    cancel: (keys) => this.#cancelKeys(keys),
-    deadlinePassed: (key, timeoutMs) => (this.#keys.get(key)?.timeoutMs === undefined ? undefined : this.#timedOut(key, `result(${timeoutMs})'s deadline`)),
-    unref: (key) => {
-      if (this.#keys.unref(key)) this.#tellReleased(key);
-    },
-    fireAndForget: (keys) => {
-      this.#checkOpen();
-      // After the graph that defines them: both leave with the next flush, in that order.
-      this.#fired.push(...keys);
-      this.#scheduleFlush();
-    },
-  };
-
-  /**
-   * This client no longer holds key: tell the scheduler with the next flush,
-   * and for an actor, once our calls to it have settled (R-ACT-9b). The
-   * release goes to the scheduler while calls go to the worker: sent at once,
-   * it could overtake them.
-   */
-  #tellReleased(key: Key): void {
-    if (this.#closing || this.#broken) return;
-    const calls = this.#caller.release(key);
-    if (!calls) return this.#sendRelease(key);
-    void calls.then(() => {
-      // Held again meanwhile (a handle to it arrived anew): that hold's own release tells.
-      if (this.#keys.get(key) === undefined) this.#sendRelease(key);
-    });
-  }
-
-  #sendRelease(key: Key): void {
-    this.#sent.delete(key);
-    if (this.#closing || this.#broken) return;
-    this.#released.push(key);
-    this.#scheduleFlush();
-  }
-
-  /** The key failed here, before the scheduler could report on it. */
-  #failLocally(key: Key, err: unknown): void {
-    const rec = this.#keys.get(key);
-    if (!rec) return;
-    rec.localError = err as Error;
-    this.#keys.update(key, "error", {});
-  }
-
-  async #cancelKeys(keys: Key[]): Promise<void> {
-    await this.#flush();
-    await this.#request({ op: "cancel-keys", keys });
-    await holdWhile(this.#keys.allSettled(keys));
-  }
-
-  #errorOf(key: Key): Promise<Error> {
-    const rec = this.#keys.get(key);
-    if (!rec) return Promise.resolve(new LostError(`${key} was released by this client`));
-    if (rec.localError) return Promise.resolve(rec.localError);
-    if (!rec.decodedError) {
-      const info = rec.error ?? {
-        name: rec.status === "cancelled" ? "CancelledError" : "LostError",
-        message: rec.status === "cancelled" ? `${key} was cancelled` : `${key} was lost`,
-        stack: "",
-      };
-      rec.decodedError = infoToError(info, { codeRoot: this.#codeRoot });
-    }
-    return rec.decodedError;
+    return this.#outbox.flush();
   }
 
   // ------------------------------------------------------------ results
 
-  /** Values of keys, fetched with one request per worker. Rejects with the first failure. */
+  /** Values of keys, fetched with one request per worker, after what this client submitted so far. */
   async #gatherKeys(keys: Key[]): Promise<Map<Key, unknown>> {
     await this.#flush();
-    const out = new Map<Key, unknown>();
-    await holdWhile(this.#keys.allSettled(keys));
-    const byWorker = new Map<Address, Key[]>();
-    for (const key of keys) {
-      const rec = this.#keys.get(key);
-      if (!rec) throw new LostError(`${key} was released by this client; keep its Future to read its value`);
-      if (rec.status !== "finished") throw await this.#errorOf(key);
-      if (rec.actor) {
-        out.set(key, this.#handleFor(rec.actor));
-        continue;
-      }
-      const w = rec.workers[Math.floor(Math.random() * rec.workers.length)]!;
-      const list = byWorker.get(w) ?? [];
-      list.push(key);
-      byWorker.set(w, list);
-    }
-    await Promise.all([...byWorker].map(([w, ks]) => this.#fetchFrom(w, ks, out, GET_DATA_ATTEMPTS)));
-    return out;
-  }
-
-  async #fetchFrom(worker: Address | undefined, keys: Key[], out: Map<Key, unknown>, attempts: number): Promise<void> {
-    let reply: GetDataReply | undefined;
-    try {
-      if (worker === undefined) throw new LostError("no worker holds it");
-      reply = await this.#workerRequest(worker, getDataRequest(keys));
-    } catch (err) {
-      if (this.#broken) throw this.#broken;
-      if (attempts <= 1) throw new CommError(`could not fetch ${keys[0]} from ${worker}: ${(err as Error).message}`, { cause: err });
-    }
-    // A reply that does not answer the request is a bug to report (ProtocolError), not data to look for elsewhere.
-    const { values, missing, again } = reply ? receiveData(keys, reply, false) : { values: [], missing: keys, again: [] };
-    for (const [key, payload] of values) {
-      const value = this.#decode(payload);
-      out.set(key, value instanceof Promise ? await value : value);
-    }
-    if (again.length > 0) await this.#fetchFrom(worker, again, out, attempts);
-    if (missing.length === 0) return;
-    if (attempts <= 1) throw new LostError(`${missing[0]} is no longer held by any worker`);
-    // The data moved or is being recomputed: ask the scheduler, then wait for it.
-    await new Promise((r) => setTimeout(r, 50));
-    const who = await this.#request({ op: "who-has", keys: missing });
-    await holdWhile(this.#keys.allSettled(missing));
-    const retry = new Map<Address | undefined, Key[]>();
-    for (const key of missing) {
-      const rec = this.#keys.get(key);
-      if (rec && rec.status !== "finished") throw await this.#errorOf(key);
-      const holders = who[key]?.length ? who[key]! : (rec?.workers ?? []);
-      const w = holders[0];
-      retry.set(w, [...(retry.get(w) ?? []), key]);
-    }
-    await Promise.all([...retry].map(([w, ks]) => this.#fetchFrom(w, ks, out, attempts - 1)));
+    return this.#results.gather(keys);
   }
 
   /** Values for a Future, or an array/object (nested) of Futures and ActorFutures, in the same shape. */
@@ -641,43 +300,22 @@ export class Client {
       return enc.payload;
     });
     const keys = values.map((v) => randomKey(typeName(v)));
-    for (const key of keys) this.#keys.ref(key);
-    const futures = keys.map((k) => new Future(this.#owner, k));
+    const futures = keys.map((k) => this.#held.future(k, true));
     // Later flushes wait for this one, so graphs using the data come after it.
-    const previous = this.#flushing;
-    this.#flushing = holdWhile((async () => {
+    this.#outbox.inOrder(async () => {
       try {
-        await this.#place(keys, encoded, opts);
+        await this.#results.place(keys, encoded, opts);
       } catch (err) {
-        for (const key of keys) this.#failLocally(key, err);
+        for (const key of keys) this.#keys.failLocally(key, err);
       }
-      await previous;
-    })());
-    return Array.isArray(data) ? futures : futures[0]!;
-  }
-
-  async #place(keys: Key[], payloads: Payload[], options: ScatterOptions): Promise<void> {
-    const workers = options.workers === undefined ? undefined : [options.workers].flat();
-    const targets = await this.#request({ op: "choose-workers", count: keys.length, workers, broadcast: options.broadcast });
-    if (targets.length === 0) throw new CommError("no workers are connected to the scheduler to scatter data to; add workers and scatter again");
-    const perWorker = new Map<Address, Record<Key, Payload>>();
-    const who: Record<Key, Address[]> = {};
-    const nbytes: Record<Key, number> = {};
-    keys.forEach((key, i) => {
-      const dest = options.broadcast ? targets : [targets[i % targets.length]!];
-      who[key] = dest;
-      nbytes[key] = payloads[i]!.byteLength;
-      for (const w of dest) perWorker.set(w, { ...(perWorker.get(w) ?? {}), [key]: payloads[i]! });
     });
-    await Promise.all([...perWorker].map(([w, d]) => this.#workerRequest(w, { op: "put-data", data: d, report: false })));
-    await this.#request({ op: "update-data", who, nbytes });
-    for (const key of keys) this.#keys.update(key, "finished", { workers: who[key] });
+    return Array.isArray(data) ? futures : futures[0]!;
   }
 
   /** Cancel pending tasks; awaiting them then rejects with CancelledError (R-TASK-8). */
   async cancel(futures: Future | Future[]): Promise<void> {
     this.#checkOpen();
-    await this.#cancelKeys(keysOf(futures, "cancel()"));
+    await this.#held.cancel(keysOf(futures, "cancel()"));
   }
 
   /**
@@ -691,7 +329,7 @@ export class Client {
       if (item instanceof Future) key = item.key;
       else if (isActorHandle(item)) key = actorInfo(item).key;
       else throw new ConfigError("release() takes Futures or Actor handles");
-      if (this.#keys.forget(key)) this.#tellReleased(key);
+      if (this.#keys.forget(key)) this.#held.released(key);
     }
   }
 
@@ -785,7 +423,7 @@ export class Client {
     await this.#flush(); // an actor this client just submitted under that name is known first
     const reply = await this.#request({ op: "get-actor", name });
     if ("error" in reply) throw await infoToError(reply.error, { codeRoot: this.#codeRoot });
-    const future = this.#newFuture<Actor<T>>(reply.key, false);
+    const future = this.#held.future<Actor<T>>(reply.key, false);
     try {
       return await future;
     } finally {
@@ -826,12 +464,8 @@ export class Client {
 
   /** @internal A value for a queue or variable: serialized, with the keys of the Futures and actors in it. */
   async _encodeValue(value: unknown): Promise<CoordValue> {
-    let encoded = serialize(value, this.#encodeOpts);
     // Unfinished ActorFutures inside: the value is kept once they are values.
-    while (encoded.pending.length > 0) {
-      await Promise.all(encoded.pending);
-      encoded = serialize(value, this.#encodeOpts);
-    }
+    const encoded = await serializeSettled(value, this.#encodeOpts);
     return { value: encoded.payload, keys: [...new Set([...encoded.futureKeys, ...encoded.actorKeys])] };
   }
 
@@ -859,11 +493,11 @@ export class Client {
     if (msg.op !== "key-state") return;
     const rec = this.#keys.update(msg.key, msg.status, msg);
     // An actor's spec is kept while it lives (a restarted scheduler needs it to restart the actor).
-    if (msg.status !== "pending" && !(msg.status === "finished" && msg.actor)) this.#sent.delete(msg.key);
+    if (msg.status !== "pending" && !(msg.status === "finished" && msg.actor)) this.#outbox.settled(msg.key);
     if (!rec) return;
     if (msg.actor) this.#caller.update(msg.actor);
     if ((msg.status === "lost" || msg.status === "cancelled") && rec.actor) {
-      void this.#errorOf(msg.key).then((err) => this.#caller.markLost(msg.key, err));
+      void this.#held.errorOf(msg.key).then((err) => this.#caller.markLost(msg.key, err));
     }
   }
 
@@ -873,18 +507,18 @@ export class Client {
   }
 
   readonly #resolver: Resolver = {
-    future: (key) => this.#newFuture(key, false),
+    future: (key) => this.#held.future(key, false),
     actor: (meta) => this.#handleFor(meta),
   };
 
   /** A live handle; on a client it keeps the actor alive through a Future of its key. */
   #handleFor(meta: ActorMeta): Actor<unknown> {
-    return createActorHandle(this.#caller, meta, this.#weakHandles ? undefined : this.#newFuture(meta.key, false));
+    return createActorHandle(this.#caller, meta, this.#weakHandles ? undefined : this.#held.future(meta.key, false));
   }
 
   /** @internal A Future for a key that arrived inside a value. */
   _futureFor<T>(key: Key): Future<T> {
-    return this.#newFuture<T>(key, false);
+    return this.#held.future<T>(key, false);
   }
 
   /** @internal How many actors this client keeps call records for: none once released and their calls settled. */
@@ -915,27 +549,13 @@ export class Client {
     } else this.#pool.call(address, msg, handler);
   }
 
-  /** A request to the scheduler; one made or cut off while the client rejoins it is sent again once it has. */
-  async #request<M extends Message>(msg: M): Promise<ReplyTo<M>> {
-    for (;;) {
-      if (this.#rejoining) await this.#rejoining;
-      if (this.#broken) throw this.#broken;
-      const conn = this.#conn;
-      if (!conn?.isOpen && this.#closing) throw new CommError("the client is closed; connect a new one");
-      try {
-        return await conn.request(msg);
-      } catch (err) {
-        // Cut off by the connection closing: sent again on the next one, if there is one.
-        if (conn.isOpen || this.#closing || this.#broken || !(err instanceof CommError)) throw err;
-        await holdWhile(new Promise((r) => setImmediate(r)));
-        if (!this.#rejoining) throw err;
-      }
-    }
+  #request<M extends Message>(msg: M): Promise<ReplyTo<M>> {
+    return this.#link.request(msg);
   }
 
   #checkOpen(): void {
     if (this.#closing) throw new CommError("the client is closed; connect a new one");
-    if (this.#broken) throw this.#broken;
+    if (this.#link.broken) throw this.#link.broken;
   }
 
   /** Closes the client (on a worker, the shared client of its thread stays open: the worker closes it). */
@@ -948,13 +568,7 @@ export class Client {
   _closeNow(): Promise<void> {
     // A connection closing holds nothing by itself: the caller waits for this, so the process stays up until it is done.
     this.#closing ??= holdWhile((async () => {
-      try {
-        if (this.#conn?.isOpen) await this.#flush();
-      } catch {
-        // closing anyway
-      }
-      this.#conn?.close("client closing");
-      await this.#conn?.closed;
+      await this.#link.close(() => this.#flush());
       await this.#pool.close();
       dropDefaultClient(this);
       this.#keys.failPending(new CommError("the client was closed before this result arrived"));
@@ -968,7 +582,7 @@ export class Client {
   }
 
   toString(): string {
-    const status = this.#closing ? "closed" : this.#broken ? "disconnected" : "open";
+    const status = this.#closing ? "closed" : this.#link.broken ? "disconnected" : "open";
     return `<Client: scheduler=${this.#address}, status=${status}>`;
   }
 
@@ -986,13 +600,6 @@ function keysOf(futures: Future | Future[], where: string): Key[] {
 
 function isCluster(x: unknown): x is LocalCluster {
   return typeof x === "object" && x !== null && typeof (x as LocalCluster).schedulerAddress === "string";
-}
-
-/** Same function (same version of its module) and same arguments, same key: the task runs once. */
-function pureKey(fn: Function, encoded: Encoded): Key {
-  const h = createHash("sha1").update(Function.prototype.toString.call(fn)).update(codeVersionOf(fn));
-  for (const p of encoded.payload.parts) h.update(p);
-  return flatKey(`${fn.name || "lambda"}-${h.digest("hex").slice(0, 16)}`);
 }
 
 function typeName(v: unknown): string {

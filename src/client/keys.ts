@@ -1,7 +1,9 @@
 // What a client knows about each key it holds: how many Futures refer to it,
 // its last reported state, and who is waiting for it to settle.
 
+import { LostError } from "../errors.js";
 import type { ActorMeta, Address, ErrorInfo, Key, KeyStatus } from "../protocol/messages.js";
+import { infoToError } from "../serialize/index.js";
 
 const RESOLVED = Promise.resolve();
 
@@ -130,6 +132,30 @@ export class KeyTable {
     if (fields.actor) rec.actor = fields.actor;
     rec.resolveSettled();
     return rec;
+  }
+
+  /** The key failed here, before the scheduler could report on it. */
+  failLocally(key: Key, err: unknown): void {
+    const rec = this.#records.get(key);
+    if (!rec) return;
+    rec.localError = err as Error;
+    this.update(key, "error", {});
+  }
+
+  /** Why a key that did not finish failed, as an Error of its kind (its user code's classes loaded from `codeRoot`). */
+  errorOf(key: Key, codeRoot: string): Promise<Error> {
+    const rec = this.#records.get(key);
+    if (!rec) return Promise.resolve(new LostError(`${key} was released by this client`));
+    if (rec.localError) return Promise.resolve(rec.localError);
+    if (!rec.decodedError) {
+      const info = rec.error ?? {
+        name: rec.status === "cancelled" ? "CancelledError" : "LostError",
+        message: rec.status === "cancelled" ? `${key} was cancelled` : `${key} was lost`,
+        stack: "",
+      };
+      rec.decodedError = infoToError(info, { codeRoot });
+    }
+    return rec.decodedError;
   }
 
   /** Fail every unsettled key locally (the scheduler is gone). */
