@@ -256,17 +256,23 @@ def scheduler_memory(r):
         proc.wait()
 
 
-def part(name, fn):
-    """Runs one part; one that fails is reported and the run goes on without its figures."""
+def part(name, fn, r):
+    """Runs one part; one that fails is reported and the run goes on without its figures.
+
+    The figures so far are printed after each part: a run cut short still gives them.
+    """
+    t = time.perf_counter()
     try:
         fn()
+        print(f"dask: {name} took {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
     except Exception as e:  # noqa: BLE001 - any failure of Dask's leaves only that part's rows empty
-        print(f"dask: {name} failed, figures left out: {e!r}", file=sys.stderr)
+        print(f"dask: {name} failed after {time.perf_counter() - t:.1f} s, figures left out: {e!r}", file=sys.stderr, flush=True)
+    print(json.dumps(r), flush=True)
 
 
 def main():
     r = {}
-    part("cold", lambda: cold(r))
+    part("cold", lambda: cold(r), r)
 
     cluster = new_cluster()
     via_scheduler = Client(cluster)
@@ -276,16 +282,16 @@ def main():
         mems = [w["metrics"]["memory"] / 1e6 for w in direct.scheduler_info()["workers"].values()]
         r["idle_worker_rss_mb"] = statistics.median(mems)
 
-        part("actors direct", lambda: actor_figures(r, direct, "direct"))
-        part("actors via scheduler", lambda: actor_figures(r, via_scheduler, "sched"))
-        part("n:n", lambda: r.update(actor_nn_per_s=nn_calls(direct)))
-        part("created", lambda: r.update(actors_created_per_s=actors_created(direct)))
+        part("actors direct", lambda: actor_figures(r, direct, "direct"), r)
+        part("actors via scheduler", lambda: actor_figures(r, via_scheduler, "sched"), r)
+        part("n:n", lambda: r.update(actor_nn_per_s=nn_calls(direct)), r)
+        part("created", lambda: r.update(actors_created_per_s=actors_created(direct)), r)
 
         def maps():
             map_rate(direct)  # warm up with one map of the same size, as for troupe
             r["map_per_s"] = med(lambda: map_rate(direct))
 
-        part("map", maps)
+        part("map", maps, r)
 
         def chain():
             t = time.perf_counter()
@@ -296,13 +302,13 @@ def main():
             assert v == CHAIN
             return CHAIN / (time.perf_counter() - t)
 
-        part("chain", lambda: r.update(chain_per_s=med(chain)))
-        part("transfers", lambda: transfers(r, direct))
+        part("chain", lambda: r.update(chain_per_s=med(chain)), r)
+        part("transfers", lambda: transfers(r, direct), r)
     finally:
         direct.close()
         via_scheduler.close()
         cluster.close()
-    part("scheduler memory", lambda: scheduler_memory(r))
+    part("scheduler memory", lambda: scheduler_memory(r), r)
     print(json.dumps(r))
 
 
