@@ -20,6 +20,7 @@ from distributed import Client, LocalCluster, wait
 
 RUNS = 3
 MAP_TASKS = 20_000
+FIRST_MAP_TASKS = 2_000
 CHAIN = 5_000
 MB = 100
 NN_CALLERS = 4
@@ -87,11 +88,11 @@ def new_cluster():
     return LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
 
 
-def map_rate(client):
+def map_rate(client, n=MAP_TASKS):
     t = time.perf_counter()
-    fs = client.map(noop, range(MAP_TASKS), pure=False)
+    fs = client.map(noop, range(n), pure=False)
     client.gather(fs)
-    return MAP_TASKS / (time.perf_counter() - t)
+    return n / (time.perf_counter() - t)
 
 
 def cold(r):
@@ -103,7 +104,7 @@ def cold(r):
         try:
             client.submit(inc, 1).result()
             start.append(time.perf_counter() - t)
-            first_map.append(map_rate(client))
+            first_map.append(map_rate(client, FIRST_MAP_TASKS))
             counter = client.submit(Counter, actor=True).result()
             t = time.perf_counter()
             counter.increment().result()
