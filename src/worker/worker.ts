@@ -23,7 +23,6 @@ import type {
   WorkerRequest,
   PutData,
   RunFunction,
-  WorkerToScheduler,
 } from "../protocol/messages.js";
 import { errorInfoOf } from "../serialize/index.js";
 import { accepting } from "../protocol/schemas.js";
@@ -122,7 +121,7 @@ export class Worker {
       replicated: (nbytes) => {
         const keys = Object.keys(nbytes);
         const woken = keys.flatMap((key) => this.#state.stored(key));
-        if (keys.length > 0) this.#toScheduler({ op: "add-keys", keys, nbytes });
+        if (keys.length > 0) this.#link.send({ op: "add-keys", keys, nbytes });
         this.#apply(woken);
       },
     });
@@ -136,7 +135,7 @@ export class Worker {
       request: (msg) => this.#request(msg),
       lost: (conn) => this.#schedulerLost(conn),
       rejoined: () => {
-        if (this.#memory?.paused) this.#toScheduler({ op: "worker-status", status: "paused" });
+        if (this.#memory?.paused) this.#link.send({ op: "worker-status", status: "paused" });
         this.#dispatch();
       },
       dispatch: () => this.#dispatch(),
@@ -205,7 +204,7 @@ export class Worker {
     this.#memory = new MemoryMonitor(this.memoryLimit, this.#store, {
       keep: (key) => this.#actors.has(key),
       onPause: (paused) => {
-        this.#toScheduler({ op: "worker-status", status: paused ? "paused" : "running" });
+        this.#link.send({ op: "worker-status", status: paused ? "paused" : "running" });
         if (!paused) this.#dispatch();
       },
     }, log);
@@ -219,7 +218,7 @@ export class Worker {
   stopForMemory(usedBytes: number): Promise<void> {
     const reason = `memory ${formatBytes(usedBytes)} passed 95 % of the limit of ${formatBytes(this.memoryLimit)}`;
     log.warn("restarting: memory passed the limit", { usedBytes, limitBytes: this.memoryLimit });
-    this.#toScheduler({ op: "worker-status", status: "restarting", reason });
+    this.#link.send({ op: "worker-status", status: "restarting", reason });
     this.#link.flush();
     return this.close(reason);
   }
@@ -283,17 +282,13 @@ export class Worker {
 
   // ------------------------------------------------------------ scheduler
 
-  #toScheduler(msg: WorkerToScheduler): void {
-    this.#link.send(msg);
-  }
-
   #fromScheduler(msg: SchedulerToWorker): void {
     this.#because(msg.op);
     switch (msg.op) {
       case "compute-task":
       case "compute-task-by-id":
       case "compute-tasks":
-        return this.#code.expand(msg, (task) => this.#compute(task), (erred) => this.#toScheduler(erred));
+        return this.#code.expand(msg, (task) => this.#compute(task), (erred) => this.#link.send(erred));
       case "free-keys":
         return this.#free(msg.keys);
       case "steal-request":
@@ -323,7 +318,7 @@ export class Worker {
         released.push(key);
       } else kept.push(key);
     }
-    this.#toScheduler({ op: "steal-response", released, kept });
+    this.#link.send({ op: "steal-response", released, kept });
   }
 
   /** Tasks stuck behind a long task on one thread go back to the queue, for another thread or worker. */
@@ -371,7 +366,7 @@ export class Worker {
   /** Carry out what the state machine decided, then keep the task threads busy. */
   #apply(instructions: WorkerInstruction[]): void {
     for (const ins of instructions) {
-      if (ins.do === "send") this.#toScheduler(ins.msg);
+      if (ins.do === "send") this.#link.send(ins.msg);
       else if (ins.do === "fetch") this.#transfers.add(ins.keys, ins.sizes, (keys) => this.#fetches.fetch(ins.holder, keys));
       else this.#run(ins.msg, this.#actors.leastLoaded());
     }
@@ -432,7 +427,7 @@ export class Worker {
       this.#state.record(msg.key, "running", done.ok ? "memory" : "erred");
       if (!done.ok) {
         this.#metrics.erred(msg.fn.name);
-        this.#toScheduler({ op: "task-erred", key: msg.key, error: done.died ? deathError(msg.key, done.died, done.error.message, this.memoryLimit) : done.error });
+        this.#link.send({ op: "task-erred", key: msg.key, error: done.died ? deathError(msg.key, done.died, done.error.message, this.memoryLimit) : done.error });
         return this.#dispatch();
       }
       if (msg.actor && done.actor) {
@@ -440,7 +435,7 @@ export class Worker {
         // The value of an actor's key is its handle: peers fetching it get a live reference.
         this.#store.set(msg.key, actorRefPayload(meta));
         this.#metrics.finished(msg.fn.name, stopMs - startMs);
-        this.#toScheduler({ op: "task-finished", key: msg.key, nbytes: 0, actor: meta, startMs, stopMs });
+        this.#link.send({ op: "task-finished", key: msg.key, nbytes: 0, actor: meta, startMs, stopMs });
       } else {
         const payload = resultOf(done);
         this.#store.set(msg.key, payload);
@@ -471,7 +466,7 @@ export class Worker {
     this.#state.free(keys);
     const why = cause === "memory" ? `ran out of memory: ${detail} (half of this worker's memory limit of ${formatBytes(this.memoryLimit)})` : `ended: ${detail}`;
     log.warn("an actor thread ended; its actors are lost", { actors: keys.length, cause, detail });
-    this.#toScheduler({ op: "actors-lost", keys, error: errorInfoOf("ActorLostError", `The thread holding these actors on ${this.#address} ${why}`) });
+    this.#link.send({ op: "actors-lost", keys, error: errorInfoOf("ActorLostError", `The thread holding these actors on ${this.#address} ${why}`) });
   }
 
   /**
@@ -483,7 +478,7 @@ export class Worker {
     this.#because("segment-gone");
     log.warn("a value's shared segment was removed from /dev/shm by something else; reporting the value lost here", { key });
     this.#free([key]);
-    this.#toScheduler({ op: "missing-data", key, worker: this.address });
+    this.#link.send({ op: "missing-data", key, worker: this.address });
   }
 
   #free(keys: Key[]): void {
@@ -533,7 +528,7 @@ export class Worker {
       nbytes[key] = payload.byteLength;
       woken.push(...this.#state.stored(key));
     }
-    if (msg.report) this.#toScheduler({ op: "add-keys", keys: Object.keys(msg.data), nbytes });
+    if (msg.report) this.#link.send({ op: "add-keys", keys: Object.keys(msg.data), nbytes });
     this.#apply(woken);
     return null;
   }
