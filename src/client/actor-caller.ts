@@ -15,6 +15,7 @@ import type { ActorCallFailure, ActorCallReply, ActorMeta, ActorStreamOpened, Ad
 import { serialize } from "../serialize/index.js";
 import { ActorFuture, type CallCanceller } from "./actor-future.js";
 import { ActorStream, DEFAULT_STREAM_WINDOW, OpenedStream, type StreamSource } from "./actor-stream.js";
+import { NO_ARGS, Inflight, SentCall, type ActorRecord, type CallAnswers, type QueuedCall } from "./actor-record.js";
 import { CallQueue } from "./call-queue.js";
 import { DEFAULT_PENDING_CALL_LIMITS, type CallOptions, type PendingCallLimits } from "./options.js";
 
@@ -51,53 +52,6 @@ export interface ActorTransport {
   congested?(address: Address): Promise<void> | undefined;
 }
 
-interface QueuedCall {
-  future: ActorFuture<unknown>;
-  kind: "call" | "get";
-  name: string;
-  args: unknown[];
-}
-
-/**
- * One per actor key per caller: every handle to that actor shares it, so a
- * relocation is seen by all. Listed in the caller's table while the owner
- * holds the actor or calls to it are outstanding; a handle that outlives
- * that lists it again on its next call.
- */
-export interface ActorRecord {
-  meta: ActorMeta;
-  lost?: Error;
-  /**
-   * Calls not sent yet, in call order: behind an unfinished ActorFuture
-   * argument, or past the bound. They hold their arguments as given and are
-   * encoded only when sent, so that a waiting call's arguments are not held
-   * twice (the same buffer passed to 200,000 calls stays one buffer).
-   */
-  queue: CallQueue<QueuedCall>;
-  /** "running": the queue is being sent from further up the stack; "awaiting": its head waits for an argument. */
-  drain: "idle" | "running" | "awaiting";
-  /** The connection to the actor is full: the queue is sent again once it has room. */
-  awaitingRoom: boolean;
-  /** Calls sent and not settled (answered, or being relocated), and the bytes of their encoded arguments. */
-  sentCalls: number;
-  sentBytes: number;
-  /** Calls sent and not answered. */
-  inflight: Inflight;
-  checking: boolean;
-  /** Calls made in this turn, not yet handed to the connection: they leave as one group. */
-  group: SentCall[];
-  /** Payload parts of the calls in `group`: a group's parts travel in one batch, which has a limit. */
-  groupParts: number;
-  groupQueued: boolean;
-  /** Calls made and not settled, wherever they are: queued, grouped, sent, or being relocated. */
-  outstanding: number;
-  /** Settles one outstanding call: made once per record, so that a call costs no closure. */
-  settle: (future: ActorFuture<unknown>) => void;
-  /** Woken once no call is outstanding: the owner's release of the actor waits for them. */
-  idleWaiters: Array<() => void> | undefined;
-  listed: boolean;
-}
-
 const RELOCATE_POLL_MS = 100;
 /**
  * Calls waiting at the bound leave once the calls in flight are down to this
@@ -109,13 +63,11 @@ const RESUME_AT = 0.75;
 const GROUP_MAX = 256;
 /** Most payload parts in one group, far below the most out-of-band frames one batch may carry. */
 const GROUP_MAX_PARTS = 4096;
-/** Calls without arguments (the common case) share one encoding. */
-const NO_ARGS = serialize([]).payload;
 /** How often, and after how long, unanswered calls make us ask the scheduler whether the actor still lives. */
 const WATCH_EVERY_MS = 1000;
 const WATCH_AFTER_MS = 1500;
 
-export class ActorCaller implements CallCanceller {
+export class ActorCaller implements CallCanceller, CallAnswers {
   readonly #records = new Map<Key, ActorRecord>();
   /** Numbers calls sent to actor endpoints, so that a cancellation can name one. */
   #nextCid = 0;
@@ -589,110 +541,4 @@ function isStreamOpened(x: unknown): x is ActorStreamOpened {
 
 function isFailure(x: unknown): x is ActorCallFailure {
   return typeof x === "object" && x !== null && (x as ActorCallFailure).ok === false && typeof (x as ActorCallFailure).error === "object" && (x as ActorCallFailure).error !== null;
-}
-
-/**
- * One call on its way: what it asks, and where its reply goes. Its encoded
- * arguments are dropped once the message holding them is handed to the
- * connection, which then holds the only copy until it is written: the calls
- * in flight cost their bytes once, not twice. A call sent again (its actor
- * moved) is encoded again from its arguments.
- */
-class SentCall implements ReplyHandler {
-  // Its place in its actor's in-flight list (see Inflight).
-  prev: SentCall | undefined = undefined;
-  next: SentCall | undefined = undefined;
-  listed = false;
-  sentMs = 0;
-  /** Its number where it was last sent (see ActorCancel), and where that was. */
-  cid = 0;
-  sentTo: Address | undefined = undefined;
-
-  constructor(
-    readonly caller: ActorCaller,
-    readonly rec: ActorRecord,
-    readonly future: ActorFuture<unknown>,
-    readonly kind: "call" | "get",
-    readonly name: string,
-    readonly values: unknown[],
-    public args: Payload | undefined,
-    readonly firstTryMs: number,
-  ) {}
-
-  /** The call as a message of its own. */
-  message(): Message {
-    return { op: "actor-call", key: this.rec.meta.key, kind: this.kind, name: this.name, args: this.args!, cid: this.cid };
-  }
-
-  handedOver(): void {
-    if (this.args !== NO_ARGS) this.args = undefined;
-  }
-
-  /** Encoded arguments for a send; false (the call failed) when they no longer encode. */
-  encodeAgain(): boolean {
-    if (this.args !== undefined) return true;
-    try {
-      this.args = serialize(this.values).payload;
-      return true;
-    } catch (err) {
-      this.future._reject(err);
-      return false;
-    }
-  }
-
-  ok(value: unknown): void {
-    this.caller._answered(this, value);
-  }
-
-  fail(err: Error): void {
-    this.caller._unanswered(this, err);
-  }
-}
-
-/**
- * The calls to one actor that are sent and not answered, oldest send first: a
- * list threaded through the calls themselves, so that the many calls a
- * pipelining caller has in flight cost no hash entry each.
- */
-class Inflight {
-  #head: SentCall | undefined;
-  #tail: SentCall | undefined;
-
-  add(call: SentCall, nowMs: number): void {
-    if (call.listed) this.remove(call);
-    call.listed = true;
-    call.sentMs = nowMs;
-    call.prev = this.#tail;
-    call.next = undefined;
-    if (this.#tail) this.#tail.next = call;
-    else this.#head = call;
-    this.#tail = call;
-  }
-
-  remove(call: SentCall): void {
-    if (!call.listed) return;
-    call.listed = false;
-    if (call.prev) call.prev.next = call.next;
-    else this.#head = call.next;
-    if (call.next) call.next.prev = call.prev;
-    else this.#tail = call.prev;
-    call.prev = call.next = undefined;
-  }
-
-  /** When the longest-waiting call was sent; undefined when none waits. */
-  oldestSentMs(): number | undefined {
-    return this.#head?.sentMs;
-  }
-
-  /** Empty the list; gives the calls it held. */
-  clear(): SentCall[] {
-    const calls: SentCall[] = [];
-    for (let c = this.#head; c; c = c.next) calls.push(c);
-    for (const c of calls) {
-      c.listed = false;
-      c.prev = c.next = undefined;
-    }
-    this.#head = this.#tail = undefined;
-    return calls;
-  }
 }

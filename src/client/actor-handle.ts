@@ -8,7 +8,8 @@ import { TO_REF } from "../serialize/index.js";
 import type { ActorFuture } from "./actor-future.js";
 import type { ActorStream } from "./actor-stream.js";
 import type { Future } from "./future.js";
-import type { ActorCaller, ActorRecord } from "./actor-caller.js";
+import type { ActorCaller } from "./actor-caller.js";
+import type { ActorRecord } from "./actor-record.js";
 import { checkCallOptions, type CallOptions } from "./options.js";
 
 /** Methods become calls returning ActorFutures; other members become ActorFutures of their value. */

@@ -6,11 +6,14 @@
 
 import { createServer } from "node:http";
 import { DashboardGate } from "../dashboard/auth.js";
-import { listenHttp } from "../dashboard/listen-http.js";
+import { listenHttp, type HttpListening } from "../dashboard/listen-http.js";
+import { CommError } from "../errors.js";
 
 export interface WorkerHttp {
   /** Its port (the one asked for, or the free one it got). */
   readonly port: number;
+  /** Where others reach it, e.g. "http://127.0.0.1:40123/". */
+  readonly url: string;
   close(): Promise<void>;
 }
 
@@ -18,6 +21,8 @@ export interface WorkerHttpOptions {
   host: string;
   port: number;
   token: string;
+  /** The host others reach the worker at. */
+  contactHost: string;
   /** What /health answers: "ok" (200), or why the worker no longer serves (503). */
   health: () => { ok: true } | { ok: false; why: string };
   /** The exposition text /metrics answers, made at each scrape. */
@@ -25,7 +30,18 @@ export interface WorkerHttpOptions {
 }
 
 /** Listens on `host:port`; it never keeps the process alive by itself. */
-export function startWorkerHttp(opts: WorkerHttpOptions): Promise<WorkerHttp> {
+export async function startWorkerHttp(opts: WorkerHttpOptions): Promise<WorkerHttp> {
+  let listening;
+  try {
+    listening = await listenWorkerHttp(opts);
+  } catch (err) {
+    throw new CommError(`Could not serve the worker's HTTP endpoint (/health, /metrics) on port ${opts.port}: ${(err as Error).message}; pick another with httpPort (--http-port), or 0 for any free port`, { cause: err });
+  }
+  const urlHost = opts.contactHost.includes(":") ? `[${opts.contactHost}]` : opts.contactHost;
+  return { ...listening, url: `http://${urlHost}:${listening.port}/` };
+}
+
+function listenWorkerHttp(opts: WorkerHttpOptions): Promise<HttpListening> {
   const gate = new DashboardGate(opts.host, opts.token);
   const server = createServer((req, res) => {
     const raw = req.url ?? "/";

@@ -7,6 +7,7 @@
 import type { ActorCall, ActorStats, CodeRef, ErrorInfo, Key } from "../protocol/messages.js";
 import { copyBytes } from "../protocol/payload.js";
 import { bytesOf, own, release, sharedPathOf, type Part } from "../shm/index.js";
+import type { ResolvedWorkerOptions } from "./options.js";
 
 /** A payload part between threads: bytes, or a shared segment the reading side maps. */
 export type ThreadPart = Part;
@@ -39,6 +40,24 @@ export interface ThreadConfig {
    * no queued task past it (0: no lease, tasks always start).
    */
   lease?: SharedArrayBuffer;
+}
+
+/** The config of each of a worker's threads, but for their kind and index. */
+export function threadConfigOf(opts: ResolvedWorkerOptions, contactHost: string, worker: ThreadConfig["worker"], lease: SharedArrayBuffer): (kind: ThreadConfig["kind"], index: number) => ThreadConfig {
+  return (kind, index) => ({
+    kind,
+    index,
+    scheduler: opts.scheduler,
+    token: opts.token,
+    tls: opts.tls && { cert: String(opts.tls.cert), key: String(opts.tls.key), ca: String(opts.tls.ca) },
+    codeRoot: opts.codeRoot,
+    connectTimeoutMs: opts.connectTimeoutMs,
+    listenHost: opts.host,
+    contactHost,
+    insecure: opts.insecure,
+    worker,
+    lease,
+  });
 }
 
 /**
