@@ -128,6 +128,8 @@ test("comm - entries that encode alone but not together leave in separate batche
     end: () => transport.onClose("ended"),
     destroy() {},
     onData(_chunk: Uint8Array) {},
+    readTarget: () => null,
+    onDataInto(_n: number) {},
     onDrain() {},
     onClose(_reason: string) {},
   };
