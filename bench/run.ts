@@ -216,7 +216,11 @@ async function transfers(client: Client, cluster: LocalCluster): Promise<{ w2w: 
   return { w2w, gather };
 }
 
-/** The same transfers between processes that do not share memory, as between hosts. */
+/**
+ * The same transfers between processes that do not share memory, as between
+ * hosts. The workers get huge pages (cluster/huge-pages.ts); the client, this
+ * process, keeps the allocator settings it was started with, as a user's does.
+ */
 async function socketTransfers(r: Figures): Promise<void> {
   const saved = process.env.TROUPE_SHM;
   process.env.TROUPE_SHM = "0"; // read by the worker processes started now
