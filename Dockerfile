@@ -25,6 +25,9 @@ RUN npm ci --no-audit --no-fund \
 # Final stage: production dependencies, the build, the addon, the examples.
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
+# Large buffers on huge pages in every process of the image, clients and
+# workers run without a nanny included (see src/cluster/huge-pages.ts).
+ENV GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules

@@ -11,6 +11,7 @@ import { fork, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 // The built package, as users run it (workers then run compiled code too).
 import { Client, delayed, LocalCluster, type Actor } from "troupe";
+import { netnsTransfer } from "./netns.js";
 import { Caller, Counter, inc, makeBytes, noop, Source, size } from "./workloads.js";
 
 interface Row {
@@ -43,6 +44,7 @@ const ROWS: Row[] = [
   { id: "gather_handoff_mb_s", label: "100 MB gather to the client, same-host hand-off, every byte read", unit: "MB/s", higher: true },
   { id: "w2w_socket_mb_s", label: "100 MB worker → worker, socket transfer (TROUPE_SHM=0), every byte read", unit: "MB/s", higher: true },
   { id: "gather_socket_mb_s", label: "100 MB gather to the client, socket transfer (TROUPE_SHM=0), every byte read", unit: "MB/s", higher: true },
+  { id: "w2w_netns_mb_s", label: "100 MB worker → worker between two network namespaces, socket transfer (TROUPE_SHM=0), every byte read", unit: "MB/s", higher: true },
   { id: "idle_worker_rss_mb", label: "idle worker RSS", unit: "MB", higher: false },
   { id: "sched_rss_per_task_b", label: "scheduler RSS per pending task (100,000 distinct, specs included)", unit: "B", higher: false },
   { id: "sched_heap_per_task_b", label: "scheduler heap per pending task (100,000 distinct, specs included)", unit: "B", higher: false },
@@ -218,7 +220,11 @@ async function transfers(client: Client, cluster: LocalCluster): Promise<{ w2w: 
   return { w2w, gather };
 }
 
-/** The same transfers between processes that do not share memory, as between hosts. */
+/**
+ * The same transfers between processes that do not share memory, as between
+ * hosts. The workers get huge pages (cluster/huge-pages.ts); the client, this
+ * process, keeps the allocator settings it was started with, as a user's does.
+ */
 async function socketTransfers(r: Figures): Promise<void> {
   const saved = process.env.TROUPE_SHM;
   process.env.TROUPE_SHM = "0"; // read by the worker processes started now
@@ -279,7 +285,7 @@ async function schedulerMemory(r: Figures): Promise<void> {
   }
 }
 
-// `--only=cold,actors,map,transfers,created,socket,scheduler` runs some parts (while working on one).
+// `--only=cold,actors,map,transfers,created,socket,netns,scheduler` runs some parts (while working on one).
 const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",");
 const failed: string[] = [];
 
@@ -346,6 +352,9 @@ async function troupeFigures(): Promise<Figures> {
     await cluster.close();
   }
   await part("socket", () => socketTransfers(r));
+  await part("netns", async () => {
+    r.w2w_netns_mb_s = await netnsTransfer(RUNS, median);
+  });
   await part("scheduler", () => schedulerMemory(r));
   return r;
 }

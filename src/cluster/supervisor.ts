@@ -14,6 +14,7 @@ import { RESTART_FRACTION } from "../worker/memory-limit.js";
 import { DEFAULT_RETIRE_TIMEOUT_MS } from "../options.js";
 import { EXIT_SCHEDULER_GONE, resolveWorkerOptions, type WorkerOptions } from "../worker/options.js";
 import { DEFAULT_START_TIMEOUT_MS } from "./options.js";
+import { withHugePages } from "./huge-pages.js";
 
 const log = createLogger("supervisor");
 
@@ -159,7 +160,7 @@ export class Supervisor {
     this.#lastStartMs = Date.now();
     const config = this.#opts.config;
     const child = fork(workerMain, [], {
-      env: { ...process.env, TROUPE_WORKER_CONFIG: JSON.stringify(childConfig({ ...config, restarts: this.restarts })) },
+      env: withHugePages({ ...process.env, TROUPE_WORKER_CONFIG: JSON.stringify(childConfig({ ...config, restarts: this.restarts })) }),
       // TROUPE_WORKER_NODE_ARGS: extra node flags for worker processes (e.g. --cpu-prof when profiling).
       execArgv: [...(isSource ? ["--import", "tsx"] : []), ...(process.env.TROUPE_WORKER_NODE_ARGS?.split(" ").filter(Boolean) ?? [])],
       stdio: ["ignore", "inherit", "inherit", "ipc"],

@@ -17,7 +17,7 @@ import { parseAddress } from "./address.js";
 import { WireConnection, type Connection } from "./connection.js";
 import { makeHello, type HelloRole } from "./handshake.js";
 import { tlsClientOptions, type TlsOptions } from "./tls.js";
-import { socketTransport } from "./transport.js";
+import { directReads, socketTransport } from "./transport.js";
 
 export interface ConnectOptions {
   token: string;
@@ -137,7 +137,9 @@ function attempt(address: string, tlsOpts: TlsOptions | null, host: string, port
       if (err === null) resolve(conn!);
       else reject(err);
     };
-    const socket: net.Socket = tlsOpts ? tls.connect(tlsClientOptions(tlsOpts, host, port)) : net.connect({ host, port });
+    // Plain TCP reads large frames straight into their memory; TLS decrypts into buffers of its own.
+    const reads = tlsOpts ? undefined : directReads();
+    const socket: net.Socket = tlsOpts ? tls.connect(tlsClientOptions(tlsOpts, host, port)) : net.connect({ host, port, onread: reads!.onread });
     let timer: NodeJS.Timeout;
     const arm = () => {
       timer = setTimeout(timedOut, Math.max(1, deadline.left));
@@ -158,7 +160,7 @@ function attempt(address: string, tlsOpts: TlsOptions | null, host: string, port
     socket.once("error", onEarlyError);
     socket.once(tlsOpts ? "secureConnect" : "connect", () => {
       socket.off("error", onEarlyError);
-      const c = new WireConnection(socketTransport(socket));
+      const c = new WireConnection(socketTransport(socket, reads));
       conn = c;
       c.handshakeHandler = (msg: Message) => {
         if (msg.op === "welcome") {

@@ -181,6 +181,8 @@ export class WireConnection implements Connection {
     // Until the handshake completes, the peer is a stranger: it may make this side hold only a little.
     this.decoder.setLimit(MAX_UNAUTHENTICATED_BYTES, "before the handshake completed; a troupe peer sends only its hello (or the answer to it) first");
     transport.onData = (chunk) => this.receive(chunk);
+    transport.readTarget = () => (this.state === State.Closed ? null : this.decoder.readTarget());
+    transport.onDataInto = (n) => this.receive(n);
     transport.onDrain = () => this.#drain();
     transport.onClose = (reason) => this.transportClosed(reason);
   }
@@ -400,9 +402,11 @@ export class WireConnection implements Connection {
 
   // ------------------------------------------------------------ receiving
 
-  private receive(chunk: Uint8Array): void {
+  /** Bytes arrived: a chunk, or a count written into the decoder's read target. */
+  private receive(chunk: Uint8Array | number): void {
     if (this.state === State.Closed) return;
-    this.decoder.push(chunk);
+    if (typeof chunk === "number") this.decoder.wrote(chunk);
+    else this.decoder.push(chunk);
     for (;;) {
       let batch: WireEntry[] | null;
       try {

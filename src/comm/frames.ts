@@ -185,6 +185,14 @@ const enum State {
  * input; the decoder is then unusable and the connection must be closed.
  * Bytes are buffered as a list of chunks and each frame body is copied at
  * most once, so large frames arriving in many chunks cost linear time.
+ *
+ * A large body that has not all arrived gets its own memory at once: what is
+ * buffered is copied in, and later bytes follow as they come, so that the
+ * chunks holding it are not kept until its end. A transport that can read
+ * into memory it is given asks `readTarget()` before each read: while such a
+ * body arrives from a peer without a limit (one that proved its token), that
+ * is the rest of the body, and its bytes are not copied at all (`wrote()`
+ * then counts them).
  */
 export class BatchDecoder {
   private chunks: Uint8Array[] = [];
@@ -205,6 +213,9 @@ export class BatchDecoder {
   private budget = Infinity;
   /** Why the budget exists, for the error that spends it. */
   private budgetWhy = "";
+  /** A large body being filled as its bytes arrive, and how much of it is. */
+  private body: Uint8Array | null = null;
+  private bodyFilled = 0;
 
   /**
    * Accept at most `bytes` more (whole batches, as announced), or any amount
@@ -225,12 +236,32 @@ export class BatchDecoder {
     this.header = null;
     this.oob = [];
     this.oobLens = [];
+    this.body = null;
   }
 
   push(chunk: Uint8Array): void {
     if (chunk.byteLength === 0 || this.state === State.Failed) return;
     this.chunks.push(chunk);
     this.buffered += chunk.byteLength;
+  }
+
+  /**
+   * Memory the next bytes received may be written into directly (the rest of
+   * a large body, and never more), or null: they come as chunks to push().
+   * Only a peer without a limit gets one: a stranger never makes this side
+   * read into memory it allocated for it.
+   */
+  readTarget(): Uint8Array | null {
+    if (this.body === null || this.buffered > 0 || this.budget !== Infinity || this.state === State.Failed) return null;
+    return this.body.subarray(this.bodyFilled);
+  }
+
+  /** n bytes were written into the memory readTarget() gave; call next() as after push(). */
+  wrote(n: number): void {
+    if (this.body === null || !(n >= 0) || this.bodyFilled + n > this.body.byteLength) {
+      throw new Error("BatchDecoder.wrote() without a matching readTarget()");
+    }
+    this.bodyFilled += n;
   }
 
   /** Bytes received but not yet part of a decoded batch. */
@@ -274,17 +305,18 @@ export class BatchDecoder {
           continue;
         }
         case State.Header: {
-          if (this.buffered < this.headerLen) return null;
-          this.header = this.take(this.headerLen);
+          const header = this.frame(this.headerLen);
+          if (header === null) return null;
+          this.header = header;
           this.oob = [];
           this.state = State.Oob;
           continue;
         }
         case State.Oob: {
           while (this.oob.length < this.oobLens.length) {
-            const len = this.oobLens[this.oob.length];
-            if (this.buffered < len) return null;
-            this.oob.push(this.take(len));
+            const frame = this.frame(this.oobLens[this.oob.length]);
+            if (frame === null) return null;
+            this.oob.push(frame);
           }
           const header = this.header!;
           const oob = this.oob;
@@ -313,6 +345,37 @@ export class BatchDecoder {
     throw new ProtocolError(`Received ${why}; the peer is not speaking the troupe protocol (or a different version)`);
   }
 
+  /**
+   * The next frame of n bytes, or null until all of it is here. A small one
+   * waits in the chunks (one copy once complete beats one per chunk); a large
+   * one not all here yet is filled as its bytes come.
+   */
+  private frame(n: number): Uint8Array | null {
+    if (this.body === null) {
+      if (this.buffered >= n) return this.take(n);
+      if (n < OOB_THRESHOLD_BYTES) return null;
+      this.body = newBody(n);
+      this.bodyFilled = 0;
+    }
+    const body = this.body;
+    while (this.bodyFilled < n && this.buffered > 0) {
+      const c = this.chunks[0]!;
+      const k = Math.min(c.byteLength - this.head, n - this.bodyFilled);
+      body.set(c.subarray(this.head, this.head + k), this.bodyFilled);
+      this.bodyFilled += k;
+      this.buffered -= k;
+      this.head += k;
+      if (this.head === c.byteLength) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+    }
+    if (this.bodyFilled < n) return null;
+    this.body = null;
+    this.bodyFilled = 0;
+    return body;
+  }
+
   /** Remove n bytes (n <= buffered): a view when they lie in one chunk, else one copy. */
   private take(n: number): Uint8Array {
     this.buffered -= n;
@@ -327,9 +390,7 @@ export class BatchDecoder {
       }
       return out;
     }
-    // Large frames live in shared memory: a worker hands them to its threads
-    // without another copy (fresh memory is the dominant cost of a transfer).
-    const out = n >= OOB_THRESHOLD_BYTES ? new Uint8Array(new SharedArrayBuffer(n)) : new Uint8Array(n);
+    const out = newBody(n);
     let filled = 0;
     let used = 0; // whole chunks consumed; removed in one splice, not one shift each
     while (filled < n) {
@@ -350,6 +411,14 @@ export class BatchDecoder {
     this.chunks.splice(0, used);
     return out;
   }
+}
+
+/**
+ * Memory for a frame of n bytes. Large ones live in shared memory: a worker
+ * hands them to its threads without another copy.
+ */
+function newBody(n: number): Uint8Array {
+  return n >= OOB_THRESHOLD_BYTES ? new Uint8Array(new SharedArrayBuffer(n)) : new Uint8Array(n);
 }
 
 function decodeHeader(header: Uint8Array, frames: Uint8Array[], fail: (why: string) => never): WireEntry[] {

@@ -22,6 +22,13 @@ export interface Transport {
   /** Close now, dropping unwritten bytes; `close` fires later. */
   destroy(): void;
   onData: (chunk: Uint8Array) => void;
+  /**
+   * Where the next bytes may be read into instead of arriving as a chunk (the
+   * rest of a large frame), or null. Asked before each read by transports that
+   * can read into memory they are given; `onDataInto` then says how much came.
+   */
+  readTarget: () => Uint8Array | null;
+  onDataInto: (n: number) => void;
   /** After a write returned false: the transport took everything it held. */
   onDrain: () => void;
   /** Fires once, after which nothing else does. */
@@ -38,7 +45,44 @@ export const WRITE_HIGH_WATER_BYTES = 4 * 1024 * 1024;
 /** How long end() waits for the peer to finish closing before forcing it. */
 const END_GRACE_MS = 2000;
 
-export function socketTransport(socket: Socket): Transport {
+/**
+ * Socket options (`onread`, for `net.connect`) that read into memory the
+ * transport chooses: a large frame's bytes go from the kernel straight into
+ * the frame, in reads as large as the socket has ready, rather than through
+ * 64 KiB chunks copied into it one by one. Node offers this to connecting
+ * sockets only.
+ */
+export interface DirectReads {
+  readonly onread: { buffer: () => Uint8Array; callback: (n: number, buf: Uint8Array) => boolean };
+  transport: Transport | null;
+}
+
+/** Reads that are not into a frame land here, then are copied out at their size (a few bytes, usually). */
+const SCRATCH_BYTES = 64 * 1024;
+
+export function directReads(): DirectReads {
+  const scratch = new Uint8Array(SCRATCH_BYTES);
+  const reads: DirectReads = {
+    transport: null,
+    onread: {
+      // Node keeps the memory it was last given referenced until the next read.
+      buffer: () => reads.transport?.readTarget() ?? scratch,
+      callback: (n, buf) => {
+        const t = reads.transport;
+        if (t === null) return true;
+        traffic.received += n;
+        // A copy (a plain Uint8Array's slice; a Buffer's would be a view): the next read overwrites the scratch.
+        if (buf === scratch) t.onData(scratch.slice(0, n));
+        else t.onDataInto(n);
+        return true;
+      },
+    },
+  };
+  return reads;
+}
+
+/** `reads`: the socket was made with `reads.onread` (plain TCP only). */
+export function socketTransport(socket: Socket, reads?: DirectReads): Transport {
   const host = socket.remoteAddress ?? "?";
   const peer = `${host.includes(":") ? `[${host}]` : host}:${socket.remotePort ?? "?"}`;
   let error: Error | null = null;
@@ -71,6 +115,8 @@ export function socketTransport(socket: Socket): Transport {
       socket.destroy();
     },
     onData: () => {},
+    readTarget: () => null,
+    onDataInto: () => {},
     onDrain: () => {},
     onClose: () => {},
   };
@@ -78,10 +124,13 @@ export function socketTransport(socket: Socket): Transport {
   watchLink(socket);
   // A connection keeps nothing alive by itself: its pending requests do (keep-alive.ts), and listeners.
   socket.unref();
-  socket.on("data", (chunk: Buffer) => {
-    traffic.received += chunk.byteLength;
-    t.onData(chunk);
-  });
+  if (reads) reads.transport = t;
+  else {
+    socket.on("data", (chunk: Buffer) => {
+      traffic.received += chunk.byteLength;
+      t.onData(chunk);
+    });
+  }
   socket.on("drain", () => t.onDrain());
   socket.on("error", (err) => {
     error = err;
@@ -120,6 +169,8 @@ class MemoryPipeEnd implements MemoryTransport {
   private needDrain = false;
   private ending = false;
   onData: (chunk: Uint8Array) => void = () => {};
+  readTarget: () => Uint8Array | null = () => null;
+  onDataInto: (n: number) => void = () => {};
   onDrain: () => void = () => {};
   onClose: (reason: string) => void = () => {};
 

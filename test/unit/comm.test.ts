@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  BatchDecoder,
   connect,
   connectionPair,
   encodeBatch,
@@ -21,6 +22,8 @@ import {
 import { AuthError, CancelledError, CommError, ConfigError, RemoteError, TimeoutError } from "../../src/errors.js";
 import { PROTOCOL_VERSION, type Message } from "../../src/protocol/messages.js";
 import { WireConnection } from "../../src/comm/connection.js";
+import { directReads, socketTransport } from "../../src/comm/transport.js";
+import { waitFor } from "../helpers/cluster.js";
 import { PendingReplies } from "../../src/comm/pending.js";
 import { makePki, NO_OPENSSL, type Pem } from "../helpers/pki.js";
 import { unusedAddress } from "../helpers/ports.js";
@@ -128,6 +131,8 @@ test("comm - entries that encode alone but not together leave in separate batche
     end: () => transport.onClose("ended"),
     destroy() {},
     onData(_chunk: Uint8Array) {},
+    readTarget: () => null,
+    onDataInto(_n: number) {},
     onDrain() {},
     onClose(_reason: string) {},
   };
@@ -251,6 +256,81 @@ test("comm - a 10 MB Payload part round-trips byte-exact, out of band", async ()
   assert.equal(p.parts[1].byteLength, big.byteLength);
   assert.ok(Buffer.from(p.parts[1].buffer, p.parts[1].byteOffset, p.parts[1].byteLength).equals(big));
   conn.close();
+});
+
+test("comm - a connecting socket's reads: each chunk keeps its bytes as later reads arrive, and a frame's rest is read in place", async () => {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const accepted = new Promise<net.Socket>((r) => server.once("connection", r));
+  const reads = directReads();
+  const socket = net.connect({ host: "127.0.0.1", port: (server.address() as net.AddressInfo).port, onread: reads.onread });
+  try {
+    await new Promise((r) => socket.once("connect", r));
+    const t = socketTransport(socket, reads);
+    const peer = await accepted;
+    const chunks: string[] = [];
+    const views: Uint8Array[] = [];
+    t.onData = (c) => {
+      views.push(c);
+      chunks.push(Buffer.from(c).toString());
+    };
+    peer.write("first");
+    await waitFor(() => chunks.length === 1, "the first chunk");
+    // From the read after next on, bytes go into the frame (the socket asks for a target after each read).
+    const frame = new Uint8Array(3_000_000);
+    let into = 0;
+    let direct = 0;
+    t.readTarget = () => (into < frame.length ? frame.subarray(into) : null);
+    t.onDataInto = (n) => {
+      into += n;
+      direct++;
+    };
+    peer.write("later");
+    await waitFor(() => chunks.length === 2, "the second chunk");
+    assert.deepEqual(views.map((v) => Buffer.from(v).toString()), ["first", "later"], "a chunk is not overwritten by the next read");
+    const sent = Buffer.from(Array.from({ length: frame.length }, (_, i) => (i * 13 + (i >>> 9)) & 0xff));
+    // Many writes: the frame arrives in many reads, each into its rest.
+    for (let at = 0; at < sent.length; at += 100_000) peer.write(sent.subarray(at, at + 100_000));
+    peer.write("after");
+    await waitFor(() => chunks.slice(2).join("") === "after", "the bytes after the frame");
+    assert.equal(into, frame.length);
+    assert.ok(direct > 1, "the frame came in more than one read");
+    assert.ok(Buffer.from(frame).equals(sent), "the frame holds exactly the bytes sent");
+    assert.deepEqual(views.slice(0, 2).map((v) => Buffer.from(v).toString()), ["first", "later"]);
+    peer.destroy();
+  } finally {
+    socket.destroy();
+    server.close();
+  }
+});
+
+test("comm - a peer that closes in the middle of a large reply fails the request with CommError, and the connection closes", async () => {
+  // A listener speaking the wire format by hand: it welcomes, then sends 3 MB of a 10 MB reply and hangs up.
+  const server = net.createServer((s) => {
+    const d = new BatchDecoder();
+    s.on("error", () => {});
+    s.on("data", (chunk: Buffer) => {
+      d.push(chunk);
+      for (let b = d.next(); b !== null; b = d.next()) {
+        const rid = b.find((e) => typeof e === "number");
+        if ((b[0] as Message).op === "hello") s.write(Buffer.concat(encodeBatch([{ op: "welcome" }])));
+        else if (typeof rid === "number") {
+          const [head, body] = encodeBatch([-rid, { data: { k: new Payload([Uint8Array.of(1), new Uint8Array(10_000_000).fill(7)]) }, missing: [] }]);
+          s.write(head!);
+          s.end(body!.subarray(0, 3_000_000));
+        }
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  try {
+    const conn = await connect(formatAddress("tcp", "127.0.0.1", (server.address() as net.AddressInfo).port), { token: "t", role: "client" });
+    await assert.rejects(ask(conn, { op: "get-data", keys: ["k"] }), (e: Error) => e instanceof CommError && /closed before the reply/.test(e.message));
+    await conn.closed;
+    assert.equal(conn.closeKind, "remote");
+  } finally {
+    server.close();
+  }
 });
 
 test("comm - sends in one event-loop turn go out as one batch", async () => {

@@ -67,6 +67,84 @@ test("frames - encode/decode round trip, split across chunks at every size", () 
   assert.deepEqual(got, [[{ op: "free-keys", keys: ["a"] }, 3, { op: "get-data", keys: [] }]]);
 });
 
+test("frames - a large body is read straight into its own memory, whatever mix of chunks and direct reads brings it", () => {
+  const rnd = mulberry32(3);
+  for (let round = 0; round < 50; round++) {
+    const big = new Uint8Array(200_000 + Math.floor(rnd() * 100_000)).map((_, i) => (i * 7 + round) & 0xff);
+    const keys = Array.from({ length: 3000 }, (_, i) => `key-${round}-${i}`); // a header above the threshold too
+    const batches: WireEntry[][] = [
+      [{ op: "free-keys", keys: ["before"] }],
+      [{ op: "release-keys", keys }, { op: "put-data", data: { x: new Payload([Uint8Array.of(1), big, big.subarray(7, 70_007)]) }, report: true }],
+      [{ op: "free-keys", keys: ["after"] }],
+      [{ op: "put-data", data: { y: new Payload([Uint8Array.of(2), big.subarray(1)]) }, report: false }],
+    ];
+    const bytes = concat(batches.flatMap((b) => encodeBatch(b)));
+    const d = new BatchDecoder();
+    const got: WireEntry[][] = [];
+    const targets: Uint8Array[] = [];
+    let direct = 0;
+    for (let at = 0; at < bytes.length; ) {
+      const target = d.readTarget();
+      const n = Math.min(bytes.length - at, 1 + Math.floor(rnd() * (rnd() < 0.5 ? 100 : 70_000)));
+      if (target !== null && rnd() < 0.8) {
+        // A read never goes past the body: the socket reads at most the target's length.
+        const k = Math.min(n, target.byteLength);
+        target.set(bytes.subarray(at, at + k));
+        targets.push(target);
+        d.wrote(k);
+        direct += k;
+        at += k;
+      } else {
+        d.push(bytes.subarray(at, at + n));
+        at += n;
+      }
+      for (let b = d.next(); b !== null; b = d.next()) got.push(b);
+    }
+    assert.equal(d.pendingBytes, 0);
+    assert.equal(d.readTarget(), null, "nothing to read into between batches");
+    assert.deepEqual(normalize(got), normalize(batches));
+    assert.ok(direct > 0, "some bytes went straight into a body");
+    // Bytes read directly are the decoded part itself, not a copy of it.
+    const part = (got[1]![1] as { data: { x: Payload } }).data.x.parts[1]!;
+    assert.ok(targets.some((t) => t.buffer === part.buffer), "the large part was filled in place");
+  }
+  assert.equal(new BatchDecoder().readTarget(), null);
+  assert.throws(() => new BatchDecoder().wrote(1), /without a matching readTarget/);
+});
+
+test("frames - a peer under a limit is never read into memory of this side's choosing; once lifted, it is", () => {
+  const big = new Uint8Array(300_000).fill(9);
+  const bytes = concat(encodeBatch([{ op: "put-data", data: { x: new Payload([Uint8Array.of(1), big]) }, report: true }]));
+  const d = new BatchDecoder();
+  d.setLimit(1024 * 1024, "before the handshake");
+  for (let at = 0; at < bytes.length - 1000; at += 1000) {
+    d.push(bytes.subarray(at, at + 1000));
+    assert.equal(d.next(), null);
+    assert.equal(d.readTarget(), null, `a read target at byte ${at}`);
+  }
+  d.setLimit(Infinity);
+  const target = d.readTarget();
+  assert.ok(target !== null && target.byteLength > 0 && target.byteLength < 1000, "the rest of the body, and no more");
+  target.set(bytes.subarray(bytes.length - target.byteLength));
+  d.wrote(target.byteLength);
+  const [msg] = d.next()!;
+  assert.deepEqual(normalize((msg as { data: { x: Payload } }).data.x), normalize(new Payload([Uint8Array.of(1), big])));
+});
+
+test("frames - a decoder dropped mid-body offers nothing more to read into", () => {
+  const bytes = concat(encodeBatch([{ op: "put-data", data: { x: new Payload([Uint8Array.of(1), new Uint8Array(500_000)]) }, report: true }]));
+  const d = new BatchDecoder();
+  d.push(bytes.subarray(0, 100_000));
+  assert.equal(d.next(), null);
+  const target = d.readTarget();
+  assert.ok(target !== null);
+  d.wrote(target.byteLength >> 1);
+  d.discard();
+  assert.equal(d.readTarget(), null);
+  assert.throws(() => d.wrote(1), /without a matching readTarget/);
+  assert.throws(() => d.next(), ProtocolError);
+});
+
 /** Payload parts become Buffers on decode; compare bytes only. */
 function normalize(v: unknown): unknown {
   if (v instanceof Payload) return { payload: v.parts.map((p) => Buffer.from(p).toString("hex")) };
