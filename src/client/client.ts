@@ -38,6 +38,7 @@ import { accepting } from "../protocol/schemas.js";
 import { KeyTable } from "./keys.js";
 import { rebuild, walkFutures, type Args, type Gathered } from "./shapes.js";
 import { getClient, onWorkerThread, waitingForResults } from "./thread-context.js";
+import { graphParts } from "./graph-parts.js";
 import { dropDefaultClient, setDefaultClient } from "./default-client.js";
 import {
   checkActorOnlyOptions,
@@ -109,7 +110,7 @@ export class Client {
   readonly #encodeOpts: SerializeOptions;
   /** Set when the scheduler lives in this process: connect without a socket. */
   #connectLocal?: () => Connection;
-  // Outbox: everything submitted in one event-loop turn goes as one update-graph.
+  // Outbox: everything submitted in one event-loop turn goes as one graph (in parts when large: graph-parts.ts).
   #tasks: PendingTask[] = [];
   #wanted: Key[] = [];
   #released: Key[] = [];
@@ -431,7 +432,7 @@ export class Client {
       // Kept until they finish: a scheduler started after this one went away hears them again.
       for (const s of ok) this.#sent.set(s.key, s);
       if (!this.#conn.isOpen) return;
-      if (ok.length > 0 || wanted.length > 0) this.#conn.send({ op: "update-graph", tasks: ok, wanted });
+      if (ok.length > 0 || wanted.length > 0) for (const part of graphParts(ok, wanted)) this.#conn.send(part);
       if (fired.length > 0) this.#conn.send({ op: "fire-and-forget", keys: fired });
       if (released.length > 0) this.#conn.send({ op: "release-keys", keys: released });
     })());

@@ -241,7 +241,7 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
     clientId: name,
     rejoin: opt(obj<ClientRejoin>({ schedulerId: name, tasks: arrayOf(taskSpec), wanted: keys, actors: recordOf(int(0)) })),
   }),
-  "update-graph": obj<UpdateGraph>({ op: literal("update-graph"), tasks: arrayOf(taskSpec), wanted: keys }),
+  "update-graph": obj<UpdateGraph>({ op: literal("update-graph"), tasks: arrayOf(taskSpec), wanted: keys, more: opt(literal(true)) }),
   "release-keys": obj<ReleaseKeys>({ op: literal("release-keys"), keys }),
   "want-keys": obj<WantKeys>({ op: literal("want-keys"), keys }),
   "cancel-keys": obj<CancelKeys>({ op: literal("cancel-keys"), keys }),

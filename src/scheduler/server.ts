@@ -13,7 +13,7 @@ import { watchEventLoop } from "../metrics/process.js";
 import { CommError, ConfigError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { errorInfoOf } from "../serialize/errors.js";
-import type { Address, ClientToScheduler, GetActorReply, KillActorReply, Key, RegisterClientReply, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, StoryEntry, WhereIsActorReply } from "../protocol/messages.js";
+import type { Address, ClientToScheduler, GetActorReply, KillActorReply, Key, RegisterClientReply, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, StoryEntry, TaskSpec, UpdateGraph, WhereIsActorReply } from "../protocol/messages.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
 import { resolveSchedulerOptions, type ResolvedSchedulerOptions, type SchedulerOptions } from "./options.js";
 import { accepting, messageWeight } from "../protocol/schemas.js";
@@ -46,6 +46,8 @@ function summarize(event: SchedulerEvent): string {
 export class Scheduler {
   readonly #state: SchedulerState;
   readonly #clients = new Map<string, Connection>();
+  /** Parts of a graph a client is still sending (UpdateGraph.more), by client: handled as one graph with the last. */
+  readonly #graphParts = new Map<string, { tasks: TaskSpec[]; wanted: Key[] }>();
   readonly #workers = new Map<Address, Connection>();
   readonly #toWorkers = new WorkerSender();
   readonly #workerWaiters = new Set<WorkerWaiter>();
@@ -254,6 +256,7 @@ export class Scheduler {
     conn.onRequest = (msg) => this.#clientRequest(client, msg as ClientToScheduler);
     void conn.closed.then(() => {
       this.#clients.delete(client);
+      this.#graphParts.delete(client);
       for (const w of this.#workerWaiters) if (w.client === client) w.done();
       this.#coordination.clientGone(client);
       this.#handle({ type: "client-removed", client });
@@ -263,7 +266,7 @@ export class Scheduler {
   #fromClient(client: string, msg: ClientToScheduler): void {
     switch (msg.op) {
       case "update-graph":
-        return this.#handle({ type: "update-graph", client, tasks: msg.tasks, wanted: msg.wanted });
+        return this.#graphPart(client, msg);
       case "release-keys":
         return this.#handle({ type: "release-keys", client, keys: msg.keys });
       case "want-keys":
@@ -277,6 +280,18 @@ export class Scheduler {
       default:
         log.warn("unexpected message from a client", { op: msg.op });
     }
+  }
+
+  #graphPart(client: string, msg: UpdateGraph): void {
+    let graph = this.#graphParts.get(client);
+    if (!graph && !msg.more) return this.#handle({ type: "update-graph", client, tasks: msg.tasks, wanted: msg.wanted });
+    if (!graph) this.#graphParts.set(client, (graph = { tasks: [], wanted: [] }));
+    // One at a time: a spread of 10,000 arguments per part would risk the call stack.
+    for (const t of msg.tasks) graph.tasks.push(t);
+    for (const k of msg.wanted) graph.wanted.push(k);
+    if (msg.more) return;
+    this.#graphParts.delete(client);
+    this.#handle({ type: "update-graph", client, tasks: graph.tasks, wanted: graph.wanted });
   }
 
   #clientRequest(client: string, msg: ClientToScheduler): unknown {
