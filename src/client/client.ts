@@ -34,7 +34,7 @@ import { actorInfo, createActorHandle, isActorHandle, type Actor } from "./actor
 import { collectGraph, Delayed } from "./delayed.js";
 import { Future, type FutureOwner } from "./future.js";
 import { flatKey, randomHex, randomKey } from "./keygen.js";
-import { accepting } from "../protocol/schemas.js";
+import { accepting, messageWeight } from "../protocol/schemas.js";
 import { KeyTable } from "./keys.js";
 import { rebuild, walkFutures, type Args, type Gathered } from "./shapes.js";
 import { getClient, onWorkerThread, waitingForResults } from "./thread-context.js";
@@ -202,6 +202,8 @@ export class Client {
           awaitListener: false,
         });
     conn.schema = accepting("client");
+    // A large graph's parts leave as they are queued, each its own batch, rather than as one batch too large to encode.
+    conn.weigh = messageWeight;
     conn.onMessage = (msg) => this.#onMessage(msg);
     conn.onRequest = (msg) => {
       throw new ProtocolError(`a client does not serve "${msg.op}" requests`);

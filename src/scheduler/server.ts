@@ -21,6 +21,7 @@ import { Coordination } from "./coordination/index.js";
 import { COORDINATION, SchedulerState } from "./state.js";
 import { mergeStories, storyNow } from "../story.js";
 import { WorkerSender } from "./to-worker.js";
+import { shareCode } from "./shared-code.js";
 import { ThrottledLog } from "../log-throttle.js";
 
 const log = createLogger("scheduler");
@@ -283,6 +284,7 @@ export class Scheduler {
   }
 
   #graphPart(client: string, msg: UpdateGraph): void {
+    shareCode(msg.tasks);
     let graph = this.#graphParts.get(client);
     if (!graph && !msg.more) return this.#handle({ type: "update-graph", client, tasks: msg.tasks, wanted: msg.wanted });
     if (!graph) this.#graphParts.set(client, (graph = { tasks: [], wanted: [] }));
@@ -299,6 +301,7 @@ export class Scheduler {
       case "register-client":
         if (msg.rejoin) {
           const { schedulerId, tasks, wanted, actors } = msg.rejoin;
+          shareCode(tasks);
           // After a restart this scheduler rebuilds from the client's report; the same one only takes its graph again.
           if (schedulerId !== this.#id) this.#handle({ type: "client-rejoined", client, tasks, wanted, actors });
           else this.#handle({ type: "update-graph", client, tasks, wanted });
