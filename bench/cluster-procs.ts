@@ -75,3 +75,11 @@ export function rss(p: Proc): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p.child.pid}/status`, "utf8"));
   return m ? Number(m[1]) * 1024 : NaN;
 }
+
+/** CPU time the process has used, user and system, in seconds, from /proc (clock ticks of 1/100 s). */
+export function cpuSeconds(p: Proc): number {
+  const stat = readFileSync(`/proc/${p.child.pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses and may hold spaces: utime and stime are the 12th and 13th.
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
+}

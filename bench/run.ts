@@ -67,6 +67,7 @@ const count = (n: number) => n.toLocaleString("en-US");
 // Scale rows: one run each (a 1,000,000-task map takes a minute here); a row per size is the growth curve.
 ROWS.push(
   ...GRAPH_SIZES.map((n) => ({ id: `graph_${n}_s`, label: `map of ${count(n)} no-op tasks, submit to all done (scheduler process, 2 workers)`, unit: "s", higher: false })),
+  ...GRAPH_SIZES.map((n) => ({ id: `graph_${n}_cpu_us`, label: `map of ${count(n)}: CPU per task, client + scheduler + workers`, unit: "µs", higher: false })),
   ...GRAPH_SIZES.map((n) => ({ id: `graph_${n}_sched_rss_per_task_b`, label: `scheduler RSS growth per task, ${count(n)} tasks done and held`, unit: "B", higher: false })),
   ...SIM_SIZES.flatMap((n) => SIM_WORKERS.map((w) => ({ id: `sim_${n}_${w}w_us`, label: `scheduler state machine alone, CPU per task: map of ${count(n)} on ${w} workers`, unit: "µs", higher: false }))),
   { id: "recovery_known_s", label: `restarted scheduler, ${count(RECOVERY_KEYS)} held keys: until all are known again`, unit: "s", higher: false },
@@ -381,6 +382,7 @@ async function troupeFigures(): Promise<Figures> {
     for (const g of await graphsAtScale(GRAPH_SIZES, 10 * 60_000)) {
       r[`graph_${g.tasks}_s`] = g.seconds;
       r[`graph_${g.tasks}_sched_rss_per_task_b`] = g.heldRssPerTask;
+      r[`graph_${g.tasks}_cpu_us`] = g.cpuUsPerTask;
     }
   });
   await part("recovery", async () => {

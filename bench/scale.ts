@@ -3,7 +3,7 @@
 // and a scheduler killed and started again under 100,000 held keys.
 
 import { Client, wait, type Future } from "troupe";
-import { kill, rss, startScheduler, startWorker, stop, TOKEN, type Proc } from "./cluster-procs.js";
+import { cpuSeconds, kill, rss, startScheduler, startWorker, stop, TOKEN, type Proc } from "./cluster-procs.js";
 import { inc, noop, total } from "./workloads.js";
 
 const since = (t: number) => performance.now() - t;
@@ -14,6 +14,8 @@ export interface GraphFigure {
   seconds: number;
   /** Growth of the scheduler's RSS once every task is done (results still held), per task. */
   heldRssPerTask: number;
+  /** CPU time of the client, the scheduler and the workers from submit to done, summed, µs per task: what a busy machine does not inflate. */
+  cpuUsPerTask: number;
 }
 
 async function untilNoTasks(client: Client, ms: number): Promise<void> {
@@ -27,7 +29,7 @@ async function untilNoTasks(client: Client, ms: number): Promise<void> {
   }
 }
 
-async function withCluster<T>(workers: number, fn: (client: Client, scheduler: Proc) => Promise<T>): Promise<T> {
+async function withCluster<T>(workers: number, fn: (client: Client, scheduler: Proc, all: Proc[]) => Promise<T>): Promise<T> {
   const { proc: scheduler, address } = await startScheduler();
   const procs: Proc[] = [scheduler];
   try {
@@ -35,7 +37,7 @@ async function withCluster<T>(workers: number, fn: (client: Client, scheduler: P
     const client = await Client.connect(address, { token: TOKEN });
     try {
       await client.waitForWorkers(workers, { timeout: 30_000 });
-      return await fn(client, scheduler);
+      return await fn(client, scheduler, procs);
     } finally {
       await client.close();
     }
@@ -50,7 +52,11 @@ async function withCluster<T>(workers: number, fn: (client: Client, scheduler: P
  * next): submit to every future done, without fetching results.
  */
 export async function graphsAtScale(sizes: number[], boundMs: number): Promise<GraphFigure[]> {
-  return withCluster(2, async (client, scheduler) => {
+  return withCluster(2, async (client, scheduler, procs) => {
+    const cpu = () => {
+      const own = process.cpuUsage();
+      return procs.reduce((a, p) => a + cpuSeconds(p), (own.user + own.system) / 1e6);
+    };
     // The first map of a process runs while V8 compiles its path: warm up first.
     const warm = client.map(noop, Array.from({ length: 10_000 }, (_, i) => [i] as [number]));
     await wait(warm);
@@ -59,11 +65,12 @@ export async function graphsAtScale(sizes: number[], boundMs: number): Promise<G
     const out: GraphFigure[] = [];
     for (const n of sizes) {
       const before = rss(scheduler);
+      const cpu0 = cpu();
       const t = performance.now();
       const fs: Future<number>[] = client.map(noop, Array.from({ length: n }, (_, i) => [i] as [number]));
       await wait(fs, { timeout: boundMs });
       const seconds = since(t) / 1000;
-      out.push({ tasks: n, seconds, heldRssPerTask: (rss(scheduler) - before) / n });
+      out.push({ tasks: n, seconds, heldRssPerTask: (rss(scheduler) - before) / n, cpuUsPerTask: ((cpu() - cpu0) * 1e6) / n });
       for (const f of fs) f.release();
       await untilNoTasks(client, 60_000);
     }
