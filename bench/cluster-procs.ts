@@ -13,6 +13,9 @@ const ENV = { ...process.env, TROUPE_TOKEN: TOKEN, TROUPE_LOG: "warn" };
 /** Flags for node in every process started here, e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (a profile is written when the process stops). */
 const NODE_ARGS = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
 
+/** Processes being stopped or killed on purpose. */
+const stopping = new WeakSet<ChildProcess>();
+
 export interface Proc {
   child: ChildProcess;
   exited: Promise<void>;
@@ -39,6 +42,10 @@ function start(args: string[], ready: RegExp): Promise<{ proc: Proc; match: RegE
       if (!match) return;
       clearTimeout(timer);
       child.off("exit", early);
+      // A process that ends before it is stopped says why.
+      child.once("exit", (code, signal) => {
+        if (!stopping.has(child)) console.error(`troupe ${args[0]} exited (${code ?? signal}) while in use: ${err.trim().split("\n").slice(-5).join("\n")}`);
+      });
       child.stdout!.removeAllListeners("data").resume();
       resolve({ proc: { child, exited }, match });
     });
@@ -57,6 +64,7 @@ export async function startWorker(address: string, name: string): Promise<Proc> 
 /** Stops the process: SIGTERM, then SIGKILL if it is still there after 5 s. */
 export async function stop(p: Proc): Promise<void> {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  stopping.add(p.child);
   p.child.kill("SIGTERM");
   const timer = setTimeout(() => p.child.kill("SIGKILL"), 5000);
   await p.exited;
@@ -66,6 +74,7 @@ export async function stop(p: Proc): Promise<void> {
 /** Kills the process at once, as a crash would, and waits for it to be gone. */
 export async function kill(p: Proc): Promise<void> {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  stopping.add(p.child);
   p.child.kill("SIGKILL");
   await p.exited;
 }
