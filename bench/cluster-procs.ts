@@ -19,6 +19,8 @@ const stopping = new WeakSet<ChildProcess>();
 export interface Proc {
   child: ChildProcess;
   exited: Promise<void>;
+  /** Rejects if the process ends before it is stopped or killed from here. */
+  lost: Promise<never>;
 }
 
 function start(args: string[], ready: RegExp): Promise<{ proc: Proc; match: RegExpMatchArray }> {
@@ -42,12 +44,15 @@ function start(args: string[], ready: RegExp): Promise<{ proc: Proc; match: RegE
       if (!match) return;
       clearTimeout(timer);
       child.off("exit", early);
-      // A process that ends before it is stopped says why.
-      child.once("exit", (code, signal) => {
-        if (!stopping.has(child)) console.error(`troupe ${args[0]} exited (${code ?? signal}) while in use: ${err.trim().split("\n").slice(-5).join("\n")}`);
-      });
+      // A process that ends before it is stopped fails what waits on `lost`, saying why.
+      const lost = new Promise<never>((_, rejectLost) =>
+        child.once("exit", (code, signal) => {
+          if (!stopping.has(child)) rejectLost(new Error(`troupe ${args[0]} exited (${code ?? signal}) while in use: ${err.trim().split("\n").slice(-3).join("\n")}`));
+        }),
+      );
+      lost.catch(() => undefined); // a failure only to whoever races it
       child.stdout!.removeAllListeners("data").resume();
-      resolve({ proc: { child, exited }, match });
+      resolve({ proc: { child, exited, lost }, match });
     });
   });
 }

@@ -68,7 +68,8 @@ export async function graphsAtScale(sizes: number[], boundMs: number): Promise<G
       const cpu0 = cpu();
       const t = performance.now();
       const fs: Future<number>[] = client.map(noop, Array.from({ length: n }, (_, i) => [i] as [number]));
-      await wait(fs, { timeout: boundMs });
+      // A worker or the scheduler gone ends the wait at once, with its last words.
+      await Promise.race([wait(fs, { timeout: boundMs }), ...procs.map((p) => p.lost)]);
       const seconds = since(t) / 1000;
       out.push({ tasks: n, seconds, heldRssPerTask: (rss(scheduler) - before) / n, cpuUsPerTask: ((cpu() - cpu0) * 1e6) / n });
       for (const f of fs) f.release();
