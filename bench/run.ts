@@ -13,6 +13,8 @@ import { fileURLToPath } from "node:url";
 import { Client, delayed, LocalCluster, type Actor } from "troupe";
 import { netnsTransfer } from "./netns.js";
 import { Caller, Counter, inc, makeBytes, noop, Source, size } from "./workloads.js";
+import { graphsAtScale, recovery } from "./scale.js";
+import { schedulerTime } from "./scheduler-time.js";
 
 interface Row {
   id: string;
@@ -49,6 +51,30 @@ const ROWS: Row[] = [
   { id: "sched_rss_per_task_b", label: "scheduler RSS per pending task (100,000 distinct, specs included)", unit: "B", higher: false },
   { id: "sched_heap_per_task_b", label: "scheduler heap per pending task (100,000 distinct, specs included)", unit: "B", higher: false },
 ];
+
+// The scale parts' sizes; flags change them (`--graph-sizes=10000,100000`, `--sim-sizes=…`, `--sim-workers=…`, `--recovery-keys=…`).
+const flag = (name: string, dflt: number[]): number[] => {
+  const v = process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  if (v === undefined) return dflt;
+  const xs = v.split(",").map(Number);
+  if (xs.some((x) => !Number.isInteger(x) || x <= 0)) throw new Error(`--${name}=${v}: give positive whole numbers separated by commas, e.g. --${name}=10000,100000`);
+  return xs;
+};
+const GRAPH_SIZES = flag("graph-sizes", [10_000, 100_000, 1_000_000]);
+const SIM_SIZES = flag("sim-sizes", [10_000, 100_000, 1_000_000]);
+const SIM_WORKERS = flag("sim-workers", [2, 8, 32]);
+const RECOVERY_KEYS = flag("recovery-keys", [100_000])[0]!;
+const count = (n: number) => n.toLocaleString("en-US");
+
+// Scale rows: one run each (a 1,000,000-task map takes a minute here); a row per size is the growth curve.
+ROWS.push(
+  ...GRAPH_SIZES.map((n) => ({ id: `graph_${n}_s`, label: `map of ${count(n)} no-op tasks, submit to all done (scheduler process, 2 workers)`, unit: "s", higher: false })),
+  ...GRAPH_SIZES.map((n) => ({ id: `graph_${n}_cpu_us`, label: `map of ${count(n)}: CPU per task, client + scheduler + workers`, unit: "µs", higher: false })),
+  ...GRAPH_SIZES.map((n) => ({ id: `graph_${n}_sched_rss_per_task_b`, label: `scheduler RSS growth per task, ${count(n)} tasks done and held`, unit: "B", higher: false })),
+  ...SIM_SIZES.flatMap((n) => SIM_WORKERS.map((w) => ({ id: `sim_${n}_${w}w_us`, label: `scheduler state machine alone, CPU per task: map of ${count(n)} on ${w} workers`, unit: "µs", higher: false }))),
+  { id: "recovery_known_s", label: `restarted scheduler, ${count(RECOVERY_KEYS)} held keys: until all are known again`, unit: "s", higher: false },
+  { id: "recovery_task_s", label: `restarted scheduler, ${count(RECOVERY_KEYS)} held keys: until a new task on 100 of them is done`, unit: "s", higher: false },
+);
 
 const RUNS = 3;
 const MAP_TASKS = 20_000;
@@ -285,7 +311,7 @@ async function schedulerMemory(r: Figures): Promise<void> {
   }
 }
 
-// `--only=cold,actors,map,transfers,created,socket,netns,scheduler` runs some parts (while working on one).
+// `--only=cold,actors,map,transfers,created,socket,netns,scheduler,schedtime,graph,recovery` runs some parts (while working on one).
 const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",");
 const failed: string[] = [];
 
@@ -356,6 +382,25 @@ async function troupeFigures(): Promise<Figures> {
     r.w2w_netns_mb_s = await netnsTransfer(RUNS, median);
   });
   await part("scheduler", () => schedulerMemory(r));
+  await part("schedtime", async () => {
+    schedulerTime(100_000, 2); // warm-up: V8 compiles the state machine's paths
+    // Medians of 3 up to 100,000 tasks (a short run moves with when a full collection falls); one run above.
+    for (const n of SIM_SIZES) {
+      for (const w of SIM_WORKERS) r[`sim_${n}_${w}w_us`] = median(Array.from({ length: n <= 100_000 ? RUNS : 1 }, () => schedulerTime(n, w).usPerTask));
+    }
+  });
+  await part("graph", async () => {
+    for (const g of await graphsAtScale(GRAPH_SIZES, 10 * 60_000)) {
+      r[`graph_${g.tasks}_s`] = g.seconds;
+      r[`graph_${g.tasks}_sched_rss_per_task_b`] = g.heldRssPerTask;
+      r[`graph_${g.tasks}_cpu_us`] = g.cpuUsPerTask;
+    }
+  });
+  await part("recovery", async () => {
+    const f = await recovery(RECOVERY_KEYS, 5 * 60_000);
+    r.recovery_known_s = f.knownSeconds;
+    r.recovery_task_s = f.newTaskSeconds;
+  });
   return r;
 }
 

@@ -53,3 +53,7 @@ export class Caller {
     return n;
   }
 }
+
+export function total(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
+}

@@ -1,10 +1,12 @@
 // What a client sends the scheduler about its graph: everything submitted,
-// wanted, released or fired in one event-loop turn goes as one batch, in
-// order, once the code and arguments of its tasks are resolved.
+// wanted, released or fired in one event-loop turn goes as one batch (a large
+// graph in parts: graph-parts.ts), in order, once the code and arguments of
+// its tasks are resolved.
 
 import { holdWhile } from "../comm/keep-alive.js";
 import type { CodeRef, Key, Message, TaskSpec } from "../protocol/messages.js";
 import type { Encoded, SerializeOptions } from "../serialize/index.js";
+import { graphParts } from "./graph-parts.js";
 import { serializeSettled, specOf, type PendingTask, type TaskBase } from "./task-specs.js";
 
 export interface OutboxOptions {
@@ -112,7 +114,7 @@ export class Outbox {
       // Kept until they finish: a scheduler started after this one went away hears them again.
       for (const s of ok) this.#sent.set(s.key, s);
       if (ok.length > 0 || wanted.length > 0) {
-        if (!this.#o.send({ op: "update-graph", tasks: ok, wanted })) return;
+        for (const part of graphParts(ok, wanted)) if (!this.#o.send(part)) return;
       }
       if (fired.length > 0) this.#o.send({ op: "fire-and-forget", keys: fired });
       if (released.length > 0) this.#o.send({ op: "release-keys", keys: released });

@@ -5,7 +5,7 @@ import { connect, type Connection, type TlsOptions } from "../comm/index.js";
 import { holdWhile } from "../comm/keep-alive.js";
 import { CommError, ProtocolError } from "../errors.js";
 import type { ClientRejoin, Message, ReplyTo } from "../protocol/messages.js";
-import { accepting } from "../protocol/schemas.js";
+import { accepting, messageWeight } from "../protocol/schemas.js";
 import { randomHex } from "./keygen.js";
 
 export interface SchedulerLinkOptions {
@@ -70,6 +70,8 @@ export class SchedulerLink {
           awaitListener: false,
         });
     conn.schema = accepting("client");
+    // A large graph's parts leave as they are queued, each its own batch, rather than as one batch too large to encode.
+    conn.weigh = messageWeight;
     conn.onMessage = (msg) => o.onMessage(msg);
     conn.onRequest = (msg) => {
       throw new ProtocolError(`a client does not serve "${msg.op}" requests`);

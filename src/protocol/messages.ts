@@ -140,11 +140,16 @@ export interface RegisterClientReply {
   /** Where its dashboard is opened (with the login token when it needs one), when it serves one. */
   dashboardLink?: string;
 }
-/** Submit a graph. `wanted` are keys the client now holds references to. */
+/**
+ * Submit a graph. `wanted` are keys the client now holds references to. A
+ * graph too large for one message travels in parts: each but the last says
+ * `more`, and the scheduler takes them all as one graph with the last.
+ */
 export interface UpdateGraph {
   op: "update-graph";
   tasks: TaskSpec[];
   wanted: Key[];
+  more?: true;
 }
 /** The client dropped its last reference to these keys. */
 export interface ReleaseKeys {

@@ -117,9 +117,19 @@ import type {
 } from "./messages.js";
 import type { Payload } from "./payload.js";
 
-/** What a message counts for when a connection decides to write mid-turn (comm's `weigh`): one per task it carries. */
+/** What a message counts for when a connection decides to write mid-turn (comm's `weigh`): one per task or key it carries. */
 export function messageWeight(msg: Message): number {
-  return msg.op === "compute-tasks" || msg.op === "tasks-finished" ? msg.keys.length : 1;
+  switch (msg.op) {
+    case "compute-tasks":
+    case "tasks-finished":
+    case "release-keys":
+    case "want-keys":
+      return msg.keys.length;
+    case "update-graph":
+      return msg.tasks.length + msg.wanted.length;
+    default:
+      return 1;
+  }
 }
 
 /** Most requests one request group (actor calls) may stand for. */
@@ -241,7 +251,7 @@ const MESSAGES: { [Op in Message["op"]]?: Check<Extract<Message, { op: Op }>> } 
     clientId: name,
     rejoin: opt(obj<ClientRejoin>({ schedulerId: name, tasks: arrayOf(taskSpec), wanted: keys, actors: recordOf(int(0)) })),
   }),
-  "update-graph": obj<UpdateGraph>({ op: literal("update-graph"), tasks: arrayOf(taskSpec), wanted: keys }),
+  "update-graph": obj<UpdateGraph>({ op: literal("update-graph"), tasks: arrayOf(taskSpec), wanted: keys, more: opt(literal(true)) }),
   "release-keys": obj<ReleaseKeys>({ op: literal("release-keys"), keys }),
   "want-keys": obj<WantKeys>({ op: literal("want-keys"), keys }),
   "cancel-keys": obj<CancelKeys>({ op: literal("cancel-keys"), keys }),

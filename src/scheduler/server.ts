@@ -13,7 +13,7 @@ import { watchEventLoop } from "../metrics/process.js";
 import { CommError, ConfigError, ProtocolError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { errorInfoOf } from "../serialize/errors.js";
-import type { Address, ClientToScheduler, GetActorReply, KillActorReply, Key, RegisterClientReply, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, StoryEntry, WhereIsActorReply } from "../protocol/messages.js";
+import type { Address, ClientToScheduler, GetActorReply, KillActorReply, Key, RegisterClientReply, RegisterWorkerReply, RunFunction, RunFunctionReply, SchedulerInfo, SchedulerToWorker, StoryEntry, TaskSpec, UpdateGraph, WhereIsActorReply } from "../protocol/messages.js";
 import type { Instruction, SchedulerEvent } from "./events.js";
 import { resolveSchedulerOptions, type ResolvedSchedulerOptions, type SchedulerOptions } from "./options.js";
 import { accepting, messageWeight } from "../protocol/schemas.js";
@@ -21,6 +21,7 @@ import { Coordination } from "./coordination/index.js";
 import { COORDINATION, SchedulerState } from "./state.js";
 import { mergeStories, storyNow } from "../story.js";
 import { WorkerSender } from "./to-worker.js";
+import { shareCode } from "./shared-code.js";
 import { ThrottledLog } from "../log-throttle.js";
 
 const log = createLogger("scheduler");
@@ -46,6 +47,8 @@ function summarize(event: SchedulerEvent): string {
 export class Scheduler {
   readonly #state: SchedulerState;
   readonly #clients = new Map<string, Connection>();
+  /** Parts of a graph a client is still sending (UpdateGraph.more), by client: handled as one graph with the last. */
+  readonly #graphParts = new Map<string, { tasks: TaskSpec[]; wanted: Key[] }>();
   readonly #workers = new Map<Address, Connection>();
   readonly #toWorkers = new WorkerSender();
   readonly #workerWaiters = new Set<WorkerWaiter>();
@@ -254,6 +257,7 @@ export class Scheduler {
     conn.onRequest = (msg) => this.#clientRequest(client, msg as ClientToScheduler);
     void conn.closed.then(() => {
       this.#clients.delete(client);
+      this.#graphParts.delete(client);
       for (const w of this.#workerWaiters) if (w.client === client) w.done();
       this.#coordination.clientGone(client);
       this.#handle({ type: "client-removed", client });
@@ -263,7 +267,7 @@ export class Scheduler {
   #fromClient(client: string, msg: ClientToScheduler): void {
     switch (msg.op) {
       case "update-graph":
-        return this.#handle({ type: "update-graph", client, tasks: msg.tasks, wanted: msg.wanted });
+        return this.#graphPart(client, msg);
       case "release-keys":
         return this.#handle({ type: "release-keys", client, keys: msg.keys });
       case "want-keys":
@@ -279,11 +283,25 @@ export class Scheduler {
     }
   }
 
+  #graphPart(client: string, msg: UpdateGraph): void {
+    shareCode(msg.tasks);
+    let graph = this.#graphParts.get(client);
+    if (!graph && !msg.more) return this.#handle({ type: "update-graph", client, tasks: msg.tasks, wanted: msg.wanted });
+    if (!graph) this.#graphParts.set(client, (graph = { tasks: [], wanted: [] }));
+    // One at a time: a spread of 10,000 arguments per part would risk the call stack.
+    for (const t of msg.tasks) graph.tasks.push(t);
+    for (const k of msg.wanted) graph.wanted.push(k);
+    if (msg.more) return;
+    this.#graphParts.delete(client);
+    this.#handle({ type: "update-graph", client, tasks: graph.tasks, wanted: graph.wanted });
+  }
+
   #clientRequest(client: string, msg: ClientToScheduler): unknown {
     switch (msg.op) {
       case "register-client":
         if (msg.rejoin) {
           const { schedulerId, tasks, wanted, actors } = msg.rejoin;
+          shareCode(tasks);
           // After a restart this scheduler rebuilds from the client's report; the same one only takes its graph again.
           if (schedulerId !== this.#id) this.#handle({ type: "client-rejoined", client, tasks, wanted, actors });
           else this.#handle({ type: "update-graph", client, tasks, wanted });

@@ -26,7 +26,7 @@ import {
   TimeoutError,
   wait,
 } from "../../src/index.js";
-import { add, bytes, failWith, filledView, filledWhole, identity, sleep, sum, submitInside, ValidationError, whereAmI } from "../fixtures/tasks.js";
+import { add, bytes, failWith, filledView, filledWhole, identity, len, sleep, sum, submitInside, ValidationError, whereAmI } from "../fixtures/tasks.js";
 import { countRun, failUntil, okThenFail, pid, placed, sizeAndPlace, stepOrFail } from "../fixtures/tasks-extra.js";
 import { useCluster, waitFor, withCluster } from "../helpers/cluster.js";
 import { unusedAddress } from "../helpers/ports.js";
@@ -57,6 +57,20 @@ describe("connecting, cluster membership and resources", () => {
     try {
       assert.equal(await c.submit(add, [2, 3]), 5);
       assert.equal((await c.schedulerInfo()).address, h.cluster.schedulerAddress);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it("a map too large for one message (over 64 MiB of specs) reaches the scheduler over TCP and runs", async () => {
+    const c = await Client.connect(h.cluster.schedulerAddress, { token: h.cluster.token });
+    try {
+      // Arguments below the out-of-band threshold travel inside the message header: 1,200 × 60 KiB is 72 MiB.
+      const arg = new Uint8Array(60 * 1024).fill(7);
+      const fs = c.map(len, Array.from({ length: 1200 }, () => [arg] as [Uint8Array]));
+      const { notDone } = await wait(fs, { timeout: 60_000 });
+      assert.equal(notDone.size, 0);
+      assert.deepEqual(new Set(await c.gather(fs)), new Set([60 * 1024]));
     } finally {
       await c.close();
     }

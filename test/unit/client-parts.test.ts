@@ -11,10 +11,11 @@ import { KeyTable } from "../../src/client/keys.js";
 import { checkSubmitOptions } from "../../src/client/options.js";
 import { SETTLED } from "../../src/client/settle.js";
 import { asCompleted, wait } from "../../src/client/wait.js";
-import { MAX_FRAME_BYTES, type ReplyHandler } from "../../src/comm/index.js";
-import type { Payload } from "../../src/protocol/payload.js";
+import { encodeBatch, MAX_FRAME_BYTES, MAX_HEADER_BYTES, type ReplyHandler } from "../../src/comm/index.js";
+import { Payload } from "../../src/protocol/payload.js";
+import { graphParts } from "../../src/client/graph-parts.js";
 import { ActorLostError, ConfigError, ProtocolError, TimeoutError } from "../../src/errors.js";
-import type { ActorCalls, Message } from "../../src/protocol/messages.js";
+import type { ActorCalls, Message, TaskSpec } from "../../src/protocol/messages.js";
 import { deserialize, serialize } from "../../src/serialize/index.js";
 import { ReadyQueue } from "../../src/worker/ready-queue.js";
 
@@ -81,6 +82,42 @@ describe("delayed graphs", () => {
 
   test("rejects what is not a function", () => {
     assert.throws(() => delayed(42 as never), ConfigError);
+  });
+});
+
+describe("graph parts", () => {
+  const spec = (i: number, argBytes = 4): TaskSpec => ({
+    key: `t-${i}`,
+    fn: { kind: "source", source: "(x) => x", name: "f", isClass: false },
+    args: new Payload([new Uint8Array(argBytes)]),
+    deps: i > 0 ? [`t-${i - 1}`] : [],
+    options: {},
+    group: "f",
+  });
+
+  test("a small graph is one message", () => {
+    const tasks = [spec(0), spec(1)];
+    assert.deepEqual(graphParts(tasks, ["t-1"]), [{ op: "update-graph", tasks, wanted: ["t-1"] }]);
+  });
+
+  test("a large graph is split in order, every part but the last says more, and each part encodes", () => {
+    const tasks = Array.from({ length: 25_000 }, (_, i) => spec(i));
+    const wanted = tasks.map((t) => t.key);
+    const parts = graphParts(tasks, wanted);
+    assert.ok(parts.length >= 3, `${parts.length} parts`);
+    assert.deepEqual(parts.map((p) => p.more === true), parts.map((_, i) => i < parts.length - 1));
+    assert.deepEqual(parts.flatMap((p) => p.tasks), tasks);
+    assert.deepEqual(parts.flatMap((p) => p.wanted), wanted);
+    for (const p of parts) assert.doesNotThrow(() => encodeBatch([p]));
+  });
+
+  test("arguments inside the header bound a part by bytes, not only by count", () => {
+    // 2,000 specs of 60 KiB (below the out-of-band threshold) are ~120 MiB of header: more than one message may hold.
+    const tasks = Array.from({ length: 2000 }, (_, i) => spec(i, 60 * 1024));
+    const parts = graphParts(tasks, ["t-1999"]);
+    assert.ok(parts.length > 2, `${parts.length} parts`);
+    for (const p of parts) assert.ok(encodeBatch([p])[0]!.byteLength < MAX_HEADER_BYTES);
+    assert.deepEqual(parts.flatMap((p) => p.wanted), ["t-1999"]);
   });
 });
 
