@@ -4,7 +4,7 @@
 // workers run with TROUPE_SHM=0 and the bytes cross the veth pair and the
 // bridge. Needs root (CAP_NET_ADMIN) and iproute2.
 
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
@@ -12,22 +12,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client } from "troupe";
+import { addHosts, ip, ipQuiet } from "../test/helpers/netns.js";
 import { makeBytes, size } from "./workloads.js";
 
 const CLI = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 const MB = 100;
-
-function ip(...args: string[]): void {
-  execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
-}
-
-function ipQuiet(...args: string[]): void {
-  try {
-    ip(...args);
-  } catch {
-    // not there: nothing to remove
-  }
-}
 
 /** Resolves once something listens at host:port, or rejects after `ms`. */
 async function listening(host: string, port: number, ms: number): Promise<void> {
@@ -73,15 +62,7 @@ export async function netnsTransfer(runs: number, median: (xs: number[]) => numb
     }
     ip("addr", "add", `${net}.1/24`, "dev", bridge);
     ip("link", "set", bridge, "up");
-    for (const h of hosts) {
-      ip("netns", "add", h.ns);
-      ip("link", "add", h.outer, "type", "veth", "peer", "name", h.inner);
-      ip("link", "set", h.inner, "netns", h.ns);
-      ip("link", "set", h.outer, "master", bridge, "up");
-      ip("-n", h.ns, "addr", "add", `${h.ip}/24`, "dev", h.inner);
-      ip("-n", h.ns, "link", "set", h.inner, "up");
-      ip("-n", h.ns, "link", "set", "lo", "up");
-    }
+    addHosts(bridge, hosts);
     const token = randomBytes(16).toString("hex");
     const tokenFile = join(dir, "token");
     writeFileSync(tokenFile, token, { mode: 0o600 });

@@ -23,6 +23,27 @@ export function ipQuiet(...args: string[]): void {
 }
 
 /** Why namespaces cannot be made here, or false when they can. */
+/** A namespace standing for a host: its address, the root-side veth (on the bridge) and the namespace-side veth. */
+export interface NetnsHost {
+  ns: string;
+  ip: string;
+  outer: string;
+  inner: string;
+}
+
+/** Puts each host in a namespace of its own, linked to `bridge` (which must exist and be up). */
+export function addHosts(bridge: string, hosts: Iterable<NetnsHost>): void {
+  for (const h of hosts) {
+    ip("netns", "add", h.ns);
+    ip("link", "add", h.outer, "type", "veth", "peer", "name", h.inner);
+    ip("link", "set", h.inner, "netns", h.ns);
+    ip("link", "set", h.outer, "master", bridge, "up");
+    ip("-n", h.ns, "addr", "add", `${h.ip}/24`, "dev", h.inner);
+    ip("-n", h.ns, "link", "set", h.inner, "up");
+    ip("-n", h.ns, "link", "set", "lo", "up");
+  }
+}
+
 export function netnsUnavailable(): string | false {
   const probe = `tr-probe-${process.pid}`;
   try {

@@ -13,14 +13,13 @@ import { ActorLostError, Client, CommError, type Actor } from "../../src/index.j
 import { Counter } from "../fixtures/actors.js";
 import { add, identity, sum } from "../fixtures/tasks.js";
 import { waitFor } from "../helpers/cluster.js";
-import { ip, ipQuiet, NetLock, netnsUnavailable } from "../helpers/netns.js";
+import { addHosts, ip, ipQuiet, NetLock, netnsUnavailable } from "../helpers/netns.js";
 import { ProcGroup, requireBuilt, type Proc } from "../helpers/procs.js";
 
 const T = { timeout: 60_000 };
 
 const BRIDGE = "trbr0";
 const BRIDGE_IP = "10.77.0.1";
-/** Namespace, its address, the root-side veth (on the bridge) and the namespace-side veth. */
 const HOSTS = {
   s: { ns: "tr-s", ip: "10.77.0.10", outer: "trv-s", inner: "tre-s" },
   w1: { ns: "tr-w1", ip: "10.77.0.11", outer: "trv-w1", inner: "tre-w1" },
@@ -42,15 +41,7 @@ function setupNetwork(): void {
   ip("link", "add", BRIDGE, "type", "bridge");
   ip("addr", "add", `${BRIDGE_IP}/24`, "dev", BRIDGE);
   ip("link", "set", BRIDGE, "up");
-  for (const h of Object.values(HOSTS)) {
-    ip("netns", "add", h.ns);
-    ip("link", "add", h.outer, "type", "veth", "peer", "name", h.inner);
-    ip("link", "set", h.inner, "netns", h.ns);
-    ip("link", "set", h.outer, "master", BRIDGE, "up");
-    ip("-n", h.ns, "addr", "add", `${h.ip}/24`, "dev", h.inner);
-    ip("-n", h.ns, "link", "set", h.inner, "up");
-    ip("-n", h.ns, "link", "set", "lo", "up");
-  }
+  addHosts(BRIDGE, Object.values(HOSTS));
 }
 
 /** The bridge and namespace names are fixed: one run of this file at a time on a machine. */
