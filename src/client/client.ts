@@ -10,7 +10,7 @@ import { CommError, ConfigError, TimeoutError } from "../errors.js";
 import { DEFAULT_RETIRE_TIMEOUT_MS, OBJECT_NAME } from "../options.js";
 import type { LocalCluster } from "../cluster/local-cluster.js";
 import type { ActorMeta, Address, CoordinationRequest, CoordValue, Key, KillActor, Message, ReplyTo, RunOnWorkers, SchedulerInfo, StoryEntry } from "../protocol/messages.js";
-import { codeRefOf, decodeWithClasses, deserialize, infoToError, parkIfEntry, serialize, type Encoded, type Resolver, type SerializeOptions } from "../serialize/index.js";
+import { codeRefOf, decodeWithClasses, deserialize, infoToError, parkIfEntry, serialize, type Resolver, type SerializeOptions } from "../serialize/index.js";
 import { ActorCaller, type LocalActorDispatcher } from "./actor-caller.js";
 import { actorInfo, createActorHandle, isActorHandle, type Actor } from "./actor-handle.js";
 import { collectGraph, Delayed } from "./delayed.js";
@@ -198,7 +198,7 @@ export class Client {
     if (!Array.isArray(args)) throw new ConfigError(`${where}: args must be an array of the function's arguments, got ${typeof args}`);
     const encoded = serialize(args, this.#encodeOpts);
     key ??= options.pure && !options.actor ? pureKey(fn, encoded) : randomKey(fn.name);
-    this.#enqueue(key, base, args, encoded);
+    this.#outbox.enqueue(key, base, args, encoded);
     const future = this.#held.future(key, true);
     this.#held.keepDeadline(key, base.timeoutMs);
     return future;
@@ -234,7 +234,7 @@ export class Client {
       if (this.#keys.get(node.key)) continue; // already submitted by this client
       const actor = actorSet.has(node) || node.options.actor === true;
       checkActorOnlyOptions(node.options, actor, "compute");
-      this.#enqueue(node.key, taskBaseOf(node.fn, { ...node.options, actor }, this.#codeRoot), node.args, serialize(node.args, this.#encodeOpts), false);
+      this.#outbox.enqueue(node.key, taskBaseOf(node.fn, { ...node.options, actor }, this.#codeRoot), node.args, serialize(node.args, this.#encodeOpts), false);
     }
     const futures = roots.map((n) => this.#held.future(n.key, false));
     for (const n of roots) this.#held.keepDeadline(n.key, n.options.timeout);
@@ -246,10 +246,6 @@ export class Client {
   persist(nodes: Delayed[]): Future<unknown>[];
   persist(nodes: Delayed | Delayed[]): Future<unknown> | Future<unknown>[] {
     return this.compute(nodes as Delayed[]);
-  }
-
-  #enqueue(key: Key, base: TaskBase, args: unknown[], encoded: Encoded, wanted = true): void {
-    this.#outbox.enqueue(key, base, args, encoded, wanted);
   }
 
   #flush(): Promise<void> {

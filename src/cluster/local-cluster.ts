@@ -2,6 +2,7 @@
 // each under a Supervisor that restarts it (R-FAIL-5): the embedded cluster
 // behind Client.connect(), tests and benchmarks.
 
+import { waitAtMost } from "../bounded-wait.js";
 import type { Connection } from "../comm/index.js";
 import { CommError, ConfigError } from "../errors.js";
 import { DEFAULT_DASHBOARD_PORT } from "../scheduler/options.js";
@@ -208,9 +209,7 @@ export class LocalCluster {
     const gone = this.#scheduler.untilWorkerGone(address);
     await entry[1].stop(options.graceful ?? true);
     // Its connection closed with the process; once the scheduler has seen that, no call is routed to it.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([gone, new Promise<void>((resolve) => (timer = setTimeout(resolve, STOPPED_WORKER_NOTICE_MS)))]);
-    clearTimeout(timer);
+    await waitAtMost(gone, STOPPED_WORKER_NOTICE_MS);
   }
 
   close(): Promise<void> {

@@ -3,6 +3,7 @@
 // again after losing it (R-FAIL-9), until `schedulerTimeout` runs out.
 
 import { randomBytes } from "node:crypto";
+import { waitAtMost } from "../bounded-wait.js";
 import { connect, type Connection } from "../comm/index.js";
 import { createLogger } from "../log.js";
 import { accepting, messageWeight } from "../protocol/schemas.js";
@@ -169,10 +170,7 @@ export class SchedulerLink {
     const timeoutMs = this.#opts.retireTimeout;
     log.info("retiring: handing data and actors over to other workers", { timeoutMs });
     this.send({ op: "retire-worker", timeoutMs });
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs + RETIRE_MARGIN_MS)));
-    await Promise.race([closed, late]);
-    clearTimeout(timer);
+    await waitAtMost(closed, timeoutMs + RETIRE_MARGIN_MS);
   }
 
   /** Heartbeats from now on, every `heartbeatIntervalMs`. */
